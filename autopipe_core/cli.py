@@ -1,0 +1,282 @@
+"""The ``autopipe`` command: plugins, resolve, generate, demo.
+
+``plugins`` and ``resolve`` import no torch or diffusers: they answer in the
+time it takes Python to start. ``generate`` and ``demo`` load pipelines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import AutopipeError, UnsupportedTaskError
+from .tasks import Task
+
+DEFAULT_FAMILY = "stable-diffusion"
+REAL_MODEL_HINT = (
+    "To use a real checkpoint: autopipe generate --model runwayml/stable-diffusion-v1-5 --task text2img "
+    "--prompt 'an astronaut riding a horse' --out astronaut.png  (or: autopipe demo --model PATH_OR_REPO_ID)"
+)
+
+
+def _hub_args(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.revision:
+        out["revision"] = args.revision
+    if args.cache_dir:
+        out["cache_dir"] = args.cache_dir
+    if args.local_files_only:
+        out["local_files_only"] = True
+    return out
+
+
+def _modifier_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {"enable_pag": True} if getattr(args, "enable_pag", False) else {}
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .registry import get_registry
+
+    registry = get_registry()
+    rows = []
+    for p in registry.plugins:
+        rows.append(
+            {
+                "distribution": p.distribution,
+                "version": p.version,
+                "entry_point": p.entry_point,
+                "families": list(registry.families_of(p.distribution)),
+                "modifiers": sorted(k for k, (_, owner) in registry.modifiers.items() if owner == p.distribution),
+                "hooks": list(p.hooks),
+                "error": p.error,
+            }
+        )
+    conflicts = [{"what": c.what, "winner": c.winner, "losers": list(c.losers)} for c in registry.conflicts]
+    if args.json:
+        print(json.dumps({"plugins": rows, "conflicts": conflicts}, indent=2))
+        return 0
+    for r in rows:
+        health = "ok" if r["error"] is None else "BROKEN"
+        print(f"{r['distribution']} {r['version']}  [{health}]")
+        if r["families"]:
+            print(f"    families:  {', '.join(r['families'])}")
+        if r["modifiers"]:
+            print(f"    modifiers: {', '.join(k + '=' for k in r['modifiers'])}")
+        if r["hooks"]:
+            print(f"    hooks:     {', '.join(r['hooks'])}")
+        if r["error"]:
+            print(f"    error:     {r['error']}")
+    for c in conflicts:
+        print(f"conflict: {c['what']} registered by {', '.join([c['winner'], *c['losers']])}; {c['winner']} wins (set AUTOPIPE_PREFER to choose)")
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from .registry import get_registry
+    from .resolve import identify, resolve_identity
+
+    registry = get_registry()
+    identity = identify(args.model, registry, **_hub_args(args))
+    hints = _modifier_args(args)
+    if args.task:
+        r = resolve_identity(identity, args.task, hints, registry)
+        if args.json:
+            print(json.dumps({"family": r.family, "plugin": r.plugin, "task": r.task.value, "pipeline_class": r.pipeline_class}))
+        else:
+            print(r.pipeline_class)
+        return 0
+    results: dict[Task, Any] = {}
+    for task in Task:
+        try:
+            results[task] = resolve_identity(identity, task, hints, registry)
+        except UnsupportedTaskError as exc:
+            results[task] = exc
+    found = [r for r in results.values() if not isinstance(r, Exception)]
+    if not found:
+        raise next(iter(results.values()))
+    family = found[0].family
+    plugin = registry.families[family][1]
+    if args.json:
+        pipelines = {t.value: (None if isinstance(r, Exception) else r.pipeline_class) for t, r in results.items()}
+        print(json.dumps({"family": family, "plugin": plugin, "pipelines": pipelines}))
+        return 0
+    print(f"model:   {identity.reference} ({identity.class_name})")
+    print(f"family:  {family} (plugin {plugin})")
+    for task, r in results.items():
+        print(f"  {task.value:<9} {('cannot: ' + str(r)) if isinstance(r, Exception) else r.pipeline_class}")
+    return 0
+
+
+def _save_png(image: Any, out: Path) -> None:
+    """Write next to the target and rename, so a failed write leaves no half-written PNG."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _model_or_tiny(model: str | None, family: str) -> str:
+    if model:
+        return model
+    from .tiny import tiny_checkpoint
+
+    path, built = tiny_checkpoint(family)
+    print(f"{'built' if built else 'using'} the built-in tiny {family} checkpoint at {path} (random weights)", file=sys.stderr)
+    return str(path)
+
+
+def _mask_for(image: Any) -> Any:
+    """A white rectangle over the middle half: the region inpainting repaints."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", image.size, 0)
+    w, h = image.size
+    ImageDraw.Draw(mask).rectangle((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=255)
+    return mask
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    task = Task.parse(args.task)
+    if task is not Task.TEXT2IMG and not args.image:
+        raise SystemExit(f"autopipe generate: --task {task.value} needs --image")
+    if task is Task.INPAINT and not args.mask:
+        raise SystemExit("autopipe generate: --task inpaint needs --mask")
+    import torch
+    from PIL import Image
+
+    from .loading import load
+
+    model = _model_or_tiny(args.model, args.family)
+    pipeline, resolution, plan = load(model, task, args.device, **_hub_args(args), **_modifier_args(args))
+    print(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}", file=sys.stderr)
+    call: dict[str, Any] = {"num_inference_steps": args.steps, "generator": torch.Generator("cpu").manual_seed(args.seed)}
+    if args.image:
+        call["image"] = Image.open(args.image).convert("RGB")
+    if args.mask:
+        call["mask_image"] = Image.open(args.mask).convert("L")
+    image = pipeline(args.prompt, **call).images[0]
+    _save_png(image, Path(args.out))
+    print(args.out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from .auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+    out_dir = Path(args.out_dir)
+    print("autopipe demo: text2img, then img2img and inpaint on the same weights through from_pipe\n")
+    t0 = time.perf_counter()
+    model = _model_or_tiny(args.model, args.family)
+    t_model = time.perf_counter() - t0
+    if not args.model:
+        print("NOTE: the built-in checkpoint has random weights, so the images are noise by design; the point is the plumbing.")
+        print(f"      {REAL_MODEL_HINT}\n")
+
+    steps = []
+
+    def step(label: str, fn: Any) -> Any:
+        start = time.perf_counter()
+        value = fn()
+        steps.append((label, time.perf_counter() - start))
+        return value
+
+    from .resolve import resolve
+
+    resolution = step("resolve (JSON only)", lambda: resolve(model, Task.TEXT2IMG))
+    t2i = step("from_pretrained text2img", lambda: AutoPipelineForText2Image.from_pretrained(model))
+    gen = lambda: torch.Generator("cpu").manual_seed(args.seed)  # noqa: E731
+    prompt = args.prompt
+    image = step("text2img call", lambda: t2i(prompt, num_inference_steps=args.steps, generator=gen()).images[0])
+    i2i = step("from_pipe -> img2img", lambda: AutoPipelineForImage2Image.from_pipe(t2i))
+    image2 = step("img2img call", lambda: i2i(prompt, image=image, strength=0.75, num_inference_steps=args.steps, generator=gen()).images[0])
+    inp = step("from_pipe -> inpaint", lambda: AutoPipelineForInpainting.from_pipe(t2i))
+    image3 = step("inpaint call", lambda: inp(prompt, image=image, mask_image=_mask_for(image), num_inference_steps=args.steps, generator=gen()).images[0])
+
+    files = {"text2img.png": image, "img2img.png": image2, "inpaint.png": image3}
+    for name, img in files.items():
+        _save_png(img, out_dir / name)
+
+    shared = all(getattr(i2i, n) is getattr(t2i, n) and getattr(inp, n) is getattr(t2i, n) for n in ("unet", "vae", "text_encoder"))
+    print(f"model:    {model}")
+    print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
+    for label, pipe in (("text2img", t2i), ("img2img", i2i), ("inpaint", inp)):
+        print(f"{label + ':':<9} {type(pipe).__name__}")
+    print(f"weights shared across the three pipelines: {'yes' if shared else 'NO'}\n")
+    print(f"{'step':<28}{'seconds':>9}")
+    if not args.model:
+        print(f"{'tiny checkpoint ready':<28}{t_model:>9.3f}")
+    for label, seconds in steps:
+        print(f"{label:<28}{seconds:>9.3f}")
+    print(f"\nimages ({image.size[0]}x{image.size[1]}): " + ", ".join(str(out_dir / n) for n in files))
+    return 0 if shared else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autopipe", description="Pick, load and switch diffusers pipelines by task.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list installed plugins, their families and their health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    def hub_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--revision")
+        p.add_argument("--cache-dir")
+        p.add_argument("--local-files-only", action="store_true")
+        p.add_argument("--enable-pag", action="store_true", help="the PAG variant of the pipeline")
+
+    p = sub.add_parser("resolve", help="which pipeline class serves a checkpoint (reads JSON only)")
+    p.add_argument("model", help="a diffusers folder or a hub repo id")
+    p.add_argument("--task", type=Task.parse, help="text2img, img2img or inpaint (default: all three)")
+    p.add_argument("--json", action="store_true")
+    hub_options(p)
+    p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("generate", help="load with the family's loading code, run, save a PNG")
+    p.add_argument("--task", required=True, type=Task.parse)
+    p.add_argument("--model", help="a diffusers folder or hub repo id (default: the built-in tiny checkpoint of --family)")
+    p.add_argument("--family", default=DEFAULT_FAMILY, help=f"family of the built-in tiny checkpoint (default {DEFAULT_FAMILY})")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--image", help="input image (img2img, inpaint)")
+    p.add_argument("--mask", help="mask image, white where to repaint (inpaint)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    hub_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="text2img, img2img and inpaint on one set of weights, with timings")
+    p.add_argument("--model", help="a real checkpoint instead of the built-in tiny one")
+    p.add_argument("--family", default=DEFAULT_FAMILY, help="family of the built-in tiny checkpoint")
+    p.add_argument("--out-dir", default="autopipe-demo")
+    p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn")
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AutopipeError as exc:
+        print(f"autopipe: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Typed errors. Each message says what was found, what was expected and what to do.
+
+They subclass the built-in exception a diffusers user already catches
+(ValueError for a checkpoint that does not fit, OSError for a file problem), so
+code written against diffusers' AutoPipeline keeps working.
+"""
+
+from __future__ import annotations
+
+
+class AutopipeError(Exception):
+    """Base class of every error autopipe raises on purpose."""
+
+
+class UnsupportedModelError(AutopipeError, ValueError):
+    """No installed plugin can load this checkpoint, or not with these options."""
+
+
+class UnsupportedTaskError(UnsupportedModelError):
+    """The checkpoint is understood but cannot serve the task asked for (e.g. an inpainting-only UNet asked for text2img)."""
+
+
+class InvalidModelError(AutopipeError, ValueError):
+    """The checkpoint's own files are malformed: model_index.json, a component config."""
+
+
+class ModelNotFoundError(AutopipeError, OSError):
+    """The path does not exist, or the hub repo or file cannot be had (offline, missing, gated)."""
+
+
+class PluginError(AutopipeError, RuntimeError):
+    """A plugin failed to import, raised in a hook, or registered something malformed."""

@@ -1,0 +1,76 @@
+"""The protocol between the core and its plugins.
+
+A plugin is a module (or object) named by an entry point in the group
+``autopipe.plugins``; its functions decorated with :data:`hookimpl` answer the
+hooks below. Every hook is optional. Hooks that take ``family`` are asked of
+the plugin that registered that family only, so a plugin never has to check
+whose family it is being asked about.
+
+The registration hooks return plain data (see :mod:`autopipe_core.specs`).
+Nothing in them may import torch, diffusers or transformers: resolution runs
+them, and resolution must stay cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pluggy
+
+from .specs import DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
+
+PROJECT = "autopipe"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def autopipe_families() -> Sequence[FamilySpec]:
+    """Register model families: their names, their variants, the classes they recognise but cannot load.
+
+    Called once per process, when the registry is built.
+    """
+
+
+@hookspec
+def autopipe_pipelines() -> Sequence[PipelineRow]:
+    """Register pipeline table rows: (family, modifiers) -> {task: "module:Class"}.
+
+    A row may name a family of another plugin: this is how a modifier plugin
+    (ControlNet, say) adds its classes to families it does not own. The
+    reverse index (class name -> family and modifiers) that from_pipe and
+    resolution use is built from these rows.
+    """
+
+
+@hookspec
+def autopipe_modifiers() -> Sequence[ModifierSpec]:
+    """Register keyword arguments that change the pipeline class (``enable_pag``, ``controlnet``)."""
+
+
+@hookspec
+def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan | None:
+    """The family's loading code: dtype, weight variant and placement for this checkpoint on this device.
+
+    ``identity.files`` says which weight files exist (use
+    ``identity.has_weight_variant("fp16")`` before choosing a variant).
+    ``device`` holds the facts of the machine; tests pass made-up ones.
+    Return None to take the core's default (float32, no variant, on the device).
+    """
+
+
+@hookspec
+def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
+    """Write a tiny random-weight diffusers checkpoint of ``family`` to ``path`` with ``save_pretrained``.
+
+    ``variant`` is None for the family's ordinary checkpoint or one of its
+    :class:`~autopipe_core.specs.Variant` names (e.g. "inpainting"). Used by
+    tests, ``autopipe demo`` and the plugin conformance kit; it must work
+    offline (build tokenizers in memory) and in seconds on a CPU.
+    """
+
+
+HOOKS: tuple[str, ...] = tuple(
+    name for name, value in list(globals().items()) if name.startswith("autopipe_") and callable(value)
+)

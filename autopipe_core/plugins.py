@@ -1,0 +1,122 @@
+"""Finding plugins: entry points in the group ``autopipe.plugins``, each loaded on its own.
+
+A plugin that fails to import, or whose hooks do not fit the protocol, is
+recorded with its distribution's name and left out; the others load as usual.
+``AUTOPIPE_PLUGINS`` (comma-separated distribution names, empty for none)
+restricts which distributions are loaded at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pluggy
+
+from . import builtin, hookspecs
+
+ENTRY_POINT_GROUP = "autopipe.plugins"
+ENV_PLUGINS = "AUTOPIPE_PLUGINS"
+CORE = "autopipe-core"
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalisation, so "Autopipe_SD" and "autopipe-sd" name one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def allowed_from_env(environ: dict[str, str] | None = None) -> frozenset[str] | None:
+    """The distributions AUTOPIPE_PLUGINS allows: None when unset (all), empty when set empty (none)."""
+    value = (os.environ if environ is None else environ).get(ENV_PLUGINS)
+    if value is None:
+        return None
+    return frozenset(normalize(p) for p in value.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One discovered plugin, healthy or not."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _describe(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _entry_points() -> Iterable[Any]:
+    # Imported here: importlib_metadata costs a few milliseconds, and only
+    # building the registry needs it.
+    import importlib_metadata
+
+    return importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[str, ...]:
+    """Register one plugin; raise if any of its hooks is not in the protocol."""
+    pm.register(plugin, name=name)
+    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+    unknown = [h for h in hooks if h not in hookspecs.HOOKS]
+    if unknown:
+        pm.unregister(plugin)
+        raise pluggy.PluginValidationError(plugin, f"unknown hook(s) {', '.join(unknown)}; known: {', '.join(hookspecs.HOOKS)}")
+    return hooks
+
+
+def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tuple[PluginInfo, ...]]:
+    """Load every allowed plugin into a fresh manager; report each, working or not."""
+    pm = new_manager()
+    infos: list[PluginInfo] = [PluginInfo(CORE, _core_version(), "autopipe_core.builtin", _register(pm, builtin, CORE))]
+    for ep in sorted(_entry_points(), key=lambda e: (normalize(e.dist.name) if e.dist else "", e.name)):
+        dist = normalize(ep.dist.name) if ep.dist else ep.name
+        version = ep.dist.version if ep.dist else "?"
+        if allowed is not None and dist not in allowed:
+            continue
+        name = dist if pm.get_plugin(dist) is None else f"{dist}:{ep.name}"
+        try:
+            module = ep.load()
+            hooks = _register(pm, module, name)
+        except (Exception, SystemExit) as exc:  # a plugin must never take the others down
+            infos.append(PluginInfo(dist, version, ep.value, (), _describe(exc)))
+        else:
+            infos.append(PluginInfo(dist, version, ep.value, hooks))
+    return pm, tuple(infos)
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def call(pm: pluggy.PluginManager, plugin_name: str, hook: str, **kwargs: Any) -> Any:
+    """Call one plugin's implementation of a hook, and only that one.
+
+    Registration hooks are called plugin by plugin so that one plugin raising
+    cannot hide the others' answers, and the error is pinned on its author.
+    Arguments are passed the pluggy way: an implementation takes any subset of
+    the hook's parameters. Returns None when the plugin does not implement it.
+    """
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        if impl.plugin_name == plugin_name:
+            return impl.function(*(kwargs[a] for a in impl.argnames))
+    return None

@@ -1,0 +1,150 @@
+"""resolve(): which diffusers class serves this checkpoint for this task.
+
+Identity (cheap facts) -> the reverse index gives (family, modifiers) ->
+keyword arguments change the modifiers -> the family's table gives the class
+-> the family's variants say whether this checkpoint can serve the task at
+all. Each step is a table look-up; no class name is built from another.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import sources
+from .errors import UnsupportedModelError, UnsupportedTaskError
+from .known import KNOWN_MODIFIERS, install_hint
+from .registry import Registry, get_registry
+from .specs import Identity, class_name
+from .tasks import Task
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The answer: a family, a task, modifiers, and the diffusers class that does it."""
+
+    family: str
+    task: Task
+    modifiers: frozenset[str]
+    pipeline_class: str
+    class_ref: str
+    plugin: str
+    plugin_version: str
+    variant: str | None = None
+    identity: Identity | None = field(default=None, compare=False, repr=False)
+
+    def load_class(self) -> type:
+        """Import the pipeline class: the first point at which diffusers is imported."""
+        module, _, name = self.class_ref.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def _wanted(registry: Registry):
+    def wanted(names: tuple[str, ...]) -> tuple[str, ...]:
+        entry = registry.identify(names)
+        return registry.families[entry.family][0].config_components if entry else ()
+
+    return wanted
+
+
+def _installed(registry: Registry) -> set[str]:
+    return {p.distribution for p in registry.plugins if p.ok}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeio" else "a"
+
+
+def _label(family: str, modifiers: frozenset[str]) -> str:
+    return " + ".join([family, *sorted(modifiers)])
+
+
+def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelError:
+    names = identity.bases or (identity.class_name,)
+    recognised = registry.recognised(names)
+    if recognised:
+        family, reason, plugin = recognised
+        return UnsupportedModelError(f"{identity.reference} is a {identity.class_name} ({family}, plugin {plugin}): {reason}")
+    where = "" if identity.origin == "pipeline" else f" (from {identity.reference})"
+    hint = install_hint(names, _installed(registry))
+    if hint:
+        return UnsupportedModelError(
+            f"{identity.class_name}{where} is handled by a plugin that is not installed. Install it with: {hint}"
+        )
+    families = ", ".join(f"{f} ({p})" for f, (_, p) in sorted(registry.families.items())) or "none"
+    return UnsupportedModelError(
+        f"no installed autopipe plugin handles {identity.class_name}{where}. Families installed: {families}. "
+        "If a plugin exists for this model, pip install it; `autopipe plugins` lists what is loaded and what failed."
+    )
+
+
+def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str, Any]) -> frozenset[str]:
+    """Apply every modifier keyword present in kwargs to the modifiers the checkpoint came with."""
+    modifiers = base
+    for kwarg, value in kwargs.items():
+        registered = registry.modifiers.get(kwarg)
+        if registered is not None:
+            modifiers = registered[0].apply(modifiers, value)
+        elif kwarg in KNOWN_MODIFIERS and value is not None:
+            dist = KNOWN_MODIFIERS[kwarg]
+            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: pip install {dist}")
+    return modifiers
+
+
+def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, Any] = {}, registry: Registry | None = None) -> Resolution:
+    """Resolve facts already read: the step shared by resolve(), from_pretrained() and from_pipe()."""
+    task = Task.parse(task)
+    registry = registry or get_registry()
+    entry = registry.identify(identity.bases or (identity.class_name,))
+    if entry is None:
+        raise _unknown_model(identity, registry)
+    spec, owner = registry.families[entry.family]
+    modifiers = modifiers_for(registry, entry.modifiers, kwargs)
+    row = registry.table.get((entry.family, modifiers))
+    label = _label(entry.family, modifiers)
+    if row is None:
+        combos = sorted(_label(f, m) for f, m in registry.table if f == entry.family)
+        raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.")
+    if task not in row:
+        why = registry.missing.get((entry.family, modifiers), {}).get(task)
+        can = [t for t in Task if t in row]
+        raise UnsupportedTaskError(
+            f"{label} has no {task.value} pipeline{': ' + why if why else ''}. "
+            f"It does {', '.join(t.value for t in can) or 'nothing'}: use {' or '.join(t.auto_class for t in can) or 'another model'}."
+        )
+    for variant in spec.variants:
+        if variant.matches(identity.configs) and task not in variant.tasks:
+            can = sorted(variant.tasks, key=list(Task).index)
+            raise UnsupportedTaskError(
+                f"{identity.reference} is {_article(variant.name)} {variant.name} {entry.family} checkpoint ({variant.reason}), "
+                f"so it cannot do {task.value}. It does {', '.join(t.value for t in can)}: "
+                f"use {' or '.join(t.auto_class for t in can)}, or pick a checkpoint made for {task.value}."
+            )
+    variant = next((v.name for v in spec.variants if v.matches(identity.configs)), None)
+    ref, plugin = row[task]
+    version = next((p.version for p in registry.plugins if p.distribution == plugin), "?")
+    return Resolution(entry.family, task, modifiers, class_name(ref), ref, plugin, version, variant, identity)
+
+
+def identify(model: Any, registry: Registry | None = None, **hub: Any) -> Identity:
+    """Read the facts resolution needs about a folder, a hub repo id or a live pipeline."""
+    registry = registry or get_registry()
+    return sources.identify(model, _wanted(registry), **hub)
+
+
+def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:
+    """Which class to load `model` with for `task`, from JSON alone.
+
+    `model` is a diffusers folder, a hub repo id or a live pipeline. `hints`
+    are the hub options (cache_dir, revision, token, local_files_only, ...)
+    and modifier keywords such as ``enable_pag=True``, as from_pretrained
+    takes them.
+    """
+    registry = get_registry()
+    unknown = set(hints) - set(sources.HUB_OPTIONS) - set(registry.modifiers) - set(KNOWN_MODIFIERS)
+    if unknown:
+        raise TypeError(f"resolve() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
+    hub = {k: v for k, v in hints.items() if k in sources.HUB_OPTIONS}
+    identity = identify(model, registry, **hub)
+    return resolve_identity(identity, task, {k: v for k, v in hints.items() if k not in hub}, registry)

@@ -1,0 +1,206 @@
+"""Reading the cheapest facts about a model: JSON files and a live pipeline's attributes.
+
+Three kinds of reference are understood: a local diffusers folder, a hub repo
+id (only JSON files are fetched, with huggingface_hub, so the hub cache, the
+revision, the token and offline mode all behave as diffusers users expect) and
+a pipeline object already in memory. No weights are read and nothing the
+checkpoint names is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import InvalidModelError, ModelNotFoundError
+from .specs import Identity
+
+#: model_index.json and component configs larger than this are refused (real ones are a few KiB).
+MAX_JSON_BYTES = 1 << 20
+#: A `_class_name` longer than this is refused (the longest diffusers class name is under 60).
+MAX_CLASS_NAME = 200
+
+MODEL_INDEX = "model_index.json"
+HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only", "force_download", "proxies")
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+
+# Given the candidate class names, which component configs are worth reading.
+Wanted = Callable[[tuple[str, ...]], Iterable[str]]
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """Read a small JSON object, refusing what is too large, not JSON, or not an object."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_JSON_BYTES:
+                raise InvalidModelError(f"{what} ({path}) is {size} bytes; autopipe reads at most {MAX_JSON_BYTES}. It is not a diffusers config.")
+            data = f.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError as exc:
+        raise InvalidModelError(f"{what} ({path}) is a folder, not a JSON file") from exc
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot read {what} ({path}): {exc.strerror or exc}") from exc
+    if len(data) > MAX_JSON_BYTES:
+        raise InvalidModelError(f"{what} ({path}) is larger than {MAX_JSON_BYTES} bytes; it is not a diffusers config.")
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidModelError(f"{what} ({path}) is not valid JSON: {exc}. Re-download or re-save the checkpoint.") from exc
+    if not isinstance(value, dict):
+        raise InvalidModelError(f"{what} ({path}) must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _class_name(index: Mapping[str, Any], where: str) -> str:
+    name = index.get("_class_name")
+    if name is None:
+        raise InvalidModelError(f"{where} has no '_class_name': it does not say which pipeline it is. Is it a diffusers pipeline folder?")
+    if not isinstance(name, str):
+        raise InvalidModelError(f"{where}: '_class_name' must be a string, not {type(name).__name__}")
+    if len(name) > MAX_CLASS_NAME or not _IDENTIFIER.match(name):
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        raise InvalidModelError(f"{where}: '_class_name' {shown!r} is not a Python class name")
+    return name
+
+
+def _components(index: Mapping[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+    """The [library, class] pairs of model_index.json; other keys are pipeline config, not components."""
+    out = {}
+    for key, value in index.items():
+        if key.startswith("_") or not isinstance(value, (list, tuple)) or len(value) != 2:
+            continue
+        lib, cls = value
+        if (lib is None or isinstance(lib, str)) and (cls is None or isinstance(cls, str)):
+            out[key] = (lib, cls)
+    return out
+
+
+def _list_folder(root: Path) -> tuple[str, ...]:
+    """Files at the top and one level down (the component folders): enough to see weight variants."""
+    files = []
+    with os.scandir(root) as top:
+        for entry in top:
+            if entry.is_file():
+                files.append(entry.name)
+            elif entry.is_dir() and not entry.name.startswith("."):
+                with os.scandir(entry.path) as sub:
+                    files.extend(f"{entry.name}/{e.name}" for e in sub if e.is_file())
+    return tuple(sorted(files))
+
+
+def _identity(origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted, files: tuple[str, ...] | None) -> Identity:
+    name = _class_name(index, where)
+    components = _components(index)
+    configs = {}
+    for component in wanted((name,)):
+        if component in components and components[component][1] is not None:
+            config = read_config(component)
+            if config is not None:
+                configs[component] = config
+    return Identity(origin, reference, name, components, configs, files)
+
+
+def from_folder(path: Path, wanted: Wanted) -> Identity:
+    index_path = path / MODEL_INDEX
+    if not index_path.is_file():
+        raise InvalidModelError(
+            f"{path} is a folder but has no {MODEL_INDEX}, so it is not a diffusers pipeline folder. "
+            "Pass the folder that holds model_index.json (not a component folder such as unet/), "
+            "or a single .safetensors checkpoint file."
+        )
+    index = read_json(index_path, MODEL_INDEX)
+
+    def read_config(component: str) -> dict | None:
+        config = path / component / "config.json"
+        try:
+            return read_json(config, f"{component}/config.json")
+        except FileNotFoundError:
+            raise InvalidModelError(f"{path}: {MODEL_INDEX} lists the component {component!r} but {component}/config.json is missing. The checkpoint is incomplete.") from None
+
+    return _identity("folder", str(path), index, str(index_path), read_config, wanted, _list_folder(path))
+
+
+def is_repo_id(reference: str) -> bool:
+    return bool(_REPO_ID.match(reference)) and ".." not in reference
+
+
+def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
+    """Fetch model_index.json and the wanted component configs, nothing else, through the hub cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    options = {k: v for k, v in hub.items() if k in HUB_OPTIONS and v is not None}
+
+    def fetch(filename: str) -> Path:
+        try:
+            return Path(hf_hub_download(repo_id, filename, **options))
+        except EntryNotFoundError:
+            raise FileNotFoundError(filename) from None
+        except LocalEntryNotFoundError as exc:
+            raise ModelNotFoundError(
+                f"{repo_id!r} is not a local folder, and its {filename} is not in the hub cache"
+                f"{' (' + str(options['cache_dir']) + ')' if 'cache_dir' in options else ''} and cannot be downloaded "
+                "(offline, or local_files_only=True). Connect once to download it, or pass a local folder."
+            ) from exc
+        except (HfHubHTTPError, OSError, ValueError) as exc:
+            raise ModelNotFoundError(f"cannot get {filename} of {repo_id!r} from the hub: {exc}. Check the repo id, revision and token.") from exc
+
+    try:
+        index_path = fetch(MODEL_INDEX)
+    except FileNotFoundError:
+        raise InvalidModelError(f"the hub repo {repo_id!r} has no {MODEL_INDEX}: it is not a diffusers pipeline repo.") from None
+    index = read_json(index_path, f"{repo_id}/{MODEL_INDEX}")
+
+    def read_config(component: str) -> dict | None:
+        try:
+            return read_json(fetch(f"{component}/config.json"), f"{repo_id}/{component}/config.json")
+        except FileNotFoundError:
+            raise InvalidModelError(f"{repo_id}: {MODEL_INDEX} lists {component!r} but the repo has no {component}/config.json") from None
+
+    return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None)
+
+
+def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
+    """Facts about a pipeline in memory: its class (and bases), its components, their configs."""
+    klass = type(pipeline)
+    bases = tuple(c.__name__ for c in klass.__mro__)
+    components = {}
+    for name, component in dict(getattr(pipeline, "components", {}) or {}).items():
+        components[name] = (type(component).__module__.split(".")[0], type(component).__name__) if component is not None else (None, None)
+    configs = {}
+    for name in wanted(bases):
+        config = getattr(getattr(pipeline, name, None), "config", None)
+        if config is not None:
+            configs[name] = dict(config)
+    config = getattr(pipeline, "config", {}) or {}
+    reference = config.get("_name_or_path") or klass.__name__
+    return Identity("pipeline", str(reference), klass.__name__, components, configs, None, bases)
+
+
+def identify(model: Any, wanted: Wanted, **hub: Any) -> Identity:
+    """Identity of a folder path, a hub repo id or a live pipeline."""
+    if not isinstance(model, (str, os.PathLike)):
+        if hasattr(model, "components") and hasattr(model, "config"):
+            return from_pipeline(model, wanted)
+        raise TypeError(f"model must be a path, a hub repo id or a diffusers pipeline, not {type(model).__name__}")
+    reference = os.fspath(model)
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return from_folder(path, wanted)
+    if path.is_file():
+        raise InvalidModelError(
+            f"{path} is a file. autopipe resolves diffusers folders (with model_index.json) and hub repo ids; "
+            "single-file checkpoints are not supported yet: load it with the diffusers class's from_single_file "
+            "and save_pretrained it to a folder, then pass the folder."
+        )
+    if isinstance(model, str) and is_repo_id(reference) and not reference.startswith((".", "~")):
+        return from_hub(reference, wanted, **hub)
+    raise ModelNotFoundError(f"{reference!r} is neither a local folder nor a hub repo id ('org/name'). Check the path.")
+

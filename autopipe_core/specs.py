@@ -1,0 +1,209 @@
+"""The data plugins hand to the core, and the core hands back.
+
+All frozen: a registration, once made, cannot be changed by whoever holds it.
+Class references are strings ("module:Class") so that registering a family
+imports nothing; the class is imported only when a pipeline is built.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+from .tasks import Task
+
+_CLASS_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+#: Placements a LoadPlan can choose, in order of decreasing device memory.
+PLACEMENTS = ("device", "balanced", "model_cpu_offload", "sequential_cpu_offload")
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def class_name(ref: str) -> str:
+    """The bare class name of a "module:Class" reference."""
+    return ref.rpartition(":")[2]
+
+
+def _check_ref(ref: object, where: str) -> str:
+    if not isinstance(ref, str) or not _CLASS_REF.match(ref):
+        raise ValueError(f"{where}: class reference {ref!r} is not of the form 'module:ClassName'")
+    return ref
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{what} {name!r} must be lower case letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _frozen_tasks(mapping: Mapping[Any, Any] | None, where: str) -> Mapping[Task, Any]:
+    return MappingProxyType({Task.parse(k): v for k, v in (mapping or {}).items()})
+
+
+@dataclass(frozen=True)
+class PipelineRow:
+    """One row of a family's table: with these modifiers, this class does that task.
+
+    `modifiers` is empty for the family's plain pipelines; {"pag"} for the PAG
+    ones, {"controlnet"} for ControlNet and so on. A task left out of `classes`
+    cannot be done with these modifiers; `missing` may say why, and the error
+    the user gets repeats it.
+    """
+
+    family: str
+    classes: Mapping[Task, str]
+    modifiers: frozenset[str] = frozenset()
+    missing: Mapping[Task, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.family, "family name")
+        where = f"pipelines of {self.family!r}"
+        classes = _frozen_tasks(self.classes, where)
+        for ref in classes.values():
+            _check_ref(ref, where)
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "missing", _frozen_tasks(self.missing, where))
+        mods = self.modifiers
+        if isinstance(mods, str) or not isinstance(mods, Iterable):
+            raise ValueError(f"{where}: modifiers must be a set of names, not {mods!r}")
+        object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in mods))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A kind of checkpoint within a family, told apart by one value in one component config.
+
+    Example: an SD UNet with `in_channels == 9` is an inpainting-only
+    checkpoint; `tasks` is what such a checkpoint can do, and `reason` is
+    quoted when it is asked for anything else.
+    """
+
+    name: str
+    component: str
+    key: str
+    value: Any
+    tasks: frozenset[Task]
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", frozenset(Task.parse(t) for t in self.tasks))
+
+    def matches(self, configs: Mapping[str, Mapping[str, Any]]) -> bool:
+        config = configs.get(self.component)
+        return config is not None and config.get(self.key) == self.value
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family: what the core needs to know besides its pipeline table.
+
+    `recognised` maps class names that belong to the family but cannot be
+    loaded for a task (a prior, a super-resolution stage) to the sentence that
+    says what to load instead. `priority` decides between two plugins that
+    claim the same class: the higher wins.
+    """
+
+    name: str
+    description: str = ""
+    variants: tuple[Variant, ...] = ()
+    recognised: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "family name")
+        object.__setattr__(self, "variants", tuple(self.variants))
+        for v in self.variants:
+            if not isinstance(v, Variant):
+                raise ValueError(f"family {self.name!r}: variants must be Variant, not {type(v).__name__}")
+        object.__setattr__(self, "recognised", MappingProxyType(dict(self.recognised)))
+
+    @property
+    def config_components(self) -> tuple[str, ...]:
+        """The component configs resolution must read to tell this family's variants apart."""
+        return tuple(dict.fromkeys(v.component for v in self.variants))
+
+
+@dataclass(frozen=True)
+class ModifierSpec:
+    """A keyword argument that changes the class rather than (only) the pipeline.
+
+    `choose` maps the argument's value to one of `modifiers`, or to None to
+    remove them all (``enable_pag=False``, ``controlnet=None``). `consume`
+    says whether the argument is taken away before the class is called
+    (``enable_pag`` is not an argument of any pipeline; ``controlnet`` is).
+    """
+
+    kwarg: str
+    modifiers: frozenset[str]
+    choose: Callable[[Any], str | None]
+    consume: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in self.modifiers))
+        if not callable(self.choose):
+            raise ValueError(f"modifier {self.kwarg!r}: choose must be callable")
+
+    def apply(self, current: frozenset[str], value: Any) -> frozenset[str]:
+        chosen = self.choose(value)
+        if chosen is not None and chosen not in self.modifiers:
+            raise ValueError(f"modifier {self.kwarg!r} chose {chosen!r}, which it did not declare")
+        rest = current - self.modifiers
+        return rest | {chosen} if chosen else rest
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the cheap reads found out about a checkpoint or a live pipeline.
+
+    `configs` holds only the component configs that some family asked for;
+    `files` lists the checkpoint's files (relative paths) where they are known
+    without downloading anything, else None.
+    """
+
+    origin: str  # "folder", "hub" or "pipeline"
+    reference: str
+    class_name: str
+    components: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    files: tuple[str, ...] | None = None
+    bases: tuple[str, ...] = ()  # a live pipeline's class names along its MRO, own first
+
+    def has_weight_variant(self, variant: str) -> bool:
+        """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16")."""
+        marker = f".{variant}."
+        return bool(self.files) and any(marker in f.rpartition("/")[2] for f in self.files)
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """The machine as the loading code sees it. Tests inject these; `loading.detect` reads them from torch."""
+
+    type: str = "cpu"  # "cpu", "cuda", "mps", "xpu"
+    count: int = 0
+    free_bytes: int | None = None
+    total_bytes: int | None = None
+    bf16: bool = False
+
+    @property
+    def accelerated(self) -> bool:
+        return self.type != "cpu"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """How to load a pipeline on a device: dtype, weight variant, placement, and why."""
+
+    dtype: str
+    variant: str | None
+    placement: str
+    device: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"load plan dtype {self.dtype!r} is not one of {DTYPES}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"load plan placement {self.placement!r} is not one of {PLACEMENTS}")

@@ -1,0 +1,79 @@
+"""autopipe plugin for Stable Diffusion 1.x and 2.x.
+
+Everything here is data and lazy references: importing this module imports
+no torch or diffusers. The loading code and the tiny builder import them when
+they are called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+
+FAMILY = "stable-diffusion"
+
+INPAINTING = Variant(
+    name="inpainting-only",
+    component="unet",
+    key="in_channels",
+    value=9,
+    tasks=frozenset({Task.INPAINT}),
+    reason="its UNet takes 9 input channels, latents plus mask plus masked image, so it needs a mask at every step",
+)
+
+_OTHER_SD_PIPELINES = {
+    "StableDiffusionUpscalePipeline": "it is the x4 upscaler, not a text-to-image model: load it with diffusers.StableDiffusionUpscalePipeline",
+    "StableDiffusionLatentUpscalePipeline": "it is the x2 latent upscaler: load it with diffusers.StableDiffusionLatentUpscalePipeline",
+    "StableDiffusionDepth2ImgPipeline": "it is a depth-conditioned model (5 input channels): load it with diffusers.StableDiffusionDepth2ImgPipeline",
+    "StableDiffusionImageVariationPipeline": "it makes variations of an image from CLIP image embeddings: load it with diffusers.StableDiffusionImageVariationPipeline",
+}
+
+
+@hookimpl
+def autopipe_families() -> list[FamilySpec]:
+    return [
+        FamilySpec(
+            name=FAMILY,
+            description="Stable Diffusion 1.x and 2.x",
+            variants=(INPAINTING,),
+            recognised=_OTHER_SD_PIPELINES,
+        )
+    ]
+
+
+@hookimpl
+def autopipe_pipelines() -> list[PipelineRow]:
+    return [
+        PipelineRow(
+            FAMILY,
+            {
+                Task.TEXT2IMG: "diffusers:StableDiffusionPipeline",
+                Task.IMG2IMG: "diffusers:StableDiffusionImg2ImgPipeline",
+                Task.INPAINT: "diffusers:StableDiffusionInpaintPipeline",
+            },
+        ),
+        PipelineRow(
+            FAMILY,
+            {
+                Task.TEXT2IMG: "diffusers:StableDiffusionPAGPipeline",
+                Task.IMG2IMG: "diffusers:StableDiffusionPAGImg2ImgPipeline",
+                Task.INPAINT: "diffusers:StableDiffusionPAGInpaintPipeline",
+            },
+            modifiers=frozenset({"pag"}),
+        ),
+    ]
+
+
+@hookimpl
+def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
+    from .loading import plan
+
+    return plan(identity, device)
+
+
+@hookimpl
+def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
+    from .tiny import build
+
+    build(path, variant)
