@@ -33,7 +33,7 @@ def allowed_from_env(environ: dict[str, str] | None = None) -> frozenset[str] | 
     value = (os.environ if environ is None else environ).get(ENV_PLUGINS)
     if value is None:
         return None
-    return frozenset(normalize(p) for p in value.split(",") if p.strip())
+    return frozenset(normalize(p.strip()) for p in value.split(",") if p.strip())
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ _cache: dict[tuple, Registry] = {}
 
 
 def _settings() -> tuple:
-    prefer = tuple(_plugins.normalize(p) for p in os.environ.get(ENV_PREFER, "").split(",") if p.strip())
+    prefer = tuple(_plugins.normalize(p.strip()) for p in os.environ.get(ENV_PREFER, "").split(",") if p.strip())
     strict = os.environ.get(ENV_STRICT, "").strip().lower() in ("1", "true", "yes", "on")
     return _plugins.allowed_from_env(), prefer, strict
 

@@ -134,21 +134,21 @@ def is_repo_id(reference: str) -> bool:
 def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
     """Fetch model_index.json and the wanted component configs, nothing else, through the hub cache."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     options = {k: v for k, v in hub.items() if k in HUB_OPTIONS and v is not None}
 
     def fetch(filename: str) -> Path:
         try:
             return Path(hf_hub_download(repo_id, filename, **options))
-        except EntryNotFoundError:
-            raise FileNotFoundError(filename) from None
-        except LocalEntryNotFoundError as exc:
+        except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:  # before EntryNotFoundError: a subclass
             raise ModelNotFoundError(
                 f"{repo_id!r} is not a local folder, and its {filename} is not in the hub cache"
                 f"{' (' + str(options['cache_dir']) + ')' if 'cache_dir' in options else ''} and cannot be downloaded "
                 "(offline, or local_files_only=True). Connect once to download it, or pass a local folder."
             ) from exc
+        except EntryNotFoundError:
+            raise FileNotFoundError(filename) from None
         except (HfHubHTTPError, OSError, ValueError) as exc:
             raise ModelNotFoundError(f"cannot get {filename} of {repo_id!r} from the hub: {exc}. Check the repo id, revision and token.") from exc
 

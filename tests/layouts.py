@@ -1,0 +1,35 @@
+"""Helpers for tests that lay checkpoints out by hand: bare model_index folders and a hub cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+
+def write_model_index(folder: Path, class_name: object, **components) -> Path:
+    """A bare checkpoint folder: just model_index.json (and any component configs given)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {"_class_name": class_name, "_diffusers_version": "0.42.1"}
+    for name, config in components.items():
+        index[name] = ["diffusers", config.pop("_class", "UNet2DConditionModel")]
+        (folder / name).mkdir(exist_ok=True)
+        (folder / name / "config.json").write_text(json.dumps(config))
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def hub_cache(cache: Path, repo_id: str, files: dict[str, Path | str], commit: str = "a" * 40, ref: str = "main") -> Path:
+    """Lay files out as huggingface_hub's cache does: models--org--name/{refs,snapshots/<commit>}."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    for rel, src in files.items():
+        dest = snapshot / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(src, Path):
+            shutil.copyfile(src, dest)
+        else:
+            dest.write_text(src)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / ref).write_text(commit)
+    return snapshot

@@ -1,0 +1,201 @@
+"""resolve(): folders, hub ids through a local hub cache, live pipelines, and every error on the way."""
+
+import json
+
+import pytest
+from layouts import hub_cache, write_model_index
+
+from autopipe_core import (
+    InvalidModelError,
+    ModelNotFoundError,
+    Task,
+    UnsupportedModelError,
+    UnsupportedTaskError,
+    resolve,
+)
+
+SD_CLASSES = {
+    Task.TEXT2IMG: "StableDiffusionPipeline",
+    Task.IMG2IMG: "StableDiffusionImg2ImgPipeline",
+    Task.INPAINT: "StableDiffusionInpaintPipeline",
+}
+SD_PAG_CLASSES = {
+    Task.TEXT2IMG: "StableDiffusionPAGPipeline",
+    Task.IMG2IMG: "StableDiffusionPAGImg2ImgPipeline",
+    Task.INPAINT: "StableDiffusionPAGInpaintPipeline",
+}
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_folder_resolves_to_the_class_for_each_task(tiny_sd, task):
+    r = resolve(tiny_sd, task)
+    assert (r.family, r.task, r.pipeline_class, r.plugin) == ("stable-diffusion", task, SD_CLASSES[task], "autopipe-sd")
+    assert r.class_ref == f"diffusers:{SD_CLASSES[task]}"
+    assert r.modifiers == frozenset()
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_enable_pag_picks_the_pag_class(tiny_sd, task):
+    r = resolve(str(tiny_sd), task.value, enable_pag=True)
+    assert r.pipeline_class == SD_PAG_CLASSES[task]
+    assert r.modifiers == {"pag"}
+
+
+@pytest.mark.parametrize("saved", ["StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionPAGPipeline"])
+def test_any_class_of_the_family_in_model_index_resolves(tmp_path, saved):
+    folder = write_model_index(tmp_path / "m", saved)
+    assert resolve(folder, "img2img").family == "stable-diffusion"
+    # a checkpoint saved as a PAG pipeline stays PAG unless told otherwise, as in diffusers
+    expected = SD_PAG_CLASSES if "PAG" in saved else SD_CLASSES
+    assert resolve(folder, "inpaint").pipeline_class == expected[Task.INPAINT]
+    assert resolve(folder, "inpaint", enable_pag=False).pipeline_class == SD_CLASSES[Task.INPAINT]
+
+
+def test_inpainting_only_checkpoint_resolves_for_inpaint(tiny_sd_inpainting):
+    r = resolve(tiny_sd_inpainting, "inpaint")
+    assert r.pipeline_class == "StableDiffusionInpaintPipeline"
+    assert r.variant == "inpainting-only"
+
+
+@pytest.mark.parametrize("task", [Task.TEXT2IMG, Task.IMG2IMG])
+def test_inpainting_only_checkpoint_refuses_other_tasks_naming_the_one_that_works(tiny_sd_inpainting, task):
+    with pytest.raises(UnsupportedTaskError) as info:
+        resolve(tiny_sd_inpainting, task)
+    message = str(info.value)
+    assert "9 input channels" in message and "AutoPipelineForInpainting" in message and task.value in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_shap_e_is_unsupported_naming_the_class(tmp_path):
+    # diffusers' documented example of a checkpoint AutoPipeline cannot handle
+    folder = write_model_index(tmp_path / "shap-e-img2img", "ShapEImg2ImgPipeline")
+    with pytest.raises(UnsupportedModelError, match="ShapEImg2ImgPipeline") as info:
+        resolve(folder, "img2img")
+    assert isinstance(info.value, ValueError)
+    assert "pip install autopipe" not in str(info.value)  # no plugin of this project would handle it
+
+
+def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path):
+    folder = write_model_index(tmp_path / "sdxl", "StableDiffusionXLPipeline")
+    with pytest.raises(UnsupportedModelError, match="pip install autopipe-sdxl"):
+        resolve(folder, "text2img")
+
+
+def test_with_no_plugin_at_all_sd_names_autopipe_sd(monkeypatch, tiny_sd):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
+    with pytest.raises(UnsupportedModelError, match="pip install autopipe-sd"):
+        resolve(tiny_sd, "text2img")
+
+
+def test_controlnet_without_its_plugin_says_to_install_it(tiny_sd):
+    with pytest.raises(UnsupportedModelError, match="pip install autopipe-controlnet"):
+        resolve(tiny_sd, "text2img", controlnet=object())
+
+
+def test_recognised_but_not_loadable_class_says_what_to_use(tmp_path):
+    folder = write_model_index(tmp_path / "x4", "StableDiffusionUpscalePipeline")
+    with pytest.raises(UnsupportedModelError, match="diffusers.StableDiffusionUpscalePipeline"):
+        resolve(folder, "img2img")
+
+
+def test_unknown_hint_is_a_type_error(tiny_sd):
+    with pytest.raises(TypeError, match="enable_pg"):
+        resolve(tiny_sd, "text2img", enable_pg=True)
+
+
+# --- the hub, through a local hub cache: only JSON is needed ---------------------------------
+
+
+def _json_only_cache(tmp_path, tiny, repo_id="someone/tiny-sd"):
+    files = {"model_index.json": tiny / "model_index.json", "unet/config.json": tiny / "unet" / "config.json"}
+    hub_cache(tmp_path / "hub", repo_id, files)
+    return tmp_path / "hub"
+
+
+def test_hub_repo_id_resolves_from_json_alone(tmp_path, tiny_sd):
+    cache = _json_only_cache(tmp_path, tiny_sd)
+    r = resolve("someone/tiny-sd", "img2img", cache_dir=cache)
+    assert r.pipeline_class == "StableDiffusionImg2ImgPipeline"
+    assert r.identity.origin == "hub"
+
+
+def test_hub_reads_the_unet_config_to_refuse_an_inpainting_only_repo(tmp_path, tiny_sd_inpainting):
+    cache = _json_only_cache(tmp_path, tiny_sd_inpainting, "runwayml/stable-diffusion-inpainting")
+    with pytest.raises(UnsupportedTaskError, match="AutoPipelineForInpainting"):
+        resolve("runwayml/stable-diffusion-inpainting", "text2img", cache_dir=cache, local_files_only=True)
+
+
+def test_hub_revision_is_honoured(tmp_path, tiny_sd, tiny_sd_inpainting):
+    cache = tmp_path / "hub"
+    files = lambda t: {"model_index.json": t / "model_index.json", "unet/config.json": t / "unet" / "config.json"}  # noqa: E731
+    hub_cache(cache, "org/model", files(tiny_sd), commit="1" * 40, ref="main")
+    hub_cache(cache, "org/model", files(tiny_sd_inpainting), commit="2" * 40, ref="inpainting")
+    assert resolve("org/model", "text2img", cache_dir=cache).pipeline_class == "StableDiffusionPipeline"
+    with pytest.raises(UnsupportedTaskError):
+        resolve("org/model", "text2img", cache_dir=cache, revision="inpainting")
+
+
+def test_hub_repo_not_in_cache_while_offline_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not in the hub cache") as info:
+        resolve("nobody/nothing", "text2img", cache_dir=tmp_path / "empty-hub")
+    assert isinstance(info.value, OSError)
+
+
+# --- live pipelines --------------------------------------------------------------------------
+
+
+def test_a_live_pipeline_resolves_by_its_class_and_its_bases(tiny_sd):
+    from diffusers import StableDiffusionPipeline
+
+    class MyPipeline(StableDiffusionPipeline):
+        pass
+
+    pipe = MyPipeline.from_pretrained(tiny_sd)
+    assert resolve(pipe, "inpaint").pipeline_class == "StableDiffusionInpaintPipeline"
+    assert resolve(pipe, "inpaint").identity.origin == "pipeline"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_missing_path_is_model_not_found(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="neither a local folder nor a hub repo id"):
+        resolve(str(tmp_path / "no" / "such" / "folder"), "text2img")
+
+
+def test_folder_without_model_index(tmp_path):
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(InvalidModelError, match="no model_index.json"):
+        resolve(tmp_path, "text2img")
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        (json.dumps({"unet": ["diffusers", "UNet2DConditionModel"]}), "no '_class_name'"),
+        (json.dumps({"_class_name": 42}), "must be a string"),
+        (json.dumps({"_class_name": "os.system"}), "not a Python class name"),
+        (json.dumps({"_class_name": "A" * 10_000}), "not a Python class name"),
+    ],
+)
+def test_malformed_model_index(tmp_path, content, match):
+    (tmp_path / "model_index.json").write_text(content)
+    with pytest.raises(InvalidModelError, match=match):
+        resolve(tmp_path, "text2img")
+
+
+def test_missing_component_config_is_named(tmp_path, tiny_sd):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model_index.json").write_bytes((tiny_sd / "model_index.json").read_bytes())
+    with pytest.raises(InvalidModelError, match="unet/config.json is missing"):
+        resolve(folder, "text2img")
+
+
+def test_single_file_is_refused_clearly_for_now(tmp_path):
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"\0" * 16)
+    with pytest.raises(InvalidModelError, match="single-file checkpoints"):
+        resolve(f, "text2img")
