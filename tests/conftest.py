@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import os
-
-# huggingface_hub reads this once, at import: set it before anything imports it. Tests never reach the network.
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 from pathlib import Path
 
 import pytest
+
+from autopipe_core.testing import isolate, tiny_checkpoint  # noqa: F401 - a fixture, shared by import
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path_factory):
     """Only autopipe-sd is loaded unless a test says otherwise; no hub; caches in a temp folder."""
-    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd")
-    monkeypatch.delenv("AUTOPIPE_PREFER", raising=False)
-    monkeypatch.delenv("AUTOPIPE_STRICT", raising=False)
-    monkeypatch.setenv("AUTOPIPE_CACHE", str(tmp_path_factory.getbasetemp() / "autopipe-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    isolate(monkeypatch, "autopipe-sd", tmp_path_factory.getbasetemp() / "autopipe-cache")
 
 
 @pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory) -> Path:
-    from autopipe_sd.tiny import build
-
-    return build(tmp_path_factory.mktemp("ckpt") / "tiny-sd")
+def tiny_sd(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("stable-diffusion")
 
 
 @pytest.fixture(scope="session")
-def tiny_sd_inpainting(tmp_path_factory) -> Path:
-    from autopipe_sd.tiny import build
-
-    return build(tmp_path_factory.mktemp("ckpt") / "tiny-sd-inpainting", "inpainting-only")
+def tiny_sd_inpainting(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("stable-diffusion", "inpainting-only")

@@ -1,0 +1,100 @@
+"""The autopipe command: plugins, resolve, generate, demo."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from autopipe_core.cli import main
+
+
+def _json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_resolve_json_without_task_has_exactly_the_documented_keys(capsys, tiny_sd):
+    assert _json(capsys, "resolve", str(tiny_sd), "--json") == {
+        "family": "stable-diffusion",
+        "plugin": "autopipe-sd",
+        "pipelines": {
+            "text2img": "StableDiffusionPipeline",
+            "img2img": "StableDiffusionImg2ImgPipeline",
+            "inpaint": "StableDiffusionInpaintPipeline",
+        },
+    }
+
+
+def test_resolve_json_with_task(capsys, tiny_sd):
+    assert _json(capsys, "resolve", str(tiny_sd), "--task", "image-to-image", "--json") == {
+        "family": "stable-diffusion",
+        "plugin": "autopipe-sd",
+        "task": "img2img",
+        "pipeline_class": "StableDiffusionImg2ImgPipeline",
+    }
+
+
+def test_resolve_pag_and_inpainting_only(capsys, tiny_sd, tiny_sd_inpainting):
+    assert _json(capsys, "resolve", str(tiny_sd), "--task", "inpaint", "--json", "--enable-pag")["pipeline_class"] == "StableDiffusionPAGInpaintPipeline"
+    assert _json(capsys, "resolve", str(tiny_sd_inpainting), "--json")["pipelines"] == {"text2img": None, "img2img": None, "inpaint": "StableDiffusionInpaintPipeline"}
+    assert main(["resolve", str(tiny_sd_inpainting)]) == 0
+    text = capsys.readouterr().out
+    assert "text2img  cannot:" in text and "inpaint   StableDiffusionInpaintPipeline" in text
+
+
+def test_resolve_error_exits_1_with_the_message(capsys, tiny_sd_inpainting):
+    assert main(["resolve", str(tiny_sd_inpainting), "--task", "text2img"]) == 1
+    assert "AutoPipelineForInpainting" in capsys.readouterr().err
+
+
+def test_bad_task_is_a_usage_error(capsys, tiny_sd):
+    with pytest.raises(SystemExit) as info:
+        main(["resolve", str(tiny_sd), "--task", "video"])
+    assert info.value.code == 2
+
+
+def test_plugins_json(capsys):
+    data = _json(capsys, "plugins", "--json")
+    sd = next(p for p in data["plugins"] if p["distribution"] == "autopipe-sd")
+    assert sd["families"] == ["stable-diffusion"] and sd["error"] is None and sd["version"]
+    assert "autopipe_load_plan" in sd["hooks"] and "autopipe_build_tiny" in sd["hooks"]
+    core = next(p for p in data["plugins"] if p["distribution"] == "autopipe-core")
+    assert core["modifiers"] == ["enable_pag"]
+
+
+def test_generate_each_task_writes_a_png(tmp_path, capsys):
+    base = tmp_path / "t2i.png"
+    assert main(["generate", "--task", "text2img", "--prompt", "a cat", "--out", str(base), "--steps", "2", "--device", "cpu"]) == 0
+    assert Image.open(base).size == (64, 64)
+    err = capsys.readouterr().err
+    assert "random weights" in err and "StableDiffusionPipeline" in err and "float32" in err
+    mask = tmp_path / "mask.png"
+    Image.new("L", (64, 64), 255).save(mask)
+    for task, extra in (("img2img", []), ("inpaint", ["--mask", str(mask)])):
+        out = tmp_path / f"{task}.png"
+        assert main(["generate", "--task", task, "--prompt", "a cat", "--image", str(base), *extra, "--out", str(out), "--steps", "2"]) == 0
+        assert Image.open(out).size == (64, 64)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_generate_needs_an_image_for_img2img(tmp_path):
+    with pytest.raises(SystemExit, match="needs --image"):
+        main(["generate", "--task", "img2img", "--prompt", "x", "--out", str(tmp_path / "x.png")])
+
+
+def test_generate_with_a_model_folder(tmp_path, tiny_sd, capsys):
+    out = tmp_path / "x.png"
+    assert main(["generate", "--task", "t2i", "--model", str(tiny_sd), "--prompt", "x", "--out", str(out), "--steps", "2"]) == 0
+    assert out.is_file() and "random weights" not in capsys.readouterr().err
+
+
+def test_demo_runs_all_three_tasks_on_shared_weights(tmp_path, capsys):
+    assert main(["demo", "--out-dir", str(tmp_path / "demo"), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "random weights" in out and "autopipe generate --model" in out
+    assert "weights shared across the three pipelines: yes" in out
+    for cls in ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"):
+        assert cls in out
+    for name in ("text2img.png", "img2img.png", "inpaint.png"):
+        assert Image.open(tmp_path / "demo" / name).size == (64, 64)
+    assert "from_pipe -> img2img" in out  # the timing table
