@@ -187,3 +187,13 @@ def test_saved_switched_pipeline_reloads_with_its_config(tmp_path, t2i):
     assert index["_class_name"] == "StableDiffusionImg2ImgPipeline" and index["requires_safety_checker"] is True
     reloaded = AutoPipelineForInpainting.from_pretrained(tmp_path / "saved")
     assert type(reloaded).__name__ == "StableDiffusionInpaintPipeline" and reloaded.config.requires_safety_checker is True
+
+
+def test_from_pretrained_a_hub_repo_id_from_the_local_hub_cache(tmp_path, tiny_sd):
+    from layouts import hub_cache
+
+    files = {str(f.relative_to(tiny_sd)): f for f in tiny_sd.rglob("*") if f.is_file()}
+    hub_cache(tmp_path / "hub", "someone/tiny-sd", files)
+    pipe = AutoPipelineForInpainting.from_pretrained("someone/tiny-sd", cache_dir=tmp_path / "hub", local_files_only=True)
+    assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
+    _run(pipe, "inpaint")
