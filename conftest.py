@@ -1,3 +1,8 @@
+"""Fixtures for tests/ and every plugins/*/tests: tiny checkpoints built once per session, and an
+environment no installed plugin leaks into. Run the suites from the repository root (make test)."""
+
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
@@ -6,7 +11,8 @@ from autopipe_core.testing import isolate, tiny_checkpoint  # noqa: F401 - a fix
 
 
 @pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch, tmp_path_factory):
+def _isolated_env(monkeypatch, tmp_path_factory):
+    """Only autopipe-sd is loaded unless a test says otherwise; no hub; caches in a temp folder."""
     isolate(monkeypatch, "autopipe-sd", tmp_path_factory.getbasetemp() / "autopipe-cache")
 
 
