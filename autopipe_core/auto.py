@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from . import sources
 from .registry import get_registry
-from .resolve import identify, resolve_identity
+from .resolve import class_kwargs, identify, resolve_identity
 from .switch import switch
 from .tasks import Task
 
@@ -58,8 +58,7 @@ class _AutoPipeline:
         """The class for this task, and the keywords left once modifiers that are not arguments are taken out."""
         registry = get_registry()
         resolution = resolve_identity(identify(model, registry, **hub), cls.task, kwargs, registry)
-        consumed = {k for k, (spec, _) in registry.modifiers.items() if spec.consume}
-        return resolution.load_class(), {k: v for k, v in kwargs.items() if k not in consumed}
+        return resolution.load_class(), class_kwargs(registry, kwargs)
 
 
 class AutoPipelineForText2Image(_AutoPipeline):

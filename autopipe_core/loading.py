@@ -66,7 +66,10 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     out = dict(kwargs)
-    out.setdefault("torch_dtype", getattr(torch, load_plan.dtype))
+    dtype = getattr(torch, load_plan.dtype)
+    if load_plan.component_dtypes:
+        dtype = {"default": dtype, **{name: getattr(torch, d) for name, d in load_plan.component_dtypes.items()}}
+    out.setdefault("torch_dtype", dtype)
     if load_plan.variant is not None:
         out.setdefault("variant", load_plan.variant)
     if load_plan.placement == "balanced":
@@ -93,7 +96,7 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     from_pretrained.
     """
     from . import sources
-    from .resolve import identify, resolve_identity
+    from .resolve import class_kwargs, identify, resolve_identity
 
     registry = get_registry()
     facts = device if isinstance(device, DeviceFacts) else detect(device)
@@ -102,7 +105,5 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     load_plan = plan(resolution, facts, registry)
     if isinstance(device, str) and load_plan.device != device:
         load_plan = replace(load_plan, device=device)
-    consumed = {k for k, (spec, _) in registry.modifiers.items() if spec.consume}
-    kwargs = {k: v for k, v in kwargs.items() if k not in consumed}
-    pipeline = resolution.load_class().from_pretrained(model, **load_kwargs(load_plan, kwargs))
+    pipeline = resolution.load_class().from_pretrained(model, **load_kwargs(load_plan, class_kwargs(registry, kwargs)))
     return place(pipeline, load_plan), resolution, load_plan

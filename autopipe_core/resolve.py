@@ -92,6 +92,21 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
     return modifiers
 
 
+def class_kwargs(registry: Registry, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords to pass on to the chosen class: modifier keywords that only chose it are taken out.
+
+    Consumed modifiers (``enable_pag``) never reach the class; a modifier set to
+    None (``controlnet=None``) only removed something, so it is taken out too.
+    """
+    out = {}
+    for key, value in kwargs.items():
+        registered = registry.modifiers.get(key)
+        if registered is not None and (registered[0].consume or value is None):
+            continue
+        out[key] = value
+    return out
+
+
 def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, Any] = {}, registry: Registry | None = None) -> Resolution:
     """Resolve facts already read: the step shared by resolve(), from_pretrained() and from_pipe()."""
     task = Task.parse(task)

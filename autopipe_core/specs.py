@@ -194,16 +194,23 @@ class DeviceFacts:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """How to load a pipeline on a device: dtype, weight variant, placement, and why."""
+    """How to load a pipeline on a device: dtype, weight variant, placement, and why.
+
+    `component_dtypes` overrides `dtype` for named components, e.g. {"vae":
+    "float32"} for a VAE that overflows in float16.
+    """
 
     dtype: str
     variant: str | None
     placement: str
     device: str
     reason: str
+    component_dtypes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"load plan dtype {self.dtype!r} is not one of {DTYPES}")
+        object.__setattr__(self, "component_dtypes", MappingProxyType(dict(self.component_dtypes)))
+        for dtype in (self.dtype, *self.component_dtypes.values()):
+            if dtype not in DTYPES:
+                raise ValueError(f"load plan dtype {dtype!r} is not one of {DTYPES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"load plan placement {self.placement!r} is not one of {PLACEMENTS}")

@@ -86,3 +86,10 @@ def test_tokenizer_is_built_in_memory_and_truncates_at_77():
     tok = clip_tokenizer()
     ids = tok("a photo of an astronaut " * 20, truncation=True, max_length=tok.model_max_length).input_ids
     assert tok.model_max_length == 77 and len(ids) == 77
+
+
+def test_component_dtypes_become_diffusers_per_component_dtype():
+    p = LoadPlan("float16", None, "device", "cuda", "", component_dtypes={"vae": "float32"})
+    assert loading.load_kwargs(p, {})["torch_dtype"] == {"default": torch.float16, "vae": torch.float32}
+    with pytest.raises(ValueError, match="dtype"):
+        LoadPlan("float16", None, "device", "cuda", "", component_dtypes={"vae": "float64"})
