@@ -116,9 +116,9 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
         raise _unknown_model(identity, registry)
     spec, owner = registry.families[entry.family]
     modifiers = modifiers_for(registry, entry.modifiers, kwargs)
-    row = registry.table.get((entry.family, modifiers))
+    row = registry.table.get((entry.family, modifiers), {})
     label = _label(entry.family, modifiers)
-    if row is None:
+    if not row and (entry.family, modifiers) not in registry.missing:
         combos = sorted(_label(f, m) for f, m in registry.table if f == entry.family)
         raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.")
     if task not in row:

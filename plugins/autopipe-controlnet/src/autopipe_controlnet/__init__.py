@@ -1,0 +1,94 @@
+"""autopipe plugin: ControlNet as a modifier over other plugins' families.
+
+It owns no family. It registers the ``controlnet=`` keyword (which picks the
+ControlNet class, or the ControlNet Union class for a ControlNetUnionModel, and
+with None goes back to the plain class) and the ControlNet rows of the
+families that have ControlNet pipelines in diffusers. Rows for a family whose
+plugin is not installed are simply unused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autopipe_core import ModifierSpec, PipelineRow, Task, hookimpl
+
+CONTROLNET = "controlnet"
+UNION = "controlnet-union"
+_UNION_CLASSES = frozenset({"ControlNetUnionModel", "MultiControlNetUnionModel"})
+
+
+def _is_union(model: Any) -> bool:
+    # By class name along the MRO: the model is already imported by whoever made it,
+    # and reading names keeps this module free of diffusers imports.
+    return any(k.__name__ in _UNION_CLASSES for k in type(model).__mro__)
+
+
+def choose(value: Any) -> str | None:
+    """None removes ControlNet; a union model (or a list of them) picks the Union pipelines; anything else the plain ones."""
+    if value is None:
+        return None
+    models = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not models:
+        raise ValueError("controlnet= got an empty list: pass a ControlNet model, a list of them, or None")
+    return UNION if all(_is_union(m) for m in models) else CONTROLNET
+
+
+def _row(family: str, modifiers: set[str], missing: dict | None = None, **classes: str) -> PipelineRow:
+    tasks = {Task.parse(task): f"diffusers:{name}" for task, name in classes.items()}
+    return PipelineRow(family, tasks, modifiers=frozenset(modifiers), missing=missing or {})
+
+
+_NO_PAG = "diffusers has no PAG ControlNet pipeline for this task; leave out enable_pag or controlnet"
+
+
+@hookimpl
+def autopipe_modifiers() -> list[ModifierSpec]:
+    return [ModifierSpec(kwarg="controlnet", modifiers=frozenset({CONTROLNET, UNION}), choose=choose, consume=False)]
+
+
+@hookimpl
+def autopipe_pipelines() -> list[PipelineRow]:
+    sd, sdxl = "stable-diffusion", "stable-diffusion-xl"
+    return [
+        _row(
+            sd,
+            {CONTROLNET},
+            text2img="StableDiffusionControlNetPipeline",
+            img2img="StableDiffusionControlNetImg2ImgPipeline",
+            inpaint="StableDiffusionControlNetInpaintPipeline",
+        ),
+        _row(
+            sd,
+            {CONTROLNET, "pag"},
+            {Task.IMG2IMG: _NO_PAG},
+            text2img="StableDiffusionControlNetPAGPipeline",
+            inpaint="StableDiffusionControlNetPAGInpaintPipeline",
+        ),
+        _row(
+            sd,
+            {UNION},
+            {t: "ControlNet Union models are SDXL models; use a ControlNetModel with Stable Diffusion 1.x/2.x" for t in Task},
+        ),
+        _row(
+            sdxl,
+            {CONTROLNET},
+            text2img="StableDiffusionXLControlNetPipeline",
+            img2img="StableDiffusionXLControlNetImg2ImgPipeline",
+            inpaint="StableDiffusionXLControlNetInpaintPipeline",
+        ),
+        _row(
+            sdxl,
+            {CONTROLNET, "pag"},
+            {Task.INPAINT: _NO_PAG},
+            text2img="StableDiffusionXLControlNetPAGPipeline",
+            img2img="StableDiffusionXLControlNetPAGImg2ImgPipeline",
+        ),
+        _row(
+            sdxl,
+            {UNION},
+            text2img="StableDiffusionXLControlNetUnionPipeline",
+            img2img="StableDiffusionXLControlNetUnionImg2ImgPipeline",
+            inpaint="StableDiffusionXLControlNetUnionInpaintPipeline",
+        ),
+    ]
