@@ -1,0 +1,77 @@
+"""Each plugin installs on its own next to the core, from a wheel, and the others' families say what to install.
+
+The test builds wheels of autopipe-core and one plugin, installs them with pip
+into a fresh virtual environment whose only other packages are the
+third-party dependencies (torch, diffusers, ...) linked in from this one, and
+asks the `autopipe` command there.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import venv
+from pathlib import Path
+
+import pytest
+from layouts import write_model_index
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = {tomllib.loads(p.read_text())["project"]["name"]: p.parent for p in sorted(ROOT.glob("plugins/*/pyproject.toml"))}
+# One class each plugin's family answers for, so the others can be asked about.
+PROBES = {
+    "autopipe-sd": "StableDiffusionPipeline",
+    "autopipe-sdxl": "StableDiffusionXLPipeline",
+    "autopipe-kandinsky": "KandinskyV22CombinedPipeline",
+    "autopipe-deepfloyd-if": "IFPipeline",
+}
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "--quiet", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheels")
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(out), str(ROOT), *map(str, PLUGINS.values()))
+    return out
+
+
+def _fresh_env(where: Path) -> Path:
+    """A venv whose site-packages links every installed package of this one except autopipe's own."""
+    venv.EnvBuilder(with_pip=False).create(where)
+    ours = Path(sysconfig.get_paths()["purelib"])
+    theirs = Path(subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    for entry in ours.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("autopipe", "_autopipe", "__editable__")) or name.endswith(".pth"):
+            continue
+        (theirs / entry.name).symlink_to(entry)
+    return where / "bin"
+
+
+@pytest.mark.parametrize("plugin", sorted(PLUGINS))
+def test_a_plugin_installed_alone_works_and_the_others_say_install(plugin, wheels, tmp_path):
+    bindir = _fresh_env(tmp_path / "venv")
+    dist_wheels = [str(w) for w in wheels.glob("*.whl") if w.name.split("-")[0].replace("_", "-") in ("autopipe-core", plugin)]
+    assert len(dist_wheels) == 2, dist_wheels
+    subprocess.run([sys.executable, "-m", "pip", "--quiet", "--python", str(bindir / "python"), "install", "--no-deps", "--no-index", *dist_wheels], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOPIPE_", "PYTHONPATH"))}
+
+    listed = json.loads(subprocess.run([str(bindir / "autopipe"), "plugins", "--json"], capture_output=True, text=True, env=env, check=True).stdout)
+    assert sorted(p["distribution"] for p in listed["plugins"]) == sorted(["autopipe-core", plugin])
+    assert all(p["error"] is None for p in listed["plugins"])
+
+    for other, class_name in PROBES.items():
+        if other == plugin or other not in PLUGINS:
+            continue
+        folder = write_model_index(tmp_path / other, class_name)
+        out = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder)], capture_output=True, text=True, env=env)
+        assert out.returncode == 1 and f"pip install {other}" in out.stderr, out.stderr
+    if plugin in PROBES:
+        folder = write_model_index(tmp_path / "own", PROBES[plugin])
+        out = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--json"], capture_output=True, text=True, env=env)
+        assert out.returncode == 0 and json.loads(out.stdout)["plugin"] == plugin, out.stderr
