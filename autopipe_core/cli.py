@@ -207,7 +207,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, img in files.items():
         _save_png(img, out_dir / name)
 
-    shared = all(getattr(i2i, n) is getattr(t2i, n) and getattr(inp, n) is getattr(t2i, n) for n in ("unet", "vae", "text_encoder"))
+    models = {n: c for n, c in t2i.components.items() if hasattr(c, "parameters")}
+    shared = bool(models) and all(p.components.get(n) is c for p in (i2i, inp) for n, c in models.items())
     print(f"model:    {model}")
     print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
     for label, pipe in (("text2img", t2i), ("img2img", i2i), ("inpaint", inp)):

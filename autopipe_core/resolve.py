@@ -65,7 +65,8 @@ def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelEr
     recognised = registry.recognised(names)
     if recognised:
         family, reason, plugin = recognised
-        return UnsupportedModelError(f"{identity.reference} is a {identity.class_name} ({family}, plugin {plugin}): {reason}")
+        holder = "" if identity.origin == "pipeline" else f"{identity.reference} holds "
+        return UnsupportedModelError(f"{holder}{identity.class_name} (family {family}, plugin {plugin}): {reason}")
     where = "" if identity.origin == "pipeline" else f" (from {identity.reference})"
     hint = install_hint(names, _installed(registry))
     if hint:

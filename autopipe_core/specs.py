@@ -111,6 +111,7 @@ class FamilySpec:
     variants: tuple[Variant, ...] = ()
     recognised: Mapping[str, str] = field(default_factory=dict)
     priority: int = 0
+    configs: tuple[str, ...] = ()  # more component configs the loading code wants (e.g. "vae"), beyond the variants'
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
@@ -119,11 +120,14 @@ class FamilySpec:
             if not isinstance(v, Variant):
                 raise ValueError(f"family {self.name!r}: variants must be Variant, not {type(v).__name__}")
         object.__setattr__(self, "recognised", MappingProxyType(dict(self.recognised)))
+        if isinstance(self.configs, str):
+            raise ValueError(f"family {self.name!r}: configs must be a tuple of component names, not a string")
+        object.__setattr__(self, "configs", tuple(self.configs))
 
     @property
     def config_components(self) -> tuple[str, ...]:
-        """The component configs resolution must read to tell this family's variants apart."""
-        return tuple(dict.fromkeys(v.component for v in self.variants))
+        """The component configs worth reading for this family: its variants' and the ones it asked for."""
+        return tuple(dict.fromkeys([*(v.component for v in self.variants), *self.configs]))
 
 
 @dataclass(frozen=True)
@@ -172,9 +176,9 @@ class Identity:
     bases: tuple[str, ...] = ()  # a live pipeline's class names along its MRO, own first
 
     def has_weight_variant(self, variant: str) -> bool:
-        """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16")."""
-        marker = f".{variant}."
-        return bool(self.files) and any(marker in f.rpartition("/")[2] for f in self.files)
+        """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16"), sharded or not."""
+        markers = (f".{variant}.", f".{variant}-")  # model.fp16.safetensors, model.fp16-00001-of-00002.safetensors
+        return bool(self.files) and any(m in f.rpartition("/")[2] for f in self.files for m in markers)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Callable  # noqa: E402
 
 import pytest  # noqa: E402
 
+from .registry import build as build_registry  # noqa: E402
 from .tiny import build_tiny  # noqa: E402
 
 
@@ -31,14 +32,19 @@ def isolate(monkeypatch: pytest.MonkeyPatch, plugins: str, cache: Path) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """tiny_checkpoint(family, variant=None) -> a folder built by the family's plugin, once per session."""
+    """tiny_checkpoint(family, variant=None) -> a folder built by the family's plugin, once per session.
+
+    Built with every installed plugin in view, whatever AUTOPIPE_PLUGINS says
+    when the fixture first runs (session fixtures run before a test's own).
+    """
     built: dict[tuple[str, str | None], Path] = {}
+    every_plugin = build_registry(allowed=None)
 
     def get(family: str, variant: str | None = None) -> Path:
         key = (family, variant)
         if key not in built:
             folder = tmp_path_factory.mktemp("tiny") / (family + (f"-{variant}" if variant else ""))
-            built[key] = build_tiny(family, folder, variant)
+            built[key] = build_tiny(family, folder, variant, every_plugin)
         return built[key]
 
     return get
