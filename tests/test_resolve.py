@@ -199,3 +199,22 @@ def test_single_file_is_refused_clearly_for_now(tmp_path):
     f.write_bytes(b"\0" * 16)
     with pytest.raises(InvalidModelError, match="single-file checkpoints"):
         resolve(f, "text2img")
+
+
+def test_import_class_restores_the_garbage_collector_state():
+    import gc
+
+    from autopipe_core.resolve import import_class
+
+    assert gc.isenabled()
+    assert import_class("json:JSONDecoder").__name__ == "JSONDecoder"
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        import_class("json:JSONDecoder")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(AttributeError):
+        import_class("json:NoSuchThing")
+    assert gc.isenabled()
