@@ -1,0 +1,110 @@
+"""autopipe plugin for Stable Diffusion XL: the base model, the refiner and SDXL inpainting checkpoints.
+
+Everything here is data and lazy references: importing this module imports
+no torch, diffusers or transformers. The loading code and the tiny builder
+import them when they are called.
+
+How the checkpoints are told apart (all from the UNet's and the VAE's
+config.json, never from weights):
+
+- the refiner's UNet is conditioned on 5 micro-conditioning numbers (original
+  size, crop corner, aesthetic score) where the base's takes 6 (original size,
+  crop corner, target size); each is embedded in ``ADD_TIME_EMBED_DIM``
+  values and joined to the pooled text embedding of ``POOLED_DIM`` values, so
+  its ``projection_class_embeddings_input_dim`` is 1280 + 5 x 256 = 2560
+  against the base's 1280 + 6 x 256 = 2816;
+- an inpainting-only UNet takes 9 input channels;
+- a VAE whose config says ``force_upcast: false`` is safe in float16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+
+FAMILY = "stable-diffusion-xl"
+
+#: Width of text_encoder_2's pooled, projected output (OpenCLIP ViT-bigG/14).
+POOLED_DIM = 1280
+#: Width each micro-conditioning number is embedded in (UNet ``addition_time_embed_dim``).
+ADD_TIME_EMBED_DIM = 256
+#: UNet ``projection_class_embeddings_input_dim`` of the base (6 time ids) and of the refiner (5).
+BASE_ADD_EMBED_DIM = POOLED_DIM + 6 * ADD_TIME_EMBED_DIM  # 2816
+REFINER_ADD_EMBED_DIM = POOLED_DIM + 5 * ADD_TIME_EMBED_DIM  # 2560
+
+REFINER = Variant(
+    name="refiner",
+    component="unet",
+    key="projection_class_embeddings_input_dim",
+    value=REFINER_ADD_EMBED_DIM,
+    tasks=frozenset({Task.IMG2IMG, Task.INPAINT}),
+    reason=(
+        f"its UNet takes an aesthetic score where the base's takes a target size, projection_class_embeddings_input_dim "
+        f"{REFINER_ADD_EMBED_DIM} against the base's {BASE_ADD_EMBED_DIM}, and it was trained only on the last, low-noise steps, "
+        "so from pure noise it makes no picture: generate with the SDXL base model, then refine that image with this one"
+    ),
+)
+
+INPAINTING = Variant(
+    name="inpainting-only",
+    component="unet",
+    key="in_channels",
+    value=9,
+    tasks=frozenset({Task.INPAINT}),
+    reason="its UNet takes 9 input channels, latents plus mask plus masked image, so it needs a mask at every step",
+)
+
+#: The tiny builder's name for a checkpoint whose VAE says force_upcast false (not a Variant: it restricts no task).
+FP16_SAFE_VAE = "fp16-safe-vae"
+
+VARIANTS = (REFINER, INPAINTING)
+
+
+@hookimpl
+def autopipe_families() -> list[FamilySpec]:
+    return [
+        FamilySpec(
+            name=FAMILY,
+            description="Stable Diffusion XL 1.0 and 0.9: base, refiner, inpainting, and checkpoints of the same architecture",
+            variants=VARIANTS,
+            configs=("vae",),  # the loading code reads force_upcast
+        )
+    ]
+
+
+@hookimpl
+def autopipe_pipelines() -> list[PipelineRow]:
+    return [
+        PipelineRow(
+            FAMILY,
+            {
+                Task.TEXT2IMG: "diffusers:StableDiffusionXLPipeline",
+                Task.IMG2IMG: "diffusers:StableDiffusionXLImg2ImgPipeline",
+                Task.INPAINT: "diffusers:StableDiffusionXLInpaintPipeline",
+            },
+        ),
+        PipelineRow(
+            FAMILY,
+            {
+                Task.TEXT2IMG: "diffusers:StableDiffusionXLPAGPipeline",
+                Task.IMG2IMG: "diffusers:StableDiffusionXLPAGImg2ImgPipeline",
+                Task.INPAINT: "diffusers:StableDiffusionXLPAGInpaintPipeline",
+            },
+            modifiers=frozenset({"pag"}),
+        ),
+    ]
+
+
+@hookimpl
+def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
+    from .loading import plan
+
+    return plan(identity, device)
+
+
+@hookimpl
+def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
+    from .tiny import build
+
+    build(path, variant)
