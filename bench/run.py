@@ -507,7 +507,8 @@ Three further costs were found by counting rather than timing:
    frame chunk at a boundary over and over (`strace`: 20.2k `munmap` calls
    against 6.0k; about 14k more page faults); the concrete class shows the
    same when called from 3-5 nested functions. That is an interpreter bug
-   (python/cpython gh-142183, fixed for 3.13+), not ours, and it depends on
+   (python/cpython issue 142183, fixed upstream by caching one chunk; not in
+   3.11), not ours, and it depends on
    the caller's depth, so it is left alone; it costs up to about 2 %.
 """
 
