@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from . import sources
+from . import loading, sources
 from .registry import get_registry
 from .resolve import class_kwargs, identify, resolve_identity
 from .switch import switch
@@ -37,9 +37,10 @@ class _AutoPipeline:
         """
         if hasattr(pretrained_model_or_path, "components"):
             raise TypeError(f"{cls.__name__}.from_pretrained takes a path or repo id; for a loaded pipeline use {cls.__name__}.from_pipe(pipeline)")
+        registry = get_registry()
         hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
-        pipeline_class, kwargs = cls._resolve(pretrained_model_or_path, kwargs, hub)
-        return pipeline_class.from_pretrained(pretrained_model_or_path, **kwargs)
+        resolution = resolve_identity(identify(pretrained_model_or_path, registry, **hub), cls.task, kwargs, registry)
+        return loading.from_pretrained(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), registry)
 
     @classmethod
     def from_pipe(cls, pipeline: Any, **kwargs: Any) -> Any:
@@ -50,15 +51,9 @@ class _AutoPipeline:
         A keyword the new pipeline does not take raises an
         IgnoredArgumentWarning that says where it belongs.
         """
-        pipeline_class, kwargs = cls._resolve(pipeline, kwargs, {})
-        return switch(pipeline, pipeline_class, kwargs)
-
-    @classmethod
-    def _resolve(cls, model: Any, kwargs: dict[str, Any], hub: dict[str, Any]) -> tuple[type, dict[str, Any]]:
-        """The class for this task, and the keywords left once modifiers that are not arguments are taken out."""
         registry = get_registry()
-        resolution = resolve_identity(identify(model, registry, **hub), cls.task, kwargs, registry)
-        return resolution.load_class(), class_kwargs(registry, kwargs)
+        resolution = resolve_identity(identify(pipeline, registry), cls.task, kwargs, registry)
+        return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs))
 
 
 class AutoPipelineForText2Image(_AutoPipeline):

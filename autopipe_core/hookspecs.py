@@ -14,7 +14,7 @@ them, and resolution must stay cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pluggy
 
@@ -57,6 +57,18 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     ``identity.has_weight_variant("fp16")`` before choosing a variant).
     ``device`` holds the facts of the machine; tests pass made-up ones.
     Return None to take the core's default (float32, no variant, on the device).
+    """
+
+
+@hookspec
+def autopipe_from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
+    """Load `model` as `pipeline_class` when the family needs more than ``pipeline_class.from_pretrained``.
+
+    Return None to let the core call ``pipeline_class.from_pretrained(model,
+    **kwargs)`` (almost every family). A family whose pipelines assemble
+    several checkpoints (Kandinsky's decoder finds its prior) does it here.
+    ``kwargs`` are the caller's, less the modifier keywords that only chose
+    the class; pass them on.
     """
 
 

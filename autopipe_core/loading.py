@@ -105,5 +105,14 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     load_plan = plan(resolution, facts, registry)
     if isinstance(device, str) and load_plan.device != device:
         load_plan = replace(load_plan, device=device)
-    pipeline = resolution.load_class().from_pretrained(model, **load_kwargs(load_plan, class_kwargs(registry, kwargs)))
+    pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs)), registry)
     return place(pipeline, load_plan), resolution, load_plan
+
+
+def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
+    """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained."""
+    registry = registry or get_registry()
+    pipeline_class = resolution.load_class()
+    owner = registry.families[resolution.family][1]
+    pipeline = registry.call(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=model, kwargs=dict(kwargs))
+    return pipeline if pipeline is not None else pipeline_class.from_pretrained(model, **kwargs)

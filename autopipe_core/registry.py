@@ -42,6 +42,7 @@ class ClassEntry:
     modifiers: frozenset[str]
     tasks: frozenset[Task]
     plugin: str
+    on_disk: frozenset[str] | None = None  # the modifiers a checkpoint on disk naming this class resolves with
 
 
 @dataclass(frozen=True)
@@ -146,11 +147,14 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
     # Pipeline rows, merged task by task.
     task_offers: dict[tuple[str, frozenset, Task], list] = {}
     missing: dict[Key, dict[Task, str]] = {}
+    on_disk: dict[Key, frozenset[str]] = {}
     for plugin, (_, rows, _) in registrations.items():
         for row in rows:
             if row.family not in families:
                 continue  # a modifier plugin's rows for a family that is not installed
             key = (row.family, row.modifiers)
+            if row.on_disk is not None:
+                on_disk.setdefault(key, row.on_disk)
             for task, ref in row.classes.items():
                 r = rank(plugin, families[row.family][0].priority, owner[row.family])
                 task_offers.setdefault((row.family, row.modifiers, task), []).append((r, plugin, (ref, plugin)))
@@ -170,7 +174,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
     classes: dict[str, ClassEntry] = {}
     for cls, entries in sorted(class_offers.items()):
         c = [
-            (rank(plugin, families[family][0].priority, owner[family]) + (len(mods),), plugin, ClassEntry(family, mods, frozenset(tasks), plugin))
+            (rank(plugin, families[family][0].priority, owner[family]) + (len(mods),), plugin, ClassEntry(family, mods, frozenset(tasks), plugin, on_disk.get((family, mods))))
             for (family, mods, plugin), tasks in entries.items()
         ]
         if len({(e.family, e.modifiers) for *_, e in c}) > 1 or len({p for _, p, _ in c}) > 1:

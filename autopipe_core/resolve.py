@@ -136,7 +136,8 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     if entry is None:
         raise _unknown_model(identity, registry)
     spec, owner = registry.families[entry.family]
-    modifiers = modifiers_for(registry, entry.modifiers, kwargs)
+    base = entry.on_disk if entry.on_disk is not None and identity.origin != "pipeline" else entry.modifiers
+    modifiers = modifiers_for(registry, base, kwargs)
     row = registry.table.get((entry.family, modifiers), {})
     label = _label(entry.family, modifiers)
     if not row and (entry.family, modifiers) not in registry.missing:

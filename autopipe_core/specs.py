@@ -51,12 +51,19 @@ class PipelineRow:
     ones, {"controlnet"} for ControlNet and so on. A task left out of `classes`
     cannot be done with these modifiers; `missing` may say why, and the error
     the user gets repeats it.
+
+    `on_disk`, when set, is the modifiers a checkpoint read from disk resolves
+    with when its model_index.json names one of this row's classes, where a
+    live pipeline of the class keeps the row's own. Kandinsky uses it: a
+    decoder folder loads as the combined pipeline (diffusers finds the prior),
+    while from_pipe of a decoder-only pipeline stays decoder-only.
     """
 
     family: str
     classes: Mapping[Task, str]
     modifiers: frozenset[str] = frozenset()
     missing: Mapping[Task, str] = field(default_factory=dict)
+    on_disk: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.family, "family name")
@@ -70,6 +77,10 @@ class PipelineRow:
         if isinstance(mods, str) or not isinstance(mods, Iterable):
             raise ValueError(f"{where}: modifiers must be a set of names, not {mods!r}")
         object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in mods))
+        if self.on_disk is not None:
+            if isinstance(self.on_disk, str):
+                raise ValueError(f"{where}: on_disk must be a set of modifier names, not {self.on_disk!r}")
+            object.__setattr__(self, "on_disk", frozenset(_check_name(m, "modifier") for m in self.on_disk))
 
 
 @dataclass(frozen=True)

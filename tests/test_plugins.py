@@ -29,10 +29,32 @@ def autopipe_pipelines():
     return [PipelineRow("{family}", {{Task.TEXT2IMG: "autopipe_toy_classes:ToyPipeline"}})]
 '''
 
+# A two-stage family: a decoder checkpoint on disk loads as the combined pipeline (on_disk), and the
+# family loads it with its own code (autopipe_from_pretrained). Stand-in classes from the standard library.
+TWO_STAGE = """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("two-stage")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [
+        PipelineRow("two-stage", {Task.TEXT2IMG: "fractions:Fraction"}),
+        PipelineRow("two-stage", {Task.TEXT2IMG: "decimal:Decimal"}, modifiers={"decoder"}, on_disk=frozenset()),
+    ]
+
+@hookimpl
+def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
+    return f"{family} loaded {pipeline_class.__name__} from {model} with {sorted(kwargs)}"
+"""
+
 PLUGINS = {
     # distribution: (module name, module source, entry point value)
     "autopipe-toy": ("autopipe_toy", TOY.format(family="toy"), "autopipe_toy"),
     "autopipe-toy-fork": ("autopipe_toy_fork", TOY.format(family="toy-fork"), "autopipe_toy_fork"),
+    "autopipe-two-stage": ("autopipe_two_stage", TWO_STAGE, "autopipe_two_stage"),
     "autopipe-broken": ("autopipe_broken", "import autopipe_no_such_dependency\n", "autopipe_broken"),
     "autopipe-ghost": ("autopipe_ghost", "", "autopipe_ghost_was_renamed"),
     "autopipe-raises": (
@@ -165,3 +187,28 @@ def test_in_process_registry_sees_the_same(site, monkeypatch):
     assert health["autopipe-toy"] and health["autopipe-sd"] and not health["autopipe-broken"]
     assert reg.classes["ToyPipeline"].family == "toy"
     assert reg.classes["StableDiffusionPipeline"].plugin == "autopipe-sd"
+
+
+def test_a_checkpoint_on_disk_resolves_with_its_rows_on_disk_modifiers(site, tmp_path):
+    folder = write_model_index(tmp_path / "decoder", "Decimal")
+    out = _autopipe(site, "resolve", str(folder), "--task", "t2i", AUTOPIPE_PLUGINS="autopipe-two-stage")
+    assert out.stdout.strip() == "Fraction", out.stderr  # the combined class, not the decoder's own
+
+
+def test_a_family_can_load_with_its_own_code(site, tmp_path):
+    folder = write_model_index(tmp_path / "decoder", "Decimal")
+    code = f"from autopipe_core import AutoPipelineForText2Image as A; print(A.from_pretrained({str(folder)!r}, prior=1))"
+    env = {**os.environ, "PYTHONPATH": str(site), "AUTOPIPE_PLUGINS": "autopipe-two-stage"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == f"two-stage loaded Fraction from {folder} with ['prior']", out.stderr
+
+
+def test_a_live_pipeline_keeps_its_rows_own_modifiers(site, monkeypatch):
+    from autopipe_core.resolve import resolve_identity
+    from autopipe_core.specs import Identity
+
+    monkeypatch.syspath_prepend(str(site))
+    reg = registry_module.build(allowed=frozenset({"autopipe-two-stage"}))
+    live = Identity("pipeline", "x", "Decimal", bases=("Decimal", "object"))
+    assert resolve_identity(live, "t2i", {}, reg).pipeline_class == "Decimal"
+    assert resolve_identity(Identity("folder", "x", "Decimal"), "t2i", {}, reg).pipeline_class == "Fraction"
