@@ -1,0 +1,46 @@
+"""docs/parity.md must say what diffusers and autopipe actually choose, row by row."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = re.compile(r"^\| (\w+) \| (text2img|img2img|inpaint) \| ([^|]+?) \| ([^|]+?)(?: \(differs\))? \|$")
+
+
+def _parity():
+    spec = importlib.util.spec_from_file_location("parity", ROOT / "bench" / "parity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _documented():
+    rows = [m.groups() for line in (ROOT / "docs" / "parity.md").read_text().splitlines() if (m := ROW.match(line))]
+    assert len(rows) >= 100, "docs/parity.md lost its table"
+    return rows
+
+
+@pytest.fixture
+def every_plugin(monkeypatch):
+    monkeypatch.delenv("AUTOPIPE_PLUGINS")  # every plugin this repository ships, as the page says
+
+
+def test_the_table_lists_every_autopipeline_class_of_the_six_families():
+    parity = _parity()
+    documented = {(cls, task) for cls, task, *_ in _documented()}
+    assert documented == {(cls, task) for cls in parity.diffusers_classes() for task in parity.TASKS}
+
+
+def test_the_autopipe_column_is_what_autopipe_chooses(every_plugin, tmp_path):
+    parity = _parity()
+    for cls, task, _, ours in _documented():
+        assert parity.autopipe_choice(cls, task, tmp_path) == ours, (cls, task)
+
+
+def test_the_diffusers_column_is_what_the_installed_diffusers_chooses():
+    parity = _parity()
+    for cls, task, theirs, _ in _documented():
+        assert parity.diffusers_choice(cls, task) == theirs, (cls, task)
