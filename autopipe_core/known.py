@@ -78,6 +78,7 @@ KNOWN_CLASSES: dict[str, tuple[str, ...]] = {
             "KandinskyV22Img2ImgCombinedPipeline",
             "KandinskyV22InpaintCombinedPipeline",
             "KandinskyV22PriorPipeline",
+            "KandinskyV22PriorEmb2EmbPipeline",
         ),
         ("autopipe-kandinsky",),
     ),
