@@ -68,14 +68,6 @@ def refiner(tiny_sdxl_refiner):
 # The base checkpoint
 
 
-@pytest.mark.parametrize("task", list(AUTO))
-def test_from_pretrained_each_task_returns_an_image(tiny_sdxl, task):
-    pipe = AUTO[task].from_pretrained(tiny_sdxl)
-    assert type(pipe).__name__ == CLASSES[task]
-    assert pipe.text_encoder is not None and pipe.text_encoder_2 is not None
-    _run(pipe, task)
-
-
 @pytest.mark.parametrize("source, target", list(itertools.permutations(AUTO, 2)))
 def test_from_pipe_switches_sharing_the_same_objects(t2i, source, target):
     start = t2i if source == "text2img" else AUTO[source].from_pipe(t2i)

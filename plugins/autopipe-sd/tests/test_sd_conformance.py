@@ -1,0 +1,7 @@
+"""autopipe-sd against the conformance kit: the contract every plugin keeps."""
+
+from autopipe_core.testing import PluginConformance
+
+
+class TestConformance(PluginConformance):
+    plugin = "autopipe-sd"
