@@ -71,6 +71,10 @@ def switch(pipeline: Any, target: type, kwargs: dict[str, Any]) -> Any:
         warn_ignored(kwargs, target)
 
     new = target(**init)
+    # A class may take a config argument and not record it (diffusers' LCM img2img drops
+    # requires_safety_checker): kept aside as "_name" like an unused entry, so that the next
+    # switch gives it back instead of the default.
+    dropped = {f"_{k}": v for k, v in {**passed_config, **kept_config}.items() if k not in new.config}
     new.register_to_config(_name_or_path=name_or_path)
-    new.register_to_config(**unused)
+    new.register_to_config(**unused, **dropped)
     return new
