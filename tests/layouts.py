@@ -1,9 +1,12 @@
-"""Helpers for tests that lay checkpoints out by hand: bare model_index folders and a hub cache."""
+"""Helpers for tests that lay things out by hand: bare model_index folders, a hub cache, a fresh virtual environment."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sysconfig
+import venv
 from pathlib import Path
 
 
@@ -33,3 +36,21 @@ def hub_cache(cache: Path, repo_id: str, files: dict[str, Path | str], commit: s
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / ref).write_text(commit)
     return snapshot
+
+
+def fresh_env(where: Path) -> Path:
+    """A venv whose site-packages links every installed package of this one except autopipe's own; returns its bin/.
+
+    What autopipe distributions it holds is then up to the test (pip install
+    of wheels, no editable install), while torch, diffusers and the rest are
+    the ones already installed, so nothing is downloaded.
+    """
+    venv.EnvBuilder(with_pip=False).create(where)
+    ours = Path(sysconfig.get_paths()["purelib"])
+    theirs = Path(subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
+    for entry in ours.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("autopipe", "_autopipe", "__editable__")) or name.endswith(".pth"):
+            continue
+        (theirs / entry.name).symlink_to(entry)
+    return where / "bin"

@@ -10,13 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import tomllib
-import venv
 from pathlib import Path
 
 import pytest
-from layouts import write_model_index
+from layouts import fresh_env, write_model_index
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = {tomllib.loads(p.read_text())["project"]["name"]: p.parent for p in sorted(ROOT.glob("plugins/*/pyproject.toml"))}
@@ -40,22 +38,9 @@ def wheels(tmp_path_factory) -> Path:
     return out
 
 
-def _fresh_env(where: Path) -> Path:
-    """A venv whose site-packages links every installed package of this one except autopipe's own."""
-    venv.EnvBuilder(with_pip=False).create(where)
-    ours = Path(sysconfig.get_paths()["purelib"])
-    theirs = Path(subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
-    for entry in ours.iterdir():
-        name = entry.name.lower()
-        if name.startswith(("autopipe", "_autopipe", "__editable__")) or name.endswith(".pth"):
-            continue
-        (theirs / entry.name).symlink_to(entry)
-    return where / "bin"
-
-
 @pytest.mark.parametrize("plugin", sorted(PLUGINS))
 def test_a_plugin_installed_alone_works_and_the_others_say_install(plugin, wheels, tmp_path):
-    bindir = _fresh_env(tmp_path / "venv")
+    bindir = fresh_env(tmp_path / "venv")
     dist_wheels = [str(w) for w in wheels.glob("*.whl") if w.name.split("-")[0].replace("_", "-") in ("autopipe-core", plugin)]
     assert len(dist_wheels) == 2, dist_wheels
     subprocess.run([sys.executable, "-m", "pip", "--quiet", "--python", str(bindir / "python"), "install", "--no-deps", "--no-index", *dist_wheels], check=True, capture_output=True)
