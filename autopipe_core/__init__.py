@@ -9,12 +9,13 @@ from .errors import (
     InvalidModelError,
     ModelNotFoundError,
     PluginError,
+    UnsafeCheckpointError,
     UnsupportedModelError,
     UnsupportedTaskError,
 )
 from .hookspecs import hookimpl
 from .resolve import Resolution, resolve
-from .specs import DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
+from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
 from .switch import IgnoredArgumentWarning
 from .tasks import Task
 
@@ -33,6 +34,7 @@ __all__ = [
     "ModifierSpec",
     "Variant",
     "Identity",
+    "Detection",
     "DeviceFacts",
     "LoadPlan",
     "AutopipeError",
@@ -41,6 +43,7 @@ __all__ = [
     "InvalidModelError",
     "ModelNotFoundError",
     "PluginError",
+    "UnsafeCheckpointError",
     "IgnoredArgumentWarning",
     "__version__",
 ]

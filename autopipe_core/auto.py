@@ -8,9 +8,11 @@ which cannot serve the task fails here, before any weight is read.
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from . import loading, sources
+from .errors import ModelNotFoundError
 from .registry import get_registry
 from .resolve import class_kwargs, identify, resolve_identity
 from .switch import switch
@@ -39,8 +41,28 @@ class _AutoPipeline:
             raise TypeError(f"{cls.__name__}.from_pretrained takes a path or repo id; for a loaded pipeline use {cls.__name__}.from_pipe(pipeline)")
         registry = get_registry()
         hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
-        resolution = resolve_identity(identify(pretrained_model_or_path, registry, **hub), cls.task, kwargs, registry)
+        allow_pickle = bool(kwargs.pop("allow_pickle", False))
+        resolution = resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, **hub), cls.task, kwargs, registry)
         return loading.from_pretrained(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), registry)
+
+    @classmethod
+    def from_single_file(cls, pretrained_model_link_or_path: Any, **kwargs: Any) -> Any:
+        """Load a single-file checkpoint (.safetensors) without being told its family, fully offline.
+
+        The file's header alone says which family and variant it is (each
+        plugin recognises its own); the class for this task is resolved as
+        for a folder, and loaded with diffusers' ``from_single_file`` over the
+        component configs the plugin ships for that variant. Pickle files
+        (.ckpt, .bin, .pt) are refused unless ``allow_pickle=True``. Every
+        other keyword goes to diffusers' ``from_single_file``.
+        """
+        path = os.fspath(pretrained_model_link_or_path) if isinstance(pretrained_model_link_or_path, (str, os.PathLike)) else None
+        if path is None or not os.path.isfile(os.path.expanduser(path)):
+            raise ModelNotFoundError(
+                f"{cls.__name__}.from_single_file takes the path of a checkpoint file (.safetensors); {pretrained_model_link_or_path!r} is not a file. "
+                f"For a diffusers folder or a hub repo id use {cls.__name__}.from_pretrained."
+            )
+        return cls.from_pretrained(os.path.expanduser(path), **kwargs)
 
     @classmethod
     def from_pipe(cls, pipeline: Any, **kwargs: Any) -> Any:

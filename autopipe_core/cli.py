@@ -81,7 +81,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     from .resolve import identify, resolve_identity
 
     registry = get_registry()
-    identity = identify(args.model, registry, **_hub_args(args))
+    identity = identify(args.model, registry, getattr(args, "allow_pickle", False), **_hub_args(args))
     hints = _modifier_args(args)
     if args.task:
         r = resolve_identity(identity, args.task, hints, registry)
@@ -103,12 +103,62 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     plugin = registry.families[family][1]
     if args.json:
         pipelines = {t.value: (None if isinstance(r, Exception) else r.pipeline_class) for t, r in results.items()}
-        print(json.dumps({"family": family, "plugin": plugin, "pipelines": pipelines}))
+        detected = {"variant": identity.detection.variant, "detected_by": identity.detection.plugin} if identity.detection else {}
+        print(json.dumps({"family": family, "plugin": plugin, "pipelines": pipelines, **detected}))
         return 0
     print(f"model:   {identity.reference} ({identity.class_name})")
     print(f"family:  {family} (plugin {plugin})")
+    if identity.detection:
+        d = identity.detection
+        print(f"file:    {d.variant}, detected by {d.plugin} ({d.confidence:.2f}): {d.reason}")
     for task, r in results.items():
         print(f"  {task.value:<9} {('cannot: ' + str(r)) if isinstance(r, Exception) else r.pipeline_class}")
+    return 0
+
+
+def _detection_json(d: Any) -> dict[str, Any]:
+    return {
+        "plugin": d.plugin, "family": d.family, "variant": d.variant, "confidence": d.confidence, "reason": d.reason,
+        "pipeline_class": d.pipeline_class, "component": d.component, "config": d.config, "use": d.use or None,
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """What a single file's header says (no weights read), and what each plugin makes of it."""
+    from .headers import header_to_json
+    from .single_file import detect, read
+
+    report = detect(read(args.file, args.allow_pickle))
+    header = report.header
+    verdicts = [
+        {"plugin": v.plugin, "asked": v.asked, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
+        for v in report.verdicts
+    ]
+    if args.json:
+        best = _detection_json(report.best) if report.best else None
+        print(json.dumps({"header": header_to_json(header), "verdicts": verdicts, "best": best}, indent=2))
+        return 0
+    print(f"file:       {header.path}")
+    print(f"size:       {header.file_size:,} bytes (header {header.header_bytes:,} bytes, the only part read)")
+    print(f"tensors:    {len(header.tensors):,}, {header.parameters:,} parameters")
+    for dtype, size in sorted(header.bytes_by_dtype().items(), key=lambda kv: -kv[1]):
+        count = sum(t.numel for t in header.tensors.values() if t.dtype == dtype)
+        print(f"  {dtype:<8} {count:>15,} parameters {size:>17,} bytes")
+    if header.metadata:
+        print("metadata:")
+        for key, value in sorted(header.metadata.items()):
+            shown = value if len(value) <= 100 else value[:97] + "..."
+            print(f"  {key}: {shown}")
+    print("verdicts:")
+    for v in report.verdicts:
+        print(f"  {v.describe()}")
+    best = report.best
+    if best is None:
+        print("=> no installed plugin recognises it")
+    elif best.is_pipeline:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): loads as {best.pipeline_class.rpartition(':')[2]}; `autopipe resolve FILE` lists the three tasks")
+    else:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): one model, {(best.component or '').rpartition(':')[2]}. {best.use}")
     return 0
 
 
@@ -238,11 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--enable-pag", action="store_true", help="the PAG variant of the pipeline")
 
     p = sub.add_parser("resolve", help="which pipeline class serves a checkpoint (reads JSON only)")
-    p.add_argument("model", help="a diffusers folder or a hub repo id")
+    p.add_argument("model", help="a diffusers folder, a single .safetensors file or a hub repo id")
     p.add_argument("--task", type=Task.parse, help="text2img, img2img or inpaint (default: all three)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--allow-pickle", action="store_true", help="open a pickle checkpoint (.ckpt, .bin, .pt): it can run code")
     hub_options(p)
     p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("inspect", help="what a single-file checkpoint's header says, and each plugin's verdict (reads the header only)")
+    p.add_argument("file", help="a .safetensors file")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--allow-pickle", action="store_true", help="open a pickle checkpoint (.ckpt, .bin, .pt): it can run code")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("generate", help="load with the family's loading code, run, save a PNG")
     p.add_argument("--task", required=True, type=Task.parse)

@@ -30,3 +30,7 @@ class ModelNotFoundError(AutopipeError, OSError):
 
 class PluginError(AutopipeError, RuntimeError):
     """A plugin failed to import, raised in a hook, or registered something malformed."""
+
+
+class UnsafeCheckpointError(UnsupportedModelError):
+    """A pickle checkpoint (.ckpt, .bin, .pt, .pth): loading it runs whatever code it carries, so it is not opened unless the caller opts in."""

@@ -185,3 +185,28 @@ def header_to_json(header: SafetensorsHeader) -> dict[str, Any]:
         "bytes_by_dtype": header.bytes_by_dtype(),
         "metadata": dict(header.metadata),
     }
+
+
+def write_header(path: str | os.PathLike[str], tensors: Mapping[str, tuple[str, tuple[int, ...]]], metadata: Mapping[str, str] | None = None) -> Path:
+    """Write a valid safetensors file of these (dtype, shape) tensors whose data is a hole: zeros the disk never stores.
+
+    For tests and benchmarks of header-only readers: a multi-gigabyte
+    checkpoint's header, with its true tensor names and shapes, costs a few
+    kilobytes of disk (the file is extended with ``truncate``, sparse on
+    every common file system).
+    """
+    entries: dict[str, Any] = {}
+    offset = 0
+    for name, (dtype, shape) in tensors.items():
+        size = math.prod(shape) * DTYPE_BYTES[dtype]
+        entries[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    if metadata:
+        entries["__metadata__"] = dict(metadata)
+    raw = json.dumps(entries, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the data section starts aligned, as the safetensors library writes it
+    path = Path(path)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        f.truncate(8 + len(raw) + offset)
+    return path

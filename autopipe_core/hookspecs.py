@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import pluggy
 
-from .specs import DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
+from .headers import SafetensorsHeader
+from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
 
 PROJECT = "autopipe"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -69,6 +70,33 @@ def autopipe_from_pretrained(family: str, pipeline_class: type, model: Any, kwar
     several checkpoints (Kandinsky's decoder finds its prior) does it here.
     ``kwargs`` are the caller's, less the modifier keywords that only chose
     the class; pass them on.
+    """
+
+
+@hookspec
+def autopipe_detect(header: SafetensorsHeader) -> Sequence[Detection] | Detection | None:
+    """Recognise a single-file checkpoint of your families from its header alone.
+
+    ``header`` holds the tensor names, dtypes and shapes and the metadata of
+    a .safetensors file, never its data (see :mod:`autopipe_core.headers`).
+    Return a :class:`~autopipe_core.specs.Detection` (or several, or None
+    when the file is none of yours) saying which family and variant it is,
+    how sure you are and from which tensors, with the class and the shipped
+    config folder that load it. Asked of every plugin, one at a time; a
+    plugin that raises is reported by name and the others still answer.
+    Must import nothing heavy and read nothing but ``header``.
+    """
+
+
+@hookspec
+def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
+    """Load the single-file checkpoint at `path` as `pipeline_class` when the default is not enough.
+
+    Return None to let the core call ``pipeline_class.from_single_file(path,
+    config=detection.config, local_files_only=True, **kwargs)``. A family
+    that builds a component itself (a tokenizer from files it ships, so the
+    config folders need not carry a copy each) passes it in ``kwargs`` and
+    calls that itself. Asked of the plugin that made the detection.
     """
 
 

@@ -101,7 +101,8 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     registry = get_registry()
     facts = device if isinstance(device, DeviceFacts) else detect(device)
     hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
-    resolution = resolve_identity(identify(model, registry, **hub), task, kwargs, registry)
+    allow_pickle = bool(kwargs.pop("allow_pickle", False))
+    resolution = resolve_identity(identify(model, registry, allow_pickle, **hub), task, kwargs, registry)
     load_plan = plan(resolution, facts, registry)
     if isinstance(device, str) and load_plan.device != device:
         load_plan = replace(load_plan, device=device)
@@ -111,8 +112,36 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
 
 def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
     """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained."""
+    if resolution.identity is not None and resolution.identity.origin == "file":
+        return from_single_file(resolution, model, kwargs, registry)
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
     owner = registry.families[resolution.family][1]
     pipeline = registry.call(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=model, kwargs=dict(kwargs))
     return pipeline if pipeline is not None else pipeline_class.from_pretrained(model, **kwargs)
+
+
+def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
+    """Load a detected single-file checkpoint offline: the detecting plugin's loading code, else diffusers' from_single_file.
+
+    The default is ``pipeline_class.from_single_file(path, config=<the folder
+    the plugin ships for the detected variant>, local_files_only=True)``: the
+    component configs come from that folder, the weights from the file, and
+    nothing from the hub. The caller's own ``config=`` or
+    ``local_files_only=`` win.
+    """
+    registry = registry or get_registry()
+    identity = resolution.identity
+    detection = identity.detection if identity is not None else None
+    if detection is None:
+        raise PluginError(f"{path} resolved as a single file but carries no detection; this is a bug in autopipe")
+    pipeline_class = resolution.load_class()
+    kwargs = dict(kwargs)
+    if detection.config is not None:
+        kwargs.setdefault("config", detection.config)
+    kwargs.setdefault("local_files_only", True)
+    pipeline = registry.call(
+        detection.plugin, "autopipe_from_single_file",
+        family=resolution.family, pipeline_class=pipeline_class, path=str(path), detection=detection, kwargs=dict(kwargs),
+    )
+    return pipeline if pipeline is not None else pipeline_class.from_single_file(str(path), **kwargs)

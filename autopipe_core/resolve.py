@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from . import sources
@@ -164,24 +166,35 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     return Resolution(entry.family, task, modifiers, class_name(ref), ref, plugin, version, variant, identity)
 
 
-def identify(model: Any, registry: Registry | None = None, **hub: Any) -> Identity:
-    """Read the facts resolution needs about a folder, a hub repo id or a live pipeline."""
+def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = False, **hub: Any) -> Identity:
+    """Read the facts resolution needs about a folder, a single file, a hub repo id or a live pipeline.
+
+    A single file's header is shown to the plugins (see single_file.py); a
+    pickle checkpoint is refused unless `allow_pickle` is true.
+    """
     registry = registry or get_registry()
+    if isinstance(model, (str, os.PathLike)) and Path(os.fspath(model)).expanduser().is_file():
+        from .single_file import identify_file
+
+        return identify_file(Path(os.fspath(model)).expanduser(), registry, allow_pickle)
     return sources.identify(model, _wanted(registry), **hub)
+
 
 
 def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:
     """Which class to load `model` with for `task`, from JSON alone.
 
-    `model` is a diffusers folder, a hub repo id or a live pipeline. `hints`
-    are the hub options (cache_dir, revision, token, local_files_only, ...)
-    and modifier keywords such as ``enable_pag=True``, as from_pretrained
-    takes them.
+    `model` is a diffusers folder, a single-file checkpoint (.safetensors;
+    its header alone is read), a hub repo id or a live pipeline. `hints`
+    are the hub options (cache_dir, revision, token, local_files_only, ...),
+    modifier keywords such as ``enable_pag=True``, as from_pretrained
+    takes them, and ``allow_pickle=True`` to open a pickle checkpoint.
     """
     registry = get_registry()
+    allow_pickle = bool(hints.pop("allow_pickle", False))
     unknown = set(hints) - set(sources.HUB_OPTIONS) - set(registry.modifiers) - set(KNOWN_MODIFIERS)
     if unknown:
         raise TypeError(f"resolve() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
     hub = {k: v for k, v in hints.items() if k in sources.HUB_OPTIONS}
-    identity = identify(model, registry, **hub)
+    identity = identify(model, registry, allow_pickle, **hub)
     return resolve_identity(identity, task, {k: v for k, v in hints.items() if k not in hub}, registry)

@@ -195,11 +195,10 @@ def identify(model: Any, wanted: Wanted, **hub: Any) -> Identity:
     if path.is_dir():
         return from_folder(path, wanted)
     if path.is_file():
-        raise InvalidModelError(
-            f"{path} is a file. autopipe resolves diffusers folders (with model_index.json) and hub repo ids; "
-            "single-file checkpoints are not supported yet: load it with the diffusers class's from_single_file "
-            "and save_pretrained it to a folder, then pass the folder."
-        )
+        # A single-file checkpoint: its header is read and the plugins say what it is (pickles are refused).
+        from .single_file import identify_file
+
+        return identify_file(path)
     if isinstance(model, str) and is_repo_id(reference) and not reference.startswith((".", "~")):
         return from_hub(reference, wanted, **hub)
     raise ModelNotFoundError(f"{reference!r} is neither a local folder nor a hub repo id ('org/name'). Check the path.")

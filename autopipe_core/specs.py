@@ -170,6 +170,49 @@ class ModifierSpec:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """What a plugin recognised in a single-file checkpoint's header (``autopipe_detect``).
+
+    `family` and `variant` name what the file is ("stable-diffusion",
+    "sd1"); `confidence` (0 to 1) and `reason` say how sure the plugin is and
+    from which tensors. A pipeline checkpoint names its `pipeline_class`
+    ("diffusers:StableDiffusionPipeline", as the family's table has it) and
+    `config`, a local folder the plugin ships with the model_index.json and
+    component configs diffusers' ``from_single_file`` needs offline. A
+    checkpoint of one component (a ControlNet) leaves `pipeline_class` None,
+    names its `component` class and says in `use` how to load and pass it.
+    `plugin` is filled in by the core: the distribution that said so.
+    """
+
+    family: str
+    variant: str
+    confidence: float
+    reason: str
+    pipeline_class: str | None = None
+    config: str | None = None
+    component: str | None = None
+    use: str = ""
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.family, "family name")
+        where = f"detection {self.family}/{self.variant}"
+        if not isinstance(self.variant, str) or not self.variant:
+            raise ValueError(f"{where}: variant must be a non-empty string")
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 <= self.confidence <= 1:
+            raise ValueError(f"{where}: confidence must be a number from 0 to 1, not {self.confidence!r}")
+        if (self.pipeline_class is None) == (self.component is None):
+            raise ValueError(f"{where}: name exactly one of pipeline_class (a pipeline checkpoint) or component (one model)")
+        for ref in (self.pipeline_class, self.component):
+            if ref is not None:
+                _check_ref(ref, where)
+
+    @property
+    def is_pipeline(self) -> bool:
+        return self.pipeline_class is not None
+
+
+@dataclass(frozen=True)
 class Identity:
     """What the cheap reads found out about a checkpoint or a live pipeline.
 
@@ -178,13 +221,14 @@ class Identity:
     without downloading anything, else None.
     """
 
-    origin: str  # "folder", "hub" or "pipeline"
+    origin: str  # "folder", "hub", "pipeline" or "file" (a single-file checkpoint)
     reference: str
     class_name: str
     components: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
     configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     files: tuple[str, ...] | None = None
     bases: tuple[str, ...] = ()  # a live pipeline's class names along its MRO, own first
+    detection: Detection | None = None  # origin "file": what the header was recognised as, and by whom
 
     def has_weight_variant(self, variant: str) -> bool:
         """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16"), sharded or not."""

@@ -194,10 +194,10 @@ def test_missing_component_config_is_named(tmp_path, tiny_sd):
         resolve(folder, "text2img")
 
 
-def test_single_file_is_refused_clearly_for_now(tmp_path):
+def test_a_file_that_is_not_safetensors_is_refused_clearly(tmp_path):
     f = tmp_path / "model.safetensors"
     f.write_bytes(b"\0" * 16)
-    with pytest.raises(InvalidModelError, match="single-file checkpoints"):
+    with pytest.raises(InvalidModelError, match="not a valid safetensors file.*download it again"):
         resolve(f, "text2img")
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopipe_core import ModifierSpec, PipelineRow, Task, hookimpl
+from autopipe_core import Detection, ModifierSpec, PipelineRow, Task, hookimpl
+from autopipe_core.headers import SafetensorsHeader
 
 CONTROLNET = "controlnet"
 UNION = "controlnet-union"
@@ -92,3 +93,18 @@ def autopipe_pipelines() -> list[PipelineRow]:
             inpaint="StableDiffusionXLControlNetUnionInpaintPipeline",
         ),
     ]
+
+
+@hookimpl
+def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
+    """ControlNet files (original or diffusers layout, for SD 1.x, 2.x or SDXL): recognised as a component to pass as controlnet=."""
+    from .single_file import detect
+
+    return detect(header)
+
+
+def from_single_file(path: str, **kwargs: Any) -> Any:
+    """A ControlNetModel from a single file, offline, with the config shipped for the variant its header shows."""
+    from .single_file import from_single_file as load
+
+    return load(path, **kwargs)

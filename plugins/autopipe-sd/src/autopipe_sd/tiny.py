@@ -102,3 +102,37 @@ def build(path: Path, variant: str | None = None, seed: int = 0) -> Path:
     pipeline_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
     pipeline_class(**components).save_pretrained(path)
     return Path(path)
+
+
+def build_single_file(path: Path, seed: int = 0) -> Path:
+    """Write a tiny random-weight SD checkpoint as one .safetensors file in the original (LDM) layout.
+
+    Its components are built from the "tiny" config folder this plugin ships
+    for single files (``configs/tiny``; text encoder over the full CLIP
+    vocabulary, so the shipped BPE tokenizer fits), renamed with
+    :mod:`autopipe_sd.ldm`, and saved with safetensors. Detection recognises
+    it as the "tiny" variant and from_single_file loads it offline: the same
+    path a real SD 1.5 file takes, in a second.
+    """
+    import json
+
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .ldm import to_ldm
+    from .single_file import config_folder
+
+    folder = config_folder("tiny")
+    read = lambda name: json.loads((folder / name / "config.json").read_text())  # noqa: E731
+    torch.manual_seed(seed)
+    unet_config, vae_config = read("unet"), read("vae")
+    unet_model = UNet2DConditionModel.from_config(unet_config)
+    vae_model = AutoencoderKL.from_config(vae_config)
+    text = {k: v for k, v in read("text_encoder").items() if k != "architectures"}
+    text_model = CLIPTextModel(CLIPTextConfig(**text))
+    state = to_ldm(unet_model.state_dict(), unet_config, vae_model.state_dict(), vae_config, text_model.state_dict())
+    path = Path(path)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+    return path

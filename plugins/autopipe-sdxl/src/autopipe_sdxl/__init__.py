@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+from autopipe_core.headers import SafetensorsHeader
 
 FAMILY = "stable-diffusion-xl"
 
@@ -101,6 +102,20 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     from .loading import plan
 
     return plan(identity, device)
+
+
+@hookimpl
+def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
+    from .single_file import detect
+
+    return detect(header)
+
+
+@hookimpl
+def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict) -> object:
+    from .single_file import load
+
+    return load(pipeline_class, path, detection, kwargs)
 
 
 @hookimpl

@@ -1,0 +1,250 @@
+"""Single-file checkpoints: which family and variant a .safetensors file is, from its header alone.
+
+diffusers' AutoPipeline cannot load a single file because "the pipeline class
+cannot be inferred from a checkpoint" (diffusers issues 4367, 6863). It can:
+the names and shapes of the tensors say what the model is. Every plugin is
+shown the checked header (:mod:`autopipe_core.headers`: only the header's
+bytes are read, whatever the size of the file) through the ``autopipe_detect``
+hook, one plugin at a time; the claims are ranked, and the winner's
+:class:`~autopipe_core.specs.Detection` becomes an :class:`Identity` of origin
+"file" that resolves through the same tables, variants and modifiers as a
+folder. Its component configs are the ones the plugin ships for that variant,
+so no hub access is needed to resolve or to load.
+
+Pickle checkpoints (.ckpt, .bin, .pt, .pth, or any file whose bytes are a
+pickle or a torch zip archive) are refused unless the caller passes
+``allow_pickle=True``: unpickling runs whatever code the file carries.
+Nothing here ever unpickles; the opt-in path asks torch to read tensor
+shapes with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from . import sources
+from .errors import InvalidModelError, ModelNotFoundError, UnsafeCheckpointError, UnsupportedModelError
+from .headers import PICKLE_SUFFIXES, SafetensorsHeader, TensorInfo, parse_header
+from .registry import Registry, _settings, get_registry
+from .specs import Detection, Identity, class_name
+
+HOOK = "autopipe_detect"
+CONVERT_HINT = (
+    "Convert it to .safetensors once, in an environment where you trust the file, e.g. "
+    "`python -c \"import torch, safetensors.torch as st; sd = torch.load('IN.ckpt', weights_only=True); "
+    "sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in sd.items()}, 'OUT.safetensors')\"`, "
+    "or download the .safetensors version of the checkpoint. To load it as it is, pass allow_pickle=True "
+    "(torch then reads it with weights_only=True)."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One plugin's answer about one file: what it recognised, or nothing, or the error it raised."""
+
+    plugin: str
+    detections: tuple[Detection, ...] = ()
+    error: str | None = None
+    asked: bool = True  # False: the plugin has no autopipe_detect
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"{self.plugin}: raised {self.error}"
+        if not self.asked:
+            return f"{self.plugin}: detects no single files"
+        if not self.detections:
+            return f"{self.plugin}: not one of its families"
+        return f"{self.plugin}: " + "; ".join(f"{d.family}/{d.variant} ({d.confidence:.2f}: {d.reason})" for d in self.detections)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every plugin's verdict and the claims ranked best first (``ranked[0]`` is what the file is taken for)."""
+
+    header: SafetensorsHeader
+    verdicts: tuple[Verdict, ...]
+    ranked: tuple[Detection, ...]
+
+    @property
+    def best(self) -> Detection | None:
+        return self.ranked[0] if self.ranked else None
+
+    def summary(self) -> str:
+        return "; ".join(v.describe() for v in self.verdicts) or "no plugin is installed"
+
+
+def sniff_pickle(first: bytes, path: Path) -> str | None:
+    """What kind of pickle the file's first bytes show, or None. Reads a zip's directory, never a member's data."""
+    if len(first) >= 2 and first[0] == 0x80 and 2 <= first[1] <= 5:
+        return f"a pickle (protocol {first[1]})"
+    if first[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return "a torch.save zip archive with a pickle inside (data.pkl)"
+    return None
+
+
+def _refuse(path: Path, what: str) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f"{path} is {what}. Loading a pickle runs whatever code it carries, so autopipe does not open it "
+        f"unless you opt in. {CONVERT_HINT}"
+    )
+
+
+_TORCH_DTYPES = {
+    "float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64",
+    "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL",
+}
+
+
+def pickle_header(path: Path) -> SafetensorsHeader:
+    """The opt-in path: tensor names, dtypes and shapes of a pickle checkpoint, through torch with weights_only=True.
+
+    Imports torch and reads the whole pickle (not the tensor data: it is mapped
+    onto the meta device). Only reached with ``allow_pickle=True``.
+    """
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="meta", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds; all mean "cannot read it safely"
+        raise InvalidModelError(f"{path}: torch could not read it with weights_only=True ({type(exc).__name__}: {str(exc)[:200]}). {CONVERT_HINT}") from exc
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        raise InvalidModelError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
+    tensors = {}
+    for name, value in state.items():
+        if isinstance(name, str) and isinstance(value, torch.Tensor):
+            dtype = _TORCH_DTYPES.get(str(value.dtype).removeprefix("torch."))
+            if dtype is not None:
+                tensors[name] = TensorInfo(dtype, tuple(value.shape))
+    return SafetensorsHeader(str(path), path.stat().st_size, path.stat().st_size, MappingProxyType(tensors), MappingProxyType({}))
+
+
+def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> SafetensorsHeader:
+    """The header of a single-file checkpoint, refusing pickles unless `allow_pickle`.
+
+    A safetensors file costs its first 8 bytes (to sniff for a pickle) and
+    then ``8 + header length`` bytes: never a byte of tensor data.
+    """
+    path = Path(path)
+    where = str(path)
+    pickled = path.suffix.lower() in PICKLE_SUFFIXES
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            first = f.read(8)
+            what = sniff_pickle(first, path) or (f"a {path.suffix} file, the suffix of pickle checkpoints" if pickled else None)
+            if what is None:
+                f.seek(0)
+                return parse_header(f, size, where)
+    except FileNotFoundError:
+        raise ModelNotFoundError(f"{where} does not exist. Check the path.") from None
+    except IsADirectoryError:
+        raise InvalidModelError(f"{where} is a folder, not a checkpoint file") from None
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    if not allow_pickle:
+        raise _refuse(path, what)
+    return pickle_header(path)
+
+
+def _as_detections(value: Any) -> tuple[Detection, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Detection):
+        return (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{HOOK} must return a Detection, a list of them or None, not {type(value).__name__}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, Detection):
+            raise TypeError(f"{HOOK} must return Detection objects, got {type(item).__name__}")
+    return items
+
+
+def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Report:
+    """Ask every plugin what the file is, one at a time; rank the claims.
+
+    Ranking, best first: distributions named in AUTOPIPE_PREFER, then the
+    higher confidence, then a claim made by the plugin that owns the family,
+    then the family's higher priority, then the distribution name. A plugin
+    that raises is reported in its verdict and the others still answer.
+    """
+    from . import plugins as _plugins
+    from .plugins import _describe
+
+    registry = registry or get_registry()
+    prefer = _settings()[1]
+    verdicts = []
+    claims: list[tuple[tuple, Detection]] = []
+    for info in registry.plugins:
+        if not info.ok:
+            continue
+        if HOOK not in info.hooks:
+            verdicts.append(Verdict(info.distribution, asked=False))
+            continue
+        try:
+            found = _as_detections(_plugins.call(registry.manager, info.distribution, HOOK, header=header))
+        except Exception as exc:  # noqa: BLE001 - pinned on the plugin, not fatal for the others
+            verdicts.append(Verdict(info.distribution, error=_describe(exc)))
+            continue
+        found = tuple(replace(d, plugin=info.distribution) for d in found)
+        verdicts.append(Verdict(info.distribution, found))
+        for d in found:
+            spec, owner = registry.families.get(d.family, (None, None))
+            pref = prefer.index(info.distribution) if info.distribution in prefer else len(prefer)
+            rank = (pref, -d.confidence, owner != info.distribution, -(spec.priority if spec else 0), info.distribution)
+            claims.append((rank, d))
+    claims.sort(key=lambda c: c[0])
+    return Report(header, tuple(verdicts), tuple(d for _, d in claims))
+
+
+def _config_identity(path: Path, detection: Detection, registry: Registry) -> Identity:
+    """The Identity of a detected pipeline file: the class it is, and the component configs its plugin ships."""
+    assert detection.pipeline_class is not None
+    name = class_name(detection.pipeline_class)
+    components: dict[str, tuple[str | None, str | None]] = {}
+    configs: dict[str, dict] = {}
+    if detection.config is not None:
+        folder = Path(detection.config)
+        index_path = folder / sources.MODEL_INDEX
+        if not index_path.is_file():
+            raise InvalidModelError(f"{detection.plugin} detected {path} as {detection.family}/{detection.variant} but its config folder {folder} has no {sources.MODEL_INDEX}: reinstall {detection.plugin}")
+        components = sources._components(sources.read_json(index_path, f"{detection.plugin}'s {sources.MODEL_INDEX}"))
+        entry = registry.identify((name,))
+        wanted = registry.families[entry.family][0].config_components if entry else ()
+        for component in wanted:
+            config = folder / component / "config.json"
+            if component in components and config.is_file():
+                configs[component] = sources.read_json(config, f"{detection.plugin}'s {component}/config.json")
+    return Identity("file", str(path), name, components, configs, (path.name,), (), detection)
+
+
+def identify_file(path: str | os.PathLike[str], registry: Registry | None = None, allow_pickle: bool = False) -> Identity:
+    """The Identity of a single-file checkpoint: read its header, ask the plugins, take the best claim."""
+    registry = registry or get_registry()
+    path = Path(path)
+    report = detect(read(path, allow_pickle), registry)
+    best = report.best
+    if best is None:
+        raise UnsupportedModelError(
+            f"{path}: no installed plugin recognises this checkpoint ({len(report.header.tensors)} tensors). "
+            f"What each said: {report.summary()}. If it is a diffusers pipeline saved as one file of a family not listed, "
+            "install that family's plugin; `autopipe inspect FILE` shows what its header holds."
+        )
+    if not best.is_pipeline:
+        raise UnsupportedModelError(
+            f"{path} is {best.family}/{best.variant} ({best.reason}; {best.plugin}): one model, {class_name(best.component or '')}, "
+            f"not a pipeline. {best.use}"
+        )
+    return _config_identity(path, best, registry)

@@ -1,0 +1,106 @@
+"""Recognising ControlNet single-file checkpoints from their header, and loading them offline.
+
+A ControlNet is one model, not a pipeline: it is passed as ``controlnet=`` to
+a pipeline of the family it was trained for. So a ControlNet file resolves to
+a :class:`~autopipe_core.Detection` that names the component class and says
+how to use it; ``resolve`` and ``from_single_file`` of such a file raise an
+error quoting that, and :func:`from_single_file` here loads it.
+
+Two layouts are recognised:
+
+- the original one (lllyasviel's ControlNet 1.0/1.1 files), ``control_model.*``:
+  ``control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight`` is
+  (320, 768) for SD 1.x and (320, 1024) for SD 2.x;
+- diffusers' own, saved as one file (``controlnet_cond_embedding.*``):
+  ``down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight`` is
+  (320, 768) for SD 1.x; an SDXL ControlNet has ``add_embedding.linear_1.weight``
+  (1280, 2816) and cross-attention 2048 in ``down_blocks.1``.
+
+SDXL ControlNets come in sizes (diffusers' "large", "mid", "small"); the
+config shipped is the large one's (diffusers/controlnet-canny-sdxl-1.0,
+ten transformer layers in its last down block). The others are recognised
+and need ``config=``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autopipe_core import Detection
+from autopipe_core.headers import SafetensorsHeader
+
+CONFIGS = Path(__file__).parent / "configs"
+COMPONENT = "diffusers:ControlNetModel"
+
+LDM = "control_model."
+LDM_KEYS = ("control_model.time_embed.0.weight", "control_model.input_hint_block.0.weight")
+LDM_CROSS = LDM + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+DIFFUSERS_KEY = "controlnet_cond_embedding.conv_in.weight"
+DIFFUSERS_CROSS = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
+XL_ADD = "add_embedding.linear_1.weight"
+XL_CROSS = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight"
+XL_LARGE = "down_blocks.2.attentions.0.transformer_blocks.9.attn2.to_k.weight"
+
+_SD = {768: ("stable-diffusion", "controlnet-sd1", "Stable Diffusion 1.x"), 1024: ("stable-diffusion", "controlnet-sd2", "Stable Diffusion 2.x")}
+
+
+def _use(base: str, variant: str, has_config: bool) -> str:
+    how = (
+        "load it with autopipe_controlnet.from_single_file(PATH) (diffusers' ControlNetModel.from_single_file over the config "
+        "autopipe-controlnet ships, offline)"
+        if has_config
+        else "load it with diffusers.ControlNetModel.from_single_file(PATH, config=<a folder with its config.json>)"
+    )
+    return f"It is a ControlNet for {base}: {how}, then pass it as controlnet= when loading a {base} checkpoint (from_pretrained or from_single_file)."
+
+
+def _detection(family: str, variant: str, base: str, reason: str, confidence: float = 0.95) -> Detection:
+    config = CONFIGS / variant
+    has = (config / "config.json").is_file()
+    return Detection(family, variant, confidence, reason, component=COMPONENT, config=str(config) if has else None, use=_use(base, variant, has))
+
+
+def detect(header: SafetensorsHeader) -> list[Detection]:
+    if any(k in header.tensors for k in LDM_KEYS):
+        shape = header.shape(LDM_CROSS)
+        if shape is None or len(shape) != 2 or shape[1] not in _SD:
+            return []
+        family, variant, base = _SD[shape[1]]
+        return [_detection(family, variant, base, f"original ControlNet layout ({LDM}*); {LDM_CROSS.removeprefix(LDM)} takes {shape[1]}")]
+    if DIFFUSERS_KEY not in header.tensors:
+        return []
+    add = header.shape(XL_ADD)
+    if add is not None:
+        cross = header.shape(XL_CROSS)
+        if cross is None or len(cross) != 2 or cross[1] != 2048:
+            return []
+        facts = f"diffusers layout; {XL_ADD} is {list(add)} and {XL_CROSS} takes 2048"
+        if XL_LARGE in header.tensors:
+            return [_detection("stable-diffusion-xl", "controlnet-sdxl", "Stable Diffusion XL", facts + "; 10 transformer layers in down_blocks.2 (the full-size one)")]
+        return [_detection("stable-diffusion-xl", "controlnet-sdxl-small", "Stable Diffusion XL", facts + "; fewer transformer layers than the full-size one (a mid or small ControlNet)", 0.9)]
+    shape = header.shape(DIFFUSERS_CROSS)
+    if shape is None or len(shape) != 2 or shape[1] not in _SD:
+        return []
+    family, variant, base = _SD[shape[1]]
+    return [_detection(family, variant, base, f"diffusers layout ({DIFFUSERS_KEY}); {DIFFUSERS_CROSS} takes {shape[1]}")]
+
+
+def from_single_file(path: str, **kwargs: Any) -> Any:
+    """Load a ControlNet single file offline: its variant from the header, its config from this plugin.
+
+    Keywords go to diffusers' ``ControlNetModel.from_single_file`` (``torch_dtype``, ``config`` to override).
+    """
+    from autopipe_core import UnsupportedModelError
+    from autopipe_core.single_file import read
+
+    header = read(path, kwargs.pop("allow_pickle", False))
+    found = detect(header)
+    if not found:
+        raise UnsupportedModelError(f"{path} is not a ControlNet autopipe-controlnet recognises ({len(header.tensors)} tensors); `autopipe inspect {path}` says what it is")
+    from diffusers import ControlNetModel
+
+    if found[0].config is not None:
+        kwargs.setdefault("config", found[0].config)
+    kwargs.setdefault("local_files_only", True)
+    return ControlNetModel.from_single_file(str(path), **kwargs)

@@ -1,0 +1,387 @@
+"""Single-file checkpoints: detection from the header, resolution, the pickle refusal, offline loading.
+
+Detection runs on sparse files that carry the true tensor names and shapes of
+each variant (see single_file_layouts.py): gigabytes on paper, a few
+kilobytes on disk, and only the header is ever read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import single_file_layouts as layouts
+from autopipe_core import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    Detection,
+    ModelNotFoundError,
+    UnsafeCheckpointError,
+    UnsupportedModelError,
+    UnsupportedTaskError,
+    hookimpl,
+    resolve,
+)
+from autopipe_core import single_file
+from autopipe_core.cli import main
+from autopipe_core.headers import read_header
+from autopipe_core.plugins import PluginInfo
+from autopipe_core.registry import build
+
+ALL = "autopipe-sd,autopipe-sdxl,autopipe-controlnet"
+TASKS = ("text2img", "img2img", "inpaint")
+
+
+@pytest.fixture(autouse=True)
+def _all_single_file_plugins(monkeypatch):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", ALL)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """One sparse file per variant, written once for the module."""
+    root = tmp_path_factory.mktemp("single-files")
+    cache: dict[str, Path] = {}
+
+    def get(name: str, metadata: dict | None = None) -> Path:
+        key = name + json.dumps(metadata or {}, sort_keys=True)
+        if key not in cache:
+            tensors = layouts.controlnet_layout(name) if name.startswith("controlnet") else layouts.layout(name)
+            cache[key] = layouts.write(root / f"{name}-{len(cache)}.safetensors", tensors, metadata)
+        return cache[key]
+
+    return get
+
+
+# family, detected variant, plugin, {task: class or None for an early refusal}
+EXPECTED = {
+    "sd1": ("stable-diffusion", "sd1", "autopipe-sd", ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline")),
+    "sd1-inpainting": ("stable-diffusion", "sd1-inpainting", "autopipe-sd", (None, None, "StableDiffusionInpaintPipeline")),
+    "sd2-v": ("stable-diffusion", "sd2-v", "autopipe-sd", ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline")),
+    "sd2-inpainting": ("stable-diffusion", "sd2-inpainting", "autopipe-sd", (None, None, "StableDiffusionInpaintPipeline")),
+    "xl-base": ("stable-diffusion-xl", "xl-base", "autopipe-sdxl", ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline")),
+    "xl-refiner": ("stable-diffusion-xl", "xl-refiner", "autopipe-sdxl", (None, "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline")),
+    "xl-inpainting": ("stable-diffusion-xl", "xl-inpainting", "autopipe-sdxl", (None, None, "StableDiffusionXLInpaintPipeline")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_variant_is_detected_and_resolves_like_a_folder(files, name):
+    family, variant, plugin, classes = EXPECTED[name]
+    path = files(name)
+    report = single_file.detect(read_header(path))
+    best = report.best
+    assert (best.family, best.variant, best.plugin) == (family, variant, plugin)
+    assert Path(best.config, "model_index.json").is_file()
+    claimed = {v.plugin for v in report.verdicts if v.detections}
+    assert claimed == {plugin}, f"only {plugin} should claim {name}: {report.summary()}"
+    for task, expected in zip(TASKS, classes):
+        if expected is None:
+            with pytest.raises(UnsupportedTaskError, match="use AutoPipelineFor"):
+                resolve(str(path), task)
+        else:
+            r = resolve(str(path), task)
+            assert (r.family, r.pipeline_class, r.plugin, r.identity.origin) == (family, expected, plugin, "file")
+
+
+def test_a_file_resolves_with_modifiers_like_a_folder(files):
+    assert resolve(str(files("sd1")), "text2img", enable_pag=True).pipeline_class == "StableDiffusionPAGPipeline"
+    assert resolve(str(files("xl-base")), "img2img", enable_pag=True).pipeline_class == "StableDiffusionXLPAGImg2ImgPipeline"
+
+
+def test_sd2_prediction_comes_from_metadata_when_there_is_some(files):
+    unsure = single_file.detect(read_header(files("sd2-v"))).ranked
+    assert [d.variant for d in unsure] == ["sd2-v", "sd2-base"] and unsure[0].confidence < 0.9
+    assert "cannot be told from the tensors" in unsure[0].reason
+    base = single_file.detect(read_header(files("sd2-v", {"modelspec.architecture": "stable-diffusion-v2-512"}))).best
+    assert base.variant == "sd2-base" and base.confidence >= 0.9 and "modelspec.architecture" in base.reason
+    v = single_file.detect(read_header(files("sd2-v", {"ss_v_parameterization": "True"}))).best
+    assert v.variant == "sd2-v" and v.confidence >= 0.9
+    assert json.loads(Path(v.config, "scheduler", "scheduler_config.json").read_text())["prediction_type"] == "v_prediction"
+    assert json.loads(Path(base.config, "scheduler", "scheduler_config.json").read_text())["prediction_type"] == "epsilon"
+
+
+@pytest.mark.parametrize(
+    "name, family",
+    [("controlnet-sd1", "stable-diffusion"), ("controlnet-sd2", "stable-diffusion"), ("controlnet-sdxl", "stable-diffusion-xl"), ("controlnet-sdxl-small", "stable-diffusion-xl")],
+)
+def test_a_controlnet_file_is_recognised_as_a_component_to_pass_as_controlnet(files, name, family):
+    path = files(name)
+    best = single_file.detect(read_header(path)).best
+    assert (best.family, best.variant, best.plugin, best.component) == (family, name, "autopipe-controlnet", "diffusers:ControlNetModel")
+    assert (best.config is None) == (name == "controlnet-sdxl-small")
+    with pytest.raises(UnsupportedModelError, match="not a pipeline.*pass it as controlnet="):
+        resolve(str(path), "text2img")
+
+
+def test_a_file_nobody_claims_says_what_each_plugin_said(tmp_path):
+    path = layouts.write(tmp_path / "llm.safetensors", {"model.layers.0.self_attn.q_proj.weight": ("BF16", (4096, 4096))})
+    with pytest.raises(UnsupportedModelError) as err:
+        resolve(str(path), "text2img")
+    text = str(err.value)
+    for plugin in ALL.split(","):
+        assert f"{plugin}: not one of its families" in text
+    assert "autopipe inspect" in text
+
+
+class _Raiser:
+    @staticmethod
+    @hookimpl
+    def autopipe_detect(header):
+        raise RuntimeError("boom in detect")
+
+
+class _Rival:
+    """Claims every SD 1.x file for SDXL, more confidently than autopipe-sd."""
+
+    @staticmethod
+    @hookimpl
+    def autopipe_detect(header):
+        if header.shape("model.diffusion_model.input_blocks.0.0.weight"):
+            return Detection("stable-diffusion-xl", "rival", 0.99, "says so", pipeline_class="diffusers:StableDiffusionXLPipeline")
+        return None
+
+
+def _with(extra: dict[str, object]):
+    registry = build(frozenset(ALL.split(",")))
+    infos = list(registry.plugins)
+    for name, plugin in extra.items():
+        registry.manager.register(plugin, name=name)
+        infos.append(PluginInfo(name, "0", f"tests:{name}", ("autopipe_detect",)))
+    return replace(registry, plugins=tuple(infos))
+
+
+def test_a_plugin_raising_in_detect_is_named_and_the_others_still_answer(files):
+    report = single_file.detect(read_header(files("sd1")), _with({"raiser": _Raiser}))
+    assert report.best.plugin == "autopipe-sd"
+    (verdict,) = [v for v in report.verdicts if v.plugin == "raiser"]
+    assert "RuntimeError: boom in detect" in verdict.describe()
+
+
+def test_claims_are_ranked_by_preference_then_confidence(files, monkeypatch):
+    registry = _with({"rival": _Rival})
+    header = read_header(files("sd1"))
+    assert single_file.detect(header, registry).best.plugin == "rival"  # 0.99 against 0.95
+    monkeypatch.setenv("AUTOPIPE_PREFER", "autopipe-sd")
+    ranked = single_file.detect(header, registry).ranked
+    assert [d.plugin for d in ranked] == ["autopipe-sd", "rival"]
+
+
+def test_a_sparse_multi_gigabyte_file_resolves_from_its_header_alone(files, monkeypatch):
+    path = files("xl-base")
+    size = path.stat().st_size
+    assert size > 5 * 2**30 and path.stat().st_blocks * 512 < 2**20  # 5.9 GB on paper, under 1 MB on disk
+    resolve(str(path), "text2img")  # the registry and the plugins' modules, once
+    reads: list[int] = []
+
+    class Counting(io.FileIO):
+        def read(self, n=-1):
+            out = super().read(n)
+            reads.append(len(out))
+            return out
+
+    monkeypatch.setattr(single_file, "open", lambda p, mode="rb": Counting(p, mode), raising=False)
+    tracemalloc.start()
+    start = time.perf_counter()
+    r = resolve(str(path), "text2img")
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    header = read_header(path)
+    assert r.pipeline_class == "StableDiffusionXLPipeline"
+    assert sum(reads) == 8 + header.header_bytes < 400_000  # the sniffed 8 bytes, then the length and the JSON: no data
+    assert elapsed < 0.5, f"{elapsed:.3f} s"
+    assert peak < 32 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# Pickles: never opened unless the caller opts in.
+
+class _Trace:
+    """Unpickling this creates the file `path`: the trace a malicious checkpoint would leave."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize("suffix", [".ckpt", ".bin", ".pt", ".pth", ".safetensors"])
+def test_a_pickle_is_refused_by_suffix_and_by_content_and_never_unpickled(tmp_path, suffix):
+    trace = tmp_path / "unpickled"
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(pickle.dumps({"state_dict": _Trace(trace)}, protocol=4))
+    for call in (lambda: resolve(str(path), "text2img"), lambda: AutoPipelineForText2Image.from_single_file(str(path))):
+        with pytest.raises(UnsafeCheckpointError, match="safetensors") as err:
+            call()
+        assert "allow_pickle=True" in str(err.value)
+    assert main(["resolve", str(path)]) == 1
+    assert not trace.exists()
+    assert isinstance(err.value, ValueError)
+
+
+def test_a_torch_zip_checkpoint_is_refused_by_content(tmp_path):
+    import torch
+
+    path = tmp_path / "model.weights"  # no telling suffix: the zip's data.pkl gives it away
+    torch.save({"w": torch.zeros(2)}, path)
+    with pytest.raises(UnsafeCheckpointError, match="data.pkl"):
+        resolve(str(path), "text2img")
+
+
+def test_allow_pickle_reads_shapes_with_weights_only(tmp_path):
+    import torch
+
+    path = tmp_path / "sd15.ckpt"
+    torch.save(
+        {"state_dict": {
+            "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3, dtype=torch.float16),
+            "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 768, dtype=torch.float16),
+        }},
+        path,
+    )
+    with pytest.raises(UnsafeCheckpointError):
+        resolve(str(path), "text2img")
+    r = resolve(str(path), "text2img", allow_pickle=True)
+    assert (r.pipeline_class, r.identity.detection.variant) == ("StableDiffusionPipeline", "sd1")
+    trace = tmp_path / "unpickled"
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"state_dict": _Trace(trace)}, protocol=4))
+    with pytest.raises(ValueError, match="weights_only"):
+        resolve(str(evil), "text2img", allow_pickle=True)  # weights_only refuses the callable
+    assert not trace.exists()
+
+
+# Loading offline through diffusers' from_single_file.
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory) -> Path:
+    from autopipe_sd.tiny import build_single_file
+
+    return build_single_file(tmp_path_factory.mktemp("tiny-single") / "tiny-sd.safetensors")
+
+
+def test_the_tiny_ldm_file_is_detected_as_the_tiny_variant(tiny_file):
+    header = read_header(tiny_file)
+    assert header.has_prefix("model.diffusion_model.") and header.has_prefix("first_stage_model.") and header.has_prefix("cond_stage_model.transformer.text_model.")
+    best = single_file.detect(header).best
+    assert (best.plugin, best.variant) == ("autopipe-sd", "tiny")
+
+
+def test_from_single_file_loads_the_ldm_file_offline_and_runs_the_three_tasks(tiny_file, monkeypatch):
+    import torch
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t2i = AutoPipelineForText2Image.from_single_file(str(tiny_file))
+    assert type(t2i).__name__ == "StableDiffusionPipeline"
+    weights = load_file(str(tiny_file))
+    assert torch.equal(t2i.unet.conv_in.weight, weights["model.diffusion_model.input_blocks.0.0.weight"])
+    assert torch.equal(t2i.vae.decoder.conv_out.weight, weights["first_stage_model.decoder.conv_out.weight"])
+    assert torch.equal(t2i.text_encoder.get_input_embeddings().weight, weights["cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"])
+    assert t2i.tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]  # CLIP's own ids
+    run = dict(num_inference_steps=2, output_type="pil")
+    image = t2i("a cat", height=64, width=64, **run).images[0]
+    assert image.size == (64, 64)
+    i2i = AutoPipelineForImage2Image.from_single_file(str(tiny_file))
+    assert type(i2i).__name__ == "StableDiffusionImg2ImgPipeline"
+    assert i2i("a cat", image=image, strength=1.0, **run).images[0].size == (64, 64)
+    inpaint = AutoPipelineForInpainting.from_pretrained(str(tiny_file))  # from_pretrained of a file: the same path
+    assert type(inpaint).__name__ == "StableDiffusionInpaintPipeline"
+    assert inpaint("a cat", image=image, mask_image=Image.new("L", (64, 64), 255), height=64, width=64, **run).images[0].size == (64, 64)
+
+
+def test_from_single_file_wants_a_file(tiny_sd):
+    with pytest.raises(ModelNotFoundError, match="from_pretrained"):
+        AutoPipelineForText2Image.from_single_file(str(tiny_sd))
+
+
+# The shipped configs.
+
+#: Published parameter counts of the models the configs describe.
+PARAMETERS = {
+    ("autopipe_sd", "sd1", "unet"): 859_520_964,
+    ("autopipe_sd", "sd1", "vae"): 83_653_863,
+    ("autopipe_sd", "sd1", "text_encoder"): 123_060_480,
+    ("autopipe_sd", "sd2-v", "unet"): 865_910_724,
+    ("autopipe_sd", "sd2-v", "text_encoder"): 340_387_840,
+    ("autopipe_sdxl", "xl-base", "unet"): 2_567_463_684,
+    ("autopipe_sdxl", "xl-base", "text_encoder"): 123_060_480,
+    ("autopipe_sdxl", "xl-base", "text_encoder_2"): 694_659_840,
+}
+
+
+@pytest.mark.parametrize("plugin, variant, component", sorted(PARAMETERS))
+def test_shipped_configs_build_the_published_models(plugin, variant, component):
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = json.loads((layouts._configs(plugin) / variant / component / "config.json").read_text())
+    with init_empty_weights():
+        if component == "unet":
+            model = UNet2DConditionModel.from_config(config)
+        elif component == "vae":
+            model = AutoencoderKL.from_config(config)
+        else:
+            cls = CLIPTextModelWithProjection if config["architectures"] == ["CLIPTextModelWithProjection"] else CLIPTextModel
+            model = cls(CLIPTextConfig(**{k: v for k, v in config.items() if k != "architectures"}))
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[(plugin, variant, component)]
+
+
+@pytest.mark.parametrize("plugin, variant", [("autopipe_sd", "tiny"), ("autopipe_sd", "sd1"), ("autopipe_sd", "sd2-inpainting"), ("autopipe_sdxl", "xl-base"), ("autopipe_sdxl", "xl-refiner")])
+def test_the_ldm_names_are_the_ones_diffusers_converts_back(plugin, variant):
+    """autopipe_sd.ldm, through diffusers' own converter, gives back every tensor of the config's model with its shape."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+
+    from autopipe_sd.ldm import to_ldm
+
+    folder = layouts._configs(plugin) / variant
+    uc = json.loads((folder / "unet/config.json").read_text())
+    vc = json.loads((folder / "vae/config.json").read_text())
+    with init_empty_weights():
+        unet, vae = UNet2DConditionModel.from_config(uc), AutoencoderKL.from_config(vc)
+    ldm = to_ldm(unet.state_dict(), uc, vae.state_dict(), vc)
+    for model, back in ((unet, convert_ldm_unet_checkpoint(dict(ldm), uc)), (vae, convert_ldm_vae_checkpoint(dict(ldm), vc))):
+        assert {k: tuple(v.shape) for k, v in back.items()} == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_the_clip_vocabulary_is_derived_exactly():
+    from autopipe_sd.single_file import clip_bpe
+
+    vocab, merges = clip_bpe()
+    assert len(vocab) == 49408 and len(merges) == 48894
+    assert vocab["<|startoftext|>"] == 49406 and vocab["<|endoftext|>"] == 49407
+    assert vocab["a</w>"] == 320 and vocab["cat</w>"] == 2368
+
+
+# The command line.
+
+def test_cli_resolve_and_inspect_a_file(files, capsys):
+    path = str(files("xl-refiner"))
+    assert main(["resolve", path, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["family"] == "stable-diffusion-xl" and out["pipelines"]["text2img"] is None
+    assert out["pipelines"]["img2img"] == "StableDiffusionXLImg2ImgPipeline" and out["variant"] == "xl-refiner"
+    assert main(["inspect", path, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    header = read_header(path)
+    assert info["header"]["tensors"] == len(header.tensors) and info["header"]["parameters"] == header.parameters
+    assert info["header"]["bytes_by_dtype"] == {"F16": header.data_bytes}
+    verdicts = {v["plugin"]: v for v in info["verdicts"]}
+    assert verdicts["autopipe-sdxl"]["detections"][0]["variant"] == "xl-refiner"
+    assert verdicts["autopipe-sd"]["detections"] == [] and info["best"]["plugin"] == "autopipe-sdxl"
+    assert main(["inspect", path]) == 0
+    text = capsys.readouterr().out
+    assert "autopipe-sdxl" in text and "xl-refiner" in text and "F16" in text
