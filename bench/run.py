@@ -19,6 +19,13 @@ alike:
 `python -c pass` is timed alongside the resolve case: the floor any cold
 process pays.
 
+A third case, `single_file`, times `autopipe resolve FILE` on two single-file
+checkpoints side by side: the tiny SD checkpoint in the original layout
+(about 8 MB, real weights) and a sparse file carrying the true tensor names and
+shapes of the SDXL base UNet and VAE (5.3 GB on paper, a few KB on disk). Only the header is
+read, so the ratio of the two should be near 1 (target: at most
+SINGLE_FILE_RATIO_TARGET).
+
 Each contender must print the expected class name and exit 0, or the
 benchmark stops with its output: an error is never timed as a result.
 
@@ -54,6 +61,7 @@ ENV_DIR = "AUTOPIPE_BENCH_DIR"
 SIZES = ("tiny", "sd15")
 RESOLVE_SPEEDUP_TARGET = 30.0
 LOAD_RATIO_TARGET = 1.02
+SINGLE_FILE_RATIO_TARGET = 1.10
 # Placeholders used where the table shows a command; the real values are in the page's intro.
 CKPT_VAR = "$CKPT"
 
@@ -75,8 +83,56 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def build_single_files(dest: Path) -> None:
+    """Runs in a child process: the small real single file and the multi-gigabyte sparse one (see the module doc)."""
+    import autopipe_sdxl
+    from autopipe_core.headers import write_header
+    from autopipe_sd.ldm import meta_layout
+    from autopipe_sd.tiny import build_single_file
+
+    dest.mkdir(parents=True)
+    build_single_file(dest / "small.safetensors")
+    layout = meta_layout(Path(autopipe_sdxl.__file__).parent / "configs" / "xl-base")
+    write_header(dest / "big.safetensors", {name: ("F16", shape) for name, shape in layout.items()})
+
+
+def single_files(env: dict[str, str]) -> tuple[Path, Path]:
+    """The cached (small, big) single files, built on first use. Only their headers are ever read by the case."""
+    name = f"single-files-autopipe-sd{_version('autopipe-sd')}-diffusers{_version('diffusers')}"
+    target = cache_dir() / name
+    if not (target / "big.safetensors").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        try:
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--build", "single-files", str(staging / "files")], env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"building the single files failed (exit {out.returncode}):\n{out.stdout}\n{out.stderr}")
+            os.replace(staging / "files", target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / "small.safetensors", target / "big.safetensors"
+
+
+def single_file_case(small: Path, big: Path, rounds: int) -> Case:
+    ap = autopipe_script()
+    return Case(
+        "single_file",
+        "(c) which class for a single file: a cold `autopipe resolve FILE`, small and multi-gigabyte",
+        [
+            Contender("python -c pass (start-up floor)", [sys.executable, "-c", "pass"], None, "reference row"),
+            Contender(f"autopipe resolve small file ({small.stat().st_size / 1e6:.0f} MB)", [*ap, "resolve", str(small), "--task", "text2img"], "StableDiffusionPipeline", "target (c)"),
+            Contender(f"autopipe resolve big file ({big.stat().st_size / 1e9:.1f} GB, sparse)", [*ap, "resolve", str(big), "--task", "text2img"], "StableDiffusionXLPipeline", "target (c)"),
+        ],
+        reference=f"autopipe resolve small file ({small.stat().st_size / 1e6:.0f} MB)",
+        rounds=rounds,
+    )
+
+
 def build_checkpoint(size: str, dest: Path) -> None:
     """Runs in a child process (`run.py --build SIZE DEST`): torch and diffusers stay out of the parent."""
+    if size == "single-files":
+        build_single_files(dest)
+        return
     if size == "tiny":
         from autopipe_sd.tiny import build
 
@@ -353,6 +409,17 @@ def targets(results: dict[str, Case], pipeline_class: str) -> list[tuple[str, bo
                 f"round by round diffusers/autopipe {', '.join(f'{x:.3f}' for x in paired(df, ap))})",
             )
         )
+    if "single_file" in results:
+        case = results["single_file"]
+        small, big = case.contenders[1], case.contenders[2]
+        ratio = big.median / small.median
+        out.append(
+            (
+                f"(c) single file: resolving the multi-gigabyte file / the small one <= {SINGLE_FILE_RATIO_TARGET:.2f}",
+                ratio <= SINGLE_FILE_RATIO_TARGET,
+                f"{ratio:.3f} on medians ({big.min / small.min:.3f} on minimums; {small.median:.3f} s and {big.median:.3f} s)",
+            )
+        )
     return out
 
 
@@ -527,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-rounds", type=int, default=7)
     p.add_argument("--no-control", action="store_true", help="leave out the from_pretrained noise control (the concrete class run twice)")
     p.add_argument("--warmup", type=int, default=1, help="discarded rounds before the timed ones (default 1)")
-    p.add_argument("--cases", default="resolve,from_pretrained", help="comma-separated: resolve, from_pretrained")
+    p.add_argument("--cases", default="resolve,from_pretrained,single_file", help="comma-separated: resolve, from_pretrained, single_file")
     p.add_argument("--size", choices=SIZES, default="tiny", help="checkpoint to build: tiny (~2 MB, default) or sd15 (SD 1.5 shapes, ~4 GB)")
     p.add_argument("--model", type=Path, help="use this local diffusers folder instead of building one")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one process may take")
@@ -540,8 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.resolve_rounds, args.load_rounds) < 1 or args.warmup < 0:
         p.error("rounds must be at least 1 and --warmup at least 0")
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-    if not wanted or set(wanted) - {"resolve", "from_pretrained"}:
-        p.error(f"--cases takes resolve and/or from_pretrained, not {args.cases!r}")
+    if not wanted or set(wanted) - {"resolve", "from_pretrained", "single_file"}:
+        p.error(f"--cases takes resolve, from_pretrained and/or single_file, not {args.cases!r}")
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     # Python's default: a first import writes the .pyc, later ones read it. With PYTHONDONTWRITEBYTECODE set,
@@ -583,6 +650,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case.title}: {', '.join(c.name for c in case.contenders)}", file=sys.stderr, flush=True)
             run_case(case, ckpt, env, args.warmup, args.timeout)
             results[case.key] = case
+    if "single_file" in wanted:
+        case = single_file_case(*single_files(env), args.resolve_rounds)
+        print(f"{case.title}: {', '.join(c.name for c in case.contenders)}", file=sys.stderr, flush=True)
+        run_case(case, Path("."), env, args.warmup, args.timeout)
+        results[case.key] = case
     wall = time.perf_counter() - t0
 
     goals = targets(results, pipeline_class)

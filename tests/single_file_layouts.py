@@ -11,7 +11,6 @@ OpenCLIP ViT-H (1024, 23 layers in SD 2) and ViT-bigG (1280, 32 layers).
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 from autopipe_core.headers import write_header
@@ -26,19 +25,10 @@ def _configs(plugin: str) -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def unet_vae(plugin: str, variant: str, dtype: str = "F16") -> tuple[tuple[str, tuple[int, ...]], ...]:
-    from accelerate import init_empty_weights
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+def unet_vae(plugin: str, variant: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    from autopipe_sd.ldm import meta_layout
 
-    from autopipe_sd.ldm import to_ldm
-
-    folder = _configs(plugin) / variant
-    uc = json.loads((folder / "unet/config.json").read_text())
-    vc = json.loads((folder / "vae/config.json").read_text())
-    with init_empty_weights():
-        unet, vae = UNet2DConditionModel.from_config(uc), AutoencoderKL.from_config(vc)
-    ldm = to_ldm(unet.state_dict(), uc, vae.state_dict(), vc)
-    return tuple((k, tuple(v.shape)) for k, v in ldm.items())
+    return tuple(meta_layout(_configs(plugin) / variant).items())
 
 
 def clip_l(prefix: str) -> Layout:

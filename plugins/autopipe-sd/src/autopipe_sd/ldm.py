@@ -112,3 +112,24 @@ def to_ldm(unet: Mapping[str, Any], unet_config: Mapping[str, Any], vae: Mapping
         if not key.endswith("position_ids"):  # transformers 5 leaves out the "text_model." the original names carry
             out[TEXT + ("" if key.startswith("text_model.") else "text_model.") + key] = value
     return out
+
+
+def meta_layout(config_folder: Any) -> dict[str, tuple[int, ...]]:
+    """The original-layout names and shapes of the UNet and VAE a diffusers config folder describes, built on the meta device.
+
+    No memory and no weights: the true tensor names and shapes of a
+    full-size checkpoint, for detection tests and benchmarks.
+    """
+    import json
+    from pathlib import Path
+
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    folder = Path(config_folder)
+    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    vae_config = json.loads((folder / "vae" / "config.json").read_text())
+    with init_empty_weights():
+        unet, vae = UNet2DConditionModel.from_config(unet_config), AutoencoderKL.from_config(vae_config)
+    ldm = to_ldm(unet.state_dict(), unet_config, vae.state_dict(), vae_config)
+    return {name: tuple(value.shape) for name, value in ldm.items()}
