@@ -12,6 +12,7 @@ from .errors import (
     UnsafeCheckpointError,
     UnsupportedModelError,
     UnsupportedTaskError,
+    UntrustedCodeError,
 )
 from .hookspecs import hookimpl
 from .resolve import Resolution, resolve
@@ -44,6 +45,7 @@ __all__ = [
     "ModelNotFoundError",
     "PluginError",
     "UnsafeCheckpointError",
+    "UntrustedCodeError",
     "IgnoredArgumentWarning",
     "__version__",
 ]

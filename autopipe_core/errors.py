@@ -28,6 +28,11 @@ class ModelNotFoundError(AutopipeError, OSError):
     """The path does not exist, or the hub repo or file cannot be had (offline, missing, gated)."""
 
 
+class UntrustedCodeError(AutopipeError, ValueError):
+    """The checkpoint would make diffusers import or run code it chose (a library named in model_index.json, a
+    custom component file) and the caller did not opt in with ``trust_remote_code=True`` or ``custom_pipeline=``."""
+
+
 class PluginError(AutopipeError, RuntimeError):
     """A plugin failed to import, raised in a hook, or registered something malformed."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -34,10 +35,20 @@ Wanted = Callable[[tuple[str, ...]], Iterable[str]]
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a small JSON object, refusing what is too large, not JSON, or not an object."""
+    """Read a small JSON object, refusing what is too large, not JSON, or not an object.
+
+    Opened without blocking and checked to be a regular file before a byte is
+    read: a checkpoint is a stranger's folder, and a FIFO or a link to a device
+    named config.json must fail at once, not hang or stream forever.
+    """
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidModelError(f"{what} ({path}) is not a regular file (a FIFO, a device or a socket). Replace it with the real JSON file.")
+            size = st.st_size
             if size > MAX_JSON_BYTES:
                 raise InvalidModelError(f"{what} ({path}) is {size} bytes; autopipe reads at most {MAX_JSON_BYTES}. It is not a diffusers config.")
             data = f.read(MAX_JSON_BYTES + 1)
@@ -50,7 +61,7 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     if len(data) > MAX_JSON_BYTES:
         raise InvalidModelError(f"{what} ({path}) is larger than {MAX_JSON_BYTES} bytes; it is not a diffusers config.")
     try:
-        value = json.loads(data)
+        value = json.loads(data.decode("utf-8"))  # as diffusers reads it; json.loads(bytes) would also guess UTF-16/32
     except (ValueError, RecursionError) as exc:
         raise InvalidModelError(f"{what} ({path}) is not valid JSON: {exc}. Re-download or re-save the checkpoint.") from exc
     if not isinstance(value, dict):
@@ -70,15 +81,25 @@ def _class_name(index: Mapping[str, Any], where: str) -> str:
     return name
 
 
-def _components(index: Mapping[str, Any]) -> dict[str, tuple[str | None, str | None]]:
-    """The [library, class] pairs of model_index.json; other keys are pipeline config, not components."""
+def _components(index: Mapping[str, Any], where: str = MODEL_INDEX) -> dict[str, tuple[str | None, str | None]]:
+    """The [library, class] pairs of model_index.json; other keys are pipeline config, not components.
+
+    A list that starts with a string is a component to diffusers, which would
+    look its library up (see guard.py): one that is not a pair of strings or
+    nulls is refused here rather than silently left out of what is checked.
+    """
     out = {}
     for key, value in index.items():
-        if key.startswith("_") or not isinstance(value, (list, tuple)) or len(value) != 2:
+        if key.startswith("_") or not isinstance(value, (list, tuple)):
             continue
-        lib, cls = value
-        if (lib is None or isinstance(lib, str)) and (cls is None or isinstance(cls, str)):
-            out[key] = (lib, cls)
+        if len(value) == 2 and all(v is None or (isinstance(v, str) and len(v) <= MAX_CLASS_NAME) for v in value):
+            out[key] = (value[0], value[1])
+        elif value and isinstance(value[0], str):
+            shown = json.dumps(value)[:80]
+            raise InvalidModelError(
+                f"{where}: the component {key[:80]!r} is {shown}, not a [library, class] pair of strings. "
+                "Re-save the pipeline with save_pretrained, or correct the entry (e.g. [\"diffusers\", \"UNet2DConditionModel\"])."
+            )
     return out
 
 
@@ -97,7 +118,7 @@ def _list_folder(root: Path) -> tuple[str, ...]:
 
 def _identity(origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted, files: tuple[str, ...] | None) -> Identity:
     name = _class_name(index, where)
-    components = _components(index)
+    components = _components(index, where)
     configs = {}
     for component in wanted((name,)):
         if component in components and components[component][1] is not None:
@@ -109,13 +130,16 @@ def _identity(origin: str, reference: str, index: dict, where: str, read_config:
 
 def from_folder(path: Path, wanted: Wanted) -> Identity:
     index_path = path / MODEL_INDEX
-    if not index_path.is_file():
+    if not os.path.lexists(index_path):
         raise InvalidModelError(
             f"{path} is a folder but has no {MODEL_INDEX}, so it is not a diffusers pipeline folder. "
             "Pass the folder that holds model_index.json (not a component folder such as unet/), "
             "or a single .safetensors checkpoint file."
         )
-    index = read_json(index_path, MODEL_INDEX)
+    try:
+        index = read_json(index_path, MODEL_INDEX)
+    except FileNotFoundError:
+        raise ModelNotFoundError(f"{index_path} is a link to a file that does not exist. Re-download the checkpoint.") from None
 
     def read_config(component: str) -> dict | None:
         config = path / component / "config.json"
