@@ -146,7 +146,7 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> SafetensorsHeader:
     if len(raw) != length:
         raise _fail(where, "the file ended inside its header")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))  # the format says UTF-8; bytes would let json guess UTF-16/32
     except (ValueError, RecursionError) as exc:
         raise _fail(where, f"its header is not JSON ({str(exc)[:80]})") from None
     if not isinstance(data, dict):

@@ -77,3 +77,18 @@ def test_not_json_short_missing_and_folder(tmp_path):
         read_header(tmp_path / "absent.safetensors")
     with pytest.raises(InvalidModelError, match="folder"):
         read_header(tmp_path)
+
+
+def test_a_header_claiming_a_petabyte_is_refused_without_allocating(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "liar.safetensors"
+    path.write_bytes(struct.pack("<Q", 10**15) + b"{}")
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidModelError, match=f"claims {10**15} bytes; autopipe reads at most {MAX_HEADER_BYTES}"):
+            read_header(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024

@@ -1,6 +1,8 @@
 """resolve(): folders, hub ids through a local hub cache, live pipelines, and every error on the way."""
 
+import io
 import json
+import os
 
 import pytest
 from layouts import hub_cache, write_model_index
@@ -178,6 +180,10 @@ def test_folder_without_model_index(tmp_path):
         (json.dumps({"_class_name": 42}), "must be a string"),
         (json.dumps({"_class_name": "os.system"}), "not a Python class name"),
         (json.dumps({"_class_name": "A" * 10_000}), "not a Python class name"),
+        ('{"_class_name": "StableDiffusionPipeline", "unet": ["diffus', "not valid JSON"),  # a truncated download
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),  # nesting beyond the recursion limit
+        ('{"_class_name": ' + "9" * 5_000 + "}", "not valid JSON"),  # an integer beyond int_max_str_digits
+        ("\ufeff\x00\xff", "not valid JSON"),
     ],
 )
 def test_malformed_model_index(tmp_path, content, match):
@@ -192,6 +198,76 @@ def test_missing_component_config_is_named(tmp_path, tiny_sd):
     (folder / "model_index.json").write_bytes((tiny_sd / "model_index.json").read_bytes())
     with pytest.raises(InvalidModelError, match="unet/config.json is missing"):
         resolve(folder, "text2img")
+
+
+@pytest.mark.parametrize("content, match", [("{not json", "not valid JSON"), ("[]", "JSON object"), ("null", "JSON object")])
+def test_invalid_component_config_is_named(tmp_path, tiny_sd, content, match):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet={})
+    (folder / "unet" / "config.json").write_text(content)
+    with pytest.raises(InvalidModelError, match=f"unet/config.json .*{match}"):
+        resolve(folder, "text2img")
+
+
+def test_a_fifo_named_config_json_fails_at_once_instead_of_hanging(tmp_path):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet={})
+    (folder / "unet" / "config.json").unlink()
+    os.mkfifo(folder / "unet" / "config.json")  # opening it for reading would wait for a writer forever
+    with pytest.raises(InvalidModelError, match="not a regular file"):
+        resolve(folder, "text2img")
+
+
+def test_a_two_gigabyte_model_index_is_refused_without_reading_it(tmp_path, monkeypatch):
+    from autopipe_core import sources
+
+    (tmp_path / "model_index.json").write_bytes(b"{")
+    os.truncate(tmp_path / "model_index.json", 2 * 2**30)  # sparse: costs no disk
+    read = []
+
+    class Counting(io.FileIO):
+        def read(self, size=-1):
+            read.append(size)
+            return super().read(size)
+
+    monkeypatch.setattr(sources, "open", lambda fd, mode: Counting(fd, mode), raising=False)
+    with pytest.raises(InvalidModelError, match=f"2147483648 bytes; autopipe reads at most {sources.MAX_JSON_BYTES}"):
+        resolve(tmp_path, "text2img")
+    assert read == []
+
+
+def test_unreadable_files_are_model_not_found_with_the_reason(tmp_path, monkeypatch):
+    loop = tmp_path / "loop"
+    loop.mkdir()
+    (loop / "model_index.json").symlink_to(loop / "model_index.json")
+    with pytest.raises(ModelNotFoundError, match="cannot read model_index.json .*symbolic links"):
+        resolve(loop, "text2img")
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    (dangling / "model_index.json").symlink_to(tmp_path / "blob-never-downloaded")
+    with pytest.raises(ModelNotFoundError, match="link to a file that does not exist"):
+        resolve(dangling, "text2img")
+    # Permission denied (simulated: these tests may run as root, whom chmod does not stop).
+    denied = write_model_index(tmp_path / "denied", "StableDiffusionPipeline")
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda p, *a: (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if str(p).startswith(str(denied)) else real_open(p, *a))
+    with pytest.raises(ModelNotFoundError, match="cannot read model_index.json .*Permission denied"):
+        resolve(denied, "text2img")
+
+
+def test_a_hub_id_while_offline_fails_without_touching_the_network(tmp_path, monkeypatch):
+    import socket
+
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    with pytest.raises(ModelNotFoundError, match="offline") as info:
+        resolve("someone/never-downloaded", "text2img", cache_dir=tmp_path / "hub")
+    assert attempts == [] and "pass a local folder" in str(info.value)
 
 
 def test_a_file_that_is_not_safetensors_is_refused_clearly(tmp_path):
