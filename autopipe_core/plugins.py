@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -21,6 +22,12 @@ from . import builtin, hookspecs
 ENTRY_POINT_GROUP = "autopipe.plugins"
 ENV_PLUGINS = "AUTOPIPE_PLUGINS"
 CORE = "autopipe-core"
+
+#: A plugin whose import takes longer than this many seconds is flagged "slow import" by
+#: ``autopipe plugins``. Registration must import nothing heavy (no torch, no diffusers), so a
+#: well-behaved plugin imports in milliseconds; a slow one delays the first resolve of the process.
+#: It is reported, not cut off: an import cannot be interrupted safely, and the others load as usual.
+SLOW_IMPORT_SECONDS = 0.5
 
 
 def normalize(name: str) -> str:
@@ -45,10 +52,15 @@ class PluginInfo:
     entry_point: str
     hooks: tuple[str, ...] = ()
     error: str | None = None
+    import_seconds: float = 0.0  # how long importing its entry point took (see SLOW_IMPORT_SECONDS)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def slow(self) -> bool:
+        return self.import_seconds > SLOW_IMPORT_SECONDS
 
 
 def _describe(exc: BaseException) -> str:
@@ -95,13 +107,15 @@ def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tupl
         if allowed is not None and dist not in allowed:
             continue
         name = dist if pm.get_plugin(dist) is None else f"{dist}:{ep.name}"
+        start = time.perf_counter()
         try:
             module = ep.load()
+            seconds = time.perf_counter() - start
             hooks = _register(pm, module, name)
         except (Exception, SystemExit) as exc:  # a plugin must never take the others down
-            infos.append(PluginInfo(dist, version, ep.value, (), _describe(exc)))
+            infos.append(PluginInfo(dist, version, ep.value, (), _describe(exc), time.perf_counter() - start))
         else:
-            infos.append(PluginInfo(dist, version, ep.value, hooks))
+            infos.append(PluginInfo(dist, version, ep.value, hooks, None, seconds))
     return pm, tuple(infos)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import plugins as _plugins
-from .errors import PluginError
+from .errors import AutopipeError, PluginError
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
 
@@ -32,6 +32,10 @@ ENV_PREFER = "AUTOPIPE_PREFER"
 ENV_STRICT = "AUTOPIPE_STRICT"
 
 Key = tuple[str, frozenset]
+
+#: Hooks that load weights through diffusers: their OSError and ValueError are diffusers' own
+#: (a missing file, a config that does not fit) and reach the caller unchanged, with a note.
+LOADING_HOOKS = frozenset({"autopipe_from_pretrained", "autopipe_from_single_file"})
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,35 @@ class Registry:
         return tuple(sorted(f for f, (_, p) in self.families.items() if p == plugin))
 
     def call(self, plugin: str, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's hook at load time; what it raises is pinned on the plugin.
+
+        A plugin's own typed errors (AutopipeError) pass unchanged. So do the
+        OSError and ValueError of the hooks that call diffusers to load
+        (LOADING_HOOKS): diffusers raises those for a checkpoint it cannot load,
+        and a diffusers user already catches them; they get a note naming the
+        plugin. Anything else (a bug: TypeError, KeyError, a SystemExit, or a
+        ValueError from a hook that only computes) becomes a PluginError that
+        names the distribution and the hook.
+        """
         assert self.manager is not None
-        return _plugins.call(self.manager, plugin, hook, **kwargs)
+        try:
+            return _plugins.call(self.manager, plugin, hook, **kwargs)
+        except AutopipeError:
+            raise
+        except (OSError, ValueError) as exc:
+            if hook not in LOADING_HOOKS:
+                raise self._blame(plugin, hook, exc) from exc
+            exc.add_note(f"raised in the {hook} hook of the plugin {plugin}")
+            raise
+        except (Exception, SystemExit) as exc:
+            raise self._blame(plugin, hook, exc) from exc
+
+    def _blame(self, plugin: str, hook: str, exc: BaseException) -> PluginError:
+        version = next((p.version for p in self.plugins if p.distribution == plugin), "?")
+        return PluginError(
+            f"the plugin {plugin} {version} raised {type(exc).__name__} in its {hook} hook: {exc}. "
+            f"This is a bug in {plugin}: report it to its authors, or upgrade it."
+        )
 
 
 def _expect(items: Any, kind: type, hook: str) -> list:
@@ -120,7 +151,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
             continue
         try:
             registrations[info.distribution] = _collect(pm, info.distribution)
-        except Exception as exc:  # noqa: BLE001 - reported, and the plugin left out
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported, and the plugin left out
             infos[i] = replace(info, error=f"registration failed: {_plugins._describe(exc)}")
             pm.unregister(name=info.distribution)
 
@@ -199,6 +230,33 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         conflicts=tuple(conflicts),
         manager=pm,
     )
+
+
+@dataclass(frozen=True)
+class ClassProblem:
+    """A class a plugin registered that cannot be imported (``autopipe plugins --check``)."""
+
+    plugin: str
+    class_ref: str
+    error: str
+
+
+def check_classes(registry: Registry) -> tuple[ClassProblem, ...]:
+    """Import every class in the tables and report those that fail, by plugin and class.
+
+    Imports diffusers (and whatever the plugins name): it is for ``autopipe
+    plugins --check`` and a plugin's CI, never for resolution.
+    """
+    from .resolve import import_class
+
+    refs = sorted({ref_plugin for tasks in registry.table.values() for ref_plugin in tasks.values()})
+    problems = []
+    for ref, plugin in refs:
+        try:
+            import_class(ref)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per class
+            problems.append(ClassProblem(plugin, ref, f"{type(exc).__name__}: {exc}"))
+    return tuple(problems)
 
 
 _lock = threading.Lock()

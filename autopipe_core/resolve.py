@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import sources
-from .errors import UnsupportedModelError, UnsupportedTaskError
+from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
 from .known import KNOWN_MODIFIERS, install_hint
 from .registry import Registry, get_registry
 from .specs import Identity, class_name
@@ -38,8 +38,20 @@ class Resolution:
     identity: Identity | None = field(default=None, compare=False, repr=False)
 
     def load_class(self) -> type:
-        """Import the pipeline class: the first point at which diffusers is imported."""
-        return import_class(self.class_ref)
+        """Import the pipeline class: the first point at which diffusers is imported.
+
+        A class the plugin registered but that cannot be imported (a diffusers
+        too old for the plugin, a typo in its table) is the plugin's error, not a
+        bare ImportError from deep inside: PluginError names the plugin and the class.
+        """
+        try:
+            return import_class(self.class_ref)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.plugin} {self.plugin_version} registered {self.class_ref} for {self.task.value} of {self.family}, "
+                f"but it cannot be imported ({type(exc).__name__}: {exc}). Upgrade {self.plugin} or the library it names "
+                f"(its requirements say which versions it supports); `autopipe plugins --check` imports every registered class."
+            ) from exc
 
 
 def import_class(ref: str) -> type:
@@ -178,7 +190,6 @@ def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = 
 
         return identify_file(Path(os.fspath(model)).expanduser(), registry, allow_pickle)
     return sources.identify(model, _wanted(registry), **hub)
-
 
 
 def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from layouts import write_model_index
 
+from autopipe_core import PluginError, hookspecs
 from autopipe_core import registry as registry_module
 
 TOY = '''
@@ -50,6 +51,61 @@ def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
     return f"{family} loaded {pipeline_class.__name__} from {model} with {sorted(kwargs)}"
 """
 
+REGISTRATION_HOOKS = ("autopipe_families", "autopipe_pipelines", "autopipe_modifiers")
+
+
+def _raiser_dist(hook: str) -> str:
+    return "autopipe-raises-in-" + hook.removeprefix("autopipe_").replace("_", "-")
+
+
+def _raiser(hook: str) -> str:
+    """A plugin that registers a healthy family, and whose `hook` raises (every hook, so hooks added later too)."""
+    family = _raiser_dist(hook).removeprefix("autopipe-")
+    source = "from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl\n"
+    if hook != "autopipe_families":
+        source += f"@hookimpl\ndef autopipe_families():\n    return [FamilySpec({family!r})]\n"
+    if hook != "autopipe_pipelines":
+        source += f"@hookimpl\ndef autopipe_pipelines():\n    return [PipelineRow({family!r}, {{Task.TEXT2IMG: 'fractions:Fraction'}})]\n"
+    return source + f"@hookimpl\ndef {hook}():\n    raise RuntimeError('boom in {hook}')\n"
+
+
+# A plugin whose import takes longer than SLOW_IMPORT_SECONDS (0.5 s).
+SLOW = "import time\ntime.sleep(0.6)\n" + TOY.format(family="slow").replace("ToyPipeline", "SlowPipeline")
+
+# A plugin that registers classes that do not exist: one diffusers lacks, one in a module that is not installed.
+GHOST_CLASSES = """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("ghost-classes")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("ghost-classes", {Task.TEXT2IMG: "diffusers:NoSuchPipeline", Task.IMG2IMG: "autopipe_no_such_module:Pipe"})]
+"""
+
+# ValueError in a loading hook (diffusers' kind of error: a checkpoint it cannot load) and in a computing one.
+VALUE_ERROR = """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("value-error")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("value-error", {Task.TEXT2IMG: "fractions:Fraction"})]
+
+@hookimpl
+def autopipe_from_pretrained():
+    raise ValueError("no file named diffusion_pytorch_model.safetensors")
+
+@hookimpl
+def autopipe_load_plan():
+    raise ValueError("bad arithmetic")
+"""
+
 PLUGINS = {
     # distribution: (module name, module source, entry point value)
     "autopipe-toy": ("autopipe_toy", TOY.format(family="toy"), "autopipe_toy"),
@@ -67,6 +123,20 @@ PLUGINS = {
         "from autopipe_core import hookimpl\n@hookimpl\ndef autopipe_pipelines():\n    return ['StableDiffusionPipeline']\n",
         "autopipe_malformed",
     ),
+    "autopipe-not-a-list": (
+        "autopipe_not_a_list",
+        "from autopipe_core import hookimpl\n@hookimpl\ndef autopipe_modifiers():\n    return 42\n",
+        "autopipe_not_a_list",
+    ),
+    "autopipe-exits": (
+        "autopipe_exits",
+        "from autopipe_core import hookimpl\n@hookimpl\ndef autopipe_families():\n    raise SystemExit(3)\n",
+        "autopipe_exits",
+    ),
+    "autopipe-slow": ("autopipe_slow", SLOW, "autopipe_slow"),
+    "autopipe-value-error": ("autopipe_value_error", VALUE_ERROR, "autopipe_value_error"),
+    "autopipe-ghost-classes": ("autopipe_ghost_classes", GHOST_CLASSES, "autopipe_ghost_classes"),
+    **{_raiser_dist(h): (_raiser_dist(h).replace("-", "_"), _raiser(h), _raiser_dist(h).replace("-", "_")) for h in hookspecs.HOOKS},
 }
 
 
@@ -133,6 +203,103 @@ def test_every_plugin_is_listed_with_its_health(site):
     assert "boom in families" in listed["autopipe-raises"]["error"]
     assert "PipelineRow" in listed["autopipe-malformed"]["error"]
     assert listed["autopipe-malformed"]["families"] == []
+    assert "autopipe_modifiers must return a list of ModifierSpec, not int" in listed["autopipe-not-a-list"]["error"]
+    assert "SystemExit: 3" in listed["autopipe-exits"]["error"]
+
+
+def test_a_slow_import_is_measured_and_shown_and_blocks_no_one(site, tiny_sd):
+    listed = _plugins(site)["plugins"]
+    assert listed["autopipe-slow"]["slow_import"] and listed["autopipe-slow"]["import_seconds"] >= 0.6
+    assert listed["autopipe-slow"]["error"] is None and listed["autopipe-slow"]["families"] == ["slow"]
+    assert not listed["autopipe-toy"]["slow_import"]
+    out = _autopipe(site, "plugins")
+    assert "autopipe-slow 1.2.3  [ok]  [slow import: " in out.stdout and "> 0.5 s]" in out.stdout
+    assert "autopipe-toy 1.2.3  [ok]\n" in out.stdout
+    out = _autopipe(site, "resolve", str(tiny_sd), "--task", "t2i")  # every other plugin still answers
+    assert out.stdout.strip() == "StableDiffusionPipeline", out.stderr
+
+
+@pytest.mark.parametrize("hook", hookspecs.HOOKS)
+def test_a_plugin_raising_in_any_hook_is_isolated_and_named(site, monkeypatch, hook):
+    monkeypatch.syspath_prepend(str(site))
+    dist = _raiser_dist(hook)
+    reg = registry_module.build(allowed=frozenset({dist, "autopipe-sd"}))
+    info = {p.distribution: p for p in reg.plugins}
+    assert info["autopipe-sd"].ok and reg.classes["StableDiffusionPipeline"].plugin == "autopipe-sd"
+    if hook in REGISTRATION_HOOKS:  # asked when the registry is built: the plugin is left out whole
+        assert not info[dist].ok and f"boom in {hook}" in info[dist].error
+        assert reg.families_of(dist) == () and "Fraction" not in reg.classes
+    else:  # asked at load time: a PluginError that names the distribution and the hook
+        assert info[dist].ok
+        with pytest.raises(PluginError, match=f"the plugin {dist} 1.2.3 raised RuntimeError in its {hook} hook: boom in {hook}"):
+            reg.call(dist, hook)
+
+
+def test_load_time_hooks_raise_plugin_errors_through_their_callers(site, monkeypatch, tmp_path):
+    from autopipe_core import AutoPipelineForText2Image, resolve
+    from autopipe_core.loading import family_plan
+    from autopipe_core.specs import DeviceFacts
+    from autopipe_core.tiny import build_tiny
+
+    monkeypatch.syspath_prepend(str(site))
+    folder = write_model_index(tmp_path / "m", "Fraction")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", _raiser_dist("autopipe_from_pretrained"))
+    with pytest.raises(PluginError, match="autopipe-raises-in-from-pretrained 1.2.3 raised RuntimeError in its autopipe_from_pretrained hook"):
+        AutoPipelineForText2Image.from_pretrained(folder)
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", _raiser_dist("autopipe_load_plan"))
+    with pytest.raises(PluginError, match="autopipe-raises-in-load-plan 1.2.3 raised RuntimeError in its autopipe_load_plan hook"):
+        family_plan(resolve(folder, "t2i"), DeviceFacts("cpu", 0))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", _raiser_dist("autopipe_build_tiny"))
+    with pytest.raises(PluginError, match="autopipe-raises-in-build-tiny 1.2.3 raised RuntimeError in its autopipe_build_tiny hook"):
+        build_tiny("raises-in-build-tiny", tmp_path / "tiny")
+
+
+def test_diffusers_errors_from_a_loading_hook_keep_their_type_with_a_note(site, monkeypatch, tmp_path):
+    from autopipe_core import AutoPipelineForText2Image, resolve
+    from autopipe_core.loading import family_plan
+    from autopipe_core.specs import DeviceFacts
+
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-value-error")
+    folder = write_model_index(tmp_path / "m", "Fraction")
+    with pytest.raises(ValueError, match="no file named") as info:  # what a diffusers user already catches
+        AutoPipelineForText2Image.from_pretrained(folder)
+    assert not isinstance(info.value, PluginError)
+    assert info.value.__notes__ == ["raised in the autopipe_from_pretrained hook of the plugin autopipe-value-error"]
+    with pytest.raises(PluginError, match="autopipe-value-error 1.2.3 raised ValueError in its autopipe_load_plan hook: bad arithmetic"):
+        family_plan(resolve(folder, "t2i"), DeviceFacts("cpu", 0))
+
+
+def test_a_registered_class_that_does_not_exist_is_the_plugins_error(site, monkeypatch, tmp_path):
+    from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image, resolve
+
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-ghost-classes")
+    folder = write_model_index(tmp_path / "m", "NoSuchPipeline")
+    assert resolve(folder, "t2i").class_ref == "diffusers:NoSuchPipeline"  # resolution imports nothing
+    with pytest.raises(PluginError, match="autopipe-ghost-classes 1.2.3 registered diffusers:NoSuchPipeline for text2img of ghost-classes, but it cannot be imported"):
+        AutoPipelineForText2Image.from_pretrained(folder)
+    with pytest.raises(PluginError, match="autopipe_no_such_module:Pipe .*ModuleNotFoundError") as info:
+        AutoPipelineForImage2Image.from_pretrained(folder)
+    assert "autopipe plugins --check" in str(info.value)
+
+
+def test_plugins_check_imports_every_registered_class(site, monkeypatch, capsys):
+    from autopipe_core.cli import main
+
+    # In-process (diffusers is imported by the rest of the suite anyway; a fresh process spends seconds on it).
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-ghost-classes,autopipe-sd")
+    assert main(["plugins", "--check", "--json"]) == 1
+    listed = {p["distribution"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert {c["class"] for c in listed["autopipe-ghost-classes"]["unimportable"]} == {"diffusers:NoSuchPipeline", "autopipe_no_such_module:Pipe"}
+    assert listed["autopipe-sd"]["unimportable"] == []
+    assert main(["plugins", "--check"]) == 1
+    text = capsys.readouterr().out
+    assert "cannot import autopipe_no_such_module:Pipe: ModuleNotFoundError" in text
+    assert "checked: 2 registered class(es) cannot be imported" in text
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd")
+    assert main(["plugins", "--check"]) == 0 and "checked: every registered class imports" in capsys.readouterr().out
 
 
 def test_broken_plugins_do_not_take_the_others_down(site, tiny_sd):
