@@ -102,3 +102,17 @@ def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
             "If the entry is a mistake, correct it in model_index.json (e.g. [\"diffusers\", \"UNet2DConditionModel\"]); "
             "if you trust this checkpoint and its code, pass trust_remote_code=True (and import your own module before loading)."
         )
+
+
+def check_model(model: Any, kwargs: Mapping[str, Any]) -> None:
+    """:func:`check` for a checkpoint a plugin loads besides the one resolved (Kandinsky's prior, named by a model card).
+
+    Reads its model_index.json (a folder, or a hub repo id through the hub
+    cache) and nothing else; call it before handing the checkpoint to diffusers.
+    """
+    if opted_in(kwargs):
+        return
+    from . import sources
+
+    hub = {k: v for k, v in kwargs.items() if k in sources.HUB_OPTIONS}
+    check(sources.identify(model, lambda names: (), **hub), kwargs)

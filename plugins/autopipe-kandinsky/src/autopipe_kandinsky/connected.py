@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from autopipe_core import UnsupportedModelError
+from autopipe_core import UnsupportedModelError, guard
 from autopipe_core.specs import class_name
 
 from . import COMBINED, DECODER_ONLY, PRIOR_CLASS, PRIOR_COMPONENTS
@@ -126,6 +126,7 @@ def from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[
     if not every_prior_component:
         assert folder is not None
         reference = find_prior(folder, model, pipeline_class.__name__)
+        guard.check_model(reference, prior_kwargs)  # the card names another checkpoint: it is checked as the decoder was
         prior_pipe = import_class(PRIOR_CLASS[family]).from_pretrained(reference, **prior_kwargs, **passed_prior)
         prior_components = {name: prior_components.get(name, component) for name, component in prior_pipe.components.items()}
 
