@@ -36,13 +36,25 @@ class _AutoPipeline:
 
         Modifier keywords (``enable_pag``) pick the class and are then removed;
         ``controlnet`` picks the class and is passed on as a component.
+
+        ``placement="auto"`` plans dtype, variant and placement from the
+        weights' headers and the budget (``device=``, ``memory=`` such as
+        "8GiB"; default: what torch reports free) and applies them; a
+        placement name ("model_cpu_offload", ...) forces that one. The
+        caller's torch_dtype, variant and device_map win over the plan.
+        Without ``placement`` nothing is changed: diffusers' own behaviour.
         """
         if hasattr(pretrained_model_or_path, "components"):
             raise TypeError(f"{cls.__name__}.from_pretrained takes a path or repo id; for a loaded pipeline use {cls.__name__}.from_pipe(pipeline)")
+        placement, device, memory = (kwargs.pop(key, None) for key in ("placement", "device", "memory"))
+        if placement is None and (device is not None or memory is not None):
+            raise TypeError(f"{cls.__name__}.from_pretrained: device= and memory= are autopipe's placement options; pass them with placement='auto'")
         registry = get_registry()
         hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
         allow_pickle = bool(kwargs.pop("allow_pickle", False))
         resolution = resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, **hub), cls.task, kwargs, registry)
+        if placement is not None:
+            return loading.from_pretrained_placed(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), placement, device, memory, registry)
         return loading.from_pretrained(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), registry)
 
     @classmethod

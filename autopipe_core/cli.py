@@ -162,6 +162,87 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Where the checkpoint would go on this budget, and why: headers and JSON only, no weights, no torch (with --memory)."""
+    from dataclasses import replace
+
+    from .placement import format_plan
+    from .registry import get_registry
+    from .resolve import identify, resolve_identity
+    from .specs import DeviceFacts
+
+    registry = get_registry()
+    resolution = resolve_identity(identify(args.model, registry, **_hub_args(args)), args.task, _modifier_args(args), registry)
+    device = args.device or "cuda"
+    kind = device.partition(":")[0]
+    if args.memory is None and kind != "cpu":
+        from .loading import detect
+        from .placement import PlacementError
+
+        try:
+            facts = detect(device)  # what torch reports free
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise PlacementError(f"cannot read the free memory of {device} ({exc}); pass --memory, e.g. --memory 8GiB") from None
+    else:
+        facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
+    if args.gpus is not None:
+        facts = replace(facts, count=args.gpus)
+    from . import placement
+
+    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=_hub_args(args), registry=registry, device_name=device)
+    if args.json:
+        print(json.dumps({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()}, indent=2))
+    else:
+        print(format_plan(placed, args.model, resolution.pipeline_class))
+    return 0
+
+
+def _detection_json(d: Any) -> dict[str, Any]:
+    return {
+        "plugin": d.plugin, "family": d.family, "variant": d.variant, "confidence": d.confidence, "reason": d.reason,
+        "pipeline_class": d.pipeline_class, "component": d.component, "config": d.config, "use": d.use or None,
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """What a single file's header says (no weights read), and what each plugin makes of it."""
+    from .headers import header_to_json
+    from .single_file import detect, read
+
+    report = detect(read(args.file, args.allow_pickle))
+    header = report.header
+    verdicts = [
+        {"plugin": v.plugin, "asked": v.asked, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
+        for v in report.verdicts
+    ]
+    if args.json:
+        best = _detection_json(report.best) if report.best else None
+        print(json.dumps({"header": header_to_json(header), "verdicts": verdicts, "best": best}, indent=2))
+        return 0
+    print(f"file:       {header.path}")
+    print(f"size:       {header.file_size:,} bytes (header {header.header_bytes:,} bytes, the only part read)")
+    print(f"tensors:    {len(header.tensors):,}, {header.parameters:,} parameters")
+    for dtype, size in sorted(header.bytes_by_dtype().items(), key=lambda kv: -kv[1]):
+        count = sum(t.numel for t in header.tensors.values() if t.dtype == dtype)
+        print(f"  {dtype:<8} {count:>15,} parameters {size:>17,} bytes")
+    if header.metadata:
+        print("metadata:")
+        for key, value in sorted(header.metadata.items()):
+            shown = value if len(value) <= 100 else value[:97] + "..."
+            print(f"  {key}: {shown}")
+    print("verdicts:")
+    for v in report.verdicts:
+        print(f"  {v.describe()}")
+    best = report.best
+    if best is None:
+        print("=> no installed plugin recognises it")
+    elif best.is_pipeline:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): loads as {best.pipeline_class.rpartition(':')[2]}; `autopipe resolve FILE` lists the three tasks")
+    else:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): one model, {(best.component or '').rpartition(':')[2]}. {best.use}")
+    return 0
+
+
 def _save_png(image: Any, out: Path) -> None:
     """Write next to the target and rename, so a failed write leaves no half-written PNG."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +354,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if shared else 1
 
 
+def _memory(text: str) -> int:
+    from .placement import PlacementError, parse_memory
+
+    if text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} has no unit: write it with KiB, MiB or GiB (e.g. 8GiB)")
+    try:
+        return parse_memory(text)
+    except PlacementError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autopipe", description="Pick, load and switch diffusers pipelines by task.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,6 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--allow-pickle", action="store_true", help="open a pickle checkpoint (.ckpt, .bin, .pt): it can run code")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("plan", help="dtype, variant and placement for a memory budget, from weight-file headers (loads nothing)")
+    p.add_argument("model", help="a diffusers folder or a hub repo id")
+    p.add_argument("--task", required=True, type=Task.parse)
+    p.add_argument("--device", help="cuda (default), cuda:1, mps or cpu")
+    p.add_argument("--memory", type=_memory, help="budget per device: an integer with KiB, MiB or GiB (default: what torch reports free)")
+    p.add_argument("--gpus", type=int, help="number of devices of that budget (several: device_map='balanced' is considered)")
+    p.add_argument("--width", type=int, help="image width the activation allowance is planned for (default: the family's)")
+    p.add_argument("--height", type=int, help="image height (default: the family's)")
+    p.add_argument("--bf16", action="store_true", help="the device supports bfloat16 (with --memory; else torch says)")
+    p.add_argument("--json", action="store_true")
+    hub_options(p)
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("generate", help="load with the family's loading code, run, save a PNG")
     p.add_argument("--task", required=True, type=Task.parse)

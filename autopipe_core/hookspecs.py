@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import pluggy
 
 from .headers import SafetensorsHeader
+from .placement import Footprint
 from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
 
 PROJECT = "autopipe"
@@ -58,6 +59,33 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     ``identity.has_weight_variant("fp16")`` before choosing a variant).
     ``device`` holds the facts of the machine; tests pass made-up ones.
     Return None to take the core's default (float32, no variant, on the device).
+    The placement is the core's to plan from the weights' sizes (see
+    ``autopipe_footprint`` and ``autopipe_placement``): return "device".
+    """
+
+
+@hookspec
+def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint | None:
+    """The family's memory needs: its activation allowance, and weights the core could not count.
+
+    ``footprint`` holds the bytes of each component the core counted from
+    the headers of the weight files ``plan`` (dtype, variant) would load.
+    Return it with ``footprint.with_activation(Activation(...))``: the bytes a
+    call at ``width`` x ``height`` needs besides the weights (None: the
+    family's usual size, which the Activation then states), and with
+    ``with_component`` for weights kept elsewhere (a prior in another
+    folder) or counted differently (tensors a library keeps in float32).
+    Return None to keep it as it is (no activation allowance).
+    """
+
+
+@hookspec
+def autopipe_placement(family: str, identity: Identity, device: DeviceFacts, footprint: Footprint, plan: LoadPlan) -> LoadPlan | None:
+    """Override the placement the core's rules chose (``plan.placement``, with its reason).
+
+    Asked last, with the figures the rules saw. Return None to keep the
+    rules' choice, or the plan with another placement and a reason that says
+    why (Kandinsky's combined pipelines cannot take device_map="balanced").
     """
 
 
@@ -93,10 +121,12 @@ def autopipe_from_single_file(family: str, pipeline_class: type, path: str, dete
     """Load the single-file checkpoint at `path` as `pipeline_class` when the default is not enough.
 
     Return None to let the core call ``pipeline_class.from_single_file(path,
-    config=detection.config, local_files_only=True, **kwargs)``. A family
-    that builds a component itself (a tokenizer from files it ships, so the
-    config folders need not carry a copy each) passes it in ``kwargs`` and
-    calls that itself. Asked of the plugin that made the detection.
+    config=detection.config, local_files_only=True, **kwargs)``; ``kwargs``
+    already hold that ``config`` and ``local_files_only`` (the caller's own
+    win). A family that builds a component itself (a tokenizer from files it
+    ships, so the config folders need not carry a copy each) adds it to
+    ``kwargs`` and makes that call itself. Asked of the plugin that made the
+    detection.
     """
 
 

@@ -9,7 +9,7 @@ gives explicitly always win over the plan.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import PluginError
 from .registry import Registry, get_registry
@@ -45,8 +45,8 @@ def _with_files(identity: Identity) -> Identity:
         return identity
 
 
-def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None) -> LoadPlan:
-    """The family's LoadPlan for this checkpoint on this device (float32 on the device if it has none)."""
+def family_plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None) -> LoadPlan:
+    """The family's LoadPlan for this checkpoint on this device (float32 on the device if it has none), before memory is counted."""
     registry = registry or get_registry()
     identity = _with_files(resolution.identity) if resolution.identity else Identity("unknown", "", resolution.pipeline_class)
     owner = registry.families[resolution.family][1]
@@ -61,8 +61,34 @@ def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None 
     return result
 
 
-def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """from_pretrained keywords for the plan; the caller's own keywords win."""
+def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None, width: int | None = None, height: int | None = None) -> LoadPlan:
+    """The LoadPlan to apply: the family's dtype and variant, the placement planned from the weights' headers.
+
+    See :mod:`autopipe_core.placement` for the order (family, counted bytes,
+    the family's activation allowance, the rules, the family's override) and
+    :func:`autopipe_core.placement.plan` for the figures behind it.
+    """
+    from . import placement
+
+    return placement.plan(resolution, device, width, height, registry=registry).plan
+
+
+def device_facts(device: str | None = None, memory: int | str | None = None) -> DeviceFacts:
+    """The facts of `device` (torch's), with `memory` (bytes or "8GiB") as the budget instead of what torch reports free."""
+    from .placement import parse_memory
+
+    budget = parse_memory(memory) if memory is not None else None  # checked before torch is imported
+    facts = detect(device)
+    return replace(facts, free_bytes=budget) if budget is not None else facts
+
+
+def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping[int, int] | None = None) -> dict[str, Any]:
+    """from_pretrained keywords for the plan; the caller's own keywords win.
+
+    "balanced" hands diffusers ``device_map="balanced"`` and, where the plan
+    has one, ``max_memory`` (each GPU's budget less the activation allowance),
+    unless the caller chose a device_map of their own.
+    """
     import torch
 
     out = dict(kwargs)
@@ -72,13 +98,15 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("torch_dtype", dtype)
     if load_plan.variant is not None:
         out.setdefault("variant", load_plan.variant)
-    if load_plan.placement == "balanced":
-        out.setdefault("device_map", "balanced")
+    if load_plan.placement == "balanced" and "device_map" not in kwargs:
+        out["device_map"] = "balanced"
+        if max_memory is not None:
+            out.setdefault("max_memory", dict(max_memory))
     return out
 
 
 def place(pipeline: Any, load_plan: LoadPlan) -> Any:
-    """Put a loaded pipeline where the plan says."""
+    """Put a loaded pipeline where the plan says ("balanced" was placed by diffusers while loading)."""
     if load_plan.placement == "device":
         pipeline.to(load_plan.device)
     elif load_plan.placement == "model_cpu_offload":
@@ -103,17 +131,58 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
     resolution = resolve_identity(identify(model, registry, allow_pickle, **hub), task, kwargs, registry)
-    load_plan = plan(resolution, facts, registry)
-    if isinstance(device, str) and load_plan.device != device:
-        load_plan = replace(load_plan, device=device)
-    pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs)), registry)
+    from . import placement
+
+    placed = placement.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None)
+    load_plan = placed.plan
+    pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry)
     return place(pipeline, load_plan), resolution, load_plan
 
 
+def from_pretrained_placed(
+    resolution: Resolution,
+    model: Any,
+    kwargs: dict[str, Any],
+    placement: str,
+    device: str | DeviceFacts | None = None,
+    memory: int | str | None = None,
+    registry: Registry | None = None,
+) -> Any:
+    """from_pretrained(..., placement=) : plan (placement.py), load with the plan's keywords, place.
+
+    `placement` is "auto" (the plan's) or a placement name to force; `device`
+    a device name or injected DeviceFacts; `memory` the budget per device
+    (default: what torch reports free). The caller's torch_dtype, variant
+    and device_map win over the plan; with their own device_map the pipeline
+    is left where diffusers put it.
+    """
+    from . import placement as placing
+
+    if placement not in placing.CHOICES:
+        raise placing.PlacementError(f"placement={placement!r} is not one of {', '.join(repr(c) for c in placing.CHOICES)}")
+    if isinstance(device, DeviceFacts):
+        facts = replace(device, free_bytes=placing.parse_memory(memory)) if memory is not None else device
+        name = None
+    else:
+        facts, name = device_facts(device, memory), device
+    placed = placing.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name)
+    pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry)
+    if "device_map" in kwargs:
+        return pipeline
+    return place(pipeline, placed.plan)
+
+
 def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
-    """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained."""
+    """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained.
+
+    Refuses first, before diffusers is imported, a checkpoint whose model_index.json
+    would make diffusers import a library it chose (guard.py) unless the caller opted in.
+    """
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
+    from . import guard
+
+    guard.check(resolution.identity, kwargs)
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
     owner = registry.families[resolution.family][1]

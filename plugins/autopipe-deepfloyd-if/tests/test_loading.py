@@ -4,7 +4,8 @@ import torch
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, resolve
 from autopipe_core import loading
-from autopipe_deepfloyd_if.loading import MIN_FREE_FOR_DEVICE, MIN_FREE_FOR_MODEL_OFFLOAD, plan
+from autopipe_core import placement
+from autopipe_deepfloyd_if.loading import plan
 
 GiB = 1 << 30
 # What DeepFloyd/IF-I-XL-v1.0 ships: fp16 variants beside the full files, the T5 sharded, .bin as well as safetensors.
@@ -29,11 +30,6 @@ def _cuda(free):
     return DeviceFacts("cuda", 1, free, 80 * GiB, True)
 
 
-def test_the_thresholds_are_ordered_and_documented_sizes():
-    # T5-XXL alone (8.9 GiB) must fit under the offload threshold; T5 + IF-I-XL UNet (16.9 GiB) under the device one.
-    assert 8.9 * GiB < MIN_FREE_FOR_MODEL_OFFLOAD < MIN_FREE_FOR_DEVICE and 16.9 * GiB < MIN_FREE_FOR_DEVICE <= 23 * GiB
-
-
 def test_cpu_loads_float32_whole_even_with_fp16_files():
     p = plan(_identity(FP16_FILES), DeviceFacts("cpu"))
     assert (p.dtype, p.variant, p.placement, p.device) == ("float32", None, "device", "cpu")
@@ -53,29 +49,24 @@ def test_cuda_without_fp16_files_loads_float16_from_the_full_files():
     assert unknown.variant is None and "file list unknown" in unknown.reason
 
 
-def test_cuda_short_of_memory_offloads_model_by_model():
-    p = plan(_identity(FP16_FILES), _cuda(MIN_FREE_FOR_DEVICE - 1))
-    assert (p.dtype, p.variant, p.placement, p.device) == ("float16", "fp16", "model_cpu_offload", "cuda")
-    assert "GiB free" in p.reason
-    assert plan(_identity(FP16_FILES), _cuda(16 * GiB)).placement == "model_cpu_offload"  # a 16 GB card
-    assert plan(_identity(FP16_FILES), _cuda(MIN_FREE_FOR_MODEL_OFFLOAD)).placement == "model_cpu_offload"
+def test_the_family_leaves_the_placement_to_the_core():
+    """IF-I-XL's placement on each budget is planned from its headers: tests/test_placement_fullsize.py."""
+    for free in (8 * GiB, 16 * GiB, 70 * GiB):
+        p = plan(_identity(FP32_FILES), _cuda(free))
+        assert (p.dtype, p.variant, p.placement) == ("float16", None, "device")
 
 
-def test_cuda_with_exactly_the_threshold_keeps_the_pipeline_whole():
-    assert plan(_identity(FP16_FILES), _cuda(MIN_FREE_FOR_DEVICE)).placement == "device"
-    assert plan(_identity(FP16_FILES), _cuda(int(23.5 * GiB))).placement == "device"  # a 24 GB card
-
-
-def test_cuda_too_short_for_t5_alone_streams_layer_by_layer():
-    p = plan(_identity(FP32_FILES), _cuda(MIN_FREE_FOR_MODEL_OFFLOAD - 1))
-    assert (p.dtype, p.variant, p.placement) == ("float16", None, "sequential_cpu_offload")
-    assert plan(_identity(FP32_FILES), _cuda(8 * GiB)).placement == "sequential_cpu_offload"
-
-
-def test_cuda_free_memory_unknown_falls_back_to_the_total_then_to_the_device():
-    assert plan(_identity(FP16_FILES), DeviceFacts("cuda", 1, None, 12 * GiB)).placement == "model_cpu_offload"
-    p = plan(_identity(FP16_FILES), DeviceFacts("cuda", 1))
-    assert p.placement == "device" and "unknown" in p.reason
+def test_t5_is_counted_with_the_layers_transformers_keeps_in_float32(tiny_if):
+    """What the core cannot know: T5's wo layers stay float32 under torch_dtype=float16; the estimate matches the load."""
+    r = resolve(tiny_if, "text2img")
+    placed = placement.plan(r, _cuda(8 * GiB))
+    text = placed.footprint.component("text_encoder")
+    assert "wo kept in float32" in text.source
+    pipe = loading.from_pretrained(r, tiny_if, loading.load_kwargs(placed.plan, {}))
+    real = sum(p.numel() * p.element_size() for p in pipe.text_encoder.parameters())
+    assert {p.dtype for p in pipe.text_encoder.parameters()} == {torch.float16, torch.float32}
+    assert text.nbytes == real
+    assert placed.footprint.activation.nbytes == 2 * GiB and (placed.footprint.activation.width, placed.footprint.activation.height) == (64, 64)
 
 
 def test_other_accelerators_load_float16_on_the_device():
@@ -95,7 +86,8 @@ def test_the_core_asks_the_family_for_its_plan(tiny_if, tmp_path):
     pipe.save_pretrained(tmp_path / "m", variant="fp16")
     r16 = resolve(tmp_path / "m", "inpaint")
     p = loading.plan(r16, _cuda(12 * GiB))
-    assert p == LoadPlan("float16", "fp16", "model_cpu_offload", "cuda", p.reason)
+    assert p == LoadPlan("float16", "fp16", "device", "cuda", p.reason)  # tiny: fits anywhere
+    assert loading.plan(r16, _cuda(GiB)).placement == "sequential_cpu_offload"  # not even the 2 GiB allowance
     assert loading.load_kwargs(p, {}) == {"torch_dtype": torch.float16, "variant": "fp16"}
 
 

@@ -28,7 +28,7 @@ def test_the_plugin_loads_and_owns_the_family():
     registry = get_registry()
     info = next(p for p in registry.plugins if p.distribution == PLUGIN)
     assert info.ok, info.error
-    assert set(info.hooks) == {"autopipe_families", "autopipe_pipelines", "autopipe_load_plan", "autopipe_build_tiny"}
+    assert set(info.hooks) == {"autopipe_families", "autopipe_pipelines", "autopipe_load_plan", "autopipe_footprint", "autopipe_build_tiny"}
     spec, owner = registry.families[FAMILY]
     assert owner == PLUGIN and spec.variants == ()
     assert not registry.conflicts

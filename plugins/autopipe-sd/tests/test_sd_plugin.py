@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, resolve
-from autopipe_core import loading
+from autopipe_core import loading, placement
 from autopipe_sd import INPAINTING
-from autopipe_sd.loading import MIN_FREE_FOR_DEVICE, plan
+from autopipe_sd.loading import ACTIVATION_AT_NATIVE, FIXED, plan
 
 GiB = 1 << 30
 FP16_FILES = ("model_index.json", "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors")
@@ -36,9 +36,12 @@ def test_cuda_without_fp16_files_loads_float16_from_the_full_files():
     assert plan(_identity(None), DeviceFacts("cuda", 1)).variant is None
 
 
-def test_cuda_short_of_memory_offloads_model_by_model():
-    p = plan(_identity(FP16_FILES), DeviceFacts("cuda", 1, MIN_FREE_FOR_DEVICE - 1, 4 * GiB))
-    assert p.placement == "model_cpu_offload" and "GiB free" in p.reason
+def test_the_family_leaves_placement_to_the_core_and_declares_its_activation_allowance(tiny_sd):
+    assert plan(_identity(FP16_FILES), DeviceFacts("cuda", 1, 1 * GiB, 4 * GiB)).placement == "device"
+    r = resolve(tiny_sd, "text2img")
+    placed = placement.plan(r, DeviceFacts("cuda", 1, 20 * GiB, 24 * GiB), width=512, height=512)
+    assert placed.footprint.activation.nbytes == ACTIVATION_AT_NATIVE + FIXED == 3 * GiB // 2
+    assert placement.plan(r, DeviceFacts("cuda", 1, GiB // 2, 4 * GiB)).plan.placement == "sequential_cpu_offload"
 
 
 def test_the_core_asks_the_family_for_its_plan(tiny_sd, tmp_path):

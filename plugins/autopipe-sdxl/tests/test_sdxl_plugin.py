@@ -26,7 +26,7 @@ from autopipe_core import (
 from autopipe_core.known import KNOWN_CLASSES
 from autopipe_core.registry import get_registry
 from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, REFINER, REFINER_ADD_EMBED_DIM
-from autopipe_sdxl.loading import MIN_FREE_FOR_DEVICE, plan
+from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
 GiB = 1 << 30
 ROOMY_GPU = DeviceFacts("cuda", 1, 40 * GiB, 80 * GiB, True)
@@ -198,12 +198,16 @@ def test_cuda_without_fp16_files_loads_float16_from_the_full_files():
     assert unknown.variant is None and "file list unknown" in unknown.reason
 
 
-def test_cuda_short_of_memory_offloads_model_by_model():
-    p = plan(_identity(), DeviceFacts("cuda", 1, MIN_FREE_FOR_DEVICE - 1, 12 * GiB))
-    assert (p.dtype, p.variant, p.placement) == ("float16", "fp16", "model_cpu_offload")
-    assert "GiB free" in p.reason
-    assert plan(_identity(), DeviceFacts("cuda", 1, MIN_FREE_FOR_DEVICE, 12 * GiB)).placement == "device"
-    assert plan(_identity(), DeviceFacts("cuda", 1)).placement == "device"  # free memory unknown
+def test_the_activation_allowance_is_smaller_with_a_float16_safe_vae():
+    from autopipe_core.placement import Footprint
+    from autopipe_sdxl.loading import footprint
+
+    p = plan(_identity(), DeviceFacts("cuda", 1, 4 * GiB, 12 * GiB))
+    assert p.placement == "device"  # the core plans the placement from the weights
+    upcast = footprint(_identity(configs=UPCAST_VAE), p, Footprint(()), None, None).activation
+    safe = footprint(_identity(configs=FP16_SAFE), p, Footprint(()), None, None).activation
+    assert (upcast.nbytes, upcast.width, upcast.height) == (ACTIVATION_AT_NATIVE + FIXED, 1024, 1024)
+    assert safe.nbytes == ACTIVATION_AT_NATIVE_FP16_VAE + FIXED < upcast.nbytes
 
 
 def test_a_force_upcast_vae_is_left_to_diffusers_upcast_and_the_reason_says_so():
@@ -219,7 +223,7 @@ def test_with_float32_vae_a_force_upcast_vae_gets_float32_and_a_fp16_safe_one_do
     assert dict(p.component_dtypes) == {"vae": "float32"} and "VAE in float32" in p.reason
     assert dict(plan(_identity(configs={}), ROOMY_GPU, float32_vae=True).component_dtypes) == {"vae": "float32"}
     low = plan(_identity(configs=UPCAST_VAE), DeviceFacts("cuda", 1, 4 * GiB, 8 * GiB), float32_vae=True)
-    assert low.placement == "model_cpu_offload" and dict(low.component_dtypes) == {"vae": "float32"}
+    assert dict(low.component_dtypes) == {"vae": "float32"}
     safe = plan(_identity(configs=FP16_SAFE), ROOMY_GPU, float32_vae=True)
     assert dict(safe.component_dtypes) == {} and "force_upcast false" in safe.reason
 

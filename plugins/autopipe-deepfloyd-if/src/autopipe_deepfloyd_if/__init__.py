@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, hookimpl
+from autopipe_core.placement import Footprint
 
 FAMILY = "if"
 
@@ -81,6 +82,13 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     from .loading import plan
 
     return plan(identity, device)
+
+
+@hookimpl
+def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
+    from .loading import footprint as allowance
+
+    return allowance(identity, plan, footprint, width, height)
 
 
 @hookimpl

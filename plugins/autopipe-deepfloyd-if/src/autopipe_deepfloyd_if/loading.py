@@ -8,25 +8,32 @@ IF-I-XL, holds:
 
 A call at 64x64 (batch 2 with classifier-free guidance) needs little on top:
 well under 1 GiB of activations, plus cuBLAS workspace and allocator slack,
-which we budget at 2 GiB. The core cannot tell IF-I-M from IF-I-XL without
-reading the UNet's config, which no family may ask for except through a
-Variant, so the thresholds are sized for IF-I-XL; the smaller stage I
-checkpoints share the same T5-XXL, which is most of their weight anyway.
+which we budget at 2 GiB. Placement is planned by the core from the weights'
+headers with that allowance (docs/placement.md): IF-I-XL whole needs about
+20 GiB; T5-XXL alone does not fit in 12 GiB, so below that the weights are
+streamed layer by layer.
+
+One thing the core cannot know: transformers keeps T5's feed-forward output
+layers (``wo``, ``_keep_in_fp32_modules``) in float32 when the rest loads in
+float16, 1.0 B of T5-XXL's 4.76 B parameters, so 2 GB more than the dtype
+says. :func:`footprint` counts the text encoder again with them in float32.
 """
 
 from __future__ import annotations
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core.placement import GiB, Activation, Footprint, recount, scaled
 
-GiB = 1 << 30
+#: Stage I makes 64x64 images.
+NATIVE = 64
 
-#: Everything on the GPU at once: T5-XXL (8.9 GiB) + IF-I-XL UNet (8.0 GiB) + 2 GiB working room, rounded up.
-#: A 24 GB card (about 23 GiB free) keeps the pipeline whole; a 16 GB card does not.
-MIN_FREE_FOR_DEVICE = 20 * GiB
+#: Activations of a 64x64 call at batch 2: small next to the weights.
+ACTIVATION_AT_NATIVE = GiB // 2
+#: cuBLAS workspace, allocator slack, and T5's attention over 77 tokens in float32 layers.
+FIXED = 3 * GiB // 2
 
-#: One model on the GPU at a time (enable_model_cpu_offload): the largest, T5-XXL (8.9 GiB), + 2 GiB, rounded up.
-#: Below this, even the text encoder alone does not fit and the weights are streamed layer by layer.
-MIN_FREE_FOR_MODEL_OFFLOAD = 11 * GiB
+#: The modules transformers' T5 keeps in float32 under torch_dtype=float16 (T5PreTrainedModel._keep_in_fp32_modules).
+T5_KEEP_FLOAT32 = ("wo",)
 
 
 def _files(identity: Identity, has_fp16: bool) -> str:
@@ -38,29 +45,21 @@ def _files(identity: Identity, has_fp16: bool) -> str:
 
 
 def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
+    """dtype and weight variant; placement "device" (the core plans the real one from the weights' sizes)."""
     if not device.accelerated:
         return LoadPlan(
             "float32", None, "device", "cpu",
             "on the CPU float32: float16 kernels there are slow or missing (IF-I-XL then needs about 36 GB of RAM)",
         )
     has_fp16 = identity.has_weight_variant("fp16")
-    variant = "fp16" if has_fp16 else None
-    files = _files(identity, has_fp16)
-    free = device.free_bytes if device.free_bytes is not None else device.total_bytes
-    if device.type != "cuda" or free is None:
-        known = "" if device.type != "cuda" else " (free memory unknown)"
-        return LoadPlan("float16", variant, "device", device.type, f"float16 from {files}, whole pipeline on {device.type}{known}")
-    gib = free / GiB
-    if free >= MIN_FREE_FOR_DEVICE:
-        return LoadPlan("float16", variant, "device", device.type, f"float16 from {files}, whole pipeline on cuda ({gib:.1f} GiB free)")
-    if free >= MIN_FREE_FOR_MODEL_OFFLOAD:
-        return LoadPlan(
-            "float16", variant, "model_cpu_offload", device.type,
-            f"float16 from {files}; only {gib:.1f} GiB free, less than the {MIN_FREE_FOR_DEVICE // GiB} GiB that T5-XXL and "
-            "the UNet need together, so they are moved to the GPU one at a time",
-        )
-    return LoadPlan(
-        "float16", variant, "sequential_cpu_offload", device.type,
-        f"float16 from {files}; only {gib:.1f} GiB free, less than the {MIN_FREE_FOR_MODEL_OFFLOAD // GiB} GiB the T5-XXL "
-        "text encoder needs on its own, so weights are streamed to the GPU layer by layer (slow)",
-    )
+    return LoadPlan("float16", "fp16" if has_fp16 else None, "device", device.type, f"float16 from {_files(identity, has_fp16)}")
+
+
+def footprint(identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
+    """The activation allowance, and T5 counted with its float32 layers when the rest is float16."""
+    text = fp.component("text_encoder")
+    if text is not None and text.dtype == "float16":
+        fp = fp.with_component(recount(identity, text, T5_KEEP_FLOAT32))
+    w, h = width or NATIVE, height or NATIVE
+    nbytes = scaled(ACTIVATION_AT_NATIVE, FIXED, w, h, NATIVE, plan.dtype)
+    return fp.with_activation(Activation(nbytes, w, h, f"the UNet at batch 2 at {w}x{h} and T5 over 77 tokens, plus 1.5 GiB workspace"))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+from autopipe_core.placement import Footprint
 
 KANDINSKY21 = "kandinsky"
 KANDINSKY22 = "kandinsky22"
@@ -153,6 +154,20 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     from .loading import plan
 
     return plan(family, identity, device)
+
+
+@hookimpl
+def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
+    from .loading import footprint as count
+
+    return count(family, identity, plan, footprint, width, height)
+
+
+@hookimpl
+def autopipe_placement(family: str, identity: Identity, device: DeviceFacts, footprint: Footprint, plan: LoadPlan) -> LoadPlan | None:
+    from .loading import placement
+
+    return placement(family, identity, device, footprint, plan)
 
 
 @hookimpl

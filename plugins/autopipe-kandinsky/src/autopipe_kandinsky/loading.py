@@ -3,35 +3,37 @@
 - CPU: float32 (float16 kernels there are slow or missing).
 - An accelerator: float16, from the fp16 weight files when the checkpoint has
   them (kandinsky-community's decoders and priors ship ``.fp16.`` files).
-- CUDA with less free memory than the whole combined pipeline needs:
-  ``enable_model_cpu_offload`` (diffusers' combined pipelines declare the order
-  prior text encoder -> prior image encoder -> UNet -> MoVQ), which keeps one
-  model on the GPU at a time.
+- Placement: planned by the core from the weights' headers, the decoder's
+  and the prior's: a decoder folder loads as the combined pipeline, whose
+  prior lives in the folder or repo its model card names, so
+  :func:`footprint` counts that one too (as ``prior_<component>``). A
+  prior passed as objects (``prior_prior=`` ...) is counted by the core.
+- Several GPUs: diffusers cannot place a connected (combined) pipeline with
+  ``device_map="balanced"`` ("device_map is not yet supported for connected
+  pipelines"), so :func:`placement` replaces "balanced" by the one-GPU rule.
 
-The thresholds, from the float16 weights of kandinsky-community's checkpoints
-plus about 2 GiB for a 768x768 call (UNet attention and the MoVQ decode):
-
-- Kandinsky 2.2: prior (PriorTransformer 2.0 GB, CLIP ViT-bigG/14 image
-  encoder 3.7 GB, text encoder 1.4 GB) + decoder (UNet 2.5 GB, MoVQ 0.2 GB)
-  is about 9.8 GB (9.1 GiB): 12 GiB free keeps it whole.
-- Kandinsky 2.1: prior (PriorTransformer 2.0 GB, CLIP ViT-L/14 0.9 GB) +
-  decoder (MultilingualCLIP 1.1 GB, UNet 2.4 GB, MoVQ 0.2 GB) is about
-  6.6 GB (6.2 GiB): 9 GiB free keeps it whole.
-
-The same thresholds apply to a decoder-only pipeline (which needs less): the
-checkpoint read from disk loads as the combined pipeline anyway.
+The activation allowance: about 2 GiB for a 768x768 call in float16 (UNet
+attention at batch 2 and the MoVQ decode), of which 0.5 GiB is fixed
+(cuBLAS workspace, allocator slack); the prior's are small.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core.placement import GiB, Activation, Footprint, choose, count_folder, scaled
+from autopipe_core.specs import class_name
 
-from . import KANDINSKY21, KANDINSKY22
+from . import COMBINED, DECODER_ONLY, PRIOR_COMPONENTS
 
-GiB = 1 << 30
-
-#: Free CUDA memory below which the models go to the GPU one at a time (model_cpu_offload).
-MIN_FREE_FOR_DEVICE = {KANDINSKY22: 12 * GiB, KANDINSKY21: 9 * GiB}
+#: Latent pixels per UNet sample: MoVQ downsamples by 8 (sample_size 96 -> 768x768).
+MOVQ_SCALE = 8
+#: The side the allowance is stated at; it scales with the pixels of the call.
+REFERENCE = 768
+ACTIVATION_AT_NATIVE = 3 * GiB // 2
+FIXED = GiB // 2
 
 
 def _files(identity: Identity, has_fp16: bool) -> str:
@@ -43,21 +45,61 @@ def _files(identity: Identity, has_fp16: bool) -> str:
 
 
 def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    """The LoadPlan for this Kandinsky checkpoint on this device."""
+    """dtype and weight variant; placement "device" (the core plans the real one from the weights' sizes)."""
     if not device.accelerated:
         return LoadPlan("float32", None, "device", "cpu", "on the CPU float32: float16 kernels there are slow or missing")
     has_fp16 = identity.has_weight_variant("fp16")
-    variant = "fp16" if has_fp16 else None
-    files = _files(identity, has_fp16)
-    need = MIN_FREE_FOR_DEVICE[family]
-    if device.type == "cuda" and device.free_bytes is not None and device.free_bytes < need:
-        return LoadPlan(
-            "float16",
-            variant,
-            "model_cpu_offload",
-            device.type,
-            f"float16 from {files}; only {device.free_bytes / GiB:.1f} GiB free, less than the {need // GiB} GiB the prior and "
-            "the decoder need together, so the models are moved to the GPU one at a time",
-        )
-    free = "" if device.free_bytes is None else f" ({device.free_bytes / GiB:.1f} GiB free)"
-    return LoadPlan("float16", variant, "device", device.type, f"float16 from {files}, prior and decoder whole on {device.type}{free}")
+    return LoadPlan("float16", "fp16" if has_fp16 else None, "device", device.type, f"float16 from {_files(identity, has_fp16)}")
+
+
+def _prior_folder(identity: Identity) -> str | None:
+    """The local prior folder a decoder folder's card names, or None (a hub repo id, no card, not a folder)."""
+    if identity.origin != "folder":
+        return None
+    from .connected import card_priors, resolve_prior
+
+    priors = card_priors(Path(identity.reference))
+    if not priors:
+        return None
+    found = resolve_prior(Path(identity.reference), priors[0])
+    return found if Path(found).is_dir() else None
+
+
+def loads_combined(family: str, identity: Identity) -> bool:
+    """Whether the checkpoint loads as a combined pipeline whose prior is not in its own model_index.json."""
+    decoders = {class_name(ref) for ref in DECODER_ONLY[family].values()}
+    return identity.class_name in decoders
+
+
+def footprint(family: str, identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
+    """The prior's weights (from the folder the card names) and the activation allowance at width x height."""
+    if loads_combined(family, identity):
+        missing = [c for c in PRIOR_COMPONENTS if fp.component(f"prior_{c}") is None]
+        folder = _prior_folder(identity) if missing else None
+        if folder is not None:
+            for c in count_folder(folder, plan, missing, label_prefix="prior_"):
+                fp = fp.with_component(c)
+        elif missing and not any(c.name.startswith("prior_") for c in fp.components):
+            from autopipe_core.placement import ComponentBytes
+
+            fp = fp.with_component(ComponentBytes(
+                "prior", None, None, plan.dtype,
+                "unknown: the decoder's model card names no local prior folder (a hub prior is read when it loads)",
+            ))
+    sample = (identity.configs.get("unet") or {}).get("sample_size")
+    native = sample * MOVQ_SCALE if isinstance(sample, int) and sample > 0 else 768
+    w, h = width or native, height or native
+    nbytes = scaled(ACTIVATION_AT_NATIVE, FIXED, w, h, REFERENCE, plan.dtype)
+    return fp.with_activation(Activation(nbytes, w, h, f"decoder UNet at batch 2 and the MoVQ decode at {w}x{h}, plus 0.5 GiB workspace"))
+
+
+def placement(family: str, identity: Identity, device: DeviceFacts, fp: Footprint, plan: LoadPlan) -> LoadPlan | None:
+    """A combined pipeline cannot be balanced by diffusers: the one-GPU rule instead."""
+    combined = {class_name(ref) for ref in COMBINED[family].values()}
+    if plan.placement != "balanced" or not (loads_combined(family, identity) or identity.class_name in combined):
+        return None
+    single = choose(fp, replace(device, count=1))
+    return replace(plan, placement=single.placement, reason=(
+        f"{plan.reason.split('; ')[0]}; {single.reason}; not balanced over {device.count} GPUs: "
+        "diffusers does not support device_map for connected (combined) pipelines"
+    ))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+from autopipe_core.placement import Footprint
 from autopipe_core.headers import SafetensorsHeader
 
 FAMILY = "stable-diffusion"
@@ -71,6 +72,13 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     from .loading import plan
 
     return plan(identity, device)
+
+
+@hookimpl
+def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
+    from .loading import footprint as allowance
+
+    return allowance(identity, plan, footprint, width, height)
 
 
 @hookimpl

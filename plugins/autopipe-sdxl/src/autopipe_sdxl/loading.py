@@ -10,20 +10,29 @@
   not float32 from the start). A VAE whose config says ``force_upcast:
   false`` (a float16-safe one such as madebyollin/sdxl-vae-fp16-fix) stays
   float16 throughout. The reason says which.
-- CUDA with less than MIN_FREE_FOR_DEVICE free: model-by-model CPU offload.
+- Placement: planned by the core from the weights' headers (UNet, both
+  text encoders, VAE) plus the allowance below; see docs/placement.md.
 """
 
 from __future__ import annotations
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core.placement import GiB, Activation, Footprint, scaled
 
-GiB = 1 << 30
+#: Latent pixels per UNet sample: the VAE downsamples by 8 (sample_size 128 -> 1024x1024).
+VAE_SCALE = 8
 
-# SDXL base in float16 is about 6.9 GB of weights (UNet 5.1 GB, text encoders
-# 1.6 GB, VAE 0.2 GB, 0.3 GB in float32); a 1024x1024 image needs about 3 GB
-# more at its peak (UNet attention, then the float32 VAE decode). Below this
-# much free device memory the models are moved to the GPU one at a time.
-MIN_FREE_FOR_DEVICE = 10 * GiB
+#: The side the allowances below are stated at; they scale with the pixels of the call.
+REFERENCE = 1024
+
+#: Besides the weights, a 1024x1024 call in float16 peaks at the VAE decode: diffusers upcasts a
+#: force_upcast VAE to float32 for it, and its 1024x1024x128 float32 feature maps (512 MiB each, a few
+#: alive at once) reach about 2.5 GiB; the UNet's activations at batch 2 with scaled-dot-product
+#: attention stay below that. Plus a fixed 0.5 GiB for cuBLAS workspace and allocator slack.
+ACTIVATION_AT_NATIVE = 5 * GiB // 2
+#: A float16-safe VAE (force_upcast false) decodes in float16: half the peak.
+ACTIVATION_AT_NATIVE_FP16_VAE = 3 * GiB // 2
+FIXED = GiB // 2
 
 
 # Whether a VAE whose config says force_upcast true is loaded in float32
@@ -74,17 +83,21 @@ def plan(identity: Identity, device: DeviceFacts, float32_vae: bool | None = Non
     else:
         files = "its default files (file list unknown)"
     component_dtypes, vae_reason = _vae(identity, FLOAT32_VAE if float32_vae is None else float32_vae)
-    if device.type == "cuda" and device.free_bytes is not None and device.free_bytes < MIN_FREE_FOR_DEVICE:
-        gib = device.free_bytes / GiB
-        return LoadPlan(
-            "float16",
-            variant,
-            "model_cpu_offload",
-            device.type,
-            f"float16 from {files}; {vae_reason}; only {gib:.1f} GiB free (SDXL wants {MIN_FREE_FOR_DEVICE // GiB}), "
-            "so models are moved to the GPU one at a time",
-            component_dtypes,
-        )
-    return LoadPlan(
-        "float16", variant, "device", device.type, f"float16 from {files}; {vae_reason}; whole pipeline on {device.type}", component_dtypes
-    )
+    return LoadPlan("float16", variant, "device", device.type, f"float16 from {files}; {vae_reason}", component_dtypes)
+
+
+def native_size(identity: Identity, default: int = 1024) -> int:
+    """The image side the checkpoint was trained at: the UNet's sample_size x 8 (1024 for SDXL base and refiner)."""
+    sample = (identity.configs.get("unet") or {}).get("sample_size")
+    return sample * VAE_SCALE if isinstance(sample, int) and sample > 0 else default
+
+
+def footprint(identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
+    """The activation allowance at width x height (default: the native size), smaller with a float16-safe VAE."""
+    native = native_size(identity)
+    w, h = width or native, height or native
+    safe = vae_force_upcast(identity) is False or plan.dtype == "float32"
+    at_native = ACTIVATION_AT_NATIVE_FP16_VAE if safe else ACTIVATION_AT_NATIVE
+    nbytes = scaled(at_native, FIXED, w, h, REFERENCE, plan.dtype)
+    decode = "the VAE decode" if safe else "the VAE decode upcast to float32 (force_upcast)"
+    return fp.with_activation(Activation(nbytes, w, h, f"UNet activations at batch 2 and {decode} at {w}x{h}, plus 0.5 GiB workspace"))

@@ -1,0 +1,247 @@
+"""placement.py: bytes counted from headers, the rules, balanced as diffusers does it, `autopipe plan`, from_pretrained(placement=)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, LoadPlan, resolve
+from autopipe_core import loading, placement
+from autopipe_core.cli import main
+from autopipe_core.placement import (
+    GiB,
+    Activation,
+    ComponentBytes,
+    Footprint,
+    PlacementError,
+    balanced_assignment,
+    choose,
+    count_tensors,
+    parse_memory,
+    weight_files,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import fullsize  # noqa: E402
+
+
+def _cuda(free_gib: float, count: int = 1) -> DeviceFacts:
+    return DeviceFacts("cuda", count, int(free_gib * GiB), 80 * GiB, True)
+
+
+def _fp(act_gib: float = 1.0, **sizes_gib: float) -> Footprint:
+    components = tuple(ComponentBytes(n, int(s * GiB), None, "float16", "test") for n, s in sizes_gib.items())
+    return Footprint(components, Activation(int(act_gib * GiB), 512, 512, "test"))
+
+
+def test_parse_memory_takes_integers_with_binary_units():
+    assert parse_memory("8GiB") == 8 * GiB
+    assert parse_memory("512MiB") == 512 << 20
+    assert parse_memory(" 1024 KiB ") == 1 << 20
+    assert parse_memory(123) == 123
+    for bad in ("8GB", "1.5GiB", "-1GiB", "0GiB", "lots", True):
+        with pytest.raises(PlacementError):
+            parse_memory(bad)
+
+
+def test_weight_files_follow_diffusers_choice_of_variant_shards_and_format():
+    files = [
+        "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors", "unet/config.json",
+        "text_encoder/model.fp16-00001-of-00002.safetensors", "text_encoder/model.fp16-00002-of-00002.safetensors",
+        "text_encoder/model.safetensors.index.fp16.json", "text_encoder/model.safetensors",
+        "vae/diffusion_pytorch_model.bin", "vae/diffusion_pytorch_model.safetensors",
+        "old/pytorch_model.bin", "tokenizer/vocab.json",
+    ]
+    assert weight_files(files, "unet", "fp16") == (("unet/diffusion_pytorch_model.fp16.safetensors",), "safetensors", True)
+    assert weight_files(files, "unet", None) == (("unet/diffusion_pytorch_model.safetensors",), "safetensors", False)
+    shards = ("text_encoder/model.fp16-00001-of-00002.safetensors", "text_encoder/model.fp16-00002-of-00002.safetensors")
+    assert weight_files(files, "text_encoder", "fp16") == (shards, "safetensors", True)
+    # no fp16 file: the plain one, as diffusers falls back; safetensors before pickle
+    assert weight_files(files, "vae", "fp16") == (("vae/diffusion_pytorch_model.safetensors",), "safetensors", False)
+    assert weight_files(files, "old", None) == (("old/pytorch_model.bin",), "pickle", False)
+    assert weight_files(files, "tokenizer", None) == ((), "", False)
+
+
+def test_bytes_are_counted_in_the_target_dtype_with_kept_float32_layers_and_integer_tensors():
+    tensors = [("a.wo.weight", "F32", (10, 10)), ("a.wi.weight", "F32", (10, 10)), ("ids", "I64", (5,))]
+    assert count_tensors(tensors, "float16") == (205, 100 * 2 + 100 * 2 + 40)
+    assert count_tensors(tensors, "float16", keep_float32=("wo",)) == (205, 100 * 4 + 100 * 2 + 40)
+    assert count_tensors(tensors, "float32", keep_float32=("wo",)) == (205, 800 + 40)
+    assert count_tensors([("x.two.weight", "BF16", (4,))], "float16", keep_float32=("wo",)) == (4, 8)  # whole parts only
+
+
+def test_pickle_weights_are_sized_from_the_file_and_never_opened(tmp_path):
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"not a pickle" * 100)  # 1200 bytes
+    plan = LoadPlan("float16", None, "device", "cuda", "")
+    [c] = placement.count_folder(tmp_path, plan, ["vae", "tokenizer"])
+    assert (c.name, c.nbytes, c.parameters) == ("vae", 600, 300)
+    assert "not opened" in c.source
+
+
+def test_the_rules_with_the_activation_allowance_on_each_side():
+    fp = _fp(2.0, unet=5.0, text_encoder=1.0, vae=0.5)  # 6.5 GiB of weights
+    assert choose(fp, _cuda(8.5)).placement == "device"  # 6.5 + 2 fits exactly
+    assert choose(fp, _cuda(8.4)).placement == "model_cpu_offload"
+    assert choose(fp, _cuda(7.0)).placement == "model_cpu_offload"  # unet 5 + 2
+    assert choose(fp, _cuda(6.9)).placement == "sequential_cpu_offload"
+    assert choose(fp, DeviceFacts("cpu")).placement == "device"
+    unknown = choose(fp, DeviceFacts("cuda", 1, None, None))
+    assert unknown.placement == "device" and "unknown" in unknown.reason
+    assert choose(fp, DeviceFacts("mps", 1, 4 * GiB)).placement == "sequential_cpu_offload"  # a budget given for mps counts too
+
+
+def test_several_gpus_balance_only_when_diffusers_would_keep_every_component_on_one():
+    fp = _fp(2.0, t5=10.0, unet=8.0)
+    two = choose(fp, _cuda(14, count=2))
+    assert two.placement == "balanced"
+    assert dict(two.device_map) == {"t5": 0, "unet": 1}
+    assert dict(two.max_memory) == {0: 12 * GiB, 1: 12 * GiB}  # the activations kept free on each
+    assert choose(fp, _cuda(11, count=2)).placement == "sequential_cpu_offload"  # t5 + activations fit on none
+    assert choose(fp, _cuda(20.5, count=2)).placement == "device"  # one is enough: no balancing
+
+
+@pytest.mark.parametrize(
+    "sizes, budgets",
+    [
+        ({"a": 10, "b": 8, "c": 3, "d": 1}, {0: 12, 1: 12}),
+        ({"a": 10, "b": 8, "c": 3, "d": 1}, {0: 11, 1: 12}),
+        ({"a": 5, "b": 5, "c": 5, "d": 5, "e": 1}, {0: 10, 1: 10, 2: 3}),
+        ({"a": 9, "b": 2}, {0: 8, 1: 8}),
+        ({"a": 4, "b": 4, "c": 4}, {0: 6, 1: 6}),
+    ],
+)
+def test_the_balanced_mirror_agrees_with_diffusers_own_assignment(sizes, budgets):
+    from diffusers.pipelines.pipeline_loading_utils import _assign_components_to_devices
+
+    ordered = dict(sorted(sizes.items(), key=lambda kv: kv[1], reverse=True))
+    theirs = _assign_components_to_devices(ordered, dict(sorted(budgets.items(), key=lambda kv: kv[1], reverse=True)))
+    ours = balanced_assignment(sizes, budgets)
+    if "cpu" in theirs:
+        assert ours is None
+    else:
+        assert ours == {name: device for device, names in theirs.items() for name in names}
+
+
+def test_plan_counts_the_tiny_checkpoint_from_its_headers(tiny_sd):
+    placed = placement.plan(resolve(tiny_sd, "text2img"), _cuda(8))
+    assert placed.plan.dtype == "float16" and placed.plan.placement == "device"
+    assert {c.name for c in placed.footprint.components} == {"unet", "vae", "text_encoder"}
+    assert all(c.source == "safetensors headers" for c in placed.footprint.components)
+    # 0.5 GiB fixed + 1 GiB at 512x512 in float16, scaled to the tiny UNet's native 256x256
+    assert placed.footprint.activation == Activation(GiB // 2 + GiB // 4, 256, 256, placed.footprint.activation.reason)
+    bigger = placement.plan(resolve(tiny_sd, "text2img"), _cuda(8), width=1024, height=512)
+    assert bigger.footprint.activation.nbytes == GiB // 2 + 2 * GiB
+
+
+def test_the_caller_s_dtype_and_variant_win_and_change_the_estimate(tiny_sd):
+    import torch
+
+    r = resolve(tiny_sd, "text2img")
+    auto = placement.plan(r, _cuda(8))
+    mine = placement.plan(r, _cuda(8), kwargs={"torch_dtype": torch.float32})
+    assert mine.plan.dtype == "float32" and mine.footprint.weights == 2 * auto.footprint.weights
+    assert "as the caller asked" in mine.plan.reason
+
+
+def test_a_checkpoint_whose_sizes_cannot_be_read_is_not_planned_by_the_rules(tiny_sd):
+    r = resolve(tiny_sd, "text2img")
+    hub = type(r.identity)("hub", "org/name", r.identity.class_name, r.identity.components, r.identity.configs, None)
+    placed = placement.plan(type(r)(**{**r.__dict__, "identity": hub}), _cuda(1))
+    assert placed.plan.placement == "device" and "rules were not applied" in placed.plan.reason
+    assert {c.name for c in placed.footprint.unknown} == {"unet", "vae", "text_encoder"}
+
+
+def test_autopipe_plan_json_and_text(tiny_sd, capsys):
+    assert main(["plan", str(tiny_sd), "--task", "text2img", "--device", "cuda", "--memory", "8GiB", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dtype"] == "float16" and out["variant"] is None and out["placement"] == "device"
+    assert isinstance(out["estimated_bytes"], int) and out["estimated_bytes"] == sum(c["bytes"] for c in out["components"].values())
+    assert out["activation_bytes"] == GiB // 2 + GiB // 4
+    assert main(["plan", str(tiny_sd), "--task", "text2img", "--memory", "512MiB", "--gpus", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "placement:   sequential_cpu_offload on cuda" in text and "why:" in text and "dtype:       float16" in text
+
+
+def test_autopipe_plan_refuses_a_memory_without_unit(tiny_sd, capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", str(tiny_sd), "--task", "text2img", "--memory", "8"])
+    assert "KiB, MiB or GiB" in capsys.readouterr().err
+
+
+def test_autopipe_plan_imports_no_torch_and_reads_no_weights(tmp_path):
+    folder = fullsize.write("sdxl", tmp_path)  # 13 GB of weights on paper, holes on disk
+    code = (
+        "import sys, json\nfrom autopipe_core.cli import main\n"
+        f"main(['plan', {str(folder)!r}, '--task', 'text2img', '--memory', '8GiB', '--json'])\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps(heavy))\n"
+    )
+    env = {**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sdxl"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    plan_json, heavy = out.rsplit("\n", 2)[0], out.rsplit("\n", 2)[1]
+    assert json.loads(heavy) == []
+    assert json.loads(plan_json)["placement"] == "model_cpu_offload"
+
+
+def _no_placing(monkeypatch):
+    """Record what from_pretrained_placed does to the pipeline instead of moving it to a GPU this machine lacks."""
+    done = []
+    monkeypatch.setattr(loading, "place", lambda pipe, plan: done.append(plan.placement) or pipe)
+    return done
+
+
+def test_from_pretrained_placement_auto_applies_the_plan_and_keeps_its_keywords_from_diffusers(tiny_sd, monkeypatch):
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    seen = {}
+    original = StableDiffusionPipeline.from_pretrained.__func__
+
+    def spy(cls, model, **kwargs):
+        seen.update(kwargs)
+        return original(cls, model, **kwargs)
+
+    monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(spy))
+    done = _no_placing(monkeypatch)
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), memory="300MiB")
+    assert seen == {"torch_dtype": torch.float16}  # no placement=, device= or memory= for diffusers
+    assert pipe.unet.dtype == torch.float16 and done == ["sequential_cpu_offload"]  # 300 MiB < the activation allowance
+
+    seen.clear(), done.clear()
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), torch_dtype=torch.float32, variant=None)
+    assert seen == {"torch_dtype": torch.float32, "variant": None} and done == ["device"]
+
+    seen.clear(), done.clear()
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="model_cpu_offload", device=_cuda(24))
+    assert done == ["model_cpu_offload"]
+
+
+def test_from_pretrained_balanced_hands_diffusers_the_device_map_and_max_memory(tiny_sd, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or object())
+    monkeypatch.setattr(placement, "choose", lambda fp, device: placement.Rule("balanced", "test", {0: 5, 1: 5}, {"unet": 0}))
+    _no_placing(monkeypatch)
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(1, count=2))
+    assert seen["device_map"] == "balanced" and seen["max_memory"] == {0: 5, 1: 5}
+    seen.clear()
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(1, count=2), device_map="cuda")
+    assert seen["device_map"] == "cuda" and "max_memory" not in seen  # the caller's device_map wins
+
+
+def test_from_pretrained_on_the_cpu_and_without_placement_is_diffusers_own(tiny_sd):
+    import torch
+
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device="cpu")
+    assert pipe.unet.dtype == torch.float32 and pipe.device.type == "cpu"
+    plain = AutoPipelineForText2Image.from_pretrained(tiny_sd)
+    assert plain.unet.dtype == torch.float32
+    with pytest.raises(TypeError, match="placement"):
+        AutoPipelineForText2Image.from_pretrained(tiny_sd, memory="8GiB")
+    with pytest.raises(PlacementError, match="everywhere"):
+        AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="everywhere", device="cpu")

@@ -1,0 +1,126 @@
+"""Placement of full-size checkpoints, from header-only sparse files of their real tensor shapes (bench/fullsize.py).
+
+The GPU is made up (DeviceFacts: free memory, device count, bfloat16); the
+checkpoints are not: SD 1.5, SDXL, IF-I-XL with its T5-XXL, and the other
+families' usual checkpoints, as the planner would see the real ones.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from autopipe_core import DeviceFacts, resolve
+from autopipe_core.placement import GiB, plan
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import fullsize  # noqa: E402
+
+#: Parameter counts as their model cards and configs state them (not read from bench/fullsize.json).
+PUBLISHED = {
+    "sd15": {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480, "safety_checker": 304_000_000},
+    "sdxl": {"unet": 2_567_463_684, "vae": 83_653_863, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840},
+    "if-i-xl": {"text_encoder": 4_762_310_656, "unet": 4_300_000_000},
+}
+#: T5-XXL's feed-forward output layers (24 x 10240 x 4096), kept in float32 by transformers under float16.
+T5_WO = 24 * 10240 * 4096
+
+
+@pytest.fixture(autouse=True)
+def _every_plugin(monkeypatch):
+    monkeypatch.delenv("AUTOPIPE_PLUGINS")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("fullsize")
+    return {name: fullsize.write(name, root) for name in fullsize.CHECKPOINTS}
+
+
+def _cuda(gib: float, count: int = 1) -> DeviceFacts:
+    return DeviceFacts("cuda", count, int(gib * GiB), int(gib * GiB), True)
+
+
+def _placement(folder: Path, gib: float, count: int = 1) -> str:
+    return plan(resolve(folder, "text2img"), _cuda(gib, count)).plan.placement
+
+
+def test_the_sparse_files_take_no_disk_and_read_as_the_real_ones(checkpoints):
+    unet = checkpoints["sdxl"] / "unet" / "diffusion_pytorch_model.safetensors"
+    assert unet.stat().st_size > 9 * GiB and unet.stat().st_blocks * 512 < 1 << 20
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_the_estimate_is_the_published_parameter_count_in_float16(checkpoints, name):
+    placed = plan(resolve(checkpoints[name], "text2img"), _cuda(80))
+    assert placed.plan.variant == "fp16" and placed.plan.dtype == "float16"
+    for component, published in PUBLISHED[name].items():
+        counted = placed.footprint.component(component)
+        assert counted.source.startswith("safetensors headers")
+        assert abs(counted.parameters - published) <= 0.01 * published, component
+        kept = T5_WO * 2 if name == "if-i-xl" and component == "text_encoder" else 0
+        assert counted.nbytes == 2 * counted.parameters + kept
+    assert placed.footprint.weights == sum(c.nbytes for c in placed.footprint.components)
+
+
+def test_float32_on_the_cpu_counts_four_bytes_a_parameter(checkpoints):
+    placed = plan(resolve(checkpoints["sd15"], "text2img"), DeviceFacts("cpu"))
+    assert placed.plan.variant is None and placed.footprint.weights == 4 * sum(fullsize.expected_parameters("sd15").values())
+
+
+@pytest.mark.parametrize(
+    "name, budgets",
+    [
+        # SD 1.5: 2.55 GiB of weights (UNet 1.60) + 1.5 GiB at 512x512
+        ("sd15", {2: "sequential_cpu_offload", 4: "model_cpu_offload", 4.1: "device", 8: "device"}),
+        # SDXL: 6.46 GiB (UNet 4.78) + 3 GiB at 1024x1024, the float32 VAE decode
+        ("sdxl", {6: "sequential_cpu_offload", 8: "model_cpu_offload", 9.4: "model_cpu_offload", 9.5: "device", 12: "device"}),
+        # IF-I-XL: T5-XXL 10.75 GiB (wo in float32) + UNet 8.01 GiB + 2 GiB at 64x64
+        ("if-i-xl", {8: "sequential_cpu_offload", 12: "sequential_cpu_offload", 13: "model_cpu_offload", 16: "model_cpu_offload",
+                     20.7: "model_cpu_offload", 20.8: "device", 24: "device"}),
+    ],
+)
+def test_the_placement_on_one_gpu(checkpoints, name, budgets):
+    assert {gib: _placement(checkpoints[name], gib) for gib in budgets} == budgets
+
+
+def test_if_spreads_t5_and_the_unet_over_two_gpus(checkpoints):
+    placed = plan(resolve(checkpoints["if-i-xl"], "text2img"), _cuda(16, count=2))
+    assert placed.plan.placement == "balanced"
+    assert dict(placed.device_map) == {"text_encoder": 0, "unet": 1}
+    assert dict(placed.max_memory) == {0: 14 * GiB, 1: 14 * GiB}
+    assert _placement(checkpoints["if-i-xl"], 12, count=2) == "sequential_cpu_offload"  # T5 + 2 GiB fits on neither
+
+
+def test_kandinsky_overrides_balanced_with_the_one_gpu_rule(checkpoints):
+    """diffusers cannot balance a connected (combined) pipeline: the family's override, asked after the rules."""
+    placed = plan(resolve(checkpoints["kandinsky22"], "text2img"), _cuda(8, count=2))
+    assert placed.rule == "balanced" and placed.overridden_by == "autopipe-kandinsky"
+    assert placed.plan.placement == "model_cpu_offload" and placed.max_memory is None
+    assert "connected" in placed.plan.reason
+
+
+def test_kandinsky_counts_its_prior_from_the_folder_its_card_names(checkpoints):
+    placed = plan(resolve(checkpoints["kandinsky21"], "text2img"), _cuda(80))
+    expected = fullsize.expected_parameters("kandinsky21")
+    assert {c.name: c.parameters for c in placed.footprint.components} == expected
+    assert placed.footprint.largest.name == "unet"
+
+
+def test_a_controlnet_counts_with_its_pipeline(checkpoints):
+    base = plan(resolve(checkpoints["sdxl"], "text2img"), _cuda(80)).footprint
+    with_cn = plan(resolve(checkpoints["sdxl-controlnet"], "text2img"), _cuda(80)).footprint
+    assert with_cn.weights - base.weights == with_cn.component("controlnet").nbytes > 2 * GiB
+
+
+def test_the_table_in_docs_placement_md_is_what_the_code_says():
+    spec = importlib.util.spec_from_file_location("placement_table", ROOT / "bench" / "placement_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "placement.md").read_text()
+    documented = page.split(module.START, 1)[1].split(module.END, 1)[0].strip()
+    assert documented == module.render(), "docs/placement.md is stale: python bench/placement_table.py --write docs/placement.md"
