@@ -197,52 +197,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detection_json(d: Any) -> dict[str, Any]:
-    return {
-        "plugin": d.plugin, "family": d.family, "variant": d.variant, "confidence": d.confidence, "reason": d.reason,
-        "pipeline_class": d.pipeline_class, "component": d.component, "config": d.config, "use": d.use or None,
-    }
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    """What a single file's header says (no weights read), and what each plugin makes of it."""
-    from .headers import header_to_json
-    from .single_file import detect, read
-
-    report = detect(read(args.file, args.allow_pickle))
-    header = report.header
-    verdicts = [
-        {"plugin": v.plugin, "asked": v.asked, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
-        for v in report.verdicts
-    ]
-    if args.json:
-        best = _detection_json(report.best) if report.best else None
-        print(json.dumps({"header": header_to_json(header), "verdicts": verdicts, "best": best}, indent=2))
-        return 0
-    print(f"file:       {header.path}")
-    print(f"size:       {header.file_size:,} bytes (header {header.header_bytes:,} bytes, the only part read)")
-    print(f"tensors:    {len(header.tensors):,}, {header.parameters:,} parameters")
-    for dtype, size in sorted(header.bytes_by_dtype().items(), key=lambda kv: -kv[1]):
-        count = sum(t.numel for t in header.tensors.values() if t.dtype == dtype)
-        print(f"  {dtype:<8} {count:>15,} parameters {size:>17,} bytes")
-    if header.metadata:
-        print("metadata:")
-        for key, value in sorted(header.metadata.items()):
-            shown = value if len(value) <= 100 else value[:97] + "..."
-            print(f"  {key}: {shown}")
-    print("verdicts:")
-    for v in report.verdicts:
-        print(f"  {v.describe()}")
-    best = report.best
-    if best is None:
-        print("=> no installed plugin recognises it")
-    elif best.is_pipeline:
-        print(f"=> {best.family} / {best.variant} (by {best.plugin}): loads as {best.pipeline_class.rpartition(':')[2]}; `autopipe resolve FILE` lists the three tasks")
-    else:
-        print(f"=> {best.family} / {best.variant} (by {best.plugin}): one model, {(best.component or '').rpartition(':')[2]}. {best.use}")
-    return 0
-
-
 def _save_png(image: Any, out: Path) -> None:
     """Write next to the target and rename, so a failed write leaves no half-written PNG."""
     out.parent.mkdir(parents=True, exist_ok=True)
