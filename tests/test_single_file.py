@@ -385,3 +385,26 @@ def test_cli_resolve_and_inspect_a_file(files, capsys):
     assert main(["inspect", path]) == 0
     text = capsys.readouterr().out
     assert "autopipe-sdxl" in text and "xl-refiner" in text and "F16" in text
+
+
+def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_file, tmp_path):
+    """autopipe_controlnet.from_single_file with its shipped config, passed as controlnet= to a single-file SD pipeline."""
+    import torch
+    from diffusers import ControlNetModel
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    import autopipe_controlnet
+    from autopipe_controlnet.single_file import CONFIGS
+
+    torch.manual_seed(0)
+    source = ControlNetModel.from_config(json.loads((CONFIGS / "controlnet-tiny" / "config.json").read_text()))
+    path = tmp_path / "control_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    assert single_file.detect(read_header(path)).best.variant == "controlnet-tiny"
+    controlnet = autopipe_controlnet.from_single_file(str(path))
+    assert torch.equal(controlnet.conv_in.weight, source.conv_in.weight)
+    pipe = AutoPipelineForText2Image.from_single_file(str(tiny_file), controlnet=controlnet)
+    assert type(pipe).__name__ == "StableDiffusionControlNetPipeline" and pipe.controlnet is controlnet
+    out = pipe("a cat", image=Image.new("RGB", (64, 64)), height=64, width=64, num_inference_steps=2).images[0]
+    assert out.size == (64, 64)

@@ -33,16 +33,20 @@ from autopipe_core.headers import SafetensorsHeader
 CONFIGS = Path(__file__).parent / "configs"
 COMPONENT = "diffusers:ControlNetModel"
 
-LDM = "control_model."
-LDM_KEYS = ("control_model.time_embed.0.weight", "control_model.input_hint_block.0.weight")
-LDM_CROSS = LDM + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+LDM_PREFIXES = ("control_model.", "")  # lllyasviel's files carry the prefix; some SD 2.1 ControlNets (thibaud's) do not
+LDM_HINT = "input_hint_block.0.weight"
+LDM_CROSS = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
 DIFFUSERS_KEY = "controlnet_cond_embedding.conv_in.weight"
 DIFFUSERS_CROSS = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
 XL_ADD = "add_embedding.linear_1.weight"
 XL_CROSS = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight"
 XL_LARGE = "down_blocks.2.attentions.0.transformer_blocks.9.attn2.to_k.weight"
 
-_SD = {768: ("stable-diffusion", "controlnet-sd1", "Stable Diffusion 1.x"), 1024: ("stable-diffusion", "controlnet-sd2", "Stable Diffusion 2.x")}
+_SD = {
+    768: ("stable-diffusion", "controlnet-sd1", "Stable Diffusion 1.x"),
+    1024: ("stable-diffusion", "controlnet-sd2", "Stable Diffusion 2.x"),
+    32: ("stable-diffusion", "controlnet-tiny", "autopipe-sd's tiny test checkpoint (cross-attention 32)"),
+}
 
 
 def _use(base: str, variant: str, has_config: bool) -> str:
@@ -62,12 +66,13 @@ def _detection(family: str, variant: str, base: str, reason: str, confidence: fl
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
-    if any(k in header.tensors for k in LDM_KEYS):
-        shape = header.shape(LDM_CROSS)
+    prefix = next((p for p in LDM_PREFIXES if p + LDM_HINT in header.tensors), None)
+    if prefix is not None:
+        shape = header.shape(prefix + LDM_CROSS)
         if shape is None or len(shape) != 2 or shape[1] not in _SD:
             return []
         family, variant, base = _SD[shape[1]]
-        return [_detection(family, variant, base, f"original ControlNet layout ({LDM}*); {LDM_CROSS.removeprefix(LDM)} takes {shape[1]}")]
+        return [_detection(family, variant, base, f"original ControlNet layout ({prefix}{LDM_HINT}); {prefix}{LDM_CROSS} takes {shape[1]}")]
     if DIFFUSERS_KEY not in header.tensors:
         return []
     add = header.shape(XL_ADD)
@@ -79,11 +84,14 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         if XL_LARGE in header.tensors:
             return [_detection("stable-diffusion-xl", "controlnet-sdxl", "Stable Diffusion XL", facts + "; 10 transformer layers in down_blocks.2 (the full-size one)")]
         return [_detection("stable-diffusion-xl", "controlnet-sdxl-small", "Stable Diffusion XL", facts + "; fewer transformer layers than the full-size one (a mid or small ControlNet)", 0.9)]
-    shape = header.shape(DIFFUSERS_CROSS)
+    key = DIFFUSERS_CROSS if DIFFUSERS_CROSS in header.tensors else next(
+        (k for k in sorted(header.tensors) if k.startswith("down_blocks.") and k.endswith("transformer_blocks.0.attn2.to_k.weight")), None
+    )
+    shape = header.shape(key) if key else None
     if shape is None or len(shape) != 2 or shape[1] not in _SD:
         return []
     family, variant, base = _SD[shape[1]]
-    return [_detection(family, variant, base, f"diffusers layout ({DIFFUSERS_KEY}); {DIFFUSERS_CROSS} takes {shape[1]}")]
+    return [_detection(family, variant, base, f"diffusers layout ({DIFFUSERS_KEY}); {key} takes {shape[1]}")]
 
 
 def from_single_file(path: str, **kwargs: Any) -> Any:
