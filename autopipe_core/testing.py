@@ -85,19 +85,18 @@ def row_label(family: str, modifiers: frozenset[str] = frozenset()) -> str:
 
 @dataclass(frozen=True)
 class Case:
-    """One thing the kit checks: a row (family and modifiers), optionally one task or one checkpoint variant of it."""
+    """One thing the kit checks: a row (family and modifiers), and one of its tasks where the test is per task."""
 
     family: str
     modifiers: frozenset[str] = frozenset()
     task: Task | None = None
-    variant: str | None = None
 
     @property
     def label(self) -> str:
         return row_label(self.family, self.modifiers)
 
     def __str__(self) -> str:
-        return "-".join(p for p in (self.label, self.task.value if self.task else None, self.variant) if p)
+        return f"{self.label}-{self.task.value}" if self.task else self.label
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,7 @@ def _sample_image(size: int, mode: str = "RGB") -> Any:
 
 
 _pipelines: dict[tuple[str, str], Any] = {}  # (class name, checkpoint) -> a loaded pipeline, shared by the kit's tests
+_claims_of: dict[tuple[str, frozenset[str]], "_Claims"] = {}  # (plugin, distributions loaded) -> what the plugin registers
 
 
 class PluginConformance:
@@ -205,7 +205,13 @@ class PluginConformance:
         return frozenset(_plugins.normalize(p) for p in (self.plugin, *self.with_plugins))
 
     def _claims(self) -> _Claims:
-        registry = build_registry(self._allowed())
+        key = (_plugins.normalize(self.plugin), self._allowed())
+        if key not in _claims_of:
+            _claims_of[key] = self._read_claims(key[1])
+        return _claims_of[key]
+
+    def _read_claims(self, allowed: frozenset[str]) -> _Claims:
+        registry = build_registry(allowed)
         name = _plugins.normalize(self.plugin)
         labels: dict[str, tuple[str, frozenset[str]]] = {f: (f, frozenset()) for f in registry.families_of(name)}
         if any(p.distribution == name and p.ok for p in registry.plugins):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from layouts import fresh_env
+from layouts import fresh_env, write_model_index
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "autopipe-lcm"
@@ -45,15 +45,6 @@ def env(tmp_path_factory) -> dict[str, str]:
     return environ
 
 
-@pytest.fixture(scope="module")
-def tiny_lcm(bindir, env, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiny") / "lcm"
-    code = f"from autopipe_core.tiny import build_tiny; build_tiny({FAMILY!r}, {str(path)!r})"
-    out = subprocess.run([str(bindir / "python"), "-c", code], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    return path
-
-
 def test_autopipe_plugins_lists_it_healthy(bindir, env):
     out = subprocess.run([str(bindir / "autopipe"), "plugins", "--json"], capture_output=True, text=True, env=env, check=True)
     listed = {p["distribution"]: p for p in json.loads(out.stdout)["plugins"]}
@@ -63,20 +54,25 @@ def test_autopipe_plugins_lists_it_healthy(bindir, env):
     assert set(lcm["hooks"]) == {"autopipe_families", "autopipe_pipelines", "autopipe_load_plan", "autopipe_build_tiny"}
 
 
-def test_autopipe_resolve_uses_it(bindir, env, tiny_lcm):
-    out = subprocess.run([str(bindir / "autopipe"), "resolve", str(tiny_lcm), "--json"], capture_output=True, text=True, env=env)
+def test_autopipe_resolve_uses_it(bindir, env, tmp_path):
+    # resolve reads model_index.json alone: a folder with just that is a checkpoint to it
+    folder = write_model_index(tmp_path / "lcm", "LatentConsistencyModelPipeline")
+    out = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--json"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     pipelines = {"text2img": "LatentConsistencyModelPipeline", "img2img": "LatentConsistencyModelImg2ImgPipeline", "inpaint": None}
     assert json.loads(out.stdout) == {"family": FAMILY, "plugin": "autopipe-lcm", "pipelines": pipelines}
-    refusal = subprocess.run([str(bindir / "autopipe"), "resolve", str(tiny_lcm), "--task", "inpaint"], capture_output=True, text=True, env=env)
+    refusal = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--task", "inpaint"], capture_output=True, text=True, env=env)
     assert refusal.returncode == 1 and "pip install autopipe-sd" in refusal.stderr
 
 
-def test_from_pretrained_loads_the_lcm_classes_from_the_installed_wheel(bindir, env, tiny_lcm):
+def test_from_pretrained_loads_the_lcm_classes_from_the_installed_wheel(bindir, env, tmp_path):
+    # The plugin's tiny checkpoint, built by its autopipe_build_tiny through the core, in the same process.
     code = f"""
 import autopipe_lcm, torch
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image
-t2i = AutoPipelineForText2Image.from_pretrained({str(tiny_lcm)!r})
+from autopipe_core.tiny import build_tiny
+tiny = build_tiny({FAMILY!r}, {str(tmp_path / "tiny")!r})
+t2i = AutoPipelineForText2Image.from_pretrained(tiny)
 i2i = AutoPipelineForImage2Image.from_pipe(t2i)
 image = t2i("a fox", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
 print(type(t2i).__name__, type(i2i).__name__, i2i.unet is t2i.unet, image.size, autopipe_lcm.__file__)
