@@ -398,6 +398,29 @@ class PluginConformance:
 
     test_tiny_checkpoint_and_its_variants._kit_cases = "family"  # type: ignore[attr-defined]
 
+    def test_recognised_classes_are_refused_with_what_to_load(self, case: Case | None, tmp_path: Path) -> None:
+        if case is None:
+            assert not self._claims().families
+            return
+        import json
+
+        from .errors import UnsupportedModelError, UnsupportedTaskError
+        from .registry import get_registry
+        from .resolve import resolve
+
+        spec = get_registry().families[case.family][0]
+        for name, reason in spec.recognised.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            (folder / "model_index.json").write_text(json.dumps({"_class_name": name}))
+            for task in Task:
+                with pytest.raises(UnsupportedModelError) as refusal:
+                    resolve(folder, task)
+                assert not isinstance(refusal.value, UnsupportedTaskError), f"{name} is refused as a task of a loadable checkpoint"
+                assert reason in str(refusal.value), f"the refusal of {name} does not give the family's reason"
+
+    test_recognised_classes_are_refused_with_what_to_load._kit_cases = "family"  # type: ignore[attr-defined]
+
     def test_from_pretrained_returns_an_image(self, case: Case | None) -> None:
         if case is None:
             assert not self._claims().families
