@@ -60,3 +60,21 @@ def test_a_plugin_installed_alone_works_and_the_others_say_install(plugin, wheel
         folder = write_model_index(tmp_path / "own", PROBES[plugin])
         out = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--json"], capture_output=True, text=True, env=env)
         assert out.returncode == 0 and json.loads(out.stdout)["plugin"] == plugin, out.stderr
+
+
+@pytest.mark.parametrize("plugin, layout, expected", [("autopipe-sd", "sd1", "StableDiffusionPipeline"), ("autopipe-sdxl", "xl-base", "StableDiffusionXLPipeline")])
+def test_a_plugin_installed_alone_detects_its_single_files_with_the_configs_its_wheel_ships(plugin, layout, expected, wheels, tmp_path):
+    import single_file_layouts
+
+    bindir = fresh_env(tmp_path / "venv")
+    dist_wheels = [str(w) for w in wheels.glob("*.whl") if w.name.split("-")[0].replace("_", "-") in ("autopipe-core", plugin)]
+    subprocess.run([sys.executable, "-m", "pip", "--quiet", "--python", str(bindir / "python"), "install", "--no-deps", "--no-index", *dist_wheels], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOPIPE_", "PYTHONPATH"))}
+    path = single_file_layouts.write(tmp_path / "model.safetensors", single_file_layouts.layout(layout))
+    out = subprocess.run([str(bindir / "autopipe"), "inspect", str(path), "--json"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    best = json.loads(out.stdout)["best"]
+    config = Path(best["config"])
+    assert best["plugin"] == plugin and best["pipeline_class"] == f"diffusers:{expected}"
+    assert config.is_relative_to(tmp_path / "venv") and (config / "model_index.json").is_file()
+    assert (config.parent / "clip-bpe" / "merges.txt.gz").is_file() and (config.parent / "clip-bpe" / "LICENSE").is_file()

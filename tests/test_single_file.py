@@ -408,3 +408,37 @@ def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_
     assert type(pipe).__name__ == "StableDiffusionControlNetPipeline" and pipe.controlnet is controlnet
     out = pipe("a cat", image=Image.new("RGB", (64, 64)), height=64, width=64, num_inference_steps=2).images[0]
     assert out.size == (64, 64)
+
+
+def test_a_file_without_its_text_encoder_says_what_to_pass(tiny_file, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    unet_only = tmp_path / "unet-only.safetensors"
+    save_file({k: v for k, v in load_file(str(tiny_file)).items() if not k.startswith("cond_stage_model.")}, str(unet_only))
+    best = single_file.detect(read_header(unet_only)).best
+    assert best.variant == "tiny" and "pass text_encoder=" in best.reason
+    with pytest.raises(UnsupportedModelError, match="text_encoder"):
+        AutoPipelineForText2Image.from_single_file(str(unet_only))
+
+
+def test_sdxl_loading_builds_both_tokenizers_from_the_shipped_bpe(files):
+    """The SDXL hook hands diffusers the config folder and two CLIP tokenizers (the second pads with '!')."""
+    from autopipe_sdxl.single_file import load
+
+    seen = {}
+
+    class Recorder:
+        @classmethod
+        def from_single_file(cls, path, **kwargs):
+            seen.update(kwargs, path=path)
+            return "pipeline"
+
+    detection = single_file.detect(read_header(files("xl-base"))).best
+    assert load(Recorder, "x.safetensors", detection, {"config": detection.config, "local_files_only": True}) == "pipeline"
+    assert seen["config"] == detection.config and seen["local_files_only"] is True
+    assert seen["tokenizer"].pad_token == "<|endoftext|>" and seen["tokenizer_2"].pad_token == "!"
+    assert seen["tokenizer_2"]("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    refiner = single_file.detect(read_header(files("xl-refiner"))).best
+    seen.clear()
+    load(Recorder, "x.safetensors", refiner, {"config": refiner.config})
+    assert "tokenizer" not in seen and seen["tokenizer_2"].pad_token == "!"  # the refiner has no first text encoder

@@ -175,4 +175,16 @@ def load(pipeline_class: type, path: str, detection: Detection, kwargs: dict[str
     folder = config / "tokenizer"
     if "tokenizer" not in kwargs and (folder / "tokenizer_config.json").is_file() and not (folder / "vocab.json").is_file():
         kwargs["tokenizer"] = tokenizer(folder)
-    return pipeline_class.from_single_file(path, **kwargs)
+    return _from_single_file(pipeline_class, path, kwargs)
+
+
+def _from_single_file(pipeline_class: type, path: str, kwargs: dict[str, Any]) -> Any:
+    """diffusers' from_single_file; a component missing from the file becomes a typed error saying what to pass."""
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
+
+    try:
+        return pipeline_class.from_single_file(path, **kwargs)
+    except SingleFileComponentError as exc:
+        from autopipe_core import UnsupportedModelError
+
+        raise UnsupportedModelError(f"{path}: {exc}") from exc
