@@ -442,3 +442,17 @@ def test_sdxl_loading_builds_both_tokenizers_from_the_shipped_bpe(files):
     seen.clear()
     load(Recorder, "x.safetensors", refiner, {"config": refiner.config})
     assert "tokenizer" not in seen and seen["tokenizer_2"].pad_token == "!"  # the refiner has no first text encoder
+
+
+def test_resolving_a_file_imports_no_torch_diffusers_or_transformers(files):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from autopipe_core import resolve; "
+        f"r = resolve({str(files('xl-base'))!r}, 'text2img'); "
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'safetensors') if m in sys.modules); "
+        "print(r.pipeline_class, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "StableDiffusionXLPipeline []", out.stderr

@@ -127,7 +127,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         return [_detection(chosen, chosen, 0.95, f"{facts}; {prediction}-prediction from {source}{text}", False)]
     unsure = (
         "; v-prediction (768-v) or epsilon (512-base) cannot be told from the tensors and the file has no metadata saying which: "
-        "taken as 768-v like diffusers; if images come out as noise, load with config=autopipe_sd.single_file.config_folder('sd2-base')"
+        "taken as 768-v like diffusers; if images come out as noise, load with config=str(autopipe_sd.single_file.config_folder('sd2-base'))"
     )
     return [
         _detection("sd2-v", "sd2-v", 0.6, facts + unsure + text, False),
