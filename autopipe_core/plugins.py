@@ -80,6 +80,29 @@ def _entry_points() -> Iterable[Any]:
     return entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _dist_facts(ep: Any) -> tuple[str, str]:
+    """(normalised distribution name, version) of an entry point's distribution, read once.
+
+    ``ep.dist.name`` and ``ep.dist.version`` each parse the distribution's
+    METADATA file with the email parser (about 0.3 ms a call); asked three
+    times per plugin that was most of what discovering 100 plugins cost. A
+    ``.dist-info`` folder's own name is ``{name}-{version}.dist-info`` (the
+    wheel spec, PEP 427; importlib.metadata reads names from it the same way),
+    so both come from the path where there is one, else from METADATA, once.
+    """
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ep.name, "?"
+    path = getattr(dist, "_path", None)  # PathDistribution's folder (private, present since Python 3.8)
+    stem = getattr(path, "name", "")
+    if stem.endswith(".dist-info"):
+        name, sep, version = stem[: -len(".dist-info")].partition("-")
+        if sep and name and version and "-" not in version:
+            return normalize(name), version
+    meta = dist.metadata
+    return normalize(meta["Name"] or ep.name), meta["Version"] or "?"
+
+
 def new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -101,9 +124,8 @@ def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tupl
     """Load every allowed plugin into a fresh manager; report each, working or not."""
     pm = new_manager()
     infos: list[PluginInfo] = [PluginInfo(CORE, _core_version(), "autopipe_core.builtin", _register(pm, builtin, CORE))]
-    for ep in sorted(_entry_points(), key=lambda e: (normalize(e.dist.name) if e.dist else "", e.name)):
-        dist = normalize(ep.dist.name) if ep.dist else ep.name
-        version = ep.dist.version if ep.dist else "?"
+    found = [(ep, *_dist_facts(ep)) for ep in _entry_points()]
+    for ep, dist, version in sorted(found, key=lambda f: (f[1] if f[0].dist else "", f[0].name)):
         if allowed is not None and dist not in allowed:
             continue
         name = dist if pm.get_plugin(dist) is None else f"{dist}:{ep.name}"
