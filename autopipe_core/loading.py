@@ -8,6 +8,7 @@ gives explicitly always win over the plan.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -15,6 +16,14 @@ from .errors import PluginError
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .specs import DeviceFacts, Identity, LoadPlan
+
+#: Loads through autopipe run one at a time (resolution and planning do not). diffusers,
+#: accelerate and transformers load by patching torch's process-wide functions for the length
+#: of a load (accelerate's init_empty_weights replaces nn.Module.register_parameter,
+#: transformers' no_init_weights the torch.nn.init functions) and restoring what they saw on
+#: entry; two loads in two threads restore each other's patches, and the process is left
+#: creating every new module on the meta device (found by tests/test_threads.py).
+_LOAD_LOCK = threading.RLock()
 
 
 def detect(device: str | None = None) -> DeviceFacts:
@@ -52,6 +61,8 @@ def family_plan(resolution: Resolution, device: DeviceFacts, registry: Registry 
     owner = registry.families[resolution.family][1]
     try:
         result = registry.call(owner, "autopipe_load_plan", family=resolution.family, identity=identity, device=device)
+    except PluginError:
+        raise  # already names the plugin and the hook
     except Exception as exc:
         raise PluginError(f"{owner}'s loading code for {resolution.family} raised {type(exc).__name__}: {exc}") from exc
     if result is None:
@@ -186,8 +197,9 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
     owner = registry.families[resolution.family][1]
-    pipeline = registry.call(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=model, kwargs=dict(kwargs))
-    return pipeline if pipeline is not None else pipeline_class.from_pretrained(model, **kwargs)
+    with _LOAD_LOCK:
+        pipeline = registry.call(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=model, kwargs=dict(kwargs))
+        return pipeline if pipeline is not None else pipeline_class.from_pretrained(model, **kwargs)
 
 
 def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
@@ -209,8 +221,9 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
     if detection.config is not None:
         kwargs.setdefault("config", detection.config)
     kwargs.setdefault("local_files_only", True)
-    pipeline = registry.call(
-        detection.plugin, "autopipe_from_single_file",
-        family=resolution.family, pipeline_class=pipeline_class, path=str(path), detection=detection, kwargs=dict(kwargs),
-    )
-    return pipeline if pipeline is not None else pipeline_class.from_single_file(str(path), **kwargs)
+    with _LOAD_LOCK:  # see _LOAD_LOCK
+        pipeline = registry.call(
+            detection.plugin, "autopipe_from_single_file",
+            family=resolution.family, pipeline_class=pipeline_class, path=str(path), detection=detection, kwargs=dict(kwargs),
+        )
+        return pipeline if pipeline is not None else pipeline_class.from_single_file(str(path), **kwargs)

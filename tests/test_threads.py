@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import torch
 
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, resolve
 from autopipe_core import registry as registry_module
@@ -86,10 +87,18 @@ def test_sixteen_threads_resolve_and_load_different_families_at_once(monkeypatch
         pipe = AUTO[task].from_pretrained(checkpoints[family], **kwargs)
         return resolved, type(pipe).__name__, pipe
 
+    init = {name: getattr(torch.nn.init, name) for name in ("normal_", "uniform_", "kaiming_uniform_")}
+    register = torch.nn.Module.register_parameter
     with ThreadPoolExecutor(len(JOBS)) as pool:
         results = list(pool.map(job, JOBS))
     assert [(r[0], r[1]) for r in results] == [(expected, expected) for *_, expected in JOBS]
     pipes = [r[2] for r in results]
     assert len({id(p) for p in pipes}) == len(JOBS)  # sixteen pipelines, none shared by accident
-    for (_, _, with_controlnet, _), pipe in zip(JOBS, pipes):
+    for (family, _, with_controlnet, _), pipe in zip(JOBS, pipes):
         assert (pipe.components.get("controlnet") is controlnet) == with_controlnet
+        devices = {p.device.type for m in pipe.components.values() if isinstance(m, torch.nn.Module) for p in m.parameters()}
+        assert devices == {"cpu"}, family  # real weights, not meta tensors left by another thread's load
+    # diffusers, accelerate and transformers patch these while loading; concurrent loads must not leave them patched
+    assert torch.nn.Module.register_parameter is register
+    assert {name: getattr(torch.nn.init, name) for name in init} == init
+    assert torch.nn.Linear(2, 2).weight.device.type == "cpu"
