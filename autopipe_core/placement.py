@@ -277,6 +277,7 @@ def hub_reader(repo_id: str, revision: str | None = None, token: Any = None) -> 
 
 
 def file_sizes(root: str | os.PathLike[str]) -> Callable[[str], int]:
+    """A file's size under `root`: all that is known of a pickle file, which is never opened."""
     return lambda relpath: os.stat(Path(root) / relpath).st_size
 
 
@@ -334,6 +335,7 @@ def list_folder(root: str | os.PathLike[str]) -> tuple[str, ...]:
 
 
 def component_dtype(plan: LoadPlan, name: str) -> str:
+    """The dtype `name` loads in: its own in ``plan.component_dtypes`` (SDXL's float32 VAE), else the plan's."""
     return plan.component_dtypes.get(name, plan.dtype)
 
 

@@ -245,3 +245,30 @@ def test_from_pretrained_on_the_cpu_and_without_placement_is_diffusers_own(tiny_
         AutoPipelineForText2Image.from_pretrained(tiny_sd, memory="8GiB")
     with pytest.raises(PlacementError, match="everywhere"):
         AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="everywhere", device="cpu")
+
+
+def test_a_hub_repo_is_sized_from_its_headers_through_huggingface_hub(tmp_path, monkeypatch):
+    """Listed with list_repo_files and read with parse_safetensors_file_metadata (range requests): no weight downloaded."""
+    import huggingface_hub
+    from huggingface_hub.utils import SafetensorsFileMetadata, TensorInfo
+
+    from autopipe_core.headers import read_header
+
+    folder = fullsize.write("sd15", tmp_path)
+    asked = []
+
+    def parse(repo_id, filename, revision=None, token=None, **_):
+        asked.append((repo_id, filename, revision))
+        header = read_header(folder / filename)
+        tensors = {n: TensorInfo(dtype=t.dtype, shape=list(t.shape), data_offsets=(0, t.nbytes)) for n, t in header.tensors.items()}
+        return SafetensorsFileMetadata(metadata={}, tensors=tensors)
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: placement.list_folder(folder))
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", parse)
+    local = resolve(folder, "text2img")
+    hub = type(local)(**{**local.__dict__, "identity": type(local.identity)("hub", "org/sd15", local.identity.class_name,
+                                                                                  local.identity.components, local.identity.configs, None)})
+    from_hub = placement.plan(hub, _cuda(8), kwargs={"revision": "main"})
+    from_disk = placement.plan(local, _cuda(8))
+    assert from_hub.footprint.weights == from_disk.footprint.weights > 2 * GiB
+    assert from_hub.plan.variant == "fp16" and ("org/sd15", "unet/diffusion_pytorch_model.fp16.safetensors", "main") in asked
