@@ -124,3 +124,17 @@ def test_the_table_in_docs_placement_md_is_what_the_code_says():
     page = (ROOT / "docs" / "placement.md").read_text()
     documented = page.split(module.START, 1)[1].split(module.END, 1)[0].strip()
     assert documented == module.render(), "docs/placement.md is stale: python bench/placement_table.py --write docs/placement.md"
+
+
+@pytest.mark.parametrize("name", sorted(fullsize.CHECKPOINTS))
+def test_autopipe_plan_answers_for_every_family(checkpoints, name, capsys):
+    import json
+
+    from autopipe_core.cli import main
+
+    assert main(["plan", str(checkpoints[name]), "--task", "text2img", "--memory", "8GiB", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    placed = plan(resolve(checkpoints[name], "text2img"), _cuda(8))
+    assert (out["dtype"], out["variant"], out["placement"]) == ("float16", "fp16", placed.plan.placement)
+    assert out["estimated_bytes"] == placed.footprint.weights and out["activation_bytes"] == placed.footprint.activation.nbytes
+    assert out["unknown_components"] == []
