@@ -3,22 +3,91 @@
 Importing this package imports no torch, diffusers or transformers.
 """
 
-from .auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
-from .errors import (
-    AutopipeError,
-    InvalidModelError,
-    ModelNotFoundError,
-    PluginError,
-    UnsafeCheckpointError,
-    UnsupportedModelError,
-    UnsupportedTaskError,
-    UntrustedCodeError,
-)
-from .hookspecs import hookimpl
-from .resolve import Resolution, resolve
-from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
-from .switch import IgnoredArgumentWarning
-from .tasks import Task
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+# Every public name, and the module that defines it. They are imported on first use (PEP 562), so
+# that `import autopipe_core` and `autopipe --help` cost almost nothing, and a process that only
+# resolves never imports the loading, switching and placement code. `from autopipe_core import X`
+# works as before; so does `import autopipe_core.<module>`.
+_EXPORTS = {
+    "AutoPipelineForText2Image": "auto",
+    "AutoPipelineForImage2Image": "auto",
+    "AutoPipelineForInpainting": "auto",
+    "AutopipeError": "errors",
+    "InvalidModelError": "errors",
+    "ModelNotFoundError": "errors",
+    "PluginError": "errors",
+    "UnsafeCheckpointError": "errors",
+    "UnsupportedModelError": "errors",
+    "UnsupportedTaskError": "errors",
+    "UntrustedCodeError": "errors",
+    "hookimpl": "hookspecs",
+    "Resolution": "resolve",
+    "resolve": "resolve",
+    "Detection": "specs",
+    "DeviceFacts": "specs",
+    "FamilySpec": "specs",
+    "Identity": "specs",
+    "LoadPlan": "specs",
+    "ModifierSpec": "specs",
+    "PipelineRow": "specs",
+    "Variant": "specs",
+    "IgnoredArgumentWarning": "switch",
+    "Task": "tasks",
+}
+
+if TYPE_CHECKING:  # what static tools see: the eager imports of before
+    from .auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+    from .errors import (
+        AutopipeError,
+        InvalidModelError,
+        ModelNotFoundError,
+        PluginError,
+        UnsafeCheckpointError,
+        UnsupportedModelError,
+        UnsupportedTaskError,
+        UntrustedCodeError,
+    )
+    from .hookspecs import hookimpl
+    from .resolve import Resolution, resolve
+    from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
+    from .switch import IgnoredArgumentWarning
+    from .tasks import Task
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    setattr(sys.modules[__name__], name, value)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: the submodule `resolve` must not hide the function `resolve`.
+
+    Importing a submodule binds it as an attribute of its package; the
+    function of the same name is the public one (as when this file imported
+    it eagerly), so that binding is turned into the function.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "resolve" and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.resolve":
+            value = value.resolve
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 

@@ -14,12 +14,13 @@ them, and resolution must stay cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pluggy
 
-from .headers import SafetensorsHeader
-from .placement import Footprint
+if TYPE_CHECKING:  # annotations only: resolving never imports the placement code
+    from .headers import SafetensorsHeader
+    from .placement import Footprint
 from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
 
 PROJECT = "autopipe"

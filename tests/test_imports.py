@@ -35,3 +35,36 @@ def test_the_cli_resolve_and_plugins_import_nothing_heavy(tiny_sd):
 
 def test_the_sd_plugin_module_imports_nothing_heavy():
     assert _imported_after("import autopipe_sd") == []
+
+
+def _autopipe_modules_after(code: str) -> list[str]:
+    import os
+
+    probe = code + "\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith('autopipe_core.'))))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_core_imports_none_of_its_modules():
+    # The public names are imported on first use (PEP 562): `import autopipe_core` is the package alone.
+    assert _autopipe_modules_after("import autopipe_core") == []
+
+
+def test_the_help_imports_nothing_heavy_and_no_loading_code():
+    code = "import contextlib, io\nfrom autopipe_core.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    assert _imported_after(code) == []
+    assert not {"autopipe_core.auto", "autopipe_core.loading", "autopipe_core.registry"} & set(_autopipe_modules_after(code))
+
+
+def test_every_public_name_is_there_and_resolve_is_the_function():
+    import autopipe_core
+    import autopipe_core.resolve  # noqa: F401  (binds the submodule on the package: must not hide the function)
+
+    for name in autopipe_core.__all__:
+        assert getattr(autopipe_core, name) is not None, name
+    assert callable(autopipe_core.resolve) and autopipe_core.resolve.__name__ == "resolve"
+    from autopipe_core import resolve
+    from autopipe_core.resolve import resolve as the_function
+
+    assert resolve is the_function
+    assert set(autopipe_core.__all__) <= set(dir(autopipe_core))
