@@ -2,7 +2,9 @@
 
 One good third-party plugin, one that fails to import, one whose entry point
 names a missing module, one that raises in a hook, one that registers
-malformed data, and one that claims another plugin's class.
+malformed data, and one that claims another plugin's class; one per hook of
+hookspecs.HOOKS that raises in that hook, one that exits, one slow to import,
+one that registers classes that do not exist (docs/reliability.md).
 """
 
 import json
