@@ -356,6 +356,25 @@ def count_folder(root: str | os.PathLike[str], plan: LoadPlan, components: Itera
     return out
 
 
+def count_hub(repo_id: str, plan: LoadPlan, components: Iterable[str], label_prefix: str = "", revision: str | None = None, token: Any = None) -> list[ComponentBytes]:
+    """:func:`count_folder` for a hub repo: its file list and each header through huggingface_hub, no weights.
+
+    Raises what huggingface_hub raises (offline, not found): the caller says
+    why the figure is missing.
+    """
+    from huggingface_hub import list_repo_files
+
+    files = tuple(list_repo_files(repo_id, revision=revision, token=token))
+    read = hub_reader(repo_id, revision, token)
+    out = []
+    for name in components:
+        label = label_prefix + name
+        c = count_component(name, files, plan.variant, component_dtype(plan, label), read, label=label)
+        if c is not None:
+            out.append(c)
+    return out
+
+
 def recount(identity: Identity, component: ComponentBytes, keep_float32: Iterable[str], hub: Mapping[str, Any] = {}) -> ComponentBytes:
     """`component` counted again from its headers with some tensors kept in float32 (see :func:`count_tensors`).
 

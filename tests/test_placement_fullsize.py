@@ -138,3 +138,38 @@ def test_autopipe_plan_answers_for_every_family(checkpoints, name, capsys):
     assert (out["dtype"], out["variant"], out["placement"]) == ("float16", "fp16", placed.plan.placement)
     assert out["estimated_bytes"] == placed.footprint.weights and out["activation_bytes"] == placed.footprint.activation.nbytes
     assert out["unknown_components"] == []
+
+
+def test_kandinsky_reads_a_prior_its_card_names_on_the_hub(checkpoints, tmp_path, monkeypatch):
+    """kandinsky-community's decoders name their prior as a hub repo id: its headers come through huggingface_hub."""
+    import shutil
+
+    import huggingface_hub
+    from huggingface_hub.utils import SafetensorsFileMetadata, TensorInfo
+
+    from autopipe_core import placement
+    from autopipe_core.headers import read_header
+
+    decoder = tmp_path / "decoder"
+    shutil.copytree(checkpoints["kandinsky22"], decoder, ignore=shutil.ignore_patterns("prior"))
+    (decoder / "README.md").write_text("---\nprior:\n- kandinsky-community/kandinsky-2-2-prior\n---\n")
+    prior = checkpoints["kandinsky22"] / "prior"
+
+    def parse(repo_id, filename, revision=None, token=None, **_):
+        assert repo_id == "kandinsky-community/kandinsky-2-2-prior"
+        tensors = {n: TensorInfo(dtype=t.dtype, shape=list(t.shape), data_offsets=(0, t.nbytes)) for n, t in read_header(prior / filename).tensors.items()}
+        return SafetensorsFileMetadata(metadata={}, tensors=tensors)
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: placement.list_folder(prior))
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", parse)
+    from_hub = plan(resolve(decoder, "text2img"), _cuda(80)).footprint
+    from_disk = plan(resolve(checkpoints["kandinsky22"], "text2img"), _cuda(80)).footprint
+    assert {c.name: c.nbytes for c in from_hub.components} == {c.name: c.nbytes for c in from_disk.components}
+
+    def offline(*args, **kwargs):
+        raise OSError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", offline)
+    unknown = plan(resolve(decoder, "text2img"), _cuda(8))
+    assert [c.name for c in unknown.footprint.unknown] == ["prior"] and "could not be read from the hub" in unknown.plan.reason
+    assert unknown.plan.placement == "device" and "not applied" in unknown.plan.reason

@@ -6,7 +6,8 @@
 - Placement: planned by the core from the weights' headers, the decoder's
   and the prior's: a decoder folder loads as the combined pipeline, whose
   prior lives in the folder or repo its model card names, so
-  :func:`footprint` counts that one too (as ``prior_<component>``). A
+  :func:`footprint` counts that one too (as ``prior_<component>``), from
+  its folder or, for a hub repo id, its headers through huggingface_hub. A
   prior passed as objects (``prior_prior=`` ...) is counted by the core.
 - Several GPUs: diffusers cannot place a connected (combined) pipeline with
   ``device_map="balanced"`` ("device_map is not yet supported for connected
@@ -23,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan
-from autopipe_core.placement import GiB, Activation, Footprint, choose, count_folder, scaled
+from autopipe_core.placement import GiB, Activation, ComponentBytes, Footprint, choose, count_folder, count_hub, scaled
 from autopipe_core.specs import class_name
 
 from . import COMBINED, DECODER_ONLY, PRIOR_COMPONENTS
@@ -52,17 +53,40 @@ def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
     return LoadPlan("float16", "fp16" if has_fp16 else None, "device", device.type, f"float16 from {_files(identity, has_fp16)}")
 
 
-def _prior_folder(identity: Identity) -> str | None:
-    """The local prior folder a decoder folder's card names, or None (a hub repo id, no card, not a folder)."""
-    if identity.origin != "folder":
-        return None
+def _prior_source(identity: Identity) -> str | None:
+    """The prior the decoder's model card names: a local folder or a hub repo id; None without a card entry.
+
+    A decoder on the hub has its card (README.md, a few KiB) fetched through
+    the hub cache, as diffusers does when it loads the combined pipeline.
+    """
     from .connected import card_priors, resolve_prior
 
-    priors = card_priors(Path(identity.reference))
-    if not priors:
-        return None
-    found = resolve_prior(Path(identity.reference), priors[0])
-    return found if Path(found).is_dir() else None
+    if identity.origin == "folder":
+        priors = card_priors(Path(identity.reference))
+        return resolve_prior(Path(identity.reference), priors[0]) if priors else None
+    if identity.origin == "hub":
+        from huggingface_hub import hf_hub_download
+
+        card = Path(hf_hub_download(identity.reference, "README.md"))
+        priors = card_priors(card.parent)
+        return priors[0] if priors else None
+    return None
+
+
+def _count_prior(identity: Identity, plan: LoadPlan, missing: list[str]) -> list[ComponentBytes]:
+    """The prior's components, as prior_<name>, from the folder or hub repo the card names; one unknown entry if it cannot be read."""
+    try:
+        source = _prior_source(identity)
+    except Exception as exc:  # offline, no card in the cache
+        return [ComponentBytes("prior", None, None, plan.dtype, f"unknown: the decoder's model card could not be read ({type(exc).__name__}: {exc})")]
+    if source is None:
+        return [ComponentBytes("prior", None, None, plan.dtype, "unknown: the decoder's model card names no prior")]
+    if Path(source).is_dir():
+        return count_folder(source, plan, missing, label_prefix="prior_")
+    try:
+        return count_hub(source, plan, missing, label_prefix="prior_")
+    except Exception as exc:  # offline, gated
+        return [ComponentBytes("prior", None, None, plan.dtype, f"unknown: the prior {source} could not be read from the hub ({type(exc).__name__}: {exc})")]
 
 
 def loads_combined(family: str, identity: Identity) -> bool:
@@ -75,17 +99,9 @@ def footprint(family: str, identity: Identity, plan: LoadPlan, fp: Footprint, wi
     """The prior's weights (from the folder the card names) and the activation allowance at width x height."""
     if loads_combined(family, identity):
         missing = [c for c in PRIOR_COMPONENTS if fp.component(f"prior_{c}") is None]
-        folder = _prior_folder(identity) if missing else None
-        if folder is not None:
-            for c in count_folder(folder, plan, missing, label_prefix="prior_"):
+        if missing and not any(c.name.startswith("prior_") for c in fp.components):  # none passed as objects
+            for c in _count_prior(identity, plan, missing):
                 fp = fp.with_component(c)
-        elif missing and not any(c.name.startswith("prior_") for c in fp.components):
-            from autopipe_core.placement import ComponentBytes
-
-            fp = fp.with_component(ComponentBytes(
-                "prior", None, None, plan.dtype,
-                "unknown: the decoder's model card names no local prior folder (a hub prior is read when it loads)",
-            ))
     sample = (identity.configs.get("unet") or {}).get("sample_size")
     native = sample * MOVQ_SCALE if isinstance(sample, int) and sample > 0 else 768
     w, h = width or native, height or native
