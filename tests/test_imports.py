@@ -68,3 +68,10 @@ def test_every_public_name_is_there_and_resolve_is_the_function():
 
     assert resolve is the_function
     assert set(autopipe_core.__all__) <= set(dir(autopipe_core))
+
+
+def test_resolving_a_folder_with_every_plugin_imports_no_loading_or_placement_code(tiny_sd):
+    # Placement, loading and switching are for from_pretrained / plan / from_pipe; a resolve pays for none of them.
+    code = f"from autopipe_core import resolve\nresolve({str(tiny_sd)!r}, 'text2img')"
+    loaded = set(_autopipe_modules_after(code))
+    assert not loaded & {"autopipe_core.placement", "autopipe_core.loading", "autopipe_core.auto", "autopipe_core.switch"}, sorted(loaded)

@@ -18,7 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, hookimpl
-from autopipe_core.placement import Footprint
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
+    from autopipe_core.placement import Footprint
 
 FAMILY = "if"
 

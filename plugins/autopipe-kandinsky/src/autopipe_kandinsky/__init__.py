@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
-from autopipe_core.placement import Footprint
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
+    from autopipe_core.placement import Footprint
 
 KANDINSKY21 = "kandinsky"
 KANDINSKY22 = "kandinsky22"

@@ -22,7 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
-from autopipe_core.placement import Footprint
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
+    from autopipe_core.placement import Footprint
 from autopipe_core.headers import SafetensorsHeader
 
 FAMILY = "stable-diffusion-xl"
