@@ -1,11 +1,11 @@
 """The true tensor names and shapes of single-file checkpoints, for detection tests.
 
-The UNet and VAE tensors come from the configs the plugins ship, built on the
-meta device (no memory, no weights) and renamed to the original layout by
-autopipe_sd.ldm (whose mapping tests/test_single_file.py checks against
-diffusers' own converter). The text encoders' identifying tensors are written
-out by hand with their published shapes: CLIP ViT-L (768 wide, 12 layers),
-OpenCLIP ViT-H (1024, 23 layers in SD 2) and ViT-bigG (1280, 32 layers).
+Every tensor comes from the configs the plugins ship, built on the meta device
+(no memory, no weights) and renamed to the original layout by autopipe_sd.ldm
+(whose mapping tests/test_single_file.py checks against diffusers' own
+converter, and whose text encoder names a tiny SDXL file loaded through
+diffusers checks end to end): CLIP ViT-L in transformers' names, OpenCLIP
+ViT-H and ViT-bigG in OpenCLIP's.
 """
 
 from __future__ import annotations
@@ -31,49 +31,49 @@ def unet_vae(plugin: str, variant: str) -> tuple[tuple[str, tuple[int, ...]], ..
     return tuple(meta_layout(_configs(plugin) / variant).items())
 
 
-def clip_l(prefix: str) -> Layout:
-    """CLIP ViT-L/14's text tower in transformers' names (SD 1.x, SDXL's first encoder)."""
-    out: Layout = {
-        prefix + "text_model.embeddings.token_embedding.weight": ("F16", (49408, 768)),
-        prefix + "text_model.embeddings.position_embedding.weight": ("F16", (77, 768)),
-        prefix + "text_model.final_layer_norm.weight": ("F16", (768,)),
-    }
-    for i in range(12):
-        out[prefix + f"text_model.encoder.layers.{i}.self_attn.k_proj.weight"] = ("F16", (768, 768))
-        out[prefix + f"text_model.encoder.layers.{i}.mlp.fc1.weight"] = ("F16", (3072, 768))
-    return out
+@functools.lru_cache(maxsize=None)
+def text_encoder(plugin: str, variant: str, component: str, prefix: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """A shipped text encoder config built on the meta device, in the names its single files use under `prefix`.
 
+    ``...transformer.`` prefixes take transformers' names (CLIP ViT-L in SD 1.x
+    and as SDXL's first encoder); ``...model.`` prefixes OpenCLIP's (SD 2.x's
+    ViT-H, SDXL's ViT-bigG), through autopipe_sd.ldm.to_open_clip.
+    """
+    import json
 
-def open_clip(prefix: str, width: int, layers: int, projection: int | None) -> Layout:
-    """An OpenCLIP text tower in its own names (SD 2.x's ViT-H, SDXL's ViT-bigG)."""
-    out: Layout = {
-        prefix + "token_embedding.weight": ("F16", (49408, width)),
-        prefix + "positional_embedding": ("F16", (77, width)),
-        prefix + "ln_final.weight": ("F16", (width,)),
-    }
-    if projection:
-        out[prefix + "text_projection"] = ("F16", (width, projection))
-    for i in range(layers):
-        out[prefix + f"transformer.resblocks.{i}.attn.in_proj_weight"] = ("F16", (3 * width, width))
-        out[prefix + f"transformer.resblocks.{i}.mlp.c_proj.bias"] = ("F16", (width,))
-    return out
+    from accelerate import init_empty_weights
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from autopipe_sd.ldm import to_open_clip
+
+    config = json.loads((_configs(plugin) / variant / component / "config.json").read_text())
+    cls = CLIPTextModelWithProjection if config["architectures"] == ["CLIPTextModelWithProjection"] else CLIPTextModel
+    with init_empty_weights():
+        model = cls(CLIPTextConfig(**{k: v for k, v in config.items() if k != "architectures"}))
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("position_ids")}
+    if prefix.endswith(".model."):
+        names = to_open_clip(state, prefix)
+    else:
+        names = {prefix + ("" if k.startswith("text_model.") else "text_model.") + k: v for k, v in state.items()}
+    return tuple((k, tuple(v.shape)) for k, v in names.items())
 
 
 def layout(name: str) -> Layout:
     """The tensors of a full-size checkpoint of this variant, in the original single-file layout."""
     sd, xl = "autopipe_sd", "autopipe_sdxl"
+    f16 = lambda pairs: {k: ("F16", shape) for k, shape in pairs}  # noqa: E731
     if name in ("sd1", "sd1-inpainting"):
-        return {**dict((k, ("F16", s)) for k, s in unet_vae(sd, name)), **clip_l("cond_stage_model.transformer.")}
+        return {**f16(unet_vae(sd, name)), **f16(text_encoder(sd, name, "text_encoder", "cond_stage_model.transformer."))}
     if name in ("sd2-v", "sd2-inpainting"):
-        return {**dict((k, ("F16", s)) for k, s in unet_vae(sd, name)), **open_clip("cond_stage_model.model.", 1024, 23, None)}
+        return {**f16(unet_vae(sd, name)), **f16(text_encoder(sd, name, "text_encoder", "cond_stage_model.model."))}
     if name in ("xl-base", "xl-inpainting"):
         return {
-            **dict((k, ("F16", s)) for k, s in unet_vae(xl, name)),
-            **clip_l("conditioner.embedders.0.transformer."),
-            **open_clip("conditioner.embedders.1.model.", 1280, 32, 1280),
+            **f16(unet_vae(xl, name)),
+            **f16(text_encoder(xl, name, "text_encoder", "conditioner.embedders.0.transformer.")),
+            **f16(text_encoder(xl, name, "text_encoder_2", "conditioner.embedders.1.model.")),
         }
     if name == "xl-refiner":
-        return {**dict((k, ("F16", s)) for k, s in unet_vae(xl, name)), **open_clip("conditioner.embedders.0.model.", 1280, 32, 1280)}
+        return {**f16(unet_vae(xl, name)), **f16(text_encoder(xl, name, "text_encoder_2", "conditioner.embedders.0.model."))}
     raise KeyError(name)
 
 
@@ -104,3 +104,36 @@ def controlnet_layout(name: str) -> Layout:
 
 def write(path: Path, tensors: Layout, metadata: dict[str, str] | None = None) -> Path:
     return write_header(path, tensors, metadata)
+
+
+def build_tiny_sdxl_file(path: Path, seed: int = 0) -> Path:
+    """The tiny SDXL base as one .safetensors file in the original (SGM) layout, from the "xl-tiny" configs autopipe-sdxl ships.
+
+    UNet and VAE renamed by autopipe_sd.ldm.to_ldm, the first text encoder
+    under ``conditioner.embedders.0.transformer.`` (transformers' names) and
+    the second, with its projection, in OpenCLIP's names under
+    ``conditioner.embedders.1.model.``, as SDXL's own files have them.
+    """
+    import json
+
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from autopipe_sd.ldm import to_ldm, to_open_clip
+
+    folder = _configs("autopipe_sdxl") / "xl-tiny"
+    read = lambda name: json.loads((folder / name / "config.json").read_text())  # noqa: E731
+    torch.manual_seed(seed)
+    uc, vc = read("unet"), read("vae")
+    unet, vae = UNet2DConditionModel.from_config(uc), AutoencoderKL.from_config(vc)
+    text = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in read("text_encoder").items() if k != "architectures"}))
+    text_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{k: v for k, v in read("text_encoder_2").items() if k != "architectures"}))
+    state = to_ldm(unet.state_dict(), uc, vae.state_dict(), vc)
+    for key, value in text.state_dict().items():
+        if not key.endswith("position_ids"):
+            state["conditioner.embedders.0.transformer." + ("" if key.startswith("text_model.") else "text_model.") + key] = value
+    state.update(to_open_clip(text_2.state_dict(), "conditioner.embedders.1.model."))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path

@@ -459,3 +459,25 @@ def test_resolving_a_file_imports_no_torch_diffusers_or_transformers(files):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "StableDiffusionXLPipeline []", out.stderr
+
+
+def test_a_tiny_sdxl_file_in_the_original_layout_loads_offline_with_both_text_encoders(tmp_path):
+    """The SDXL path end to end: OpenCLIP names for the second encoder, two tokenizers from the shipped BPE, the shipped configs."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = layouts.build_tiny_sdxl_file(tmp_path / "tiny-sdxl.safetensors")
+    assert single_file.detect(read_header(path)).best.variant == "xl-tiny"
+    t2i = AutoPipelineForText2Image.from_single_file(str(path))
+    assert type(t2i).__name__ == "StableDiffusionXLPipeline"
+    weights = load_file(str(path))
+    second = t2i.text_encoder_2
+    assert torch.equal(second.text_projection.weight, weights["conditioner.embedders.1.model.text_projection"].T)
+    q = next(v for k, v in second.state_dict().items() if k.endswith("layers.0.self_attn.q_proj.weight"))
+    assert torch.equal(q, weights["conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"][: q.shape[0]])
+    assert torch.equal(t2i.unet.add_embedding.linear_1.weight, weights["model.diffusion_model.label_emb.0.0.weight"])
+    assert t2i.tokenizer_2.pad_token == "!" and t2i.tokenizer.pad_token == "<|endoftext|>"
+    image = t2i("a cat", height=64, width=64, num_inference_steps=2).images[0]
+    i2i = AutoPipelineForImage2Image.from_single_file(str(path))
+    assert type(i2i).__name__ == "StableDiffusionXLImg2ImgPipeline"
+    assert i2i("a cat", image=image, strength=1.0, num_inference_steps=2).images[0].size == (64, 64)

@@ -133,3 +133,46 @@ def meta_layout(config_folder: Any) -> dict[str, tuple[int, ...]]:
         unet, vae = UNet2DConditionModel.from_config(unet_config), AutoencoderKL.from_config(vae_config)
     ldm = to_ldm(unet.state_dict(), unet_config, vae.state_dict(), vae_config)
     return {name: tuple(value.shape) for name, value in ldm.items()}
+
+
+_OPEN_CLIP = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj", "self_attn.out_proj": "attn.out_proj"}
+
+
+def to_open_clip(text: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """A transformers CLIP text model's state dict in OpenCLIP's names (SD 2's ``cond_stage_model.model.``, SDXL's ``conditioner.embedders.1.model.``).
+
+    The query, key and value projections are joined into ``attn.in_proj_weight``
+    / ``in_proj_bias`` (query first), and ``text_projection`` is stored as
+    OpenCLIP keeps it, (width, projection): the transpose of transformers' Linear.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    qkv: dict[str, dict[str, Any]] = {}
+    for key, value in text.items():
+        key = key.removeprefix("text_model.")
+        if key.endswith("position_ids"):
+            continue
+        if key == "embeddings.position_embedding.weight":
+            out[prefix + "positional_embedding"] = value
+        elif key == "embeddings.token_embedding.weight":
+            out[prefix + "token_embedding.weight"] = value
+        elif key.startswith("final_layer_norm."):
+            out[prefix + "ln_final." + key.rpartition(".")[2]] = value
+        elif key == "text_projection.weight":
+            out[prefix + "text_projection"] = value.T.contiguous()
+        elif m := re.match(r"encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", key):
+            qkv.setdefault(f"{m[1]}.{m[3]}", {})[m[2]] = value
+        elif m := re.match(r"encoder\.layers\.(\d+)\.(.*)", key):
+            rest = m[2]
+            for old, new in _OPEN_CLIP.items():
+                if rest.startswith(old + "."):
+                    rest = new + rest[len(old):]
+                    break
+            out[prefix + f"transformer.resblocks.{m[1]}.{rest}"] = value
+        else:
+            raise KeyError(f"no OpenCLIP name for {key}")
+    for where, parts in qkv.items():
+        layer, kind = where.split(".")
+        out[prefix + f"transformer.resblocks.{layer}.attn.in_proj_{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out

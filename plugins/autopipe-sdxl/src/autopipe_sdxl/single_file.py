@@ -10,7 +10,9 @@ text encoders are ``conditioner.embedders.N.*``. What tells them apart:
 - the base carries two text encoders, CLIP ViT-L as ``conditioner.embedders.0.transformer.*``
   and OpenCLIP ViT-bigG as ``conditioner.embedders.1.model.*``; the refiner
   only bigG, as ``conditioner.embedders.0.model.*``;
-- an inpainting checkpoint's first convolution takes 9 input channels.
+- an inpainting checkpoint's first convolution takes 9 input channels;
+- autopipe-sdxl's tiny test layout ("xl-tiny", 16 model channels) has a
+  (64, 2816) ``label_emb``; its configs ship too, for the tests.
 
 Playground v2.5 has the SDXL architecture but another noise schedule (its
 ``edm_mean`` tensor says so): it is not claimed here, since these configs
@@ -41,6 +43,7 @@ BASE_TEXT = "conditioner.embedders.1.model."  # OpenCLIP bigG, second encoder of
 REFINER_TEXT = "conditioner.embedders.0.model."  # OpenCLIP bigG, only encoder of the refiner
 BASE_LABEL = (1280, BASE_ADD_EMBED_DIM)
 REFINER_LABEL = (1536, REFINER_ADD_EMBED_DIM)
+TINY_LABEL = (64, BASE_ADD_EMBED_DIM)  # autopipe-sdxl's tiny test layout: 16 model channels, a 64-wide time embedding
 
 
 def config_folder(variant: str) -> Path:
@@ -69,6 +72,8 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
             kind, why = "base", f"label_emb.0.0.weight is {list(label)}: pooled text 1280 + 6 time ids x 256"
         elif label == REFINER_LABEL:
             kind, why = "refiner", f"label_emb.0.0.weight is {list(label)}: pooled text 1280 + 5 conditioning numbers x 256 (aesthetic score)"
+        elif label == TINY_LABEL:
+            return [_detection("xl-tiny", "StableDiffusionXLPipeline", 0.9, f"autopipe-sdxl's tiny test layout: label_emb.0.0.weight is {list(label)}")]
         else:
             return []
     elif has_base_text and conv_in is not None:
