@@ -137,3 +137,36 @@ def build_tiny_sdxl_file(path: Path, seed: int = 0) -> Path:
     state.update(to_open_clip(text_2.state_dict(), "conditioner.embedders.1.model."))
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
+
+
+def controlnet_to_original(state: dict, config: dict, prefix: str = "control_model.") -> dict:
+    """A diffusers ControlNetModel state dict in lllyasviel's original names (the inverse of diffusers' convert_controlnet_checkpoint).
+
+    The UNet-like part is named as the UNet's (autopipe_sd.ldm.unet_key); the
+    rest: ``controlnet_cond_embedding.conv_in`` / ``blocks.i`` / ``conv_out`` ->
+    ``input_hint_block.0`` / ``.{2(i+1)}`` / ``.14``, ``controlnet_down_blocks.i`` ->
+    ``zero_convs.i.0``, ``controlnet_mid_block`` -> ``middle_block_out.0``.
+    """
+    import re
+
+    from autopipe_sd.ldm import UNET, unet_key
+
+    out = {}
+    for key, value in state.items():
+        if key.startswith("controlnet_cond_embedding."):
+            rest = key.removeprefix("controlnet_cond_embedding.")
+            if rest.startswith("conv_in."):
+                name = "input_hint_block.0." + rest.removeprefix("conv_in.")
+            elif rest.startswith("conv_out."):
+                name = "input_hint_block.14." + rest.removeprefix("conv_out.")
+            else:
+                m = re.match(r"blocks\.(\d+)\.(.*)", rest)
+                name = f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
+        elif m := re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", key):
+            name = f"zero_convs.{m[1]}.0.{m[2]}"
+        elif key.startswith("controlnet_mid_block."):
+            name = "middle_block_out.0." + key.removeprefix("controlnet_mid_block.")
+        else:
+            name = unet_key(key, config["layers_per_block"], []).removeprefix(UNET)
+        out[prefix + name] = value
+    return out

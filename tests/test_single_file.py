@@ -390,7 +390,8 @@ def test_cli_resolve_and_inspect_a_file(files, capsys):
     assert "autopipe-sdxl" in text and "xl-refiner" in text and "F16" in text
 
 
-def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_file, tmp_path):
+@pytest.mark.parametrize("layout", ["diffusers", "original"])
+def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_file, tmp_path, layout):
     """autopipe_controlnet.from_single_file with its shipped config, passed as controlnet= to a single-file SD pipeline."""
     import torch
     from diffusers import ControlNetModel
@@ -403,10 +404,17 @@ def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_
     torch.manual_seed(0)
     source = ControlNetModel.from_config(json.loads((CONFIGS / "controlnet-tiny" / "config.json").read_text()))
     path = tmp_path / "control_tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
-    assert single_file.detect(read_header(path)).best.variant == "controlnet-tiny"
+    state = source.state_dict()
+    if layout == "original":
+        state = layouts.controlnet_to_original(state, dict(source.config))
+        assert "control_model.input_hint_block.14.weight" in state and "control_model.zero_convs.0.0.weight" in state
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    best = single_file.detect(read_header(path)).best
+    assert best.variant == "controlnet-tiny" and (layout in best.reason)
     controlnet = autopipe_controlnet.from_single_file(str(path))
-    assert torch.equal(controlnet.conv_in.weight, source.conv_in.weight)
+    loaded = controlnet.state_dict()
+    assert loaded.keys() == source.state_dict().keys()
+    assert all(torch.equal(v, loaded[k]) for k, v in source.state_dict().items())
     pipe = AutoPipelineForText2Image.from_single_file(str(tiny_file), controlnet=controlnet)
     assert type(pipe).__name__ == "StableDiffusionControlNetPipeline" and pipe.controlnet is controlnet
     out = pipe("a cat", image=Image.new("RGB", (64, 64)), height=64, width=64, num_inference_steps=2).images[0]

@@ -68,11 +68,14 @@ def _detection(family: str, variant: str, base: str, reason: str, confidence: fl
 def detect(header: SafetensorsHeader) -> list[Detection]:
     prefix = next((p for p in LDM_PREFIXES if p + LDM_HINT in header.tensors), None)
     if prefix is not None:
-        shape = header.shape(prefix + LDM_CROSS)
+        key = prefix + LDM_CROSS if prefix + LDM_CROSS in header.tensors else next(
+            (k for k in sorted(header.tensors) if k.startswith(prefix + "input_blocks.") and k.endswith("transformer_blocks.0.attn2.to_k.weight")), None
+        )
+        shape = header.shape(key) if key else None
         if shape is None or len(shape) != 2 or shape[1] not in _SD:
             return []
         family, variant, base = _SD[shape[1]]
-        return [_detection(family, variant, base, f"original ControlNet layout ({prefix}{LDM_HINT}); {prefix}{LDM_CROSS} takes {shape[1]}")]
+        return [_detection(family, variant, base, f"original ControlNet layout ({prefix}{LDM_HINT}); {key} takes {shape[1]}")]
     if DIFFUSERS_KEY not in header.tensors:
         return []
     add = header.shape(XL_ADD)
