@@ -1,0 +1,234 @@
+"""The shared runner of the benchmark: contenders, cases, round-robin runs, per-process peak memory, the table.
+
+Standard library only (the parent process never imports torch or diffusers).
+
+A contender is one command, run as a fresh process and timed from the outside
+(``time.perf_counter()`` around the child's whole life). Its peak resident
+memory comes from ``os.wait4`` (the child's own ``ru_maxrss``, not the
+maximum over all children). A contender may also report figures it measured
+itself: a last stdout line ``BENCH {json}`` whose numbers are recorded beside
+the wall time (e.g. a ``from_pipe`` call timed inside the process).
+
+The contenders of a case run round-robin (A, B, C, A, B, C, ...) after the
+warm-up rounds, so slow drift of the machine hits every contender alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BENCH_PREFIX = "BENCH "
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # "time", "rss" or a key of the BENCH json
+    label: str
+    unit: str  # shown after the figure
+    scale: float = 1.0  # figure = value * scale
+    digits: int = 3
+    lower_is_better: bool = True
+
+
+TIME = Metric("time", "wall time", "s")
+RSS = Metric("rss", "peak RSS", "MiB", digits=0)
+
+
+@dataclass
+class Contender:
+    name: str
+    argv: list[str]
+    expect: str | None = None  # the last stdout line (before a BENCH line) it must print; None: exit 0 is enough
+    env: dict[str, str] | None = None  # added to the case's environment
+    shown: str | None = None  # the command as the page shows it (default: argv with the placeholders)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def values(self, key: str) -> list[float]:
+        return self.samples.get(key, [])
+
+    def median(self, key: str = "time") -> float:
+        return statistics.median(self.samples[key])
+
+    def min(self, key: str = "time") -> float:
+        return min(self.samples[key])
+
+
+@dataclass
+class Case:
+    number: str  # "1", "2a", ...
+    key: str
+    title: str
+    contenders: list[Contender]
+    reference: str  # the contender the ratio column divides by
+    rounds: int
+    metrics: list[Metric] = field(default_factory=lambda: [TIME])
+    warmup: int = 1
+    note: str = ""  # one line under the table: what the ratio means here
+
+    def by(self, name: str) -> Contender:
+        return next(c for c in self.contenders if c.name == name)
+
+    @property
+    def ref(self) -> Contender:
+        return self.by(self.reference)
+
+
+class Shower:
+    """Turns real paths in argv into the page's short names (python, autopipe, "$CKPT", ...)."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = dict(sorted(names.items(), key=lambda kv: -len(kv[0])))
+
+    def __call__(self, argv: list[str]) -> str:
+        words = []
+        for a in argv:
+            for real, short in self.names.items():
+                if a == real:
+                    words.append(short)
+                    break
+            else:
+                words.append(shlex.quote(a))
+        return " ".join(words)
+
+
+def run_once(c: Contender, env: dict[str, str], timeout: float) -> dict[str, float]:
+    full_env = {**env, **(c.env or {})}
+    start = time.perf_counter()
+    proc = _Popen(c.argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    # Read both pipes to the end, then reap the child with wait4 for its own rusage.
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        raise SystemExit(f"benchmark: {c.name} ran past {timeout:.0f} s: {shlex.join(c.argv)}") from exc
+    elapsed = time.perf_counter() - start
+    maxrss = getattr(proc, "_bench_maxrss", None)
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    metrics: dict[str, float] = {}
+    if lines and lines[-1].startswith(BENCH_PREFIX):
+        metrics = {k: float(v) for k, v in json.loads(lines.pop()[len(BENCH_PREFIX):]).items() if isinstance(v, (int, float))}
+    printed = lines[-1] if lines else ""
+    if proc.returncode != 0 or (c.expect is not None and printed != c.expect):
+        raise SystemExit(
+            f"benchmark: {c.name} failed (exit {proc.returncode}, printed {printed!r}, expected {c.expect!r})\n"
+            f"  command: {shlex.join(c.argv)}\n--- stdout ---\n{out[-4000:]}\n--- stderr ---\n{err[-4000:]}"
+        )
+    result = {"time": elapsed, **metrics}
+    if maxrss is not None:
+        result["rss"] = maxrss
+    return result
+
+
+class _Popen(subprocess.Popen):
+    """Popen that reaps its child with os.wait4, keeping the child's own peak RSS (ru_maxrss, KiB on Linux)."""
+
+    def _try_wait(self, wait_flags):  # type: ignore[override]
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid == self.pid:
+            self._bench_maxrss = ru.ru_maxrss / 1024.0  # MiB
+        return pid, sts
+
+
+def run_case(case: Case, env: dict[str, str], timeout: float, log=sys.stderr) -> None:
+    total = case.warmup + case.rounds
+    for r in range(total):
+        label = "warm-up" if r < case.warmup else f"round {r - case.warmup + 1}/{case.rounds}"
+        parts = []
+        for c in case.contenders:  # round-robin: A, B, C, A, B, C, ...
+            res = run_once(c, env, timeout)
+            if r >= case.warmup:
+                for k, v in res.items():
+                    c.samples.setdefault(k, []).append(v)
+            parts.append(f"{res['time']:.3f}")
+        print(f"  {case.number:<3} {case.key:<24} {label:<12} " + "  ".join(parts), file=log, flush=True)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def fmt(value: float, m: Metric) -> str:
+    v = value * m.scale
+    if m.digits == 0:
+        return f"{v:,.0f} {m.unit}"
+    return f"{v:.{m.digits}f} {m.unit}"
+
+
+def ratio(a: float, b: float) -> str:
+    if b == 0:
+        return "n/a" if a else "1.00"
+    r = a / b
+    if r >= 100:
+        return f"{r:,.0f}"
+    if r >= 10:
+        return f"{r:.1f}"
+    return f"{r:.3f}" if r < 2 else f"{r:.2f}"
+
+
+def table(cases: list[Case], show: Shower) -> str:
+    rows = [
+        "| # | case | contender | measure | median | min | ratio to reference (medians) | command |",
+        "|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for case in cases:
+        ref = case.ref
+        for c in case.contenders:
+            for m in case.metrics:
+                if not c.values(m.key):
+                    continue
+                r = "reference" if c is ref else (ratio(c.median(m.key), ref.median(m.key)) if ref.values(m.key) else "")
+                cmd = c.shown if c.shown is not None else show(c.argv)
+                rows.append(
+                    f"| {case.number} | {case.key} | {c.name} | {m.label} | {fmt(c.median(m.key), m)} | {fmt(c.min(m.key), m)} | {r} | `{cmd}` |"
+                )
+    return "\n".join(rows)
+
+
+def raw(cases: list[Case]) -> str:
+    lines = []
+    for case in cases:
+        for c in case.contenders:
+            for m in case.metrics:
+                vals = c.values(m.key)
+                if vals:
+                    lines.append(f"{case.number:<3} {case.key:<22} {c.name[:48]:<48} {m.key:<10} " + " ".join(f"{v * m.scale:.4g}" for v in vals))
+    return "\n".join(lines)
+
+
+def paired(a: list[float], b: list[float]) -> list[float]:
+    """a/b round by round: the two ran back to back in each round, so machine drift cancels."""
+    return [x / y for x, y in zip(a, b)]
+
+
+def loadavg() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+        return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+    except OSError:
+        return "unknown"
+
+
+def mem_available_gib() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / (1 << 20)
+    except OSError:
+        pass
+    return 0.0
+
+
+Check = tuple[str, bool | None, str]  # (target, met (None: not measured), detail)
+CaseBuilder = Callable[..., list[Case]]
