@@ -489,3 +489,16 @@ def test_a_tiny_sdxl_file_in_the_original_layout_loads_offline_with_both_text_en
     i2i = AutoPipelineForImage2Image.from_single_file(str(path))
     assert type(i2i).__name__ == "StableDiffusionXLImg2ImgPipeline"
     assert i2i("a cat", image=image, strength=1.0, num_inference_steps=2).images[0].size == (64, 64)
+
+
+def test_allow_pickle_loads_a_ckpt_through_diffusers(tiny_file, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    ckpt = tmp_path / "tiny-sd.ckpt"
+    torch.save({"state_dict": load_file(str(tiny_file))}, ckpt)
+    with pytest.raises(UnsafeCheckpointError):
+        AutoPipelineForText2Image.from_single_file(str(ckpt))
+    pipe = AutoPipelineForText2Image.from_single_file(str(ckpt), allow_pickle=True)
+    assert type(pipe).__name__ == "StableDiffusionPipeline"
+    assert torch.equal(pipe.unet.conv_in.weight, load_file(str(tiny_file))["model.diffusion_model.input_blocks.0.0.weight"])
