@@ -69,6 +69,11 @@ class _AutoPipeline:
         other keyword goes to diffusers' ``from_single_file``.
         """
         path = os.fspath(pretrained_model_link_or_path) if isinstance(pretrained_model_link_or_path, (str, os.PathLike)) else None
+        if path is not None and path.startswith(("http://", "https://")):
+            raise ModelNotFoundError(
+                f"{cls.__name__}.from_single_file reads a checkpoint file on disk, and {path!r} is a URL: download it first "
+                "(huggingface_hub.hf_hub_download(repo_id, filename) for a hub file) and pass the local path."
+            )
         if path is None or not os.path.isfile(os.path.expanduser(path)):
             raise ModelNotFoundError(
                 f"{cls.__name__}.from_single_file takes the path of a checkpoint file (.safetensors); {pretrained_model_link_or_path!r} is not a file. "

@@ -502,3 +502,8 @@ def test_allow_pickle_loads_a_ckpt_through_diffusers(tiny_file, tmp_path):
     pipe = AutoPipelineForText2Image.from_single_file(str(ckpt), allow_pickle=True)
     assert type(pipe).__name__ == "StableDiffusionPipeline"
     assert torch.equal(pipe.unet.conv_in.weight, load_file(str(tiny_file))["model.diffusion_model.input_blocks.0.0.weight"])
+
+
+def test_from_single_file_of_a_url_says_to_download_it_first():
+    with pytest.raises(ModelNotFoundError, match="hf_hub_download"):
+        AutoPipelineForText2Image.from_single_file("https://huggingface.co/org/repo/blob/main/model.safetensors")
