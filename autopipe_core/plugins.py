@@ -116,6 +116,30 @@ class _Manager(pluggy.PluginManager):
     (a class, an instance) goes through pluggy's own lookup.
     """
 
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        self._by_plugin: dict[str, dict[str, Any]] = {}
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        self._by_plugin = {}
+        return super().unregister(plugin, name)
+
+    def impl(self, hook: str, plugin_name: str) -> Any:
+        """One plugin's implementation of a hook, from an index built once per hook (until the plugins change).
+
+        Looking it up in the hook's list for each plugin made building the
+        registry quadratic in the number of plugins.
+        """
+        index = self.__dict__.setdefault("_by_plugin", {})
+        by_plugin = index.get(hook)
+        if by_plugin is None:
+            caller = getattr(self.hook, hook, None)
+            by_plugin = {}
+            for found in caller.get_hookimpls() if caller is not None else ():
+                by_plugin.setdefault(found.plugin_name, found)
+            index[hook] = by_plugin
+        return by_plugin.get(plugin_name)
+
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         if type(plugin) is types.ModuleType:
             value = plugin.__dict__.get(name)
@@ -178,7 +202,10 @@ def call(pm: pluggy.PluginManager, plugin_name: str, hook: str, **kwargs: Any) -
     Arguments are passed the pluggy way: an implementation takes any subset of
     the hook's parameters. Returns None when the plugin does not implement it.
     """
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        if impl.plugin_name == plugin_name:
-            return impl.function(*(kwargs[a] for a in impl.argnames))
-    return None
+    if isinstance(pm, _Manager):
+        impl = pm.impl(hook, plugin_name)
+    else:
+        impl = next((i for i in getattr(pm.hook, hook).get_hookimpls() if i.plugin_name == plugin_name), None)
+    if impl is None:
+        return None
+    return impl.function(*(kwargs[a] for a in impl.argnames))

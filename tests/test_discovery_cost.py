@@ -75,3 +75,25 @@ def test_a_plugin_that_is_not_a_module_goes_through_pluggy(tmp_path):
 
     pm = plugins.new_manager()
     assert plugins._register(pm, Plugin(), "instance") == ("autopipe_families",)
+
+
+def test_calling_one_plugins_hook_uses_an_index_that_follows_registration():
+    from autopipe_core import hookimpl
+
+    def plugin(tag):
+        class P:
+            @hookimpl
+            def autopipe_families(self):
+                return [tag]
+
+        return P()
+
+    pm = plugins.new_manager()
+    for i in range(5):
+        pm.register(plugin(i), name=f"p{i}")
+    assert [plugins.call(pm, f"p{i}", "autopipe_families") for i in range(5)] == [[i] for i in range(5)]
+    pm.unregister(name="p2")
+    assert plugins.call(pm, "p2", "autopipe_families") is None
+    pm.register(plugin("new"), name="p2")
+    assert plugins.call(pm, "p2", "autopipe_families") == ["new"]
+    assert plugins.call(pm, "p1", "autopipe_modifiers") is None  # a hook it does not implement
