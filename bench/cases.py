@@ -21,7 +21,7 @@ from harness import RSS, TIME, Case, Contender, Metric
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 
-NET = Metric("net", "in-process, after imports", "ms", scale=1000.0, digits=1)
+NET = Metric("net", "in-process: classify the file", "ms", scale=1000.0, digits=1)
 SWITCH = Metric("switch_ms", "from_pipe, median switch", "ms", digits=2)
 FIRST = Metric("first_ms", "from_pipe, first switch (imports the class)", "ms", digits=2)
 EXTRA = Metric("extra_mib", "extra RSS, 3 new pipelines alive", "MiB", digits=1)
@@ -38,7 +38,8 @@ def autopipe_cli() -> list[str]:
 # The Python snippets of the contenders: each prints what it found; BENCH lines carry in-process figures.
 AP_RESOLVE = 'import sys; from autopipe_core import resolve; print(resolve(sys.argv[1], "text2img").pipeline_class)'
 AP_RESOLVE_NET = (
-    "import sys, time, json; from autopipe_core import resolve; t = time.perf_counter(); "
+    "import sys, time, json; from autopipe_core import resolve; from autopipe_core.registry import get_registry; "
+    "get_registry(); t = time.perf_counter(); "
     'c = resolve(sys.argv[1], "text2img").pipeline_class; d = time.perf_counter() - t; '
     'print(c); print("BENCH " + json.dumps({"net": d}))'
 )
@@ -83,26 +84,43 @@ def resolve_folder(folder: Path, expect: str, rounds: int, number: str = "1") ->
 SPARSE = "autopipe resolve FILE (CLI), SDXL-shaped sparse file (header only)"
 
 
-def resolve_file(file: Path, expect: str, diffusers_type: str, rounds: int, number: str, label: str, sparse: Path | None = None) -> Case:
+def ap_cli(label: str) -> str:
+    return f"autopipe resolve FILE (CLI), {label}"
+
+
+def ap_api(label: str) -> str:
+    return f"autopipe resolve(FILE) (Python API), {label}"
+
+
+def df_classify(label: str) -> str:
+    return f"diffusers load_single_file_checkpoint + infer_diffusers_model_type, {label}"
+
+
+def resolve_files(files: list[tuple[str, Path, str, str]], rounds: int, number: str, sparse: Path | None = None) -> Case:
+    """One case, every file round-robin: (label, file, autopipe's class, diffusers' model type) each."""
     ap = autopipe_cli()
-    extra = []
+    contenders = []
+    for label, file, expect, diffusers_type in files:
+        contenders += [
+            Contender(ap_cli(label), [*ap, "resolve", str(file), "--task", "text2img"], expect, ratio_to=ap_cli(files[0][0])),
+            Contender(ap_api(label), [PY, "-c", AP_RESOLVE_NET, str(file)], expect, ratio_to=ap_cli(label)),
+            Contender(df_classify(label), [PY, "-c", DF_CLASSIFY, str(file)], diffusers_type, ratio_to=ap_cli(label)),
+        ]
     if sparse is not None:
         # The issue-5 case: a multi-gigabyte header over a hole. Only autopipe can take it (diffusers would read the hole).
-        extra.append(Contender(SPARSE, [*ap, "resolve", str(sparse), "--task", "text2img"], "StableDiffusionXLPipeline"))
+        contenders.append(Contender(SPARSE, [*ap, "resolve", str(sparse), "--task", "text2img"], "StableDiffusionXLPipeline", ratio_to=ap_cli(files[0][0])))
+    contenders[0].ratio_to = None
     return Case(
         number,
-        f"resolve a file ({label})",
-        f"cold resolve of one .safetensors file, {label}",
-        [
-            Contender("autopipe resolve FILE (CLI)", [*ap, "resolve", str(file), "--task", "text2img"], expect),
-            Contender("autopipe resolve(FILE) (Python API)", [PY, "-c", AP_RESOLVE_NET, str(file)], expect),
-            Contender("diffusers load_single_file_checkpoint + infer_diffusers_model_type", [PY, "-c", DF_CLASSIFY, str(file)], diffusers_type),
-            *extra,
-        ],
-        reference="autopipe resolve FILE (CLI)",
+        "resolve a file",
+        "cold resolve of one .safetensors file: " + ", ".join(f[0] for f in files),
+        contenders,
+        reference=ap_cli(files[0][0]),
         rounds=rounds,
         metrics=[TIME, NET],
-        note="ratio: contender / `autopipe resolve FILE`; the in-process rows compare resolve() with reading and classifying the file, imports left out",
+        note="each row's ratio names what it divides by: autopipe's rows of another file divide by the small file (the size "
+        "target), diffusers' and the Python API's by `autopipe resolve` of the same file; the in-process rows time resolve() "
+        "(after imports and plugin discovery) and diffusers' reading and classifying (after imports)",
     )
 
 

@@ -50,6 +50,7 @@ class Contender:
     expect: str | None = None  # the last stdout line (before a BENCH line) it must print; None: exit 0 is enough
     env: dict[str, str] | None = None  # added to the case's environment
     shown: str | None = None  # the command as the page shows it (default: argv with the placeholders)
+    ratio_to: str | None = None  # the contender its ratio divides by (default: the case's reference)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
     def values(self, key: str) -> list[float]:
@@ -182,12 +183,17 @@ def table(cases: list[Case], show: Shower) -> str:
         "|---|---|---|---|---:|---:|---:|---|",
     ]
     for case in cases:
-        ref = case.ref
         for c in case.contenders:
+            ref = case.by(c.ratio_to) if c.ratio_to else case.ref
             for m in case.metrics:
                 if not c.values(m.key):
                     continue
-                r = "reference" if c is ref else (ratio(c.median(m.key), ref.median(m.key)) if ref.values(m.key) else "")
+                if c is case.ref:
+                    r = "reference"
+                else:
+                    r = ratio(c.median(m.key), ref.median(m.key)) if ref.values(m.key) else ""
+                    if c.ratio_to:
+                        r += f" (to {c.ratio_to.split(',')[-1].strip()})" if r else ""
                 cmd = c.shown if c.shown is not None else show(c.argv)
                 rows.append(
                     f"| {case.number} | {case.key} | {c.name} | {m.label} | {fmt(c.median(m.key), m)} | {fmt(c.min(m.key), m)} | {r} | `{cmd}` |"
