@@ -8,6 +8,7 @@ restricts which distributions are loaded at all.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import time
@@ -79,6 +80,117 @@ def _entry_points() -> Iterable[Any]:
     from importlib.metadata import entry_points
 
     return entry_points(group=ENTRY_POINT_GROUP)
+
+
+class _Found:
+    """One entry point in the group: its name and value, its distribution's normalised name and version."""
+
+    __slots__ = ("name", "value", "dist", "version", "_ep")
+
+    def __init__(self, name: str, value: str, dist: str, version: str, ep: Any = None):
+        self.name, self.value, self.dist, self.version, self._ep = name, value, dist, version, ep
+
+    def load(self) -> Any:
+        if self._ep is not None:
+            return self._ep.load()
+        # importlib.metadata's EntryPoint.load: "module[:attr.attr] [extras]"
+        module, _, attr = self.value.partition("[")[0].partition(":")
+        obj = importlib.import_module(module.strip())
+        for part in filter(None, attr.strip().split(".")):
+            obj = getattr(obj, part)
+        return obj
+
+
+def _scan() -> list[_Found] | None:
+    """The group's entry points read straight from the ``.dist-info`` / ``.egg-info`` folders on sys.path.
+
+    The same walk importlib.metadata makes for ``entry_points(group=...)``
+    (sys.path in order, the first distribution of a normalised name wins,
+    ``entry_points.txt`` in each), without importing it: importlib.metadata
+    imports the email package, zipfile and csv, a fifth of a cold
+    ``autopipe resolve``. Returns None, and the caller asks importlib.metadata,
+    wherever the walk could differ from it: a zip or egg file on sys.path, a
+    distribution finder on sys.meta_path other than the standard one, or a
+    folder it cannot read.
+    """
+    import sys
+
+    for finder in sys.meta_path:
+        if getattr(finder, "find_distributions", None) is not None and getattr(finder, "__name__", "") != "PathFinder":
+            return None
+    found: list[_Found] = []
+    seen: set[str] = set()
+    for entry in sys.path:
+        root = entry or "."
+        try:
+            names = os.listdir(root)
+        except NotADirectoryError:
+            return None  # a zip file: importlib.metadata reads those
+        except (FileNotFoundError, PermissionError):
+            continue
+        except OSError:
+            return None
+        for child in names:
+            low = child.lower()
+            if not (low.endswith(".dist-info") or low.endswith(".egg-info")):
+                continue
+            folder = os.path.join(root, child)
+            stem = child[: -len(".dist-info")] if low.endswith(".dist-info") else child[: -len(".egg-info")]
+            name, _, rest = stem.partition("-")
+            key = normalize(name)
+            if key in seen:
+                continue
+            if not os.path.isdir(folder):
+                if low.endswith(".egg-info"):  # an egg-info file: PKG-INFO alone, no entry points
+                    seen.add(key)
+                    continue
+                return None
+            seen.add(key)
+            try:
+                with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as f:
+                    text = f.read()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+            if ENTRY_POINT_GROUP not in text:
+                continue
+            version = rest.partition("-")[0] if low.endswith(".egg-info") else rest
+            if not version or "-" in version:
+                version = _read_version(folder)
+            for ep_name, value in _group(text, ENTRY_POINT_GROUP):
+                found.append(_Found(ep_name, value, key, version))
+    return found
+
+
+def _group(text: str, group: str) -> list[tuple[str, str]]:
+    """The ``name = value`` lines of one section of an entry_points.txt (importlib.metadata's Sectioned reading)."""
+    out, section = [], None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        if section == group and "=" in line:
+            name, _, value = line.partition("=")
+            out.append((name.strip(), value.strip()))
+    return out
+
+
+def _read_version(folder: str) -> str:
+    for meta in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(folder, meta), encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Version:"):
+                        return line.split(":", 1)[1].strip()
+                    if not line.strip():
+                        break
+        except OSError:
+            continue
+    return "?"
 
 
 def _dist_facts(ep: Any) -> tuple[str, str]:
@@ -171,8 +283,11 @@ def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tupl
     """Load every allowed plugin into a fresh manager; report each, working or not."""
     pm = new_manager()
     infos: list[PluginInfo] = [PluginInfo(CORE, _core_version(), "autopipe_core.builtin", _register(pm, builtin, CORE))]
-    found = [(ep, *_dist_facts(ep)) for ep in _entry_points()]
-    for ep, dist, version in sorted(found, key=lambda f: (f[1] if f[0].dist else "", f[0].name)):
+    found = _scan()
+    if found is None:
+        found = [_Found(ep.name, ep.value, *_dist_facts(ep), ep=ep) for ep in _entry_points()]
+    for ep in sorted(found, key=lambda f: (f.dist, f.name)):
+        dist, version = ep.dist, ep.version
         if allowed is not None and dist not in allowed:
             continue
         name = dist if pm.get_plugin(dist) is None else f"{dist}:{ep.name}"

@@ -97,3 +97,57 @@ def test_calling_one_plugins_hook_uses_an_index_that_follows_registration():
     pm.register(plugin("new"), name="p2")
     assert plugins.call(pm, "p2", "autopipe_families") == ["new"]
     assert plugins.call(pm, "p1", "autopipe_modifiers") is None  # a hook it does not implement
+
+
+def _scan_vs_metadata():
+    scanned = plugins._scan()
+    assert scanned is not None
+    mine = sorted((f.name, f.value, f.dist, f.version) for f in scanned)
+    theirs = sorted((e.name, e.value, *plugins._dist_facts(e)) for e in md.entry_points(group=plugins.ENTRY_POINT_GROUP))
+    return mine, theirs
+
+
+def test_the_folder_walk_finds_what_importlib_metadata_finds():
+    mine, theirs = _scan_vs_metadata()
+    assert mine == theirs and mine
+
+
+def test_the_folder_walk_on_odd_folders_matches_importlib_metadata(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for root, version in ((first, "1.0"), (second, "2.0")):
+        info = root / f"Dup_Plugin-{version}.dist-info"  # the same distribution twice: the first on sys.path wins
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dup-plugin\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"# a comment\n[console_scripts]\nx = y:z\n\n[autopipe.plugins]\ndup = dup_module_{version[0]}:attr.sub [extra]\n")
+    egg = first / "eggy-3.1-py3.11.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: eggy\nVersion: 3.1\n")
+    (egg / "entry_points.txt").write_text("[autopipe.plugins]\neggy = eggy_module\n")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    mine, theirs = _scan_vs_metadata()
+    assert mine == theirs
+    assert ("dup", "dup_module_1:attr.sub [extra]", "dup-plugin", "1.0") in mine and ("eggy", "eggy_module", "eggy", "3.1") in mine
+
+
+def test_a_zip_on_sys_path_hands_the_walk_to_importlib_metadata(tmp_path, monkeypatch):
+    import zipfile
+
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n")
+        z.writestr("zipped-1.0.dist-info/entry_points.txt", "[autopipe.plugins]\nzipped = zipped_module\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert plugins._scan() is None
+    _, infos = plugins.discover(frozenset({"zipped"}))
+    assert [(i.distribution, i.version) for i in infos if i.distribution == "zipped"] == [("zipped", "1.0")]
+
+
+def test_resolving_imports_no_importlib_metadata(tiny_sd):
+    import json
+    import subprocess
+    import sys
+
+    code = f"import sys, json\nfrom autopipe_core import resolve\nresolve({str(tiny_sd)!r}, 'text2img')\nprint(json.dumps('importlib.metadata' in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) is False
