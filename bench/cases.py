@@ -165,15 +165,15 @@ def from_pipe(folder: Path, classes: str, rounds: int, number: str = "4", repeat
     )
 
 
-def plugins(sites: dict[int, Path], folder: Path, expect: str, rounds: int, number: str = "5") -> Case:
+def plugins(pythons: dict[int, Path], folder: Path, expect: str, rounds: int, number: str = "5") -> Case:
     contenders = []
-    for n, site in sorted(sites.items()):
+    for n, python in sorted(pythons.items()):
         contenders.append(
             Contender(
                 f"{n} plugin{'s' if n != 1 else ''} installed",
-                [PY, "-S", "-m", "autopipe_core.cli", "resolve", str(folder), "--task", "text2img"],
+                [str(python), "-m", "autopipe_core.cli", "resolve", str(folder), "--task", "text2img"],
                 expect,
-                env={"PYTHONPATH": str(site)},
+                shown=f'"$VENV_{n}/bin/python" -m autopipe_core.cli resolve "$SD_DIR" --task text2img',
             )
         )
     return Case(
@@ -183,7 +183,7 @@ def plugins(sites: dict[int, Path], folder: Path, expect: str, rounds: int, numb
         contenders,
         reference=contenders[0].name,
         rounds=rounds,
-        note="ratio: contender / 1 plugin; `PYTHONPATH=SITE_N python -S -m autopipe_core.cli resolve ...` (see below)",
+        note="ratio: contender / 1 plugin; `$VENV_N` is a fresh virtual environment holding the core, autopipe-sd and N-1 dummy plugins",
     )
 
 

@@ -1,9 +1,7 @@
-"""Case 5's environment: a site folder holding the core, one real plugin and N-1 generated dummy plugins.
+"""Case 5's environments: a fresh virtual environment holding the core, one real plugin and N-1 generated dummy plugins.
 
-The benchmark runs ``python -S -m autopipe_core.cli ...`` with ``PYTHONPATH``
-set to this folder alone: ``-S`` keeps the virtual environment's
-site-packages (and so its five real plugins) out, so the process sees exactly
-the plugins installed here. The folder holds:
+Each is made with ``python -m venv --without-pip`` in a temporary folder; its
+site-packages (the "temporary site folder") holds:
 
 - ``autopipe_core``, ``autopipe_sd`` and ``pluggy`` (the only third-party
   module the resolve path imports): symbolic links to the installed ones,
@@ -13,6 +11,10 @@ the plugins installed here. The folder holds:
   small family plugin does (a FamilySpec, a PipelineRow for three tasks, a
   Variant), so discovery, import, registration and the registry's tables all
   grow with N.
+
+The benchmark runs that environment's own ``python -m autopipe_core.cli``:
+an ordinary interpreter start (site processing included) that sees exactly
+the N plugins installed there, and none of the development environment's.
 """
 
 from __future__ import annotations
@@ -59,11 +61,26 @@ def _dist_info(dist: str) -> Path:
     return Path(record.locate()).parent
 
 
-def build(site: Path, plugins: int) -> Path:
+def make_venv(root: Path, plugins: int) -> Path:
+    """A fresh virtual environment at `root` with the core, autopipe-sd and plugins-1 dummies; returns its python."""
+    import subprocess
+    import sys
+
+    if root.exists():
+        shutil.rmtree(root)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
+    python = root / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True).stdout.strip())
+    build(site, plugins, fresh=False)
+    return python
+
+
+def build(site: Path, plugins: int, fresh: bool = True) -> Path:
     """Fill `site` with the core, autopipe-sd and plugins-1 dummies; returns `site`."""
-    if site.exists():
-        shutil.rmtree(site)
-    site.mkdir(parents=True)
+    if fresh:
+        if site.exists():
+            shutil.rmtree(site)
+        site.mkdir(parents=True)
     for module, dist in (("autopipe_core", "autopipe-core"), ("autopipe_sd", "autopipe-sd"), ("pluggy", "pluggy")):
         os.symlink(_package(module), site / module)
         info = _dist_info(dist)
