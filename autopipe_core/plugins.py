@@ -271,7 +271,17 @@ def new_manager() -> pluggy.PluginManager:
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[str, ...]:
     """Register one plugin; raise if any of its hooks is not in the protocol."""
     pm.register(plugin, name=name)
-    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+    if isinstance(pm, _Manager) and type(plugin) is types.ModuleType:
+        # The hooks it implements, from the module itself: pluggy's get_hookcallers walks every plugin's
+        # implementations of every hook, which made registering N plugins quadratic.
+        found = set()
+        for attr in list(vars(plugin)):
+            opts = pm.parse_hookimpl_opts(plugin, attr)
+            if opts is not None:
+                found.add(opts.get("specname") or attr)
+        hooks = tuple(sorted(found))
+    else:
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
     unknown = [h for h in hooks if h not in hookspecs.HOOKS]
     if unknown:
         pm.unregister(plugin)

@@ -151,3 +151,11 @@ def test_resolving_imports_no_importlib_metadata(tiny_sd):
     code = f"import sys, json\nfrom autopipe_core import resolve\nresolve({str(tiny_sd)!r}, 'text2img')\nprint(json.dumps('importlib.metadata' in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+
+
+def test_the_hooks_a_module_registers_are_what_pluggy_lists():
+    pm = plugins.new_manager()
+    for ep in _installed():
+        module = ep.load()
+        hooks = plugins._register(pm, module, plugins.normalize(ep.dist.name))
+        assert hooks == tuple(sorted(c.name for c in pm.get_hookcallers(module) or ())), ep.name
