@@ -341,11 +341,12 @@ def closing(by: dict[str, Case], checks: list[Check], footprint: float | None = 
         one, ten, hundred = (x.median() for x in c.contenders)
         out.append(
             f"- **5, plugins.** Each plugin costs {(hundred - one) / 99 * 1000:.2f} ms: finding its entry point, importing its module, "
-            "registering its hooks with pluggy and adding its rows to the tables. Three costs of ours were removed while writing "
+            "registering its hooks with pluggy and adding its rows to the tables. Four costs of ours were removed while writing "
             "this case: reading each distribution's name and version parsed its METADATA with the email parser three times per "
             "plugin (now once, from the `.dist-info` folder's name); pluggy looked every name of a plugin module up with "
-            "`inspect.getattr_static` (now the module's dict); and building the registry found each plugin's hooks in a list of "
-            "every plugin's (quadratic; now an index)."
+            "`inspect.getattr_static` (now the module's dict); listing a plugin's hooks with pluggy's `get_hookcallers` and "
+            "finding one plugin's hook to call both walked every plugin's implementations, which made 100 plugins cost 100 "
+            "times 100 (now the module itself, and an index)."
             + (
                 f" The target was missed: a whole 1-plugin process is {one:.3f} s, so 99 more plugins at "
                 f"{(hundred - one) / 99 * 1000:.2f} ms each add more than half of it. What remains per plugin is mostly not ours: "
@@ -690,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{sparse_file.stat().st_size / 1e9 if sparse_file.exists() else 0:.1f} GB on paper, a few KB on disk (issue 5's case).",
             f"- `$XL_DIR` = `{xl_folder}`: SDXL base 1.0 (`autopipe_sdxl/configs/xl-base`: UNet 2.6B, two text encoders), "
             f"{size(xl_folder)}; `$XL_FILE` = `{xl_file}`, the same weights as one SGM-layout file, {size(xl_file)}.",
+            "- Built once, when first needed (bench/checkpoints.py): on this machine, shared with other work, SD 1.5 took "
+            "about 26 s and SDXL about 4.6 min (7.3 GB peak resident), so a first `make bench` takes that much longer.",
             "- `$VENV_N` (case 5): fresh virtual environments (`python -m venv --without-pip`) whose site-packages hold the core, "
             "autopipe-sd and N-1 generated dummy plugins (`bench/plugin_site.py`), in a temporary folder removed after the run.",
         ]
