@@ -42,6 +42,9 @@ def _modifier_args(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .registry import get_registry
 
+    from .plugins import SLOW_IMPORT_SECONDS
+    from .registry import check_classes
+
     registry = get_registry()
     rows = []
     for p in registry.plugins:
@@ -54,15 +57,23 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "modifiers": sorted(k for k, (_, owner) in registry.modifiers.items() if owner == p.distribution),
                 "hooks": list(p.hooks),
                 "error": p.error,
+                "import_seconds": round(p.import_seconds, 4),
+                "slow_import": p.slow,
             }
         )
     conflicts = [{"what": c.what, "winner": c.winner, "losers": list(c.losers)} for c in registry.conflicts]
+    problems = check_classes(registry) if args.check else ()
+    for r in rows:
+        if args.check:
+            r["unimportable"] = [{"class": c.class_ref, "error": c.error} for c in problems if c.plugin == r["distribution"]]
+    status = 1 if problems else 0
     if args.json:
         print(json.dumps({"plugins": rows, "conflicts": conflicts}, indent=2))
-        return 0
+        return status
     for r in rows:
         health = "ok" if r["error"] is None else "BROKEN"
-        print(f"{r['distribution']} {r['version']}  [{health}]")
+        slow = f"  [slow import: {r['import_seconds']:.2f} s > {SLOW_IMPORT_SECONDS} s]" if r["slow_import"] else ""
+        print(f"{r['distribution']} {r['version']}  [{health}]{slow}")
         if r["families"]:
             print(f"    families:  {', '.join(r['families'])}")
         if r["modifiers"]:
@@ -71,9 +82,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"    hooks:     {', '.join(r['hooks'])}")
         if r["error"]:
             print(f"    error:     {r['error']}")
+        for c in r.get("unimportable", ()):
+            print(f"    cannot import {c['class']}: {c['error']}")
     for c in conflicts:
         print(f"conflict: {c['what']} registered by {', '.join([c['winner'], *c['losers']])}; {c['winner']} wins (set AUTOPIPE_PREFER to choose)")
-    return 0
+    if args.check:
+        print(f"checked: {'every registered class imports' if not problems else f'{len(problems)} registered class(es) cannot be imported'}")
+    return status
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -113,6 +128,41 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         print(f"file:    {d.variant}, detected by {d.plugin} ({d.confidence:.2f}): {d.reason}")
     for task, r in results.items():
         print(f"  {task.value:<9} {('cannot: ' + str(r)) if isinstance(r, Exception) else r.pipeline_class}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Where the checkpoint would go on this budget, and why: headers and JSON only, no weights, no torch (with --memory)."""
+    from dataclasses import replace
+
+    from .placement import format_plan
+    from .registry import get_registry
+    from .resolve import identify, resolve_identity
+    from .specs import DeviceFacts
+
+    registry = get_registry()
+    resolution = resolve_identity(identify(args.model, registry, **_hub_args(args)), args.task, _modifier_args(args), registry)
+    device = args.device or "cuda"
+    kind = device.partition(":")[0]
+    if args.memory is None and kind != "cpu":
+        from .loading import detect
+        from .placement import PlacementError
+
+        try:
+            facts = detect(device)  # what torch reports free
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise PlacementError(f"cannot read the free memory of {device} ({exc}); pass --memory, e.g. --memory 8GiB") from None
+    else:
+        facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
+    if args.gpus is not None:
+        facts = replace(facts, count=args.gpus)
+    from . import placement
+
+    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=_hub_args(args), registry=registry, device_name=device)
+    if args.json:
+        print(json.dumps({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()}, indent=2))
+    else:
+        print(format_plan(placed, args.model, resolution.pipeline_class))
     return 0
 
 
@@ -162,41 +212,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    """Where the checkpoint would go on this budget, and why: headers and JSON only, no weights, no torch (with --memory)."""
-    from dataclasses import replace
-
-    from .placement import format_plan
-    from .registry import get_registry
-    from .resolve import identify, resolve_identity
-    from .specs import DeviceFacts
-
-    registry = get_registry()
-    resolution = resolve_identity(identify(args.model, registry, **_hub_args(args)), args.task, _modifier_args(args), registry)
-    device = args.device or "cuda"
-    kind = device.partition(":")[0]
-    if args.memory is None and kind != "cpu":
-        from .loading import detect
-        from .placement import PlacementError
-
-        try:
-            facts = detect(device)  # what torch reports free
-        except (RuntimeError, AssertionError, ValueError) as exc:
-            raise PlacementError(f"cannot read the free memory of {device} ({exc}); pass --memory, e.g. --memory 8GiB") from None
-    else:
-        facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
-    if args.gpus is not None:
-        facts = replace(facts, count=args.gpus)
-    from . import placement
-
-    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=_hub_args(args), registry=registry, device_name=device)
-    if args.json:
-        print(json.dumps({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()}, indent=2))
-    else:
-        print(format_plan(placed, args.model, resolution.pipeline_class))
-    return 0
-
-
 def _save_png(image: Any, out: Path) -> None:
     """Write next to the target and rename, so a failed write leaves no half-written PNG."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +232,20 @@ def _model_or_tiny(model: str | None, family: str) -> str:
     path, built = tiny_checkpoint(family)
     print(f"{'built' if built else 'using'} the built-in tiny {family} checkpoint at {path} (random weights)", file=sys.stderr)
     return str(path)
+
+
+#: The size the built-in tiny checkpoints are built for. Some families' pipelines default to 512x512
+#: (Kandinsky's), where a tiny random-weight decoder spends minutes on noise.
+TINY_SIZE = 64
+
+
+def _size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
+    """height/width for a call, where the pipeline takes them: --size, or TINY_SIZE for a built-in checkpoint."""
+    import inspect
+
+    size = args.size or (None if args.model else TINY_SIZE)
+    params = inspect.signature(type(pipeline).__call__).parameters
+    return {"height": size, "width": size} if size and "height" in params and "width" in params else {}
 
 
 def _mask_for(image: Any) -> Any:
@@ -243,7 +272,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = _model_or_tiny(args.model, args.family)
     pipeline, resolution, plan = load(model, task, args.device, **_hub_args(args), **_modifier_args(args))
     print(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}", file=sys.stderr)
-    call: dict[str, Any] = {"num_inference_steps": args.steps, "generator": torch.Generator("cpu").manual_seed(args.seed)}
+    call: dict[str, Any] = {"num_inference_steps": args.steps, "generator": torch.Generator("cpu").manual_seed(args.seed), **_size(pipeline, args)}
     if args.image:
         call["image"] = Image.open(args.image).convert("RGB")
     if args.mask:
@@ -282,23 +311,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t2i = step("from_pretrained text2img", lambda: AutoPipelineForText2Image.from_pretrained(model))
     gen = lambda: torch.Generator("cpu").manual_seed(args.seed)  # noqa: E731
     prompt = args.prompt
-    image = step("text2img call", lambda: t2i(prompt, num_inference_steps=args.steps, generator=gen()).images[0])
+    image = step("text2img call", lambda: t2i(prompt, num_inference_steps=args.steps, generator=gen(), **_size(t2i, args)).images[0])
     i2i = step("from_pipe -> img2img", lambda: AutoPipelineForImage2Image.from_pipe(t2i))
-    image2 = step("img2img call", lambda: i2i(prompt, image=image, strength=0.75, num_inference_steps=args.steps, generator=gen()).images[0])
-    inp = step("from_pipe -> inpaint", lambda: AutoPipelineForInpainting.from_pipe(t2i))
-    image3 = step("inpaint call", lambda: inp(prompt, image=image, mask_image=_mask_for(image), num_inference_steps=args.steps, generator=gen()).images[0])
+    image2 = step("img2img call", lambda: i2i(prompt, image=image, strength=0.75, num_inference_steps=args.steps, generator=gen(), **_size(i2i, args)).images[0])
+    try:
+        inp = step("from_pipe -> inpaint", lambda: AutoPipelineForInpainting.from_pipe(t2i))
+        derived: tuple[Any, ...] = (i2i, inp)
+    except UnsupportedTaskError as exc:
+        inp = _separate_inpainter(args, resolution.family, exc, step)
+        derived = (i2i,)
+    image3 = step("inpaint call", lambda: inp(prompt, image=image, mask_image=_mask_for(image), num_inference_steps=args.steps, generator=gen(), **_size(inp, args)).images[0])
 
     files = {"text2img.png": image, "img2img.png": image2, "inpaint.png": image3}
     for name, img in files.items():
         _save_png(img, out_dir / name)
 
     models = {n: c for n, c in t2i.components.items() if hasattr(c, "parameters")}
-    shared = bool(models) and all(p.components.get(n) is c for p in (i2i, inp) for n, c in models.items())
+    shared = bool(models) and all(p.components.get(n) is c for p in derived for n, c in models.items())
     print(f"model:    {model}")
     print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
     for label, pipe in (("text2img", t2i), ("img2img", i2i), ("inpaint", inp)):
         print(f"{label + ':':<9} {type(pipe).__name__}")
-    print(f"weights shared across the three pipelines: {'yes' if shared else 'NO'}\n")
+    sharing = "the three pipelines" if len(derived) == 2 else "text2img and img2img (inpaint has its own checkpoint)"
+    print(f"weights shared across {sharing}: {'yes' if shared else 'NO'}\n")
     print(f"{'step':<28}{'seconds':>9}")
     if not args.model:
         print(f"{'tiny checkpoint ready':<28}{t_model:>9.3f}")
@@ -306,6 +341,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{label:<28}{seconds:>9.3f}")
     print(f"\nimages ({image.size[0]}x{image.size[1]}): " + ", ".join(str(out_dir / n) for n in files))
     return 0 if shared else 1
+
+
+def _separate_inpainter(args: argparse.Namespace, family: str, refusal: UnsupportedTaskError, step: Any) -> Any:
+    """The inpaint step for a checkpoint that cannot inpaint (a Kandinsky text decoder, say).
+
+    diffusers would build the inpaint class over the wrong UNet and crash
+    mid-denoising; autopipe refuses early. With a real checkpoint the demo says
+    so and stops; with the built-in one it loads the family's own
+    inpainting variant instead, which cannot share the text decoder's UNet.
+    """
+    from .auto import AutoPipelineForInpainting
+    from .registry import get_registry
+
+    if args.model:
+        raise refusal
+    spec = get_registry().families[family][0]
+    variant = next((v.name for v in spec.variants if Task.INPAINT in v.tasks), None)
+    if variant is None:
+        raise refusal
+    print(f"inpaint: {refusal}\n         so the demo loads the family's tiny {variant} checkpoint for it.\n")
+    from .tiny import tiny_checkpoint
+
+    path, _ = tiny_checkpoint(family, variant)
+    return step("from_pretrained inpaint", lambda: AutoPipelineForInpainting.from_pretrained(str(path)))
 
 
 def _memory(text: str) -> int:
@@ -325,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list installed plugins, their families and their health")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--check", action="store_true", help="also import every registered class (imports diffusers); exit 1 if one fails")
     p.set_defaults(func=cmd_plugins)
 
     def hub_options(p: argparse.ArgumentParser) -> None:
@@ -369,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", help="mask image, white where to repaint (inpaint)")
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--size", type=int, help=f"image height and width (default: the pipeline's own; {TINY_SIZE} for a built-in tiny checkpoint)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     hub_options(p)
@@ -380,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="autopipe-demo")
     p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn")
     p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--size", type=int, help=f"image height and width (default: the pipeline's own; {TINY_SIZE} for a built-in tiny checkpoint)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
     return parser

@@ -98,3 +98,32 @@ def test_demo_runs_all_three_tasks_on_shared_weights(tmp_path, capsys):
     for name in ("text2img.png", "img2img.png", "inpaint.png"):
         assert Image.open(tmp_path / "demo" / name).size == (64, 64)
     assert "from_pipe -> img2img" in out  # the timing table
+
+
+FAMILIES = {
+    # family: (its plugin, the inpaint class the demo reaches, whether inpaint shares the text2img weights)
+    "stable-diffusion-xl": ("autopipe-sdxl", "StableDiffusionXLInpaintPipeline", True),
+    "kandinsky": ("autopipe-kandinsky", "KandinskyInpaintCombinedPipeline", False),
+    "kandinsky22": ("autopipe-kandinsky", "KandinskyV22InpaintCombinedPipeline", False),
+    "if": ("autopipe-deepfloyd-if", "IFInpaintingPipeline", True),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_demo_and_generate_for_each_familys_built_in_checkpoint(family, tmp_path, capsys, monkeypatch):
+    plugin, inpaint_class, shared = FAMILIES[family]
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", plugin)
+    assert main(["demo", "--family", family, "--out-dir", str(tmp_path / "demo"), "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"inpaint:  {inpaint_class}" in out
+    if shared:
+        assert "weights shared across the three pipelines: yes" in out
+    else:  # a text decoder cannot inpaint: the demo says why and loads the family's inpainting checkpoint
+        assert "cannot do inpaint" in out and "weights shared across text2img and img2img" in out and ": yes" in out
+    assert Image.open(tmp_path / "demo" / "text2img.png").size == (64, 64)
+    for name in ("img2img.png", "inpaint.png"):  # IF's stage I works at its UNet's own size whatever the input's
+        assert Image.open(tmp_path / "demo" / name).size in {(64, 64), (16, 16) if family == "if" else (64, 64)}
+
+    png = tmp_path / "t2i.png"
+    assert main(["generate", "--family", family, "--task", "text2img", "--prompt", "a cat", "--out", str(png), "--steps", "2", "--device", "cpu"]) == 0
+    assert Image.open(png).size == (64, 64)
