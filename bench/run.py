@@ -321,8 +321,8 @@ def closing(by: dict[str, Case], checks: list[Check], footprint: float | None = 
             + (f", within the spread of the concrete class against itself ({ctl.median() / cc.median():.3f})" if ctl else "")
             + ". autopipe's own share is importing the core and the plugins and reading the JSON, about the `resolve()` row of case 1 "
             "less the start-up, and the class import runs with the cyclic collector paused (see the findings below). In memory, "
-            + (f"autopipe's own modules and tables take {footprint:.1f} MiB (a resolve process's peak less importing "
-               "`importlib.metadata`, which diffusers imports too); " if footprint is not None else "")
+            + (f"autopipe's own modules and tables take at most {footprint:.1f} MiB (a resolve process's peak less the bare "
+               "interpreter's); " if footprint is not None else "")
             + "the peak of a whole process moves by more than that from run to run (the noise control's ratio of medians shows by "
             "how much) and only upwards, so the target is read on the least peak of the rounds, at 1 %."
             + (
@@ -510,8 +510,8 @@ benchmark, tiny checkpoint):
 
 
 def own_footprint(folder: Path, env: dict[str, str]) -> float:
-    """autopipe's own resident memory, MiB: a resolve process's peak less that of importing importlib.metadata alone
-    (which diffusers imports too). The least of three runs each."""
+    """autopipe's own resident memory, MiB, at most: a resolve process's peak less the bare interpreter's (some of the
+    standard library it imports, diffusers imports too). The least of three runs each."""
 
     def peak(code: str) -> float:
         best = float("inf")
@@ -521,7 +521,7 @@ def own_footprint(folder: Path, env: dict[str, str]) -> float:
             best = min(best, ru.ru_maxrss / 1024)
         return best
 
-    return peak('import sys; from autopipe_core import resolve; resolve(sys.argv[1], "text2img")') - peak("import importlib.metadata")
+    return peak('import sys; from autopipe_core import resolve; resolve(sys.argv[1], "text2img")') - peak("pass")
 
 
 def modules_probe(env: dict[str, str]) -> dict[str, dict]:
