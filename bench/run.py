@@ -511,14 +511,15 @@ benchmark, tiny checkpoint):
 
 def own_footprint(folder: Path, env: dict[str, str]) -> float:
     """autopipe's own resident memory, MiB, at most: a resolve process's peak less the bare interpreter's (some of the
-    standard library it imports, diffusers imports too). The least of three runs each."""
+    standard library it imports, diffusers imports too). Each process reports its own VmHWM (ru_maxrss would keep the
+    forking parent's high-water mark); the least of three runs each."""
+    hwm = "; print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
 
     def peak(code: str) -> float:
         best = float("inf")
         for _ in range(3):
-            proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], env=env, stdout=subprocess.DEVNULL)
-            _, status, ru = os.wait4(proc.pid, 0)
-            best = min(best, ru.ru_maxrss / 1024)
+            out = subprocess.run([sys.executable, "-c", code + hwm, str(folder)], env=env, capture_output=True, text=True, check=True)
+            best = min(best, int(out.stdout.split()[-1]) / 1024)
         return best
 
     return peak('import sys; from autopipe_core import resolve; resolve(sys.argv[1], "text2img")') - peak("pass")
