@@ -21,10 +21,11 @@ import json
 import math
 import os
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError
 
@@ -183,19 +184,26 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> SafetensorsHeader:
     return SafetensorsHeader(where, file_size, 8 + length, MappingProxyType(tensors), MappingProxyType(metadata))
 
 
-def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
-    """The checked header of the safetensors file at `path`, reading only the header's bytes."""
-    path = Path(path)
+@contextmanager
+def opened(path: Path, what: str) -> Iterator[BinaryIO]:
+    """`path` open for reading, with the OS's errors as autopipe's typed ones (`what` names the file expected)."""
     where = str(path)
     try:
         with open(path, "rb") as f:
-            return parse_header(f, os.fstat(f.fileno()).st_size, where)
+            yield f
     except FileNotFoundError:
         raise ModelNotFoundError(f"{where} does not exist. Check the path.") from None
     except IsADirectoryError:
-        raise InvalidModelError(f"{where} is a folder, not a safetensors file") from None
+        raise InvalidModelError(f"{where} is a folder, not {what}") from None
     except OSError as exc:
         raise ModelNotFoundError(f"cannot read {where}: {exc.strerror or exc}") from exc
+
+
+def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
+    """The checked header of the safetensors file at `path`, reading only the header's bytes."""
+    path = Path(path)
+    with opened(path, "a safetensors file") as f:
+        return parse_header(f, os.fstat(f.fileno()).st_size, str(path))
 
 
 def header_to_json(header: SafetensorsHeader) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from types import MappingProxyType
 from typing import Any
 
 from . import sources
-from .errors import InvalidModelError, ModelNotFoundError, UnsafeCheckpointError, UnsupportedModelError
-from .headers import PICKLE_SUFFIXES, SafetensorsHeader, TensorInfo, parse_header
-from .registry import Registry, _settings, get_registry
+from .errors import InvalidModelError, UnsafeCheckpointError, UnsupportedModelError
+from .headers import PICKLE_SUFFIXES, SafetensorsHeader, TensorInfo, opened, parse_header
+from .registry import Registry, _expect, _settings, get_registry
 from .specs import Detection, Identity, class_name
 
 HOOK = "autopipe_detect"
@@ -139,37 +139,20 @@ def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> Safetensor
     path = Path(path)
     where = str(path)
     pickled = path.suffix.lower() in PICKLE_SUFFIXES
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            first = f.read(8)
-            what = sniff_pickle(first, path) or (f"a {path.suffix} file, the suffix of pickle checkpoints" if pickled else None)
-            if what is None:
-                f.seek(0)
-                return parse_header(f, size, where)
-    except FileNotFoundError:
-        raise ModelNotFoundError(f"{where} does not exist. Check the path.") from None
-    except IsADirectoryError:
-        raise InvalidModelError(f"{where} is a folder, not a checkpoint file") from None
-    except OSError as exc:
-        raise ModelNotFoundError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    with opened(path, "a checkpoint file") as f:
+        first = f.read(8)
+        what = sniff_pickle(first, path) or (f"a {path.suffix} file, the suffix of pickle checkpoints" if pickled else None)
+        if what is None:
+            f.seek(0)
+            return parse_header(f, os.fstat(f.fileno()).st_size, where)
     if not allow_pickle:
         raise _refuse(path, what)
     return pickle_header(path)
 
 
 def _as_detections(value: Any) -> tuple[Detection, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, Detection):
-        return (value,)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{HOOK} must return a Detection, a list of them or None, not {type(value).__name__}")
-    items = tuple(value)
-    for item in items:
-        if not isinstance(item, Detection):
-            raise TypeError(f"{HOOK} must return Detection objects, got {type(item).__name__}")
-    return items
+    """The hook's answer as a tuple: one Detection is allowed on its own, else the registration hooks' rule."""
+    return tuple(_expect([value] if isinstance(value, Detection) else value, Detection, HOOK))
 
 
 def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Report:
