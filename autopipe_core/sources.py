@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError
+from .files import read_capped
 from .specs import Identity
 
 #: model_index.json and component configs larger than this are refused (real ones are a few KiB).
@@ -34,36 +34,20 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
 Wanted = Callable[[tuple[str, ...]], Iterable[str]]
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     """Read a small JSON object, refusing what is too large, not JSON, or not an object.
 
-    Opened without blocking and checked to be a regular file before a byte is
-    read: a checkpoint is a stranger's folder, and a FIFO or a link to a device
-    named config.json must fail at once, not hang or stream forever.
+    Opened through :func:`~autopipe_core.files.read_capped`: without blocking,
+    checked to be a regular file of at most `limit` bytes before a byte is
+    read, so a FIFO or a link to a device named config.json fails at once.
+    Raises FileNotFoundError for a missing file (the caller says what that
+    means), else the typed errors.
     """
-    try:
-        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
-            st = os.fstat(f.fileno())
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(path)
-            if not stat.S_ISREG(st.st_mode):
-                raise InvalidModelError(f"{what} ({path}) is not a regular file (a FIFO, a device or a socket). Replace it with the real JSON file.")
-            size = st.st_size
-            if size > MAX_JSON_BYTES:
-                raise InvalidModelError(f"{what} ({path}) is {size} bytes; autopipe reads at most {MAX_JSON_BYTES}. It is not a diffusers config.")
-            data = f.read(MAX_JSON_BYTES + 1)
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError as exc:
-        raise InvalidModelError(f"{what} ({path}) is a folder, not a JSON file") from exc
-    except OSError as exc:
-        raise ModelNotFoundError(f"cannot read {what} ({path}): {exc.strerror or exc}") from exc
-    if len(data) > MAX_JSON_BYTES:
-        raise InvalidModelError(f"{what} ({path}) is larger than {MAX_JSON_BYTES} bytes; it is not a diffusers config.")
+    data = read_capped(path, "a diffusers JSON file", limit, f"{what} ({path})")
     try:
         value = json.loads(data.decode("utf-8"))  # as diffusers reads it; json.loads(bytes) would also guess UTF-16/32
     except (ValueError, RecursionError) as exc:
-        raise InvalidModelError(f"{what} ({path}) is not valid JSON: {exc}. Re-download or re-save the checkpoint.") from exc
+        raise InvalidModelError(f"{what} ({path}) is not valid JSON: {str(exc)[:200]}. Re-download or re-save the checkpoint.") from None
     if not isinstance(value, dict):
         raise InvalidModelError(f"{what} ({path}) must hold a JSON object, not {type(value).__name__}")
     return value

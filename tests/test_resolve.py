@@ -217,7 +217,7 @@ def test_a_fifo_named_config_json_fails_at_once_instead_of_hanging(tmp_path):
 
 
 def test_a_two_gigabyte_model_index_is_refused_without_reading_it(tmp_path, monkeypatch):
-    from autopipe_core import sources
+    from autopipe_core import files, sources
 
     (tmp_path / "model_index.json").write_bytes(b"{")
     os.truncate(tmp_path / "model_index.json", 2 * 2**30)  # sparse: costs no disk
@@ -228,7 +228,7 @@ def test_a_two_gigabyte_model_index_is_refused_without_reading_it(tmp_path, monk
             read.append(size)
             return super().read(size)
 
-    monkeypatch.setattr(sources, "open", lambda fd, mode: Counting(fd, mode), raising=False)
+    monkeypatch.setattr(files, "open", lambda fd, mode: Counting(fd, mode), raising=False)
     with pytest.raises(InvalidModelError, match=f"2147483648 bytes; autopipe reads at most {sources.MAX_JSON_BYTES}"):
         resolve(tmp_path, "text2img")
     assert read == []
