@@ -14,14 +14,12 @@ them, and resolution must stay cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import pluggy
 
-if TYPE_CHECKING:  # annotations only: resolving never imports the placement code
-    from .headers import SafetensorsHeader
-    from .placement import Footprint
-from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow
+from .headers import SafetensorsHeader
+from .specs import Detection, DeviceFacts, FamilySpec, Footprint, Identity, LoadPlan, ModifierSpec, PipelineRow
 
 PROJECT = "autopipe"
 hookspec = pluggy.HookspecMarker(PROJECT)

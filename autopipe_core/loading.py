@@ -59,16 +59,9 @@ def family_plan(resolution: Resolution, device: DeviceFacts, registry: Registry 
     registry = registry or get_registry()
     identity = _with_files(resolution.identity) if resolution.identity else Identity("unknown", "", resolution.pipeline_class)
     owner = registry.families[resolution.family][1]
-    try:
-        result = registry.call(owner, "autopipe_load_plan", family=resolution.family, identity=identity, device=device)
-    except PluginError:
-        raise  # already names the plugin and the hook
-    except Exception as exc:
-        raise PluginError(f"{owner}'s loading code for {resolution.family} raised {type(exc).__name__}: {exc}") from exc
+    result = registry.ask(owner, "autopipe_load_plan", family=resolution.family, identity=identity, device=device)
     if result is None:
         return LoadPlan("float32", None, "device", device.type, f"{owner} gives no loading code for {resolution.family}: float32 on {device.type}")
-    if not isinstance(result, LoadPlan):
-        raise PluginError(f"{owner}'s autopipe_load_plan returned {type(result).__name__}, not a LoadPlan")
     return result
 
 

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import AutopipeError, InvalidModelError
 from .headers import DTYPE_BYTES, read_header
-from .specs import DTYPES, PLACEMENTS, DeviceFacts, Identity, LoadPlan
+from .specs import DTYPES, NO_ACTIVATION, PLACEMENTS, Activation, ComponentBytes, DeviceFacts, Footprint, Identity, LoadPlan  # noqa: F401 - the hook types, re-exported
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 UNITS = {"KiB": KiB, "MiB": MiB, "GiB": GiB}
@@ -85,70 +85,6 @@ def parse_memory(value: int | str) -> int:
 def gib(n: int) -> str:
     """Bytes as GiB with two decimals, the unit every reason speaks in."""
     return f"{n / GiB:.2f} GiB"
-
-
-@dataclass(frozen=True)
-class ComponentBytes:
-    """One component's device memory in the dtype it will load in; `nbytes` None when it could not be read.
-
-    `source` says where the figure comes from (the safetensors headers, a
-    pickle file's size, a live object passed in, or why it is unknown) and
-    `files` which files were read, so that a doubtful figure can be checked.
-    """
-
-    name: str
-    nbytes: int | None
-    parameters: int | None
-    dtype: str
-    source: str
-    files: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Activation:
-    """The family's allowance for everything besides weights during a call at width x height: activations, workspaces, slack."""
-
-    nbytes: int
-    width: int
-    height: int
-    reason: str
-
-
-NO_ACTIVATION = Activation(0, 0, 0, "the family declares no activation allowance")
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """What a pipeline will hold on the device: its components' weights and the family's activation allowance."""
-
-    components: tuple[ComponentBytes, ...]
-    activation: Activation = NO_ACTIVATION
-
-    @property
-    def weights(self) -> int:
-        """The known weight bytes, all components together."""
-        return sum(c.nbytes for c in self.components if c.nbytes is not None)
-
-    @property
-    def unknown(self) -> tuple[ComponentBytes, ...]:
-        return tuple(c for c in self.components if c.nbytes is None)
-
-    @property
-    def largest(self) -> ComponentBytes | None:
-        known = [c for c in self.components if c.nbytes is not None]
-        return max(known, key=lambda c: c.nbytes) if known else None
-
-    def component(self, name: str) -> ComponentBytes | None:
-        return next((c for c in self.components if c.name == name), None)
-
-    def with_component(self, component: ComponentBytes) -> "Footprint":
-        """This footprint with `component` added, or replacing the one of the same name."""
-        if self.component(component.name) is None:
-            return replace(self, components=(*self.components, component))
-        return replace(self, components=tuple(component if c.name == component.name else c for c in self.components))
-
-    def with_activation(self, activation: Activation) -> "Footprint":
-        return replace(self, activation=activation)
 
 
 @dataclass(frozen=True)
@@ -600,14 +536,14 @@ def plan(
     fp = footprint(identity, load_plan, passed, {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs})
     owner = registry.families[resolution.family][1]
     family = resolution.family
-    adjusted = _ask(registry, owner, "autopipe_footprint", Footprint, family=family, identity=identity, plan=load_plan,
-                    footprint=fp, width=width, height=height)
+    adjusted = registry.ask(owner, "autopipe_footprint", family=family, identity=identity, plan=load_plan,
+                            footprint=fp, width=width, height=height)
     fp = adjusted or fp
     rule = choose(fp, device)
     placed = replace(load_plan, placement=rule.placement, reason=f"{load_plan.reason}; {rule.reason}")
     overridden_by = None
-    override = _ask(registry, owner, "autopipe_placement", LoadPlan, family=family, identity=identity, device=device,
-                    footprint=fp, plan=placed)
+    override = registry.ask(owner, "autopipe_placement", family=family, identity=identity, device=device,
+                            footprint=fp, plan=placed)
     if override is not None and override != placed:
         placed, overridden_by = override, owner
     max_memory, device_map = rule.max_memory, rule.device_map
@@ -617,20 +553,6 @@ def plan(
         max_memory = device_map = None
     return Placement(placed, fp, device.free_bytes if device.free_bytes is not None else device.total_bytes,
                      max(device.count, 1) if device.accelerated else 0, rule.placement, overridden_by, max_memory, device_map)
-
-
-def _ask(registry: Any, owner: str, hook: str, kind: type, **kwargs: Any) -> Any:
-    from .errors import PluginError
-
-    try:
-        result = registry.call(owner, hook, **kwargs)
-    except PluginError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"{owner}'s {hook} for {kwargs.get('family')} raised {type(exc).__name__}: {exc}") from exc
-    if result is not None and not isinstance(result, kind):
-        raise PluginError(f"{owner}'s {hook} returned {type(result).__name__}, not a {kind.__name__}")
-    return result
 
 
 def scaled(nbytes_at: int, fixed: int, width: int, height: int, reference: int, dtype: str) -> int:

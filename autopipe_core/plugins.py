@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
+import threading
 import time
 import traceback
 import types
@@ -30,6 +32,62 @@ CORE = "autopipe-core"
 #: well-behaved plugin imports in milliseconds; a slow one delays the first resolve of the process.
 #: It is reported, not cut off: an import cannot be interrupted safely, and the others load as usual.
 SLOW_IMPORT_SECONDS = 0.5
+
+#: A plugin whose import is still running after this many seconds is named on stderr while the
+#: process waits (and again every NOTICE_SECONDS * 2 after), so a hang is never silent.
+NOTICE_SECONDS = 3.0
+
+_current = threading.local()
+
+
+def current() -> str | None:
+    """The distribution whose code this thread is running on autopipe's behalf (importing it, calling a hook), or None."""
+    return getattr(_current, "plugin", None)
+
+
+class running:
+    """``with running(dist):`` marks the code inside as the plugin `dist`'s, for :func:`current` (nests)."""
+
+    def __init__(self, plugin: str):
+        self.plugin = plugin
+
+    def __enter__(self) -> None:
+        self.outer = current()
+        _current.plugin = self.plugin
+
+    def __exit__(self, *exc: object) -> None:
+        _current.plugin = self.outer
+
+
+class _Watch:
+    """Names a plugin on stderr while its import runs longer than NOTICE_SECONDS (a daemon timer; cancelled on exit)."""
+
+    def __init__(self, plugin: str, stream: Any = None):
+        self.plugin, self.stream, self.start = plugin, stream, time.perf_counter()
+        self.timer: threading.Timer | None = None
+        self.delay = NOTICE_SECONDS
+
+    def _arm(self) -> None:
+        self.timer = threading.Timer(self.delay, self._notice)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _notice(self) -> None:
+        waited = time.perf_counter() - self.start
+        try:
+            print(f"autopipe: still importing the plugin {self.plugin} ({waited:.0f} s so far)", file=self.stream or sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed: nothing to say it on
+            return
+        self.delay *= 2
+        self._arm()
+
+    def __enter__(self) -> "_Watch":
+        self._arm()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def normalize(name: str) -> str:
@@ -65,7 +123,8 @@ class PluginInfo:
         return self.import_seconds > SLOW_IMPORT_SECONDS
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An exception as one line for a report: its type, its message and where it was raised."""
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
     return f"{type(exc).__name__}: {exc}{where}"
@@ -113,8 +172,6 @@ def _scan() -> list[_Found] | None:
     distribution finder on sys.meta_path other than the standard one, or a
     folder it cannot read.
     """
-    import sys
-
     for finder in sys.meta_path:
         if getattr(finder, "find_distributions", None) is not None and getattr(finder, "__name__", "") != "PathFinder":
             return None
@@ -303,11 +360,14 @@ def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tupl
         name = dist if pm.get_plugin(dist) is None else f"{dist}:{ep.name}"
         start = time.perf_counter()
         try:
-            module = ep.load()
+            with running(dist), _Watch(dist):
+                module = ep.load()
             seconds = time.perf_counter() - start
             hooks = _register(pm, module, name)
-        except (Exception, SystemExit) as exc:  # a plugin must never take the others down
-            infos.append(PluginInfo(dist, version, ep.value, (), _describe(exc), time.perf_counter() - start))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, CancelledError, GeneratorExit too: a plugin never takes the others down
+            infos.append(PluginInfo(dist, version, ep.value, (), describe(exc), time.perf_counter() - start))
         else:
             infos.append(PluginInfo(dist, version, ep.value, hooks, None, seconds))
     return pm, tuple(infos)
@@ -333,4 +393,5 @@ def call(pm: pluggy.PluginManager, plugin_name: str, hook: str, **kwargs: Any) -
         impl = next((i for i in getattr(pm.hook, hook).get_hookimpls() if i.plugin_name == plugin_name), None)
     if impl is None:
         return None
-    return impl.function(*(kwargs[a] for a in impl.argnames))
+    with running(plugin_name.partition(":")[0]):
+        return impl.function(*(kwargs[a] for a in impl.argnames))

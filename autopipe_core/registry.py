@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import plugins as _plugins
+from .answers import CHECKS, LOADING_HOOKS
 from .errors import AutopipeError, PluginError
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
@@ -33,9 +34,43 @@ ENV_STRICT = "AUTOPIPE_STRICT"
 
 Key = tuple[str, frozenset]
 
-#: Hooks that load weights through diffusers: their OSError and ValueError are diffusers' own
-#: (a missing file, a config that does not fit) and reach the caller unchanged, with a note.
-LOADING_HOOKS = frozenset({"autopipe_from_pretrained", "autopipe_from_single_file"})
+
+def ask(pm: pluggy.PluginManager, plugin: str, hook: str, version: str = "?", **kwargs: Any) -> Any:
+    """Call one plugin's implementation of `hook`, with the one set of rules every hook call follows.
+
+    - The answer is checked against the hook's declared type (:data:`autopipe_core.answers.CHECKS`)
+      and returned in its normal form (a list for the registration hooks); a malformed one is a PluginError.
+    - A plugin's own typed errors (:class:`AutopipeError`) pass unchanged.
+    - The OSError and ValueError of the hooks that load through diffusers (LOADING_HOOKS) are
+      diffusers' own, for a checkpoint it cannot load: they pass unchanged, with a note naming the plugin.
+    - Anything else it raises, BaseException subclasses included (SystemExit, GeneratorExit,
+      asyncio's CancelledError), is a PluginError naming the distribution, its version and the hook.
+      KeyboardInterrupt alone propagates: the user asked to stop.
+
+    Returns the checked answer, or the check of None when the plugin does not implement the hook.
+    """
+    try:
+        answer = _plugins.call(pm, plugin, hook, **kwargs)
+    except (KeyboardInterrupt, AutopipeError):
+        raise
+    except (OSError, ValueError) as exc:
+        if hook not in LOADING_HOOKS:
+            raise _blame(plugin, version, hook, f"raised {type(exc).__name__} in", exc) from exc
+        exc.add_note(f"raised in the {hook} hook of the plugin {plugin}")
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's bug is reported as such, whatever it raised
+        raise _blame(plugin, version, hook, f"raised {type(exc).__name__} in", exc) from exc
+    try:
+        return CHECKS[hook](answer, kwargs)
+    except TypeError as exc:
+        raise _blame(plugin, version, hook, "gave a malformed answer from", exc) from None
+
+
+def _blame(plugin: str, version: str, hook: str, what: str, exc: BaseException) -> PluginError:
+    return PluginError(
+        f"the plugin {plugin} {version} {what} its {hook} hook: {str(exc)[:500]}. "
+        f"This is a bug in {plugin}: report it to its authors, or upgrade it."
+    )
 
 
 @dataclass(frozen=True)
@@ -68,6 +103,7 @@ class Registry:
     modifiers: Mapping[str, tuple[ModifierSpec, str]]
     conflicts: tuple[Conflict, ...] = ()
     manager: pluggy.PluginManager | None = field(default=None, compare=False, repr=False)
+    prefer: tuple[str, ...] = ()  # AUTOPIPE_PREFER, normalised: distributions that win conflicts, in order
 
     def identify(self, class_names: Iterable[str]) -> ClassEntry | None:
         """The first of these class names (a class and its bases, most specific first) the tables know."""
@@ -88,56 +124,22 @@ class Registry:
     def families_of(self, plugin: str) -> tuple[str, ...]:
         return tuple(sorted(f for f, (_, p) in self.families.items() if p == plugin))
 
-    def call(self, plugin: str, hook: str, **kwargs: Any) -> Any:
-        """Call one plugin's hook at load time; what it raises is pinned on the plugin.
-
-        A plugin's own typed errors (AutopipeError) pass unchanged. So do the
-        OSError and ValueError of the hooks that call diffusers to load
-        (LOADING_HOOKS): diffusers raises those for a checkpoint it cannot load,
-        and a diffusers user already catches them; they get a note naming the
-        plugin. Anything else (a bug: TypeError, KeyError, a SystemExit, or a
-        ValueError from a hook that only computes) becomes a PluginError that
-        names the distribution and the hook.
-        """
+    def ask(self, plugin: str, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's hook, with the rules of :func:`ask`; the answer checked, errors pinned on the plugin."""
         assert self.manager is not None
-        try:
-            return _plugins.call(self.manager, plugin, hook, **kwargs)
-        except AutopipeError:
-            raise
-        except (OSError, ValueError) as exc:
-            if hook not in LOADING_HOOKS:
-                raise self._blame(plugin, hook, exc) from exc
-            exc.add_note(f"raised in the {hook} hook of the plugin {plugin}")
-            raise
-        except (Exception, SystemExit) as exc:
-            raise self._blame(plugin, hook, exc) from exc
-
-    def _blame(self, plugin: str, hook: str, exc: BaseException) -> PluginError:
         version = next((p.version for p in self.plugins if p.distribution == plugin), "?")
-        return PluginError(
-            f"the plugin {plugin} {version} raised {type(exc).__name__} in its {hook} hook: {exc}. "
-            f"This is a bug in {plugin}: report it to its authors, or upgrade it."
-        )
+        return ask(self.manager, plugin, hook, version, **kwargs)
+
+    call = ask  # the name of before (tests, third-party code)
 
 
-def _expect(items: Any, kind: type, hook: str) -> list:
-    if items is None:
-        return []
-    if isinstance(items, (str, bytes)) or not hasattr(items, "__iter__"):
-        raise TypeError(f"{hook} must return a list of {kind.__name__}, not {type(items).__name__}")
-    items = list(items)
-    for item in items:
-        if not isinstance(item, kind):
-            raise TypeError(f"{hook} must return {kind.__name__} objects, got {type(item).__name__}: {item!r}")
-    return items
-
-
-def _collect(pm: pluggy.PluginManager, name: str) -> tuple[list[FamilySpec], list[PipelineRow], list[ModifierSpec]]:
-    """All of one plugin's registrations, or an exception: a plugin counts whole or not at all."""
+def _collect(pm: pluggy.PluginManager, info: _plugins.PluginInfo) -> tuple[list[FamilySpec], list[PipelineRow], list[ModifierSpec]]:
+    """All of one plugin's registrations, or a PluginError: a plugin counts whole or not at all."""
+    name, version = info.distribution, info.version
     return (
-        _expect(_plugins.call(pm, name, "autopipe_families"), FamilySpec, "autopipe_families"),
-        _expect(_plugins.call(pm, name, "autopipe_pipelines"), PipelineRow, "autopipe_pipelines"),
-        _expect(_plugins.call(pm, name, "autopipe_modifiers"), ModifierSpec, "autopipe_modifiers"),
+        ask(pm, name, "autopipe_families", version),
+        ask(pm, name, "autopipe_pipelines", version),
+        ask(pm, name, "autopipe_modifiers", version),
     )
 
 
@@ -150,9 +152,10 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         if not info.ok:
             continue
         try:
-            registrations[info.distribution] = _collect(pm, info.distribution)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported, and the plugin left out
-            infos[i] = replace(info, error=f"registration failed: {_plugins._describe(exc)}")
+            registrations[info.distribution] = _collect(pm, info)
+        except PluginError as exc:  # reported, and the plugin left out
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            infos[i] = replace(info, error=f"registration failed: {_plugins.describe(cause) if cause is not exc else exc}")
             pm.unregister(name=info.distribution)
 
     def rank(plugin: str, priority: int = 0, owner: str | None = None) -> tuple:
@@ -229,6 +232,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         modifiers=MappingProxyType(modifiers),
         conflicts=tuple(conflicts),
         manager=pm,
+        prefer=tuple(prefer),
     )
 
 
@@ -261,6 +265,7 @@ def check_classes(registry: Registry) -> tuple[ClassProblem, ...]:
 
 _lock = threading.Lock()
 _cache: dict[tuple, Registry] = {}
+_building = threading.local()  # .active: this thread is building a registry now
 
 
 def _settings() -> tuple:
@@ -278,10 +283,23 @@ def get_registry() -> Registry:
     key = _settings()
     registry = _cache.get(key)
     if registry is None:
+        if getattr(_building, "active", False):
+            # A plugin asked for the registry while it was being built (at import, or in a registration
+            # hook): waiting for the lock this thread holds would never end.
+            culprit = _plugins.current() or "a plugin"
+            raise PluginError(
+                f"the plugin {culprit} called get_registry() while the registry was being built (at its import or in a "
+                f"registration hook). A plugin registers data; it asks the registry only when one of its load-time hooks runs. "
+                f"This is a bug in {culprit}: report it to its authors."
+            )
         with _lock:
             registry = _cache.get(key)
             if registry is None:
-                registry = _cache[key] = build(key[0], key[1])
+                _building.active = True
+                try:
+                    registry = _cache[key] = build(key[0], key[1])
+                finally:
+                    _building.active = False
     if key[2]:
         broken = [p for p in registry.plugins if not p.ok]
         if broken:

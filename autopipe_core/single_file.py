@@ -28,9 +28,10 @@ from types import MappingProxyType
 from typing import Any
 
 from . import sources
-from .errors import InvalidModelError, UnsafeCheckpointError, UnsupportedModelError
+from .errors import AutopipeError, InvalidModelError, PluginError, UnsafeCheckpointError, UnsupportedModelError
 from .headers import PICKLE_SUFFIXES, SafetensorsHeader, TensorInfo, opened, parse_header
-from .registry import Registry, _expect, _settings, get_registry
+from .plugins import describe
+from .registry import Registry, ask, get_registry
 from .specs import Detection, Identity, class_name
 
 HOOK = "autopipe_detect"
@@ -150,11 +151,6 @@ def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> Safetensor
     return pickle_header(path)
 
 
-def _as_detections(value: Any) -> tuple[Detection, ...]:
-    """The hook's answer as a tuple: one Detection is allowed on its own, else the registration hooks' rule."""
-    return tuple(_expect([value] if isinstance(value, Detection) else value, Detection, HOOK))
-
-
 def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Report:
     """Ask every plugin what the file is, one at a time; rank the claims.
 
@@ -163,11 +159,8 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
     then the family's higher priority, then the distribution name. A plugin
     that raises is reported in its verdict and the others still answer.
     """
-    from . import plugins as _plugins
-    from .plugins import _describe
-
     registry = registry or get_registry()
-    prefer = _settings()[1]
+    prefer = registry.prefer
     verdicts = []
     claims: list[tuple[tuple, Detection]] = []
     for info in registry.plugins:
@@ -177,9 +170,10 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
             verdicts.append(Verdict(info.distribution, asked=False))
             continue
         try:
-            found = _as_detections(_plugins.call(registry.manager, info.distribution, HOOK, header=header))
-        except Exception as exc:  # noqa: BLE001 - pinned on the plugin, not fatal for the others
-            verdicts.append(Verdict(info.distribution, error=_describe(exc)))
+            found = registry.ask(info.distribution, HOOK, header=header)
+        except AutopipeError as exc:  # pinned on the plugin, not fatal for the others (KeyboardInterrupt alone propagates)
+            cause = exc.__cause__ if isinstance(exc, PluginError) and exc.__cause__ is not None else None
+            verdicts.append(Verdict(info.distribution, error=describe(cause) if cause is not None else str(exc)))
             continue
         found = tuple(replace(d, plugin=info.distribution) for d in found)
         verdicts.append(Verdict(info.distribution, found))

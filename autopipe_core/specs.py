@@ -8,7 +8,7 @@ imports nothing; the class is imported only when a pipeline is built.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
@@ -273,3 +273,106 @@ class LoadPlan:
                 raise ValueError(f"load plan dtype {dtype!r} is not one of {DTYPES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"load plan placement {self.placement!r} is not one of {PLACEMENTS}")
+
+
+#: The largest byte count or image side a plan believes: beyond these a figure is a bug or an absurd config
+#: (a sample_size of 10**300), refused before it reaches arithmetic that would overflow a float.
+MAX_PLAN_BYTES = 1 << 60  # 1 EiB
+MAX_IMAGE_SIDE = 1 << 20  # pixels
+
+
+def _check_count(value: object, what: str, limit: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise ValueError(f"{what} must be an integer from 0 to {limit}, not {str(value)[:40]}")
+
+
+@dataclass(frozen=True)
+class ComponentBytes:
+    """One component's device memory in the dtype it will load in; `nbytes` None when it could not be read.
+
+    `nbytes` and `parameters` are counts (bytes, elements) in the dtype `dtype`
+    (a torch dtype name, "float16"). `source` says where the figure comes from
+    (the safetensors headers, a pickle file's size, a live object passed in, or
+    why it is unknown) and `files` which files were read, so that a doubtful
+    figure can be checked.
+    """
+
+    name: str
+    nbytes: int | None
+    parameters: int | None
+    dtype: str
+    source: str
+    files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_count(self.nbytes, f"component {self.name!r}: nbytes", MAX_PLAN_BYTES, optional=True)
+        _check_count(self.parameters, f"component {self.name!r}: parameters", MAX_PLAN_BYTES, optional=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The family's allowance for everything besides weights during a call at `width` x `height` pixels.
+
+    `nbytes` covers activations, workspaces and allocator slack (bytes); `reason` says how it was estimated.
+    """
+
+    nbytes: int
+    width: int
+    height: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_count(self.nbytes, "activation nbytes", MAX_PLAN_BYTES)
+        _check_count(self.width, "activation width", MAX_IMAGE_SIDE)
+        _check_count(self.height, "activation height", MAX_IMAGE_SIDE)
+
+
+NO_ACTIVATION = Activation(0, 0, 0, "the family declares no activation allowance")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a pipeline will hold on the device: its components' weights and the family's activation allowance.
+
+    The core counts `components` from weight-file headers; a family's
+    ``autopipe_footprint`` hook adds its `activation` and what the core could not see.
+    """
+
+    components: tuple[ComponentBytes, ...]
+    activation: Activation = NO_ACTIVATION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "components", tuple(self.components))
+        for c in self.components:
+            if not isinstance(c, ComponentBytes):
+                raise ValueError(f"a Footprint holds ComponentBytes, not {type(c).__name__}")
+        if not isinstance(self.activation, Activation):
+            raise ValueError(f"a Footprint's activation is an Activation, not {type(self.activation).__name__}")
+
+    @property
+    def weights(self) -> int:
+        """The known weight bytes, all components together."""
+        return sum(c.nbytes for c in self.components if c.nbytes is not None)
+
+    @property
+    def unknown(self) -> tuple[ComponentBytes, ...]:
+        return tuple(c for c in self.components if c.nbytes is None)
+
+    @property
+    def largest(self) -> ComponentBytes | None:
+        known = [c for c in self.components if c.nbytes is not None]
+        return max(known, key=lambda c: c.nbytes) if known else None
+
+    def component(self, name: str) -> ComponentBytes | None:
+        return next((c for c in self.components if c.name == name), None)
+
+    def with_component(self, component: ComponentBytes) -> "Footprint":
+        """This footprint with `component` added, or replacing the one of the same name."""
+        if self.component(component.name) is None:
+            return replace(self, components=(*self.components, component))
+        return replace(self, components=tuple(component if c.name == component.name else c for c in self.components))
+
+    def with_activation(self, activation: Activation) -> "Footprint":
+        return replace(self, activation=activation)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import sysconfig
+import textwrap
 import venv
 from pathlib import Path
 
@@ -54,3 +56,43 @@ def fresh_env(where: Path) -> Path:
             continue
         (theirs / entry.name).symlink_to(entry)
     return where / "bin"
+
+
+def write_project(root: Path, dist: str, module: str, source: str, entry: str, version: str = "1.2.3") -> Path:
+    """A one-module plugin project: `source` as `module`, its entry point `entry` in the group autopipe.plugins."""
+    project = root / dist
+    (project / module).mkdir(parents=True)
+    (project / module / "__init__.py").write_text(source)
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+            [project]
+            name = "{dist}"
+            version = "{version}"
+            dependencies = ["autopipe-core"]
+            [project.entry-points."autopipe.plugins"]
+            main = "{entry}"
+            [tool.hatch.build.targets.wheel]
+            packages = ["{module}"]
+            """
+        )
+    )
+    return project
+
+
+def install_plugins(root: Path, target: Path, plugins: dict[str, tuple[str, str, str]]) -> Path:
+    """pip-install each plugin {distribution: (module, source, entry point value)} into `target` as a wheel; returns `target`.
+
+    Real distributions with real .dist-info folders, so discovery goes through entry points as it does after
+    `pip install`; put `target` on sys.path (or PYTHONPATH) to see them.
+    """
+    projects = [str(write_project(root, d, *spec)) for d, spec in plugins.items()]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), *projects],
+        check=True,
+        capture_output=True,
+    )
+    return target

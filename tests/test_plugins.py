@@ -11,11 +11,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from layouts import write_model_index
+from layouts import install_plugins, write_model_index
 
 from autopipe_core import PluginError, hookspecs
 from autopipe_core import registry as registry_module
@@ -48,9 +47,12 @@ def autopipe_pipelines():
         PipelineRow("two-stage", {Task.TEXT2IMG: "decimal:Decimal"}, modifiers={"decoder"}, on_disk=frozenset()),
     ]
 
+LOADED = []
+
 @hookimpl
 def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
-    return f"{family} loaded {pipeline_class.__name__} from {model} with {sorted(kwargs)}"
+    LOADED.append(f"{family} loaded {pipeline_class.__name__} from {model} with {sorted(kwargs)}")
+    return pipeline_class(1)
 """
 
 REGISTRATION_HOOKS = ("autopipe_families", "autopipe_pipelines", "autopipe_modifiers")
@@ -142,42 +144,10 @@ PLUGINS = {
 }
 
 
-def _write_project(root: Path, dist: str, module: str, source: str, entry: str) -> Path:
-    project = root / dist
-    (project / module).mkdir(parents=True)
-    (project / module / "__init__.py").write_text(source)
-    (project / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-            [project]
-            name = "{dist}"
-            version = "1.2.3"
-            dependencies = ["autopipe-core"]
-            [project.entry-points."autopipe.plugins"]
-            main = "{entry}"
-            [tool.hatch.build.targets.wheel]
-            packages = ["{module}"]
-            """
-        )
-    )
-    return project
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """A folder the test distributions are pip-installed into (as wheels, no editable tricks)."""
-    root = tmp_path_factory.mktemp("plugin-projects")
-    target = tmp_path_factory.mktemp("site")
-    projects = [str(_write_project(root, d, *spec)) for d, spec in PLUGINS.items()]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), *projects],
-        check=True,
-        capture_output=True,
-    )
-    return target
+    return install_plugins(tmp_path_factory.mktemp("plugin-projects"), tmp_path_factory.mktemp("site"), PLUGINS)
 
 
 def _autopipe(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -205,7 +175,7 @@ def test_every_plugin_is_listed_with_its_health(site):
     assert "boom in families" in listed["autopipe-raises"]["error"]
     assert "PipelineRow" in listed["autopipe-malformed"]["error"]
     assert listed["autopipe-malformed"]["families"] == []
-    assert "autopipe_modifiers must return a list of ModifierSpec, not int" in listed["autopipe-not-a-list"]["error"]
+    assert "its autopipe_modifiers hook: must return a list of ModifierSpec, not int" in listed["autopipe-not-a-list"]["error"]
     assert "SystemExit: 3" in listed["autopipe-exits"]["error"]
 
 
@@ -366,7 +336,10 @@ def test_a_checkpoint_on_disk_resolves_with_its_rows_on_disk_modifiers(site, tmp
 
 def test_a_family_can_load_with_its_own_code(site, tmp_path):
     folder = write_model_index(tmp_path / "decoder", "Decimal")
-    code = f"from autopipe_core import AutoPipelineForText2Image as A; print(A.from_pretrained({str(folder)!r}, prior=1))"
+    code = (
+        f"from autopipe_core import AutoPipelineForText2Image as A; import autopipe_two_stage as p; "
+        f"assert A.from_pretrained({str(folder)!r}, prior=1) == 1; print(p.LOADED[0])"
+    )
     env = {**os.environ, "PYTHONPATH": str(site), "AUTOPIPE_PLUGINS": "autopipe-two-stage"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == f"two-stage loaded Fraction from {folder} with ['prior']", out.stderr

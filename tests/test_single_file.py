@@ -31,6 +31,7 @@ from autopipe_core import (
     resolve,
 )
 from autopipe_core import headers, single_file
+from autopipe_core import registry as registry_module
 from autopipe_core.cli import main
 from autopipe_core.headers import read_header
 from autopipe_core.plugins import PluginInfo
@@ -171,7 +172,8 @@ def test_claims_are_ranked_by_preference_then_confidence(files, monkeypatch):
     header = read_header(files("sd1"))
     assert single_file.detect(header, registry).best.plugin == "rival"  # 0.99 against 0.95
     monkeypatch.setenv("AUTOPIPE_PREFER", "autopipe-sd")
-    ranked = single_file.detect(header, registry).ranked
+    assert registry_module.get_registry().prefer == ("autopipe-sd",)  # the registry of these settings carries them
+    ranked = single_file.detect(header, replace(registry, prefer=("autopipe-sd",))).ranked
     assert [d.plugin for d in ranked] == ["autopipe-sd", "rival"]
 
 

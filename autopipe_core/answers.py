@@ -1,0 +1,83 @@
+"""What each hook must return: the checks the core applies to every answer a plugin gives.
+
+One table, one rule per hook, applied by :func:`autopipe_core.registry.ask`
+wherever a hook is called, so that a malformed answer is refused the same way
+at registration, at detection and at load time, and is pinned on the plugin
+that gave it. A check returns the answer in its normal form (a list for the
+registration hooks) or raises :class:`TypeError` saying what was wrong.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Callable, Mapping
+
+from .specs import Detection, FamilySpec, Footprint, LoadPlan, ModifierSpec, PipelineRow
+
+#: The most items a registration or detection hook may return. A real plugin registers tens; an
+#: endless generator is cut off here instead of hanging the process.
+MAX_ITEMS = 10_000
+
+
+def many(kind: type, one_alone: bool = False) -> Callable[[Any, Mapping[str, Any]], list]:
+    """An answer that is a list (any finite iterable) of `kind`, None for none; with `one_alone`, a lone `kind` too."""
+
+    def check(answer: Any, kwargs: Mapping[str, Any]) -> list:
+        if answer is None:
+            return []
+        if one_alone and isinstance(answer, kind):
+            return [answer]
+        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+            raise TypeError(f"must return a list of {kind.__name__}, not {type(answer).__name__}")
+        items = list(islice(answer, MAX_ITEMS + 1))
+        if len(items) > MAX_ITEMS:
+            raise TypeError(f"returned more than {MAX_ITEMS} items (an endless generator?); it was cut off")
+        for item in items:
+            if not isinstance(item, kind):
+                raise TypeError(f"must return {kind.__name__} objects, got {type(item).__name__}: {str(item)[:200]}")
+        return items
+
+    return check
+
+
+def optional(kind: type) -> Callable[[Any, Mapping[str, Any]], Any]:
+    """An answer that is a `kind` or None."""
+
+    def check(answer: Any, kwargs: Mapping[str, Any]) -> Any:
+        if answer is not None and not isinstance(answer, kind):
+            raise TypeError(f"returned {type(answer).__name__}, not a {kind.__name__} or None")
+        return answer
+
+    return check
+
+
+def pipeline_or_none(answer: Any, kwargs: Mapping[str, Any]) -> Any:
+    """A loading hook's answer: a pipeline of the class it was asked to load, or None for the core's default."""
+    expected = kwargs.get("pipeline_class")
+    if answer is not None and isinstance(expected, type) and not isinstance(answer, expected):
+        raise TypeError(f"returned {type(answer).__name__}, not a {expected.__name__} (the class resolved) or None")
+    return answer
+
+
+def ignored(answer: Any, kwargs: Mapping[str, Any]) -> None:
+    """A hook whose effect is what it does (``autopipe_build_tiny`` writes a folder), not what it returns."""
+    return None
+
+
+#: hook name -> the check of its answer. Every hook of hookspecs.HOOKS has one (a test keeps it so).
+CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
+    "autopipe_families": many(FamilySpec),
+    "autopipe_pipelines": many(PipelineRow),
+    "autopipe_modifiers": many(ModifierSpec),
+    "autopipe_load_plan": optional(LoadPlan),
+    "autopipe_footprint": optional(Footprint),
+    "autopipe_placement": optional(LoadPlan),
+    "autopipe_from_pretrained": pipeline_or_none,
+    "autopipe_detect": many(Detection, one_alone=True),
+    "autopipe_from_single_file": pipeline_or_none,
+    "autopipe_build_tiny": ignored,
+}
+
+#: Hooks that load weights through diffusers: their OSError and ValueError are diffusers' own (a missing
+#: file, a config that does not fit) and reach the caller unchanged, with a note naming the plugin.
+LOADING_HOOKS = frozenset({"autopipe_from_pretrained", "autopipe_from_single_file"})
