@@ -38,6 +38,8 @@ _EXPORTS = {
     "PipelineRow": "specs",
     "Variant": "specs",
     "IgnoredArgumentWarning": "switch",
+    "LOAD_LOCK": "load_lock",
+    "serialized": "load_lock",
     "Task": "tasks",
 }
 
@@ -56,6 +58,7 @@ if TYPE_CHECKING:  # what static tools see: the eager imports of before
     from .hookspecs import hookimpl
     from .resolve import Resolution, resolve
     from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
+    from .load_lock import LOAD_LOCK, serialized
     from .switch import IgnoredArgumentWarning
     from .tasks import Task
 
@@ -116,5 +119,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "UntrustedCodeError",
     "IgnoredArgumentWarning",
+    "LOAD_LOCK",
+    "serialized",
     "__version__",
 ]

@@ -30,6 +30,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import sources
 from .errors import UntrustedCodeError
 from .specs import Identity
 
@@ -73,27 +74,89 @@ def allowed(library: str | None) -> bool:
     return library is None or library in ALLOWED_LIBRARIES or is_pipeline_module(library)
 
 
-def foreign(identity: Identity) -> dict[str, str]:
-    """component -> the reason it would make diffusers import or run something the checkpoint chose."""
-    out = {}
+#: How deep pipelines nested in pipelines are followed (diffusers loads a component whose folder holds a
+#: model_index.json with DiffusionPipeline.from_pretrained, which reads that file in turn). Real checkpoints
+#: nest at most one level (a combined pipeline's prior); deeper is refused rather than followed forever.
+MAX_NESTING = 3
+
+
+def _declared(library: str | None, cls: str | None, component: str, files: set[str]) -> str | None:
+    """Why a component entry would make diffusers import or run something the checkpoint chose, or None."""
+    if not allowed(library):
+        return f"[{library!r}, {cls!r}] names the library {library!r}"
+    if library is not None and f"{component}/{library}.py" in files:
+        return f"ships {component}/{library}.py, code diffusers would run in place of {library}.{cls}"
+    return None
+
+
+def foreign_in(folder: Path, prefix: str = "", depth: int = 0) -> dict[str, str]:
+    """component path -> why, for every component of the pipeline folder `folder` and of the pipelines nested in it.
+
+    A component whose folder holds its own model_index.json is a pipeline
+    that diffusers loads with ``DiffusionPipeline.from_pretrained``, reading
+    that file and importing what it names in turn: it is checked the same
+    way, to MAX_NESTING levels. Its ``_class_name`` must be a class name
+    (a list there is a custom pipeline: code from the checkpoint).
+    Raises the typed errors of :func:`autopipe_core.sources.read_json`.
+    """
+    index = sources.read_json(folder / sources.MODEL_INDEX, f"{prefix}{sources.MODEL_INDEX}")
+    out: dict[str, str] = {}
+    if depth > 0:
+        name = index.get("_class_name")
+        if not (isinstance(name, str) and _MODULE.match(name)):
+            out[prefix.rstrip("/")] = (
+                f"is a pipeline whose model_index.json names the class {str(name)[:80]!r}: "
+                "a list there is a custom pipeline, code from the checkpoint that diffusers would run"
+            )
+    try:
+        files = set(sources.list_folder(folder))
+    except OSError as exc:
+        out[prefix.rstrip("/") or "."] = f"cannot be listed ({exc.strerror or exc})"
+        return out
+    for component, (library, cls) in sources.components(index, f"{prefix}{sources.MODEL_INDEX}").items():
+        why = _declared(library, cls, component, files)
+        if why is not None:
+            out[prefix + component] = why
+        if f"{component}/{sources.MODEL_INDEX}" in files:
+            if depth + 1 > MAX_NESTING:
+                out[prefix + component] = f"is a pipeline nested more than {MAX_NESTING} levels deep; autopipe does not follow it"
+            else:
+                out.update(foreign_in(folder / component, f"{prefix}{component}/", depth + 1))
+    return out
+
+
+def foreign(identity: Identity, hub: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """component -> the reason it would make diffusers import or run something the checkpoint chose.
+
+    A folder is walked on disk with its nested pipelines (:func:`foreign_in`);
+    a hub repo through the snapshot of the commit that was read (its JSON and
+    Python files only, fetched with huggingface_hub); other origins by what
+    the Identity lists.
+    """
+    if identity.origin == "folder":
+        return foreign_in(Path(identity.reference))
+    if identity.origin == "hub" and identity.commit is not None:
+        return foreign_in(sources.hub_snapshot(identity.reference, identity.commit, **(hub or {})))
     files = set(identity.files or ())
+    out = {}
     for component, (library, cls) in identity.components.items():
-        if not allowed(library):
-            out[component] = f"[{library!r}, {cls!r}] names the library {library!r}"
-        elif library is not None and f"{component}/{library}.py" in files:
-            out[component] = f"ships {component}/{library}.py, code diffusers would run in place of {library}.{cls}"
+        why = _declared(library, cls, component, files)
+        if why is not None:
+            out[component] = why
     return out
 
 
 def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
     """Refuse, before anything is imported, a checkpoint whose components would run code it chose.
 
-    Raises :class:`~autopipe_core.errors.UntrustedCodeError` unless the caller
-    passed ``trust_remote_code=True`` or ``custom_pipeline=``.
+    Checks exactly what diffusers will load: the canonical folder, or the hub
+    commit that was read (loading pins diffusers to it), with every pipeline
+    nested in it. Raises :class:`~autopipe_core.errors.UntrustedCodeError`
+    unless the caller passed ``trust_remote_code=True`` or ``custom_pipeline=``.
     """
-    if identity is None or identity.origin == "pipeline" or opted_in(kwargs):
+    if identity is None or identity.origin in ("pipeline", "file") or opted_in(kwargs):
         return
-    bad = foreign(identity)
+    bad = foreign(identity, {k: v for k, v in kwargs.items() if k in sources.HUB_OPTIONS})
     if bad:
         listed = "; ".join(f"{component}: {why}" for component, why in sorted(bad.items()))
         raise UntrustedCodeError(
@@ -104,15 +167,26 @@ def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
         )
 
 
-def check_model(model: Any, kwargs: Mapping[str, Any]) -> None:
+def checked(model: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
     """:func:`check` for a checkpoint a plugin loads besides the one resolved (Kandinsky's prior, named by a model card).
 
     Reads its model_index.json (a folder, or a hub repo id through the hub
-    cache) and nothing else; call it before handing the checkpoint to diffusers.
+    cache), checks it as :func:`check` does, and returns what to hand diffusers
+    and the keywords to hand with it: the canonical path, or the repo id with
+    ``revision`` pinned to the commit that was checked.
     """
-    if opted_in(kwargs):
-        return
-    from . import sources
-
     hub = {k: v for k, v in kwargs.items() if k in sources.HUB_OPTIONS}
-    check(sources.identify(model, lambda names: (), **hub), kwargs)
+    identity = sources.identify(model, lambda names: (), **hub)
+    check(identity, kwargs)
+    kwargs = dict(kwargs)
+    if identity.origin == "folder":
+        return identity.reference, kwargs
+    if identity.origin == "hub" and identity.commit is not None:
+        kwargs["revision"] = identity.commit
+        return identity.reference, kwargs
+    return model, kwargs
+
+
+def check_model(model: Any, kwargs: Mapping[str, Any]) -> None:
+    """:func:`checked`, for callers that hand diffusers the reference themselves (kept for plugins written against it)."""
+    checked(model, kwargs)

@@ -8,22 +8,16 @@ gives explicitly always win over the plan.
 
 from __future__ import annotations
 
-import threading
+import os
 from dataclasses import replace
 from typing import Any, Mapping
 
 from .errors import PluginError
+from .load_lock import LOAD_LOCK
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .specs import DeviceFacts, Identity, LoadPlan
 
-#: Loads through autopipe run one at a time (resolution and planning do not). diffusers,
-#: accelerate and transformers load by patching torch's process-wide functions for the length
-#: of a load (accelerate's init_empty_weights replaces nn.Module.register_parameter,
-#: transformers' no_init_weights the torch.nn.init functions) and restoring what they saw on
-#: entry; two loads in two threads restore each other's patches, and the process is left
-#: creating every new module on the meta device (found by tests/test_threads.py).
-_LOAD_LOCK = threading.RLock()
 
 
 def detect(device: str | None = None) -> DeviceFacts:
@@ -176,23 +170,53 @@ def from_pretrained_placed(
     return place(pipeline, placed.plan)
 
 
+def source(identity: Identity | None, model: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """What diffusers is handed for `model`: exactly what was read and checked.
+
+    A folder or a file: its canonical path (``~`` expanded, links resolved),
+    never the string as typed. A hub repo: the repo id with ``revision`` pinned
+    to the commit whose files were read, so a push between the check and the
+    download cannot change what loads. Anything else as it is.
+    """
+    kwargs = dict(kwargs)
+    if identity is None:
+        return model, kwargs
+    if identity.origin in ("folder", "file"):
+        return identity.reference, kwargs
+    if identity.origin == "hub" and identity.commit is not None:
+        kwargs["revision"] = identity.commit
+        return identity.reference, kwargs
+    return model, kwargs
+
+
+def _as_given(pipeline: Any, model: Any) -> Any:
+    """diffusers records the reference it was handed as ``_name_or_path``; record the caller's own, as diffusers would."""
+    if isinstance(model, (str, os.PathLike)) and hasattr(pipeline, "register_to_config"):
+        pipeline.register_to_config(_name_or_path=os.fspath(model))
+    return pipeline
+
+
 def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
     """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained.
 
-    Refuses first, before diffusers is imported, a checkpoint whose model_index.json
-    would make diffusers import a library it chose (guard.py) unless the caller opted in.
+    Refuses first, before diffusers is imported, a checkpoint whose model_index.json (or a pipeline nested in
+    it) would make diffusers import a library it chose (guard.py) unless the caller opted in; then hands
+    diffusers exactly what was checked (:func:`source`).
     """
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
     from . import guard
 
     guard.check(resolution.identity, kwargs)
+    target, kwargs = source(resolution.identity, model, kwargs)
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
     owner = registry.families[resolution.family][1]
-    with _LOAD_LOCK:
-        pipeline = registry.call(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=model, kwargs=dict(kwargs))
-        return pipeline if pipeline is not None else pipeline_class.from_pretrained(model, **kwargs)
+    with LOAD_LOCK:
+        pipeline = registry.ask(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=target, kwargs=dict(kwargs))
+        if pipeline is None:
+            pipeline = pipeline_class.from_pretrained(target, **kwargs)
+    return _as_given(pipeline, model)
 
 
 def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
@@ -210,13 +234,15 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
     if detection is None:
         raise PluginError(f"{path} resolved as a single file but carries no detection; this is a bug in autopipe")
     pipeline_class = resolution.load_class()
-    kwargs = dict(kwargs)
+    target, kwargs = source(identity, path, kwargs)
     if detection.config is not None:
         kwargs.setdefault("config", detection.config)
     kwargs.setdefault("local_files_only", True)
-    with _LOAD_LOCK:  # see _LOAD_LOCK
-        pipeline = registry.call(
+    with LOAD_LOCK:
+        pipeline = registry.ask(
             detection.plugin, "autopipe_from_single_file",
-            family=resolution.family, pipeline_class=pipeline_class, path=str(path), detection=detection, kwargs=dict(kwargs),
+            family=resolution.family, pipeline_class=pipeline_class, path=str(target), detection=detection, kwargs=dict(kwargs),
         )
-        return pipeline if pipeline is not None else pipeline_class.from_single_file(str(path), **kwargs)
+        if pipeline is None:
+            pipeline = pipeline_class.from_single_file(str(target), **kwargs)
+    return pipeline

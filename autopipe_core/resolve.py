@@ -12,7 +12,6 @@ import gc
 import importlib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from . import sources
@@ -181,14 +180,19 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
 def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = False, **hub: Any) -> Identity:
     """Read the facts resolution needs about a folder, a single file, a hub repo id or a live pipeline.
 
-    A single file's header is shown to the plugins (see single_file.py); a
-    pickle checkpoint is refused unless `allow_pickle` is true.
+    A local reference is made canonical first (``~`` expanded, links resolved:
+    :func:`autopipe_core.sources.local_path`); the Identity's reference is that
+    path, and it is what loading hands diffusers. A single file's header is
+    shown to the plugins (see single_file.py); a pickle checkpoint is refused
+    unless `allow_pickle` is true.
     """
     registry = registry or get_registry()
-    if isinstance(model, (str, os.PathLike)) and Path(os.fspath(model)).expanduser().is_file():
-        from .single_file import identify_file
+    if isinstance(model, (str, os.PathLike)):
+        local = sources.local_path(model)
+        if local is not None and not local.is_dir():
+            from .single_file import identify_file
 
-        return identify_file(Path(os.fspath(model)).expanduser(), registry, allow_pickle)
+            return identify_file(local, registry, allow_pickle)
     return sources.identify(model, _wanted(registry), **hub)
 
 

@@ -197,7 +197,7 @@ def _config_identity(path: Path, detection: Detection, registry: Registry) -> Id
         index_path = folder / sources.MODEL_INDEX
         if not index_path.is_file():
             raise InvalidModelError(f"{detection.plugin} detected {path} as {detection.family}/{detection.variant} but its config folder {folder} has no {sources.MODEL_INDEX}: reinstall {detection.plugin}")
-        components = sources._components(sources.read_json(index_path, f"{detection.plugin}'s {sources.MODEL_INDEX}"))
+        components = sources.components(sources.read_json(index_path, f"{detection.plugin}'s {sources.MODEL_INDEX}"))
         entry = registry.identify((name,))
         wanted = registry.families[entry.family][0].config_components if entry else ()
         for component in wanted:

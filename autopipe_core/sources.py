@@ -65,7 +65,7 @@ def _class_name(index: Mapping[str, Any], where: str) -> str:
     return name
 
 
-def _components(index: Mapping[str, Any], where: str = MODEL_INDEX) -> dict[str, tuple[str | None, str | None]]:
+def components(index: Mapping[str, Any], where: str = MODEL_INDEX) -> dict[str, tuple[str | None, str | None]]:
     """The [library, class] pairs of model_index.json; other keys are pipeline config, not components.
 
     A list that starts with a string is a component to diffusers, which would
@@ -87,8 +87,8 @@ def _components(index: Mapping[str, Any], where: str = MODEL_INDEX) -> dict[str,
     return out
 
 
-def _list_folder(root: Path) -> tuple[str, ...]:
-    """Files at the top and one level down (the component folders): enough to see weight variants."""
+def list_folder(root: Path) -> tuple[str, ...]:
+    """Files at the top and one level down (the component folders): enough to see weight variants and component code."""
     files = []
     with os.scandir(root) as top:
         for entry in top:
@@ -100,16 +100,19 @@ def _list_folder(root: Path) -> tuple[str, ...]:
     return tuple(sorted(files))
 
 
-def _identity(origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted, files: tuple[str, ...] | None) -> Identity:
+def _identity(
+    origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted,
+    files: tuple[str, ...] | None, commit: str | None = None,
+) -> Identity:
     name = _class_name(index, where)
-    components = _components(index, where)
+    listed = components(index, where)
     configs = {}
     for component in wanted((name,)):
-        if component in components and components[component][1] is not None:
+        if component in listed and listed[component][1] is not None:
             config = read_config(component)
             if config is not None:
                 configs[component] = config
-    return Identity(origin, reference, name, components, configs, files)
+    return Identity(origin, reference, name, listed, configs, files, commit=commit)
 
 
 def from_folder(path: Path, wanted: Wanted) -> Identity:
@@ -132,7 +135,11 @@ def from_folder(path: Path, wanted: Wanted) -> Identity:
         except FileNotFoundError:
             raise InvalidModelError(f"{path}: {MODEL_INDEX} lists the component {component!r} but {component}/config.json is missing. The checkpoint is incomplete.") from None
 
-    return _identity("folder", str(path), index, str(index_path), read_config, wanted, _list_folder(path))
+    try:
+        files = list_folder(path)
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot list {path}: {exc.strerror or exc}") from None
+    return _identity("folder", str(path), index, str(index_path), read_config, wanted, files)
 
 
 def is_repo_id(reference: str) -> bool:
@@ -165,6 +172,9 @@ def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
     except FileNotFoundError:
         raise InvalidModelError(f"the hub repo {repo_id!r} has no {MODEL_INDEX}: it is not a diffusers pipeline repo.") from None
     index = read_json(index_path, f"{repo_id}/{MODEL_INDEX}")
+    commit = snapshot_commit(index_path)
+    if commit is not None:
+        options["revision"] = commit  # every further file from the same snapshot as model_index.json
 
     def read_config(component: str) -> dict | None:
         try:
@@ -172,7 +182,37 @@ def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
         except FileNotFoundError:
             raise InvalidModelError(f"{repo_id}: {MODEL_INDEX} lists {component!r} but the repo has no {component}/config.json") from None
 
-    return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None)
+    return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None, commit)
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def snapshot_commit(path: Path) -> str | None:
+    """The commit of a file huggingface_hub put in its cache: ``.../snapshots/<commit>/<file>`` (its documented cache layout)."""
+    parts = path.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "snapshots" and _COMMIT.match(parts[i + 1]):
+            return parts[i + 1]
+    return None
+
+
+def hub_snapshot(repo_id: str, commit: str, **hub: Any) -> Path:
+    """The local snapshot of `commit` holding the repo's JSON and Python files only (what decides what diffusers imports).
+
+    Weights are not fetched: diffusers downloads them into the same snapshot when it loads.
+    Raises ModelNotFoundError where the snapshot cannot be had (offline and not cached).
+    """
+    from huggingface_hub import snapshot_download
+
+    options = {k: v for k, v in hub.items() if k in HUB_OPTIONS and k != "revision" and v is not None}
+    try:
+        return Path(snapshot_download(repo_id, revision=commit, allow_patterns=["*.json", "*.py"], **options))
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises many kinds, all mean "cannot have it"
+        raise ModelNotFoundError(
+            f"cannot get the JSON files of {repo_id!r} at {commit} to check them before loading ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Connect once, or pass a local folder."
+        ) from None
 
 
 def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
@@ -192,22 +232,39 @@ def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
     return Identity("pipeline", str(reference), klass.__name__, components, configs, None, bases)
 
 
+def local_path(model: str | os.PathLike[str]) -> Path | None:
+    """The canonical path of a local reference, or None when nothing exists there (then it may be a hub repo id).
+
+    A leading ``~`` is the user's folder (as the shell reads it: ``./~/sd`` is a
+    folder named ``~``); the path is made absolute with every link resolved, so
+    what is checked is what diffusers is handed. Raises ModelNotFoundError for
+    a path the system cannot follow (a symlink loop, no permission).
+    """
+    text = os.fspath(model)
+    if text.startswith("~"):
+        text = os.path.expanduser(text)
+    try:
+        return Path(os.path.realpath(text, strict=True))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except ValueError:
+        raise ModelNotFoundError(f"{text[:200]!r} is not a usable path (it holds a NUL character)") from None
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot follow the path {text}: {exc.strerror or exc}. Check the links in it.") from None
+
+
 def identify(model: Any, wanted: Wanted, **hub: Any) -> Identity:
-    """Identity of a folder path, a hub repo id or a live pipeline."""
+    """Identity of a folder path, a hub repo id or a live pipeline (single files are read by :mod:`autopipe_core.single_file`)."""
     if not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "components") and hasattr(model, "config"):
             return from_pipeline(model, wanted)
         raise TypeError(f"model must be a path, a hub repo id or a diffusers pipeline, not {type(model).__name__}")
     reference = os.fspath(model)
-    path = Path(reference).expanduser()
-    if path.is_dir():
-        return from_folder(path, wanted)
-    if path.is_file():
-        # A single-file checkpoint: its header is read and the plugins say what it is (pickles are refused).
-        from .single_file import identify_file
-
-        return identify_file(path)
+    path = local_path(reference)
+    if path is not None:
+        if path.is_dir():
+            return from_folder(path, wanted)
+        raise InvalidModelError(f"{reference} is a file, not a diffusers folder: pass it where a single-file checkpoint is taken (resolve, from_pretrained, from_single_file).")
     if isinstance(model, str) and is_repo_id(reference) and not reference.startswith((".", "~")):
         return from_hub(reference, wanted, **hub)
     raise ModelNotFoundError(f"{reference!r} is neither a local folder nor a hub repo id ('org/name'). Check the path.")
-

@@ -216,9 +216,10 @@ class Detection:
 class Identity:
     """What the cheap reads found out about a checkpoint or a live pipeline.
 
-    `configs` holds only the component configs that some family asked for;
-    `files` lists the checkpoint's files (relative paths) where they are known
-    without downloading anything, else None.
+    `reference` is canonical: an absolute path with links resolved for a folder
+    or a file, the repo id for the hub. `configs` holds only the component
+    configs that some family asked for; `files` lists the checkpoint's files
+    (relative paths) where they are known without downloading anything, else None.
     """
 
     origin: str  # "folder", "hub", "pipeline" or "file" (a single-file checkpoint)
@@ -229,6 +230,7 @@ class Identity:
     files: tuple[str, ...] | None = None
     bases: tuple[str, ...] = ()  # a live pipeline's class names along its MRO, own first
     detection: Detection | None = None  # origin "file": what the header was recognised as, and by whom
+    commit: str | None = None  # origin "hub": the commit whose files were read (loading pins it as the revision)
 
     def has_weight_variant(self, variant: str) -> bool:
         """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16"), sharded or not."""

@@ -540,6 +540,54 @@ class PluginConformance:
 
     test_loading_code_gives_valid_plans._kit_cases = "family"  # type: ignore[attr-defined]
 
+    def test_loads_take_the_load_lock(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every load runs under autopipe_core.LOAD_LOCK: the plugin's public loaders are `serialized`, and its
+        family's from_pretrained reaches diffusers only with the lock held."""
+        from .load_lock import LOAD_LOCK, MARK
+        from .registry import get_registry
+
+        registry = get_registry()
+        name = _plugins.normalize(self.plugin)
+        module = registry.manager.get_plugin(name) if registry.manager is not None else None
+        assert module is not None, f"{self.plugin} is not loaded"
+        loaders = public_loaders(module)
+        unlocked = [n for n, f in loaders.items() if not getattr(f, MARK, False)]
+        assert not unlocked, (
+            f"{self.plugin}'s public loaders {unlocked} load without autopipe's process-wide lock: "
+            "decorate them with autopipe_core.serialized"
+        )
+        families = self._claims().families
+        assert loaders or families, f"{self.plugin} has neither a family nor a public loader: it loads nothing"
+        from diffusers import DiffusionPipeline, ModelMixin
+
+        seen: list[tuple[str, bool]] = []
+        for owner in (DiffusionPipeline, ModelMixin):
+            original = owner.__dict__["from_pretrained"].__func__
+
+            def watched(cls: type, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                seen.append((cls.__name__, LOAD_LOCK.held()))
+                return _original(cls, *args, **kwargs)
+
+            monkeypatch.setattr(owner, "from_pretrained", classmethod(watched))
+        from .auto import AUTO_CLASSES
+
+        for family in families:
+            task = next(t for t in Task if t in self._claims().table[family])
+            AUTO_CLASSES[task].from_pretrained(self._checkpoint_for(family, task))
+        assert all(held for _, held in seen), f"diffusers loaded {[n for n, h in seen if not h]} outside autopipe_core.LOAD_LOCK"
+        assert seen or not families, "no load reached diffusers' from_pretrained"
+
+
+def public_loaders(module: Any) -> dict[str, Any]:
+    """A plugin module's public functions that load weights, by name: ``from_*`` and ``load*``, hook implementations aside."""
+    names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    out = {}
+    for name in names:
+        value = getattr(module, name, None)
+        if inspect.isfunction(value) and name.startswith(("from_", "load")) and not hasattr(value, "autopipe_impl"):
+            out[name] = value
+    return out
+
 
 def _resolves(path: Path, task: Task) -> bool:
     from .errors import UnsupportedTaskError

@@ -80,3 +80,23 @@ def test_a_plugin_that_is_not_installed_fails_loudly(pytester):
     """)
     result.stdout.fnmatch_lines(["*no entry point of autopipe-not-installed in the group autopipe.plugins*"])
     assert result.parseoutcomes()["failed"] >= 1
+
+
+def test_a_public_loader_without_the_load_lock_fails(pytester):
+    pytester.makepyfile(test_author=textwrap.dedent("""
+        import pytest
+        import autopipe_controlnet
+        from autopipe_core import Task
+        from autopipe_core.testing import PluginConformance
+
+        @pytest.fixture(autouse=True)
+        def unlocked(monkeypatch):  # the author forgot @serialized
+            monkeypatch.setattr(autopipe_controlnet, "from_single_file", autopipe_controlnet.from_single_file.__wrapped__)
+
+        class TestControlNet(PluginConformance):
+            plugin = "autopipe-controlnet"
+            with_plugins = ("autopipe-sd",)
+    """))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "load_lock")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*public loaders ?'from_single_file'? load without autopipe's process-wide lock*"])

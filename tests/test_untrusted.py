@@ -153,3 +153,116 @@ def test_remote_code_keywords_are_passed_through_as_given(tiny_sd, tmp_path, rec
     assert recorded == [{"trust_remote_code": True, "custom_pipeline": "my_pipeline"}, {"custom_pipeline": "my_pipeline"}]
     with pytest.raises(UntrustedCodeError):  # only an explicit True opts in
         AutoPipelineForText2Image.from_pretrained(folder, trust_remote_code="yes")
+
+
+# --- what is checked is what loads: nested pipelines, canonical paths, the hub commit ------------------------
+
+
+def _nested(tiny_sd, tmp_path, inner: dict, depth: int = 1):
+    """The tiny checkpoint whose `safety_checker` (a component StableDiffusionPipeline takes) is declared
+    ["diffusers", "DiffusionPipeline"] and holds its own model_index.json (`inner`), nested `depth` levels deep:
+    diffusers loads such a component with DiffusionPipeline.from_pretrained, which reads that file in turn."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    folder = _copy_with_index(tiny_sd, tmp_path / "m", safety_checker=["diffusers", "DiffusionPipeline"])
+    level = folder / "safety_checker"
+    for i in range(depth - 1):
+        level.mkdir()
+        (level / "model_index.json").write_text(json.dumps({"_class_name": "DiffusionPipeline", "safety_checker": ["diffusers", "DiffusionPipeline"]}))
+        level = level / "safety_checker"
+    level.mkdir()
+    (level / "model_index.json").write_text(json.dumps(inner))
+    return folder
+
+
+def test_a_pipeline_nested_as_a_component_is_checked_like_the_top(tiny_sd, tmp_path, probe):
+    folder = _nested(tiny_sd, tmp_path, {"_class_name": "StableDiffusionPipeline", "unet": [PROBE, "UNet2DConditionModel"]})
+    assert resolve(folder, "text2img").pipeline_class == "StableDiffusionPipeline"
+    with pytest.raises(UntrustedCodeError, match=f"safety_checker/unet: \\[{PROBE!r}, 'UNet2DConditionModel'\\]"):
+        AutoPipelineForText2Image.from_pretrained(folder)
+    assert not probe.exists() and PROBE not in sys.modules
+
+
+def test_a_nested_custom_pipeline_or_one_nested_too_deep_is_refused(tiny_sd, tmp_path):
+    custom = _nested(tiny_sd, tmp_path / "a", {"_class_name": ["my_pipeline", "MyPipeline"]})
+    with pytest.raises(UntrustedCodeError, match="safety_checker: is a pipeline whose model_index.json names the class .*custom pipeline"):
+        AutoPipelineForText2Image.from_pretrained(custom)
+    deep = _nested(tiny_sd, tmp_path / "b", {"_class_name": "StableDiffusionPipeline"}, depth=guard.MAX_NESTING + 1)
+    with pytest.raises(UntrustedCodeError, match=f"nested more than {guard.MAX_NESTING} levels"):
+        AutoPipelineForText2Image.from_pretrained(deep)
+
+
+def test_a_clean_nested_pipeline_passes_the_check(tiny_sd, tmp_path):
+    folder = _nested(tiny_sd, tmp_path, {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    assert guard.foreign_in(folder) == {}
+
+
+def test_the_user_folder_is_expanded_once_and_that_path_is_what_diffusers_gets(tiny_sd, tmp_path, monkeypatch, recorded):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "sd").symlink_to(tiny_sd, target_is_directory=True)
+    monkeypatch.setenv("HOME", str(home))
+    r = resolve("~/models/sd", "text2img")
+    assert r.identity.reference == str(tiny_sd.resolve())
+    from diffusers import StableDiffusionPipeline
+
+    seen = []
+    monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(lambda cls, model, **kw: seen.append(model) or "loaded"))
+    assert AutoPipelineForText2Image.from_pretrained("~/models/sd") == "loaded"
+    assert seen == [str(tiny_sd.resolve())]
+
+
+def test_a_folder_named_tilde_is_checked_and_loaded_from_the_same_place(tiny_sd, tmp_path, monkeypatch):
+    # "./~/sd" is a folder named "~" in the working directory, not the user's home: checked and loaded there.
+    work, home = tmp_path / "work", tmp_path / "home"
+    (work / "~").mkdir(parents=True)
+    (home / "sd").mkdir(parents=True)
+    _copy_with_index(tiny_sd, work / "~" / "sd")
+    (home / "sd" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["os", "system"]}))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    r = resolve("./~/sd", "text2img")
+    assert r.identity.reference == str((work / "~" / "sd").resolve())
+    pipe = AutoPipelineForText2Image.from_pretrained("./~/sd")  # the clean folder: no UntrustedCodeError from home's
+    assert type(pipe).__name__ == "StableDiffusionPipeline" and pipe.config._name_or_path == "./~/sd"
+
+
+def test_a_symlink_loop_is_a_typed_error(tmp_path):
+    from autopipe_core import ModelNotFoundError
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(ModelNotFoundError, match="Too many levels of symbolic links"):
+        resolve(tmp_path / "loop", "text2img")
+
+
+def _hub_repo(tmp_path, tiny_sd, repo_id="someone/tiny-sd", commit="c" * 40, extra: dict | None = None):
+    from layouts import hub_cache
+
+    files = {str(f.relative_to(tiny_sd)): f for f in tiny_sd.rglob("*") if f.is_file()}
+    files.update(extra or {})
+    hub_cache(tmp_path / "hub", repo_id, files, commit=commit)
+    return tmp_path / "hub"
+
+
+def test_diffusers_gets_the_hub_commit_that_was_checked(tiny_sd, tmp_path, monkeypatch):
+    from diffusers import StableDiffusionPipeline
+
+    cache = _hub_repo(tmp_path, tiny_sd)
+    seen = []
+    monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(lambda cls, model, **kw: seen.append((model, kw)) or "loaded"))
+    AutoPipelineForText2Image.from_pretrained("someone/tiny-sd", cache_dir=cache, revision="main")
+    assert seen == [("someone/tiny-sd", {"cache_dir": cache, "revision": "c" * 40})]
+
+
+def test_a_hub_repo_with_a_nested_foreign_pipeline_or_component_code_is_refused(tiny_sd, tmp_path, probe):
+    import shutil
+
+    source = _nested(tiny_sd, tmp_path / "src", {"_class_name": "StableDiffusionPipeline", "unet": [PROBE, "UNet2DConditionModel"]})
+    real = tmp_path / "real"
+    shutil.copytree(source, real, symlinks=False)
+    cache = _hub_repo(tmp_path, real, repo_id="someone/nested")
+    with pytest.raises(UntrustedCodeError, match="safety_checker/unet"):
+        AutoPipelineForText2Image.from_pretrained("someone/nested", cache_dir=cache)
+    cache = _hub_repo(tmp_path / "b", tiny_sd, repo_id="someone/code", extra={"unet/diffusers.py": "raise SystemExit('ran')\n"})
+    with pytest.raises(UntrustedCodeError, match="unet/diffusers.py"):
+        AutoPipelineForText2Image.from_pretrained("someone/code", cache_dir=cache)
+    assert not probe.exists() and PROBE not in sys.modules

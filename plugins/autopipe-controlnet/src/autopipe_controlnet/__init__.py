@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopipe_core import Detection, ModifierSpec, PipelineRow, Task, hookimpl
+from autopipe_core import Detection, ModifierSpec, PipelineRow, Task, hookimpl, serialized
 from autopipe_core.headers import SafetensorsHeader
 
 CONTROLNET = "controlnet"
@@ -103,8 +103,12 @@ def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
     return detect(header)
 
 
+@serialized
 def from_single_file(path: str, **kwargs: Any) -> Any:
-    """A ControlNetModel from a single file, offline, with the config shipped for the variant its header shows."""
+    """A ControlNetModel from a single file, offline, with the config shipped for the variant its header shows.
+
+    Takes autopipe's process-wide load lock, as every load does (``autopipe_core.LOAD_LOCK``).
+    """
     from .single_file import from_single_file as load
 
     return load(path, **kwargs)

@@ -126,7 +126,8 @@ def from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[
     if not every_prior_component:
         assert folder is not None
         reference = find_prior(folder, model, pipeline_class.__name__)
-        guard.check_model(reference, prior_kwargs)  # the card names another checkpoint: it is checked as the decoder was
+        # The card names another checkpoint: it is checked as the decoder was, and diffusers gets exactly what was checked.
+        reference, prior_kwargs = guard.checked(reference, prior_kwargs)
         prior_pipe = import_class(PRIOR_CLASS[family]).from_pretrained(reference, **prior_kwargs, **passed_prior)
         prior_components = {name: prior_components.get(name, component) for name, component in prior_pipe.components.items()}
 
