@@ -17,4 +17,9 @@ def _pag(enabled: object) -> str | None:
 
 @hookimpl
 def autopipe_modifiers() -> list[ModifierSpec]:
-    return [ModifierSpec(kwarg="enable_pag", modifiers=frozenset({"pag"}), choose=_pag, consume=True)]
+    return [
+        ModifierSpec(
+            kwarg="enable_pag", modifiers=frozenset({"pag"}), choose=_pag, consume=True,
+            description="the PAG (perturbed-attention guidance) pipeline of the family, where it has one",
+        )
+    ]

@@ -39,3 +39,7 @@ class PluginError(AutopipeError, RuntimeError):
 
 class UnsafeCheckpointError(UnsupportedModelError):
     """A pickle checkpoint (.ckpt, .bin, .pt, .pth): loading it runs whatever code it carries, so it is not opened unless the caller opts in."""
+
+
+class PlacementError(AutopipeError, ValueError):
+    """A placement request that cannot be planned: an unknown placement, a malformed memory budget."""

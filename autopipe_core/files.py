@@ -10,10 +10,13 @@ turned into autopipe's typed ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import InvalidModelError, ModelNotFoundError
 
@@ -56,7 +59,7 @@ def open_regular(path: str | os.PathLike[str], what: str, label: str | None = No
         try:
             yield f, st.st_size
         except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
+            if isinstance(exc, FileNotFoundError) or exc.errno is None:  # not the system's: the reader's own (PIL's "not an image")
                 raise
             raise ModelNotFoundError(f"cannot read {where}: {exc.strerror or exc}") from None
 
@@ -75,3 +78,43 @@ def read_capped(path: str | os.PathLike[str], what: str, limit: int, label: str 
     if len(data) > limit:
         raise InvalidModelError(f"{where} is larger than {limit} bytes, so it is not {what}.")
     return data
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file so that it is either whole or absent: a temporary file in the target folder, then a rename.
+
+    The temporary name is unpredictable and created exclusively (``mkstemp``:
+    ``O_CREAT | O_EXCL``), so a link planted under a guessable name is never
+    followed; the rename replaces whatever is at `path` (a planted link
+    included) without writing through it. `write` gets the open temporary
+    file. On any failure the temporary file is removed and `path` is as it
+    was. The file gets the permissions a plain ``open(path, "w")`` would
+    (0o666 less the umask), not mkstemp's 0o600.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with open(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _umask() -> int:
+    """The process's umask. Read from /proc where it is shown (no change to it), else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -107,3 +107,8 @@ def install_hint(class_names: tuple[str, ...], installed: set[str]) -> str | Non
             missing = [d for d in needed if d not in installed]
             return f"pip install {' '.join(missing)}" if missing else None
     return None
+
+
+def install_hint_for_any_family() -> str:
+    """What to install when no family plugin is: the project's Stable Diffusion plugin, as the README installs it."""
+    return "Install one, e.g. the Stable Diffusion family: pip install -e plugins/autopipe-sd (from a clone of the autopipe repository; see its README)."

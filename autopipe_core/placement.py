@@ -42,12 +42,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import AutopipeError, InvalidModelError
+from .errors import InvalidModelError, PlacementError  # noqa: F401 - PlacementError re-exported
 from .headers import DTYPE_BYTES, read_header
+from .units import GiB, KiB, MiB, gib, parse_memory  # noqa: F401 - re-exported for plugins written against them
 from .specs import DTYPES, NO_ACTIVATION, PLACEMENTS, Activation, ComponentBytes, DeviceFacts, Footprint, Identity, LoadPlan  # noqa: F401 - the hook types, re-exported
-
-KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-UNITS = {"KiB": KiB, "MiB": MiB, "GiB": GiB}
 
 #: Bytes per element of each dtype a LoadPlan can choose.
 ITEMSIZE: Mapping[str, int] = MappingProxyType({"float32": 4, "float16": 2, "bfloat16": 2})
@@ -58,33 +56,9 @@ FLOATING = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M
 #: What from_pretrained(placement=...) accepts: "auto" plans; a placement name forces it.
 CHOICES = ("auto", *PLACEMENTS)
 
-_MEMORY = re.compile(r"^\s*(\d+)\s*(KiB|MiB|GiB)?\s*$")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 #: Component classes that hold no weights, by the libraries' naming (where a checkpoint's files cannot be listed).
 _NOT_A_MODEL = re.compile(r"(Scheduler|Tokenizer|TokenizerFast|Processor|ProcessorPil|FeatureExtractor)$")
-
-
-class PlacementError(AutopipeError, ValueError):
-    """A placement request that cannot be planned (an unknown placement, a malformed memory budget)."""
-
-
-def parse_memory(value: int | str) -> int:
-    """Bytes from ``8GiB``, ``512MiB``, ``1024KiB`` or a plain integer of bytes."""
-    if isinstance(value, bool):
-        raise PlacementError(f"memory must be an integer of bytes or a string such as '8GiB', not {value!r}")
-    if isinstance(value, int):
-        if value <= 0:
-            raise PlacementError(f"memory must be positive, not {value}")
-        return value
-    match = _MEMORY.match(str(value))
-    if not match or int(match.group(1)) <= 0:
-        raise PlacementError(f"memory {value!r} is not a positive integer with KiB, MiB or GiB (e.g. '8GiB', '512MiB')")
-    return int(match.group(1)) * UNITS.get(match.group(2) or "", 1)
-
-
-def gib(n: int) -> str:
-    """Bytes as GiB with two decimals, the unit every reason speaks in."""
-    return f"{n / GiB:.2f} GiB"
 
 
 @dataclass(frozen=True)

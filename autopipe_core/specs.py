@@ -123,6 +123,7 @@ class FamilySpec:
     recognised: Mapping[str, str] = field(default_factory=dict)
     priority: int = 0
     configs: tuple[str, ...] = ()  # more component configs the loading code wants (e.g. "vae"), beyond the variants'
+    example: str = ""  # a hub repo id of a real checkpoint of the family, for hints ("stable-diffusion-v1-5/stable-diffusion-v1-5")
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
@@ -155,6 +156,7 @@ class ModifierSpec:
     modifiers: frozenset[str]
     choose: Callable[[Any], str | None]
     consume: bool = False
+    description: str = ""  # one line for ``--help``: a switch (consumed, chosen by True) becomes a command-line flag
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in self.modifiers))

@@ -39,16 +39,27 @@ def build_tiny(family: str, path: Path, variant: str | None = None, registry: Re
 
 
 def tiny_checkpoint(family: str, variant: str | None = None, registry: Registry | None = None) -> tuple[Path, bool]:
-    """The cached tiny checkpoint of `family`, building it on first use. Returns (path, built_now)."""
+    """The cached tiny checkpoint of `family`, building it on first use. Returns (path, built_now).
+
+    Built in a staging folder with an unpredictable name, created exclusively
+    beside the target (``mkdtemp``), then renamed into place: an interrupted
+    build never leaves a half-written checkpoint that a later run would trust,
+    and the next run removes the staging folders of builds whose process is
+    gone. A link planted where the checkpoint or a staging folder belongs is
+    removed, never followed.
+    """
     registry = registry or get_registry()
     owner = registry.families[family][1] if family in registry.families else "?"
     version = next((p.version for p in registry.plugins if p.distribution == owner), "0")
     name = family + (f"-{variant}" if variant else "")
     target = cache_root() / "tiny" / f"{name}-{owner}-{version}"
+    if target.is_symlink():
+        target.unlink()  # not ours: a checkpoint is a folder this function renamed into place
     if (target / "model_index.json").is_file():
         return target, False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    remove_stale_staging(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=target.parent))
     try:
         build_tiny(family, staging / "checkpoint", variant, registry)
         try:
@@ -59,3 +70,44 @@ def tiny_checkpoint(family: str, variant: str | None = None, registry: Registry 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, True
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders in `folder` whose building process no longer runs (killed mid-build); returns them.
+
+    A staging folder is named ``.staging-<pid>-<random>``; one whose pid is
+    alive is another build in progress and is left alone. Links are unlinked,
+    never followed (``shutil.rmtree`` does not follow links inside a folder).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".staging-"):
+            continue
+        pid = entry.name.split("-")[1]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        path = Path(entry.path)
+        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except OSError:
+        return False
+    return True

@@ -42,15 +42,19 @@ def test_resolve_pag_and_inpainting_only(capsys, tiny_sd, tiny_sd_inpainting):
     assert "text2img  cannot:" in text and "inpaint   StableDiffusionInpaintPipeline" in text
 
 
-def test_resolve_error_exits_1_with_the_message(capsys, tiny_sd_inpainting):
+def test_resolve_error_exits_1_with_the_message_in_command_line_terms(capsys, tiny_sd_inpainting):
     assert main(["resolve", str(tiny_sd_inpainting), "--task", "text2img"]) == 1
-    assert "AutoPipelineForInpainting" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("autopipe: error: ") and err.count("\n") == 1
+    assert "use --task inpaint" in err and "AutoPipelineFor" not in err
 
 
-def test_bad_task_is_a_usage_error(capsys, tiny_sd):
+def test_bad_task_is_a_usage_error_that_lists_the_choices(capsys, tiny_sd):
     with pytest.raises(SystemExit) as info:
         main(["resolve", str(tiny_sd), "--task", "video"])
     assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autopipe: error: ") and "use one of text2img, img2img, inpaint" in err and err.count("\n") == 1
 
 
 def test_plugins_json(capsys):
@@ -77,9 +81,9 @@ def test_generate_each_task_writes_a_png(tmp_path, capsys):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_generate_needs_an_image_for_img2img(tmp_path):
-    with pytest.raises(SystemExit, match="needs --image"):
-        main(["generate", "--task", "img2img", "--prompt", "x", "--out", str(tmp_path / "x.png")])
+def test_generate_needs_an_image_for_img2img(tmp_path, capsys):
+    assert main(["generate", "--task", "img2img", "--prompt", "x", "--out", str(tmp_path / "x.png")]) == 2
+    assert "autopipe: error: --task img2img needs --image FILE" in capsys.readouterr().err
 
 
 def test_generate_with_a_model_folder(tmp_path, tiny_sd, capsys):
@@ -91,7 +95,7 @@ def test_generate_with_a_model_folder(tmp_path, tiny_sd, capsys):
 def test_demo_runs_all_three_tasks_on_shared_weights(tmp_path, capsys):
     assert main(["demo", "--out-dir", str(tmp_path / "demo"), "--steps", "2"]) == 0
     out = capsys.readouterr().out
-    assert "random weights" in out and "autopipe generate --model" in out
+    assert "random weights" in out and "autopipe demo --model stable-diffusion-v1-5/stable-diffusion-v1-5" in out
     assert "weights shared across the three pipelines: yes" in out
     for cls in ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline", "StableDiffusionInpaintPipeline"):
         assert cls in out

@@ -39,14 +39,19 @@ def _fp(act_gib: float = 1.0, **sizes_gib: float) -> Footprint:
     return Footprint(components, Activation(int(act_gib * GiB), 512, 512, "test"))
 
 
-def test_parse_memory_takes_integers_with_binary_units():
-    assert parse_memory("8GiB") == 8 * GiB
+def test_parse_memory_takes_the_spellings_people_write():
+    assert parse_memory("8GiB") == parse_memory("8gib") == parse_memory("8 GIB") == 8 * GiB
     assert parse_memory("512MiB") == 512 << 20
     assert parse_memory(" 1024 KiB ") == 1 << 20
-    assert parse_memory(123) == 123
-    for bad in ("8GB", "1.5GiB", "-1GiB", "0GiB", "lots", True):
+    assert parse_memory("1.5GiB") == 3 * GiB // 2
+    assert parse_memory("8GB") == parse_memory("8gb") == 8 * 10**9  # decimal units are powers of 1000
+    assert parse_memory("2TB") == 2 * 10**12 and parse_memory("1TiB") == 1 << 40
+    assert parse_memory(123) == 123 and parse_memory("4096") == 4096
+    for bad in ("-1GiB", "0GiB", "lots", "8 gigs", "1e3GiB", True, 0, 2**70, "99999999999999999999TiB"):
         with pytest.raises(PlacementError):
             parse_memory(bad)
+    with pytest.raises(PlacementError, match="has no unit"):
+        parse_memory("8", unit_required=True)
 
 
 def test_weight_files_follow_diffusers_choice_of_variant_shards_and_format():

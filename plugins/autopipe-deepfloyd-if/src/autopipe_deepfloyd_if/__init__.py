@@ -69,6 +69,7 @@ def autopipe_families() -> list[FamilySpec]:
     return [
         FamilySpec(
             name=FAMILY,
+            example="DeepFloyd/IF-I-XL-v1.0",
             description="DeepFloyd IF stage I (IF-I-XL/L/M: T5-XXL text encoder, 64x64 pixel-space UNet)",
             recognised=STAGE_II,
         )

@@ -130,12 +130,14 @@ def autopipe_families() -> list[FamilySpec]:
     return [
         FamilySpec(
             name=KANDINSKY21,
+            example="kandinsky-community/kandinsky-2-1",
             description="Kandinsky 2.1: CLIP ViT-L/14 prior, MultilingualCLIP text encoder and MoVQ decoder",
             variants=VARIANTS,
             recognised=RECOGNISED[KANDINSKY21],
         ),
         FamilySpec(
             name=KANDINSKY22,
+            example="kandinsky-community/kandinsky-2-2-decoder",
             description="Kandinsky 2.2: CLIP ViT-bigG/14 prior and an image-embedding-conditioned MoVQ decoder",
             variants=VARIANTS,
             recognised=RECOGNISED[KANDINSKY22],

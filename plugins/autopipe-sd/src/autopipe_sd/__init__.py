@@ -40,6 +40,7 @@ def autopipe_families() -> list[FamilySpec]:
     return [
         FamilySpec(
             name=FAMILY,
+            example="stable-diffusion-v1-5/stable-diffusion-v1-5",
             description="Stable Diffusion 1.x and 2.x",
             variants=(INPAINTING,),
             recognised=_OTHER_SD_PIPELINES,

@@ -71,6 +71,7 @@ def autopipe_families() -> list[FamilySpec]:
     return [
         FamilySpec(
             name=FAMILY,
+            example="stabilityai/stable-diffusion-xl-base-1.0",
             description="Stable Diffusion XL 1.0 and 0.9: base, refiner, inpainting, and checkpoints of the same architecture",
             variants=VARIANTS,
             configs=("vae",),  # the loading code reads force_upcast

@@ -1,0 +1,73 @@
+"""Images on the command line: inputs read and checked before any model loads, outputs written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+#: The largest input image file read (a 16k x 16k PNG is under this); beyond it the file is not a sensible input.
+MAX_IMAGE_BYTES = 256 << 20
+
+
+def read_image(path: str, mode: str, flag: str) -> Any:
+    """The image at `path` in PIL mode `mode` ("RGB", "L"), fully decoded; a UsageError saying what is wrong otherwise."""
+    from PIL import Image
+
+    from ..errors import AutopipeError
+    from ..files import open_regular
+    from . import UsageError
+
+    try:
+        with open_regular(path, "an image file", f"{flag} {path}") as (f, size):
+            if size > MAX_IMAGE_BYTES:
+                raise UsageError(f"{flag} {path} is {size:,} bytes; autopipe reads input images of at most {MAX_IMAGE_BYTES:,}")
+            with Image.open(f) as image:
+                return image.convert(mode)
+    except FileNotFoundError:
+        raise UsageError(f"{flag} {path} does not exist. Check the path.") from None
+    except AutopipeError as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # PIL: not an image, truncated, too many pixels
+        raise UsageError(f"{flag} {path} is not an image PIL can read ({type(exc).__name__}: {exc}). Pass a PNG, JPEG or WebP file.") from None
+
+
+def output_format(path: str) -> str:
+    """The PIL format an output path's suffix names, checked with the folder it goes in; a UsageError otherwise."""
+    from PIL import Image
+
+    from . import UsageError
+
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--out {path} is a folder: give a file name, e.g. --out {target / 'image.png'}")
+    Image.init()
+    fmt = Image.registered_extensions().get(target.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        common = ", ".join(s for s in (".png", ".jpg", ".webp", ".bmp", ".tiff") if Image.registered_extensions().get(s) in Image.SAVE)
+        raise UsageError(f"--out {path}: the suffix {target.suffix or '(none)'!r} names no image format autopipe can write. Use one of {common}.")
+    folder = target.parent if str(target.parent) else Path(".")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path}: cannot write in {existing}. Choose a folder you can write to.")
+    return fmt
+
+
+def save(image: Any, path: str | Path, fmt: str | None = None) -> Path:
+    """Write `image` to `path` in `fmt` (default: the suffix's), atomically: never a half-written or planted file."""
+    from ..files import write_atomic
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fmt = fmt or output_format(str(target))
+    return write_atomic(target, lambda f: image.save(f, format=fmt))
+
+
+def mask_for(image: Any) -> Any:
+    """A white rectangle over the middle half of `image`: the region inpainting repaints."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", image.size, 0)
+    w, h = image.size
+    ImageDraw.Draw(mask).rectangle((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=255)
+    return mask

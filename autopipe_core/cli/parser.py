@@ -1,0 +1,224 @@
+"""The ``autopipe`` command's arguments: only the chosen subcommand's parser is built, every value checked as it is read.
+
+Every mistake is one line, ``autopipe: error: ...``, that says what was
+wrong and what to do, before anything heavy is imported; ``--help`` of every
+subcommand and option gives its default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from ..tasks import Task
+
+#: The image side the built-in tiny checkpoints are called at. Some families' pipelines default to 512x512
+#: (Kandinsky's), where a tiny random-weight decoder spends minutes on noise.
+TINY_SIZE = 64
+MAX_STEPS = 1000
+MAX_SIDE = 16384  # pixels; larger calls are a typo, not a plan
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line that names the subcommand's --help (exit status 2)."""
+
+    def error(self, message: str) -> Any:  # noqa: D401 - argparse's name
+        hint = f" (see `{self.prog} --help`)" if self.prog else ""
+        self.exit(2, f"autopipe: error: {message}{hint}\n")
+
+
+def task(text: str) -> Task:
+    try:
+        return Task.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def counted(name: str, low: int, high: int, multiple: int = 1) -> Callable[[str], int]:
+    """An integer from `low` to `high` (and a multiple of `multiple`), refused with what is allowed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be from {low} to {high}, not {value}")
+        if value % multiple:
+            raise argparse.ArgumentTypeError(f"{name} must be a multiple of {multiple} (the VAE works in blocks of {multiple} pixels), not {value}; e.g. {value - value % multiple or multiple}")
+        return value
+
+    return parse
+
+
+def memory(text: str) -> int:
+    from ..errors import PlacementError
+    from ..units import parse_memory
+
+    try:
+        return parse_memory(text, unit_required=True)
+    except PlacementError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"autopipe {__version__} (autopipe-core)"
+
+
+# --- the subcommands' arguments ----------------------------------------------------------------------------------
+
+
+def _hub(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hub repos")
+    g.add_argument("--revision", help="branch, tag or commit of a hub repo (default: main)")
+    g.add_argument("--cache-dir", help="the hub cache folder (default: huggingface_hub's, ~/.cache/huggingface/hub)")
+    g.add_argument("--local-files-only", action="store_true", help="use the hub cache only, never the network (default: off)")
+
+
+def _modifiers(p: argparse.ArgumentParser) -> None:
+    """A flag per switch modifier the installed plugins register (``enable_pag`` -> ``--enable-pag``): data, not code."""
+    from ..registry import get_registry
+
+    specs = [spec for spec, _ in get_registry().modifiers.values() if switch(spec)]
+    if specs:
+        g = p.add_argument_group("pipeline modifiers (from the installed plugins)")
+        for spec in sorted(specs, key=lambda s: s.kwarg):
+            g.add_argument(flag(spec.kwarg), dest=spec.kwarg, action="store_true", default=None,
+                           help=(spec.description or f"{spec.kwarg}=True") + " (default: off)")
+
+
+def switch(spec: Any) -> bool:
+    """A modifier a flag can set: consumed, and chosen by True (``enable_pag``)."""
+    try:
+        return bool(spec.consume) and spec.choose(True) in spec.modifiers
+    except Exception:  # noqa: BLE001 - a plugin's chooser that cannot answer True is no switch
+        return False
+
+
+def flag(kwarg: str) -> str:
+    return "--" + kwarg.replace("_", "-")
+
+
+def _families() -> list[str]:
+    from ..registry import get_registry
+
+    return sorted(get_registry().families)
+
+
+def _pickle(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-pickle", action="store_true", help="open a pickle checkpoint (.ckpt, .bin, .pt): unpickling can run code it carries (default: refused)")
+
+
+def _plugins(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON (default: text)")
+    p.add_argument("--check", action="store_true", help="also import every registered class (imports diffusers); exit 1 if one fails (default: off)")
+
+
+def _resolve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a diffusers folder, a single .safetensors file or a hub repo id (org/name)")
+    p.add_argument("--task", type=task, help="text2img, img2img or inpaint (default: all three)")
+    p.add_argument("--json", action="store_true", help="print JSON (default: text)")
+    _pickle(p)
+    _hub(p)
+    _modifiers(p)
+
+
+def _inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a .safetensors file (only its header is read)")
+    p.add_argument("--json", action="store_true", help="print JSON (default: text)")
+    _pickle(p)
+
+
+def _plan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a diffusers folder, a single .safetensors file or a hub repo id")
+    p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
+    p.add_argument("--device", default="cuda", help="cuda, cuda:1, mps or cpu (default: cuda)")
+    p.add_argument("--memory", type=memory, help="budget per device, e.g. 8GiB, 1.5GiB or 8GB (GiB = 2**30 bytes, GB = 10**9; default: what torch reports free)")
+    p.add_argument("--gpus", type=counted("--gpus", 1, 1024), help="number of devices of that budget; several: device_map='balanced' is considered (default: 1)")
+    p.add_argument("--width", type=counted("--width", 8, MAX_SIDE, 8), help="image width the activation allowance is planned for (default: the family's)")
+    p.add_argument("--height", type=counted("--height", 8, MAX_SIDE, 8), help="image height (default: the family's)")
+    p.add_argument("--bf16", action="store_true", help="the device supports bfloat16 (with --memory; else torch says; default: off)")
+    p.add_argument("--json", action="store_true", help="print JSON (default: text)")
+    _pickle(p)
+    _hub(p)
+    _modifiers(p)
+
+
+def _call(p: argparse.ArgumentParser, steps: int) -> None:
+    p.add_argument("--steps", type=counted("--steps", 1, MAX_STEPS), default=steps, help=f"denoising steps (default: {steps})")
+    p.add_argument("--size", type=counted("--size", 8, MAX_SIDE, 8), help=f"image height and width in pixels, a multiple of 8 (default: the pipeline's own; {TINY_SIZE} for a built-in tiny checkpoint)")
+    p.add_argument("--seed", type=counted("--seed", 0, 2**63 - 1), default=0, help="random seed (default: 0)")
+
+
+def _generate(p: argparse.ArgumentParser) -> None:
+    families = _families()
+    p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
+    p.add_argument("--model", help="a diffusers folder, a single .safetensors file or a hub repo id (default: the built-in tiny checkpoint of --family)")
+    p.add_argument("--family", choices=families or None, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--prompt", required=True, help="what to draw")
+    p.add_argument("--image", help="input image file (img2img, inpaint)")
+    p.add_argument("--mask", help="mask image file, white where to repaint (inpaint)")
+    p.add_argument("--out", required=True, help="output image file; its suffix picks the format (.png, .jpg, .webp, ...)")
+    _call(p, 20)
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    _pickle(p)
+    _hub(p)
+    _modifiers(p)
+
+
+def _demo(p: argparse.ArgumentParser) -> None:
+    families = _families()
+    p.add_argument("--model", help="a real checkpoint instead of the built-in tiny one (a folder, a .safetensors file or a hub repo id)")
+    p.add_argument("--family", choices=families or None, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--out-dir", default="autopipe-demo", help="where the three images are written (default: %(default)s)")
+    p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn", help="what to draw (default: %(default)r)")
+    _call(p, 4)
+
+
+#: The demo's family when several are installed: the first of these, else the first installed. Only a default for a
+#: command-line choice (the installed plugins are the truth); naming none of them would change nothing else.
+PREFERRED_DEMO_FAMILIES = ("stable-diffusion",)
+
+
+def _default_family(families: Sequence[str]) -> str | None:
+    return next((f for f in PREFERRED_DEMO_FAMILIES if f in families), families[0] if families else None)
+
+
+#: subcommand -> (help, adds its arguments, "module:function" that runs it)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
+    "plugins": ("list installed plugins, their families and their health", _plugins, "reports:plugins"),
+    "resolve": ("which pipeline class serves a checkpoint for each task (reads JSON only)", _resolve, "reports:resolve"),
+    "inspect": ("what a single-file checkpoint's header says, and each plugin's verdict (reads the header only)", _inspect, "reports:inspect"),
+    "plan": ("dtype, weight variant and placement for a memory budget, from weight-file headers (loads nothing)", _plan, "reports:plan"),
+    "generate": ("load with the family's loading code, run one task, save the image", _generate, "running:generate"),
+    "demo": ("text2img, img2img and inpaint on one set of weights, with timings", _demo, "running:demo"),
+}
+
+
+def build(argv: Sequence[str]) -> Parser:
+    """The parser for this command line: every subcommand listed, only the one named given its arguments."""
+    parser = Parser(prog="autopipe", description="Pick, load and switch diffusers pipelines by task.")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="store_true", help="show other libraries' warnings and progress bars, and tracebacks (default: off)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (text, add, target) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p.set_defaults(target=target)
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="as autopipe -v")
+        if name == chosen:
+            add(p)
+    return parser
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return build(argv).parse_args(argv)
+
+
+def env_verbose() -> bool:
+    return os.environ.get("AUTOPIPE_VERBOSE", "").strip().lower() in ("1", "true", "yes", "on")

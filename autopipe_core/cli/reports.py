@@ -1,0 +1,225 @@
+"""The subcommands that answer from JSON and headers alone: plugins, resolve, inspect, plan (no torch, no diffusers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import AutopipeError, UnsupportedTaskError
+from ..tasks import Task
+from .parser import switch
+
+
+def hub_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The hub options given on the command line, as from_pretrained's keywords."""
+    out: dict[str, Any] = {}
+    if getattr(args, "revision", None):
+        out["revision"] = args.revision
+    if getattr(args, "cache_dir", None):
+        out["cache_dir"] = args.cache_dir
+    if getattr(args, "local_files_only", False):
+        out["local_files_only"] = True
+    return out
+
+
+def modifier_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The modifier switches given (``--enable-pag`` -> ``enable_pag=True``), from the installed plugins' modifiers."""
+    from ..registry import get_registry
+
+    return {kwarg: True for kwarg, (spec, _) in get_registry().modifiers.items() if switch(spec) and getattr(args, kwarg, None)}
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def plugins(args: argparse.Namespace) -> int:
+    from ..plugins import SLOW_IMPORT_SECONDS
+    from ..registry import check_classes, get_registry
+
+    registry = get_registry()
+    rows = []
+    for p in registry.plugins:
+        rows.append(
+            {
+                "distribution": p.distribution,
+                "version": p.version,
+                "entry_point": p.entry_point,
+                "families": list(registry.families_of(p.distribution)),
+                "modifiers": sorted(k for k, (_, owner) in registry.modifiers.items() if owner == p.distribution),
+                "hooks": list(p.hooks),
+                "error": p.error,
+                "import_seconds": round(p.import_seconds, 4),
+                "slow_import": p.slow,
+            }
+        )
+    conflicts = [{"what": c.what, "winner": c.winner, "losers": list(c.losers)} for c in registry.conflicts]
+    problems = check_classes(registry) if args.check else ()
+    for r in rows:
+        if args.check:
+            r["unimportable"] = [{"class": c.class_ref, "error": c.error} for c in problems if c.plugin == r["distribution"]]
+    status = 1 if problems else 0
+    if args.json:
+        _print_json({"plugins": rows, "conflicts": conflicts})
+        return status
+    for r in rows:
+        health = "ok" if r["error"] is None else "BROKEN"
+        slow = f"  [slow import: {r['import_seconds']:.2f} s > {SLOW_IMPORT_SECONDS} s]" if r["slow_import"] else ""
+        print(f"{r['distribution']} {r['version']}  [{health}]{slow}")
+        if r["families"]:
+            print(f"    families:  {', '.join(r['families'])}")
+        if r["modifiers"]:
+            print(f"    modifiers: {', '.join(k + '=' for k in r['modifiers'])}")
+        if r["hooks"]:
+            print(f"    hooks:     {', '.join(r['hooks'])}")
+        if r["error"]:
+            print(f"    error:     {r['error']}")
+        for c in r.get("unimportable", ()):
+            print(f"    cannot import {c['class']}: {c['error']}")
+    for c in conflicts:
+        print(f"conflict: {c['what']} registered by {', '.join([c['winner'], *c['losers']])}; {c['winner']} wins (set AUTOPIPE_PREFER to choose)")
+    if args.check:
+        print(f"checked: {'every registered class imports' if not problems else f'{len(problems)} registered class(es) cannot be imported'}")
+    return status
+
+
+def _error_json(exc: BaseException) -> dict[str, Any]:
+    from . import as_said_here
+
+    return {"type": type(exc).__name__, "message": as_said_here(str(exc))}
+
+
+def resolve(args: argparse.Namespace) -> int:
+    from ..registry import get_registry
+    from ..resolve import identify, resolve_identity
+
+    registry = get_registry()
+    hints = modifier_args(args)
+    try:
+        identity = identify(args.model, registry, args.allow_pickle, **hub_args(args))
+        if args.task:
+            r = resolve_identity(identity, args.task, hints, registry)
+    except AutopipeError as exc:
+        if not args.json:
+            raise
+        _print_json({"model": args.model, "error": _error_json(exc)})
+        return 1
+    if args.task:
+        if args.json:
+            print(json.dumps({"family": r.family, "plugin": r.plugin, "task": r.task.value, "pipeline_class": r.pipeline_class}))
+        else:
+            print(r.pipeline_class)
+        return 0
+    results: dict[Task, Any] = {}
+    for t in Task:
+        try:
+            results[t] = resolve_identity(identity, t, hints, registry)
+        except UnsupportedTaskError as exc:
+            results[t] = exc
+        except AutopipeError as exc:
+            if not args.json:
+                raise
+            _print_json({"model": args.model, "error": _error_json(exc)})
+            return 1
+    found = [r for r in results.values() if not isinstance(r, Exception)]
+    if not found:
+        raise next(iter(results.values()))
+    family = found[0].family
+    plugin = registry.families[family][1]
+    if args.json:
+        pipelines = {t.value: (None if isinstance(r, Exception) else r.pipeline_class) for t, r in results.items()}
+        refused = {t.value: _error_json(r)["message"] for t, r in results.items() if isinstance(r, Exception)}
+        detected = {"variant": identity.detection.variant, "detected_by": identity.detection.plugin} if identity.detection else {}
+        print(json.dumps({"family": family, "plugin": plugin, "pipelines": pipelines, **({"refused": refused} if refused else {}), **detected}))
+        return 0
+    from . import as_said_here
+
+    print(f"model:   {identity.reference} ({identity.class_name})")
+    print(f"family:  {family} (plugin {plugin})")
+    if identity.detection:
+        d = identity.detection
+        print(f"file:    {d.variant}, detected by {d.plugin} ({d.confidence:.2f}): {d.reason}")
+    for t, r in results.items():
+        print(f"  {t.value:<9} {('cannot: ' + as_said_here(str(r))) if isinstance(r, Exception) else r.pipeline_class}")
+    return 0
+
+
+def plan(args: argparse.Namespace) -> int:
+    """Where the checkpoint would go on this budget, and why: headers and JSON only, no weights, no torch (with --memory)."""
+    from dataclasses import replace
+
+    from .. import placement
+    from ..errors import PlacementError
+    from ..registry import get_registry
+    from ..resolve import identify, resolve_identity
+    from ..specs import DeviceFacts
+
+    registry = get_registry()
+    identity = identify(args.model, registry, args.allow_pickle, **hub_args(args))
+    resolution = resolve_identity(identity, args.task, modifier_args(args), registry)
+    device = args.device
+    kind = device.partition(":")[0]
+    if args.memory is None and kind != "cpu":
+        from ..loading import detect
+
+        try:
+            facts = detect(device)  # what torch reports free
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise PlacementError(f"cannot read the free memory of {device} ({exc}); pass --memory, e.g. --memory 8GiB") from None
+    else:
+        facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
+    if args.gpus is not None:
+        facts = replace(facts, count=args.gpus)
+    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=hub_args(args), registry=registry, device_name=device)
+    if args.json:
+        _print_json({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()})
+    else:
+        print(placement.format_plan(placed, args.model, resolution.pipeline_class))
+    return 0
+
+
+def _detection_json(d: Any) -> dict[str, Any]:
+    return {
+        "plugin": d.plugin, "family": d.family, "variant": d.variant, "confidence": d.confidence, "reason": d.reason,
+        "pipeline_class": d.pipeline_class, "component": d.component, "config": d.config, "use": d.use or None,
+    }
+
+
+def inspect(args: argparse.Namespace) -> int:
+    """What a single file's header says (no weights read), and what each plugin makes of it."""
+    from ..headers import header_to_json
+    from ..single_file import detect, read
+
+    report = detect(read(args.file, args.allow_pickle))
+    header = report.header
+    verdicts = [
+        {"plugin": v.plugin, "asked": v.asked, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
+        for v in report.verdicts
+    ]
+    if args.json:
+        best = _detection_json(report.best) if report.best else None
+        _print_json({"header": header_to_json(header), "verdicts": verdicts, "best": best})
+        return 0
+    print(f"file:       {header.path}")
+    print(f"size:       {header.file_size:,} bytes (header {header.header_bytes:,} bytes, the only part read)")
+    print(f"tensors:    {len(header.tensors):,}, {header.parameters:,} parameters")
+    for dtype, size in sorted(header.bytes_by_dtype().items(), key=lambda kv: -kv[1]):
+        count = sum(t.numel for t in header.tensors.values() if t.dtype == dtype)
+        print(f"  {dtype:<8} {count:>15,} parameters {size:>17,} bytes")
+    if header.metadata:
+        print("metadata:")
+        for key, value in sorted(header.metadata.items()):
+            shown = value if len(value) <= 100 else value[:97] + "..."
+            print(f"  {key}: {shown}")
+    print("verdicts:")
+    for v in report.verdicts:
+        print(f"  {v.describe()}")
+    best = report.best
+    if best is None:
+        print("=> no installed plugin recognises it")
+    elif best.is_pipeline:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): loads as {(best.pipeline_class or '').rpartition(':')[2]}; `autopipe resolve FILE` lists the three tasks")
+    else:
+        print(f"=> {best.family} / {best.variant} (by {best.plugin}): one model, {(best.component or '').rpartition(':')[2]}. {best.use}")
+    return 0

@@ -1,0 +1,176 @@
+"""The subcommands that load pipelines: generate and demo. Every input is checked before torch is imported."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import UnsupportedTaskError
+from ..tasks import Task
+from . import UsageError
+from .images import mask_for, output_format, read_image, save
+from .parser import TINY_SIZE
+from .reports import hub_args, modifier_args
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _no_family() -> UsageError:
+    from ..known import install_hint_for_any_family
+
+    return UsageError(f"no family plugin is installed, so there is no model to run. {install_hint_for_any_family()}")
+
+
+def model_or_tiny(model: str | None, family: str | None) -> str:
+    """`model`, or the path of the family's built-in tiny checkpoint (built on first use, which is said first)."""
+    if model:
+        return model
+    if family is None:
+        raise _no_family()
+    from ..tiny import tiny_checkpoint
+
+    start = time.perf_counter()
+    _note(f"preparing the built-in tiny {family} checkpoint (random weights; built once, then cached)...")
+    path, built = tiny_checkpoint(family)
+    _note(f"{'built' if built else 'using'} {path} ({time.perf_counter() - start:.1f} s)")
+    return str(path)
+
+
+def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
+    """height/width for a call, where the pipeline takes them: --size, or TINY_SIZE for a built-in checkpoint."""
+    size = args.size or (None if args.model else TINY_SIZE)
+    params = inspect.signature(type(pipeline).__call__).parameters
+    return {"height": size, "width": size} if size and "height" in params and "width" in params else {}
+
+
+def generate(args: argparse.Namespace) -> int:
+    task = args.task
+    if task is not Task.TEXT2IMG and not args.image:
+        raise UsageError(f"--task {task.value} needs --image FILE, the picture to start from")
+    if task is Task.INPAINT and not args.mask:
+        raise UsageError("--task inpaint needs --mask FILE, white where to repaint")
+    fmt = output_format(args.out)
+    call: dict[str, Any] = {}
+    if args.image and task is not Task.TEXT2IMG:
+        call["image"] = read_image(args.image, "RGB", "--image")
+    if args.mask and task is Task.INPAINT:
+        call["mask_image"] = read_image(args.mask, "L", "--mask")
+    model = model_or_tiny(args.model, args.family)
+
+    import torch
+
+    from ..loading import load
+
+    pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
+    _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
+    call.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
+    image = pipeline(args.prompt, **call).images[0]
+    save(image, args.out, fmt)
+    print(args.out)
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """text2img, then img2img and inpaint through from_pipe on the same weights; each image saved as soon as it is made."""
+    from ..registry import get_registry
+
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {out_dir} is a file: give a folder")
+    print("autopipe demo: text2img, then img2img and inpaint on the same weights through from_pipe\n", flush=True)
+    model = model_or_tiny(args.model, args.family)
+    if not args.model:
+        example = get_registry().families[args.family][0].example
+        print("NOTE: the built-in checkpoint has random weights, so the images are noise by design; the point is the plumbing.")
+        print(f"      For a real one: autopipe demo --model {example or 'PATH_OR_REPO_ID'}\n", flush=True)
+
+    steps: list[tuple[str, float]] = []
+
+    def step(label: str, fn: Callable[[], Any]) -> Any:
+        print(f"  {label} ...", flush=True)
+        start = time.perf_counter()
+        value = fn()
+        steps.append((label, time.perf_counter() - start))
+        return value
+
+    from ..resolve import resolve
+
+    resolution = step("resolve (JSON only)", lambda: resolve(model, Task.TEXT2IMG))
+    step("import torch, diffusers and the class", lambda: (__import__("torch"), resolution.load_class()))
+    import torch
+
+    from ..auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+    t2i = step("from_pretrained text2img", lambda: AutoPipelineForText2Image.from_pretrained(model))
+    made: dict[str, Any] = {}
+
+    def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
+        generator = torch.Generator("cpu").manual_seed(args.seed)
+        image = step(f"{label} call", lambda: pipeline(args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
+        made[label] = save(image, out_dir / f"{label}.png")
+        return image
+
+    image = run("text2img", t2i)
+    i2i = step("from_pipe -> img2img", lambda: AutoPipelineForImage2Image.from_pipe(t2i))
+    run("img2img", i2i, image=image, strength=0.75)
+    derived: list[Any] = [i2i]
+    pipes = {"text2img": t2i, "img2img": i2i}
+    try:
+        inp = step("from_pipe -> inpaint", lambda: AutoPipelineForInpainting.from_pipe(t2i))
+        derived.append(inp)
+    except UnsupportedTaskError as exc:
+        inp = _separate_inpainter(args, resolution.family, exc, step)
+    if inp is not None:
+        pipes["inpaint"] = inp
+        run("inpaint", inp, image=image, mask_image=mask_for(image))
+
+    models = {n: c for n, c in t2i.components.items() if hasattr(c, "parameters")}
+    shared = bool(models) and all(p.components.get(n) is c for p in derived for n, c in models.items())
+    print(f"\nmodel:    {model}")
+    print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
+    for label, pipe in pipes.items():
+        print(f"{label + ':':<9} {type(pipe).__name__}")
+    sharing = "the three pipelines" if len(derived) == 2 else ("text2img and img2img (inpaint has its own checkpoint)" if "inpaint" in pipes else "text2img and img2img")
+    print(f"weights shared across {sharing}: {'yes' if shared else 'NO'}\n")
+    print(f"{'step':<40}{'seconds':>9}")
+    for label, seconds in steps:
+        print(f"{label:<40}{seconds:>9.3f}")
+    print("\nimages: " + ", ".join(f"{path} ({_size_of(path)})" for path in made.values()))
+    return 0 if shared else 1
+
+
+def _size_of(path: Path) -> str:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return f"{image.size[0]}x{image.size[1]}"
+
+
+def _separate_inpainter(args: argparse.Namespace, family: str, refusal: UnsupportedTaskError, step: Callable[..., Any]) -> Any:
+    """The inpaint step for a checkpoint that cannot inpaint (a Kandinsky text decoder, say), or None to skip it.
+
+    diffusers would build the inpaint class over the wrong UNet and crash
+    mid-denoising; autopipe refuses early. With the built-in checkpoint the
+    demo loads the family's own inpainting variant instead, which cannot share
+    the text decoder's UNet; where there is none (or with a real checkpoint)
+    it says why and keeps the images it made.
+    """
+    from . import as_said_here
+    from ..auto import AutoPipelineForInpainting
+    from ..registry import get_registry
+    from ..tiny import tiny_checkpoint
+
+    spec = get_registry().families[family][0]
+    variant = next((v.name for v in spec.variants if Task.INPAINT in v.tasks), None)
+    if args.model or variant is None:
+        print(f"  inpaint: skipped: {as_said_here(str(refusal))}", flush=True)
+        return None
+    print(f"  inpaint: {as_said_here(str(refusal))}\n           so the demo loads the family's tiny {variant} checkpoint for it.", flush=True)
+    path, _ = tiny_checkpoint(family, variant)
+    return step("from_pretrained inpaint", lambda: AutoPipelineForInpainting.from_pretrained(str(path)))

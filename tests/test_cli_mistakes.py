@@ -1,0 +1,143 @@
+"""Every user mistake on the command line is one line, `autopipe: error: ...`, never a traceback, and is caught
+before anything heavy is imported. Run as a user runs it: `python -m autopipe_core.cli` in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+
+def _cli(*args: str, stdin=None, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sd", **env}
+    return subprocess.run([sys.executable, "-m", "autopipe_core.cli", *args], capture_output=True, text=True, env=environ, timeout=120, stdin=stdin)
+
+
+def _one_line_error(out: subprocess.CompletedProcess, fragment: str, status: int) -> str:
+    assert out.returncode == status, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("autopipe: error: "), out.stderr
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# generate: every input is checked before a model is loaded (nothing heavy is imported: this runs in about a second).
+_HEAVY = "import sys, runpy; sys.argv = ['autopipe', *sys.argv[1:]]\ntry:\n    runpy.run_module('autopipe_core.cli', run_name='__main__')\nfinally:\n    print('heavy:', sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules), file=sys.stderr)\n"
+
+
+def _checked_first(*args: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sd"}
+    out = subprocess.run([sys.executable, "-c", _HEAVY, *args], capture_output=True, text=True, env=environ, timeout=120)
+    *rest, heavy = out.stderr.strip().splitlines()
+    assert heavy == "heavy: []", f"{args}: {heavy}"
+    out.stderr = "\n".join(rest) + "\n"
+    return out
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-inputs")
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(root / "ok.png")
+    (root / "notes.txt").write_text("not an image")
+    (root / "folder").mkdir()
+    return root
+
+
+GENERATE_MISTAKES = [
+    # (extra arguments, the message must contain, exit status)
+    (["--task", "img2img"], "--task img2img needs --image FILE", 2),
+    (["--task", "inpaint", "--image", "{ok}"], "--task inpaint needs --mask FILE", 2),
+    (["--task", "img2img", "--image", "{root}/missing.png"], "--image {root}/missing.png does not exist", 2),
+    (["--task", "img2img", "--image", "{root}/notes.txt"], "is not an image PIL can read", 2),
+    (["--task", "inpaint", "--image", "{ok}", "--mask", "{root}/folder"], "--mask {root}/folder", 2),
+    (["--task", "text2img", "--out", "{root}/folder"], "--out {root}/folder is a folder", 2),
+    (["--task", "text2img", "--out", "{root}/x.xyz"], "names no image format autopipe can write", 2),
+    (["--task", "text2img", "--out", "{ok}/x.png"], "cannot write in {ok}", 2),
+    (["--task", "text2img", "--steps", "0"], "--steps must be from 1 to 1000, not 0", 2),
+    (["--task", "text2img", "--size", "30"], "--size must be a multiple of 8", 2),
+    (["--task", "text2img", "--size", "-5"], "--size must be from 8", 2),
+    (["--task", "txt2imgg"], "unknown task 'txt2imgg': use one of text2img, img2img, inpaint", 2),
+    (["--task", "text2img", "--family", "nope"], "argument --family: invalid choice: 'nope' (choose from 'stable-diffusion')", 2),
+    (["--task", "text2img", "--seed", "x"], "--seed must be a whole number", 2),
+]
+
+
+@pytest.mark.parametrize("extra, fragment, status", GENERATE_MISTAKES, ids=[f[1][:40] for f in GENERATE_MISTAKES])
+def test_generate_refuses_bad_input_before_loading(files, extra, fragment, status):
+    fill = {"root": str(files), "ok": str(files / "ok.png")}
+    args = [a.format(**fill) for a in extra]
+    if "--out" not in args:
+        args += ["--out", str(files / "out.png")]
+    out = _checked_first("generate", "--prompt", "x", *args)
+    _one_line_error(out, fragment.format(**fill), status)
+
+
+PLAN_MISTAKES = [
+    (["--memory", "8"], "has no unit: write it with one, e.g. 8GiB"),
+    (["--memory", "lots"], "is not a size"),
+    (["--gpus", "0"], "--gpus must be from 1 to 1024, not 0"),
+    (["--width", "-5"], "--width must be from 8"),
+    (["--task", "video"], "unknown task 'video'"),
+]
+
+
+@pytest.mark.parametrize("extra, fragment", PLAN_MISTAKES, ids=[f[1][:30] for f in PLAN_MISTAKES])
+def test_plan_refuses_bad_numbers_with_what_is_allowed(tiny_sd, extra, fragment):
+    args = ["plan", str(tiny_sd), "--task", "t2i", *extra]
+    _one_line_error(_cli(*args), fragment, 2)
+
+
+@pytest.mark.parametrize("spelling, nbytes", [("8GB", 8 * 10**9), ("8gib", 8 << 30), ("1.5GiB", 3 << 29), ("512 MiB", 512 << 20)])
+def test_plan_takes_the_memory_spellings_people_write(tiny_sd, spelling, nbytes):
+    import json
+
+    out = _cli("plan", str(tiny_sd), "--task", "t2i", "--memory", spelling, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["budget_bytes"] == nbytes
+
+
+def test_a_checkpoint_problem_is_one_line_in_command_line_terms(tiny_sd, tmp_path):
+    pickle = tmp_path / "model.ckpt"
+    pickle.write_bytes(b"\x80\x04K\x01.")
+    line = _one_line_error(_cli("resolve", str(pickle)), "pass --allow-pickle", 1)
+    assert "allow_pickle" not in line
+    _one_line_error(_cli("resolve", str(tmp_path / "nothing" / "here")), "is neither a local folder nor a hub repo id", 1)
+
+
+def test_a_pipe_closed_early_ends_quietly():
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "autopipe_core.cli", "plugins", "--json"], stdout=reader.stdin, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUTOPIPE_PLUGINS": ""}, timeout=60,
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert "Traceback" not in out.stderr and "BrokenPipeError" not in out.stderr, out.stderr
+
+
+def test_version_and_help():
+    from autopipe_core import __version__
+
+    out = _cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"autopipe {__version__} (autopipe-core)"
+    for command in ("plugins", "resolve", "inspect", "plan", "generate", "demo"):
+        text = _cli(command, "--help").stdout
+        assert "(default" in text, command
+    help_text = _cli("generate", "--help").stdout
+    assert "stable-diffusion" in help_text and "--enable-pag" in help_text
+
+
+def test_inspect_of_a_fifo_fails_at_once(tmp_path):
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    _one_line_error(_cli("inspect", str(fifo)), "not a regular file", 1)
+
+
+def test_generate_writes_the_format_its_suffix_names(tmp_path):
+    out = tmp_path / "cat.jpg"
+    result = _cli("generate", "--task", "t2i", "--prompt", "a cat", "--out", str(out), "--steps", "1", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
+    assert not list(tmp_path.glob(".*.tmp"))
