@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, LoadPlan, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, InvalidModelError, LoadPlan, resolve
 from autopipe_core import loading, placement
 from autopipe_core.cli import main
 from autopipe_core.placement import (
@@ -277,3 +277,22 @@ def test_a_hub_repo_is_sized_from_its_headers_through_huggingface_hub(tmp_path, 
     from_disk = placement.plan(local, _cuda(8))
     assert from_hub.footprint.weights == from_disk.footprint.weights > 2 * GiB
     assert from_hub.plan.variant == "fp16" and ("org/sd15", "unet/diffusion_pytorch_model.fp16.safetensors", "main") in asked
+
+
+@pytest.mark.parametrize("value", [10**300, -64, 1.5e300, "64", True])
+def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_path, value):
+    import json
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_sd, folder)
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    config["sample_size"] = value
+    (folder / "unet" / "config.json").write_text(json.dumps(config))
+    from autopipe_core.placement import plan
+
+    with pytest.raises(InvalidModelError, match="unet/config.json says sample_size = .*not a whole number"):
+        plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB))
+    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "plan", str(folder), "--task", "t2i", "--memory", "8GiB"],
+                         capture_output=True, text=True, env={**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sd"})
+    assert out.returncode == 1 and out.stderr.startswith("autopipe: error: ") and "Traceback" not in out.stderr

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
 from autopipe_core.placement import GiB, Activation, ComponentBytes, Footprint, choose, count_folder, count_hub, scaled
 from autopipe_core.specs import class_name
 
@@ -102,8 +102,7 @@ def footprint(family: str, identity: Identity, plan: LoadPlan, fp: Footprint, wi
         if missing and not any(c.name.startswith("prior_") for c in fp.components):  # none passed as objects
             for c in _count_prior(identity, plan, missing):
                 fp = fp.with_component(c)
-    sample = (identity.configs.get("unet") or {}).get("sample_size")
-    native = sample * MOVQ_SCALE if isinstance(sample, int) and sample > 0 else 768
+    native = sizes.native_size(identity, 768, scale=MOVQ_SCALE)
     w, h = width or native, height or native
     nbytes = scaled(ACTIVATION_AT_NATIVE, FIXED, w, h, REFERENCE, plan.dtype)
     return fp.with_activation(Activation(nbytes, w, h, f"decoder UNet at batch 2 and the MoVQ decode at {w}x{h}, plus 0.5 GiB workspace"))

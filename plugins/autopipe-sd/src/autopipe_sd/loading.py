@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
 from autopipe_core.placement import GiB, Activation, Footprint, scaled
 
 #: Latent pixels per UNet sample: the VAE downsamples by 8.
@@ -45,8 +45,7 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
 
 def native_size(identity: Identity, default: int = 512) -> int:
     """The image side the checkpoint was trained at: the UNet's sample_size x 8 (512 for SD 1.x, 768 for SD 2.x-768)."""
-    sample = (identity.configs.get("unet") or {}).get("sample_size")
-    return sample * VAE_SCALE if isinstance(sample, int) and sample > 0 else default
+    return sizes.native_size(identity, default, scale=VAE_SCALE)
 
 
 def footprint(identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:

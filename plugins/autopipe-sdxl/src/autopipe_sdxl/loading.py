@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from autopipe_core import DeviceFacts, Identity, LoadPlan
+from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
 from autopipe_core.placement import GiB, Activation, Footprint, scaled
 
 #: Latent pixels per UNet sample: the VAE downsamples by 8 (sample_size 128 -> 1024x1024).
@@ -88,8 +88,7 @@ def plan(identity: Identity, device: DeviceFacts, float32_vae: bool | None = Non
 
 def native_size(identity: Identity, default: int = 1024) -> int:
     """The image side the checkpoint was trained at: the UNet's sample_size x 8 (1024 for SDXL base and refiner)."""
-    sample = (identity.configs.get("unet") or {}).get("sample_size")
-    return sample * VAE_SCALE if isinstance(sample, int) and sample > 0 else default
+    return sizes.native_size(identity, default, scale=VAE_SCALE)
 
 
 def footprint(identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
