@@ -23,6 +23,8 @@ from .specs import Identity
 MAX_JSON_BYTES = 1 << 20
 #: A `_class_name` longer than this is refused (the longest diffusers class name is under 60).
 MAX_CLASS_NAME = 200
+#: Model cards (README.md) larger than this are refused (real ones are a few KiB; diffusers reads only their front matter).
+MAX_CARD_BYTES = 1 << 20
 
 MODEL_INDEX = "model_index.json"
 HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only", "force_download", "proxies")
@@ -51,6 +53,26 @@ def read_json(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> dict[str, A
     if not isinstance(value, dict):
         raise InvalidModelError(f"{what} ({path}) must hold a JSON object, not {type(value).__name__}")
     return value
+
+
+def card_data(folder: Path) -> dict[str, Any]:
+    """The metadata (YAML front matter) of the model card ``README.md`` in `folder`; empty without a card.
+
+    Read whole, but at most MAX_CARD_BYTES, without blocking, and parsed with
+    huggingface_hub's ModelCard (as diffusers reads a connected pipeline's
+    prior from it). A card that is not valid is an InvalidModelError.
+    """
+    try:
+        text = read_capped(folder / "README.md", "a model card", MAX_CARD_BYTES, f"the model card {folder / 'README.md'}")
+    except FileNotFoundError:
+        return {}
+    from huggingface_hub import ModelCard
+
+    try:
+        data = ModelCard(text.decode("utf-8"), ignore_metadata_errors=True).data
+    except (ValueError, UnicodeDecodeError) as exc:  # YAML errors are ValueErrors there
+        raise InvalidModelError(f"the model card {folder / 'README.md'} cannot be read: {str(exc)[:200]}") from None
+    return data.to_dict()
 
 
 def _class_name(index: Mapping[str, Any], where: str) -> str:

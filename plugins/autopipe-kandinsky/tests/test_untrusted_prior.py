@@ -23,3 +23,30 @@ def test_a_prior_naming_a_foreign_library_is_refused_before_it_is_loaded(tiny_k2
     (prior / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(UntrustedCodeError, match=r"prior: .*text_encoder: \['os', 'system'\]"):
         AutoPipelineForText2Image.from_pretrained(decoder)
+
+
+def test_a_huge_model_card_is_refused_without_reading_it(tmp_path):
+    import os
+
+    import pytest
+
+    from autopipe_core import InvalidModelError
+    from autopipe_core.sources import MAX_CARD_BYTES, card_data
+
+    (tmp_path / "README.md").write_bytes(b"---\nprior: [x]\n---\n")
+    os.truncate(tmp_path / "README.md", 4 << 30)  # a sparse 4 GiB card
+    with pytest.raises(InvalidModelError, match=f"reads at most {MAX_CARD_BYTES}"):
+        card_data(tmp_path)
+
+
+def test_a_model_card_fifo_fails_at_once(tmp_path):
+    import os
+
+    import pytest
+
+    from autopipe_core import InvalidModelError
+    from autopipe_core.sources import card_data
+
+    os.mkfifo(tmp_path / "README.md")
+    with pytest.raises(InvalidModelError, match="not a regular file"):
+        card_data(tmp_path)

@@ -26,12 +26,11 @@ names a Combined class) is loaded by the class's own from_pretrained.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from autopipe_core import UnsupportedModelError, guard
+from autopipe_core import UnsupportedModelError, guard, sources
 from autopipe_core.specs import class_name
 
 from . import COMBINED, DECODER_ONLY, PRIOR_CLASS, PRIOR_COMPONENTS
@@ -51,19 +50,14 @@ def _local_folder(model: Any) -> Path | None:
 
 def _index_class(folder: Path) -> str | None:
     try:
-        return json.loads((folder / "model_index.json").read_text()).get("_class_name")
-    except (OSError, ValueError):
+        return sources.read_json(folder / sources.MODEL_INDEX, sources.MODEL_INDEX).get("_class_name")
+    except (OSError, ValueError):  # FileNotFoundError, and the typed errors (InvalidModelError is a ValueError)
         return None
 
 
 def card_priors(folder: Path) -> list[str]:
     """The prior references the decoder's README.md front matter names, in order (empty if none)."""
-    readme = folder / "README.md"
-    if not readme.is_file():
-        return []
-    from huggingface_hub import ModelCard
-
-    value = getattr(ModelCard.load(str(readme)).data, CARD_KEY, None)
+    value = sources.card_data(folder).get(CARD_KEY)
     if value is None:
         return []
     if isinstance(value, str):
