@@ -192,7 +192,7 @@ def source(identity: Identity | None, model: Any, kwargs: Mapping[str, Any]) -> 
 def _as_given(pipeline: Any, model: Any) -> Any:
     """diffusers records the reference it was handed as ``_name_or_path``; record the caller's own, as diffusers would."""
     if isinstance(model, (str, os.PathLike)) and hasattr(pipeline, "register_to_config"):
-        pipeline.register_to_config(_name_or_path=os.fspath(model))
+        pipeline.register_to_config(_name_or_path=model)  # as given: a str stays a str, a Path a Path
     return pipeline
 
 

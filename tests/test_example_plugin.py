@@ -60,7 +60,9 @@ def test_autopipe_resolve_uses_it(bindir, env, tmp_path):
     out = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--json"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     pipelines = {"text2img": "LatentConsistencyModelPipeline", "img2img": "LatentConsistencyModelImg2ImgPipeline", "inpaint": None}
-    assert json.loads(out.stdout) == {"family": FAMILY, "plugin": "autopipe-lcm", "pipelines": pipelines}
+    answer = json.loads(out.stdout)
+    assert {k: answer[k] for k in ("family", "plugin", "pipelines")} == {"family": FAMILY, "plugin": "autopipe-lcm", "pipelines": pipelines}
+    assert set(answer["refused"]) == {"inpaint"} and "no inpaint pipeline" in answer["refused"]["inpaint"]
     refusal = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--task", "inpaint"], capture_output=True, text=True, env=env)
     assert refusal.returncode == 1 and "pip install autopipe-sd" in refusal.stderr
 

@@ -176,7 +176,8 @@ def test_autopipe_plan_json_and_text(tiny_sd, capsys):
 def test_autopipe_plan_refuses_a_memory_without_unit(tiny_sd, capsys):
     with pytest.raises(SystemExit):
         main(["plan", str(tiny_sd), "--task", "text2img", "--memory", "8"])
-    assert "KiB, MiB or GiB" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "has no unit" in err and "GiB = 2**30 bytes, GB = 10**9" in err
 
 
 def test_autopipe_plan_imports_no_torch_and_reads_no_weights(tmp_path):

@@ -292,7 +292,10 @@ def test_autopipe_plugins_restricts_what_loads(site, tmp_path):
     assert set(listed) == {"autopipe-core", "autopipe-toy", "autopipe-broken"}
     folder = write_model_index(tmp_path / "toy", "ToyPipeline")
     out = _autopipe(site, "resolve", str(folder), "--json", AUTOPIPE_PLUGINS="autopipe-toy")
-    assert json.loads(out.stdout) == {"family": "toy", "plugin": "autopipe-toy", "pipelines": {"text2img": "ToyPipeline", "img2img": None, "inpaint": None}}
+    answer = json.loads(out.stdout)
+    assert answer["pipelines"] == {"text2img": "ToyPipeline", "img2img": None, "inpaint": None}
+    assert (answer["family"], answer["plugin"]) == ("toy", "autopipe-toy")
+    assert answer["refused"] == {t: f"toy has no {t} pipeline. It does text2img: use --task text2img." for t in ("img2img", "inpaint")}
 
 
 def test_empty_autopipe_plugins_loads_none(site, tiny_sd):
