@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from . import loading, sources
+from . import loading
 from .errors import ModelNotFoundError
+from .options import hub_options
 from .registry import get_registry
 from .resolve import class_kwargs, identify, resolve_identity
 from .switch import switch
@@ -50,7 +51,7 @@ class _AutoPipeline:
         if placement is None and (device is not None or memory is not None):
             raise TypeError(f"{cls.__name__}.from_pretrained: device= and memory= are autopipe's placement options; pass them with placement='auto'")
         registry = get_registry()
-        hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
+        hub = hub_options(kwargs)
         allow_pickle = bool(kwargs.pop("allow_pickle", False))
         resolution = resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, **hub), cls.task, kwargs, registry)
         if placement is not None:

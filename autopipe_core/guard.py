@@ -32,13 +32,12 @@ from typing import Any, Mapping
 
 from . import sources
 from .errors import UntrustedCodeError
+from .options import REMOTE_CODE_KWARGS, hub_options  # noqa: F401 - REMOTE_CODE_KWARGS re-exported
 from .specs import Identity
 
 #: The libraries every family's components come from; diffusers imports these for a checkpoint anyway.
 ALLOWED_LIBRARIES = frozenset({"diffusers", "transformers"})
 
-#: The from_pretrained keywords with which a caller says "run this checkpoint's code". Never added by autopipe.
-REMOTE_CODE_KWARGS = ("trust_remote_code", "custom_pipeline")
 
 _MODULE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -156,7 +155,7 @@ def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
     """
     if identity is None or identity.origin in ("pipeline", "file") or opted_in(kwargs):
         return
-    bad = foreign(identity, {k: v for k, v in kwargs.items() if k in sources.HUB_OPTIONS})
+    bad = foreign(identity, hub_options(kwargs))
     if bad:
         listed = "; ".join(f"{component}: {why}" for component, why in sorted(bad.items()))
         raise UntrustedCodeError(
@@ -175,8 +174,7 @@ def checked(model: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]
     and the keywords to hand with it: the canonical path, or the repo id with
     ``revision`` pinned to the commit that was checked.
     """
-    hub = {k: v for k, v in kwargs.items() if k in sources.HUB_OPTIONS}
-    identity = sources.identify(model, lambda names: (), **hub)
+    identity = sources.identify(model, lambda names: (), **hub_options(kwargs))
     check(identity, kwargs)
     kwargs = dict(kwargs)
     if identity.origin == "folder":

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .errors import PluginError
 from .load_lock import LOAD_LOCK
+from .options import hub_options
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .specs import DeviceFacts, Identity, LoadPlan
@@ -121,12 +122,11 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     variant, ...) win over the plan; modifier keywords pick the class as in
     from_pretrained.
     """
-    from . import sources
     from .resolve import class_kwargs, identify, resolve_identity
 
     registry = get_registry()
     facts = device if isinstance(device, DeviceFacts) else detect(device)
-    hub = {k: kwargs[k] for k in sources.HUB_OPTIONS if k in kwargs}
+    hub = hub_options(kwargs)
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
     resolution = resolve_identity(identify(model, registry, allow_pickle, **hub), task, kwargs, registry)
     from . import placement

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import InvalidModelError, PlacementError  # noqa: F401 - PlacementError re-exported
 from .headers import DTYPE_BYTES, read_header
+from .options import hub_options
 from .units import GiB, KiB, MiB, gib, parse_memory  # noqa: F401 - re-exported for plugins written against them
 from .specs import DTYPES, NO_ACTIVATION, PLACEMENTS, Activation, ComponentBytes, DeviceFacts, Footprint, Identity, LoadPlan  # noqa: F401 - the hook types, re-exported
 
@@ -505,9 +506,7 @@ def plan(
     load_plan = user_plan(family_plan, kwargs)
     identity = loading._with_files(resolution.identity) if resolution.identity else Identity("unknown", "", resolution.pipeline_class)
     passed = {k: v for k, v in kwargs.items() if k in identity.components or callable(getattr(v, "parameters", None))}
-    from .sources import HUB_OPTIONS
-
-    fp = footprint(identity, load_plan, passed, {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs})
+    fp = footprint(identity, load_plan, passed, hub_options(kwargs))
     owner = registry.families[resolution.family][1]
     family = resolution.family
     adjusted = registry.ask(owner, "autopipe_footprint", family=family, identity=identity, plan=load_plan,

@@ -8,6 +8,7 @@ all. Each step is a table look-up; no class name is built from another.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import importlib
 import os
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 from . import sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
 from .known import KNOWN_MODIFIERS, install_hint
+from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
 from .registry import Registry, get_registry
 from .specs import Identity, class_name
 from .tasks import Task
@@ -114,7 +116,11 @@ def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelEr
 
 
 def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str, Any]) -> frozenset[str]:
-    """Apply every modifier keyword present in kwargs to the modifiers the checkpoint came with."""
+    """Apply every modifier keyword present in kwargs to the modifiers the checkpoint came with.
+
+    A keyword that is not a modifier but reads like a misspelt one (``enable_pg``) is a TypeError naming the
+    modifier: passed on, diffusers would ignore it and load the class without the modifier, silently.
+    """
     modifiers = base
     for kwarg, value in kwargs.items():
         registered = registry.modifiers.get(kwarg)
@@ -123,6 +129,10 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
         elif kwarg in KNOWN_MODIFIERS and value is not None:
             dist = KNOWN_MODIFIERS[kwarg]
             raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: pip install {dist}")
+        elif kwarg not in LOADING_OPTIONS and kwarg not in HUB_OPTIONS:
+            close = difflib.get_close_matches(kwarg, [*registry.modifiers, *KNOWN_MODIFIERS], n=1, cutoff=0.8)
+            if close:
+                raise TypeError(f"unexpected keyword argument {kwarg!r}: did you mean {close[0]!r}?")
     return modifiers
 
 
@@ -201,15 +211,16 @@ def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:
 
     `model` is a diffusers folder, a single-file checkpoint (.safetensors;
     its header alone is read), a hub repo id or a live pipeline. `hints`
-    are the hub options (cache_dir, revision, token, local_files_only, ...),
-    modifier keywords such as ``enable_pag=True``, as from_pretrained
-    takes them, and ``allow_pickle=True`` to open a pickle checkpoint.
+    are every keyword from_pretrained takes, so that the same call predicts
+    the class from_pretrained will load: the hub options (cache_dir,
+    revision, token, local_files_only, ...) are used to read the checkpoint,
+    modifier keywords (``enable_pag=True``, ``controlnet=``) choose the class,
+    ``allow_pickle=True`` opens a pickle checkpoint, and the rest (torch_dtype,
+    variant, use_safetensors, components, config entries) cannot change the
+    class and are ignored. A misspelt modifier (``enable_pg``) is a TypeError.
     """
     registry = get_registry()
     allow_pickle = bool(hints.pop("allow_pickle", False))
-    unknown = set(hints) - set(sources.HUB_OPTIONS) - set(registry.modifiers) - set(KNOWN_MODIFIERS)
-    if unknown:
-        raise TypeError(f"resolve() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
-    hub = {k: v for k, v in hints.items() if k in sources.HUB_OPTIONS}
+    hub = hub_options(hints)
     identity = identify(model, registry, allow_pickle, **hub)
     return resolve_identity(identity, task, {k: v for k, v in hints.items() if k not in hub}, registry)

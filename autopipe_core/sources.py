@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError
 from .files import read_capped
+from .options import HUB_OPTIONS  # re-exported: plugins and tests read it here
 from .specs import Identity
 
 #: model_index.json and component configs larger than this are refused (real ones are a few KiB).
@@ -27,7 +28,6 @@ MAX_CLASS_NAME = 200
 MAX_CARD_BYTES = 1 << 20
 
 MODEL_INDEX = "model_index.json"
-HUB_OPTIONS = ("cache_dir", "revision", "token", "local_files_only", "force_download", "proxies")
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
@@ -237,6 +237,23 @@ def hub_snapshot(repo_id: str, commit: str, **hub: Any) -> Path:
         ) from None
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A live component's config as the dict its config.json would hold, through its library's own serialisation.
+
+    diffusers' configs are mappings (a FrozenDict); transformers' are
+    ``PretrainedConfig`` objects, which ``dict()`` cannot read: their own
+    ``to_dict()`` gives what ``save_pretrained`` writes.
+    """
+    if isinstance(config, Mapping):
+        return dict(config)
+    to_dict = getattr(config, "to_dict", None)
+    if callable(to_dict):
+        value = to_dict()
+        if isinstance(value, Mapping):
+            return dict(value)
+    return dict(vars(config))
+
+
 def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
     """Facts about a pipeline in memory: its class (and bases), its components, their configs."""
     klass = type(pipeline)
@@ -248,7 +265,7 @@ def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
     for name in wanted(bases):
         config = getattr(getattr(pipeline, name, None), "config", None)
         if config is not None:
-            configs[name] = dict(config)
+            configs[name] = config_dict(config)
     config = getattr(pipeline, "config", {}) or {}
     reference = config.get("_name_or_path") or klass.__name__
     return Identity("pipeline", str(reference), klass.__name__, components, configs, None, bases)

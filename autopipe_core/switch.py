@@ -15,12 +15,8 @@ import warnings
 from typing import Any
 
 from .errors import UnsupportedModelError
+from .options import LOADING_OPTIONS
 
-# Options that only make sense when weights are read from disk.
-_LOADING_OPTIONS = frozenset(
-    {"torch_dtype", "dtype", "variant", "revision", "cache_dir", "token", "local_files_only", "use_safetensors",
-     "device_map", "low_cpu_mem_usage", "force_download", "proxies", "subfolder", "max_memory"}
-)
 
 
 class IgnoredArgumentWarning(UserWarning):
@@ -31,7 +27,7 @@ def _where_it_belongs(name: str, target: type) -> str:
     call = getattr(target, "__call__", None)
     if call is not None and name in inspect.signature(call).parameters:
         return f"it is an argument of {target.__name__}.__call__: pass it when you call the pipeline, pipe(..., {name}=...)"
-    if name in _LOADING_OPTIONS:
+    if name in LOADING_OPTIONS:
         return "it is a loading option: from_pipe reuses components already loaded, so use from_pretrained for it (or pipe.to() for the dtype or device)"
     return f"{target.__name__} has no component, config entry or call argument of that name"
 

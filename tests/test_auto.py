@@ -197,3 +197,23 @@ def test_from_pretrained_a_hub_repo_id_from_the_local_hub_cache(tmp_path, tiny_s
     pipe = AutoPipelineForInpainting.from_pretrained("someone/tiny-sd", cache_dir=tmp_path / "hub", local_files_only=True)
     assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
     _run(pipe, "inpaint")
+
+
+def test_from_pipe_reads_a_transformers_components_config_through_its_own_serialisation(t2i, monkeypatch):
+    # A family may ask for a transformers component's config (a plugin declaring SD3's text_encoder_3, say).
+    from dataclasses import replace
+
+    from autopipe_core import registry as registry_module
+    from autopipe_core.resolve import identify
+
+    registry = registry_module.get_registry()
+    spec, owner = registry.families["stable-diffusion"]
+    families = {**registry.families, "stable-diffusion": (replace(spec, configs=("text_encoder",)), owner)}
+    patched = replace(registry, families=families)
+    monkeypatch.setattr(registry_module, "get_registry", lambda: patched)
+    monkeypatch.setattr("autopipe_core.auto.get_registry", lambda: patched)
+    identity = identify(t2i, patched)
+    assert identity.configs["text_encoder"]["model_type"] == "clip_text_model"
+    assert identity.configs["text_encoder"] == t2i.text_encoder.config.to_dict()
+    i2i = AutoPipelineForImage2Image.from_pipe(t2i)
+    assert type(i2i).__name__ == "StableDiffusionImg2ImgPipeline" and i2i.text_encoder is t2i.text_encoder

@@ -100,9 +100,22 @@ def test_recognised_but_not_loadable_class_says_what_to_use(tmp_path):
         resolve(folder, "img2img")
 
 
-def test_unknown_hint_is_a_type_error(tiny_sd):
-    with pytest.raises(TypeError, match="enable_pg"):
+def test_a_misspelt_modifier_is_a_type_error_naming_the_modifier(tiny_sd):
+    from autopipe_core import AutoPipelineForText2Image
+
+    with pytest.raises(TypeError, match="'enable_pg': did you mean 'enable_pag'"):
         resolve(tiny_sd, "text2img", enable_pg=True)
+    with pytest.raises(TypeError, match="did you mean 'enable_pag'"):  # before any weight is read
+        AutoPipelineForText2Image.from_pretrained(tiny_sd, enable_pg=True)
+
+
+def test_resolve_takes_every_keyword_from_pretrained_takes(tiny_sd):
+    import torch
+
+    r = resolve(tiny_sd, "text2img", torch_dtype=torch.float16, variant="fp16", use_safetensors=True,
+                requires_safety_checker=False, safety_checker=None, low_cpu_mem_usage=True)
+    assert r.pipeline_class == "StableDiffusionPipeline"
+    assert resolve(tiny_sd, "text2img", torch_dtype=torch.float16, enable_pag=True).pipeline_class == "StableDiffusionPAGPipeline"
 
 
 # --- the hub, through a local hub cache: only JSON is needed ---------------------------------
