@@ -92,8 +92,11 @@ class _AutoPipeline:
         IgnoredArgumentWarning that says where it belongs.
         """
         registry = get_registry()
-        resolution = resolve_identity(identify(pipeline, registry), cls.task, kwargs, registry)
-        return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs))
+        identity = identify(pipeline, registry)
+        resolution = resolve_identity(identity, cls.task, kwargs, registry)
+        source = registry.identify(identity.bases or (identity.class_name,))
+        readers = {**registry.families[source.family][0].init_readers, **registry.families[resolution.family][0].init_readers} if source else {}
+        return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs), readers)
 
 
 class AutoPipelineForText2Image(_AutoPipeline):

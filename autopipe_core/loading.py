@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from .errors import PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
+from .switch import PLAN
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .specs import DeviceFacts, Identity, LoadPlan
@@ -105,13 +106,17 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping
 
 
 def place(pipeline: Any, load_plan: LoadPlan) -> Any:
-    """Put a loaded pipeline where the plan says ("balanced" was placed by diffusers while loading)."""
+    """Put a loaded pipeline where the plan says ("balanced" was placed by diffusers while loading), and record the plan.
+
+    The plan is kept on the pipeline (``switch.PLAN``) so that from_pipe gives the next pipeline the same placement.
+    """
     if load_plan.placement == "device":
         pipeline.to(load_plan.device)
     elif load_plan.placement == "model_cpu_offload":
         pipeline.enable_model_cpu_offload(device=load_plan.device)
     elif load_plan.placement == "sequential_cpu_offload":
         pipeline.enable_sequential_cpu_offload(device=load_plan.device)
+    setattr(pipeline, PLAN, load_plan)
     return pipeline
 
 
@@ -165,7 +170,8 @@ def from_pretrained_placed(
         facts, name = device_facts(device, memory), device
     placed = placing.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name)
     pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry)
-    if "device_map" in kwargs:
+    if "device_map" in kwargs:  # the caller's own map: diffusers placed it
+        setattr(pipeline, PLAN, replace(placed.plan, placement="balanced", reason=f"device_map={kwargs['device_map']!r} as the caller asked"))
         return pipeline
     return place(pipeline, placed.plan)
 

@@ -124,6 +124,10 @@ class FamilySpec:
     priority: int = 0
     configs: tuple[str, ...] = ()  # more component configs the loading code wants (e.g. "vae"), beyond the variants'
     example: str = ""  # a hub repo id of a real checkpoint of the family, for hints ("stable-diffusion-v1-5/stable-diffusion-v1-5")
+    #: Constructor arguments the family's pipelines keep outside their config, and how to read each back from a
+    #: live pipeline (SDXL: add_watermarker -> ``pipeline.watermark is not None``), so that from_pipe carries them.
+    #: An argument kept as an attribute of its own name (PAG's pag_applied_layers) needs no reader.
+    init_readers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
@@ -135,6 +139,10 @@ class FamilySpec:
         if isinstance(self.configs, str):
             raise ValueError(f"family {self.name!r}: configs must be a tuple of component names, not a string")
         object.__setattr__(self, "configs", tuple(self.configs))
+        object.__setattr__(self, "init_readers", MappingProxyType(dict(self.init_readers)))
+        for name, reader in self.init_readers.items():
+            if not callable(reader):
+                raise ValueError(f"family {self.name!r}: the reader of {name!r} must be callable")
 
     @property
     def config_components(self) -> tuple[str, ...]:

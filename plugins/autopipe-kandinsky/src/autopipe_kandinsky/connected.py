@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 from autopipe_core import UnsupportedModelError, guard, sources
 from autopipe_core.specs import class_name
+from autopipe_core.switch import signature
 
 from . import COMBINED, DECODER_ONLY, PRIOR_CLASS, PRIOR_COMPONENTS
 
@@ -87,7 +88,7 @@ def find_prior(folder: Path, model: Any, pipeline_name: str) -> str:
 
 def split_kwargs(pipeline_class: type, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(prior components passed, decoder keywords, prior loading keywords)."""
-    expected, _ = pipeline_class._get_signature_keys(pipeline_class)
+    expected, _, _ = signature(pipeline_class)
     passed_prior = {k[len("prior_"):]: v for k, v in kwargs.items() if k.startswith("prior_") and k[len("prior_"):] in PRIOR_COMPONENTS}
     decoder = {k: v for k, v in kwargs.items() if not (k.startswith("prior_") and k[len("prior_"):] in PRIOR_COMPONENTS)}
     decoder_components = set(expected) - {f"prior_{c}" for c in PRIOR_COMPONENTS}
@@ -126,10 +127,10 @@ def from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[
         prior_components = {name: prior_components.get(name, component) for name, component in prior_pipe.components.items()}
 
     decoder = DiffusionPipeline.from_pretrained(model, **decoder_kwargs)
-    expected, _ = pipeline_class._get_signature_keys(pipeline_class)
+    expected, optional, _ = signature(pipeline_class)
     init = {name: component for name, component in decoder.components.items() if name in expected}
     init.update({f"prior_{name}": component for name, component in prior_components.items() if f"prior_{name}" in expected})
-    missing = sorted(set(expected) - set(init) - set(pipeline_class._optional_components))
+    missing = sorted(expected - set(init) - optional)
     if missing:
         raise UnsupportedModelError(
             f"{model} ({type(decoder).__name__}) cannot be loaded as {pipeline_class.__name__}: it lacks {', '.join(missing)}."

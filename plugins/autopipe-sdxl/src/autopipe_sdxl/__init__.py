@@ -66,12 +66,18 @@ FP16_SAFE_VAE = "fp16-safe-vae"
 VARIANTS = (REFINER, INPAINTING)
 
 
+def _has_watermarker(pipeline: object) -> bool:
+    """SDXL pipelines keep add_watermarker as their watermark object, not in their config: read it back for from_pipe."""
+    return getattr(pipeline, "watermark", None) is not None
+
+
 @hookimpl
 def autopipe_families() -> list[FamilySpec]:
     return [
         FamilySpec(
             name=FAMILY,
             example="stabilityai/stable-diffusion-xl-base-1.0",
+            init_readers={"add_watermarker": _has_watermarker},
             description="Stable Diffusion XL 1.0 and 0.9: base, refiner, inpainting, and checkpoints of the same architecture",
             variants=VARIANTS,
             configs=("vae",),  # the loading code reads force_upcast
