@@ -12,10 +12,10 @@ import os
 from dataclasses import replace
 from typing import Any, Mapping
 
-from .errors import PluginError
+from .errors import InvalidModelError, PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
-from .switch import PLAN
+from .switch import PLAN, signature
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .specs import DeviceFacts, Identity, LoadPlan
@@ -133,7 +133,7 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     facts = device if isinstance(device, DeviceFacts) else detect(device)
     hub = hub_options(kwargs)
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
-    resolution = resolve_identity(identify(model, registry, allow_pickle, **hub), task, kwargs, registry)
+    resolution = resolve_identity(identify(model, registry, allow_pickle, passed=kwargs, **hub), task, kwargs, registry)
     from . import placement
 
     placed = placement.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None)
@@ -217,12 +217,81 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     target, kwargs = source(resolution.identity, model, kwargs)
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
+    check_components(resolution, pipeline_class, kwargs, registry)
     owner = registry.families[resolution.family][1]
     with LOAD_LOCK:
         pipeline = registry.ask(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=target, kwargs=dict(kwargs))
         if pipeline is None:
             pipeline = pipeline_class.from_pretrained(target, **kwargs)
     return _as_given(pipeline, model)
+
+
+def _needs(pipeline_class: type) -> set[str]:
+    """The components `pipeline_class` cannot do without, less those a connected pipeline brings from its own
+    checkpoint (a combined Kandinsky pipeline's ``prior_*``: diffusers' CONNECTED_PIPES_KEYS, found through the card)."""
+    expected, optional, _ = signature(pipeline_class)
+    needed = expected - optional
+    if getattr(pipeline_class, "_load_connected_pipes", False):
+        from diffusers.pipelines.pipeline_utils import CONNECTED_PIPES_KEYS
+
+        needed = {n for n in needed if not any(n.startswith(f"{key}_") for key in CONNECTED_PIPES_KEYS)}
+    return needed
+
+
+def check_components(resolution: Resolution, pipeline_class: type, kwargs: Mapping[str, Any], registry: Registry) -> None:
+    """Before any weight is read: the components the checkpoint lists (and has on disk) plus those the caller
+    passes must be what `pipeline_class` needs; what is missing is named, with the class of the family it fits.
+
+    diffusers finds out one component at a time, after loading the others (or not at all, and the call fails).
+    """
+    identity = resolution.identity
+    if identity is None or identity.origin not in ("folder", "hub"):
+        return
+    files = set(identity.files) if identity.files is not None else None
+    present = {
+        name for name, (library, cls) in identity.components.items()
+        if library is not None and cls is not None and (files is None or any(f.startswith(name + "/") for f in files))
+    }
+    present |= {k for k, v in kwargs.items() if v is not None}
+    missing = sorted(_needs(pipeline_class) - present)
+    if not missing:
+        return
+    listed = sorted(n for n, (lib, cls) in identity.components.items() if lib is not None and cls is not None)
+    absent = [m for m in missing if m in identity.components and identity.components[m][1] is not None]
+    what = (
+        f"lists {', '.join(absent)} but has no folder for {'them' if len(absent) > 1 else 'it'}" if absent and len(absent) == len(missing)
+        else f"has no {', '.join(missing)}"
+    )
+    fits = _fitting_class(resolution.family, pipeline_class, present, registry)
+    hint = f" Its components ({', '.join(listed)}) are those of {fits[0]}: {fits[1]}" if fits else ""
+    raise InvalidModelError(
+        f"{identity.reference} {what}, which {pipeline_class.__name__} needs.{hint} "
+        f"Complete the checkpoint, or pass {', '.join(f'{m}=...' for m in missing)} to from_pretrained."
+    )
+
+
+def _fitting_class(family: str, wrong: type, present: set[str], registry: Registry) -> tuple[str, str] | None:
+    """(class name, what to do) of another class of the family whose components are exactly those present, if any."""
+    from .resolve import import_class
+
+    candidates: dict[str, str] = {}
+    for (fam, _), tasks in registry.table.items():
+        if fam == family:
+            for task, (ref, _) in tasks.items():
+                candidates.setdefault(ref, f"load it for {task.value} with autopipe, and correct _class_name in model_index.json")
+    for name, reason in registry.families[family][0].recognised.items():
+        candidates.setdefault(f"diffusers:{name}", reason)
+    for ref, advice in candidates.items():
+        try:
+            cls = import_class(ref)
+        except (ImportError, AttributeError):
+            continue
+        if cls is wrong:
+            continue
+        expected, optional, _ = signature(cls)
+        if expected - optional <= present <= expected:
+            return cls.__name__, advice
+    return None
 
 
 def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:

@@ -187,14 +187,15 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     return Resolution(entry.family, task, modifiers, class_name(ref), ref, plugin, version, variant, identity)
 
 
-def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = False, **hub: Any) -> Identity:
+def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = False, passed: Mapping[str, Any] = {}, **hub: Any) -> Identity:
     """Read the facts resolution needs about a folder, a single file, a hub repo id or a live pipeline.
 
     A local reference is made canonical first (``~`` expanded, links resolved:
     :func:`autopipe_core.sources.local_path`); the Identity's reference is that
     path, and it is what loading hands diffusers. A single file's header is
     shown to the plugins (see single_file.py); a pickle checkpoint is refused
-    unless `allow_pickle` is true.
+    unless `allow_pickle` is true. `passed` are the keywords of the call: the
+    components among them are what will load (their configs are theirs).
     """
     registry = registry or get_registry()
     if isinstance(model, (str, os.PathLike)):
@@ -203,7 +204,12 @@ def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = 
             from .single_file import identify_file
 
             return identify_file(local, registry, allow_pickle)
-    return sources.identify(model, _wanted(registry), **hub)
+    return sources.identify(model, _wanted(registry), passed_components(passed), **hub)
+
+
+def passed_components(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords that may be components handed to from_pretrained: model objects (with a config), and None (left out)."""
+    return {k: v for k, v in kwargs.items() if v is None or hasattr(v, "config")}
 
 
 def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:
@@ -222,5 +228,5 @@ def resolve(model: Any, task: Task | str, **hints: Any) -> Resolution:
     registry = get_registry()
     allow_pickle = bool(hints.pop("allow_pickle", False))
     hub = hub_options(hints)
-    identity = identify(model, registry, allow_pickle, **hub)
+    identity = identify(model, registry, allow_pickle, passed=hints, **hub)
     return resolve_identity(identity, task, {k: v for k, v in hints.items() if k not in hub}, registry)

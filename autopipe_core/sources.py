@@ -124,20 +124,30 @@ def list_folder(root: Path) -> tuple[str, ...]:
 
 def _identity(
     origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted,
-    files: tuple[str, ...] | None, commit: str | None = None,
+    files: tuple[str, ...] | None, commit: str | None = None, passed: Mapping[str, Any] = {},
 ) -> Identity:
+    """The Identity of a model_index.json; the component configs `wanted` are read, or taken from the objects `passed`.
+
+    A component the caller passes (``from_pretrained(folder, unet=unet)``) is
+    what will load, so its config is the object's own, and its folder need not
+    exist (as diffusers allows); one passed as None is absent.
+    """
     name = _class_name(index, where)
     listed = components(index, where)
     configs = {}
     for component in wanted((name,)):
-        if component in listed and listed[component][1] is not None:
+        if component in passed:
+            config = getattr(passed[component], "config", None)
+            if config is not None:
+                configs[component] = config_dict(config)
+        elif component in listed and listed[component][1] is not None:
             config = read_config(component)
             if config is not None:
                 configs[component] = config
     return Identity(origin, reference, name, listed, configs, files, commit=commit)
 
 
-def from_folder(path: Path, wanted: Wanted) -> Identity:
+def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> Identity:
     index_path = path / MODEL_INDEX
     if not os.path.lexists(index_path):
         raise InvalidModelError(
@@ -155,20 +165,23 @@ def from_folder(path: Path, wanted: Wanted) -> Identity:
         try:
             return read_json(config, f"{component}/config.json")
         except FileNotFoundError:
-            raise InvalidModelError(f"{path}: {MODEL_INDEX} lists the component {component!r} but {component}/config.json is missing. The checkpoint is incomplete.") from None
+            raise InvalidModelError(
+                f"{path}: {MODEL_INDEX} lists the component {component!r} but {component}/config.json is missing. "
+                f"The checkpoint is incomplete: complete it, or pass {component}=... to from_pretrained."
+            ) from None
 
     try:
         files = list_folder(path)
     except OSError as exc:
         raise ModelNotFoundError(f"cannot list {path}: {exc.strerror or exc}") from None
-    return _identity("folder", str(path), index, str(index_path), read_config, wanted, files)
+    return _identity("folder", str(path), index, str(index_path), read_config, wanted, files, passed=passed)
 
 
 def is_repo_id(reference: str) -> bool:
     return bool(_REPO_ID.match(reference)) and ".." not in reference
 
 
-def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
+def from_hub(repo_id: str, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub: Any) -> Identity:
     """Fetch model_index.json and the wanted component configs, nothing else, through the hub cache."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
@@ -204,7 +217,7 @@ def from_hub(repo_id: str, wanted: Wanted, **hub: Any) -> Identity:
         except FileNotFoundError:
             raise InvalidModelError(f"{repo_id}: {MODEL_INDEX} lists {component!r} but the repo has no {component}/config.json") from None
 
-    return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None, commit)
+    return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None, commit, passed)
 
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -292,8 +305,11 @@ def local_path(model: str | os.PathLike[str]) -> Path | None:
         raise ModelNotFoundError(f"cannot follow the path {text}: {exc.strerror or exc}. Check the links in it.") from None
 
 
-def identify(model: Any, wanted: Wanted, **hub: Any) -> Identity:
-    """Identity of a folder path, a hub repo id or a live pipeline (single files are read by :mod:`autopipe_core.single_file`)."""
+def identify(model: Any, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub: Any) -> Identity:
+    """Identity of a folder path, a hub repo id or a live pipeline (single files are read by :mod:`autopipe_core.single_file`).
+
+    `passed` are the components the caller hands from_pretrained (``unet=...``): their configs are theirs.
+    """
     if not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "components") and hasattr(model, "config"):
             return from_pipeline(model, wanted)
@@ -302,8 +318,8 @@ def identify(model: Any, wanted: Wanted, **hub: Any) -> Identity:
     path = local_path(reference)
     if path is not None:
         if path.is_dir():
-            return from_folder(path, wanted)
+            return from_folder(path, wanted, passed)
         raise InvalidModelError(f"{reference} is a file, not a diffusers folder: pass it where a single-file checkpoint is taken (resolve, from_pretrained, from_single_file).")
     if isinstance(model, str) and is_repo_id(reference) and not reference.startswith((".", "~")):
-        return from_hub(reference, wanted, **hub)
+        return from_hub(reference, wanted, passed, **hub)
     raise ModelNotFoundError(f"{reference!r} is neither a local folder nor a hub repo id ('org/name'). Check the path.")

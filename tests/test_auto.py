@@ -15,6 +15,7 @@ from autopipe_core import (
     AutoPipelineForText2Image,
     IgnoredArgumentWarning,
     UnsupportedTaskError,
+    resolve,
 )
 
 AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
@@ -217,3 +218,57 @@ def test_from_pipe_reads_a_transformers_components_config_through_its_own_serial
     assert identity.configs["text_encoder"] == t2i.text_encoder.config.to_dict()
     i2i = AutoPipelineForImage2Image.from_pipe(t2i)
     assert type(i2i).__name__ == "StableDiffusionImg2ImgPipeline" and i2i.text_encoder is t2i.text_encoder
+
+
+# --- components checked against the class before any weight is read --------------------------------------
+
+
+def _without(tiny_sd, tmp_path, component: str, listed: bool):
+    folder = tmp_path / f"no-{component}"
+    shutil.copytree(tiny_sd, folder)
+    shutil.rmtree(folder / component)
+    if not listed:
+        index = json.loads((folder / "model_index.json").read_text())
+        del index[component]
+        (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_a_listed_component_without_its_folder_loads_when_the_caller_passes_it(tiny_sd, tmp_path, t2i):
+    folder = _without(tiny_sd, tmp_path, "unet", listed=True)
+    assert resolve(folder, "text2img", unet=t2i.unet).pipeline_class == "StableDiffusionPipeline"
+    pipe = AutoPipelineForText2Image.from_pretrained(folder, unet=t2i.unet)
+    assert pipe.unet is t2i.unet
+
+
+def test_a_missing_component_is_named_before_any_weight_is_read(tiny_sd, tmp_path, monkeypatch):
+    from diffusers import ModelMixin
+    from transformers import PreTrainedModel
+
+    from autopipe_core import InvalidModelError
+
+    loaded = []
+    for owner in (ModelMixin, PreTrainedModel):
+        original = owner.__dict__["from_pretrained"].__func__
+        monkeypatch.setattr(owner, "from_pretrained", classmethod(lambda cls, *a, _o=original, **k: loaded.append(cls.__name__) or _o(cls, *a, **k)))
+    for listed in (False, True):
+        folder = _without(tiny_sd, tmp_path / str(listed), "unet", listed)
+        with pytest.raises(InvalidModelError, match="unet.*pass unet=... to from_pretrained"):
+            AutoPipelineForText2Image.from_pretrained(folder)
+    assert loaded == []
+
+
+def test_a_prior_labelled_as_a_decoder_is_told_what_it_is(tmp_path, tiny_checkpoint, monkeypatch):
+    from autopipe_core import InvalidModelError
+
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-kandinsky")
+    prior = tiny_checkpoint("kandinsky22") / "prior"  # the tiny decoder's card names this prior folder
+    folder = tmp_path / "mislabelled"
+    shutil.copytree(prior, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "KandinskyV22PriorPipeline"
+    index["_class_name"] = "KandinskyV22Pipeline"
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(InvalidModelError, match="are those of KandinskyV22PriorPipeline: .*prior") as info:
+        AutoPipelineForText2Image.from_pretrained(folder)
+    assert "unet" in str(info.value) and "movq" in str(info.value)
