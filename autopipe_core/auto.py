@@ -55,7 +55,7 @@ class _AutoPipeline:
         allow_pickle = bool(kwargs.pop("allow_pickle", False))
         resolution = resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, passed=kwargs, **hub), cls.task, kwargs, registry)
         if placement is not None:
-            return loading.from_pretrained_placed(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), placement, device, memory, registry)
+            return loading.from_pretrained_placed(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), placement, device, memory, registry, allow_pickle)
         return loading.from_pretrained(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), registry)
 
     @classmethod

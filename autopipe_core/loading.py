@@ -136,7 +136,7 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     resolution = resolve_identity(identify(model, registry, allow_pickle, passed=kwargs, **hub), task, kwargs, registry)
     from . import placement
 
-    placed = placement.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None)
+    placed = placement.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None, allow_pickle=allow_pickle)
     load_plan = placed.plan
     pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry)
     return place(pipeline, load_plan), resolution, load_plan
@@ -150,6 +150,7 @@ def from_pretrained_placed(
     device: str | DeviceFacts | None = None,
     memory: int | str | None = None,
     registry: Registry | None = None,
+    allow_pickle: bool = False,
 ) -> Any:
     """from_pretrained(..., placement=) : plan (placement.py), load with the plan's keywords, place.
 
@@ -168,7 +169,7 @@ def from_pretrained_placed(
         name = None
     else:
         facts, name = device_facts(device, memory), device
-    placed = placing.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name)
+    placed = placing.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name, allow_pickle=allow_pickle)
     pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry)
     if "device_map" in kwargs:  # the caller's own map: diffusers placed it
         setattr(pipeline, PLAN, replace(placed.plan, placement="balanced", reason=f"device_map={kwargs['device_map']!r} as the caller asked"))

@@ -52,7 +52,7 @@ from .specs import DTYPES, NO_ACTIVATION, PLACEMENTS, Activation, ComponentBytes
 ITEMSIZE: Mapping[str, int] = MappingProxyType({"float32": 4, "float16": 2, "bfloat16": 2})
 
 #: Safetensors dtypes that ``torch_dtype=`` casts; integer and bool tensors keep their own size.
-FLOATING = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0"})
+FLOATING = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F6_E2M3", "F6_E3M2", "F4"})
 
 #: What from_pretrained(placement=...) accepts: "auto" plans; a placement name forces it.
 CHOICES = ("auto", *PLACEMENTS)
@@ -162,6 +162,55 @@ def weight_files(files: Iterable[str], component: str, variant: str | None) -> t
     return (), "", False
 
 
+#: The weight variants diffusers checkpoints are saved in besides the plain files (the files' ".<variant>." tag).
+WEIGHT_VARIANTS = ("fp16", "bf16")
+
+
+def stored_variants(files: Iterable[str], component: str) -> set[str | None]:
+    """The weight variants `component`'s folder holds files of: None for the plain files, "fp16", "bf16" (any tag seen)."""
+    prefix = component.rstrip("/") + "/"
+    out: set[str | None] = set()
+    for f in files:
+        name = f[len(prefix):] if f.startswith(prefix) else None
+        if name is None or "/" in name or not name.endswith((".safetensors", ".bin")):
+            continue
+        stem = _stem(name)
+        out.add(stem.rpartition(".")[2] if "." in stem else None)
+    return out
+
+
+def fit_variant(plan: LoadPlan, identity: Identity) -> LoadPlan:
+    """The plan's weight variant checked against the files: one every weighted component can load.
+
+    diffusers loads, with ``variant=v``, each component's ``*.v.*`` files
+    where it has them and its plain files where not; without a variant, the
+    plain files only. So a checkpoint saved only as fp16 (or only as bf16)
+    files needs that variant whatever the device, and a variant no file has is
+    no use. The plan's own choice is kept when it works; otherwise the one
+    variant that covers every component, with the reason said.
+    """
+    files = identity.files
+    if files is None or identity.origin not in ("folder", "hub"):
+        return plan
+    stored = {name: stored_variants(files, name) for name in identity.components}
+    stored = {name: kinds for name, kinds in stored.items() if kinds}
+    if not stored:
+        return plan
+
+    def covers(variant: str | None) -> bool:
+        return all(None in kinds or variant in kinds for kinds in stored.values())
+
+    if covers(plan.variant):
+        return plan
+    candidates = [v for v in (*WEIGHT_VARIANTS, *sorted({k for kinds in stored.values() for k in kinds if k})) if covers(v)]
+    if not candidates:
+        return plan  # no single variant loads every component: counting says which, and the rules are not applied
+    chosen = candidates[0]
+    only = sorted(name for name, kinds in stored.items() if None not in kinds)
+    why = f"the {chosen} files, as {', '.join(only)} {'has' if len(only) == 1 else 'have'} no other weights" if only else f"the {chosen} files"
+    return replace(plan, variant=chosen, reason=f"{plan.reason}; variant {chosen}: {why}")
+
+
 Reader = Callable[[str], Iterable[tuple[str, str, Sequence[int]]]]
 
 
@@ -208,10 +257,17 @@ def count_component(
     size (assumed float32, or float16 for a variant file named so), and the
     source says so. A header that cannot be read makes the component unknown.
     """
+    files = tuple(files)
     chosen, kind, tagged = weight_files(files, name, variant)
-    if not chosen:
-        return None
     label = label or name
+    if not chosen:
+        other = sorted(v or "plain" for v in stored_variants(files, name))
+        if not other:
+            return None  # no weights at all: a tokenizer, a scheduler
+        return ComponentBytes(
+            label, None, None, dtype,
+            f"unknown: diffusers would look for its {variant or 'plain'} weight files and it has only {', '.join(other)} ones", (),
+        )
     if kind == "pickle":
         if size_of is None:
             return ComponentBytes(label, None, None, dtype, "pickle weights (.bin) only, and their size is not known here", chosen)
@@ -323,13 +379,15 @@ def live_bytes(name: str, value: Any) -> ComponentBytes | None:
     return ComponentBytes(name, nbytes, parameters, dtype, "the object passed in, as it is (passed components are not cast)")
 
 
-def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, hub: Mapping[str, Any] = {}) -> Footprint:
+def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, hub: Mapping[str, Any] = {}, allow_pickle: bool = False) -> Footprint:
     """Each weighted component's bytes in the plan's dtype and variant, from headers alone; no activation yet.
 
     Folders are read from disk; hub repos through huggingface_hub (the file
     list and each header, no weights), which offline leaves the components
     unknown. Components passed as objects (`passed`) count as they are.
     """
+    if identity.origin == "file":
+        return file_footprint(identity, plan, passed, allow_pickle)
     names = list(identity.components)
     out: list[ComponentBytes] = []
     files = identity.files
@@ -352,9 +410,7 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
         dtype = component_dtype(plan, name)
         if read is None or files is None:
             if not _NOT_A_MODEL.search(cls) and (files is None or any(f.startswith(name + "/") for f in files)):
-                why = "a single-file checkpoint is not split by component" if identity.origin == "file" else (
-                    "the checkpoint's files could not be listed (offline, or not a folder)")
-                out.append(ComponentBytes(name, None, None, dtype, f"unknown: {why}"))
+                out.append(ComponentBytes(name, None, None, dtype, "unknown: the checkpoint's files could not be listed (offline, or not a folder)"))
             continue
         c = count_component(name, files, plan.variant, dtype, read, size_of)
         if c is not None:
@@ -364,6 +420,49 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
             live = live_bytes(name, value)
             if live is not None:
                 out.append(live)
+    return Footprint(tuple(out))
+
+
+def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, allow_pickle: bool = False) -> Footprint:
+    """A single-file checkpoint's bytes per component, from its header: the tensors under each component's key prefix.
+
+    The prefixes are the detecting plugin's (``Detection.prefixes``: SD's UNet
+    is ``model.diffusion_model.*``); tensors under none of them (EMA copies,
+    buffers diffusers does not load) are not counted. A plugin that gives no
+    prefixes gets the whole file as one component, "checkpoint" (the rules
+    then treat it as one model). A component the pipeline takes that the file
+    lacks (an SD file without its text encoder) is unknown, and says so.
+    """
+    from .single_file import read
+
+    header = read(identity.reference, allow_pickle)
+    detection = identity.detection
+    prefixes = dict(detection.prefixes) if detection is not None else {}
+    where = (identity.reference.rpartition("/")[2],)
+    if not prefixes:
+        tensors = [(n, t.dtype, t.shape) for n, t in header.tensors.items()]
+        parameters, nbytes = count_tensors(tensors, plan.dtype)
+        return Footprint((ComponentBytes("checkpoint", nbytes, parameters, plan.dtype, "the whole file's header (no per-component prefixes from the plugin)", where),))
+    ordered = sorted(prefixes.items(), key=lambda item: -len(item[1]))
+    groups: dict[str, list[tuple[str, str, Sequence[int]]]] = {name: [] for name in prefixes}
+    for name, info in header.tensors.items():
+        component = next((c for c, p in ordered if name.startswith(p)), None)
+        if component is not None:
+            groups[component].append((name, info.dtype, info.shape))
+    out: list[ComponentBytes] = []
+    for component, tensors in groups.items():
+        if component in passed:
+            continue
+        dtype = component_dtype(plan, component)
+        if not tensors:
+            out.append(ComponentBytes(component, None, None, dtype, f"unknown: the file has no {prefixes[component]}* tensors; pass {component}= when loading"))
+            continue
+        parameters, nbytes = count_tensors(tensors, dtype)
+        out.append(ComponentBytes(component, nbytes, parameters, dtype, f"the file's header ({prefixes[component]}*)", where))
+    for name, value in passed.items():
+        live = live_bytes(name, value)
+        if live is not None:
+            out.append(live)
     return Footprint(tuple(out))
 
 
@@ -486,6 +585,7 @@ def plan(
     force: str | None = None,
     registry: Any = None,
     device_name: str | None = None,
+    allow_pickle: bool = False,
 ) -> Placement:
     """Plan the placement of a resolved checkpoint on `device`, in the order the module's docstring gives.
 
@@ -503,10 +603,10 @@ def plan(
     family_plan = loading.family_plan(resolution, device, registry)
     if device_name is not None:
         family_plan = replace(family_plan, device=device_name)
-    load_plan = user_plan(family_plan, kwargs)
     identity = loading._with_files(resolution.identity) if resolution.identity else Identity("unknown", "", resolution.pipeline_class)
+    load_plan = user_plan(family_plan if "variant" in kwargs else fit_variant(family_plan, identity), kwargs)
     passed = {k: v for k, v in kwargs.items() if k in identity.components or callable(getattr(v, "parameters", None))}
-    fp = footprint(identity, load_plan, passed, hub_options(kwargs))
+    fp = footprint(identity, load_plan, passed, hub_options(kwargs), allow_pickle)
     owner = registry.families[resolution.family][1]
     family = resolution.family
     adjusted = registry.ask(owner, "autopipe_footprint", family=family, identity=identity, plan=load_plan,

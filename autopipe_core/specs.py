@@ -203,10 +203,21 @@ class Detection:
     component: str | None = None
     use: str = ""
     plugin: str = ""
+    #: component -> the key prefix of its tensors in the file ({"unet": "model.diffusion_model.", "vae": "first_stage_model."}):
+    #: how ``autopipe plan`` counts a single file's bytes per component from its header.
+    prefixes: Mapping[str, str] = field(default_factory=dict)
+    #: scheduler config entries the file says (prediction_type, rescale_betas_zero_snr from metadata or marker keys):
+    #: applied at load unless the caller passes a scheduler or these entries.
+    scheduler: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.family, "family name")
         where = f"detection {self.family}/{self.variant}"
+        object.__setattr__(self, "prefixes", MappingProxyType(dict(self.prefixes)))
+        object.__setattr__(self, "scheduler", MappingProxyType(dict(self.scheduler)))
+        for component, prefix in self.prefixes.items():
+            if not isinstance(component, str) or not isinstance(prefix, str):
+                raise ValueError(f"{where}: prefixes map component names to key prefixes (strings)")
         if not isinstance(self.variant, str) or not self.variant:
             raise ValueError(f"{where}: variant must be a non-empty string")
         if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 <= self.confidence <= 1:

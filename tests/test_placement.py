@@ -229,15 +229,24 @@ def test_from_pretrained_placement_auto_applies_the_plan_and_keeps_its_keywords_
 
 
 def test_from_pretrained_balanced_hands_diffusers_the_device_map_and_max_memory(tiny_sd, monkeypatch):
+    import types
+
+    # Two made-up GPUs, each with room for the allowance and a bit more than the tiny UNet, not for everything:
+    # the real rules choose "balanced". diffusers itself is replaced by a recorder (this machine has no GPU to map).
+    resolution = resolve(tiny_sd, "t2i")
+    fp = placement.plan(resolution, _cuda(80)).footprint
+    budget = fp.activation.nbytes + fp.largest.nbytes + 1024
+    facts = DeviceFacts("cuda", 2, budget, 80 * GiB, True)
+    placed = placement.plan(resolution, facts)
+    assert placed.plan.placement == "balanced", placed.plan.reason
     seen = {}
-    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or object())
-    monkeypatch.setattr(placement, "choose", lambda fp, device: placement.Rule("balanced", "test", {0: 5, 1: 5}, {"unet": 0}))
-    _no_placing(monkeypatch)
-    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(1, count=2))
-    assert seen["device_map"] == "balanced" and seen["max_memory"] == {0: 5, 1: 5}
+    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or types.SimpleNamespace())
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=facts)
+    assert seen["device_map"] == "balanced" and seen["max_memory"] == {0: budget - fp.activation.nbytes, 1: budget - fp.activation.nbytes}
     seen.clear()
-    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(1, count=2), device_map="cuda")
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=facts, device_map="cuda")
     assert seen["device_map"] == "cuda" and "max_memory" not in seen  # the caller's device_map wins
+    assert "device_map='cuda' as the caller asked" in pipe._autopipe_plan.reason
 
 
 def test_from_pretrained_on_the_cpu_and_without_placement_is_diffusers_own(tiny_sd):
@@ -297,3 +306,60 @@ def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_pa
     out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "plan", str(folder), "--task", "t2i", "--memory", "8GiB"],
                          capture_output=True, text=True, env={**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sd"})
     assert out.returncode == 1 and out.stderr.startswith("autopipe: error: ") and "Traceback" not in out.stderr
+
+
+# --- the weight variant follows the files; a single file is counted per component -----------------------------
+
+
+@pytest.fixture(scope="module")
+def fp16_only(tiny_sd, tmp_path_factory):
+    """The tiny SD checkpoint saved with variant="fp16" only: *.fp16.safetensors and no plain weight files."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = tmp_path_factory.mktemp("fp16-only") / "sd"
+    StableDiffusionPipeline.from_pretrained(tiny_sd).save_pretrained(folder, variant="fp16")
+    assert not list(folder.glob("unet/diffusion_pytorch_model.safetensors")) and list(folder.glob("unet/*.fp16.safetensors"))
+    return folder
+
+
+def test_an_fp16_only_checkpoint_plans_its_variant_on_the_cpu_counts_its_bytes_and_loads(fp16_only):
+    placed = placement.plan(resolve(fp16_only, "t2i"), DeviceFacts("cpu"))
+    assert placed.plan.variant == "fp16" and placed.plan.dtype == "float32"
+    assert "variant fp16" in placed.plan.reason
+    assert not placed.footprint.unknown and placed.footprint.component("unet").nbytes > 0
+    pipe = AutoPipelineForText2Image.from_pretrained(fp16_only, placement="auto", device="cpu")
+    assert type(pipe).__name__ == "StableDiffusionPipeline" and pipe.unet.dtype.itemsize == 4
+
+
+def test_a_bf16_only_checkpoint_plans_bf16_on_cuda(fp16_only, tmp_path):
+    import shutil
+
+    folder = tmp_path / "bf16-only"
+    shutil.copytree(fp16_only, folder)
+    for f in folder.rglob("*.fp16.safetensors"):
+        f.rename(f.with_name(f.name.replace(".fp16.", ".bf16.")))
+    placed = placement.plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB, True))
+    assert placed.plan.variant == "bf16" and not placed.footprint.unknown
+    assert all(c.nbytes > 0 for c in placed.footprint.components)
+
+
+def test_a_component_without_files_of_the_chosen_variant_is_unknown_never_zero(fp16_only):
+    placed = placement.plan(resolve(fp16_only, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB), kwargs={"variant": "bf16"})
+    unknown = {c.name: c.source for c in placed.footprint.unknown}
+    assert set(unknown) >= {"unet", "vae", "text_encoder"}
+    assert "only fp16 ones" in unknown["unet"]
+    assert placed.plan.placement == "device" and "not known, so the memory rules were not applied" in placed.plan.reason
+
+
+def test_plan_of_a_single_file_counts_each_component_from_its_header(tmp_path):
+    import single_file_layouts
+
+    path = single_file_layouts.write(tmp_path / "sd15.safetensors", single_file_layouts.layout("sd1"))
+    placed = placement.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 4 * GiB, 4 * GiB))
+    counted = {c.name: c for c in placed.footprint.components}
+    assert set(counted) == {"unet", "vae", "text_encoder"}
+    assert counted["unet"].parameters == 859_520_964 and counted["unet"].nbytes == 2 * 859_520_964  # SD 1.5's published UNet
+    assert all(c.nbytes and c.source.startswith("the file's header") for c in counted.values())
+    assert placed.plan.placement == "device"  # about 2.0 GiB of float16 weights + 1.5 GiB of activations fit in 4 GiB
+    tight = placement.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 13 * GiB // 4, 4 * GiB))
+    assert tight.plan.placement == "model_cpu_offload"  # not in 3.25 GiB; the UNet alone (1.6 GiB) with them does

@@ -171,7 +171,7 @@ def plan(args: argparse.Namespace) -> int:
         facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
     if args.gpus is not None:
         facts = replace(facts, count=args.gpus)
-    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=hub_args(args), registry=registry, device_name=device)
+    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=hub_args(args), registry=registry, device_name=device, allow_pickle=args.allow_pickle)
     if args.json:
         _print_json({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()})
     else:

@@ -92,9 +92,13 @@ def _prediction(metadata: Any) -> tuple[str | None, str]:
     return None, ""
 
 
+#: Where each component's tensors are in the original layout: how ``autopipe plan`` counts a file per component.
+PREFIXES = {"unet": UNET, "vae": "first_stage_model.", "text_encoder": TEXT_ENCODER}
+
+
 def _detection(variant: str, config: str, confidence: float, reason: str, inpainting: bool) -> Detection:
     cls = "StableDiffusionInpaintPipeline" if inpainting else "StableDiffusionPipeline"
-    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(config)))
+    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(config)), prefixes=PREFIXES)
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:

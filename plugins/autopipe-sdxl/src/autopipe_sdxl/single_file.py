@@ -55,8 +55,15 @@ def config_folder(variant: str) -> Path:
     return folder
 
 
+#: Where each component's tensors are in the original layout (``autopipe plan`` counts a file per component):
+#: the refiner's only text encoder is bigG, embedders.0, which diffusers loads as text_encoder_2.
+PREFIXES = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder": "conditioner.embedders.0.", "text_encoder_2": "conditioner.embedders.1."}
+REFINER_PREFIXES = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder_2": "conditioner.embedders.0."}
+
+
 def _detection(variant: str, cls: str, confidence: float, reason: str) -> Detection:
-    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)))
+    prefixes = REFINER_PREFIXES if "refiner" in variant else PREFIXES
+    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes=prefixes)
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
