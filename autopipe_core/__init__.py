@@ -37,6 +37,8 @@ _EXPORTS = {
     "LoadPlan": "specs",
     "ModifierSpec": "specs",
     "PipelineRow": "specs",
+    "PRESENT": "specs",
+    "Requirement": "specs",
     "Variant": "specs",
     "IgnoredArgumentWarning": "switch",
     "LOAD_LOCK": "load_lock",
@@ -59,7 +61,7 @@ if TYPE_CHECKING:  # what static tools see: the eager imports of before
     )
     from .hookspecs import hookimpl
     from .resolve import Resolution, resolve
-    from .specs import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Variant
+    from .specs import PRESENT, Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Requirement, Variant
     from .load_lock import LOAD_LOCK, serialized
     from .switch import IgnoredArgumentWarning
     from .tasks import Task
@@ -108,6 +110,8 @@ __all__ = [
     "PipelineRow",
     "ModifierSpec",
     "Variant",
+    "Requirement",
+    "PRESENT",
     "Identity",
     "Detection",
     "DeviceFacts",

@@ -246,8 +246,8 @@ def check_components(resolution: Resolution, pipeline_class: type, kwargs: Mappi
     diffusers finds out one component at a time, after loading the others (or not at all, and the call fails).
     """
     identity = resolution.identity
-    if identity is None or identity.origin not in ("folder", "hub"):
-        return
+    if identity is None or identity.origin not in ("folder", "hub") or not hasattr(pipeline_class, "_get_signature_keys"):
+        return  # nothing read to check, or a class that is no diffusers pipeline (a plugin's own)
     files = set(identity.files) if identity.files is not None else None
     present = {
         name for name, (library, cls) in identity.components.items()

@@ -101,9 +101,26 @@ class Registry:
     missing: Mapping[Key, Mapping[Task, str]]
     classes: Mapping[str, ClassEntry]
     modifiers: Mapping[str, tuple[ModifierSpec, str]]
+    claimants: Mapping[str, tuple[ClassEntry, ...]] = field(default_factory=dict)  # class name -> every entry, best first
     conflicts: tuple[Conflict, ...] = ()
     manager: pluggy.PluginManager | None = field(default=None, compare=False, repr=False)
     prefer: tuple[str, ...] = ()  # AUTOPIPE_PREFER, normalised: distributions that win conflicts, in order
+
+    def candidates(self, class_names: Iterable[str]) -> tuple[ClassEntry, ...]:
+        """Every (family, modifiers) claiming the first of these class names the tables know, best first.
+
+        One class name may mean several families: the original Kolors repo names
+        an SDXL class. Resolution takes the first whose requirements the
+        checkpoint meets (``FamilySpec.requires``).
+        """
+        for name in class_names:
+            entries = self.claimants.get(name)
+            if entries:
+                return entries
+            entry = self.classes.get(name)
+            if entry is not None:
+                return (entry,)
+        return ()
 
     def identify(self, class_names: Iterable[str]) -> ClassEntry | None:
         """The first of these class names (a class and its bases, most specific first) the tables know."""
@@ -206,6 +223,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
             entry = (family, mods, plugin)
             class_offers.setdefault(class_name(ref), {}).setdefault(entry, set()).add(task)
     classes: dict[str, ClassEntry] = {}
+    claimants: dict[str, tuple[ClassEntry, ...]] = {}
     for cls, entries in sorted(class_offers.items()):
         c = [
             (rank(plugin, families[family][0].priority, owner[family]) + (len(mods),), plugin, ClassEntry(family, mods, frozenset(tasks), plugin, on_disk.get((family, mods))))
@@ -215,6 +233,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
             classes[cls] = pick(f"class {cls}", c)
         else:
             classes[cls] = c[0][2]
+        claimants[cls] = tuple(e for *_, e in sorted(c, key=lambda item: item[0]))
 
     # Modifiers.
     mod_offers: dict[str, list] = {}
@@ -230,6 +249,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         missing=MappingProxyType({k: MappingProxyType(v) for k, v in missing.items()}),
         classes=MappingProxyType(classes),
         modifiers=MappingProxyType(modifiers),
+        claimants=MappingProxyType(claimants),
         conflicts=tuple(conflicts),
         manager=pm,
         prefer=tuple(prefer),

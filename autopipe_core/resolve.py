@@ -77,8 +77,9 @@ def import_class(ref: str) -> type:
 
 def _wanted(registry: Registry):
     def wanted(names: tuple[str, ...]) -> tuple[str, ...]:
-        entry = registry.identify(names)
-        return registry.families[entry.family][0].config_components if entry else ()
+        """The component configs every family claiming the class wants read (their variants', requirements', loading code's)."""
+        families = dict.fromkeys(e.family for e in registry.candidates(names))
+        return tuple(dict.fromkeys(c for f in families for c in registry.families[f][0].config_components))
 
     return wanted
 
@@ -91,8 +92,26 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeio" else "a"
 
 
+def _instead(can: list[Task], task: Task | None = None) -> str:
+    """What the checkpoint does instead, as advice: only tasks it can really do."""
+    other = f", or pick a checkpoint made for {task.value}" if task is not None else ""
+    if not can:
+        return f"With these options it does no task: change the options{other}."
+    return f"It does {', '.join(t.value for t in can)}: use {' or '.join(t.auto_class for t in can)}{other}."
+
+
 def _label(family: str, modifiers: frozenset[str]) -> str:
     return " + ".join([family, *sorted(modifiers)])
+
+
+def _not_the_family(identity: Identity, entry: Any, registry: Registry) -> UnsupportedModelError:
+    spec, plugin = registry.families[entry.family]
+    requirement = spec.unmet(identity.configs)
+    assert requirement is not None
+    return UnsupportedModelError(
+        f"{identity.reference} names {identity.class_name}, a {entry.family} class ({plugin}), but it is not {entry.family}: "
+        f"{requirement.reason(identity.configs)}. No installed plugin serves what it is; `autopipe plugins` lists the families installed."
+    )
 
 
 def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelError:
@@ -155,9 +174,12 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     """Resolve facts already read: the step shared by resolve(), from_pretrained() and from_pipe()."""
     task = Task.parse(task)
     registry = registry or get_registry()
-    entry = registry.identify(identity.bases or (identity.class_name,))
-    if entry is None:
+    entries = registry.candidates(identity.bases or (identity.class_name,))
+    if not entries:
         raise _unknown_model(identity, registry)
+    entry = next((e for e in entries if registry.families[e.family][0].unmet(identity.configs) is None), None)
+    if entry is None:
+        raise _not_the_family(identity, entries[0], registry)
     spec, owner = registry.families[entry.family]
     base = entry.on_disk if entry.on_disk is not None and identity.origin != "pipeline" else entry.modifiers
     modifiers = modifiers_for(registry, base, kwargs)
@@ -166,22 +188,25 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     if not row and (entry.family, modifiers) not in registry.missing:
         combos = sorted(_label(f, m) for f, m in registry.table if f == entry.family)
         raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.")
+    matching = [v for v in spec.variants if v.matches(identity.configs)]
     if task not in row:
         why = registry.missing.get((entry.family, modifiers), {}).get(task)
-        can = [t for t in Task if t in row]
-        raise UnsupportedTaskError(
-            f"{label} has no {task.value} pipeline{': ' + why if why else ''}. "
-            f"It does {', '.join(t.value for t in can) or 'nothing'}: use {' or '.join(t.auto_class for t in can) or 'another model'}."
-        )
-    for variant in spec.variants:
-        if variant.matches(identity.configs) and task not in variant.tasks:
-            can = sorted(variant.tasks, key=list(Task).index)
+        can = [t for t in Task if t in row and all(t in v.tasks for v in matching)]  # only what this checkpoint can do too
+        raise UnsupportedTaskError(f"{label} has no {task.value} pipeline{': ' + why if why else ''}. {_instead(can)}")
+    for variant in matching:
+        if task not in variant.tasks:
+            can = [t for t in Task if t in row and all(t in v.tasks for v in matching)]
             raise UnsupportedTaskError(
                 f"{identity.reference} is {_article(variant.name)} {variant.name} {entry.family} checkpoint ({variant.reason}), "
-                f"so it cannot do {task.value}. It does {', '.join(t.value for t in can)}: "
-                f"use {' or '.join(t.auto_class for t in can)}, or pick a checkpoint made for {task.value}."
+                f"so it cannot do {task.value}. {_instead(can, task)}"
             )
-    variant = next((v.name for v in spec.variants if v.matches(identity.configs)), None)
+    for kwarg, value in kwargs.items():
+        registered = registry.modifiers.get(kwarg)
+        fits = registered[0].fits if registered is not None else None
+        why = fits(value, identity) if fits is not None and value is not None else None
+        if why:
+            raise UnsupportedModelError(f"{kwarg}= does not fit {identity.reference}: {why}.")
+    variant = matching[0].name if matching else None
     ref, plugin = row[task]
     version = next((p.version for p in registry.plugins if p.distribution == plugin), "?")
     return Resolution(entry.family, task, modifiers, class_name(ref), ref, plugin, version, variant, identity)
@@ -204,7 +229,16 @@ def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = 
             from .single_file import identify_file
 
             return identify_file(local, registry, allow_pickle)
-    return sources.identify(model, _wanted(registry), passed_components(passed), **hub)
+    try:
+        return sources.identify(model, _wanted(registry), passed_components(passed), **hub)
+    except sources.ComponentFolderError as exc:
+        takers = [spec.kwarg for spec, _ in registry.modifiers.values() if exc.class_name in spec.components]
+        if not takers:
+            raise
+        raise UnsupportedModelError(
+            f"{exc} It is the kind of model {' or '.join(k + '=' for k in takers)} takes: load it with "
+            f"diffusers.{exc.class_name}.from_pretrained(folder) and pass it as {takers[0]}= to from_pretrained of the pipeline it was trained for."
+        ) from None
 
 
 def passed_components(kwargs: Mapping[str, Any]) -> dict[str, Any]:

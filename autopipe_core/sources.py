@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .errors import InvalidModelError, ModelNotFoundError
+from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, UntrustedCodeError
 from .files import read_capped
 from .options import HUB_OPTIONS  # re-exported: plugins and tests read it here
 from .specs import Identity
@@ -75,10 +75,38 @@ def card_data(folder: Path) -> dict[str, Any]:
     return data.to_dict()
 
 
+class ComponentFolderError(UnsupportedModelError):
+    """A folder that holds one model (a config.json with its ``_class_name``), not a pipeline. ``class_name`` names it."""
+
+    def __init__(self, message: str, class_name: str):
+        super().__init__(message)
+        self.class_name = class_name
+
+
+def modular(index: Mapping[str, Any]) -> bool:
+    """Whether model_index.json is diffusers' modular pipeline format: ``_blocks_class_name``, or [library, class, spec] entries."""
+    if "_blocks_class_name" in index:
+        return True
+    return any(isinstance(v, list) and len(v) == 3 and isinstance(v[2], dict) for k, v in index.items() if not k.startswith("_"))
+
+
 def _class_name(index: Mapping[str, Any], where: str) -> str:
     name = index.get("_class_name")
     if name is None:
         raise InvalidModelError(f"{where} has no '_class_name': it does not say which pipeline it is. Is it a diffusers pipeline folder?")
+    if modular(index):
+        raise UnsupportedModelError(
+            f"{where} is in diffusers' modular pipeline format ({str(name)[:80]}: components with a loading spec, blocks in "
+            f"{str(index.get('_blocks_class_name', 'its blocks'))[:80]}). autopipe serves DiffusionPipeline checkpoints; load this one "
+            "with diffusers.ModularPipeline.from_pretrained (its blocks are code of the checkpoint's choosing: trust_remote_code=True only if you trust it)."
+        )
+    if isinstance(name, (list, tuple)) and len(name) == 2 and all(isinstance(v, str) for v in name):
+        module, cls = (v[:80] for v in name)
+        raise UntrustedCodeError(
+            f"{where}: _class_name [{module!r}, {cls!r}] names a custom pipeline: the class {cls} in {module}.py, code shipped with "
+            "the checkpoint, which autopipe does not run. If you trust it, load it with "
+            "diffusers.DiffusionPipeline.from_pretrained(..., trust_remote_code=True), or use the checkpoint's own instructions."
+        )
     if not isinstance(name, str):
         raise InvalidModelError(f"{where}: '_class_name' must be a string, not {type(name).__name__}")
     if len(name) > MAX_CLASS_NAME or not _IDENTIFIER.match(name):
@@ -147,9 +175,25 @@ def _identity(
     return Identity(origin, reference, name, listed, configs, files, commit=commit)
 
 
+def _component_class(path: Path) -> str | None:
+    """The ``_class_name`` of a model folder's config.json (a ControlNetModel, a UNet saved alone), or None."""
+    try:
+        name = read_json(path / "config.json", "config.json").get("_class_name")
+    except (FileNotFoundError, InvalidModelError, ModelNotFoundError):
+        return None
+    return name if isinstance(name, str) and _IDENTIFIER.match(name) and len(name) <= MAX_CLASS_NAME else None
+
+
 def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> Identity:
     index_path = path / MODEL_INDEX
     if not os.path.lexists(index_path):
+        model = _component_class(path)
+        if model is not None:
+            raise ComponentFolderError(
+                f"{path} holds one model, a {model} (its config.json), not a pipeline: load it with diffusers.{model}.from_pretrained "
+                "and pass it to a pipeline of its family when loading that, or pass the pipeline folder that holds model_index.json.",
+                model,
+            )
         raise InvalidModelError(
             f"{path} is a folder but has no {MODEL_INDEX}, so it is not a diffusers pipeline folder. "
             "Pass the folder that holds model_index.json (not a component folder such as unet/), "

@@ -83,6 +83,27 @@ class PipelineRow:
             object.__setattr__(self, "on_disk", frozenset(_check_name(m, "modifier") for m in self.on_disk))
 
 
+class _Present:
+    """The value of :data:`PRESENT`."""
+
+    def __repr__(self) -> str:
+        return "PRESENT"
+
+
+#: A Variant's or Requirement's value meaning "the key is set, to anything but null".
+PRESENT = _Present()
+
+
+def config_value(configs: Mapping[str, Mapping[str, Any]], component: str, key: str) -> Any:
+    """``configs[component][key]``, or None where the config or the key is absent."""
+    config = configs.get(component)
+    return config.get(key) if isinstance(config, Mapping) else None
+
+
+def _holds(value: Any, expected: Any) -> bool:
+    return value is not None if expected is PRESENT else value == expected
+
+
 @dataclass(frozen=True)
 class Variant:
     """A kind of checkpoint within a family, told apart by one value in one component config.
@@ -103,8 +124,44 @@ class Variant:
         object.__setattr__(self, "tasks", frozenset(Task.parse(t) for t in self.tasks))
 
     def matches(self, configs: Mapping[str, Mapping[str, Any]]) -> bool:
-        config = configs.get(self.component)
-        return config is not None and config.get(self.key) == self.value
+        """Whether the component's config has this value at this key (:data:`PRESENT`: any value but null)."""
+        return self.component in configs and _holds(config_value(configs, self.component, self.key), self.value)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A fact every checkpoint of a family shows in one component config; a checkpoint that lacks it is not the family.
+
+    `key` of `component`'s config must be one of `values` (None: absent or
+    null; :data:`PRESENT`: set). `otherwise` says what a checkpoint that fails
+    it is instead, with ``{value}`` for what it has: SDXL requires a UNet with
+    no ``encoder_hid_dim``; the original Kolors repo names an SDXL class, but
+    its UNet projects ChatGLM's 4096-wide embeddings there. Resolution refuses
+    such a checkpoint with that sentence, or gives it to another family that
+    claims the class and whose requirements it meets.
+    """
+
+    component: str
+    key: str
+    values: frozenset[Any]
+    otherwise: str
+
+    def __post_init__(self) -> None:
+        values = self.values
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            values = (values,)
+        object.__setattr__(self, "values", frozenset(values))
+
+    def met(self, configs: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Met, or not decidable (the component's config was not read): a requirement only refuses on evidence."""
+        if self.component not in configs:
+            return True
+        value = config_value(configs, self.component, self.key)
+        return any(_holds(value, v) for v in self.values)
+
+    def reason(self, configs: Mapping[str, Mapping[str, Any]]) -> str:
+        value = config_value(configs, self.component, self.key)
+        return self.otherwise.replace("{value}", str(value)[:80])
 
 
 @dataclass(frozen=True)
@@ -123,6 +180,7 @@ class FamilySpec:
     recognised: Mapping[str, str] = field(default_factory=dict)
     priority: int = 0
     configs: tuple[str, ...] = ()  # more component configs the loading code wants (e.g. "vae"), beyond the variants'
+    requires: tuple[Requirement, ...] = ()  # facts every checkpoint of the family shows (see Requirement)
     example: str = ""  # a hub repo id of a real checkpoint of the family, for hints ("stable-diffusion-v1-5/stable-diffusion-v1-5")
     #: Constructor arguments the family's pipelines keep outside their config, and how to read each back from a
     #: live pipeline (SDXL: add_watermarker -> ``pipeline.watermark is not None``), so that from_pipe carries them.
@@ -139,6 +197,10 @@ class FamilySpec:
         if isinstance(self.configs, str):
             raise ValueError(f"family {self.name!r}: configs must be a tuple of component names, not a string")
         object.__setattr__(self, "configs", tuple(self.configs))
+        object.__setattr__(self, "requires", tuple(self.requires))
+        for r in self.requires:
+            if not isinstance(r, Requirement):
+                raise ValueError(f"family {self.name!r}: requires must be Requirement, not {type(r).__name__}")
         object.__setattr__(self, "init_readers", MappingProxyType(dict(self.init_readers)))
         for name, reader in self.init_readers.items():
             if not callable(reader):
@@ -147,7 +209,11 @@ class FamilySpec:
     @property
     def config_components(self) -> tuple[str, ...]:
         """The component configs worth reading for this family: its variants' and the ones it asked for."""
-        return tuple(dict.fromkeys([*(v.component for v in self.variants), *self.configs]))
+        return tuple(dict.fromkeys([*(v.component for v in self.variants), *(r.component for r in self.requires), *self.configs]))
+
+    def unmet(self, configs: Mapping[str, Mapping[str, Any]]) -> Requirement | None:
+        """The first requirement these component configs fail, or None."""
+        return next((r for r in self.requires if not r.met(configs)), None)
 
 
 @dataclass(frozen=True)
@@ -165,11 +231,18 @@ class ModifierSpec:
     choose: Callable[[Any], str | None]
     consume: bool = False
     description: str = ""  # one line for ``--help``: a switch (consumed, chosen by True) becomes a command-line flag
+    #: Class names of the models the keyword takes ("ControlNetModel"): a folder or file holding one is told to pass it so.
+    components: frozenset[str] = frozenset()
+    #: fits(value, identity) -> None, or why the value cannot work with this checkpoint (a ControlNet for another UNet).
+    fits: Callable[[Any, Any], str | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in self.modifiers))
+        object.__setattr__(self, "components", frozenset(self.components))
         if not callable(self.choose):
             raise ValueError(f"modifier {self.kwarg!r}: choose must be callable")
+        if self.fits is not None and not callable(self.fits):
+            raise ValueError(f"modifier {self.kwarg!r}: fits must be callable")
 
     def apply(self, current: frozenset[str], value: Any) -> frozenset[str]:
         chosen = self.choose(value)

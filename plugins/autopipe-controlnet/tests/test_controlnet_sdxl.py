@@ -84,3 +84,24 @@ def test_union_text2img_runs(sdxl, union):
 
 def test_controlnet_with_pag_on_sdxl(sdxl, cn):
     assert type(AutoPipelineForImage2Image.from_pipe(sdxl, controlnet=cn, enable_pag=True)).__name__ == "StableDiffusionXLControlNetPAGImg2ImgPipeline"
+
+
+@pytest.mark.parametrize("task", ["img2img", "inpaint"])
+def test_a_controlnet_for_the_base_under_the_refiner_is_refused_before_loading(cn, tiny_checkpoint, task):
+    from autopipe_core import UnsupportedModelError, resolve
+
+    refiner = tiny_checkpoint("stable-diffusion-xl", "refiner")
+    assert cn.config.projection_class_embeddings_input_dim != resolve(refiner, "img2img").identity.configs["unet"]["projection_class_embeddings_input_dim"]
+    with pytest.raises(UnsupportedModelError, match="controlnet= does not fit .*trained for a UNet with (cross_attention_dim|projection_class_embeddings_input_dim)"):
+        resolve(refiner, task, controlnet=cn)
+    with pytest.raises(UnsupportedModelError, match="use a ControlNet trained for this model"):
+        AUTO[task].from_pretrained(refiner, controlnet=cn)
+    assert type(AUTO[task].from_pretrained(tiny_checkpoint("stable-diffusion-xl"), controlnet=cn)).__name__ == CN[task]  # the base: fits
+
+
+def test_a_controlnet_folder_passed_as_the_model_says_to_pass_it_as_controlnet(cn, tmp_path):
+    from autopipe_core import UnsupportedModelError, resolve
+
+    cn.save_pretrained(tmp_path / "cn")
+    with pytest.raises(UnsupportedModelError, match="holds one model, a ControlNetModel .*pass it as controlnet="):
+        resolve(tmp_path / "cn", "text2img")

@@ -25,7 +25,7 @@ from autopipe_core import (
 )
 from autopipe_core.known import KNOWN_CLASSES
 from autopipe_core.registry import get_registry
-from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, REFINER, REFINER_ADD_EMBED_DIM
+from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER, REFINER_ADD_EMBED_DIM
 from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
 GiB = 1 << 30
@@ -113,8 +113,8 @@ def test_family_and_rows_are_registered_without_autopipe_sd():
     registry = get_registry()
     assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-sdxl"}  # the core registers enable_pag
     spec, owner = registry.families[FAMILY]
-    assert owner == "autopipe-sdxl" and spec.variants == (REFINER, INPAINTING) and spec.config_components == ("unet", "vae")
-    assert spec.config_components == ("unet", "vae")
+    assert owner == "autopipe-sdxl" and spec.variants == (REFINER, INPAINTING, LATENTS_NORMALISED)
+    assert spec.config_components == ("unet", "vae") and spec.requires == (NOT_KOLORS,)
     assert {mods for family, mods in registry.table if family == FAMILY} == {frozenset(), frozenset({"pag"})}
 
 
@@ -382,3 +382,28 @@ def test_the_plugin_and_resolution_import_nothing_heavy(tiny_sdxl, tiny_sdxl_ref
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_latents_normalised_vae_is_refused_for_inpainting_and_kept_for_the_rest(tiny_checkpoint):
+    from autopipe_core import UnsupportedTaskError, resolve
+
+    path = tiny_checkpoint("stable-diffusion-xl", LATENTS_NORMALISED.name)
+    assert resolve(path, "text2img").pipeline_class == "StableDiffusionXLPipeline"
+    assert resolve(path, "img2img").variant == LATENTS_NORMALISED.name
+    with pytest.raises(UnsupportedTaskError, match="latents_mean and latents_std .*#7484"):
+        resolve(path, "inpaint")
+
+
+def test_an_unet_projecting_text_embeddings_is_not_sdxl(tiny_checkpoint, tmp_path):
+    import json
+    import shutil
+
+    from autopipe_core import UnsupportedModelError, resolve
+
+    folder = tmp_path / "kolors-like"
+    shutil.copytree(tiny_checkpoint("stable-diffusion-xl"), folder)
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    config.update(encoder_hid_dim=4096, encoder_hid_dim_type="text_proj")
+    (folder / "unet" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModelError, match="names StableDiffusionXLPipeline, a stable-diffusion-xl class .* but it is not stable-diffusion-xl: .*4096-wide .*Kolors"):
+        resolve(folder, "text2img")

@@ -43,9 +43,40 @@ def _row(family: str, modifiers: set[str], missing: dict | None = None, **classe
 _NO_PAG = "diffusers has no PAG ControlNet pipeline for this task; leave out enable_pag or controlnet"
 
 
+#: The UNet config entries a ControlNet copies from the UNet it was trained beside: they must agree, or the first
+#: denoising step fails with a shape error (an SDXL base ControlNet, 2816, under the refiner's UNet, 2560).
+MUST_AGREE = ("cross_attention_dim", "projection_class_embeddings_input_dim", "addition_time_embed_dim")
+
+
+def fits(value: Any, identity: Any) -> str | None:
+    """Why the ControlNet(s) in `value` cannot condition this checkpoint's UNet, or None (also when the UNet's config is unknown)."""
+    unet = identity.configs.get("unet") if identity is not None else None
+    if not unet:
+        return None
+    models = list(value) if isinstance(value, (list, tuple)) else [value]
+    models = [m for inner in models for m in (getattr(inner, "nets", None) or [inner])]  # a MultiControlNetModel's own list
+    for model in models:
+        config = getattr(model, "config", None) or {}
+        for key in MUST_AGREE:
+            theirs, ours = config.get(key), unet.get(key)
+            if theirs is not None and ours is not None and theirs != ours:
+                return (
+                    f"the {type(model).__name__} was trained for a UNet with {key} {theirs}, and this checkpoint's UNet has {ours} "
+                    "(a ControlNet for the SDXL base under the refiner, or for SD 1.x under SD 2.x); use a ControlNet trained for this model"
+                )
+    return None
+
+
 @hookimpl
 def autopipe_modifiers() -> list[ModifierSpec]:
-    return [ModifierSpec(kwarg="controlnet", modifiers=frozenset({CONTROLNET, UNION}), choose=choose, consume=False)]
+    return [
+        ModifierSpec(
+            kwarg="controlnet", modifiers=frozenset({CONTROLNET, UNION}), choose=choose, consume=False,
+            description="a ControlNetModel (or a list of them, or a ControlNetUnionModel) that conditions the pipeline",
+            components=frozenset({"ControlNetModel", "ControlNetUnionModel", "MultiControlNetModel", "ControlNetXSAdapter"}),
+            fits=fits,
+        )
+    ]
 
 
 @hookimpl

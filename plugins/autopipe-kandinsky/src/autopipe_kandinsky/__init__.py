@@ -94,6 +94,12 @@ RECOGNISED = {
     KANDINSKY22: {
         "KandinskyV22PriorPipeline": _prior_reason(KANDINSKY22, "text to image embedding"),
         "KandinskyV22PriorEmb2EmbPipeline": _prior_reason(KANDINSKY22, "image embedding to image embedding"),
+        **dict.fromkeys(
+            ("KandinskyV22ControlnetPipeline", "KandinskyV22ControlnetImg2ImgPipeline"),
+            "it is Kandinsky 2.2's ControlNet decoder (a depth hint joins the latents: 8 UNet input channels), which serves "
+            "no AutoPipeline task: load it with diffusers.KandinskyV22ControlnetPipeline (or ...ControlnetImg2ImgPipeline) "
+            "and its prior, KandinskyV22PriorPipeline",
+        ),
     },
 }
 

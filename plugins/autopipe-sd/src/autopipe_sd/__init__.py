@@ -32,6 +32,15 @@ _OTHER_SD_PIPELINES = {
     "StableDiffusionLatentUpscalePipeline": "it is the x2 latent upscaler: load it with diffusers.StableDiffusionLatentUpscalePipeline",
     "StableDiffusionDepth2ImgPipeline": "it is a depth-conditioned model (5 input channels): load it with diffusers.StableDiffusionDepth2ImgPipeline",
     "StableDiffusionImageVariationPipeline": "it makes variations of an image from CLIP image embeddings: load it with diffusers.StableDiffusionImageVariationPipeline",
+    "StableDiffusionInstructPix2PixPipeline": (
+        "it is an InstructPix2Pix model (8 UNet input channels: latents and the image to edit), which edits an image by an "
+        "instruction and serves no AutoPipeline task: load it with diffusers.StableDiffusionInstructPix2PixPipeline"
+    ),
+    **dict.fromkeys(
+        ("OnnxStableDiffusionPipeline", "OnnxStableDiffusionImg2ImgPipeline", "OnnxStableDiffusionInpaintPipeline", "StableDiffusionOnnxPipeline"),
+        "it is an ONNX export (OnnxRuntimeModel components run by onnxruntime), and autopipe loads PyTorch weights: "
+        "load it with diffusers.OnnxStableDiffusionPipeline, or use the PyTorch checkpoint it was exported from",
+    ),
 }
 
 

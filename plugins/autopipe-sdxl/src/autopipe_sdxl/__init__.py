@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
+from autopipe_core import PRESENT, Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Requirement, Task, Variant, hookimpl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
@@ -60,10 +60,37 @@ INPAINTING = Variant(
     reason="its UNet takes 9 input channels, latents plus mask plus masked image, so it needs a mask at every step",
 )
 
+#: Playground v2.5 and its kind: an SDXL UNet with a VAE that normalises latents (latents_mean, latents_std).
+LATENTS_NORMALISED = Variant(
+    name="latents-normalised",
+    component="vae",
+    key="latents_mean",
+    value=PRESENT,
+    tasks=frozenset({Task.TEXT2IMG, Task.IMG2IMG}),
+    reason=(
+        "its VAE normalises latents with latents_mean and latents_std (Playground v2.5, trained with an EDM schedule), which "
+        "diffusers' SDXL inpainting pipeline does not apply when it encodes the image to keep (diffusers issue #7484): the kept "
+        "area would come back in the wrong colours"
+    ),
+)
+
+#: SDXL's UNet takes the text encoders' hidden states directly; one that projects them (encoder_hid_dim) is another model
+#: under an SDXL class name: the original Kolors repo's, whose ChatGLM encoder gives 4096-wide embeddings.
+NOT_KOLORS = Requirement(
+    component="unet",
+    key="encoder_hid_dim",
+    values=frozenset({None}),
+    otherwise=(
+        "its UNet projects {value}-wide text embeddings (encoder_hid_dim), which no SDXL text encoder gives: it is Kolors "
+        "(a ChatGLM text encoder) or a model like it. Kolors loads with diffusers' KolorsPipeline from the Kwai-Kolors/Kolors-diffusers "
+        "repo, or with autopipe's Kolors plugin where it is installed"
+    ),
+)
+
 #: The tiny builder's name for a checkpoint whose VAE says force_upcast false (not a Variant: it restricts no task).
 FP16_SAFE_VAE = "fp16-safe-vae"
 
-VARIANTS = (REFINER, INPAINTING)
+VARIANTS = (REFINER, INPAINTING, LATENTS_NORMALISED)
 
 
 def _has_watermarker(pipeline: object) -> bool:
@@ -80,7 +107,14 @@ def autopipe_families() -> list[FamilySpec]:
             init_readers={"add_watermarker": _has_watermarker},
             description="Stable Diffusion XL 1.0 and 0.9: base, refiner, inpainting, and checkpoints of the same architecture",
             variants=VARIANTS,
+            requires=(NOT_KOLORS,),
             configs=("vae",),  # the loading code reads force_upcast
+            recognised={
+                "StableDiffusionXLInstructPix2PixPipeline": (
+                    "it is an SDXL InstructPix2Pix model (8 UNet input channels: latents and the image to edit), which edits an "
+                    "image by an instruction and serves no AutoPipeline task: load it with diffusers.StableDiffusionXLInstructPix2PixPipeline"
+                ),
+            },
         )
     ]
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from . import ADD_TIME_EMBED_DIM, FP16_SAFE_VAE, INPAINTING, POOLED_DIM, REFINER
+from . import ADD_TIME_EMBED_DIM, FP16_SAFE_VAE, INPAINTING, LATENTS_NORMALISED, POOLED_DIM, REFINER
 
 HIDDEN_1 = 32  # text_encoder (CLIP ViT-L/14 in SDXL: 768)
 HIDDEN_2 = 48  # text_encoder_2 (OpenCLIP ViT-bigG/14: 1280)
-VARIANT_NAMES = (None, REFINER.name, INPAINTING.name, FP16_SAFE_VAE)
+VARIANT_NAMES = (None, REFINER.name, INPAINTING.name, LATENTS_NORMALISED.name, FP16_SAFE_VAE)
 
 
 def clip_tokenizer(pad_token: str = "<|endoftext|>"):
@@ -80,10 +80,13 @@ def unet(in_channels: int = 4, refiner: bool = False):
     )
 
 
-def vae(force_upcast: bool = True):
+def vae(force_upcast: bool = True, normalised: bool = False):
+    """The tiny VAE; `normalised` gives it latents_mean and latents_std, as Playground v2.5's has."""
     from diffusers import AutoencoderKL
 
+    stats = {"latents_mean": [0.0, 0.0, 0.0, 0.0], "latents_std": [1.0, 1.0, 1.0, 1.0]} if normalised else {}
     return AutoencoderKL(
+        **stats,
         in_channels=3,
         out_channels=3,
         latent_channels=4,
@@ -112,7 +115,8 @@ def build(path: Path, variant: str | None = None, seed: int = 0) -> Path:
     None: the base (StableDiffusionXLPipeline, two text encoders). "refiner":
     StableDiffusionXLImg2ImgPipeline without the first text encoder and
     tokenizer, requires_aesthetics_score true. "inpainting-only":
-    StableDiffusionXLInpaintPipeline with a 9-channel UNet. "fp16-safe-vae":
+    StableDiffusionXLInpaintPipeline with a 9-channel UNet. "latents-normalised":
+    the base with a VAE that has latents_mean and latents_std. "fp16-safe-vae":
     the base with a VAE whose config says force_upcast false.
     """
     import torch
@@ -124,7 +128,7 @@ def build(path: Path, variant: str | None = None, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer_2 = clip_tokenizer(pad_token="!")
     common = dict(
-        vae=vae(force_upcast=variant != FP16_SAFE_VAE),
+        vae=vae(force_upcast=variant != FP16_SAFE_VAE, normalised=variant == LATENTS_NORMALISED.name),
         text_encoder_2=clip_text_encoder(len(tokenizer_2), HIDDEN_2, projection_dim=POOLED_DIM),
         tokenizer_2=tokenizer_2,
         scheduler=scheduler(),
