@@ -321,4 +321,19 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
         )
         if pipeline is None:
             pipeline = pipeline_class.from_single_file(str(target), **kwargs)
+    return with_scheduler_facts(pipeline, detection.scheduler, kwargs)
+
+
+def with_scheduler_facts(pipeline: Any, facts: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Any:
+    """The pipeline with its scheduler configured as the file says (``Detection.scheduler``: prediction_type, zero terminal SNR).
+
+    The caller's own scheduler, or their own value of any of these entries, wins: nothing is changed then.
+    Schedulers that do not take an entry keep their config (diffusers' from_config ignores what a class does not know).
+    """
+    scheduler = getattr(pipeline, "scheduler", None)
+    if not facts or scheduler is None or "scheduler" in kwargs or any(k in kwargs for k in facts):
+        return pipeline
+    if all(scheduler.config.get(k) == v for k, v in facts.items()):
+        return pipeline
+    pipeline.scheduler = type(scheduler).from_config(scheduler.config, **facts)
     return pipeline
