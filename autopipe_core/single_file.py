@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import sources
 from .errors import AutopipeError, InvalidModelError, PluginError, UnsafeCheckpointError, UnsupportedModelError
@@ -79,8 +79,12 @@ class Report:
         return "; ".join(v.describe() for v in self.verdicts) or "no plugin is installed"
 
 
-def sniff_pickle(first: bytes, path: Path) -> str | None:
-    """What kind of pickle the file's first bytes show, or None. Reads a zip's directory, never a member's data."""
+def sniff_pickle(first: bytes, path: Path | BinaryIO) -> str | None:
+    """What kind of pickle the file's first bytes show, or None. Reads a zip's directory, never a member's data.
+
+    `path` is the file, or the file already open (then nothing is opened again). Ask only of a file that did
+    not parse as safetensors: a valid header length can begin with a pickle's bytes (0x80, then 0x02..0x05).
+    """
     if len(first) >= 2 and first[0] == 0x80 and 2 <= first[1] <= 5:
         return f"a pickle (protocol {first[1]})"
     if first[:4] == b"PK\x03\x04":
@@ -134,18 +138,26 @@ def pickle_header(path: Path) -> SafetensorsHeader:
 def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> SafetensorsHeader:
     """The header of a single-file checkpoint, refusing pickles unless `allow_pickle`.
 
-    A safetensors file costs its first 8 bytes (to sniff for a pickle) and
-    then ``8 + header length`` bytes: never a byte of tensor data.
+    A file is taken for a pickle only when it does not parse as safetensors:
+    then its first bytes are sniffed (a pickle's opcodes, a torch zip's
+    ``data.pkl``), and a pickle suffix on a file that is not JSON counts too.
+    A safetensors file costs ``8 + header length`` bytes, never a byte of
+    tensor data; a pickle is refused after reading 8 bytes twice (a zip
+    after its directory). The file is opened without blocking and must be
+    a regular file: a FIFO fails at once.
     """
     path = Path(path)
-    where = str(path)
-    pickled = path.suffix.lower() in PICKLE_SUFFIXES
     with opened(path, "a checkpoint file") as f:
-        first = f.read(8)
-        what = sniff_pickle(first, path) or (f"a {path.suffix} file, the suffix of pickle checkpoints" if pickled else None)
-        if what is None:
+        try:
+            return parse_header(f, os.fstat(f.fileno()).st_size, str(path))
+        except InvalidModelError:
             f.seek(0)
-            return parse_header(f, os.fstat(f.fileno()).st_size, where)
+            first = f.read(8)
+            what = sniff_pickle(first, f)
+            if what is None and path.suffix.lower() in PICKLE_SUFFIXES and not first.lstrip(b" \t\n\r").startswith((b"{", b"[")):
+                what = f"a {path.suffix} file, the suffix of pickle checkpoints"
+            if what is None:
+                raise
     if not allow_pickle:
         raise _refuse(path, what)
     return pickle_header(path)

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autopipe_core import InvalidModelError, UnsupportedModelError, UntrustedCodeError, guard
-from autopipe_core.headers import DTYPE_BYTES, MAX_HEADER_BYTES, parse_header
+from autopipe_core.headers import DTYPE_BITS, MAX_HEADER_BYTES, parse_header
 from autopipe_core.registry import build
 from autopipe_core.resolve import identify, resolve_identity
 from autopipe_core.tasks import Task
@@ -129,7 +129,7 @@ def _parse(data: bytes):
     except InvalidModelError:
         return None
     assert header.header_bytes <= len(data) and header.header_bytes - 8 <= MAX_HEADER_BYTES
-    assert header.header_bytes + header.data_bytes <= len(data)
+    assert header.header_bytes + header.data_bytes == len(data)  # the tensors cover the data section exactly, as the library requires
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in header.metadata.items())
     return header
 
@@ -143,7 +143,7 @@ def test_header_reader_over_arbitrary_bytes(data):
 tensors = st.fixed_dictionaries(
     {},
     optional={
-        "dtype": st.sampled_from(sorted(DTYPE_BYTES)) | json_values,
+        "dtype": st.sampled_from(sorted(DTYPE_BITS)) | json_values,
         "shape": st.lists(st.integers(min_value=-2, max_value=2**70), max_size=4) | json_values,
         "data_offsets": st.lists(st.integers(min_value=-2, max_value=2**70), max_size=3) | json_values,
     },

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
+import struct
+import threading
 import time
 import tracemalloc
 from dataclasses import replace
@@ -23,6 +26,7 @@ from autopipe_core import (
     AutoPipelineForInpainting,
     AutoPipelineForText2Image,
     Detection,
+    InvalidModelError,
     ModelNotFoundError,
     UnsafeCheckpointError,
     UnsupportedModelError,
@@ -30,7 +34,8 @@ from autopipe_core import (
     hookimpl,
     resolve,
 )
-from autopipe_core import headers, single_file
+from autopipe_core import files as files_module
+from autopipe_core import single_file
 from autopipe_core import registry as registry_module
 from autopipe_core.cli import main
 from autopipe_core.headers import read_header
@@ -183,11 +188,15 @@ def test_a_sparse_multi_gigabyte_file_resolves_from_its_header_alone(files, monk
     assert size > 5 * 2**30 and path.stat().st_blocks * 512 < 2**20  # 5.9 GB on paper, under 1 MB on disk
     resolve(str(path), "text2img")  # the registry and the plugins' modules, once
     reads: list[int] = []
+    checkpoint = path.stat().st_ino
 
     class Counting(io.FileIO):
+        """Counts what is read of the checkpoint (the plugin's config files are opened the same way)."""
+
         def read(self, n=-1):
             out = super().read(n)
-            reads.append(len(out))
+            if os.fstat(self.fileno()).st_ino == checkpoint:
+                reads.append(len(out))
             return out
 
     timings = []
@@ -196,13 +205,13 @@ def test_a_sparse_multi_gigabyte_file_resolves_from_its_header_alone(files, monk
         resolve(str(path), "text2img")
         timings.append(time.perf_counter() - start)
     header = read_header(path)  # the reference, read before the count starts
-    monkeypatch.setattr(headers, "open", lambda p, mode="rb": Counting(p, mode), raising=False)  # every checkpoint file is opened there
+    monkeypatch.setattr(files_module, "open", lambda p, mode="rb": Counting(p, mode), raising=False)  # every stranger's file is opened there
     tracemalloc.start()
     r = resolve(str(path), "text2img")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert r.pipeline_class == "StableDiffusionXLPipeline"
-    assert sum(reads) == 8 + header.header_bytes < 400_000, reads  # the sniffed 8 bytes, then the length and the JSON: no data
+    assert sum(reads) == header.header_bytes < 400_000, reads  # the length and the JSON: no data, and no sniffing first
     assert min(timings) < 0.5, timings
     assert peak < 32 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
@@ -263,6 +272,94 @@ def test_allow_pickle_reads_shapes_with_weights_only(tmp_path):
     with pytest.raises(ValueError, match="weights_only"):
         resolve(str(evil), "text2img", allow_pickle=True)  # weights_only refuses the callable
     assert not trace.exists()
+
+
+def _save_padded(path: Path, tensors: dict, metadata: dict, low16: int) -> int:
+    """Save `tensors` with the safetensors library, its metadata padded until the header length ends in the 16 bits `low16`.
+
+    The library pads the JSON with spaces to a multiple of 8 bytes, and `low16` is one: one more character of
+    metadata is one more byte of header, so one correction lands on the length wanted.
+    """
+    from safetensors.torch import save_file
+
+    pad = 0
+    for _ in range(2):
+        save_file(tensors, str(path), metadata={**metadata, "pad": "x" * pad})
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+        if length & 0xFFFF == low16:
+            return length
+        pad += (low16 - length) % 0x10000
+    raise AssertionError(f"could not pad the header to ...{low16:#06x} bytes")
+
+
+def test_a_header_of_exactly_896_bytes_is_read_not_taken_for_a_pickle(tmp_path):
+    import torch
+
+    path = tmp_path / "small.safetensors"
+    assert _save_padded(path, {"w": torch.zeros(2)}, {}, 896) == 896  # 0x380: the file starts 0x80 0x03, as a protocol-3 pickle does
+    with open(path, "rb") as f:
+        assert single_file.sniff_pickle(f.read(8), path) == "a pickle (protocol 3)"  # which is why it is asked only after parsing
+    for allow in (False, True):
+        header = single_file.read(path, allow_pickle=allow)
+        assert header.header_bytes == 8 + 896 and header.shape("w") == (2,) and header.metadata["pad"]
+
+
+@pytest.mark.parametrize("low16", [0x0280, 0x0380, 0x0480, 0x0580])
+def test_a_checkpoint_whose_header_length_begins_like_a_pickle_resolves(tiny_file, tmp_path, low16):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(tiny_file), framework="pt") as f:
+        metadata = f.metadata() or {}
+    path = tmp_path / "tiny-sd.safetensors"
+    _save_padded(path, load_file(str(tiny_file)), metadata, low16)
+    with open(path, "rb") as f:
+        assert f.read(2) == bytes([0x80, low16 >> 8])
+    r = resolve(str(path), "text2img")
+    assert (r.pipeline_class, r.identity.detection.variant) == ("StableDiffusionPipeline", "tiny")
+    assert single_file.read(path).tensors == read_header(tiny_file).tensors
+
+
+def test_a_safetensors_file_under_a_pickle_suffix_is_read_as_safetensors(tiny_file, tmp_path):
+    path = tmp_path / "tiny-sd.ckpt"
+    path.write_bytes(tiny_file.read_bytes())
+    assert single_file.read(path).tensors == read_header(tiny_file).tensors  # a pickle is only what does not parse
+
+
+def test_a_fifo_is_refused_at_once_by_read_and_inspect(tmp_path, capsys):
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    release = threading.Timer(5, lambda: os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)))  # frees a reader stuck in open()
+    release.start()
+    try:
+        start = time.process_time()
+        with pytest.raises(InvalidModelError, match="not a regular file"):
+            single_file.read(fifo)
+        assert main(["inspect", str(fifo)]) != 0
+        assert "not a regular file" in capsys.readouterr().err
+        assert time.process_time() - start < 2
+    finally:
+        release.cancel()
+
+
+INDEX = {"metadata": {"total_size": 8}, "weight_map": {"w": "diffusion_pytorch_model-00001-of-00002.safetensors"}}
+
+
+@pytest.mark.parametrize(
+    "name, content, says",
+    [
+        ("diffusion_pytorch_model.safetensors.index.json", INDEX, "index of a sharded checkpoint.*Pass the folder that holds it and its shards"),
+        ("model_index.json", {"_class_name": "StableDiffusionPipeline"}, "model_index.json, not a weight file. Pass the folder that holds it"),
+        ("model.bin", {"_class_name": "UNet2DConditionModel"}, "is a JSON file, not a safetensors weight file"),  # JSON, whatever its suffix
+    ],
+)
+def test_a_json_file_given_as_a_checkpoint_says_what_to_pass_instead(tmp_path, name, content, says):
+    path = tmp_path / name
+    path.write_text(json.dumps(content))
+    for call in (lambda: single_file.read(path), lambda: resolve(str(path), "text2img"), lambda: AutoPipelineForText2Image.from_single_file(str(path))):
+        with pytest.raises(InvalidModelError, match=says):
+            call()
 
 
 # Loading offline through diffusers' from_single_file.
