@@ -20,9 +20,27 @@ from .switch import switch
 from .tasks import Task
 
 
+def _config_mixin(name: str) -> Any:
+    """A class method diffusers' AutoPipeline classes get from ConfigMixin (``load_config``), answered by diffusers' class
+    for the same task: the same behaviour by construction. diffusers is imported on the first call, not with autopipe."""
+
+    def method(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        import diffusers
+
+        return getattr(getattr(diffusers, cls.task.auto_class), name)(*args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"diffusers' ``{name}`` of the AutoPipeline class for this task (ConfigMixin, config_name model_index.json)."
+    return classmethod(method)
+
+
 class _AutoPipeline:
     task: ClassVar[Task]
     config_name = "model_index.json"
+    ignore_for_config: ClassVar[list[str]] = []
+
+    load_config = _config_mixin("load_config")
+    extract_init_dict = _config_mixin("extract_init_dict")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         name = type(self).__name__

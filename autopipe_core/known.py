@@ -1,114 +1,101 @@
-"""Which of this project's plugins would handle a class the installed plugins do not.
+"""Which of this project's plugins would handle a class, or a keyword, the installed plugins do not.
 
-Used only to write "pip install ..." into an error, as fsspec's registry names
-the package for an unknown protocol. Resolution never reads this table: the
-plugins are the truth, and a test checks that this table agrees with them.
+Used only to write "install ..." into an error, as fsspec's registry names the
+package for an unknown protocol. Resolution never reads this: the plugins are
+the truth. The table is data, ``known.json`` beside this module, written from
+the shipped plugins' own registrations by ``python -m autopipe_core.known
+--write`` (tests/test_known.py fails when it is out of date), so adding a
+family to the repository edits no code in the core.
 """
 
 from __future__ import annotations
 
-_SD = ("autopipe-sd",)
-_SDXL = ("autopipe-sdxl",)
-_CN = "autopipe-controlnet"
+import functools
+import json
+from pathlib import Path
+from typing import Any, Mapping
 
-#: class name -> distributions that must be installed for it.
-KNOWN_CLASSES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        (
-            "StableDiffusionPipeline",
-            "StableDiffusionImg2ImgPipeline",
-            "StableDiffusionInpaintPipeline",
-            "StableDiffusionPAGPipeline",
-            "StableDiffusionPAGImg2ImgPipeline",
-            "StableDiffusionPAGInpaintPipeline",
-            "StableDiffusionUpscalePipeline",
-            "StableDiffusionLatentUpscalePipeline",
-            "StableDiffusionDepth2ImgPipeline",
-            "StableDiffusionImageVariationPipeline",
-        ),
-        _SD,
-    ),
-    **dict.fromkeys(
-        (
-            "StableDiffusionXLPipeline",
-            "StableDiffusionXLImg2ImgPipeline",
-            "StableDiffusionXLInpaintPipeline",
-            "StableDiffusionXLPAGPipeline",
-            "StableDiffusionXLPAGImg2ImgPipeline",
-            "StableDiffusionXLPAGInpaintPipeline",
-        ),
-        _SDXL,
-    ),
-    **dict.fromkeys(
-        (
-            "StableDiffusionControlNetPipeline",
-            "StableDiffusionControlNetImg2ImgPipeline",
-            "StableDiffusionControlNetInpaintPipeline",
-            "StableDiffusionControlNetPAGPipeline",
-            "StableDiffusionControlNetPAGInpaintPipeline",
-        ),
-        _SD + (_CN,),
-    ),
-    **dict.fromkeys(
-        (
-            "StableDiffusionXLControlNetPipeline",
-            "StableDiffusionXLControlNetImg2ImgPipeline",
-            "StableDiffusionXLControlNetInpaintPipeline",
-            "StableDiffusionXLControlNetPAGPipeline",
-            "StableDiffusionXLControlNetPAGImg2ImgPipeline",
-            "StableDiffusionXLControlNetUnionPipeline",
-            "StableDiffusionXLControlNetUnionImg2ImgPipeline",
-            "StableDiffusionXLControlNetUnionInpaintPipeline",
-        ),
-        _SDXL + (_CN,),
-    ),
-    **dict.fromkeys(
-        (
-            "KandinskyPipeline",
-            "KandinskyImg2ImgPipeline",
-            "KandinskyInpaintPipeline",
-            "KandinskyCombinedPipeline",
-            "KandinskyImg2ImgCombinedPipeline",
-            "KandinskyInpaintCombinedPipeline",
-            "KandinskyPriorPipeline",
-            "KandinskyV22Pipeline",
-            "KandinskyV22Img2ImgPipeline",
-            "KandinskyV22InpaintPipeline",
-            "KandinskyV22CombinedPipeline",
-            "KandinskyV22Img2ImgCombinedPipeline",
-            "KandinskyV22InpaintCombinedPipeline",
-            "KandinskyV22PriorPipeline",
-            "KandinskyV22PriorEmb2EmbPipeline",
-        ),
-        ("autopipe-kandinsky",),
-    ),
-    **dict.fromkeys(
-        (
-            "IFPipeline",
-            "IFImg2ImgPipeline",
-            "IFInpaintingPipeline",
-            "IFSuperResolutionPipeline",
-            "IFImg2ImgSuperResolutionPipeline",
-            "IFInpaintingSuperResolutionPipeline",
-        ),
-        ("autopipe-deepfloyd-if",),
-    ),
-}
+DATA = Path(__file__).with_name("known.json")
 
-#: keyword argument -> the distribution that registers it as a modifier.
-KNOWN_MODIFIERS: dict[str, str] = {"controlnet": _CN}
+
+@functools.lru_cache(maxsize=1)
+def _data() -> Mapping[str, Any]:
+    return json.loads(DATA.read_text(encoding="utf-8"))
+
+
+def known_classes() -> Mapping[str, tuple[str, ...]]:
+    """class name -> the distributions that must be installed for it (a ControlNet row needs its family's plugin too)."""
+    return {cls: tuple(dists) for cls, dists in _data()["classes"].items()}
+
+
+def known_modifiers() -> Mapping[str, str]:
+    """keyword argument -> the distribution that registers it as a modifier."""
+    return dict(_data()["modifiers"])
+
+
+def install_command(distributions: list[str] | tuple[str, ...]) -> str:
+    """How to install these distributions of this project, as a user can today (they are not on PyPI)."""
+    return _data()["install"].format(paths=" ".join(f"./plugins/{d}" for d in distributions), names=" ".join(distributions))
 
 
 def install_hint(class_names: tuple[str, ...], installed: set[str]) -> str | None:
-    """'pip install ...' for the first known class among these names, listing only what is not installed."""
+    """The install line for the first known class among these names, listing only what is not installed."""
+    classes = known_classes()
     for name in class_names:
-        needed = KNOWN_CLASSES.get(name)
+        needed = classes.get(name)
         if needed:
             missing = [d for d in needed if d not in installed]
-            return f"pip install {' '.join(missing)}" if missing else None
+            return install_command(missing) if missing else None
     return None
 
 
 def install_hint_for_any_family() -> str:
-    """What to install when no family plugin is: the project's Stable Diffusion plugin, as the README installs it."""
-    return "Install one, e.g. the Stable Diffusion family: pip install -e plugins/autopipe-sd (from a clone of the autopipe repository; see its README)."
+    """What to install when no family plugin is: the project's Stable Diffusion plugin."""
+    return f"Install one, e.g. the Stable Diffusion family: {install_command(['autopipe-sd'])}."
+
+
+def collect(registry: Any) -> dict[str, Any]:
+    """The table, from a registry of the shipped plugins: every class a row or a family's `recognised` names, and every modifier.
+
+    A row over another plugin's family (ControlNet over SD) needs both distributions.
+    """
+    classes: dict[str, set[str]] = {}
+    for (family, _), tasks in registry.table.items():
+        owner = registry.families[family][1]
+        for ref, plugin in tasks.values():
+            classes.setdefault(ref.rpartition(":")[2], set()).update({owner, plugin})
+    for spec, plugin in registry.families.values():
+        for name in spec.recognised:
+            classes.setdefault(name, set()).add(plugin)
+    modifiers = {kwarg: plugin for kwarg, (_, plugin) in registry.modifiers.items() if plugin != "autopipe-core"}
+    return {
+        "install": "pip install {paths}  (from a clone of the autopipe repository: its plugins are not on PyPI; see its README)",
+        "classes": {cls: sorted(d for d in dists if d != "autopipe-core") for cls, dists in sorted(classes.items())},
+        "modifiers": dict(sorted(modifiers.items())),
+    }
+
+
+def dump(data: Mapping[str, Any]) -> str:
+    """The table as known.json holds it: one class per line, so that a diff shows what a plugin added."""
+    lines = ["{", f' "install": {json.dumps(data["install"])},', ' "classes": {']
+    classes = list(data["classes"].items())
+    lines += [f"  {json.dumps(c)}: {json.dumps(d)}{',' if i < len(classes) - 1 else ''}" for i, (c, d) in enumerate(classes)]
+    lines += [" },", f' "modifiers": {json.dumps(data["modifiers"])}', "}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:  # python -m autopipe_core.known --write
+    import sys
+
+    from .registry import build
+
+    shipped = sorted(p.parent.name for p in (Path(__file__).resolve().parent.parent / "plugins").glob("*/pyproject.toml"))
+    text = dump(collect(build(allowed=frozenset(shipped))))
+    if "--write" in sys.argv:
+        DATA.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -285,11 +285,11 @@ def _fitting_class(family: str, wrong: type, present: set[str], registry: Regist
     for ref, advice in candidates.items():
         try:
             cls = import_class(ref)
-        except (ImportError, AttributeError):
+            if cls is wrong:
+                continue
+            expected, optional, _ = signature(cls)
+        except Exception:  # noqa: BLE001 - gone from this diffusers, or a stand-in for a missing backend (onnxruntime)
             continue
-        if cls is wrong:
-            continue
-        expected, optional, _ = signature(cls)
         if expected - optional <= present <= expected:
             return cls.__name__, advice
     return None

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from . import sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
-from .known import KNOWN_MODIFIERS, install_hint
+from .known import install_command, install_hint, known_modifiers
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
 from .registry import Registry, get_registry
 from .specs import Identity, class_name
@@ -145,11 +145,11 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
         registered = registry.modifiers.get(kwarg)
         if registered is not None:
             modifiers = registered[0].apply(modifiers, value)
-        elif kwarg in KNOWN_MODIFIERS and value is not None:
-            dist = KNOWN_MODIFIERS[kwarg]
-            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: pip install {dist}")
+        elif kwarg in known_modifiers() and value is not None:
+            dist = known_modifiers()[kwarg]
+            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: {install_command([dist])}")
         elif kwarg not in LOADING_OPTIONS and kwarg not in HUB_OPTIONS:
-            close = difflib.get_close_matches(kwarg, [*registry.modifiers, *KNOWN_MODIFIERS], n=1, cutoff=0.8)
+            close = difflib.get_close_matches(kwarg, [*registry.modifiers, *known_modifiers()], n=1, cutoff=0.8)
             if close:
                 raise TypeError(f"unexpected keyword argument {kwarg!r}: did you mean {close[0]!r}?")
     return modifiers

@@ -231,15 +231,19 @@ def from_hub(repo_id: str, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     options = {k: v for k, v in hub.items() if k in HUB_OPTIONS and v is not None}
+    unreachable = None if options.get("local_files_only") else hub_unreachable()
+    if unreachable is not None:  # answer from the cache at once instead of after huggingface_hub's retries
+        options["local_files_only"] = True
 
     def fetch(filename: str) -> Path:
         try:
             return Path(hf_hub_download(repo_id, filename, **options))
         except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:  # before EntryNotFoundError: a subclass
+            why = f"the hub cannot be reached ({unreachable})" if unreachable else "offline, or local_files_only=True"
             raise ModelNotFoundError(
                 f"{repo_id!r} is not a local folder, and its {filename} is not in the hub cache"
                 f"{' (' + str(options['cache_dir']) + ')' if 'cache_dir' in options else ''} and cannot be downloaded "
-                "(offline, or local_files_only=True). Connect once to download it, or pass a local folder."
+                f"({why}). Connect once to download it, or pass a local folder; to work offline on purpose, set HF_HUB_OFFLINE=1."
             ) from exc
         except EntryNotFoundError:
             raise FileNotFoundError(filename) from None
@@ -262,6 +266,49 @@ def from_hub(repo_id: str, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub
             raise InvalidModelError(f"{repo_id}: {MODEL_INDEX} lists {component!r} but the repo has no {component}/config.json") from None
 
     return _identity("hub", repo_id, index, f"{repo_id}/{MODEL_INDEX}", read_config, wanted, None, commit, passed)
+
+
+#: How long to wait for the hub's host to answer before answering from the cache alone (seconds).
+HUB_PROBE_SECONDS = 3.0
+_probed: dict[tuple[str, int], str | None] = {}
+
+
+def hub_unreachable() -> str | None:
+    """None when the hub (or the HTTPS proxy in the environment) accepts a connection, else why not; asked once per process.
+
+    huggingface_hub retries a failed connection five times with backoff
+    (about 25 s) before it falls back to its cache; a TCP connection attempt
+    with a short timeout says the same in at most HUB_PROBE_SECONDS. Offline
+    mode (HF_HUB_OFFLINE) is huggingface_hub's own business: no probe then.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return None
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlsplit(proxy or constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    key = (host, port)
+    if key in _probed:
+        return _probed[key]
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(key, timeout=HUB_PROBE_SECONDS).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port}: {exc.strerror or exc}")
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution has no timeout of its own
+    thread.start()
+    thread.join(HUB_PROBE_SECONDS)
+    _probed[key] = outcome[0] if outcome else f"{host}:{port} did not answer within {HUB_PROBE_SECONDS:.0f} s"
+    return _probed[key]
 
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -364,6 +411,22 @@ def identify(model: Any, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub: 
         if path.is_dir():
             return from_folder(path, wanted, passed)
         raise InvalidModelError(f"{reference} is a file, not a diffusers folder: pass it where a single-file checkpoint is taken (resolve, from_pretrained, from_single_file).")
-    if isinstance(model, str) and is_repo_id(reference) and not reference.startswith((".", "~")):
+    if isinstance(model, str) and is_repo_id(reference) and not looks_like_path(reference):
         return from_hub(reference, wanted, passed, **hub)
+    if looks_like_path(reference) or not isinstance(model, str):
+        raise ModelNotFoundError(f"there is no folder or file at {os.path.abspath(os.path.expanduser(reference))} ({reference!r}). Check the path.")
     raise ModelNotFoundError(f"{reference!r} is neither a local folder nor a hub repo id ('org/name'). Check the path.")
+
+
+def looks_like_path(reference: str) -> bool:
+    """Whether a reference that names nothing on disk was meant as a path, not a hub repo id ('org/name').
+
+    A leading ``/``, ``.``, ``~`` or a backslash, a trailing slash, more than
+    one slash, or a first part that is a folder here (``models/sd15`` where
+    ``models/`` exists): a typo in a path, to be reported as a missing folder
+    rather than sent to the hub.
+    """
+    if reference.startswith(("/", ".", "~")) or "\\" in reference or reference.endswith("/") or reference.count("/") > 1:
+        return True
+    head = reference.partition("/")[0]
+    return "/" in reference and os.path.isdir(head)

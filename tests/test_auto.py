@@ -272,3 +272,14 @@ def test_a_prior_labelled_as_a_decoder_is_told_what_it_is(tmp_path, tiny_checkpo
     with pytest.raises(InvalidModelError, match="are those of KandinskyV22PriorPipeline: .*prior") as info:
         AutoPipelineForText2Image.from_pretrained(folder)
     assert "unet" in str(info.value) and "movq" in str(info.value)
+
+
+def test_load_config_works_as_on_diffusers_autopipeline_classes(tiny_sd):
+    import diffusers
+
+    for name in ("AutoPipelineForText2Image", "AutoPipelineForImage2Image", "AutoPipelineForInpainting"):
+        ours = getattr(__import__("autopipe_core"), name).load_config(tiny_sd)
+        theirs = getattr(diffusers, name).load_config(tiny_sd)
+        assert ours == theirs and ours["_class_name"] == "StableDiffusionPipeline"
+    config, unused = AutoPipelineForText2Image.load_config(tiny_sd, return_unused_kwargs=True, foo=1)
+    assert unused == {"foo": 1}

@@ -103,7 +103,7 @@ def test_a_checkpoint_problem_is_one_line_in_command_line_terms(tiny_sd, tmp_pat
     pickle.write_bytes(b"\x80\x04K\x01.")
     line = _one_line_error(_cli("resolve", str(pickle)), "pass --allow-pickle", 1)
     assert "allow_pickle" not in line
-    _one_line_error(_cli("resolve", str(tmp_path / "nothing" / "here")), "is neither a local folder nor a hub repo id", 1)
+    _one_line_error(_cli("resolve", str(tmp_path / "nothing" / "here")), "there is no folder or file at", 1)
 
 
 def test_a_pipe_closed_early_ends_quietly():

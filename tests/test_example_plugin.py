@@ -64,7 +64,7 @@ def test_autopipe_resolve_uses_it(bindir, env, tmp_path):
     assert {k: answer[k] for k in ("family", "plugin", "pipelines")} == {"family": FAMILY, "plugin": "autopipe-lcm", "pipelines": pipelines}
     assert set(answer["refused"]) == {"inpaint"} and "no inpaint pipeline" in answer["refused"]["inpaint"]
     refusal = subprocess.run([str(bindir / "autopipe"), "resolve", str(folder), "--task", "inpaint"], capture_output=True, text=True, env=env)
-    assert refusal.returncode == 1 and "pip install autopipe-sd" in refusal.stderr
+    assert refusal.returncode == 1 and "pip install ./plugins/autopipe-sd" in refusal.stderr
 
 
 def test_from_pretrained_loads_the_lcm_classes_from_the_installed_wheel(bindir, env, tmp_path):

@@ -1,40 +1,43 @@
-"""The install-hint table must agree with what this repository's plugins actually register."""
+"""The install-hint table (autopipe_core/known.json) must be what this repository's plugins register."""
 
 import tomllib
 from pathlib import Path
 
+from autopipe_core import known
 from autopipe_core import registry as registry_module
-from autopipe_core.known import KNOWN_CLASSES
-from autopipe_core.specs import class_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("plugins/*/pyproject.toml"))
 
 
-def test_every_class_a_shipped_plugin_registers_has_an_install_hint_naming_it():
+def test_the_table_is_what_the_shipped_plugins_register():
     reg = registry_module.build(allowed=frozenset(SHIPPED))
     assert {p.distribution for p in reg.plugins if p.ok} >= set(SHIPPED), [p for p in reg.plugins if not p.ok]
-    registered = {}
-    for row in reg.table.values():
-        for ref, plugin in row.values():
-            registered.setdefault(class_name(ref), set()).add(plugin)
-    for spec, plugin in reg.families.values():
-        for cls in spec.recognised:
-            registered.setdefault(cls, set()).add(plugin)
-    assert registered
-    for cls, plugins in registered.items():
-        assert plugins <= set(KNOWN_CLASSES.get(cls, ())), f"{cls} ({plugins}) is missing from autopipe_core.known"
+    assert known.DATA.read_text() == known.dump(known.collect(reg)), "run: .venv/bin/python -m autopipe_core.known --write"
 
 
-def test_every_known_class_of_an_installed_family_is_registered_or_recognised():
+def test_every_class_a_shipped_plugin_registers_has_an_install_hint_naming_it():
     reg = registry_module.build(allowed=frozenset(SHIPPED))
-    recognised = {cls for spec, _ in reg.families.values() for cls in spec.recognised}
-    for cls, dists in KNOWN_CLASSES.items():
-        if set(dists) <= set(SHIPPED):
-            assert cls in reg.classes or cls in recognised, f"{cls} is hinted for {dists} but nobody registers it"
+    classes = known.known_classes()
+    for (family, _), tasks in reg.table.items():
+        for ref, plugin in tasks.values():
+            name = ref.rpartition(":")[2]
+            assert {plugin, reg.families[family][1]} <= set(classes[name]), name
+    assert classes["StableDiffusionControlNetPipeline"] == ("autopipe-controlnet", "autopipe-sd")
+    assert known.known_modifiers() == {"controlnet": "autopipe-controlnet"}
 
 
-def test_every_known_class_exists_in_diffusers():
+def test_the_hint_names_an_install_that_works_today():
+    hint = known.install_hint(("StableDiffusionXLPipeline",), {"autopipe-core"})
+    assert hint.startswith("pip install ./plugins/autopipe-sdxl") and "not on PyPI" in hint
+    assert all((ROOT / "plugins" / d / "pyproject.toml").is_file() for dists in known.known_classes().values() for d in dists)
+    assert known.install_hint(("StableDiffusionXLPipeline",), {"autopipe-sdxl"}) is None
+
+
+def test_every_known_class_exists_in_diffusers_or_is_an_old_name_a_family_recognises():
     import diffusers
 
-    assert [c for c in KNOWN_CLASSES if not hasattr(diffusers, c)] == []
+    reg = registry_module.build(allowed=frozenset(SHIPPED))
+    recognised = {name for spec, _ in reg.families.values() for name in spec.recognised}
+    missing = [c for c in known.known_classes() if not hasattr(diffusers, c)]
+    assert set(missing) <= recognised and set(missing) <= {"StableDiffusionOnnxPipeline"}, missing

@@ -79,18 +79,18 @@ def test_shap_e_is_unsupported_naming_the_class(tmp_path):
 
 def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path):
     folder = write_model_index(tmp_path / "sdxl", "StableDiffusionXLPipeline")
-    with pytest.raises(UnsupportedModelError, match="pip install autopipe-sdxl"):
+    with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-sdxl"):
         resolve(folder, "text2img")
 
 
 def test_with_no_plugin_at_all_sd_names_autopipe_sd(monkeypatch, tiny_sd):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
-    with pytest.raises(UnsupportedModelError, match="pip install autopipe-sd"):
+    with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-sd"):
         resolve(tiny_sd, "text2img")
 
 
 def test_controlnet_without_its_plugin_says_to_install_it(tiny_sd):
-    with pytest.raises(UnsupportedModelError, match="pip install autopipe-controlnet"):
+    with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-controlnet"):
         resolve(tiny_sd, "text2img", controlnet=object())
 
 
@@ -307,3 +307,28 @@ def test_import_class_restores_the_garbage_collector_state():
     with pytest.raises(AttributeError):
         import_class("json:NoSuchThing")
     assert gc.isenabled()
+
+
+def test_an_unreachable_hub_fails_at_once_with_the_reason_and_how_to_work_offline(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: connections are refused
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HTTP", "http"))}
+    env.update(HF_HUB_OFFLINE="0", HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "hf"), AUTOPIPE_PLUGINS="autopipe-sd")
+    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "resolve", "someone/some-model"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert "the hub cannot be reached (127.0.0.1" in out.stderr and "HF_HUB_OFFLINE=1" in out.stderr
+    assert "Retrying" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_path_like_reference_that_names_nothing_is_a_missing_folder(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for reference in ("models/sd-15", "./sd15", "checkpoints/a/b", "~/no-such-model-here/"):
+        with pytest.raises(ModelNotFoundError, match="there is no folder or file at"):
+            resolve(reference, "text2img")

@@ -141,5 +141,5 @@ def test_a_union_model_on_stable_diffusion_is_refused_early(tiny_sd):
 
 def test_without_the_plugin_controlnet_says_to_install_it(monkeypatch, tiny_sd, cn):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd")
-    with pytest.raises(UnsupportedModelError, match="pip install autopipe-controlnet"):
+    with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-controlnet"):
         AutoPipelineForText2Image.from_pretrained(tiny_sd, controlnet=cn)

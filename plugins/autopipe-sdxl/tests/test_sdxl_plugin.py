@@ -23,7 +23,7 @@ from autopipe_core import (
     loading,
     resolve,
 )
-from autopipe_core.known import KNOWN_CLASSES
+from autopipe_core.known import known_classes
 from autopipe_core.registry import get_registry
 from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER, REFINER_ADD_EMBED_DIM
 from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
@@ -133,7 +133,7 @@ def test_every_class_reference_names_a_diffusers_class_that_takes_sdxl_component
 def test_the_install_hints_name_this_plugin_for_every_class_it_registers():
     for row in autopipe_sdxl.autopipe_pipelines():
         for ref in row.classes.values():
-            assert KNOWN_CLASSES[ref.rpartition(":")[2]] == ("autopipe-sdxl",)
+            assert known_classes()[ref.rpartition(":")[2]] == ("autopipe-sdxl",)
 
 
 def test_no_conflict_with_autopipe_sd_when_both_are_installed(monkeypatch):

@@ -38,7 +38,7 @@ def test_the_tiny_checkpoint_is_an_lcm(tiny_lcm):
 def test_inpaint_is_refused_before_loading_with_what_to_use(tiny_lcm):
     with pytest.raises(UnsupportedTaskError) as refusal:
         AutoPipelineForInpainting.from_pretrained(tiny_lcm)
-    assert "pip install autopipe-sd" in str(refusal.value) and "AutoPipelineForText2Image" in str(refusal.value)
+    assert "pip install ./plugins/autopipe-sd" in str(refusal.value) and "AutoPipelineForText2Image" in str(refusal.value)
 
 
 def test_img2img_and_back_keep_the_lcm_scheduler(tiny_lcm):

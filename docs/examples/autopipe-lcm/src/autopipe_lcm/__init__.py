@@ -31,7 +31,7 @@ CLASSES = {
 
 NO_INPAINT = (
     "diffusers has no inpainting pipeline for latent consistency models. Inpaint with a Stable Diffusion "
-    "inpainting checkpoint (pip install autopipe-sd), or load an SD inpainting checkpoint with the LCM-LoRA "
+    "inpainting checkpoint (autopipe's SD plugin: pip install ./plugins/autopipe-sd from its repository), or load an SD inpainting checkpoint with the LCM-LoRA "
     "(latent-consistency/lcm-lora-sdv1-5) and an LCMScheduler for the same few-step speed"
 )
 
