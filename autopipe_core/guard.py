@@ -73,6 +73,9 @@ def allowed(library: str | None) -> bool:
     return library is None or library in ALLOWED_LIBRARIES or is_pipeline_module(library)
 
 
+#: How many refused components an error lists by name (a hostile model_index.json can list thousands).
+SHOWN = 10
+
 #: How deep pipelines nested in pipelines are followed (diffusers loads a component whose folder holds a
 #: model_index.json with DiffusionPipeline.from_pretrained, which reads that file in turn). Real checkpoints
 #: nest at most one level (a combined pipeline's prior); deeper is refused rather than followed forever.
@@ -157,7 +160,8 @@ def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
         return
     bad = foreign(identity, hub_options(kwargs))
     if bad:
-        listed = "; ".join(f"{component}: {why}" for component, why in sorted(bad.items()))
+        shown = sorted(bad.items())[:SHOWN]
+        listed = "; ".join(f"{component}: {why}" for component, why in shown) + (f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
         raise UntrustedCodeError(
             f"{identity.reference}: model_index.json would make diffusers import or run code the checkpoint chose ({listed}). "
             f"autopipe loads components only from {', '.join(sorted(ALLOWED_LIBRARIES))} and diffusers' own pipeline modules. "
