@@ -95,7 +95,8 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping
     dtype = getattr(torch, load_plan.dtype)
     if load_plan.component_dtypes:
         dtype = {"default": dtype, **{name: getattr(torch, d) for name, d in load_plan.component_dtypes.items()}}
-    out.setdefault("torch_dtype", dtype)
+    if "dtype" not in kwargs and "torch_dtype" not in kwargs:
+        out[dtype_keyword()] = dtype
     if load_plan.variant is not None:
         out.setdefault("variant", load_plan.variant)
     if load_plan.placement == "balanced" and "device_map" not in kwargs:
@@ -103,6 +104,15 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping
         if max_memory is not None:
             out.setdefault("max_memory", dict(max_memory))
     return out
+
+
+def dtype_keyword() -> str:
+    """The name from_pretrained takes the dtype by: ``dtype`` from diffusers 0.40 (which deprecates ``torch_dtype``,
+    following transformers), ``torch_dtype`` before. Read from the installed distribution's version."""
+    from importlib.metadata import version
+
+    parts = version("diffusers").split(".")
+    return "dtype" if (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (0, 40) else "torch_dtype"
 
 
 def place(pipeline: Any, load_plan: LoadPlan) -> Any:

@@ -561,8 +561,9 @@ def user_plan(plan: LoadPlan, kwargs: Mapping[str, Any]) -> LoadPlan:
     changes: dict[str, Any] = {}
     if "variant" in kwargs:
         changes["variant"] = kwargs["variant"]
-    if "torch_dtype" in kwargs:
-        value = kwargs["torch_dtype"]
+    given = "dtype" if "dtype" in kwargs else "torch_dtype" if "torch_dtype" in kwargs else None
+    if given is not None:
+        value = kwargs[given]
         if isinstance(value, Mapping):
             default = dtype_name(value.get("default", "float32")) or "float32"
             changes["dtype"] = default
@@ -572,7 +573,7 @@ def user_plan(plan: LoadPlan, kwargs: Mapping[str, Any]) -> LoadPlan:
             changes["component_dtypes"] = {}
     if not changes:
         return plan
-    said = ", ".join(f"{k}={kwargs[k]!r}" for k in ("torch_dtype", "variant") if k in kwargs)
+    said = ", ".join(f"{k}={kwargs[k]!r}" for k in ("dtype", "torch_dtype", "variant") if k in kwargs)
     return replace(plan, reason=f"{said} as the caller asked; " + plan.reason, **changes)
 
 

@@ -216,12 +216,12 @@ def test_from_pretrained_placement_auto_applies_the_plan_and_keeps_its_keywords_
     monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(spy))
     done = _no_placing(monkeypatch)
     pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), memory="300MiB")
-    assert seen == {"torch_dtype": torch.float16}  # no placement=, device= or memory= for diffusers
+    assert seen == {loading.dtype_keyword(): torch.float16}  # no placement=, device= or memory= for diffusers
     assert pipe.unet.dtype == torch.float16 and done == ["sequential_cpu_offload"]  # 300 MiB < the activation allowance
 
     seen.clear(), done.clear()
     AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), torch_dtype=torch.float32, variant=None)
-    assert seen == {"torch_dtype": torch.float32, "variant": None} and done == ["device"]
+    assert seen == {"torch_dtype": torch.float32, "variant": None} and done == ["device"]  # the caller's spelling, as given
 
     seen.clear(), done.clear()
     AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="model_cpu_offload", device=_cuda(24))
@@ -363,3 +363,13 @@ def test_plan_of_a_single_file_counts_each_component_from_its_header(tmp_path):
     assert placed.plan.placement == "device"  # about 2.0 GiB of float16 weights + 1.5 GiB of activations fit in 4 GiB
     tight = placement.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 13 * GiB // 4, 4 * GiB))
     assert tight.plan.placement == "model_cpu_offload"  # not in 3.25 GiB; the UNet alone (1.6 GiB) with them does
+
+
+def test_autopipes_own_loading_triggers_no_deprecation_warning(tiny_sd):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device="cpu")
+    deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert deprecations == []

@@ -59,8 +59,9 @@ def test_the_core_asks_the_family_for_its_plan(tiny_sd, tmp_path):
 
 def test_load_kwargs_explicit_arguments_win():
     p = LoadPlan("float16", "fp16", "device", "cuda", "")
-    assert loading.load_kwargs(p, {}) == {"torch_dtype": torch.float16, "variant": "fp16"}
+    assert loading.load_kwargs(p, {}) == {loading.dtype_keyword(): torch.float16, "variant": "fp16"}
     assert loading.load_kwargs(p, {"torch_dtype": torch.float32, "variant": None}) == {"torch_dtype": torch.float32, "variant": None}
+    assert loading.load_kwargs(p, {"dtype": torch.float32}) == {"dtype": torch.float32, "variant": "fp16"}
 
 
 def test_load_on_cpu_applies_the_plan(tiny_sd):
@@ -93,6 +94,6 @@ def test_tokenizer_is_built_in_memory_and_truncates_at_77():
 
 def test_component_dtypes_become_diffusers_per_component_dtype():
     p = LoadPlan("float16", None, "device", "cuda", "", component_dtypes={"vae": "float32"})
-    assert loading.load_kwargs(p, {})["torch_dtype"] == {"default": torch.float16, "vae": torch.float32}
+    assert loading.load_kwargs(p, {})[loading.dtype_keyword()] == {"default": torch.float16, "vae": torch.float32}
     with pytest.raises(ValueError, match="dtype"):
         LoadPlan("float16", None, "device", "cuda", "", component_dtypes={"vae": "float64"})

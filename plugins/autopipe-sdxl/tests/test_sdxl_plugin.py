@@ -280,7 +280,7 @@ def test_the_gpu_plan_applied_makes_a_working_pipeline(tiny_sdxl, auto):
 def test_diffusers_still_fails_text2img_with_a_float32_vae_under_float16(tiny_sdxl):
     """Why FLOAT32_VAE is False: when this test fails, diffusers has fixed it; set FLOAT32_VAE = True."""
     kwargs = _plan_kwargs(tiny_sdxl, float32_vae=True)
-    assert kwargs["torch_dtype"] == {"default": torch.float16, "vae": torch.float32}
+    assert kwargs[loading.dtype_keyword()] == {"default": torch.float16, "vae": torch.float32}
     pipe = AutoPipelineForText2Image.from_pretrained(tiny_sdxl, **kwargs)
     assert pipe.vae.dtype == torch.float32 and pipe.unet.dtype == torch.float16
     try:
