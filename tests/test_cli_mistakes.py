@@ -141,3 +141,12 @@ def test_generate_writes_the_format_its_suffix_names(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_normal_run_prints_no_other_librarys_noise(tmp_path):
+    out = _cli("demo", "--out-dir", str(tmp_path / "demo"), "--steps", "1", AUTOPIPE_CACHE=str(tmp_path / "cache"))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    for noise in ("it/s", "s/it", "torchvision", "Warning", "deprecated", "Traceback", "should be kept in float32"):
+        assert noise not in text, f"{noise!r} in:\n{text}"
+    assert "built " in out.stderr and "import torch, diffusers and the class" in out.stdout  # what the waits are, said as they start

@@ -68,7 +68,7 @@ def _say(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = parse(argv)
-    verbose = bool(getattr(args, "verbose", False)) or env_verbose()
+    verbose = args.verbose = bool(getattr(args, "verbose", False)) or env_verbose()
     quiet(verbose)
     module, _, function = args.target.partition(":")
     run = getattr(importlib.import_module(f"{__name__}.{module}"), function)

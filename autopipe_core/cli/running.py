@@ -27,12 +27,27 @@ def _no_family() -> UsageError:
     return UsageError(f"no family plugin is installed, so there is no model to run. {install_hint_for_any_family()}")
 
 
-def model_or_tiny(model: str | None, family: str | None) -> str:
+def no_progress_bars() -> None:
+    """The libraries' progress bars off: a tiny checkpoint is written, loaded and run in moments, and bars there are noise.
+
+    transformers reads HF_HUB_DISABLE_PROGRESS_BARS when it is imported; diffusers has its own switch.
+    """
+    import os
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+
+
+def model_or_tiny(model: str | None, family: str | None, verbose: bool = False) -> str:
     """`model`, or the path of the family's built-in tiny checkpoint (built on first use, which is said first)."""
     if model:
         return model
     if family is None:
         raise _no_family()
+    if not verbose:
+        no_progress_bars()
     from ..tiny import tiny_checkpoint
 
     start = time.perf_counter()
@@ -40,6 +55,12 @@ def model_or_tiny(model: str | None, family: str | None) -> str:
     path, built = tiny_checkpoint(family)
     _note(f"{'built' if built else 'using'} {path} ({time.perf_counter() - start:.1f} s)")
     return str(path)
+
+
+def quiet_calls(pipeline: Any, args: argparse.Namespace) -> None:
+    """No denoising progress bar for the tiny checkpoint's calls (moments long), unless -v; a real model's calls keep diffusers'."""
+    if not args.model and not args.verbose and hasattr(pipeline, "set_progress_bar_config"):
+        pipeline.set_progress_bar_config(disable=True)
 
 
 def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
@@ -61,7 +82,7 @@ def generate(args: argparse.Namespace) -> int:
         call["image"] = read_image(args.image, "RGB", "--image")
     if args.mask and task is Task.INPAINT:
         call["mask_image"] = read_image(args.mask, "L", "--mask")
-    model = model_or_tiny(args.model, args.family)
+    model = model_or_tiny(args.model, args.family, args.verbose)
 
     import torch
 
@@ -69,6 +90,7 @@ def generate(args: argparse.Namespace) -> int:
 
     pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
     _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
+    quiet_calls(pipeline, args)
     call.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
     image = pipeline(args.prompt, **call).images[0]
     save(image, args.out, fmt)
@@ -84,7 +106,7 @@ def demo(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir} is a file: give a folder")
     print("autopipe demo: text2img, then img2img and inpaint on the same weights through from_pipe\n", flush=True)
-    model = model_or_tiny(args.model, args.family)
+    model = model_or_tiny(args.model, args.family, args.verbose)
     if not args.model:
         example = get_registry().families[args.family][0].example
         print("NOTE: the built-in checkpoint has random weights, so the images are noise by design; the point is the plumbing.")
@@ -111,6 +133,7 @@ def demo(args: argparse.Namespace) -> int:
     made: dict[str, Any] = {}
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
+        quiet_calls(pipeline, args)
         generator = torch.Generator("cpu").manual_seed(args.seed)
         image = step(f"{label} call", lambda: pipeline(args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
         made[label] = save(image, out_dir / f"{label}.png")
