@@ -17,10 +17,14 @@ def _cli(*args: str, stdin=None, **env: str) -> subprocess.CompletedProcess:
 def _one_line_error(out: subprocess.CompletedProcess, fragment: str, status: int) -> str:
     assert out.returncode == status, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
+    lines = [line for line in out.stderr.strip().splitlines() if not line.startswith(NOTES)]
     assert len(lines) == 1 and lines[0].startswith("autopipe: error: "), out.stderr
     assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+#: What the command says on stderr while it works (the tiny checkpoint being prepared): not part of an error.
+NOTES = ("preparing the built-in", "built /", "using /")
 
 
 # generate: every input is checked before a model is loaded (nothing heavy is imported: this runs in about a second).
@@ -144,9 +148,15 @@ def test_generate_writes_the_format_its_suffix_names(tmp_path):
 
 
 def test_a_normal_run_prints_no_other_librarys_noise(tmp_path):
-    out = _cli("demo", "--out-dir", str(tmp_path / "demo"), "--steps", "1", AUTOPIPE_CACHE=str(tmp_path / "cache"))
+    out = _cli("demo", "--out-dir", str(tmp_path / "demo"), "--steps", "2", AUTOPIPE_CACHE=str(tmp_path / "cache"))
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
     for noise in ("it/s", "s/it", "torchvision", "Warning", "deprecated", "Traceback", "should be kept in float32"):
         assert noise not in text, f"{noise!r} in:\n{text}"
     assert "built " in out.stderr and "import torch, diffusers and the class" in out.stdout  # what the waits are, said as they start
+
+
+def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_was_made(tmp_path):
+    out = _cli("demo", "--out-dir", str(tmp_path / "demo"), "--steps", "1", AUTOPIPE_CACHE=str(tmp_path / "cache"))
+    _one_line_error(out, "runs steps x strength = 1 x 0.75 = 0.75 steps, fewer than one: pass --steps 2 or more", 2)
+    assert (tmp_path / "demo" / "text2img.png").is_file()  # the image already made is kept

@@ -57,6 +57,21 @@ def model_or_tiny(model: str | None, family: str | None, verbose: bool = False) 
     return str(path)
 
 
+def check_steps(pipeline: Any, steps: int, strength: float | None = None) -> None:
+    """img2img and inpaint run ``int(steps * strength)`` of the steps: at least one, or diffusers fails deep inside."""
+    if strength is None:
+        parameter = inspect.signature(type(pipeline).__call__).parameters.get("strength")
+        strength = parameter.default if parameter is not None and isinstance(parameter.default, (int, float)) else None
+    if strength is not None and int(steps * strength) < 1:
+        import math
+
+        need = math.ceil(1 / strength) if strength > 0 else None
+        raise UsageError(
+            f"{type(pipeline).__name__} runs steps x strength = {steps} x {strength} = {steps * strength:g} steps, fewer than one: "
+            + (f"pass --steps {need} or more" if need else "it needs a strength above 0")
+        )
+
+
 def quiet_calls(pipeline: Any, args: argparse.Namespace) -> None:
     """No denoising progress bar for the tiny checkpoint's calls (moments long), unless -v; a real model's calls keep diffusers'."""
     if not args.model and not args.verbose and hasattr(pipeline, "set_progress_bar_config"):
@@ -91,6 +106,8 @@ def generate(args: argparse.Namespace) -> int:
     pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
     _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
     quiet_calls(pipeline, args)
+    if task is not Task.TEXT2IMG:
+        check_steps(pipeline, args.steps)
     call.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
     image = pipeline(args.prompt, **call).images[0]
     save(image, args.out, fmt)
@@ -134,6 +151,8 @@ def demo(args: argparse.Namespace) -> int:
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
         quiet_calls(pipeline, args)
+        if "image" in kwargs:
+            check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
         image = step(f"{label} call", lambda: pipeline(args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
         made[label] = save(image, out_dir / f"{label}.png")
