@@ -55,6 +55,10 @@ def plugins(args: argparse.Namespace) -> int:
             }
         )
     conflicts = [{"what": c.what, "winner": c.winner, "losers": list(c.losers)} for c in registry.conflicts]
+    if args.check:
+        import sys
+
+        print(f"importing every registered class ({sum(len(t) for t in registry.table.values())}; this imports diffusers, some seconds)...", file=sys.stderr, flush=True)
     problems = check_classes(registry) if args.check else ()
     for r in rows:
         if args.check:
