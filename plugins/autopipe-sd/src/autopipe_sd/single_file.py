@@ -13,10 +13,18 @@ the VAE's ``first_stage_model.*`` and the text encoder's
   (320, 768) for SD 1.x (CLIP ViT-L) and (320, 1024) for SD 2.x (OpenCLIP ViT-H);
 - SDXL has a ``label_emb`` (its micro-conditioning) and is left to autopipe-sdxl.
 
-SD 2.x was released as 768-v (v-prediction) and 512-base (epsilon) with the
-same tensors, so the header cannot tell them apart; the SAI model-spec or
-kohya training metadata can, when present. Without it the 768-v config is
-taken, as diffusers does, and the reason says so.
+The prediction type is not in the tensors either: a v-prediction fine-tune
+of SD 1.x, or SD 2.x 768-v against 512-base (released with the same tensors),
+differ only in what the file says about itself. That is read by the core's
+shared reading, :func:`autopipe_core.prediction.read` (model-spec and kohya
+metadata, ComfyUI's ``v_pred`` / ``ztsnr`` marker tensors; its docstring
+names each key and where it is documented). For SD 2.x it picks the 768-v or
+the 512-base config folder; for every variant its scheduler entries go into
+``Detection.scheduler`` (``prediction_type``, and for zero terminal SNR
+``rescale_betas_zero_snr`` and ``timestep_spacing="trailing"``), which the
+core applies at load unless the caller passes a scheduler or the entries.
+An SD 2.x file that says nothing is taken as 768-v, as diffusers does, and
+the reason says so.
 
 Nothing here imports torch: detection reads the header's names and shapes.
 The tokenizer is built at load time from the CLIP BPE merges shipped once in
@@ -33,6 +41,8 @@ from typing import Any
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.prediction import EPSILON, V_PREDICTION, Prediction
+from autopipe_core.prediction import read as read_prediction
 
 CONFIGS = Path(__file__).parent / "configs"
 FAMILY = "stable-diffusion"
@@ -48,9 +58,6 @@ KNOWN = {
     (320, 1024): ("sd2", "Stable Diffusion 2.x (OpenCLIP ViT-H text encoder, cross-attention 1024)"),
     (16, 32): ("tiny", "autopipe-sd's tiny test checkpoint (16 model channels, cross-attention 32)"),
 }
-
-_V_ARCHITECTURES = ("stable-diffusion-v2-768-v",)
-_EPS_ARCHITECTURES = ("stable-diffusion-v2-512", "stable-diffusion-v2-512-inpainting")
 
 
 def config_folder(variant: str) -> Path:
@@ -76,29 +83,24 @@ def _cross_attention(header: SafetensorsHeader) -> tuple[str, int] | None:
     return None
 
 
-def _prediction(metadata: Any) -> tuple[str | None, str]:
-    """("v" | "epsilon" | None, what said so) from SAI model-spec or kohya training metadata."""
-    arch = str(metadata.get("modelspec.architecture", "")).lower()
-    if arch.startswith(_V_ARCHITECTURES):
-        return "v", f"metadata modelspec.architecture = {arch!r}"
-    if arch.startswith(_EPS_ARCHITECTURES):
-        return "epsilon", f"metadata modelspec.architecture = {arch!r}"
-    pred = str(metadata.get("modelspec.prediction_type", "")).lower()
-    if pred in ("v", "v_prediction", "epsilon"):
-        return ("epsilon" if pred == "epsilon" else "v"), f"metadata modelspec.prediction_type = {pred!r}"
-    vparam = str(metadata.get("ss_v_parameterization", "")).lower()
-    if vparam in ("true", "false"):
-        return ("v" if vparam == "true" else "epsilon"), f"metadata ss_v_parameterization = {vparam}"
-    return None, ""
-
-
 #: Where each component's tensors are in the original layout: how ``autopipe plan`` counts a file per component.
 PREFIXES = {"unet": UNET, "vae": "first_stage_model.", "text_encoder": TEXT_ENCODER}
 
 
-def _detection(variant: str, config: str, confidence: float, reason: str, inpainting: bool) -> Detection:
+def _detection(variant: str, config: str, confidence: float, reason: str, inpainting: bool, prediction: Prediction) -> Detection:
     cls = "StableDiffusionInpaintPipeline" if inpainting else "StableDiffusionPipeline"
-    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(config)), prefixes=PREFIXES)
+    return Detection(
+        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(config)),
+        prefixes=PREFIXES, scheduler=prediction.scheduler_config(),
+    )
+
+
+def _said(prediction: Prediction, default: str) -> str:
+    """The reason's clause on the prediction type: what the file says, or what is taken when it says nothing."""
+    if prediction.type is not None:
+        return "; " + prediction.describe()
+    note = f" ({prediction.source})" if prediction.found else ""
+    return f"; {default}{note}"
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
@@ -115,27 +117,32 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         return []  # an SD-like UNet of another size, or depth (5) / instruct-pix2pix (8) channels: not a checkpoint we ship configs for
     variant, what = known
     inpainting = conv_in[1] == 9
+    prediction = read_prediction(header)
     facts = f"{what}: {key.removeprefix(UNET)} takes {width}, {CONV_IN.removeprefix(UNET)} is {list(conv_in)}"
     if inpainting:
         facts += " (9 input channels: latents, mask, masked image)"
     text = "" if header.has_prefix(TEXT_ENCODER) else "; the file has no text encoder (cond_stage_model.*): pass text_encoder= when loading"
     if variant == "tiny":
-        return [_detection("tiny", "tiny", 0.9, facts + text, inpainting)]
+        return [_detection("tiny", "tiny", 0.9, facts + _said(prediction, "epsilon: the file states no prediction type") + text, inpainting, prediction)]
     if variant == "sd1":
-        return [_detection("sd1-inpainting" if inpainting else "sd1", "sd1-inpainting" if inpainting else "sd1", 0.95, facts + text, inpainting)]
+        chosen = "sd1-inpainting" if inpainting else "sd1"
+        said = _said(prediction, "epsilon, as SD 1.x was released: the file states no prediction type")
+        return [_detection(chosen, chosen, 0.95, facts + said + text, inpainting, prediction)]
     if inpainting:
-        return [_detection("sd2-inpainting", "sd2-inpainting", 0.95, facts + "; SD 2 inpainting predicts epsilon" + text, inpainting)]
-    prediction, source = _prediction(header.metadata)
-    if prediction is not None:
-        chosen = "sd2-v" if prediction == "v" else "sd2-base"
-        return [_detection(chosen, chosen, 0.95, f"{facts}; {prediction}-prediction from {source}{text}", False)]
+        said = _said(prediction, "SD 2 inpainting predicts epsilon; the file states nothing else")
+        return [_detection("sd2-inpainting", "sd2-inpainting", 0.95, facts + said + text, inpainting, prediction)]
+    if prediction.type is not None:
+        chosen = {V_PREDICTION: "sd2-v", EPSILON: "sd2-base"}[prediction.type]
+        return [_detection(chosen, chosen, 0.95, f"{facts}; {prediction.describe()}: the {chosen} config{text}", False, prediction)]
     unsure = (
-        "; v-prediction (768-v) or epsilon (512-base) cannot be told from the tensors and the file has no metadata saying which: "
-        "taken as 768-v like diffusers; if images come out as noise, load with config=str(autopipe_sd.single_file.config_folder('sd2-base'))"
+        "; v-prediction (768-v) or epsilon (512-base) cannot be told from the tensors and the file states neither "
+        "(no model-spec or kohya metadata, no v_pred marker"
+        + (f"; {prediction.source}" if prediction.found else "")
+        + "): taken as 768-v like diffusers; if images come out as noise, load with config=str(autopipe_sd.single_file.config_folder('sd2-base'))"
     )
     return [
-        _detection("sd2-v", "sd2-v", 0.6, facts + unsure + text, False),
-        _detection("sd2-base", "sd2-base", 0.4, facts + "; the epsilon (512-base) reading of the same tensors" + text, False),
+        _detection("sd2-v", "sd2-v", 0.6, facts + unsure + text, False, prediction),
+        _detection("sd2-base", "sd2-base", 0.4, facts + "; the epsilon (512-base) reading of the same tensors" + text, False, prediction),
     ]
 
 
@@ -179,7 +186,37 @@ def load(pipeline_class: type, path: str, detection: Detection, kwargs: dict[str
     folder = config / "tokenizer"
     if "tokenizer" not in kwargs and (folder / "tokenizer_config.json").is_file() and not (folder / "vocab.json").is_file():
         kwargs["tokenizer"] = tokenizer(folder)
+    zero_snr = zero_snr_scheduler(config, detection.scheduler, kwargs)
+    if zero_snr is not None:
+        kwargs["scheduler"] = zero_snr
     return _from_single_file(pipeline_class, path, kwargs)
+
+
+def zero_snr_scheduler(config: Path, entries: Any, kwargs: dict[str, Any]) -> Any:
+    """A DDIMScheduler for a zero-terminal-SNR file whose configured scheduler cannot rescale its betas, else None.
+
+    SD's shipped configs use PNDMScheduler, which has no ``rescale_betas_zero_snr``
+    (diffusers' from_config would drop the entry without a word); diffusers
+    documents zero terminal SNR on DDIMScheduler (its docs, "Tips"), so that is
+    built from the same config with the file's entries. Nothing is done when the
+    caller passes a scheduler or any of the entries (theirs win), or when the
+    configured scheduler takes the entry itself.
+    """
+    entries = dict(entries or {})
+    if not entries.get("rescale_betas_zero_snr") or "scheduler" in kwargs or any(k in kwargs for k in entries):
+        return None
+    file = config / "scheduler" / "scheduler_config.json"
+    if not file.is_file():
+        return None
+    import inspect
+
+    import diffusers
+
+    scheduler_config = json.loads(file.read_text())
+    cls = getattr(diffusers, str(scheduler_config.get("_class_name", "")), None)
+    if cls is not None and "rescale_betas_zero_snr" in inspect.signature(cls.__init__).parameters:
+        return None
+    return diffusers.DDIMScheduler.from_config(scheduler_config, **entries)
 
 
 def _from_single_file(pipeline_class: type, path: str, kwargs: dict[str, Any]) -> Any:

@@ -18,6 +18,16 @@ Playground v2.5 has the SDXL architecture but another noise schedule (its
 ``edm_mean`` tensor says so): it is not claimed here, since these configs
 would load it with the wrong scheduler.
 
+v-prediction SDXL fine-tunes (NoobAI-XL v-pred and its many merges) have the
+base's tensors too; they say what they are with the ``v_pred`` marker tensor,
+and ``ztsnr`` beside it when trained with zero terminal SNR (as ComfyUI
+writes and reads them), or with model-spec / kohya metadata. The core's shared
+reading, :func:`autopipe_core.prediction.read`, turns that into
+``Detection.scheduler`` (``prediction_type="v_prediction"``, and
+``rescale_betas_zero_snr=True`` with ``timestep_spacing="trailing"``), which
+the core applies to the shipped EulerDiscreteScheduler at load unless the
+caller passes a scheduler or the entries; the reason says what was found.
+
 Nothing here imports torch. The tokenizers are built at load time from the
 CLIP BPE merges shipped in ``configs/clip-bpe`` (MIT, see its LICENSE).
 """
@@ -31,6 +41,8 @@ from typing import Any
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.prediction import Prediction
+from autopipe_core.prediction import read as read_prediction
 
 from . import BASE_ADD_EMBED_DIM, FAMILY, REFINER_ADD_EMBED_DIM
 
@@ -61,9 +73,19 @@ PREFIXES = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text
 REFINER_PREFIXES = {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder_2": "conditioner.embedders.0."}
 
 
-def _detection(variant: str, cls: str, confidence: float, reason: str) -> Detection:
+def _detection(variant: str, cls: str, confidence: float, reason: str, prediction: Prediction | None = None) -> Detection:
     prefixes = REFINER_PREFIXES if "refiner" in variant else PREFIXES
-    return Detection(FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes=prefixes)
+    prediction = prediction or Prediction()
+    if prediction.type is not None:
+        reason += "; " + prediction.describe()
+    elif prediction.found:
+        reason += f"; epsilon, as SDXL was released ({prediction.source})"
+    else:
+        reason += "; epsilon, as SDXL was released: the file states no prediction type (no model-spec or kohya metadata, no v_pred marker)"
+    return Detection(
+        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)),
+        prefixes=prefixes, scheduler=prediction.scheduler_config(),
+    )
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
@@ -80,7 +102,8 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         elif label == REFINER_LABEL:
             kind, why = "refiner", f"label_emb.0.0.weight is {list(label)}: pooled text 1280 + 5 conditioning numbers x 256 (aesthetic score)"
         elif label == TINY_LABEL:
-            return [_detection("xl-tiny", "StableDiffusionXLPipeline", 0.9, f"autopipe-sdxl's tiny test layout: label_emb.0.0.weight is {list(label)}")]
+            reason = f"autopipe-sdxl's tiny test layout: label_emb.0.0.weight is {list(label)}"
+            return [_detection("xl-tiny", "StableDiffusionXLPipeline", 0.9, reason, read_prediction(header))]
         else:
             return []
     elif has_base_text and conv_in is not None:
@@ -93,11 +116,13 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     confidence = 0.95 if conv_in is not None else 0.5
     if not has_base_text and not has_refiner_text:
         why += "; the file has no text encoders (conditioner.*): pass text_encoder=/text_encoder_2= when loading"
+    prediction = read_prediction(header)
     if kind == "refiner":
-        return [_detection("xl-refiner", "StableDiffusionXLImg2ImgPipeline", confidence, "SDXL refiner: " + why)]
+        return [_detection("xl-refiner", "StableDiffusionXLImg2ImgPipeline", confidence, "SDXL refiner: " + why, prediction)]
     if inpainting:
-        return [_detection("xl-inpainting", "StableDiffusionXLInpaintPipeline", confidence, f"SDXL inpainting: {why}; input_blocks.0.0.weight takes 9 channels (latents, mask, masked image)")]
-    return [_detection("xl-base", "StableDiffusionXLPipeline", confidence, "SDXL base: " + why)]
+        why = f"SDXL inpainting: {why}; input_blocks.0.0.weight takes 9 channels (latents, mask, masked image)"
+        return [_detection("xl-inpainting", "StableDiffusionXLInpaintPipeline", confidence, why, prediction)]
+    return [_detection("xl-base", "StableDiffusionXLPipeline", confidence, "SDXL base: " + why, prediction)]
 
 
 # Loading: build the tokenizers the config folders name from the shipped merges.
