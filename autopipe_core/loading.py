@@ -346,4 +346,14 @@ def with_scheduler_facts(pipeline: Any, facts: Mapping[str, Any], kwargs: Mappin
     if all(scheduler.config.get(k) == v for k, v in facts.items()):
         return pipeline
     pipeline.scheduler = type(scheduler).from_config(scheduler.config, **facts)
+    ignored = sorted(k for k, v in facts.items() if pipeline.scheduler.config.get(k) != v)
+    if ignored:  # diffusers drops entries a scheduler class does not take, silently: say so
+        import warnings
+
+        warnings.warn(
+            f"the file says {', '.join(f'{k}={facts[k]!r}' for k in ignored)}, which {type(scheduler).__name__} does not take: "
+            "pass a scheduler that does (e.g. DDIMScheduler.from_config(pipe.scheduler.config, ...)) for this checkpoint's images to come out right",
+            UserWarning,
+            stacklevel=3,
+        )
     return pipeline

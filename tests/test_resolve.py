@@ -174,7 +174,7 @@ def test_a_live_pipeline_resolves_by_its_class_and_its_bases(tiny_sd):
 
 
 def test_missing_path_is_model_not_found(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="neither a local folder nor a hub repo id"):
+    with pytest.raises(ModelNotFoundError, match="there is no folder or file at"):
         resolve(str(tmp_path / "no" / "such" / "folder"), "text2img")
 
 
