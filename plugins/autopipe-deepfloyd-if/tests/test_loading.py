@@ -88,7 +88,7 @@ def test_the_core_asks_the_family_for_its_plan(tiny_if, tmp_path):
     p = loading.plan(r16, _cuda(12 * GiB))
     assert p == LoadPlan("float16", "fp16", "device", "cuda", p.reason)  # tiny: fits anywhere
     assert loading.plan(r16, _cuda(GiB)).placement == "sequential_cpu_offload"  # not even the 2 GiB allowance
-    assert loading.load_kwargs(p, {}) == {"torch_dtype": torch.float16, "variant": "fp16"}
+    assert loading.load_kwargs(p, {}) == {loading.dtype_keyword(): torch.float16, "variant": "fp16"}
 
 
 def test_load_on_cpu_applies_the_plan(tiny_if):
