@@ -44,6 +44,7 @@ _EXPORTS = {
     "LOAD_LOCK": "load_lock",
     "serialized": "load_lock",
     "Task": "tasks",
+    "__version__": "_version",
 }
 
 if TYPE_CHECKING:  # what static tools see: the eager imports of before
@@ -96,7 +97,6 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AutoPipelineForText2Image",

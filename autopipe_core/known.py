@@ -3,7 +3,7 @@
 Used only to write "install ..." into an error, as fsspec's registry names the
 package for an unknown protocol. Resolution never reads this: the plugins are
 the truth. The table is data, ``known.json`` beside this module, written from
-the shipped plugins' own registrations by ``python -m autopipe_core.known
+the shipped plugins' own registrations by ``python bench/known_table.py
 --write`` (tests/test_known.py fails when it is out of date), so adding a
 family to the repository edits no code in the core.
 """
@@ -82,20 +82,3 @@ def dump(data: Mapping[str, Any]) -> str:
     lines += [f"  {json.dumps(c)}: {json.dumps(d)}{',' if i < len(classes) - 1 else ''}" for i, (c, d) in enumerate(classes)]
     lines += [" },", f' "modifiers": {json.dumps(data["modifiers"])}', "}"]
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:  # python -m autopipe_core.known --write
-    import sys
-
-    from .registry import build
-
-    shipped = sorted(p.parent.name for p in (Path(__file__).resolve().parent.parent / "plugins").glob("*/pyproject.toml"))
-    text = dump(collect(build(allowed=frozenset(shipped))))
-    if "--write" in sys.argv:
-        DATA.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,13 +12,16 @@ import os
 from dataclasses import replace
 from typing import Any, Mapping
 
-from .errors import InvalidModelError, PluginError
+from . import guard, planning
+from .errors import InvalidModelError, PlacementError, PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
 from .switch import PLAN, signature
 from .registry import Registry, get_registry
 from .resolve import Resolution
-from .specs import DeviceFacts, Identity, LoadPlan
+from .planning import family_plan  # noqa: F401 - its name here before it moved to planning
+from .specs import DeviceFacts, Identity, LoadPlan, import_class
+from .units import parse_memory
 
 
 
@@ -38,29 +41,6 @@ def detect(device: str | None = None) -> DeviceFacts:
     return DeviceFacts(dev.type, 1)
 
 
-def _with_files(identity: Identity) -> Identity:
-    """Hub checkpoints: list the repo's files (a metadata call, no download) so the plan can see fp16 variants."""
-    if identity.files is not None or identity.origin != "hub":
-        return identity
-    try:
-        from huggingface_hub import list_repo_files
-
-        return replace(identity, files=tuple(list_repo_files(identity.reference)))
-    except Exception:  # offline, gated: the plan then says it could not see the files
-        return identity
-
-
-def family_plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None) -> LoadPlan:
-    """The family's LoadPlan for this checkpoint on this device (float32 on the device if it has none), before memory is counted."""
-    registry = registry or get_registry()
-    identity = _with_files(resolution.identity) if resolution.identity else Identity("unknown", "", resolution.pipeline_class)
-    owner = registry.families[resolution.family][1]
-    result = registry.ask(owner, "autopipe_load_plan", family=resolution.family, identity=identity, device=device)
-    if result is None:
-        return LoadPlan("float32", None, "device", device.type, f"{owner} gives no loading code for {resolution.family}: float32 on {device.type}")
-    return result
-
-
 def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None, width: int | None = None, height: int | None = None) -> LoadPlan:
     """The LoadPlan to apply: the family's dtype and variant, the placement planned from the weights' headers.
 
@@ -68,15 +48,11 @@ def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None 
     the family's activation allowance, the rules, the family's override) and
     :func:`autopipe_core.placement.plan` for the figures behind it.
     """
-    from . import placement
-
-    return placement.plan(resolution, device, width, height, registry=registry).plan
+    return planning.plan(resolution, device, width, height, registry=registry).plan
 
 
 def device_facts(device: str | None = None, memory: int | str | None = None) -> DeviceFacts:
     """The facts of `device` (torch's), with `memory` (bytes or "8GiB") as the budget instead of what torch reports free."""
-    from .placement import parse_memory
-
     budget = parse_memory(memory) if memory is not None else None  # checked before torch is imported
     facts = detect(device)
     return replace(facts, free_bytes=budget) if budget is not None else facts
@@ -144,9 +120,7 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     hub = hub_options(kwargs)
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
     resolution = resolve_identity(identify(model, registry, allow_pickle, passed=kwargs, **hub), task, kwargs, registry)
-    from . import placement
-
-    placed = placement.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None, allow_pickle=allow_pickle)
+    placed = planning.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None, allow_pickle=allow_pickle)
     load_plan = placed.plan
     pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry)
     return place(pipeline, load_plan), resolution, load_plan
@@ -170,16 +144,14 @@ def from_pretrained_placed(
     and device_map win over the plan; with their own device_map the pipeline
     is left where diffusers put it.
     """
-    from . import placement as placing
-
-    if placement not in placing.CHOICES:
-        raise placing.PlacementError(f"placement={placement!r} is not one of {', '.join(repr(c) for c in placing.CHOICES)}")
+    if placement not in planning.CHOICES:
+        raise PlacementError(f"placement={placement!r} is not one of {', '.join(repr(c) for c in planning.CHOICES)}")
     if isinstance(device, DeviceFacts):
-        facts = replace(device, free_bytes=placing.parse_memory(memory)) if memory is not None else device
+        facts = replace(device, free_bytes=parse_memory(memory)) if memory is not None else device
         name = None
     else:
         facts, name = device_facts(device, memory), device
-    placed = placing.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name, allow_pickle=allow_pickle)
+    placed = planning.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name, allow_pickle=allow_pickle)
     pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry)
     if "device_map" in kwargs:  # the caller's own map: diffusers placed it
         setattr(pipeline, PLAN, replace(placed.plan, placement="balanced", reason=f"device_map={kwargs['device_map']!r} as the caller asked"))
@@ -222,8 +194,6 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     """
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
-    from . import guard
-
     guard.check(resolution.identity, kwargs)
     target, kwargs = source(resolution.identity, model, kwargs)
     registry = registry or get_registry()
@@ -283,8 +253,6 @@ def check_components(resolution: Resolution, pipeline_class: type, kwargs: Mappi
 
 def _fitting_class(family: str, wrong: type, present: set[str], registry: Registry) -> tuple[str, str] | None:
     """(class name, what to do) of another class of the family whose components are exactly those present, if any."""
-    from .resolve import import_class
-
     candidates: dict[str, str] = {}
     for (fam, _), tasks in registry.table.items():
         if fam == family:

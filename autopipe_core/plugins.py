@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import pluggy
 
 from . import builtin, hookspecs
+from ._version import __version__
 
 ENTRY_POINT_GROUP = "autopipe.plugins"
 ENV_PLUGINS = "AUTOPIPE_PLUGINS"
@@ -374,8 +375,6 @@ def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tupl
 
 
 def _core_version() -> str:
-    from . import __version__
-
     return __version__
 
 

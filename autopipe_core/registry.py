@@ -256,33 +256,6 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
     )
 
 
-@dataclass(frozen=True)
-class ClassProblem:
-    """A class a plugin registered that cannot be imported (``autopipe plugins --check``)."""
-
-    plugin: str
-    class_ref: str
-    error: str
-
-
-def check_classes(registry: Registry) -> tuple[ClassProblem, ...]:
-    """Import every class in the tables and report those that fail, by plugin and class.
-
-    Imports diffusers (and whatever the plugins name): it is for ``autopipe
-    plugins --check`` and a plugin's CI, never for resolution.
-    """
-    from .resolve import import_class
-
-    refs = sorted({ref_plugin for tasks in registry.table.values() for ref_plugin in tasks.values()})
-    problems = []
-    for ref, plugin in refs:
-        try:
-            import_class(ref)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per class
-            problems.append(ClassProblem(plugin, ref, f"{type(exc).__name__}: {exc}"))
-    return tuple(problems)
-
-
 _lock = threading.Lock()
 _cache: dict[tuple, Registry] = {}
 _building = threading.local()  # .active: this thread is building a registry now

@@ -9,8 +9,6 @@ all. Each step is a table look-up; no class name is built from another.
 from __future__ import annotations
 
 import difflib
-import gc
-import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -20,7 +18,7 @@ from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
 from .known import install_command, install_hint, known_modifiers
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
 from .registry import Registry, get_registry
-from .specs import Identity, class_name
+from .specs import Identity, class_name, import_class
 from .tasks import Task
 
 
@@ -53,26 +51,6 @@ class Resolution:
                 f"but it cannot be imported ({type(exc).__name__}: {exc}). Upgrade {self.plugin} or the library it names "
                 f"(its requirements say which versions it supports); `autopipe plugins --check` imports every registered class."
             ) from exc
-
-
-def import_class(ref: str) -> type:
-    """Import "module:Class" with the cyclic garbage collector paused, as the interpreter does at start-up.
-
-    A first import of a diffusers pipeline pulls in torch, transformers and
-    diffusers: hundreds of thousands of long-lived objects, over which the
-    collector runs several full passes that find nothing to free (measured:
-    6 to 7 passes, 50-80 ms each, on these machines). Pausing it for the import
-    alone saves that; the previous state is restored whatever happens.
-    """
-    module_name, _, name = ref.partition(":")
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _wanted(registry: Registry):

@@ -314,6 +314,22 @@ def hub_unreachable() -> str | None:
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
+def with_files(identity: Identity, hub: Mapping[str, Any] = {}) -> Identity:
+    """A hub Identity with its repo's file list at the commit read (a metadata call, no download), so a plan sees the
+    weight variants; as it was where the list is known already, or cannot be had (offline, gated: the plan says so)."""
+    if identity.files is not None or identity.origin != "hub":
+        return identity
+    from dataclasses import replace
+
+    from huggingface_hub import list_repo_files
+
+    options = {k: v for k, v in hub.items() if k in ("token",) and v is not None}
+    try:
+        return replace(identity, files=tuple(list_repo_files(identity.reference, revision=identity.commit, **options)))
+    except Exception:  # noqa: BLE001 - offline, gated, unreachable: the plan then says it could not see the files
+        return identity
+
+
 def snapshot_commit(path: Path) -> str | None:
     """The commit of a file huggingface_hub put in its cache: ``.../snapshots/<commit>/<file>`` (its documented cache layout)."""
     parts = path.parts

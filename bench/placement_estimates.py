@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/placement_estimates.py (builds the tiny checkpoints 
 import os
 os.environ["HF_HUB_OFFLINE"] = "1"; os.environ.pop("AUTOPIPE_PLUGINS", None)
 import torch
-from autopipe_core import DeviceFacts, resolve, loading, placement
+from autopipe_core import DeviceFacts, resolve, loading, planning
 from autopipe_core.tiny import tiny_checkpoint
 GiB = 1 << 30
 for fam in ["stable-diffusion", "stable-diffusion-xl", "if", "kandinsky", "kandinsky22", "controlnet"]:
@@ -17,7 +17,7 @@ for fam in ["stable-diffusion", "stable-diffusion-xl", "if", "kandinsky", "kandi
             dt = torch.float32 if not dev.accelerated else torch.float16
             kw["controlnet"] = ControlNetModel.from_unet(UNet2DConditionModel.from_pretrained(path / "unet"), conditioning_embedding_out_channels=(8, 16)).to(dt)
         r = resolve(path, "text2img", **kw)
-        p = placement.plan(r, dev, kwargs=kw)
+        p = planning.plan(r, dev, kwargs=kw)
         pipe = loading.from_pretrained(r, path, loading.load_kwargs(p.plan, kw))
         real = sum(q.numel() * q.element_size() for c in pipe.components.values() if isinstance(c, torch.nn.Module) for q in c.parameters())
         print(f"{fam:<20} {p.plan.dtype:<8} estimate {p.footprint.weights:>9} real {real:>9} ratio {p.footprint.weights/real:.4f}")

@@ -1,7 +1,7 @@
 """What each family gets on each size of GPU: the table of docs/placement.md, computed by the planner itself.
 
 For the full-size checkpoints of bench/fullsize.py (header-only sparse
-files of the real tensor shapes), `autopipe_core.placement.plan` is asked
+files of the real tensor shapes), `autopipe_core.planning.plan` is asked
 for text2img on a CUDA device with 4, 8, 12, 16, 24, 40 and 80 GiB free,
 one GPU and then two. Nothing is loaded and nothing is typed by hand:
 `--write docs/placement.md` replaces the text between the markers, and
@@ -28,7 +28,7 @@ SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model
 def plans(root: Path) -> dict[str, dict]:
     """checkpoint -> {"weights", "activation", "largest", "one": {GiB: placement}, "two": {GiB: placement}}."""
     from autopipe_core import DeviceFacts, resolve
-    from autopipe_core.placement import GiB, plan
+    from autopipe_core.planning import GiB, plan
 
     out = {}
     for name in fullsize.CHECKPOINTS:

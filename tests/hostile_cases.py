@@ -100,7 +100,7 @@ def _card(folder: Any) -> Any:
 
 def _plan(folder: Any) -> Any:
     from autopipe_core import DeviceFacts, resolve
-    from autopipe_core.placement import plan
+    from autopipe_core.planning import plan
 
     return plan(resolve(folder, "text2img"), DeviceFacts("cuda", 1, 8 << 30, 8 << 30))
 

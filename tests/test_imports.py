@@ -74,4 +74,19 @@ def test_resolving_a_folder_with_every_plugin_imports_no_loading_or_placement_co
     # Placement, loading and switching are for from_pretrained / plan / from_pipe; a resolve pays for none of them.
     code = f"from autopipe_core import resolve\nresolve({str(tiny_sd)!r}, 'text2img')"
     loaded = set(_autopipe_modules_after(code))
-    assert not loaded & {"autopipe_core.placement", "autopipe_core.loading", "autopipe_core.auto", "autopipe_core.switch"}, sorted(loaded)
+    assert not loaded & {"autopipe_core.planning", "autopipe_core.loading", "autopipe_core.auto", "autopipe_core.switch"}, sorted(loaded)
+
+
+def test_the_old_module_name_placement_still_works_with_a_deprecation_warning():
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop("autopipe_core.placement", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("autopipe_core.placement")
+    assert any(issubclass(w.category, DeprecationWarning) and "autopipe_core.planning" in str(w.message) for w in caught)
+    from autopipe_core import planning
+
+    assert old.plan is planning.plan and old.GiB == planning.GiB and old.Footprint is planning.Footprint

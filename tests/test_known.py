@@ -13,7 +13,7 @@ SHIPPED = sorted(tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.g
 def test_the_table_is_what_the_shipped_plugins_register():
     reg = registry_module.build(allowed=frozenset(SHIPPED))
     assert {p.distribution for p in reg.plugins if p.ok} >= set(SHIPPED), [p for p in reg.plugins if not p.ok]
-    assert known.DATA.read_text() == known.dump(known.collect(reg)), "run: .venv/bin/python -m autopipe_core.known --write"
+    assert known.DATA.read_text() == known.dump(known.collect(reg)), "run: .venv/bin/python bench/known_table.py --write"
 
 
 def test_every_class_a_shipped_plugin_registers_has_an_install_hint_naming_it():

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, InvalidModelError, LoadPlan, resolve
-from autopipe_core import loading, placement
+from autopipe_core import loading, planning
 from autopipe_core.cli import main
-from autopipe_core.placement import (
+from autopipe_core.planning import (
     GiB,
     Activation,
     ComponentBytes,
@@ -84,7 +84,7 @@ def test_pickle_weights_are_sized_from_the_file_and_never_opened(tmp_path):
     (tmp_path / "vae").mkdir()
     (tmp_path / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"not a pickle" * 100)  # 1200 bytes
     plan = LoadPlan("float16", None, "device", "cuda", "")
-    [c] = placement.count_folder(tmp_path, plan, ["vae", "tokenizer"])
+    [c] = planning.count_folder(tmp_path, plan, ["vae", "tokenizer"])
     assert (c.name, c.nbytes, c.parameters) == ("vae", 600, 300)
     assert "not opened" in c.source
 
@@ -134,13 +134,13 @@ def test_the_balanced_mirror_agrees_with_diffusers_own_assignment(sizes, budgets
 
 
 def test_plan_counts_the_tiny_checkpoint_from_its_headers(tiny_sd):
-    placed = placement.plan(resolve(tiny_sd, "text2img"), _cuda(8))
+    placed = planning.plan(resolve(tiny_sd, "text2img"), _cuda(8))
     assert placed.plan.dtype == "float16" and placed.plan.placement == "device"
     assert {c.name for c in placed.footprint.components} == {"unet", "vae", "text_encoder"}
     assert all(c.source == "safetensors headers" for c in placed.footprint.components)
     # 0.5 GiB fixed + 1 GiB at 512x512 in float16, scaled to the tiny UNet's native 256x256
     assert placed.footprint.activation == Activation(GiB // 2 + GiB // 4, 256, 256, placed.footprint.activation.reason)
-    bigger = placement.plan(resolve(tiny_sd, "text2img"), _cuda(8), width=1024, height=512)
+    bigger = planning.plan(resolve(tiny_sd, "text2img"), _cuda(8), width=1024, height=512)
     assert bigger.footprint.activation.nbytes == GiB // 2 + 2 * GiB
 
 
@@ -148,8 +148,8 @@ def test_the_caller_s_dtype_and_variant_win_and_change_the_estimate(tiny_sd):
     import torch
 
     r = resolve(tiny_sd, "text2img")
-    auto = placement.plan(r, _cuda(8))
-    mine = placement.plan(r, _cuda(8), kwargs={"torch_dtype": torch.float32})
+    auto = planning.plan(r, _cuda(8))
+    mine = planning.plan(r, _cuda(8), kwargs={"torch_dtype": torch.float32})
     assert mine.plan.dtype == "float32" and mine.footprint.weights == 2 * auto.footprint.weights
     assert "as the caller asked" in mine.plan.reason
 
@@ -157,7 +157,7 @@ def test_the_caller_s_dtype_and_variant_win_and_change_the_estimate(tiny_sd):
 def test_a_checkpoint_whose_sizes_cannot_be_read_is_not_planned_by_the_rules(tiny_sd):
     r = resolve(tiny_sd, "text2img")
     hub = type(r.identity)("hub", "org/name", r.identity.class_name, r.identity.components, r.identity.configs, None)
-    placed = placement.plan(type(r)(**{**r.__dict__, "identity": hub}), _cuda(1))
+    placed = planning.plan(type(r)(**{**r.__dict__, "identity": hub}), _cuda(1))
     assert placed.plan.placement == "device" and "rules were not applied" in placed.plan.reason
     assert {c.name for c in placed.footprint.unknown} == {"unet", "vae", "text_encoder"}
 
@@ -234,10 +234,10 @@ def test_from_pretrained_balanced_hands_diffusers_the_device_map_and_max_memory(
     # Two made-up GPUs, each with room for the allowance and a bit more than the tiny UNet, not for everything:
     # the real rules choose "balanced". diffusers itself is replaced by a recorder (this machine has no GPU to map).
     resolution = resolve(tiny_sd, "t2i")
-    fp = placement.plan(resolution, _cuda(80)).footprint
+    fp = planning.plan(resolution, _cuda(80)).footprint
     budget = fp.activation.nbytes + fp.largest.nbytes + 1024
     facts = DeviceFacts("cuda", 2, budget, 80 * GiB, True)
-    placed = placement.plan(resolution, facts)
+    placed = planning.plan(resolution, facts)
     assert placed.plan.placement == "balanced", placed.plan.reason
     seen = {}
     monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or types.SimpleNamespace())
@@ -278,13 +278,13 @@ def test_a_hub_repo_is_sized_from_its_headers_through_huggingface_hub(tmp_path, 
         tensors = {n: TensorInfo(dtype=t.dtype, shape=list(t.shape), data_offsets=(0, t.nbytes)) for n, t in header.tensors.items()}
         return SafetensorsFileMetadata(metadata={}, tensors=tensors)
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: placement.list_folder(folder))
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: planning.list_folder(folder))
     monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", parse)
     local = resolve(folder, "text2img")
     hub = type(local)(**{**local.__dict__, "identity": type(local.identity)("hub", "org/sd15", local.identity.class_name,
                                                                                   local.identity.components, local.identity.configs, None)})
-    from_hub = placement.plan(hub, _cuda(8), kwargs={"revision": "main"})
-    from_disk = placement.plan(local, _cuda(8))
+    from_hub = planning.plan(hub, _cuda(8), kwargs={"revision": "main"})
+    from_disk = planning.plan(local, _cuda(8))
     assert from_hub.footprint.weights == from_disk.footprint.weights > 2 * GiB
     assert from_hub.plan.variant == "fp16" and ("org/sd15", "unet/diffusion_pytorch_model.fp16.safetensors", "main") in asked
 
@@ -299,7 +299,7 @@ def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_pa
     config = json.loads((folder / "unet" / "config.json").read_text())
     config["sample_size"] = value
     (folder / "unet" / "config.json").write_text(json.dumps(config))
-    from autopipe_core.placement import plan
+    from autopipe_core.planning import plan
 
     with pytest.raises(InvalidModelError, match="unet/config.json says sample_size = .*not a whole number"):
         plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB))
@@ -323,7 +323,7 @@ def fp16_only(tiny_sd, tmp_path_factory):
 
 
 def test_an_fp16_only_checkpoint_plans_its_variant_on_the_cpu_counts_its_bytes_and_loads(fp16_only):
-    placed = placement.plan(resolve(fp16_only, "t2i"), DeviceFacts("cpu"))
+    placed = planning.plan(resolve(fp16_only, "t2i"), DeviceFacts("cpu"))
     assert placed.plan.variant == "fp16" and placed.plan.dtype == "float32"
     assert "variant fp16" in placed.plan.reason
     assert not placed.footprint.unknown and placed.footprint.component("unet").nbytes > 0
@@ -338,13 +338,13 @@ def test_a_bf16_only_checkpoint_plans_bf16_on_cuda(fp16_only, tmp_path):
     shutil.copytree(fp16_only, folder)
     for f in folder.rglob("*.fp16.safetensors"):
         f.rename(f.with_name(f.name.replace(".fp16.", ".bf16.")))
-    placed = placement.plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB, True))
+    placed = planning.plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB, True))
     assert placed.plan.variant == "bf16" and not placed.footprint.unknown
     assert all(c.nbytes > 0 for c in placed.footprint.components)
 
 
 def test_a_component_without_files_of_the_chosen_variant_is_unknown_never_zero(fp16_only):
-    placed = placement.plan(resolve(fp16_only, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB), kwargs={"variant": "bf16"})
+    placed = planning.plan(resolve(fp16_only, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB), kwargs={"variant": "bf16"})
     unknown = {c.name: c.source for c in placed.footprint.unknown}
     assert set(unknown) >= {"unet", "vae", "text_encoder"}
     assert "only fp16 ones" in unknown["unet"]
@@ -355,13 +355,13 @@ def test_plan_of_a_single_file_counts_each_component_from_its_header(tmp_path):
     import single_file_layouts
 
     path = single_file_layouts.write(tmp_path / "sd15.safetensors", single_file_layouts.layout("sd1"))
-    placed = placement.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 4 * GiB, 4 * GiB))
+    placed = planning.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 4 * GiB, 4 * GiB))
     counted = {c.name: c for c in placed.footprint.components}
     assert set(counted) == {"unet", "vae", "text_encoder"}
     assert counted["unet"].parameters == 859_520_964 and counted["unet"].nbytes == 2 * 859_520_964  # SD 1.5's published UNet
     assert all(c.nbytes and c.source.startswith("the file's header") for c in counted.values())
     assert placed.plan.placement == "device"  # about 2.0 GiB of float16 weights + 1.5 GiB of activations fit in 4 GiB
-    tight = placement.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 13 * GiB // 4, 4 * GiB))
+    tight = planning.plan(resolve(path, "t2i"), DeviceFacts("cuda", 1, 13 * GiB // 4, 4 * GiB))
     assert tight.plan.placement == "model_cpu_offload"  # not in 3.25 GiB; the UNet alone (1.6 GiB) with them does
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from autopipe_core import DeviceFacts, resolve
-from autopipe_core.placement import GiB, plan
+from autopipe_core.planning import GiB, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -123,7 +123,7 @@ def test_the_table_in_docs_placement_md_is_what_the_code_says():
     spec.loader.exec_module(module)
     page = (ROOT / "docs" / "placement.md").read_text()
     documented = page.split(module.START, 1)[1].split(module.END, 1)[0].strip()
-    assert documented == module.render(), "docs/placement.md is stale: python bench/placement_table.py --write docs/placement.md"
+    assert documented == module.render(), "docs/planning.md is stale: python bench/placement_table.py --write docs/planning.md"
 
 
 @pytest.mark.parametrize("name", sorted(fullsize.CHECKPOINTS))
@@ -147,7 +147,7 @@ def test_kandinsky_reads_a_prior_its_card_names_on_the_hub(checkpoints, tmp_path
     import huggingface_hub
     from huggingface_hub.utils import SafetensorsFileMetadata, TensorInfo
 
-    from autopipe_core import placement
+    from autopipe_core import planning
     from autopipe_core.headers import read_header
 
     decoder = tmp_path / "decoder"
@@ -160,7 +160,7 @@ def test_kandinsky_reads_a_prior_its_card_names_on_the_hub(checkpoints, tmp_path
         tensors = {n: TensorInfo(dtype=t.dtype, shape=list(t.shape), data_offsets=(0, t.nbytes)) for n, t in read_header(prior / filename).tensors.items()}
         return SafetensorsFileMetadata(metadata={}, tensors=tensors)
 
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: placement.list_folder(prior))
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **_: planning.list_folder(prior))
     monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", parse)
     from_hub = plan(resolve(decoder, "text2img"), _cuda(80)).footprint
     from_disk = plan(resolve(checkpoints["kandinsky22"], "text2img"), _cuda(80)).footprint

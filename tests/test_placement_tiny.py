@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from autopipe_core import DeviceFacts, resolve
-from autopipe_core import loading, placement
-from autopipe_core.placement import GiB
+from autopipe_core import loading, planning
+from autopipe_core.planning import GiB
 
 DEVICES = {"float32": DeviceFacts("cpu"), "float16": DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB, True)}
 
@@ -33,7 +33,7 @@ def parameter_bytes(pipe) -> int:
 def test_the_estimate_is_within_ten_percent_of_the_loaded_pipeline(tiny_checkpoint, family, dtype):
     folder = tiny_checkpoint(family)
     resolution = resolve(folder, "text2img")
-    placed = placement.plan(resolution, DEVICES[dtype])
+    placed = planning.plan(resolution, DEVICES[dtype])
     assert placed.plan.dtype == dtype and not placed.footprint.unknown
     pipe = loading.from_pretrained(resolution, folder, loading.load_kwargs(placed.plan, {}))
     real = parameter_bytes(pipe)
@@ -50,7 +50,7 @@ def test_a_controlnet_passed_in_counts_as_it_is(tiny_checkpoint, monkeypatch, dt
     unet = UNet2DConditionModel.from_pretrained(folder / "unet")
     controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16)).to(getattr(torch, dtype))
     resolution = resolve(folder, "text2img", controlnet=controlnet)
-    placed = placement.plan(resolution, DEVICES[dtype], kwargs={"controlnet": controlnet})
+    placed = planning.plan(resolution, DEVICES[dtype], kwargs={"controlnet": controlnet})
     assert placed.footprint.component("controlnet").source.startswith("the object passed in")
     pipe = loading.from_pretrained(resolution, folder, loading.load_kwargs(placed.plan, {"controlnet": controlnet}))
     assert type(pipe).__name__ == "StableDiffusionControlNetPipeline"

@@ -149,7 +149,7 @@ def test_a_base_exception_in_detect_is_a_verdict_and_the_others_still_answer(on_
 
 @pytest.mark.parametrize("raised", sorted(RAISED))
 def test_a_base_exception_in_a_load_time_hook_is_a_plugin_error(on_path, raised, tmp_path):
-    from autopipe_core.loading import family_plan
+    from autopipe_core.planning import family_plan
     from autopipe_core.specs import DeviceFacts
 
     dist = f"autopipe-load-plan-{raised}"
@@ -164,7 +164,7 @@ def test_a_base_exception_in_a_load_time_hook_is_a_plugin_error(on_path, raised,
 
 def test_a_plugins_own_typed_error_in_a_planning_hook_passes_unchanged(on_path, monkeypatch, tmp_path):
     from autopipe_core import UnsupportedModelError
-    from autopipe_core.placement import plan
+    from autopipe_core.planning import plan
     from autopipe_core.specs import DeviceFacts
 
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-own-error")

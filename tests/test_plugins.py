@@ -209,7 +209,7 @@ def test_a_plugin_raising_in_any_hook_is_isolated_and_named(site, monkeypatch, h
 
 def test_load_time_hooks_raise_plugin_errors_through_their_callers(site, monkeypatch, tmp_path):
     from autopipe_core import AutoPipelineForText2Image, resolve
-    from autopipe_core.loading import family_plan
+    from autopipe_core.planning import family_plan
     from autopipe_core.specs import DeviceFacts
     from autopipe_core.tiny import build_tiny
 
@@ -228,7 +228,7 @@ def test_load_time_hooks_raise_plugin_errors_through_their_callers(site, monkeyp
 
 def test_diffusers_errors_from_a_loading_hook_keep_their_type_with_a_note(site, monkeypatch, tmp_path):
     from autopipe_core import AutoPipelineForText2Image, resolve
-    from autopipe_core.loading import family_plan
+    from autopipe_core.planning import family_plan
     from autopipe_core.specs import DeviceFacts
 
     monkeypatch.syspath_prepend(str(site))

@@ -64,7 +64,7 @@ def memory(text: str) -> int:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return f"autopipe {__version__} (autopipe-core)"
 

@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AutopipeError, UnsupportedTaskError
+from ..registry import Registry
+from ..specs import import_class
 from ..tasks import Task
 from .parser import switch
+
+
+@dataclass(frozen=True)
+class ClassProblem:
+    """A class a plugin registered that cannot be imported (``autopipe plugins --check``)."""
+
+    plugin: str
+    class_ref: str
+    error: str
+
+
+def check_classes(registry: Registry) -> tuple[ClassProblem, ...]:
+    """Import every class in the tables and report those that fail, by plugin and class.
+
+    Imports diffusers (and whatever the plugins name): it is for ``autopipe
+    plugins --check`` and a plugin's CI, never for resolution.
+    """
+    refs = sorted({ref_plugin for tasks in registry.table.values() for ref_plugin in tasks.values()})
+    problems = []
+    for ref, plugin in refs:
+        try:
+            import_class(ref)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per class
+            problems.append(ClassProblem(plugin, ref, f"{type(exc).__name__}: {exc}"))
+    return tuple(problems)
 
 
 def hub_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,7 +64,7 @@ def _print_json(value: Any) -> None:
 
 def plugins(args: argparse.Namespace) -> int:
     from ..plugins import SLOW_IMPORT_SECONDS
-    from ..registry import check_classes, get_registry
+    from ..registry import get_registry
 
     registry = get_registry()
     rows = []
@@ -153,7 +181,7 @@ def plan(args: argparse.Namespace) -> int:
     """Where the checkpoint would go on this budget, and why: headers and JSON only, no weights, no torch (with --memory)."""
     from dataclasses import replace
 
-    from .. import placement
+    from .. import planning
     from ..errors import PlacementError
     from ..registry import get_registry
     from ..resolve import identify, resolve_identity
@@ -175,11 +203,11 @@ def plan(args: argparse.Namespace) -> int:
         facts = DeviceFacts(kind, 0 if kind == "cpu" else 1, args.memory, None, args.bf16)
     if args.gpus is not None:
         facts = replace(facts, count=args.gpus)
-    placed = placement.plan(resolution, facts, args.width, args.height, kwargs=hub_args(args), registry=registry, device_name=device, allow_pickle=args.allow_pickle)
+    placed = planning.plan(resolution, facts, args.width, args.height, kwargs=hub_args(args), registry=registry, device_name=device, allow_pickle=args.allow_pickle)
     if args.json:
         _print_json({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()})
     else:
-        print(placement.format_plan(placed, args.model, resolution.pipeline_class))
+        print(planning.format_plan(placed, args.model, resolution.pipeline_class))
     return 0
 
 

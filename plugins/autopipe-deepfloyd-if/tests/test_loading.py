@@ -4,7 +4,7 @@ import torch
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, resolve
 from autopipe_core import loading
-from autopipe_core import placement
+from autopipe_core import planning
 from autopipe_deepfloyd_if.loading import plan
 
 GiB = 1 << 30
@@ -59,7 +59,7 @@ def test_the_family_leaves_the_placement_to_the_core():
 def test_t5_is_counted_with_the_layers_transformers_keeps_in_float32(tiny_if):
     """What the core cannot know: T5's wo layers stay float32 under torch_dtype=float16; the estimate matches the load."""
     r = resolve(tiny_if, "text2img")
-    placed = placement.plan(r, _cuda(8 * GiB))
+    placed = planning.plan(r, _cuda(8 * GiB))
     text = placed.footprint.component("text_encoder")
     assert "wo kept in float32" in text.source
     pipe = loading.from_pretrained(r, tiny_if, loading.load_kwargs(placed.plan, {}))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, resolve
-from autopipe_core import loading, placement
+from autopipe_core import loading, planning
 from autopipe_sd import INPAINTING
 from autopipe_sd.loading import ACTIVATION_AT_NATIVE, FIXED, plan
 
@@ -39,9 +39,9 @@ def test_cuda_without_fp16_files_loads_float16_from_the_full_files():
 def test_the_family_leaves_placement_to_the_core_and_declares_its_activation_allowance(tiny_sd):
     assert plan(_identity(FP16_FILES), DeviceFacts("cuda", 1, 1 * GiB, 4 * GiB)).placement == "device"
     r = resolve(tiny_sd, "text2img")
-    placed = placement.plan(r, DeviceFacts("cuda", 1, 20 * GiB, 24 * GiB), width=512, height=512)
+    placed = planning.plan(r, DeviceFacts("cuda", 1, 20 * GiB, 24 * GiB), width=512, height=512)
     assert placed.footprint.activation.nbytes == ACTIVATION_AT_NATIVE + FIXED == 3 * GiB // 2
-    assert placement.plan(r, DeviceFacts("cuda", 1, GiB // 2, 4 * GiB)).plan.placement == "sequential_cpu_offload"
+    assert planning.plan(r, DeviceFacts("cuda", 1, GiB // 2, 4 * GiB)).plan.placement == "sequential_cpu_offload"
 
 
 def test_the_core_asks_the_family_for_its_plan(tiny_sd, tmp_path):

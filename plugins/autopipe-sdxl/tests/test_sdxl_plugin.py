@@ -199,7 +199,7 @@ def test_cuda_without_fp16_files_loads_float16_from_the_full_files():
 
 
 def test_the_activation_allowance_is_smaller_with_a_float16_safe_vae():
-    from autopipe_core.placement import Footprint
+    from autopipe_core.planning import Footprint
     from autopipe_sdxl.loading import footprint
 
     p = plan(_identity(), DeviceFacts("cuda", 1, 4 * GiB, 12 * GiB))

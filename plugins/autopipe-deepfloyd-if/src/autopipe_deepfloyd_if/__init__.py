@@ -21,7 +21,7 @@ from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineR
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.placement import Footprint
+    from autopipe_core.planning import Footprint
 
 FAMILY = "if"
 

@@ -22,7 +22,7 @@ says. :func:`footprint` counts the text encoder again with them in float32.
 from __future__ import annotations
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan
-from autopipe_core.placement import GiB, Activation, Footprint, recount, scaled
+from autopipe_core.planning import GiB, Activation, Footprint, recount, scaled
 
 #: Stage I makes 64x64 images.
 NATIVE = 64

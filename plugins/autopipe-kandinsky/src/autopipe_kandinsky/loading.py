@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
-from autopipe_core.placement import GiB, Activation, ComponentBytes, Footprint, choose, count_folder, count_hub, scaled
+from autopipe_core.planning import GiB, Activation, ComponentBytes, Footprint, choose, count_folder, count_hub, scaled
 from autopipe_core.specs import class_name
 
 from . import COMBINED, DECODER_ONLY, PRIOR_COMPONENTS

@@ -13,7 +13,7 @@ from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.placement import Footprint
+    from autopipe_core.planning import Footprint
 from autopipe_core.headers import SafetensorsHeader
 
 FAMILY = "stable-diffusion"

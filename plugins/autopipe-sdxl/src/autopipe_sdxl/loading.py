@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
-from autopipe_core.placement import GiB, Activation, Footprint, scaled
+from autopipe_core.planning import GiB, Activation, Footprint, scaled
 
 #: Latent pixels per UNet sample: the VAE downsamples by 8 (sample_size 128 -> 1024x1024).
 VAE_SCALE = 8
