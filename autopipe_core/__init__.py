@@ -41,6 +41,7 @@ _EXPORTS = {
     "Requirement": "specs",
     "Variant": "specs",
     "IgnoredArgumentWarning": "switch",
+    "PlacementWarning": "switch",
     "LOAD_LOCK": "load_lock",
     "serialized": "load_lock",
     "Task": "tasks",
@@ -64,7 +65,7 @@ if TYPE_CHECKING:  # what static tools see: the eager imports of before
     from .resolve import Resolution, resolve
     from .specs import PRESENT, Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Requirement, Variant
     from .load_lock import LOAD_LOCK, serialized
-    from .switch import IgnoredArgumentWarning
+    from .switch import IgnoredArgumentWarning, PlacementWarning
     from .tasks import Task
 
 
@@ -126,6 +127,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "UntrustedCodeError",
     "IgnoredArgumentWarning",
+    "PlacementWarning",
     "LOAD_LOCK",
     "serialized",
     "__version__",
