@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-lowest bench clean
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,56 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# The same suite on the lowest versions the requirements allow: its own .venv-lowest,
+# torch 2.13.0 first, then the core and every plugin editable under constraints/lowest.txt,
+# which pins each dependency to the floor every pyproject.toml declares.
+LOWEST       := .venv-lowest
+LOWEST_PY    := $(LOWEST)/bin/python
+LOWEST_STAMP := $(LOWEST)/.installed
+CONSTRAINTS  := constraints/lowest.txt
+
+$(LOWEST_STAMP): $(CONSTRAINTS) pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_PY) -m pip install --quiet --upgrade pip
+	$(LOWEST_PY) -m pip install --quiet -c $(CONSTRAINTS) torch==2.13.0
+	$(LOWEST_PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]" $(addprefix -e ./,$(PLUGIN_DIRS))
+	$(LOWEST_PY) -m pip check
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_PY) -c "$$CHECK_FLOORS"
+	$(LOWEST_PY) -m pytest
+
+# Each pinned package's ">=" in every pyproject.toml must be its pin (torch aside:
+# only 2.13.0 can be installed here, its declared floor is untested).
+define CHECK_FLOORS
+import glob, sys
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as name
+from packaging.version import Version
+pins = {}
+for line in open("$(CONSTRAINTS)"):
+    if line.split("#")[0].strip():
+        req = Requirement(line.split("#")[0].strip())
+        pins[name(req.name)] = Version(next(iter(req.specifier)).version)
+pins.pop("torch")
+bad = []
+for path in ["pyproject.toml", *sorted(glob.glob("plugins/*/pyproject.toml")), "docs/examples/autopipe-lcm/pyproject.toml"]:
+    project = tomllib.load(open(path, "rb"))["project"]
+    for req in map(Requirement, project.get("dependencies", []) + sum(project.get("optional-dependencies", {}).values(), [])):
+        floors = [Version(s.version) for s in req.specifier if s.operator == ">="]
+        if name(req.name) in pins and floors != [pins[name(req.name)]]:
+            bad.append(f"{path}: {req}, but $(CONSTRAINTS) pins {pins[name(req.name)]}")
+sys.exit("lower bounds that are not the tested floor:\n  " + "\n  ".join(bad) if bad else None)
+endef
+export CHECK_FLOORS
+
 bench: setup
 	$(PY) bench/run.py --write docs/performance.md
 
 clean:
-	rm -rf $(VENV) autopipe-demo
+	rm -rf $(VENV) $(LOWEST) autopipe-demo
