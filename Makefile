@@ -1,8 +1,15 @@
 # The README's commands. Each sets up .venv on first use: torch 2.13.0 first
 # (the CPU build on these machines; a bare `torch` would pull a CUDA build),
 # then the core and every plugin in plugins/ as editable installs.
+#
+# Choose the PyTorch build with TORCH_INDEX (and TORCH, the requirement), e.g.
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# (after `make clean` if .venv exists). Without it, pip takes what it finds.
 
 PYTHON ?= python3
+TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
@@ -13,7 +20,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[test]" $(addprefix -e ./,$(PLUGIN_DIRS))
 	touch $@
 

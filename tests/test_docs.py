@@ -32,3 +32,17 @@ def test_every_autopipe_command_in_the_pages_exists():
     blocks = [b for p in PAGES for b in re.findall(r"```[a-z]*\n(.*?)```", p.read_text(encoding="utf-8"), re.S)]
     used = {m.group(1) for b in blocks for m in re.finditer(r"(?m)^\s*(?:\$ )?autopipe ([a-z]+)\b", b)}
     assert used and used <= set(COMMANDS), used - set(COMMANDS)
+
+
+def test_the_makefile_lets_the_user_choose_the_pytorch_build():
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    assert make, "make is needed for the README's commands"
+    plan = subprocess.run([make, "-n", "-B", "setup", "TORCH_INDEX=https://download.pytorch.org/whl/cu128"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert '--index-url https://download.pytorch.org/whl/cu128 "torch==2.13.0"' in plan
+    default = subprocess.run([make, "-n", "-B", "setup"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert 'pip install --quiet "torch==2.13.0"' in default and "--index-url" not in default
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "TORCH_INDEX=" in readme
