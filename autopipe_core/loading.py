@@ -21,6 +21,7 @@ from .registry import Registry, get_registry
 from .resolve import Resolution
 from .planning import family_plan  # noqa: F401 - its name here before it moved to planning
 from .specs import DeviceFacts, Identity, LoadPlan, import_class
+from .toolkit.single_file import default_load
 from .units import parse_memory
 
 
@@ -280,7 +281,11 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
     the plugin ships for the detected variant>, local_files_only=True)``: the
     component configs come from that folder, the weights from the file, and
     nothing from the hub. The caller's own ``config=`` or
-    ``local_files_only=`` win.
+    ``local_files_only=`` win. The default also builds the CLIP tokenizers
+    the folder names but carries no vocabulary for (only their
+    tokenizer_config.json), from the CLIP merges the core ships, and turns a
+    component the file lacks into an UnsupportedModelError that says what to
+    pass (:func:`autopipe_core.toolkit.single_file.default_load`).
     """
     registry = registry or get_registry()
     identity = resolution.identity
@@ -298,7 +303,7 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
             family=resolution.family, pipeline_class=pipeline_class, path=str(target), detection=detection, kwargs=dict(kwargs),
         )
         if pipeline is None:
-            pipeline = pipeline_class.from_single_file(str(target), **kwargs)
+            pipeline = default_load(pipeline_class, str(target), detection, kwargs)
     return with_scheduler_facts(pipeline, detection.scheduler, kwargs)
 
 

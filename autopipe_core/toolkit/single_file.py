@@ -1,0 +1,194 @@
+"""Helpers for ``autopipe_detect`` and ``autopipe_from_single_file``: shipped config folders, header look-ups, the default load.
+
+A plugin that recognises single files ships, for each kind it recognises, a
+folder of diffusers configs (``model_index.json`` and each component's
+config, or a lone ``config.json`` for a component such as a ControlNet):
+:class:`ConfigFolders` finds them. Detection reads names and shapes from the
+header (:func:`first_key`, :func:`shape`) and says what the file states about
+its prediction type (:func:`prediction_clause`). Loading is
+:func:`default_load`, what the core does for every plugin that has no
+``autopipe_from_single_file`` of its own: it builds the CLIP tokenizers a
+config folder names but carries no vocabulary for, from the one copy of CLIP's
+merges the core ships, so config folders carry only JSON.
+
+Importing this module imports no torch, diffusers or transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import UnsupportedModelError
+from ..headers import SafetensorsHeader
+from ..prediction import Prediction
+from ..specs import Detection
+
+__all__ = ["CLIP_TOKENIZERS", "LDM_CONV_IN", "LDM_LABEL_EMB", "LDM_TEXT", "LDM_UNET", "LDM_VAE", "VOCABULARY_FILES", "ConfigFolders", "clip_tokenizer_from", "default_load", "first_key", "missing_tokenizers", "prediction_clause", "read_config", "shape"]
+
+#: The original (LDM / SGM) layout's prefixes: the UNet, the VAE, SD 1.x/2.x's text encoder.
+LDM_UNET = "model.diffusion_model."
+LDM_VAE = "first_stage_model."
+LDM_TEXT = "cond_stage_model."
+#: The UNet's first convolution, (model channels, input channels, 3, 3): 4 input channels, or 9 for inpainting.
+LDM_CONV_IN = LDM_UNET + "input_blocks.0.0.weight"
+#: SDXL's micro-conditioning embedding, (time embedding width, pooled text + time ids x 256).
+LDM_LABEL_EMB = LDM_UNET + "label_emb.0.0.weight"
+#: The tokenizer classes :func:`missing_tokenizers` builds.
+CLIP_TOKENIZERS = frozenset({"CLIPTokenizer", "CLIPTokenizerFast"})
+#: Files that make a tokenizer folder loadable by transformers as it is.
+VOCABULARY_FILES = ("vocab.json", "tokenizer.json")
+
+
+def read_config(folder: str | Path, component: str | None = None) -> dict[str, Any]:
+    """The JSON of ``folder/component/config.json`` (or ``folder/config.json``), as a dict.
+
+    A missing file is a FileNotFoundError naming it; malformed JSON a ValueError.
+    """
+    path = Path(folder) / (component or "") / "config.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class ConfigFolders:
+    """The config folders a plugin ships in `root` (usually ``Path(__file__).parent / "configs"``).
+
+    A config folder is a sub-folder with a ``model_index.json`` (a pipeline)
+    or a ``config.json`` (one component). `owner` is the distribution that
+    ships them, for errors (default: the package folder's name with "-" for
+    "_", ``autopipe_sd/configs`` -> "autopipe-sd").
+    """
+
+    def __init__(self, root: str | Path, owner: str | None = None) -> None:
+        self.root = Path(root)
+        self.owner = owner or self.root.parent.name.replace("_", "-")
+
+    def __repr__(self) -> str:
+        return f"ConfigFolders({str(self.root)!r}, owner={self.owner!r})"
+
+    def names(self) -> list[str]:
+        """The config folders shipped, sorted by name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if self._is_config(p))
+
+    @staticmethod
+    def _is_config(folder: Path) -> bool:
+        return (folder / "model_index.json").is_file() or (folder / "config.json").is_file()
+
+    def get(self, name: str) -> Path | None:
+        """The folder shipped for `name`, or None when there is none."""
+        folder = self.root / name
+        return folder if name and "/" not in name and self._is_config(folder) else None
+
+    def folder(self, name: str) -> Path:
+        """The folder shipped for `name`; a ValueError naming what there is when there is none: pass it as ``config=``."""
+        folder = self.get(name)
+        if folder is None:
+            raise ValueError(f"{self.owner} ships no config for {name!r}; it has: {', '.join(self.names())}")
+        return folder
+
+    def config(self, name: str, component: str | None = None) -> dict[str, Any]:
+        """The config.json of `component` in the folder shipped for `name` (of the folder itself when None)."""
+        return read_config(self.folder(name), component)
+
+
+def shape(header: SafetensorsHeader, key: str | None, rank: int | None = None) -> tuple[int, ...] | None:
+    """The shape of tensor `key` in the header; None when it is absent (or `key` is None), or has not `rank` dimensions."""
+    found = header.shape(key) if key is not None else None
+    if found is None or (rank is not None and len(found) != rank):
+        return None
+    return tuple(found)
+
+
+def first_key(header: SafetensorsHeader | Iterable[str], prefix: str, suffix: str, *, prefer: str | None = None, rank: int | None = None) -> str | None:
+    """The tensor name to read: `prefer` when the file has it, else the first name, in sorted order, that starts with `prefix` and ends with `suffix`.
+
+    `header` is a header (its tensor names) or any names. With `rank`, only
+    tensors of that many dimensions count (a header is needed then). None
+    when no name fits. For example the first cross-attention key projection
+    of an LDM UNet, whose input width tells SD 1.x (768) from SD 2.x (1024):
+    ``first_key(header, LDM_UNET, "attn2.to_k.weight", prefer=LDM_UNET + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", rank=2)``.
+    """
+    names = header.tensors if isinstance(header, SafetensorsHeader) else set(header)
+
+    def fits(name: str) -> bool:
+        return rank is None or (isinstance(header, SafetensorsHeader) and shape(header, name, rank) is not None)
+
+    if prefer is not None and prefer in names and fits(prefer):
+        return prefer
+    return next((n for n in sorted(names) if n.startswith(prefix) and n.endswith(suffix) and fits(n)), None)
+
+
+def prediction_clause(prediction: Prediction, default: str, unstated: str = "") -> str:
+    """The clause a detection's reason ends with about the prediction type: what the file says, or what is taken.
+
+    ``"; " + prediction.describe()`` when the file states a type; else
+    ``"; {default} ({what was found})"`` when it states something that
+    decides nothing, else ``"; {default}{unstated}"``.
+    """
+    if prediction.type is not None:
+        return "; " + prediction.describe()
+    if prediction.found:
+        return f"; {default} ({prediction.source})"
+    return f"; {default}{unstated}"
+
+
+def clip_tokenizer_from(folder: str | Path) -> Any:
+    """The real CLIP tokenizer (49,408 entries) that `folder`'s tokenizer_config.json describes: its special tokens and length.
+
+    `folder` is a tokenizer folder of a shipped config (``configs/sd1/tokenizer``).
+    Its vocabulary and merges come from the copy the core ships, so the
+    folder needs only tokenizer_config.json. FileNotFoundError without one.
+    """
+    from .tokenizers import clip_from_config
+
+    config = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    return clip_from_config(config)
+
+
+def missing_tokenizers(config: str | Path | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The CLIP tokenizers to build for loading with config folder `config`: ``{component: tokenizer}``.
+
+    One for each component that the folder's model_index.json names as a
+    ``CLIPTokenizer`` (or ``...Fast``), whose sub-folder has a
+    tokenizer_config.json but no vocabulary (no vocab.json, no tokenizer.json),
+    and that the caller does not pass in `kwargs`. Empty when `config` is None,
+    not a folder (a hub repo id), or has no model_index.json.
+    """
+    if config is None:
+        return {}
+    folder = Path(config)
+    index = folder / "model_index.json"
+    if not index.is_file():
+        return {}
+    out = {}
+    for name, entry in json.loads(index.read_text(encoding="utf-8")).items():
+        if name.startswith("_") or name in kwargs or not isinstance(entry, list) or len(entry) != 2 or entry[1] not in CLIP_TOKENIZERS:
+            continue
+        sub = folder / name
+        if (sub / "tokenizer_config.json").is_file() and not any((sub / f).is_file() for f in VOCABULARY_FILES):
+            out[name] = clip_tokenizer_from(sub)
+    return out
+
+
+def default_load(pipeline_class: type, path: str, detection: Detection, kwargs: Mapping[str, Any]) -> Any:
+    """``pipeline_class.from_single_file(path, **kwargs)``, with the CLIP tokenizers the config folder lacks: the core's default load.
+
+    The config folder is ``kwargs["config"]`` (the core puts the detection's
+    there; the caller's own wins), else ``detection.config``; see
+    :func:`missing_tokenizers` for what is built. A component the file lacks
+    and nothing supplies (diffusers' ``SingleFileComponentError``) becomes an
+    :class:`~autopipe_core.UnsupportedModelError` that names the file and
+    says what to pass. A plugin whose ``autopipe_from_single_file`` needs more
+    (another scheduler, a component built by hand) adds it to the keywords
+    and returns ``default_load(...)``.
+    """
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
+
+    kwargs = dict(kwargs)
+    kwargs.update(missing_tokenizers(kwargs.get("config") or detection.config, kwargs))
+    try:
+        return pipeline_class.from_single_file(path, **kwargs)
+    except SingleFileComponentError as exc:
+        raise UnsupportedModelError(f"{path}: {exc}") from exc

@@ -1,0 +1,247 @@
+"""Tiny random-weight components for ``autopipe_build_tiny``: the sizes every shipped plugin uses, in one place.
+
+A tiny checkpoint has the family's architecture (its classes, the config
+keys that matter) at a size where a 2-step 64x64 call takes well under a
+second on a CPU: two blocks of 16 and 32 channels with one layer each, group
+norms of 8, a 2-layer text encoder of width 32. Build them inside
+:func:`seeded` so that the same seed gives the same weights, and refuse a
+variant you do not build with :func:`unknown_variant`::
+
+    from autopipe_core import toolkit
+
+    def build(path, variant=None, seed=0):
+        if variant not in (None, "inpainting-only"):
+            raise toolkit.tiny.unknown_variant("my-family", variant, (None, "inpainting-only"))
+        with toolkit.tiny.seeded(seed):
+            tokenizer = toolkit.tokenizers.clip_characters()
+            ...
+
+Importing this module imports no torch, diffusers or transformers; each
+builder does. Every builder takes keyword overrides that go to the class's
+constructor unchanged, for the keys a family sets differently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+__all__ = ["BLOCKS", "HIDDEN", "SD_SCHEDULE", "clip_text_encoder", "scheduler", "seeded", "t5_encoder", "unet", "unknown_variant", "vae"]
+
+#: The width of the tiny text encoders and of the UNet's cross-attention.
+HIDDEN = 32
+#: The tiny UNet's and VAE's channels per level.
+BLOCKS = (16, 32)
+
+
+@contextlib.contextmanager
+def seeded(seed: int = 0) -> Iterator[None]:
+    """Seed torch's CPU generator with `seed` for the block, and give the caller's generator state back after it.
+
+    Components built inside get the same random weights for the same seed
+    and the same order of construction; the code around the build draws the
+    numbers it would have drawn without it.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def unknown_variant(family: str, variant: object, known: Sequence[str | None]) -> ValueError:
+    """The ValueError a tiny builder raises for a variant it does not build: ``raise unknown_variant(FAMILY, variant, KNOWN)``.
+
+    The message names the family, the variant asked for and the ones it
+    builds (None being the ordinary checkpoint): "stable-diffusion has no
+    tiny variant 'refiner'; choose None or 'inpainting-only'".
+    """
+    names = [repr(k) for k in known]
+    if names == ["None"]:
+        choose = "it builds only its ordinary checkpoint (variant None)"
+    elif len(names) == 2:
+        choose = f"choose {names[0]} or {names[1]}"
+    else:
+        choose = f"choose one of {', '.join(names)}"
+    return ValueError(f"{family} has no tiny variant {variant!r}; {choose}")
+
+
+def clip_text_encoder(
+    vocab_size: int,
+    hidden: int = HIDDEN,
+    *,
+    projection_dim: int | None = None,
+    intermediate_size: int | None = None,
+    layers: int = 2,
+    heads: int = 4,
+    hidden_act: str = "quick_gelu",
+    bos_token_id: int = 0,
+    eos_token_id: int = 1,
+    pad_token_id: int = 1,
+    **overrides: Any,
+) -> Any:
+    """A CLIP text encoder of width `hidden`: ``CLIPTextModel``, or ``CLIPTextModelWithProjection`` when `projection_dim` is given.
+
+    `vocab_size` is the tokenizer's (``len(tokenizer)``); 77 positions;
+    `layers` layers of `heads` heads; the MLP ``intermediate_size`` (default
+    twice the width). The token ids default to those of
+    :func:`~autopipe_core.toolkit.tokenizers.clip_characters` (start 0, end
+    and padding 1). SDXL's second encoder: ``projection_dim=1280`` (its pooled
+    width, which the UNet's addition embedding reads) and ``hidden_act="gelu"``.
+    About 24,000 parameters at the defaults and the tiny vocabulary (138).
+    """
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=intermediate_size or 2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=77,
+        projection_dim=projection_dim or hidden,
+        hidden_act=hidden_act,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        **overrides,
+    )
+    return (CLIPTextModel if projection_dim is None else CLIPTextModelWithProjection)(config)
+
+
+def t5_encoder(vocab_size: int, hidden: int = HIDDEN, *, layers: int = 2, heads: int = 4, **overrides: Any) -> Any:
+    """A T5 encoder (``T5EncoderModel``) of width `hidden`, gated-GELU as T5 v1.1 (IF, SD3, FLUX).
+
+    `vocab_size` is the tokenizer's; key/value width 8 a head, MLP twice the
+    width, 8 relative-position buckets up to distance 32, untied embeddings;
+    padding 0, end 1 (:func:`~autopipe_core.toolkit.tokenizers.t5`'s ids).
+    """
+    from transformers import T5Config, T5EncoderModel
+
+    settings = dict(
+        vocab_size=vocab_size,
+        d_model=hidden,
+        d_kv=8,
+        d_ff=2 * hidden,
+        num_layers=layers,
+        num_heads=heads,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=32,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        is_encoder_decoder=False,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
+    return T5EncoderModel(T5Config(**{**settings, **overrides}))
+
+
+def unet(
+    in_channels: int = 4,
+    cross_attention_dim: int = HIDDEN,
+    *,
+    addition_time_embed_dim: int | None = None,
+    projection_class_embeddings_input_dim: int | None = None,
+    **overrides: Any,
+) -> Any:
+    """An SD-style ``UNet2DConditionModel``: 4 latent channels out, blocks of 16 and 32 channels, one layer each, 8 groups, 4-wide heads.
+
+    The first level plain (``DownBlock2D`` / ``UpBlock2D``), the second with
+    cross-attention to states `cross_attention_dim` wide; ``sample_size`` 32,
+    the latents :func:`vae` makes of a 64x64 image. `in_channels` 9 makes an inpainting UNet. SDXL's micro-conditioning: give
+    `addition_time_embed_dim` (256 in SDXL) and
+    `projection_class_embeddings_input_dim` (pooled text width + time ids x
+    `addition_time_embed_dim`: 2816 for the base, 2560 for the refiner) and
+    ``addition_embed_type`` becomes ``"text_time"``. `overrides` replace any
+    of these (``time_cond_proj_dim`` for LCM, ``attention_head_dim``,
+    ``transformer_layers_per_block``, another family's block types). About
+    250,000 parameters at the defaults.
+    """
+    from diffusers import UNet2DConditionModel
+
+    settings: dict[str, Any] = dict(
+        sample_size=32,
+        in_channels=in_channels,
+        out_channels=4,
+        block_out_channels=BLOCKS,
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=4,
+    )
+    if (addition_time_embed_dim is None) != (projection_class_embeddings_input_dim is None):
+        raise ValueError("SDXL's addition embedding needs both addition_time_embed_dim and projection_class_embeddings_input_dim")
+    if addition_time_embed_dim is not None:
+        settings.update(
+            addition_embed_type="text_time",
+            addition_time_embed_dim=addition_time_embed_dim,
+            projection_class_embeddings_input_dim=projection_class_embeddings_input_dim,
+        )
+    return UNet2DConditionModel(**{**settings, **overrides})
+
+
+def vae(
+    *,
+    latent_channels: int = 4,
+    scaling_factor: float | None = None,
+    force_upcast: bool | None = None,
+    latents_mean: Sequence[float] | None = None,
+    latents_std: Sequence[float] | None = None,
+    **overrides: Any,
+) -> Any:
+    """A tiny ``AutoencoderKL``: RGB in and out, blocks of 16 and 32 channels (one 2x downsampling), one layer each, 8 groups.
+
+    A 64x64 image becomes 32x32 latents of `latent_channels`. `scaling_factor`
+    (None: diffusers' default, SD's 0.18215; SDXL's is 0.13025) and
+    `force_upcast` (None: diffusers' default, True, the VAE asks to run in
+    float32; False says it is safe in float16) go into its config as the real
+    ones have them; `latents_mean` and `latents_std` (one
+    number a latent channel, ValueError otherwise) give it the latent
+    normalisation Playground v2.5's VAE has. About 170,000 parameters.
+    """
+    from diffusers import AutoencoderKL
+
+    stats: dict[str, Any] = {}
+    for name, values in (("latents_mean", latents_mean), ("latents_std", latents_std)):
+        if values is not None:
+            if len(values) != latent_channels:
+                raise ValueError(f"{name} has {len(values)} numbers; the VAE has {latent_channels} latent channels")
+            stats[name] = [float(v) for v in values]
+    settings: dict[str, Any] = dict(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=latent_channels,
+        block_out_channels=BLOCKS,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    if scaling_factor is not None:
+        settings["scaling_factor"] = scaling_factor
+    if force_upcast is not None:
+        settings["force_upcast"] = force_upcast
+    return AutoencoderKL(**stats, **{**settings, **overrides})
+
+
+#: Stable Diffusion's training noise schedule, which SD 1.x/2.x, SDXL, LCM and their kin share.
+SD_SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1}
+
+
+def scheduler(class_name: str = "PNDMScheduler", **overrides: Any) -> Any:
+    """A diffusers scheduler of `class_name` (a class of ``diffusers``, or the class itself) on SD's noise schedule (:data:`SD_SCHEDULE`).
+
+    `overrides` add or replace entries: SD's PNDM wants ``skip_prk_steps=True``,
+    SDXL's Euler and LCM's ``timestep_spacing="leading"``. An unknown class name
+    is a ValueError.
+    """
+    import diffusers
+
+    cls = class_name if isinstance(class_name, type) else getattr(diffusers, class_name, None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise ValueError(f"diffusers has no scheduler class {class_name!r}")
+    return cls(**{**SD_SCHEDULE, **overrides})
