@@ -85,7 +85,7 @@ def test_tiny_builder_refuses_an_unknown_variant(tmp_path):
 
 
 def test_tokenizer_is_built_in_memory_and_truncates_at_77():
-    from autopipe_sd.tiny import clip_tokenizer
+    from autopipe_core.toolkit.tokenizers import clip_characters as clip_tokenizer
 
     tok = clip_tokenizer()
     ids = tok("a photo of an astronaut " * 20, truncation=True, max_length=tok.model_max_length).input_ids

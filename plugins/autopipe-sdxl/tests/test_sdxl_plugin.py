@@ -352,7 +352,7 @@ def test_tiny_builder_builds_every_declared_variant_and_refuses_others(tmp_path)
 
 
 def test_tokenizers_are_built_in_memory_and_truncate_at_77():
-    from autopipe_sdxl.tiny import clip_tokenizer
+    from autopipe_core.toolkit.tokenizers import clip_characters as clip_tokenizer
 
     for tok in (clip_tokenizer(), clip_tokenizer(pad_token="!")):
         ids = tok("a photo of an astronaut " * 20, truncation=True, max_length=tok.model_max_length).input_ids

@@ -33,9 +33,11 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-UNET = "model.diffusion_model."
-VAE = "first_stage_model."
-TEXT = "cond_stage_model.transformer."
+from autopipe_core.toolkit.single_file import LDM_TEXT, LDM_UNET, LDM_VAE, read_config
+
+UNET = LDM_UNET
+VAE = LDM_VAE
+TEXT = LDM_TEXT + "transformer."
 
 _RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
 _VAE_ATTN = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
@@ -120,15 +122,10 @@ def meta_layout(config_folder: Any) -> dict[str, tuple[int, ...]]:
     No memory and no weights: the true tensor names and shapes of a
     full-size checkpoint, for detection tests and benchmarks.
     """
-    import json
-    from pathlib import Path
-
     from accelerate import init_empty_weights
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    folder = Path(config_folder)
-    unet_config = json.loads((folder / "unet" / "config.json").read_text())
-    vae_config = json.loads((folder / "vae" / "config.json").read_text())
+    unet_config, vae_config = read_config(config_folder, "unet"), read_config(config_folder, "vae")
     with init_empty_weights():
         unet, vae = UNet2DConditionModel.from_config(unet_config), AutoencoderKL.from_config(vae_config)
     ldm = to_ldm(unet.state_dict(), unet_config, vae.state_dict(), vae_config)

@@ -164,13 +164,6 @@ def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
 
 
 @hookimpl
-def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict) -> object:
-    from .single_file import load
-
-    return load(pipeline_class, path, detection, kwargs)
-
-
-@hookimpl
 def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
     from .tiny import build
 
