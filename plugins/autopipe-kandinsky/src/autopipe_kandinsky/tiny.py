@@ -3,8 +3,8 @@
 ``build("kandinsky22", path)`` writes a decoder folder (KandinskyV22Pipeline:
 an image-embedding-conditioned UNet, a MoVQ VQModel, DDPMScheduler) with a
 prior folder beside its components, ``path/prior`` (KandinskyV22PriorPipeline:
-PriorTransformer, CLIP text and vision encoders with projection, a CLIP
-tokenizer built in memory, UnCLIPScheduler, CLIPImageProcessor), and a
+PriorTransformer, CLIP text and vision encoders with projection, the
+toolkit's CLIP tokenizer over characters, UnCLIPScheduler, CLIPImageProcessor), and a
 README.md whose model card names the prior by the relative path ``prior``:
 ``path`` is a normal decoder folder whose card names its prior, as
 kandinsky-community/kandinsky-2-2-decoder's names kandinsky-community/kandinsky-2-2-prior.
@@ -17,45 +17,28 @@ combined pipeline takes a few tenths of a second on a CPU.
 
 ``build("kandinsky", path)`` does the same for Kandinsky 2.1: its decoder
 (KandinskyPipeline / KandinskyInpaintPipeline) also reads the prompt, through
-a MultilingualCLIP text encoder (XLM-RoBERTa) and an XLM-RoBERTa Unigram
-tokenizer built in memory; its prior is a KandinskyPriorPipeline.
+a MultilingualCLIP text encoder (XLM-RoBERTa) and the toolkit's XLM-RoBERTa
+Unigram tokenizer over characters; its prior is a KandinskyPriorPipeline.
 """
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
+
+from autopipe_core import toolkit
 
 from . import INPAINTING, KANDINSKY21, KANDINSKY22, TEXT_DECODER
 
 EMBED = 32  # CLIP projection width = prior embedding = UNet encoder_hid_dim (ViT-bigG/14: 1280)
 IMAGE_SIZE = 32  # the tiny CLIP vision encoder's input (ViT-bigG/14: 224)
 PRIOR_FOLDER = "prior"
+VARIANT_NAMES = (None, TEXT_DECODER.name, INPAINTING.name)
 
 
 def model_card(prior: str, family: str = KANDINSKY22) -> str:
     """A README.md whose YAML front matter names the prior, as diffusers reads it (key "prior", a list)."""
     version = "2.2" if family == KANDINSKY22 else "2.1"
     return f"---\nprior:\n- {prior}\ntags:\n- kandinsky\n---\n\nA tiny random-weight Kandinsky {version} decoder for tests; its prior is in `{prior}/`.\n"
-
-
-def clip_tokenizer():
-    """A CLIP BPE tokenizer over single characters, built in memory: real tokenization, no download."""
-    from transformers import CLIPTokenizer
-
-    chars = string.ascii_lowercase + string.digits + string.punctuation
-    pieces = ["<|startoftext|>", "<|endoftext|>"] + list(chars) + [c + "</w>" for c in chars]
-    return CLIPTokenizer(vocab={p: i for i, p in enumerate(pieces)}, merges=[], model_max_length=77)
-
-
-def xlm_roberta_tokenizer():
-    """An XLM-RoBERTa (Unigram) tokenizer over single characters, built in memory from (piece, score) pairs."""
-    from transformers import XLMRobertaTokenizer
-
-    chars = string.ascii_lowercase + string.digits + string.punctuation
-    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    pieces += [(c, -3.0) for c in chars] + [("\u2581" + c, -2.5) for c in chars] + [("<mask>", 0.0)]
-    return XLMRobertaTokenizer(vocab=pieces, model_max_length=77)
 
 
 def mclip_text_encoder(vocab_size: int):
@@ -72,21 +55,12 @@ def mclip_text_encoder(vocab_size: int):
 def prior_pipeline(family: str = KANDINSKY22):
     import torch
     from diffusers import KandinskyPriorPipeline, KandinskyV22PriorPipeline, PriorTransformer, UnCLIPScheduler
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPTextConfig,
-        CLIPTextModelWithProjection,
-        CLIPVisionConfig,
-        CLIPVisionModelWithProjection,
-    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    tokenizer = clip_tokenizer()
-    text_encoder = CLIPTextModelWithProjection(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=EMBED, projection_dim=EMBED, intermediate_size=37,
-            num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        )
+    tokenizer = toolkit.tokenizers.clip_characters()
+    text_encoder = toolkit.tiny.clip_text_encoder(
+        len(tokenizer), EMBED, projection_dim=EMBED, intermediate_size=37,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     image_encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
@@ -167,26 +141,25 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     """Save a tiny Kandinsky decoder to `path`, its prior to `path/prior`, and a model card naming it."""
     if family not in (KANDINSKY21, KANDINSKY22):
         raise ValueError(f"autopipe-kandinsky has no family {family!r}")
-    if variant not in (None, TEXT_DECODER.name, INPAINTING.name):
-        raise ValueError(f"{family} has no tiny variant {variant!r}; choose None, {TEXT_DECODER.name!r} or {INPAINTING.name!r}")
-    import torch
+    if variant not in VARIANT_NAMES:
+        raise toolkit.tiny.unknown_variant(family, variant, VARIANT_NAMES)
     from diffusers import KandinskyInpaintPipeline, KandinskyPipeline, KandinskyV22InpaintPipeline, KandinskyV22Pipeline
 
     path = Path(path)
-    torch.manual_seed(seed)
-    prior_pipeline(family).save_pretrained(path / PRIOR_FOLDER)
     inpainting = variant == INPAINTING.name
     channels = 9 if inpainting else 4
-    if family == KANDINSKY22:
-        decoder_class = KandinskyV22InpaintPipeline if inpainting else KandinskyV22Pipeline
-        decoder = decoder_class(unet=unet(channels), scheduler=scheduler(), movq=movq())
-    else:
-        decoder_class = KandinskyInpaintPipeline if inpainting else KandinskyPipeline
-        tokenizer = xlm_roberta_tokenizer()
-        decoder = decoder_class(
-            text_encoder=mclip_text_encoder(len(tokenizer)), tokenizer=tokenizer, unet=unet(channels, family),
-            scheduler=scheduler(), movq=movq(),
-        )
+    with toolkit.tiny.seeded(seed):
+        prior_pipeline(family).save_pretrained(path / PRIOR_FOLDER)
+        if family == KANDINSKY22:
+            decoder_class = KandinskyV22InpaintPipeline if inpainting else KandinskyV22Pipeline
+            decoder = decoder_class(unet=unet(channels), scheduler=scheduler(), movq=movq())
+        else:
+            decoder_class = KandinskyInpaintPipeline if inpainting else KandinskyPipeline
+            tokenizer = toolkit.tokenizers.xlm_roberta(model_max_length=77)
+            decoder = decoder_class(
+                text_encoder=mclip_text_encoder(len(tokenizer)), tokenizer=tokenizer, unet=unet(channels, family),
+                scheduler=scheduler(), movq=movq(),
+            )
     decoder.save_pretrained(path)
     (path / "README.md").write_text(model_card(PRIOR_FOLDER, family))
     return path
