@@ -29,13 +29,16 @@ from typing import Any
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.toolkit.single_file import ConfigFolders, first_key, shape
 
 CONFIGS = Path(__file__).parent / "configs"
+FOLDERS = ConfigFolders(CONFIGS, "autopipe-controlnet")
 COMPONENT = "diffusers:ControlNetModel"
 
 LDM_PREFIXES = ("control_model.", "")  # lllyasviel's files carry the prefix; some SD 2.1 ControlNets (thibaud's) do not
 LDM_HINT = "input_hint_block.0.weight"
 LDM_CROSS = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+CROSS_SUFFIX = "transformer_blocks.0.attn2.to_k.weight"
 DIFFUSERS_KEY = "controlnet_cond_embedding.conv_in.weight"
 DIFFUSERS_CROSS = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
 XL_ADD = "add_embedding.linear_1.weight"
@@ -60,41 +63,36 @@ def _use(base: str, variant: str, has_config: bool) -> str:
 
 
 def _detection(family: str, variant: str, base: str, reason: str, confidence: float = 0.95) -> Detection:
-    config = CONFIGS / variant
-    has = (config / "config.json").is_file()
-    return Detection(family, variant, confidence, reason, component=COMPONENT, config=str(config) if has else None, use=_use(base, variant, has))
+    config = FOLDERS.get(variant)
+    return Detection(family, variant, confidence, reason, component=COMPONENT, config=None if config is None else str(config), use=_use(base, variant, config is not None))
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
     prefix = next((p for p in LDM_PREFIXES if p + LDM_HINT in header.tensors), None)
     if prefix is not None:
-        key = prefix + LDM_CROSS if prefix + LDM_CROSS in header.tensors else next(
-            (k for k in sorted(header.tensors) if k.startswith(prefix + "input_blocks.") and k.endswith("transformer_blocks.0.attn2.to_k.weight")), None
-        )
-        shape = header.shape(key) if key else None
-        if shape is None or len(shape) != 2 or shape[1] not in _SD:
+        key = first_key(header, prefix + "input_blocks.", CROSS_SUFFIX, prefer=prefix + LDM_CROSS)
+        cross = shape(header, key, rank=2)
+        if cross is None or cross[1] not in _SD:
             return []
-        family, variant, base = _SD[shape[1]]
-        return [_detection(family, variant, base, f"original ControlNet layout ({prefix}{LDM_HINT}); {key} takes {shape[1]}")]
+        family, variant, base = _SD[cross[1]]
+        return [_detection(family, variant, base, f"original ControlNet layout ({prefix}{LDM_HINT}); {key} takes {cross[1]}")]
     if DIFFUSERS_KEY not in header.tensors:
         return []
     add = header.shape(XL_ADD)
     if add is not None:
-        cross = header.shape(XL_CROSS)
-        if cross is None or len(cross) != 2 or cross[1] != 2048:
+        cross = shape(header, XL_CROSS, rank=2)
+        if cross is None or cross[1] != 2048:
             return []
         facts = f"diffusers layout; {XL_ADD} is {list(add)} and {XL_CROSS} takes 2048"
         if XL_LARGE in header.tensors:
             return [_detection("stable-diffusion-xl", "controlnet-sdxl", "Stable Diffusion XL", facts + "; 10 transformer layers in down_blocks.2 (the full-size one)")]
         return [_detection("stable-diffusion-xl", "controlnet-sdxl-small", "Stable Diffusion XL", facts + "; fewer transformer layers than the full-size one (a mid or small ControlNet)", 0.9)]
-    key = DIFFUSERS_CROSS if DIFFUSERS_CROSS in header.tensors else next(
-        (k for k in sorted(header.tensors) if k.startswith("down_blocks.") and k.endswith("transformer_blocks.0.attn2.to_k.weight")), None
-    )
-    shape = header.shape(key) if key else None
-    if shape is None or len(shape) != 2 or shape[1] not in _SD:
+    key = first_key(header, "down_blocks.", CROSS_SUFFIX, prefer=DIFFUSERS_CROSS)
+    cross = shape(header, key, rank=2)
+    if cross is None or cross[1] not in _SD:
         return []
-    family, variant, base = _SD[shape[1]]
-    return [_detection(family, variant, base, f"diffusers layout ({DIFFUSERS_KEY}); {key} takes {shape[1]}")]
+    family, variant, base = _SD[cross[1]]
+    return [_detection(family, variant, base, f"diffusers layout ({DIFFUSERS_KEY}); {key} takes {cross[1]}")]
 
 
 def from_single_file(path: str, **kwargs: Any) -> Any:
