@@ -30,8 +30,11 @@ _EXPORTS = {
     "hookimpl": "hookspecs",
     "Resolution": "resolve",
     "resolve": "resolve",
+    "Activation": "specs",
+    "ComponentBytes": "specs",
     "Detection": "specs",
     "DeviceFacts": "specs",
+    "Footprint": "specs",
     "FamilySpec": "specs",
     "Identity": "specs",
     "LoadPlan": "specs",
@@ -45,8 +48,15 @@ _EXPORTS = {
     "LOAD_LOCK": "load_lock",
     "serialized": "load_lock",
     "Task": "tasks",
+    "SafetensorsHeader": "headers",
+    "TensorInfo": "headers",
+    "GiB": "units",
+    "MiB": "units",
     "__version__": "_version",
 }
+
+#: Subpackages that are public names too: ``from autopipe_core import toolkit``, then ``toolkit.plans`` and so on.
+_SUBPACKAGES = ("toolkit",)
 
 if TYPE_CHECKING:  # what static tools see: the eager imports of before
     from .auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
@@ -63,13 +73,32 @@ if TYPE_CHECKING:  # what static tools see: the eager imports of before
     )
     from .hookspecs import hookimpl
     from .resolve import Resolution, resolve
-    from .specs import PRESENT, Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, ModifierSpec, PipelineRow, Requirement, Variant
+    from . import toolkit
+    from .headers import SafetensorsHeader, TensorInfo
+    from .specs import (
+        PRESENT,
+        Activation,
+        ComponentBytes,
+        Detection,
+        DeviceFacts,
+        FamilySpec,
+        Footprint,
+        Identity,
+        LoadPlan,
+        ModifierSpec,
+        PipelineRow,
+        Requirement,
+        Variant,
+    )
+    from .units import GiB, MiB
     from .load_lock import LOAD_LOCK, serialized
     from .switch import IgnoredArgumentWarning, PlacementWarning
     from .tasks import Task
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")  # importing binds it on the package
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -79,7 +108,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
 
 
 class _Package(types.ModuleType):
@@ -117,6 +146,14 @@ __all__ = [
     "Detection",
     "DeviceFacts",
     "LoadPlan",
+    "Footprint",
+    "Activation",
+    "ComponentBytes",
+    "SafetensorsHeader",
+    "TensorInfo",
+    "GiB",
+    "MiB",
+    "toolkit",
     "AutopipeError",
     "UnsupportedModelError",
     "UnsupportedTaskError",
