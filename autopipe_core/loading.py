@@ -64,7 +64,10 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping
 
     "balanced" hands diffusers ``device_map="balanced"`` and, where the plan
     has one, ``max_memory`` (each GPU's budget less the activation allowance),
-    unless the caller chose a device_map of their own.
+    unless the caller chose a device_map of their own. Each component the plan
+    skips is handed as ``name=None`` (diffusers then loads no weights for it),
+    and the plan's `extra` keywords are added, unless the caller gave that
+    keyword themselves.
     """
     import torch
 
@@ -76,6 +79,10 @@ def load_kwargs(load_plan: LoadPlan, kwargs: dict[str, Any], max_memory: Mapping
         out[dtype_keyword()] = dtype
     if load_plan.variant is not None:
         out.setdefault("variant", load_plan.variant)
+    for name in sorted(load_plan.skip):
+        out.setdefault(name, None)
+    for key, value in load_plan.extra.items():
+        out.setdefault(key, value)
     if load_plan.placement == "balanced" and "device_map" not in kwargs:
         out["device_map"] = "balanced"
         if max_memory is not None:

@@ -5,8 +5,9 @@ Users of diffusers choose by hand between ``.to("cuda")``,
 ``device_map="balanced"``, usually after an out-of-memory error. autopipe
 knows the checkpoint's family and files before loading, so it plans:
 
-1. the family's loading code (``autopipe_load_plan``) picks dtype, weight
-   variant and per-component dtypes;
+1. the family's loading code (``autopipe_load_plan``, else the core's
+   default, :func:`autopipe_core.toolkit.plans.half_precision_plan`) picks
+   dtype, weight variant, per-component dtypes and the components left out;
 2. the core counts each component's bytes in that dtype from the headers of
    the weight files that variant would load (:func:`footprint`): parameters
    x itemsize, from the safetensors header alone (:mod:`autopipe_core.headers`);
@@ -102,6 +103,8 @@ class Placement:
             "rule": self.rule,
             "overridden_by": self.overridden_by,
             "component_dtypes": dict(self.plan.component_dtypes),
+            "skipped_components": sorted(self.plan.skip),
+            "extra_keywords": {k: _jsonable(v) for k, v in self.plan.extra.items()},
             "components": {
                 c.name: {"bytes": c.nbytes, "parameters": c.parameters, "dtype": c.dtype, "source": c.source}
                 for c in self.footprint.components
@@ -111,6 +114,15 @@ class Placement:
             "device_map": None if self.device_map is None else dict(self.device_map),
             "reason": self.plan.reason,
         }
+
+
+def _jsonable(value: Any) -> Any:
+    """`value` as JSON holds it (numbers, strings, booleans, None, lists and dicts of them), else its repr."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
 
 
 # --- counting bytes from headers -------------------------------------------------------------------------------
@@ -389,7 +401,8 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
 
     Folders are read from disk; hub repos through huggingface_hub (the file
     list and each header, no weights), which offline leaves the components
-    unknown. Components passed as objects (`passed`) count as they are.
+    unknown. Components passed as objects (`passed`) count as they are; those
+    the plan skips (``plan.skip``, handed to diffusers as None) are not counted.
     """
     if identity.origin == "file":
         return file_footprint(identity, plan, passed, allow_pickle)
@@ -409,6 +422,8 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
             if live is not None:
                 out.append(live)
             continue
+        if name in plan.skip:
+            continue  # not loaded: diffusers is handed None for it
         lib, cls = identity.components[name]
         if lib is None or cls is None:
             continue
@@ -456,7 +471,7 @@ def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any]
             groups[component].append((name, info.dtype, info.shape))
     out: list[ComponentBytes] = []
     for component, tensors in groups.items():
-        if component in passed:
+        if component in passed or component in plan.skip:
             continue
         dtype = component_dtype(plan, component)
         if not tensors:
@@ -562,7 +577,8 @@ def dtype_name(value: Any) -> str | None:
 
 
 def user_plan(plan: LoadPlan, kwargs: Mapping[str, Any]) -> LoadPlan:
-    """The plan with the caller's own torch_dtype and variant, which always win, so the estimate is of what will load."""
+    """The plan with the caller's own torch_dtype and variant, which always win, so the estimate is of what will load;
+    a component or keyword the caller passes is no longer the plan's to skip or add."""
     changes: dict[str, Any] = {}
     if "variant" in kwargs:
         changes["variant"] = kwargs["variant"]
@@ -577,19 +593,37 @@ def user_plan(plan: LoadPlan, kwargs: Mapping[str, Any]) -> LoadPlan:
             changes["dtype"] = dtype_name(value)
             changes["component_dtypes"] = {}
     if not changes:
-        return plan
+        return _own_keywords_win(plan, kwargs)
     said = ", ".join(f"{k}={kwargs[k]!r}" for k in ("dtype", "torch_dtype", "variant") if k in kwargs)
-    return replace(plan, reason=f"{said} as the caller asked; " + plan.reason, **changes)
+    return _own_keywords_win(replace(plan, reason=f"{said} as the caller asked; " + plan.reason, **changes), kwargs)
+
+
+def _own_keywords_win(plan: LoadPlan, kwargs: Mapping[str, Any]) -> LoadPlan:
+    """The plan less the skipped components and extra keywords the caller gives themselves (theirs win, so the
+    plan shows and counts what will load: ``text_encoder_3=model`` loads that model, which the planner counts)."""
+    mine = set(kwargs)
+    if not (plan.skip & mine or set(plan.extra) & mine):
+        return plan
+    return replace(plan, skip=plan.skip - mine, extra={k: v for k, v in plan.extra.items() if k not in mine})
 
 
 def family_plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None) -> LoadPlan:
-    """The family's LoadPlan for this checkpoint on this device (float32 on the device if it has none), before memory is counted."""
+    """The family's LoadPlan for this checkpoint on this device, before memory is counted.
+
+    A family whose plugin gives no ``autopipe_load_plan`` (or whose hook returns
+    None) gets the core's default, :func:`autopipe_core.toolkit.plans.half_precision_plan`:
+    float32 on a CPU, float16 on an accelerator from the half-precision files
+    the checkpoint has; the reason says it is the default.
+    """
+    from .toolkit.plans import half_precision_plan  # same layer; plans.py reads planning's file rules at its top
+
     registry = registry or get_registry()
     identity = resolution.identity or Identity("unknown", "", resolution.pipeline_class)
     owner = registry.families[resolution.family][1]
     result = registry.ask(owner, "autopipe_load_plan", family=resolution.family, identity=identity, device=device)
     if result is None:
-        return LoadPlan("float32", None, "device", device.type, f"{owner} gives no loading code for {resolution.family}: float32 on {device.type}")
+        default = half_precision_plan(identity, device)
+        return replace(default, reason=f"{owner} gives no loading code for {resolution.family}, so the core's default: {default.reason}")
     return result
 
 
@@ -668,8 +702,12 @@ def format_plan(placed: Placement, model: str, pipeline_class: str) -> str:
         f"budget:      {budget}",
         f"weights:     {gib(fp.weights)} ({fp.weights} bytes) in the chosen dtype",
         f"activations: {gib(act.nbytes)} ({act.nbytes} bytes)" + (f" at {act.width}x{act.height}: {act.reason}" if act.nbytes else f": {act.reason}"),
-        "components:",
     ]
+    if p.skip:
+        lines.append(f"left out:    {', '.join(sorted(p.skip))} (not loaded: passed to diffusers as None, not counted)")
+    if p.extra:
+        lines.append("keywords:    " + ", ".join(f"{k}={v!r}" for k, v in p.extra.items()) + " (more from_pretrained keywords)")
+    lines.append("components:")
     for c in sorted(fp.components, key=lambda c: -(c.nbytes or 0)):
         size = "unknown" if c.nbytes is None else gib(c.nbytes)
         lines.append(f"  {c.name:<22}{size:>12}  {c.dtype:<9} {c.source}")

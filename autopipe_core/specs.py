@@ -375,6 +375,13 @@ class LoadPlan:
 
     `component_dtypes` overrides `dtype` for named components, e.g. {"vae":
     "float32"} for a VAE that overflows in float16.
+
+    `skip` names components not loaded at all: diffusers is handed
+    ``name=None`` for each (SD3's ``text_encoder_3``, 9 GiB of T5 the pipeline
+    can do without), and the planner does not count them. `extra` holds more
+    ``from_pretrained`` keywords (``{"use_safetensors": True}``). The caller's
+    own keywords win over both. Neither may name what the other fields say
+    (dtype, variant, the device map).
     """
 
     dtype: str
@@ -383,6 +390,8 @@ class LoadPlan:
     device: str
     reason: str
     component_dtypes: Mapping[str, str] = field(default_factory=dict)
+    skip: frozenset[str] = frozenset()
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "component_dtypes", MappingProxyType(dict(self.component_dtypes)))
@@ -391,6 +400,29 @@ class LoadPlan:
                 raise ValueError(f"load plan dtype {dtype!r} is not one of {DTYPES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"load plan placement {self.placement!r} is not one of {PLACEMENTS}")
+        wrong = f"load plan skip must be a set of component names, not {str(self.skip)[:80]}"
+        if isinstance(self.skip, str) or not isinstance(self.skip, Iterable):
+            raise ValueError(wrong)
+        skip = frozenset(s if isinstance(s, str) and s.isidentifier() else "" for s in self.skip)  # once: a generator is read a single time
+        if "" in skip:
+            raise ValueError(wrong)
+        object.__setattr__(self, "skip", skip)
+        if not isinstance(self.extra, Mapping):
+            raise ValueError(f"load plan extra must be a mapping of from_pretrained keywords, not {type(self.extra).__name__}")
+        extra = MappingProxyType(dict(self.extra))
+        for key in extra:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ValueError(f"load plan extra: {str(key)[:40]!r} is not a keyword name")
+            if key in PLAN_KEYWORDS:
+                raise ValueError(f"load plan extra: {key!r} is the plan's own to say (its dtype, variant, component_dtypes or placement fields)")
+        clash = sorted(self.skip & set(extra))
+        if clash:
+            raise ValueError(f"load plan: {', '.join(clash)} both skipped and given in extra")
+        object.__setattr__(self, "extra", extra)
+
+
+#: from_pretrained keywords a LoadPlan's own fields decide, which its `extra` may not name.
+PLAN_KEYWORDS = frozenset({"dtype", "torch_dtype", "variant", "device_map", "max_memory"})
 
 
 #: The largest byte count or image side a plan believes: beyond these a figure is a bug or an absurd config
