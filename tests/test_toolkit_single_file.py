@@ -40,7 +40,7 @@ def test_config_folders_find_pipelines_and_components_and_say_what_they_have(con
     folders = sf.ConfigFolders(configs)
     assert folders.owner == "autopipe-myfamily" and folders.names() == ["base", "control"]
     assert folders.folder("base") == configs / "base" and folders.get("control") == configs / "control"
-    assert folders.get("notes") is None and folders.get("../configs/base") is None
+    assert folders.get("notes") is None and folders.get("../configs/base") is None and folders.get("..") is None
     assert folders.config("base", "unet") == {"in_channels": 4} and folders.config("control") == {"cross_attention_dim": 32}
     with pytest.raises(ValueError, match=r"^autopipe-x ships no config for 'xl'; it has: base, control$"):
         sf.ConfigFolders(configs, "autopipe-x").folder("xl")
@@ -159,8 +159,8 @@ def test_default_load_turns_a_missing_component_into_an_error_that_names_the_fil
         sf.default_load(Missing, "unet-only.safetensors", detection, {})
 
 
-def test_sdxl_loads_its_single_files_through_the_cores_default():
-    """Both CLIP tokenizers come from the core's default load: autopipe-sdxl has no autopipe_from_single_file of its own."""
+def test_sdxl_needs_no_single_file_hook_of_its_own():
+    """Its single files load through the core's default, which builds both CLIP tokenizers (tests/test_single_file.py loads a tiny SDXL file end to end)."""
     import autopipe_sdxl
 
     assert not hasattr(autopipe_sdxl, "autopipe_from_single_file")

@@ -78,8 +78,10 @@ class ConfigFolders:
 
     def get(self, name: str) -> Path | None:
         """The folder shipped for `name`, or None when there is none."""
+        if not name or Path(name).name != name or name in (".", ".."):
+            return None  # a folder's own name only, never a path out of root
         folder = self.root / name
-        return folder if name and "/" not in name and self._is_config(folder) else None
+        return folder if self._is_config(folder) else None
 
     def folder(self, name: str) -> Path:
         """The folder shipped for `name`; a ValueError naming what there is when there is none: pass it as ``config=``."""
