@@ -343,12 +343,17 @@ def hub_snapshot(repo_id: str, commit: str, **hub: Any) -> Path:
     """The local snapshot of `commit` holding the repo's JSON and Python files only (what decides what diffusers imports).
 
     Weights are not fetched: diffusers downloads them into the same snapshot when it loads.
+    Offline, what the cache holds of that commit is the snapshot (it is all diffusers, offline too, can
+    load): huggingface_hub before 2.2 asks the API for the file list even then, so the cache is read here.
     Raises ModelNotFoundError where the snapshot cannot be had (offline and not cached).
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, hf_hub_download, snapshot_download
 
     options = {k: v for k, v in hub.items() if k in HUB_OPTIONS and k != "revision" and v is not None}
     try:
+        if constants.HF_HUB_OFFLINE or options.get("local_files_only"):
+            cached = {k: v for k, v in options.items() if k == "cache_dir"}
+            return Path(hf_hub_download(repo_id, MODEL_INDEX, revision=commit, local_files_only=True, **cached)).parent
         return Path(snapshot_download(repo_id, revision=commit, allow_patterns=["*.json", "*.py"], **options))
     except Exception as exc:  # noqa: BLE001 - huggingface_hub raises many kinds, all mean "cannot have it"
         raise ModelNotFoundError(

@@ -53,13 +53,25 @@ def test_a_library_on_sys_path_is_resolved_and_refused_without_being_imported(ti
     assert not probe.exists() and PROBE not in sys.modules
 
 
+def _diffusers_refuses_foreign_libraries() -> bool:
+    """diffusers 0.42.1 and later refuse a library a checkpoint names that is not imported; earlier ones import it."""
+    from importlib.metadata import version
+
+    major, minor, patch = (int("".join(c for c in p if c.isdigit()) or 0) for p in (version("diffusers").split(".") + ["0"])[:3])
+    return (major, minor, patch) >= (0, 42, 1)
+
+
 def test_trust_remote_code_is_passed_to_diffusers_which_decides(tiny_sd, tmp_path, probe):
-    # Opting in lifts autopipe's refusal; diffusers 0.42 still imports no module the checkpoint names.
+    # Opting in lifts autopipe's refusal: what happens next is the caller's choice and diffusers' doing.
     folder = _copy_with_index(tiny_sd, tmp_path / "m", unet=[PROBE, "UNet2DConditionModel"])
-    with pytest.raises(ValueError, match="has not been imported") as info:
+    with pytest.raises(Exception) as info:  # the probe's class is no model: diffusers fails either way
         AutoPipelineForText2Image.from_pretrained(folder, trust_remote_code=True)
     assert not isinstance(info.value, UntrustedCodeError)
-    assert not probe.exists() and PROBE not in sys.modules
+    if _diffusers_refuses_foreign_libraries():
+        assert "has not been imported" in str(info.value)
+        assert not probe.exists() and PROBE not in sys.modules
+    else:  # older diffusers import what the checkpoint names once the caller opts in: exactly what the guard stops without it
+        assert probe.exists()
 
 
 @pytest.mark.parametrize(
