@@ -6,7 +6,7 @@ library (``pipeline_loading_utils.get_class_obj_and_candidates``): a name in
 its ``LOADABLE_CLASSES`` is imported, a subpackage of ``diffusers.pipelines``
 is taken from there, a ``<component>/<library>.py`` shipped in the checkpoint
 is remote code, and any other name is looked up in ``sys.modules`` (diffusers
-0.42) or imported outright (older releases autopipe also supports). Either
+0.42.1) or imported outright (older releases). Either
 way the checkpoint, not the caller, would choose what runs: ``["os",
 "system"]`` is in ``sys.modules`` in every process, and a module on sys.path
 with import side effects would run them.
