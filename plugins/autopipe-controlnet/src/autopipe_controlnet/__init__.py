@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopipe_core import Detection, ModifierSpec, PipelineRow, Task, hookimpl, serialized
-from autopipe_core.headers import SafetensorsHeader
+from autopipe_core import ModifierSpec, PipelineRow, Task, hookimpl, serialized
+from autopipe_core.toolkit.rows import lazy_hooks, row
 
 CONTROLNET = "controlnet"
 UNION = "controlnet-union"
@@ -33,11 +33,6 @@ def choose(value: Any) -> str | None:
     if not models:
         raise ValueError("controlnet= got an empty list: pass a ControlNet model, a list of them, or None")
     return UNION if all(_is_union(m) for m in models) else CONTROLNET
-
-
-def _row(family: str, modifiers: set[str], missing: dict | None = None, **classes: str) -> PipelineRow:
-    tasks = {Task.parse(task): f"diffusers:{name}" for task, name in classes.items()}
-    return PipelineRow(family, tasks, modifiers=frozenset(modifiers), missing=missing or {})
 
 
 _NO_PAG = "diffusers has no PAG ControlNet pipeline for this task; leave out enable_pag or controlnet"
@@ -83,55 +78,52 @@ def autopipe_modifiers() -> list[ModifierSpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     sd, sdxl = "stable-diffusion", "stable-diffusion-xl"
     return [
-        _row(
+        row(
             sd,
-            {CONTROLNET},
-            text2img="StableDiffusionControlNetPipeline",
-            img2img="StableDiffusionControlNetImg2ImgPipeline",
-            inpaint="StableDiffusionControlNetInpaintPipeline",
+            modifiers={CONTROLNET},
+            text2img="diffusers:StableDiffusionControlNetPipeline",
+            img2img="diffusers:StableDiffusionControlNetImg2ImgPipeline",
+            inpaint="diffusers:StableDiffusionControlNetInpaintPipeline",
         ),
-        _row(
+        row(
             sd,
-            {CONTROLNET, "pag"},
-            {Task.IMG2IMG: _NO_PAG},
-            text2img="StableDiffusionControlNetPAGPipeline",
-            inpaint="StableDiffusionControlNetPAGInpaintPipeline",
+            modifiers={CONTROLNET, "pag"},
+            missing={Task.IMG2IMG: _NO_PAG},
+            text2img="diffusers:StableDiffusionControlNetPAGPipeline",
+            inpaint="diffusers:StableDiffusionControlNetPAGInpaintPipeline",
         ),
-        _row(
+        row(
             sd,
-            {UNION},
-            {t: "ControlNet Union models are SDXL models; use a ControlNetModel with Stable Diffusion 1.x/2.x" for t in Task},
+            modifiers={UNION},
+            missing={t: "ControlNet Union models are SDXL models; use a ControlNetModel with Stable Diffusion 1.x/2.x" for t in Task},
         ),
-        _row(
+        row(
             sdxl,
-            {CONTROLNET},
-            text2img="StableDiffusionXLControlNetPipeline",
-            img2img="StableDiffusionXLControlNetImg2ImgPipeline",
-            inpaint="StableDiffusionXLControlNetInpaintPipeline",
+            modifiers={CONTROLNET},
+            text2img="diffusers:StableDiffusionXLControlNetPipeline",
+            img2img="diffusers:StableDiffusionXLControlNetImg2ImgPipeline",
+            inpaint="diffusers:StableDiffusionXLControlNetInpaintPipeline",
         ),
-        _row(
+        row(
             sdxl,
-            {CONTROLNET, "pag"},
-            {Task.INPAINT: _NO_PAG},
-            text2img="StableDiffusionXLControlNetPAGPipeline",
-            img2img="StableDiffusionXLControlNetPAGImg2ImgPipeline",
+            modifiers={CONTROLNET, "pag"},
+            missing={Task.INPAINT: _NO_PAG},
+            text2img="diffusers:StableDiffusionXLControlNetPAGPipeline",
+            img2img="diffusers:StableDiffusionXLControlNetPAGImg2ImgPipeline",
         ),
-        _row(
+        row(
             sdxl,
-            {UNION},
-            text2img="StableDiffusionXLControlNetUnionPipeline",
-            img2img="StableDiffusionXLControlNetUnionImg2ImgPipeline",
-            inpaint="StableDiffusionXLControlNetUnionInpaintPipeline",
+            modifiers={UNION},
+            text2img="diffusers:StableDiffusionXLControlNetUnionPipeline",
+            img2img="diffusers:StableDiffusionXLControlNetUnionImg2ImgPipeline",
+            inpaint="diffusers:StableDiffusionXLControlNetUnionInpaintPipeline",
         ),
     ]
 
 
-@hookimpl
-def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
-    """ControlNet files (original or diffusers layout, for SD 1.x, 2.x or SDXL): recognised as a component to pass as controlnet=."""
-    from .single_file import detect
-
-    return detect(header)
+# ControlNet files (original or diffusers layout, for SD 1.x, 2.x or SDXL): recognised as a component to pass as controlnet=.
+# The detection code is imported when the first single file is inspected.
+globals().update(lazy_hooks(__name__, autopipe_detect=".single_file:detect"))
 
 
 @serialized

@@ -15,13 +15,8 @@ import them when they are called.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, hookimpl
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.planning import Footprint
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core.toolkit.rows import lazy_hooks
 
 FAMILY = "if"
 
@@ -81,22 +76,10 @@ def autopipe_pipelines() -> list[PipelineRow]:
     return [PipelineRow(FAMILY, STAGE_I)]
 
 
-@hookimpl
-def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    from .loading import plan
-
-    return plan(identity, device)
-
-
-@hookimpl
-def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
-    from .loading import footprint as allowance
-
-    return allowance(identity, plan, footprint, width, height)
-
-
-@hookimpl
-def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
-    from .tiny import build
-
-    build(path, variant)
+# The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
+globals().update(lazy_hooks(
+    __name__,
+    autopipe_load_plan=".loading:plan",
+    autopipe_footprint=".loading:ALLOWANCE.footprint",
+    autopipe_build_tiny=".tiny:build",
+))

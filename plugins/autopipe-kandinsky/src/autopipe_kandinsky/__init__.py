@@ -23,14 +23,8 @@ torch, diffusers or transformers.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.planning import Footprint
+from autopipe_core import FamilySpec, PipelineRow, Task, Variant, hookimpl
+from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks
 
 KANDINSKY21 = "kandinsky"
 KANDINSKY22 = "kandinsky22"
@@ -119,14 +113,7 @@ TEXT_DECODER = Variant(
     ),
 )
 
-INPAINTING = Variant(
-    name="inpainting-only",
-    component="unet",
-    key="in_channels",
-    value=INPAINT_CHANNELS,
-    tasks=frozenset({Task.INPAINT}),
-    reason=f"its decoder UNet takes {INPAINT_CHANNELS} input channels, latents plus mask plus masked image, so it needs a mask at every step",
-)
+INPAINTING = inpainting_only(channels=INPAINT_CHANNELS, what="decoder UNet")
 
 VARIANTS = (TEXT_DECODER, INPAINTING)
 
@@ -160,36 +147,12 @@ def autopipe_pipelines() -> list[PipelineRow]:
     return rows
 
 
-@hookimpl
-def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    from .loading import plan
-
-    return plan(family, identity, device)
-
-
-@hookimpl
-def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
-    from .loading import footprint as count
-
-    return count(family, identity, plan, footprint, width, height)
-
-
-@hookimpl
-def autopipe_placement(family: str, identity: Identity, device: DeviceFacts, footprint: Footprint, plan: LoadPlan) -> LoadPlan | None:
-    from .loading import placement
-
-    return placement(family, identity, device, footprint, plan)
-
-
-@hookimpl
-def autopipe_from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
-    from .connected import from_pretrained
-
-    return from_pretrained(family, pipeline_class, model, kwargs)
-
-
-@hookimpl
-def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
-    from .tiny import build
-
-    build(family, path, variant)
+# The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
+globals().update(lazy_hooks(
+    __name__,
+    autopipe_load_plan=".loading:plan",
+    autopipe_footprint=".loading:footprint",
+    autopipe_placement=".loading:placement",
+    autopipe_from_pretrained=".connected:from_pretrained",
+    autopipe_build_tiny=".tiny:build",
+))

@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
-from autopipe_core.planning import GiB, Activation, ComponentBytes, Footprint, choose, count_folder, count_hub, scaled
+from autopipe_core import ComponentBytes, DeviceFacts, Footprint, GiB, Identity, LoadPlan
+from autopipe_core.planning import choose, count_folder, count_hub
 from autopipe_core.specs import class_name
+from autopipe_core.toolkit.allowance import Allowance
+from autopipe_core.toolkit.plans import half_precision_plan
 
 from . import COMBINED, DECODER_ONLY, PRIOR_COMPONENTS
 
@@ -37,20 +39,16 @@ ACTIVATION_AT_NATIVE = 3 * GiB // 2
 FIXED = GiB // 2
 
 
-def _files(identity: Identity, has_fp16: bool) -> str:
-    if has_fp16:
-        return "its fp16 weight files"
-    if identity.files is not None:
-        return "its full-precision files (no fp16 variant found)"
-    return "its default files (file list unknown)"
+#: The decoder's allowance, at the native size unless the call says (the UNet's sample_size x 8: 768).
+ALLOWANCE = Allowance(
+    at=ACTIVATION_AT_NATIVE, reference=REFERENCE, fixed=FIXED, native=("unet", "sample_size", MOVQ_SCALE),
+    what="decoder UNet at batch 2 and the MoVQ decode",
+)
 
 
 def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    """dtype and weight variant; placement "device" (the core plans the real one from the weights' sizes)."""
-    if not device.accelerated:
-        return LoadPlan("float32", None, "device", "cpu", "on the CPU float32: float16 kernels there are slow or missing")
-    has_fp16 = identity.has_weight_variant("fp16")
-    return LoadPlan("float16", "fp16" if has_fp16 else None, "device", device.type, f"float16 from {_files(identity, has_fp16)}")
+    """dtype and weight variant, the same for both families; placement "device" (the core plans it from the weights' sizes)."""
+    return half_precision_plan(identity, device)
 
 
 def _prior_source(identity: Identity) -> str | None:
@@ -95,25 +93,22 @@ def loads_combined(family: str, identity: Identity) -> bool:
     return identity.class_name in decoders
 
 
-def footprint(family: str, identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
+def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
     """The prior's weights (from the folder the card names) and the activation allowance at width x height."""
     if loads_combined(family, identity):
-        missing = [c for c in PRIOR_COMPONENTS if fp.component(f"prior_{c}") is None]
-        if missing and not any(c.name.startswith("prior_") for c in fp.components):  # none passed as objects
+        missing = [c for c in PRIOR_COMPONENTS if footprint.component(f"prior_{c}") is None]
+        if missing and not any(c.name.startswith("prior_") for c in footprint.components):  # none passed as objects
             for c in _count_prior(identity, plan, missing):
-                fp = fp.with_component(c)
-    native = sizes.native_size(identity, 768, scale=MOVQ_SCALE)
-    w, h = width or native, height or native
-    nbytes = scaled(ACTIVATION_AT_NATIVE, FIXED, w, h, REFERENCE, plan.dtype)
-    return fp.with_activation(Activation(nbytes, w, h, f"decoder UNet at batch 2 and the MoVQ decode at {w}x{h}, plus 0.5 GiB workspace"))
+                footprint = footprint.with_component(c)
+    return ALLOWANCE.footprint(identity, plan, footprint, width, height)
 
 
-def placement(family: str, identity: Identity, device: DeviceFacts, fp: Footprint, plan: LoadPlan) -> LoadPlan | None:
+def placement(family: str, identity: Identity, device: DeviceFacts, footprint: Footprint, plan: LoadPlan) -> LoadPlan | None:
     """A combined pipeline cannot be balanced by diffusers: the one-GPU rule instead."""
     combined = {class_name(ref) for ref in COMBINED[family].values()}
     if plan.placement != "balanced" or not (loads_combined(family, identity) or identity.class_name in combined):
         return None
-    single = choose(fp, replace(device, count=1))
+    single = choose(footprint, replace(device, count=1))
     return replace(plan, placement=single.placement, reason=(
         f"{plan.reason.split('; ')[0]}; {single.reason}; not balanced over {device.count} GPUs: "
         "diffusers does not support device_map for connected (combined) pipelines"

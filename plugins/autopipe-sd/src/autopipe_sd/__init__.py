@@ -7,25 +7,12 @@ they are called.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from autopipe_core import Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, Variant, hookimpl
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.planning import Footprint
-from autopipe_core.headers import SafetensorsHeader
+from autopipe_core import FamilySpec, PipelineRow, hookimpl
+from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks, rows
 
 FAMILY = "stable-diffusion"
 
-INPAINTING = Variant(
-    name="inpainting-only",
-    component="unet",
-    key="in_channels",
-    value=9,
-    tasks=frozenset({Task.INPAINT}),
-    reason="its UNet takes 9 input channels, latents plus mask plus masked image, so it needs a mask at every step",
-)
+INPAINTING = inpainting_only()
 
 _OTHER_SD_PIPELINES = {
     "StableDiffusionUpscalePipeline": "it is the x4 upscaler, not a text-to-image model: load it with diffusers.StableDiffusionUpscalePipeline",
@@ -59,57 +46,21 @@ def autopipe_families() -> list[FamilySpec]:
 
 @hookimpl
 def autopipe_pipelines() -> list[PipelineRow]:
-    return [
-        PipelineRow(
-            FAMILY,
-            {
-                Task.TEXT2IMG: "diffusers:StableDiffusionPipeline",
-                Task.IMG2IMG: "diffusers:StableDiffusionImg2ImgPipeline",
-                Task.INPAINT: "diffusers:StableDiffusionInpaintPipeline",
-            },
-        ),
-        PipelineRow(
-            FAMILY,
-            {
-                Task.TEXT2IMG: "diffusers:StableDiffusionPAGPipeline",
-                Task.IMG2IMG: "diffusers:StableDiffusionPAGImg2ImgPipeline",
-                Task.INPAINT: "diffusers:StableDiffusionPAGInpaintPipeline",
-            },
-            modifiers=frozenset({"pag"}),
-        ),
-    ]
+    return rows(
+        FAMILY,
+        text2img="diffusers:StableDiffusionPipeline",
+        img2img="diffusers:StableDiffusionImg2ImgPipeline",
+        inpaint="diffusers:StableDiffusionInpaintPipeline",
+        pag=("diffusers:StableDiffusionPAGPipeline", "diffusers:StableDiffusionPAGImg2ImgPipeline", "diffusers:StableDiffusionPAGInpaintPipeline"),
+    )
 
 
-@hookimpl
-def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    from .loading import plan
-
-    return plan(identity, device)
-
-
-@hookimpl
-def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
-    from .loading import footprint as allowance
-
-    return allowance(identity, plan, footprint, width, height)
-
-
-@hookimpl
-def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
-    from .single_file import detect
-
-    return detect(header)
-
-
-@hookimpl
-def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict) -> object:
-    from .single_file import load
-
-    return load(pipeline_class, path, detection, kwargs)
-
-
-@hookimpl
-def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
-    from .tiny import build
-
-    build(path, variant)
+# The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
+globals().update(lazy_hooks(
+    __name__,
+    autopipe_load_plan=".loading:plan",
+    autopipe_footprint=".loading:ALLOWANCE.footprint",
+    autopipe_detect=".single_file:detect",
+    autopipe_from_single_file=".single_file:load",
+    autopipe_build_tiny=".tiny:build",
+))

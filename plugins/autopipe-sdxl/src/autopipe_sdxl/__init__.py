@@ -19,14 +19,8 @@ config.json, never from weights):
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from autopipe_core import PRESENT, Detection, DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Requirement, Task, Variant, hookimpl
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only: registering this plugin imports no placement code
-    from autopipe_core.planning import Footprint
-from autopipe_core.headers import SafetensorsHeader
+from autopipe_core import PRESENT, FamilySpec, PipelineRow, Requirement, Task, Variant, hookimpl
+from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks, rows
 
 FAMILY = "stable-diffusion-xl"
 
@@ -51,14 +45,7 @@ REFINER = Variant(
     ),
 )
 
-INPAINTING = Variant(
-    name="inpainting-only",
-    component="unet",
-    key="in_channels",
-    value=9,
-    tasks=frozenset({Task.INPAINT}),
-    reason="its UNet takes 9 input channels, latents plus mask plus masked image, so it needs a mask at every step",
-)
+INPAINTING = inpainting_only()
 
 #: Playground v2.5 and its kind: an SDXL UNet with a VAE that normalises latents (latents_mean, latents_std).
 LATENTS_NORMALISED = Variant(
@@ -121,50 +108,20 @@ def autopipe_families() -> list[FamilySpec]:
 
 @hookimpl
 def autopipe_pipelines() -> list[PipelineRow]:
-    return [
-        PipelineRow(
-            FAMILY,
-            {
-                Task.TEXT2IMG: "diffusers:StableDiffusionXLPipeline",
-                Task.IMG2IMG: "diffusers:StableDiffusionXLImg2ImgPipeline",
-                Task.INPAINT: "diffusers:StableDiffusionXLInpaintPipeline",
-            },
-        ),
-        PipelineRow(
-            FAMILY,
-            {
-                Task.TEXT2IMG: "diffusers:StableDiffusionXLPAGPipeline",
-                Task.IMG2IMG: "diffusers:StableDiffusionXLPAGImg2ImgPipeline",
-                Task.INPAINT: "diffusers:StableDiffusionXLPAGInpaintPipeline",
-            },
-            modifiers=frozenset({"pag"}),
-        ),
-    ]
+    return rows(
+        FAMILY,
+        text2img="diffusers:StableDiffusionXLPipeline",
+        img2img="diffusers:StableDiffusionXLImg2ImgPipeline",
+        inpaint="diffusers:StableDiffusionXLInpaintPipeline",
+        pag=("diffusers:StableDiffusionXLPAGPipeline", "diffusers:StableDiffusionXLPAGImg2ImgPipeline", "diffusers:StableDiffusionXLPAGInpaintPipeline"),
+    )
 
 
-@hookimpl
-def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    from .loading import plan
-
-    return plan(identity, device)
-
-
-@hookimpl
-def autopipe_footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
-    from .loading import footprint as allowance
-
-    return allowance(identity, plan, footprint, width, height)
-
-
-@hookimpl
-def autopipe_detect(header: SafetensorsHeader) -> list[Detection]:
-    from .single_file import detect
-
-    return detect(header)
-
-
-@hookimpl
-def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
-    from .tiny import build
-
-    build(path, variant)
+# The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
+globals().update(lazy_hooks(
+    __name__,
+    autopipe_load_plan=".loading:plan",
+    autopipe_footprint=".loading:footprint",
+    autopipe_detect=".single_file:detect",
+    autopipe_build_tiny=".tiny:build",
+))

@@ -16,8 +16,11 @@
 
 from __future__ import annotations
 
-from autopipe_core import DeviceFacts, Identity, LoadPlan, sizes
-from autopipe_core.planning import GiB, Activation, Footprint, scaled
+from dataclasses import replace
+
+from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
+from autopipe_core.toolkit.allowance import Allowance
+from autopipe_core.toolkit.plans import half_precision_plan
 
 #: Latent pixels per UNet sample: the VAE downsamples by 8 (sample_size 128 -> 1024x1024).
 VAE_SCALE = 8
@@ -72,31 +75,24 @@ def _vae(identity: Identity, float32_vae: bool) -> tuple[dict[str, str], str]:
 
 def plan(identity: Identity, device: DeviceFacts, float32_vae: bool | None = None) -> LoadPlan:
     """The LoadPlan for this checkpoint on this device; `float32_vae` None means FLOAT32_VAE."""
+    half = half_precision_plan(identity, device)
     if not device.accelerated:
-        return LoadPlan("float32", None, "device", "cpu", "on the CPU float32: float16 kernels there are slow or missing")
-    has_fp16 = identity.has_weight_variant("fp16")
-    variant = "fp16" if has_fp16 else None
-    if has_fp16:
-        files = "its fp16 weight files"
-    elif identity.files is not None:
-        files = "its full-precision files (no fp16 variant found)"
-    else:
-        files = "its default files (file list unknown)"
+        return half
     component_dtypes, vae_reason = _vae(identity, FLOAT32_VAE if float32_vae is None else float32_vae)
-    return LoadPlan("float16", variant, "device", device.type, f"float16 from {files}; {vae_reason}", component_dtypes)
+    return replace(half, reason=f"{half.reason}; {vae_reason}", component_dtypes=component_dtypes)
 
 
-def native_size(identity: Identity, default: int = 1024) -> int:
-    """The image side the checkpoint was trained at: the UNet's sample_size x 8 (1024 for SDXL base and refiner)."""
-    return sizes.native_size(identity, default, scale=VAE_SCALE)
+_WHAT = "UNet activations at batch 2 and {decode}"
+#: The allowance with a VAE decoded in float32 (force_upcast), and with a float16-safe one; at the native size unless the
+#: call says (the UNet's sample_size x 8: 1024 for SDXL base and refiner).
+UPCAST_VAE = Allowance(
+    at=ACTIVATION_AT_NATIVE, reference=REFERENCE, fixed=FIXED, native=("unet", "sample_size", VAE_SCALE),
+    what=_WHAT.format(decode="the VAE decode upcast to float32 (force_upcast)"),
+)
+FP16_VAE = replace(UPCAST_VAE, at=ACTIVATION_AT_NATIVE_FP16_VAE, what=_WHAT.format(decode="the VAE decode"))
 
 
-def footprint(identity: Identity, plan: LoadPlan, fp: Footprint, width: int | None, height: int | None) -> Footprint:
+def footprint(identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
     """The activation allowance at width x height (default: the native size), smaller with a float16-safe VAE."""
-    native = native_size(identity)
-    w, h = width or native, height or native
     safe = vae_force_upcast(identity) is False or plan.dtype == "float32"
-    at_native = ACTIVATION_AT_NATIVE_FP16_VAE if safe else ACTIVATION_AT_NATIVE
-    nbytes = scaled(at_native, FIXED, w, h, REFERENCE, plan.dtype)
-    decode = "the VAE decode" if safe else "the VAE decode upcast to float32 (force_upcast)"
-    return fp.with_activation(Activation(nbytes, w, h, f"UNet activations at batch 2 and {decode} at {w}x{h}, plus 0.5 GiB workspace"))
+    return (FP16_VAE if safe else UPCAST_VAE).footprint(identity, plan, footprint, width, height)

@@ -16,9 +16,7 @@ when they are called.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from autopipe_core import DeviceFacts, FamilySpec, Identity, LoadPlan, PipelineRow, Task, hookimpl
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl, toolkit
 
 __version__ = "0.1.0"
 
@@ -46,15 +44,5 @@ def autopipe_pipelines() -> list[PipelineRow]:
     return [PipelineRow(FAMILY, CLASSES, missing={Task.INPAINT: NO_INPAINT})]
 
 
-@hookimpl
-def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
-    from .loading import plan
-
-    return plan(identity, device)
-
-
-@hookimpl
-def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
-    from .tiny import build
-
-    build(path, variant)
+# Hooks whose code needs torch or diffusers: each module is imported when its hook is first asked, never at registration.
+globals().update(toolkit.rows.lazy_hooks(__name__, autopipe_load_plan=".loading:plan", autopipe_build_tiny=".tiny:build"))
