@@ -1,5 +1,11 @@
-"""Fixtures for tests/ and every plugins/*/tests: tiny checkpoints built once per session, and an
-environment no installed plugin leaks into. Run the suites from the repository root (make test)."""
+"""Fixtures for tests/ and every plugins/*/tests, run from the repository root (make test) as one pytest run.
+
+The autopipe pytest plugin (autopipe_core.testing.pytest_plugin, installed with the core) isolates each test
+as `autopipe_plugins` below says: only autopipe-sd loaded unless a test says otherwise, no hub, caches in
+pytest's temp folder; it also provides the `tiny_checkpoint` fixture (tiny checkpoints built once per
+session). A plugin's tests/conftest.py names that plugin instead, for its own folder: one run, so one ini
+file, and each suite needs its own plugin.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_core.testing import isolate, tiny_checkpoint  # noqa: F401 - a fixture, shared by import
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path_factory):
-    """Only autopipe-sd is loaded unless a test says otherwise; no hub; caches in a temp folder."""
-    isolate(monkeypatch, "autopipe-sd", tmp_path_factory.getbasetemp() / "autopipe-cache")
+autopipe_plugins = "autopipe-sd"
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """autopipe-controlnet against the conformance kit: a modifier plugin, its rows over SD's and SDXL's families."""
 
+from pathlib import Path
 from typing import Any
 
 from autopipe_core import Task
@@ -7,6 +8,10 @@ from autopipe_core.testing import PluginConformance
 
 _NO_PAG = "diffusers has no PAG ControlNet pipeline for this task"
 _UNION_IS_SDXL = "ControlNet Union models are SDXL models"
+_NO_TINY_SDXL_FILE = (
+    "autopipe-controlnet recognises SDXL ControlNet files by the full-size shapes (cross-attention 2048, "
+    "add_embedding 2816), which no tiny model has"
+)
 
 
 class TestConformance(PluginConformance):
@@ -17,6 +22,19 @@ class TestConformance(PluginConformance):
         ("stable-diffusion-xl+controlnet+pag", "inpaint"): _NO_PAG,
         **{("stable-diffusion+controlnet-union", t): _UNION_IS_SDXL for t in Task},
     }
+    no_single_file = {"stable-diffusion-xl": _NO_TINY_SDXL_FILE}
+
+    def tiny_single_file(self, family: str, path: Path) -> Path:
+        """A ControlNet for the tiny SD checkpoint's UNet, saved as one file in diffusers' layout."""
+        import torch
+        from diffusers import ControlNetModel, UNet2DConditionModel
+        from safetensors.torch import save_file
+
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel.from_pretrained(self.tiny_folder(family) / "unet")
+        model = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+        return path
 
     def modifier_kwargs(self, family: str, modifiers: frozenset[str], pipeline: Any) -> dict[str, Any]:
         import torch

@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_core.testing import isolate, tiny_checkpoint  # noqa: F401 - a fixture, shared by import
-
-PLUGIN = "autopipe-kandinsky"
-
-
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch, tmp_path_factory):
-    """Runs after the root conftest's isolation (which loads autopipe-sd only) and replaces it."""
-    isolate(monkeypatch, PLUGIN, tmp_path_factory.getbasetemp() / "autopipe-cache")
+# The autopipe pytest plugin isolates each test in this folder to this plugin (a conftest setting: the
+# repository's tests run as one pytest run, whose root conftest names autopipe-sd for everything else).
+autopipe_plugins = "autopipe-kandinsky"
 
 
 @pytest.fixture(scope="session")

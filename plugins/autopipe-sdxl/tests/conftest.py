@@ -1,9 +1,8 @@
 """Fixtures for autopipe-sdxl's tests: only this plugin loaded, tiny SDXL checkpoints built once per session.
 
-The root conftest's autouse fixture loads only autopipe-sd; the autouse
-fixture here runs after it (pytest sets up autouse fixtures from the outermost
-conftest inwards) and loads only autopipe-sdxl, so every test also shows that
-this plugin works without autopipe-sd.
+Every test here also shows that this plugin works without autopipe-sd: the autopipe pytest plugin
+isolates this folder to autopipe-sdxl, for module-scoped fixtures (a pipeline loaded once per module)
+as for each test.
 """
 
 from __future__ import annotations
@@ -12,24 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_core.testing import tiny_checkpoint  # noqa: F401 - a fixture, shared by import
 from autopipe_sdxl import FP16_SAFE_VAE
 
-PLUGIN = "autopipe-sdxl"
+# A conftest setting: the repository's tests run as one pytest run, whose root conftest names autopipe-sd.
+autopipe_plugins = "autopipe-sdxl"
 FAMILY = "stable-diffusion-xl"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _sdxl_only_for_module_fixtures():
-    """For module-scoped fixtures (a pipeline loaded once per module), set up before any test's environment."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOPIPE_PLUGINS", PLUGIN)
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _sdxl_only(monkeypatch):
-    monkeypatch.setenv("AUTOPIPE_PLUGINS", PLUGIN)
 
 
 @pytest.fixture(scope="session")

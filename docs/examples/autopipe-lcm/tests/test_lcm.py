@@ -7,7 +7,7 @@ import json
 import pytest
 
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, DeviceFacts, Identity, Task, UnsupportedTaskError
-from autopipe_core.testing import PluginConformance, isolate, tiny_checkpoint  # noqa: F401 - a fixture, used by import
+from autopipe_core.testing import PluginConformance
 from autopipe_lcm import FAMILY, NO_INPAINT
 from autopipe_lcm.loading import plan
 
@@ -17,11 +17,6 @@ PLUGIN = "autopipe-lcm"
 class TestConformance(PluginConformance):
     plugin = PLUGIN
     cannot = {(FAMILY, Task.INPAINT): NO_INPAINT}
-
-
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch, tmp_path_factory):
-    isolate(monkeypatch, PLUGIN, tmp_path_factory.getbasetemp() / "autopipe-cache")
 
 
 @pytest.fixture(scope="session")
