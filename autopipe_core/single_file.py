@@ -223,7 +223,11 @@ def identify_file(path: str | os.PathLike[str], registry: Registry | None = None
     """The Identity of a single-file checkpoint: read its header, ask the plugins, take the best claim."""
     registry = registry or get_registry()
     path = Path(path)
-    report = detect(read(path, allow_pickle), registry)
+    return identify_detection(path, detect(read(path, allow_pickle), registry), registry)
+
+
+def identify_detection(path: Path, report: Report, registry: Registry) -> Identity:
+    """The Identity of a checkpoint whose header the plugins have judged (`report`): the best claim, or why none fits."""
     best = report.best
     if best is None:
         raise UnsupportedModelError(

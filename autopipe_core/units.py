@@ -59,3 +59,11 @@ def parse_memory(value: int | str, unit_required: bool = False) -> int:
 def gib(n: int) -> str:
     """Bytes as GiB with two decimals, the unit every reason speaks in."""
     return f"{n / GiB:.2f} GiB"
+
+
+def human(n: int) -> str:
+    """Bytes in the binary unit that reads best: GiB from 1 GiB, MiB from 1 MiB, KiB below."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} bytes"

@@ -133,6 +133,12 @@ def _inspect(p: argparse.ArgumentParser) -> None:
     _pickle(p)
 
 
+def _scan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="a folder to walk (or one checkpoint): diffusers folders, .safetensors files, sharded indexes")
+    p.add_argument("--json", action="store_true", help="print JSON, one object per checkpoint (default: text)")
+    _pickle(p)
+
+
 def _plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a diffusers folder, a single .safetensors file or a hub repo id")
     p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
@@ -179,6 +185,29 @@ def _demo(p: argparse.ArgumentParser) -> None:
     _call(p, 4)
 
 
+def _serve(p: argparse.ArgumentParser) -> None:
+    def cpus(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--cpus-per-replica must be a number, not {text[:40]!r}") from None
+        if not 0 < value <= 1024:
+            raise argparse.ArgumentTypeError(f"--cpus-per-replica must be above 0 (a fraction shares a core) and at most 1024, not {text}")
+        return value
+
+    p.add_argument("model", nargs="+", metavar="MODEL", help="a checkpoint to serve: a diffusers folder, a .safetensors file or a hub repo id; NAME=MODEL chooses its model id (default: the folder's or file's name, or the repo id)")
+    p.add_argument("--replicas", type=counted("--replicas", 1, 1024), default=1, help="replicas of the deployment, each holding its own weights (default: 1)")
+    p.add_argument("--port", type=counted("--port", 1, 65535), default=8000, help="HTTP port (default: 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)")
+    p.add_argument("--models-per-replica", type=counted("--models-per-replica", 1, 1024), default=3, help="checkpoints a replica holds at once; beyond it the least recently used is unloaded (default: 3)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where replicas run: auto is cuda when Ray finds GPUs (default: auto)")
+    p.add_argument("--gpu-memory", type=memory, help="memory of each GPU, e.g. 80GiB: replicas then ask for the fraction of a GPU their checkpoints need (default: a whole GPU each)")
+    p.add_argument("--cpus-per-replica", type=cpus, default=1.0, help="CPUs each replica asks Ray for; a fraction shares a core (default: 1)")
+    p.add_argument("--max-size", type=counted("--max-size", 8, MAX_SIDE, 8), default=1024, help="largest image side a request may ask for, a multiple of 8; the memory request is planned at it (default: 1024)")
+    p.add_argument("--max-steps", type=counted("--max-steps", 1, MAX_STEPS), default=150, help="most denoising steps a request may ask for (default: 150)")
+    p.add_argument("--steps", type=counted("--steps", 1, MAX_STEPS), default=20, help="denoising steps of a request that names none (default: 20)")
+
+
 #: The demo's family when several are installed: the first of these, else the first installed. Only a default for a
 #: command-line choice (the installed plugins are the truth); naming none of them would change nothing else.
 PREFERRED_DEMO_FAMILIES = ("stable-diffusion",)
@@ -193,9 +222,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
     "plugins": ("list installed plugins, their families and their health", _plugins, "reports:plugins"),
     "resolve": ("which pipeline class serves a checkpoint for each task (reads JSON only)", _resolve, "reports:resolve"),
     "inspect": ("what a single-file checkpoint's header says, and each plugin's verdict (reads the header only)", _inspect, "reports:inspect"),
+    "scan": ("classify every checkpoint under a folder: family, class per task, bytes, or why not (headers and JSON only)", _scan, "scanning:scan"),
     "plan": ("dtype, weight variant and placement for a memory budget, from weight-file headers (loads nothing)", _plan, "reports:plan"),
     "generate": ("load with the family's loading code, run one task, save the image", _generate, "running:generate"),
     "demo": ("text2img, img2img and inpaint on one set of weights, with timings", _demo, "running:demo"),
+    "serve": ("serve text2img, img2img and inpaint over HTTP with Ray Serve on a local Ray (needs autopipe-core[serve])", _serve, "serving:serve"),
 }
 
 

@@ -1,0 +1,207 @@
+"""Classify every checkpoint under a folder tree, from JSON and headers alone, in one process.
+
+A model manager (the kind of tool InvokeAI and ComfyUI are) sorts a user's
+library at start-up: which files and folders are pipelines of which family,
+what each can do, what it weighs. :func:`scan` answers that for every
+diffusers folder (a ``model_index.json``), single ``.safetensors`` file and
+sharded single-file checkpoint (a ``*.safetensors.index.json`` with its shards)
+under a root, with the class for each task, the bytes the family's half
+precision plan would load, or the typed reason a checkpoint cannot be used.
+A broken or hostile entry is reported and the scan goes on; entries are read
+one at a time, so memory is bounded by the largest header, not the sum.
+Nothing is imported but the plugins' registrations: no torch, no diffusers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import AutopipeError, InvalidModelError
+from .headers import PICKLE_SUFFIXES, SafetensorsHeader
+from .planning import footprint
+from .registry import Registry, get_registry
+from .resolve import identify, resolve_identity
+from .specs import DeviceFacts, Identity
+from .tasks import Task
+
+#: The machine a scan's byte counts are planned for: an accelerator with bfloat16, so the figure is the family's
+#: half-precision weights (what a GPU would hold), not float32 on the CPU.
+SCAN_DEVICE = DeviceFacts("cuda", 1, None, None, True)
+
+INDEX_SUFFIX = ".safetensors.index.json"
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One checkpoint found by a scan, classified, or the reason it cannot be used.
+
+    `kind` is "folder" (a diffusers folder), "file" (a single .safetensors or pickle file) or "sharded" (an index and
+    its shards). `pipelines` maps each task to the class autopipe would load, or None with the reason in `refused`.
+    `variant` is the family's kind of checkpoint (Resolution.variant: "inpainting-only"), `detected_as` what a
+    file's header was recognised as (Detection.variant: "sd1").
+    `weights_bytes` is what the family's plan on an accelerator would load (None: not counted). `error` is
+    "TypeName: message" of the typed error when the checkpoint cannot be used at all, and then the rest is empty.
+    """
+
+    path: str
+    kind: str
+    family: str | None = None
+    variant: str | None = None
+    plugin: str | None = None
+    pipelines: Mapping[str, str | None] = field(default_factory=dict)
+    refused: Mapping[str, str] = field(default_factory=dict)
+    weights_bytes: int | None = None
+    error: str | None = None
+    detected_as: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "kind": self.kind, "family": self.family, "variant": self.variant, "plugin": self.plugin,
+            "pipelines": dict(self.pipelines), "refused": dict(self.refused), "weights_bytes": self.weights_bytes, "error": self.error,
+            "detected_as": self.detected_as,
+        }
+
+
+def candidates(root: Path) -> Iterator[tuple[Path, str]]:
+    """(path, kind) of every checkpoint under `root`, in a stable order: folders with a model_index.json (not
+    entered further: their files are their components), sharded indexes, single files. Links are not followed."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        here = Path(folder)
+        if "model_index.json" in files:
+            dirs.clear()  # the components of this pipeline, not checkpoints of their own
+            yield here, "folder"
+            continue
+        shards: set[str] = set()
+        for name in sorted(files):
+            if name.endswith(INDEX_SUFFIX):
+                yield here / name, "sharded"
+                shards |= _shard_names(here / name)
+        for name in sorted(files):
+            lower = name.lower()
+            if name in shards or name.endswith(INDEX_SUFFIX):
+                continue
+            if lower.endswith(".safetensors") or lower.endswith(PICKLE_SUFFIXES):
+                yield here / name, "file"
+
+
+def _shard_names(index: Path) -> set[str]:
+    try:
+        return set(_read_index(index).values())
+    except (AutopipeError, OSError):
+        return set()
+
+
+def _read_index(index: Path) -> dict[str, str]:
+    """A sharded checkpoint's weight_map (tensor -> shard file name), read capped and without blocking."""
+    from .sources import read_json
+
+    weight_map = read_json(index, index.name).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
+        raise InvalidModelError(f"{index} has no weight_map of tensor names to shard files: it is not a sharded checkpoint's index")
+    for shard in set(weight_map.values()):
+        if "/" in shard or "\\" in shard or shard.startswith("."):
+            raise InvalidModelError(f"{index} names the shard {shard[:80]!r}, outside its own folder")
+    return weight_map
+
+
+def sharded_header(index: Path) -> SafetensorsHeader:
+    """The shards' headers as one: the tensors of every shard the index names (each header checked as a file's)."""
+    from types import MappingProxyType
+
+    from .headers import read_header
+
+    weight_map = _read_index(index)
+    tensors: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    size = read = 0
+    for shard in sorted(set(weight_map.values())):
+        header = read_header(index.parent / shard)
+        tensors.update(header.tensors)
+        metadata.update(header.metadata)
+        size, read = size + header.file_size, read + header.header_bytes
+    return SafetensorsHeader(str(index), size, read, MappingProxyType(tensors), MappingProxyType(metadata))
+
+
+def classify(path: Path, kind: str, registry: Registry | None = None, allow_pickle: bool = False) -> Scanned:
+    """One checkpoint: its Identity, the class for each task, its planned bytes; a typed error becomes `error`."""
+    registry = registry or get_registry()
+    try:
+        identity = _identity(path, kind, registry, allow_pickle)
+    except AutopipeError as exc:
+        return Scanned(str(path), kind, error=f"{type(exc).__name__}: {exc}")
+    pipelines: dict[str, str | None] = {}
+    refused: dict[str, str] = {}
+    resolved = None
+    for task in Task:
+        try:
+            resolution = resolve_identity(identity, task, {}, registry)
+        except AutopipeError as exc:
+            pipelines[task.value], refused[task.value] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        pipelines[task.value] = resolution.pipeline_class
+        resolved = resolved or resolution
+    if resolved is None:
+        first = next(iter(refused.values()))
+        return Scanned(str(path), kind, error=first)
+    detected = identity.detection.variant if identity.detection is not None else None
+    weights = _weights(resolved, registry, allow_pickle)
+    return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, pipelines, refused, weights, None, detected)
+
+
+def _identity(path: Path, kind: str, registry: Registry, allow_pickle: bool) -> Identity:
+    if kind == "sharded":
+        from .single_file import detect, identify_detection
+
+        return identify_detection(path, detect(sharded_header(path), registry), registry)
+    return identify(path, registry, allow_pickle)
+
+
+def _weights(resolution: Any, registry: Registry, allow_pickle: bool) -> int | None:
+    """The weight bytes of the family's own plan on an accelerator, None when a component could not be counted."""
+    from .planning import family_plan
+
+    identity = resolution.identity
+    if identity is None or identity.origin not in ("folder", "file"):
+        return None
+    try:
+        plan = family_plan(resolution, SCAN_DEVICE, registry)
+        counted = footprint(identity, plan, allow_pickle=allow_pickle)
+    except AutopipeError:
+        return None
+    return None if counted.unknown else counted.weights
+
+
+def scan(root: str | os.PathLike[str], registry: Registry | None = None, allow_pickle: bool = False,
+         progress: Callable[[Iterator[Any]], Iterator[Any]] | None = None) -> list[Scanned]:
+    """Every checkpoint under `root`, classified (see :class:`Scanned`); the typed reason for each that cannot be used.
+
+    `root` may also be one file or one diffusers folder. `progress` wraps the iteration (the command line passes a
+    tqdm bar on a terminal). Raises ModelNotFoundError when `root` does not exist.
+    """
+    from .errors import ModelNotFoundError
+
+    registry = registry or get_registry()
+    start = Path(os.path.expanduser(os.fspath(root)))
+    try:
+        mode = os.stat(start).st_mode
+    except OSError as exc:
+        raise ModelNotFoundError(f"cannot scan {start}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        found: Iterator[tuple[Path, str]] = iter([(start, "folder")]) if (start / "model_index.json").exists() else candidates(start)
+    else:
+        found = iter([(start, "sharded" if start.name.endswith(INDEX_SUFFIX) else "file")])
+    items = list(found)
+    iterator: Iterator[tuple[Path, str]] = iter(items)
+    if progress is not None:
+        iterator = progress(iterator)
+    return [classify(path, kind, registry, allow_pickle) for path, kind in iterator]
+
+
+def dumps(results: list[Scanned]) -> str:
+    return json.dumps([r.to_json() for r in results], indent=2)
