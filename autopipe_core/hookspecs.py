@@ -119,13 +119,14 @@ def autopipe_detect(header: SafetensorsHeader) -> Sequence[Detection] | Detectio
 def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
     """Load the single-file checkpoint at `path` as `pipeline_class` when the default is not enough.
 
-    Return None to let the core call ``pipeline_class.from_single_file(path,
-    config=detection.config, local_files_only=True, **kwargs)``; ``kwargs``
-    already hold that ``config`` and ``local_files_only`` (the caller's own
-    win). A family that builds a component itself (a tokenizer from files it
-    ships, so the config folders need not carry a copy each) adds it to
-    ``kwargs`` and makes that call itself. Asked of the plugin that made the
-    detection.
+    Return None to let the core load it (``autopipe_core.toolkit.single_file.default_load``):
+    ``pipeline_class.from_single_file(path, config=detection.config,
+    local_files_only=True, **kwargs)``, with the CLIP tokenizers the config
+    folder names but has no vocabulary for built from the merges the core
+    ships; ``kwargs`` already hold that ``config`` and ``local_files_only``
+    (the caller's own win). A family that needs more (SD's zero-terminal-SNR
+    files need a scheduler that can rescale) adds it to ``kwargs`` and calls
+    ``default_load`` itself. Asked of the plugin that made the detection.
     """
 
 

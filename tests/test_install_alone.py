@@ -77,4 +77,6 @@ def test_a_plugin_installed_alone_detects_its_single_files_with_the_configs_its_
     config = Path(best["config"])
     assert best["plugin"] == plugin and best["pipeline_class"] == f"diffusers:{expected}"
     assert config.is_relative_to(tmp_path / "venv") and (config / "model_index.json").is_file()
-    assert (config.parent / "clip-bpe" / "merges.txt.gz").is_file() and (config.parent / "clip-bpe" / "LICENSE").is_file()
+    # The CLIP BPE merges ship once, in the core's wheel (autopipe_core/toolkit/data/clip-bpe), and load offline there.
+    merges = subprocess.run([str(bindir / "python"), "-c", "import autopipe_core.toolkit.tokenizers as t; print(len(t.clip()))"], capture_output=True, text=True, env=env)
+    assert merges.returncode == 0 and merges.stdout.strip() == "49408", merges.stderr
