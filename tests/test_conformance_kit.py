@@ -1,8 +1,13 @@
-"""The conformance kit fails where a plugin breaks its contract: false or missing declarations, a plugin not installed.
+"""The conformance kit fails where a plugin breaks its contract, each time saying what to change.
 
 Each case writes a test module that subclasses PluginConformance the way an
-author would and runs pytest on it; the declarations are checked against
-what the real plugins register, so only the cheap tests of the kit are run.
+author would and runs pytest on it (in this process: pytester). The
+declarations are checked against what the real plugins register, running
+only the kit's cheap tests; each newer check is broken by a toy plugin
+installed as a wheel (a family over SD's classes and tiny checkpoint), or by
+the real autopipe-sd with a wrong single file, and passes on the toy
+unbroken. The autopipe pytest plugin is run with and without the setting
+that asks for it.
 """
 
 import textwrap

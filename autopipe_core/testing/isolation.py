@@ -78,14 +78,23 @@ def run_setting(config: pytest.Config) -> str | None:
     return setting_value(config.getoption(SETTING, None)) or setting_value(config.getini(SETTING))
 
 
+_FOUND = pytest.StashKey[dict]()
+
+
 def setting_for(config: pytest.Config, path: Path) -> str | None:
     """The plugins a test at `path` is isolated to: the nearest conftest's setting, else the run's; None: no isolation."""
-    where = Path(path).resolve()
-    nearest: tuple[int, str] | None = None
-    for plugin in config.pluginmanager.get_plugins():
-        found = conftest_setting(plugin)
-        if found is not None and where.is_relative_to(found[0]):
-            depth = len(found[0].parts)
-            if nearest is None or depth > nearest[0]:
-                nearest = (depth, found[1])
-    return nearest[1] if nearest is not None else run_setting(config)
+    folder = Path(path).parent
+    plugins = config.pluginmanager.get_plugins()
+    found = config.stash.setdefault(_FOUND, {})
+    key = (folder, len(plugins))  # conftests register as collection reaches their folders
+    if key not in found:
+        where = folder.resolve()
+        nearest: tuple[int, str] | None = None
+        for plugin in plugins:
+            setting = conftest_setting(plugin)
+            if setting is not None and where.is_relative_to(setting[0]):
+                depth = len(setting[0].parts)
+                if nearest is None or depth > nearest[0]:
+                    nearest = (depth, setting[1])
+        found[key] = nearest[1] if nearest is not None else run_setting(config)
+    return found[key]
