@@ -57,7 +57,9 @@ def autopipe_load_plan(family: str, identity: Identity, device: DeviceFacts) -> 
     ``identity.files`` says which weight files exist (use
     ``identity.has_weight_variant("fp16")`` before choosing a variant).
     ``device`` holds the facts of the machine; tests pass made-up ones.
-    Return None to take the core's default (float32, no variant, on the device).
+    Return None to take the core's default, ``autopipe_core.toolkit.plans.half_precision_plan``:
+    float32 on a CPU; on an accelerator bfloat16 where it has it, else float16,
+    from the weight variant the files offer.
     The placement is the core's to plan from the weights' sizes (see
     ``autopipe_footprint`` and ``autopipe_placement``): return "device".
     """

@@ -1,7 +1,8 @@
-"""What plugin authors would otherwise each write: tokenizers, tiny components, single-file helpers.
+"""What plugin authors would otherwise each write: rows, load plans, allowances, tokenizers, tiny components, single-file helpers.
 
-``from autopipe_core import toolkit``, then ``toolkit.tokenizers``,
-``toolkit.tiny``, ``toolkit.single_file`` (each imported on first use).
+``from autopipe_core import toolkit``, then ``toolkit.rows``, ``toolkit.plans``,
+``toolkit.allowance``, ``toolkit.tokenizers``, ``toolkit.tiny``,
+``toolkit.single_file`` (each imported on first use).
 Importing any of them imports no torch, diffusers or transformers: they are
 imported inside the functions that build something. docs/plugin-guide.md,
 section "Toolkit", documents every public function with its arguments,
