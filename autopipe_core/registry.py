@@ -234,6 +234,13 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         else:
             classes[cls] = c[0][2]
         claimants[cls] = tuple(e for *_, e in sorted(c, key=lambda item: item[0]))
+    # Families that claim other families' class names (FamilySpec.also_named), after the class's own entries: the
+    # first whose requirements a checkpoint meets wins, so they only ever take what the owner's requirements refuse.
+    for family, (spec, plugin) in sorted(families.items()):
+        plain = table.get((family, frozenset()), {})
+        for cls in sorted(spec.also_named):
+            entry = ClassEntry(family, frozenset(), frozenset(plain), plugin, frozenset())
+            claimants[cls] = (*claimants.get(cls, ()), entry)
 
     # Modifiers.
     mod_offers: dict[str, list] = {}

@@ -208,9 +208,18 @@ class FamilySpec:
     #: live pipeline (SDXL: add_watermarker -> ``pipeline.watermark is not None``), so that from_pipe carries them.
     #: An argument kept as an attribute of its own name (PAG's pag_applied_layers) needs no reader.
     init_readers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    #: Class names checkpoints of this family write in model_index.json although another family registers them
+    #: (the original Kolors repository names StableDiffusionXLPipeline): this family claims such a checkpoint when
+    #: its `requires` hold and those of the class's own family do not. Resolution stays a table look-up.
+    also_named: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
+        if isinstance(self.also_named, str):
+            raise ValueError(f"family {self.name!r}: also_named must be a set of class names, not a string")
+        object.__setattr__(self, "also_named", frozenset(self.also_named))
+        if self.also_named and not self.requires:
+            raise ValueError(f"family {self.name!r}: also_named needs requires, the facts that tell its checkpoints from the class's own family's")
         object.__setattr__(self, "variants", tuple(self.variants))
         for v in self.variants:
             if not isinstance(v, Variant):
