@@ -33,6 +33,11 @@ def known_modifiers() -> Mapping[str, str]:
     return dict(_data()["modifiers"])
 
 
+def known_rows() -> Mapping[str, tuple[str, ...]]:
+    """row label ("stable-diffusion+controlnet") -> the distributions that must be installed for the row."""
+    return {label: tuple(dists) for label, dists in _data().get("rows", {}).items()}
+
+
 def install_command(distributions: list[str] | tuple[str, ...]) -> str:
     """How to install these distributions of this project, as a user can today (they are not on PyPI)."""
     return _data()["install"].format(paths=" ".join(f"./plugins/{d}" for d in distributions), names=" ".join(distributions))
@@ -68,10 +73,15 @@ def collect(registry: Any) -> dict[str, Any]:
         for name in spec.recognised:
             classes.setdefault(name, set()).add(plugin)
     modifiers = {kwarg: plugin for kwarg, (_, plugin) in registry.modifiers.items() if plugin != "autopipe-core"}
+    rows: dict[str, set[str]] = {}
+    for (family, mods), tasks in registry.table.items():
+        if mods:
+            rows.setdefault("+".join([family, *sorted(mods)]), set()).update({registry.families[family][1], *(p for _, p in tasks.values())})
     return {
         "install": "pip install {paths}  (from a clone of the autopipe repository: its plugins are not on PyPI; see its README)",
         "classes": {cls: sorted(d for d in dists if d != "autopipe-core") for cls, dists in sorted(classes.items())},
         "modifiers": dict(sorted(modifiers.items())),
+        "rows": {label: sorted(d for d in dists if d != "autopipe-core") for label, dists in sorted(rows.items())},
     }
 
 
@@ -80,5 +90,8 @@ def dump(data: Mapping[str, Any]) -> str:
     lines = ["{", f' "install": {json.dumps(data["install"])},', ' "classes": {']
     classes = list(data["classes"].items())
     lines += [f"  {json.dumps(c)}: {json.dumps(d)}{',' if i < len(classes) - 1 else ''}" for i, (c, d) in enumerate(classes)]
-    lines += [" },", f' "modifiers": {json.dumps(data["modifiers"])}', "}"]
+    lines += [" },", f' "modifiers": {json.dumps(data["modifiers"])},', ' "rows": {']
+    rows = list(data["rows"].items())
+    lines += [f"  {json.dumps(r)}: {json.dumps(d)}{',' if i < len(rows) - 1 else ''}" for i, (r, d) in enumerate(rows)]
+    lines += [" }", "}"]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from . import sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
-from .known import install_command, install_hint, known_modifiers
+from .known import install_command, install_hint, known_modifiers, known_rows
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
 from .registry import Registry, get_registry
 from .specs import Identity, class_name, import_class
@@ -165,7 +165,9 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     label = _label(entry.family, modifiers)
     if not row and (entry.family, modifiers) not in registry.missing:
         combos = sorted(_label(f, m) for f, m in registry.table if f == entry.family)
-        raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.")
+        needed = [d for d in known_rows().get("+".join([entry.family, *sorted(modifiers)]), ()) if d not in _installed(registry)]
+        hint = f" The plugin that has it is not installed: {install_command(needed)}" if needed else ""
+        raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.{hint}")
     matching = [v for v in spec.variants if v.matches(identity.configs)]
     if task not in row:
         why = registry.missing.get((entry.family, modifiers), {}).get(task)

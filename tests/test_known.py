@@ -24,7 +24,8 @@ def test_every_class_a_shipped_plugin_registers_has_an_install_hint_naming_it():
             name = ref.rpartition(":")[2]
             assert {plugin, reg.families[family][1]} <= set(classes[name]), name
     assert classes["StableDiffusionControlNetPipeline"] == ("autopipe-controlnet", "autopipe-sd")
-    assert known.known_modifiers() == {"controlnet": "autopipe-controlnet"}
+    assert known.known_modifiers() == {}  # enable_pag and controlnet are the core's own
+    assert known.known_rows()["stable-diffusion+controlnet"] == ("autopipe-controlnet", "autopipe-sd")
 
 
 def test_the_hint_names_an_install_that_works_today():
