@@ -79,9 +79,9 @@ CHATGLM = Requirement(
 )
 
 NO_INPAINT = (
-    "diffusers 0.42.1 has no Kolors inpainting pipeline (its AutoPipelineForInpainting table has no kolors key; "
-    "the Kolors classes are KolorsPipeline, KolorsImg2ImgPipeline and KolorsPAGPipeline). Repaint the whole image with "
-    "AutoPipelineForImage2Image, or inpaint with a Stable Diffusion XL inpainting checkpoint (autopipe's SDXL plugin); "
+    "diffusers 0.42.1 has no Kolors inpainting pipeline (its Kolors classes are KolorsPipeline, KolorsImg2ImgPipeline "
+    "and KolorsPAGPipeline, and its AutoPipeline tables map kolors to text2img and img2img only). Repaint the whole "
+    "image with img2img, or inpaint with a Stable Diffusion XL inpainting checkpoint (autopipe's SDXL plugin); "
     "Kwai-Kolors/Kolors-Inpainting runs only with the Kolors repository's own pipeline code, which diffusers does not ship"
 )
 

@@ -1,0 +1,65 @@
+"""A checkpoint laid out as the original Kwai-Kolors/Kolors repository, end to end: the guard lets its "kolors" library
+through, it loads as KolorsPipeline, runs without a negative prompt, switches tasks, with and without autopipe-sdxl
+installed; and the diffusers bug behind force_zeros_for_empty_prompt=False, checked to be still there."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image, UntrustedCodeError, guard, resolve
+from autopipe_kolors import FAMILY, ORIGINAL_LAYOUT
+
+BOTH = "autopipe-kolors,autopipe-sdxl"
+CALL = dict(num_inference_steps=2, output_type="np")
+
+
+@pytest.fixture(scope="module")
+def original(tiny_checkpoint):
+    return tiny_checkpoint(FAMILY, ORIGINAL_LAYOUT)
+
+
+def test_the_guard_lets_the_kolors_library_through_as_diffusers_own_subpackage(original):
+    index = json.loads((original / "model_index.json").read_text())
+    assert index["text_encoder"][0] == index["tokenizer"][0] == "kolors"
+    assert guard.is_pipeline_module("kolors") and guard.foreign_in(original) == {}
+
+
+def test_a_library_that_is_no_diffusers_subpackage_is_still_refused(original, tmp_path):
+    import shutil
+
+    folder = tmp_path / "renamed"
+    shutil.copytree(original, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "text_encoder": ["kolors_code", "ChatGLMModel"]}))
+    assert resolve(folder, "text2img").pipeline_class == "KolorsPipeline"  # resolution reads JSON, never the library
+    with pytest.raises(UntrustedCodeError, match="kolors_code"):
+        AutoPipelineForText2Image.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("plugins", ["autopipe-kolors", BOTH])
+def test_it_loads_as_kolors_and_runs_without_a_negative_prompt(original, monkeypatch, plugins):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", plugins)
+    pipe = AutoPipelineForText2Image.from_pretrained(original)
+    assert type(pipe).__name__ == "KolorsPipeline" and type(pipe.text_encoder).__name__ == "ChatGLMModel"
+    assert pipe.config.force_zeros_for_empty_prompt is False  # its model_index says true: see the next test
+    out = pipe("a red fox", **CALL).images
+    assert out.shape == (1, 64, 64, 3) and np.isfinite(out).all()
+    i2i = AutoPipelineForImage2Image.from_pipe(pipe)
+    assert type(i2i).__name__ == "KolorsImg2ImgPipeline" and i2i.unet is pipe.unet and i2i.config.force_zeros_for_empty_prompt is False
+    assert i2i("a red fox", image=Image.new("RGB", (64, 64), (90, 160, 220)), strength=1.0, **CALL).images.shape == (1, 64, 64, 3)
+    pag = AutoPipelineForText2Image.from_pipe(pipe, enable_pag=True)
+    assert type(pag).__name__ == "KolorsPAGPipeline" and pag("a red fox", **CALL).images.shape == (1, 64, 64, 3)
+
+
+def test_diffusers_still_fails_without_a_negative_prompt_when_told_to_zero_it(original):
+    """Why the plugin loads with force_zeros_for_empty_prompt=False (huggingface/diffusers#13612): when this test
+    fails, diffusers zeroes the pooled embedding too; drop the keyword from autopipe_kolors.loading.from_pretrained."""
+    pipe = AutoPipelineForText2Image.from_pretrained(original, force_zeros_for_empty_prompt=True)  # the caller's own wins
+    assert pipe.config.force_zeros_for_empty_prompt is True
+    assert pipe("a red fox", negative_prompt="", **CALL).images.shape == (1, 64, 64, 3)  # a negative prompt: nothing zeroed
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'repeat'"):
+        pipe("a red fox", **CALL)
