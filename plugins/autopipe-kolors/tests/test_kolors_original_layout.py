@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image, UntrustedCodeError, guard, resolve
@@ -45,7 +46,8 @@ def test_it_loads_as_kolors_and_runs_without_a_negative_prompt(original, monkeyp
     monkeypatch.setenv("AUTOPIPE_PLUGINS", plugins)
     pipe = AutoPipelineForText2Image.from_pretrained(original)
     assert type(pipe).__name__ == "KolorsPipeline" and type(pipe.text_encoder).__name__ == "ChatGLMModel"
-    assert pipe.config.force_zeros_for_empty_prompt is False  # its model_index says true: see the next test
+    assert pipe.config.force_zeros_for_empty_prompt is False  # its model_index says true: see below
+    assert pipe.text_encoder.dtype == pipe.unet.dtype == torch.float32  # its text encoder's config says float16: see below
     out = pipe("a red fox", **CALL).images
     assert out.shape == (1, 64, 64, 3) and np.isfinite(out).all()
     i2i = AutoPipelineForImage2Image.from_pipe(pipe)
@@ -55,10 +57,31 @@ def test_it_loads_as_kolors_and_runs_without_a_negative_prompt(original, monkeyp
     assert type(pag).__name__ == "KolorsPAGPipeline" and pag("a red fox", **CALL).images.shape == (1, 64, 64, 3)
 
 
+def test_the_float16_pickle_shards_load_as_the_same_weights(original, tiny_checkpoint):
+    """ChatGLM3's keys carry the "transformer." prefix in the original repository's .bin shards: diffusers' ChatGLMModel
+    (base_model_prefix "transformer") takes them, every one, rounded to float16 as they were stored."""
+    stored = AutoPipelineForText2Image.from_pretrained(original).text_encoder.state_dict()
+    built = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(FAMILY)).text_encoder.state_dict()
+    assert stored.keys() == built.keys()
+    assert all(torch.equal(stored[k], built[k].to(torch.float16).to(torch.float32)) for k in built)
+
+
+def test_diffusers_alone_mixes_dtypes_and_fails_where_no_dtype_is_given(original):
+    """Why the plugin passes torch_dtype=torch.float32 when the caller names none: diffusers hands transformers dtype=None,
+    which transformers 5 reads as the config's float16. When this test fails, diffusers loads such a text encoder in
+    float32 by itself; drop the default from autopipe_kolors.loading.from_pretrained."""
+    from diffusers import KolorsPipeline
+
+    pipe = KolorsPipeline.from_pretrained(original, force_zeros_for_empty_prompt=False)
+    assert (pipe.text_encoder.dtype, pipe.unet.dtype) == (torch.float16, torch.float32)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        pipe("a red fox", **CALL)
+
+
 def test_diffusers_still_fails_without_a_negative_prompt_when_told_to_zero_it(original):
     """Why the plugin loads with force_zeros_for_empty_prompt=False (huggingface/diffusers#13612): when this test
     fails, diffusers zeroes the pooled embedding too; drop the keyword from autopipe_kolors.loading.from_pretrained."""
-    pipe = AutoPipelineForText2Image.from_pretrained(original, force_zeros_for_empty_prompt=True)  # the caller's own wins
+    pipe = AutoPipelineForText2Image.from_pretrained(original, force_zeros_for_empty_prompt=True, torch_dtype=torch.float32)  # the caller's own win
     assert pipe.config.force_zeros_for_empty_prompt is True
     assert pipe("a red fox", negative_prompt="", **CALL).images.shape == (1, 64, 64, 3)  # a negative prompt: nothing zeroed
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'repeat'"):

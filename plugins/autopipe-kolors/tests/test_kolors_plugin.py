@@ -244,13 +244,21 @@ def test_the_tiny_checkpoint_has_kolors_make_up(tiny_checkpoint):
     assert sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) < 4 << 20
 
 
-def test_the_original_layout_differs_only_in_its_model_index(tiny_checkpoint):
+def test_the_original_layout_is_the_original_repos(tiny_checkpoint):
     folder, diffusers_layout = tiny_checkpoint(FAMILY, ORIGINAL_LAYOUT), tiny_checkpoint(FAMILY)
     index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == ORIGINAL_CLASS and index["force_zeros_for_empty_prompt"] is True
     assert sorted(k for k in index if not k.startswith("_") and k != "force_zeros_for_empty_prompt") == ["scheduler", "text_encoder", "tokenizer", "unet", "vae"]
-    for component in ("unet", "text_encoder", "vae"):
+    for component in ("unet", "vae", "scheduler"):
         assert _config(folder, component) == _config(diffusers_layout, component)
+    encoder = folder / "text_encoder"
+    assert sorted(p.name for p in encoder.iterdir()) == [
+        "config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json",
+    ]
+    config = _config(folder, "text_encoder")
+    assert config["torch_dtype"] == "float16" and "dtype" not in config
+    weight_map = json.loads((encoder / "pytorch_model.bin.index.json").read_text())["weight_map"]
+    assert all(key.startswith("transformer.") for key in weight_map) and "transformer.rotary_pos_emb.inv_freq" in weight_map
 
 
 def test_the_tiny_builder_refuses_a_variant_it_does_not_build(tmp_path):

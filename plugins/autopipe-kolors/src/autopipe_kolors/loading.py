@@ -1,4 +1,4 @@
-"""How Kolors loads: dtype and weight files per device, its memory allowance, and the one keyword diffusers gets wrong.
+"""How Kolors loads: dtype and weight files per device, its memory allowance, and two defaults diffusers gets wrong.
 
 - CPU: float32 everywhere (float16 kernels there are slow or missing).
 - An accelerator: float16, from the fp16 weight files where the checkpoint
@@ -21,6 +21,10 @@
   SDXL ones do. The plan loads it in float16 and says so.
 - Placement: planned by the core from the weights' headers plus
   :data:`UPCAST_VAE` (or :data:`FP16_VAE`); see docs/placement.md.
+- Every from_pretrained (:func:`from_pretrained`, the family's
+  ``autopipe_from_pretrained``): ``force_zeros_for_empty_prompt=False`` and,
+  where the caller names no dtype, float32, each for a failure of diffusers
+  0.42.1 with Kolors that its docstring gives. See docs/kolors.md.
 """
 
 from __future__ import annotations
@@ -118,21 +122,37 @@ def footprint(identity: Identity, plan: LoadPlan, footprint: Footprint, width: i
 
 
 def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
-    """``pipeline_class.from_pretrained(model, **kwargs)`` with ``force_zeros_for_empty_prompt=False`` unless the caller says.
+    """``pipeline_class.from_pretrained(model, **kwargs)`` with two defaults where diffusers gets Kolors wrong; None when the
+    caller gave both keywords (then the core calls exactly that). The caller's own keywords always win.
 
-    diffusers 0.42.1's Kolors pipelines (KolorsPipeline, KolorsImg2ImgPipeline,
-    KolorsPAGPipeline) with ``force_zeros_for_empty_prompt`` true zero the
-    negative prompt's embeddings but never set its pooled embedding, then
-    fail on it (``AttributeError: 'NoneType' object has no attribute
-    'repeat'``) in every call with guidance and no negative prompt
+    ``force_zeros_for_empty_prompt=False``: diffusers 0.42.1's Kolors
+    pipelines (KolorsPipeline, KolorsImg2ImgPipeline, KolorsPAGPipeline) with
+    it true zero the negative prompt's embeddings but never set its pooled
+    embedding, then fail on it (``AttributeError: 'NoneType' object has no
+    attribute 'repeat'``) in every call with guidance and no negative prompt
     (huggingface/diffusers#13612, open). The original Kwai-Kolors/Kolors
     repository's model_index.json says true (kept from SDXL's), and its
     authors build their pipeline with ``force_zeros_for_empty_prompt=False``
     (scripts/sample.py): the empty prompt is encoded, as in their own
-    sampling. So autopipe loads every Kolors checkpoint that way; with a negative
-    prompt, or without guidance, the value changes nothing. The caller's own
-    ``force_zeros_for_empty_prompt`` is passed on unchanged.
+    sampling. With a negative prompt, or without guidance, the value changes
+    nothing.
+
+    ``torch_dtype=torch.float32`` when the caller names no dtype: diffusers
+    loads its own models in float32 then, but hands transformers
+    ``dtype=None``, which transformers 5 reads as "the config's dtype", and
+    ChatGLM3's config says ``torch_dtype: float16``. The pipeline would hold a
+    float16 text encoder and a float32 UNet, and fail at the UNet's text
+    projection (``mat1 and mat2 must have the same dtype``). float32 is what
+    diffusers means by no dtype, and what transformers 4 gave.
     """
-    if "force_zeros_for_empty_prompt" in kwargs:
-        return None  # the core's default: the class's from_pretrained with the caller's keywords
-    return pipeline_class.from_pretrained(model, force_zeros_for_empty_prompt=False, **kwargs)
+    import torch
+
+    defaults: dict[str, Any] = {}
+    if "force_zeros_for_empty_prompt" not in kwargs:
+        defaults["force_zeros_for_empty_prompt"] = False
+    if kwargs.get("torch_dtype") is None and kwargs.get("dtype") is None:
+        defaults["torch_dtype"] = torch.float32
+    if not defaults:
+        return None
+    given = {k: v for k, v in kwargs.items() if k not in defaults}  # only a torch_dtype=None gives way
+    return pipeline_class.from_pretrained(model, **given, **defaults)

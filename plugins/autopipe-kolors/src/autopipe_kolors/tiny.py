@@ -12,7 +12,7 @@ with SDXL's scaling factor that asks to be upcast; and the Euler scheduler
 on Kolors' own schedule (1100 training steps, betas to 0.014, from the
 original repository's scheduler config). The add-embedding keeps Kolors'
 make-up, ChatGLM's width plus 6 time ids: ``TEXT_HIDDEN + 6 x
-TIME_EMBED_DIM``. About 400,000 parameters; a 2-step 64x64 call takes a
+TIME_EMBED_DIM``. About 540,000 parameters; a 2-step 64x64 call takes a
 fraction of a second on a CPU.
 
 ``ChatGLMModel`` is built with ``empty_init=False``: its default,
@@ -87,20 +87,54 @@ def unet():
     )
 
 
-def as_original_layout(path: Path) -> None:
-    """Rewrite a saved KolorsPipeline folder's model_index.json as the original Kwai-Kolors/Kolors repository has it.
+#: How the original repository stores ChatGLM3: float16 pickle shards of ChatGLMForConditionalGeneration's state,
+#: every key under its base model's prefix ("transformer."), with an index; its config says torch_dtype float16.
+ORIGINAL_SHARDS = 2
+ORIGINAL_PREFIX = "transformer."
 
-    That file names ``StableDiffusionXLPipeline``, says
-    ``force_zeros_for_empty_prompt: true`` and lists the five components it
-    ships (text encoder and tokenizer from the library "kolors"), no IP-Adapter
-    image encoder; the component folders are the same.
+
+def as_original_layout(path: Path) -> None:
+    """Rewrite a saved KolorsPipeline folder as the original Kwai-Kolors/Kolors repository lays its files out.
+
+    model_index.json names ``StableDiffusionXLPipeline``, says
+    ``force_zeros_for_empty_prompt: true`` and lists the five components the
+    repository ships (text encoder and tokenizer from the library "kolors", no
+    IP-Adapter image encoder). The text encoder is stored as that repository
+    stores ChatGLM3 (THUDM's chatglm3-6b-base files): float16
+    ``pytorch_model-0000N-of-0000M.bin`` shards whose keys carry the
+    ``transformer.`` prefix, ``pytorch_model.bin.index.json``, and a config
+    saying ``torch_dtype: float16`` (as transformers 4 wrote it). The UNet,
+    VAE, tokenizer and scheduler folders are the diffusers layout's.
     """
-    index_file = Path(path) / "model_index.json"
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    index_file = path / "model_index.json"
     index = json.loads(index_file.read_text())
     index.update(_class_name=ORIGINAL_CLASS, force_zeros_for_empty_prompt=True)
     for optional in ("image_encoder", "feature_extractor"):
         index.pop(optional, None)
     index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+    encoder = path / "text_encoder"
+    weights = encoder / "model.safetensors"
+    state = load_file(weights)
+    weights.unlink()
+    names = sorted(state)
+    weight_map = {}
+    for n in range(ORIGINAL_SHARDS):
+        shard = f"pytorch_model-{n + 1:05d}-of-{ORIGINAL_SHARDS:05d}.bin"
+        keys = names[n::ORIGINAL_SHARDS]
+        torch.save({ORIGINAL_PREFIX + k: state[k].to(torch.float16) for k in keys}, encoder / shard)
+        weight_map.update({ORIGINAL_PREFIX + k: shard for k in keys})
+    total = sum(t.numel() * 2 for t in state.values())
+    (encoder / "pytorch_model.bin.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
+    config_file = encoder / "config.json"
+    config = json.loads(config_file.read_text())
+    config.pop("dtype", None)
+    config["torch_dtype"] = "float16"
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def build(path: Path, variant: str | None = None, seed: int = 0) -> Path:
@@ -108,7 +142,8 @@ def build(path: Path, variant: str | None = None, seed: int = 0) -> Path:
 
     None: the diffusers layout, as Kwai-Kolors/Kolors-diffusers (KolorsPipeline,
     force_zeros_for_empty_prompt false). "original-layout": the same weights
-    under the original repository's model_index.json (:func:`as_original_layout`).
+    laid out as the original repository has them (:func:`as_original_layout`),
+    the text encoder's in float16.
     Another variant is a ValueError.
     """
     from diffusers import KolorsPipeline
