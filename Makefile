@@ -15,7 +15,7 @@ PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-lowest bench clean
+.PHONY: setup demo test test-slow test-lowest bench clean
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The tests marked slow (pyproject.toml leaves them out of a plain run): the Ray Serve deployment on a real local Ray.
+test-slow: setup
+	$(PY) -m pytest -m slow
 
 # The same suite on the lowest versions the requirements allow: its own .venv-lowest,
 # torch 2.13.0 first, then the core and every plugin editable under constraints/lowest.txt,
