@@ -101,9 +101,10 @@ def sana_original(state_dict: Mapping[str, Any], sample_size: int, caption_chann
 
     sd = dict(state_dict)
     out: dict[str, Any] = {}
-    width = sd["patch_embed.proj.weight"].shape[0]
-    out[POS_EMBED_KEY] = torch.zeros(1, sample_size * sample_size, width, dtype=sd["patch_embed.proj.weight"].dtype)
-    out["y_embedder.y_embedding"] = torch.zeros(SANA_CAPTION_TOKENS, caption_channels, dtype=sd["caption_norm.weight"].dtype)
+    patch = sd["patch_embed.proj.weight"]
+    like = {"dtype": patch.dtype, "device": patch.device}  # meta tensors in, meta tensors out: a full-size layout costs nothing
+    out[POS_EMBED_KEY] = torch.zeros(1, sample_size * sample_size, patch.shape[0], **like)
+    out["y_embedder.y_embedding"] = torch.zeros(SANA_CAPTION_TOKENS, caption_channels, **like)
     sprint = "time_embed.guidance_embedder.linear_1.weight" in sd
     for original, ours in (*_SANA_TOP, *(_SPRINT_TIME if sprint else _SANA_TIME)):
         for suffix in (".weight", ".bias"):

@@ -58,6 +58,7 @@ from .layout import (
     block_count,
     strip_prefix,
 )
+from .tiny import SANA_SAMPLE_SIZE  # the tiny test layout's latent side (tiny.py imports torch only inside its builders)
 
 FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-pixart")
 
@@ -65,8 +66,6 @@ FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-pixart")
 SANA_MODELS = {(1152, 28): "600m", (2240, 20): "1600m", (16, 2): "tiny"}
 #: Latent side -> the size in the config folders' names (the tiny layout has one size, its own).
 SANA_SIDES = {16: "512", 32: "1024", 64: "2k", 128: "4k"}
-#: Sana's latent channels (DC-AE f32c32), the patch embedding's input.
-SANA_LATENT_CHANNELS = 32
 #: The components a Sana transformer file lacks, which the caller or config= supplies.
 NOT_IN_THE_FILE = ("text_encoder", "tokenizer", "vae")
 #: A Sana diffusers repo whose text encoder, tokenizer and VAE fit every Sana transformer file (the one diffusers' own
@@ -140,7 +139,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     side = _side(header, prefix, width)
     model = SANA_MODELS.get((width, layers))
     if model == "tiny":
-        variant = "sana-tiny" if side == 32 else None
+        variant = "sana-tiny" if side == SANA_SAMPLE_SIZE else None
     else:
         variant = f"sana-{model}-{SANA_SIDES[side]}" if model and side in SANA_SIDES else None
     if variant is None or FOLDERS.get(variant) is None:
@@ -198,23 +197,23 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     kwargs = dict(kwargs)
     shipped = str(config_folder(detection.variant))
     source = str(kwargs.pop("config", None) or shipped)
+    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
+    if missing and detection.variant == "sana-tiny":
+        from autopipe_core.tiny import tiny_checkpoint
+
+        source, missing = str(tiny_checkpoint(SANA)[0]), []
+    if missing:  # before a byte of the file is read
+        raise UnsupportedModelError(
+            f"{path} holds a Sana transformer alone ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
+            + ", ".join(f"{c}=" for c in missing)
+            + f" (Gemma 2 2B, its tokenizer and DC-AE f32c32, e.g. the components of SanaPipeline.from_pretrained({DEFAULT_REPO!r})), "
+            f"or config=<a Sana diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless local_files_only=False)"
+        )
     if "transformer" not in kwargs:
         folder = source if Path(source, "transformer", "config.json").is_file() else shipped
         dtype = _dtype_for(kwargs, "transformer")
         kwargs["transformer"] = SanaTransformer2DModel.from_single_file(
             path, config=folder, subfolder="transformer", local_files_only=kwargs.get("local_files_only", True),
             **({"torch_dtype": dtype} if dtype is not None else {}),
-        )
-    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
-    if missing and detection.variant == "sana-tiny":
-        from autopipe_core.tiny import tiny_checkpoint
-
-        source, missing = str(tiny_checkpoint(SANA)[0]), []
-    if missing:
-        raise UnsupportedModelError(
-            f"{path} holds a Sana transformer alone ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
-            + ", ".join(f"{c}=" for c in missing)
-            + f" (Gemma 2 2B, its tokenizer and DC-AE f32c32, e.g. the components of SanaPipeline.from_pretrained({DEFAULT_REPO!r})), "
-            f"or config=<a Sana diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless local_files_only=False)"
         )
     return pipeline_class.from_pretrained(source, **kwargs)

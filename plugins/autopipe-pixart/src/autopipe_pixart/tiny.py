@@ -18,10 +18,15 @@ fraction of a second on one CPU core:
   scale and normalises queries and keys (``guidance_embeds``, ``qk_norm``)
   and the SCM scheduler, saved as SanaSprintPipeline.
 
-The transformers' ``sample_size`` is 32 latent pixels for all four, the
-value for which diffusers' resolution binning (on by default in every one of
-these pipelines) has a table: a call without height and width draws at
-256x256 (PixArt, 8x) or 1024x1024 (Sana, 32x), on 32x32 latents either way.
+diffusers' resolution binning, on by default in every one of these
+pipelines, draws each call at the nearest size of a table keyed on the
+transformer's ``sample_size``, whatever height and width are asked (the
+image is resized to them after), and knows only the published sizes. So the
+tiny transformers have published sizes: 32 latent pixels for PixArt (a
+256x256 draw through the 8x VAE) and Sana Sprint (1024x1024, the one size
+Sprint's pipelines bin to), 16 for Sana (512x512, as Sana_600M_512px); on
+one CPU core a binned Sana Sprint call takes about a second, most of it the
+DC-AE decode at 1024x1024.
 The tokenizers are built in memory (:mod:`autopipe_core.toolkit.tokenizers`),
 so nothing is fetched.
 """
@@ -37,8 +42,11 @@ from . import FAMILIES, PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT
 
 #: The text encoders' width, which the transformers' caption projection takes (T5-XXL and Gemma 2 2B: 4096 and 2304).
 TEXT_HIDDEN = 32
-#: Latent pixels per side: the sizes diffusers' resolution bins are keyed on (32 -> the 256 px PixArt bins, the 1024 px Sana bins).
+#: Latent pixels per side, sizes diffusers' resolution bins are keyed on: PixArt's 32 draws on the 256 px bins (8x VAE), Sana's
+#: 16 on the 512 px bins (32x DC-AE, as Sana_600M_512px), Sana Sprint's 32 on the 1024 px bins, the only ones Sprint has.
 SAMPLE_SIZE = 32
+SANA_SAMPLE_SIZE = 16
+SPRINT_SAMPLE_SIZE = 32
 #: Sana's latent channels (DC-AE f32c32: 32); the tiny one keeps fewer.
 SANA_LATENT_CHANNELS = 8
 #: Sana Sprint's transformer settings that make it Sprint's (diffusers' scripts/convert_sana_to_diffusers.py).
@@ -142,7 +150,7 @@ def sana_transformer(sprint: bool = False, **overrides: Any) -> Any:
         cross_attention_head_dim=8,
         cross_attention_dim=16,
         caption_channels=TEXT_HIDDEN,
-        sample_size=SAMPLE_SIZE,
+        sample_size=SPRINT_SAMPLE_SIZE if sprint else SANA_SAMPLE_SIZE,
         patch_size=1,
     )
     if sprint:
