@@ -9,6 +9,7 @@ one that registers classes that do not exist (docs/reliability.md).
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from layouts import install_plugins, write_model_index
 
 from autopipe_core import PluginError, hookspecs
 from autopipe_core import registry as registry_module
+from autopipe_core.plugins import SLOW_IMPORT_SECONDS
 
 TOY = '''
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
@@ -181,12 +183,18 @@ def test_every_plugin_is_listed_with_its_health(site):
 
 def test_a_slow_import_is_measured_and_shown_and_blocks_no_one(site, tiny_sd):
     listed = _plugins(site)["plugins"]
+    # The slow toy sleeps 0.6 s at import, so its measured time is at least that on any machine; the other toys'
+    # imports take what the machine gives them, so each is only checked to be labelled by its own measure.
     assert listed["autopipe-slow"]["slow_import"] and listed["autopipe-slow"]["import_seconds"] >= 0.6
     assert listed["autopipe-slow"]["error"] is None and listed["autopipe-slow"]["families"] == ["slow"]
-    assert not listed["autopipe-toy"]["slow_import"]
+    for name, entry in listed.items():
+        if abs(entry["import_seconds"] - SLOW_IMPORT_SECONDS) >= 1e-4:  # the listing rounds to 4 places
+            assert entry["slow_import"] is (entry["import_seconds"] > SLOW_IMPORT_SECONDS), name
     out = _autopipe(site, "plugins")
-    assert "autopipe-slow 1.2.3  [ok]  [slow import: " in out.stdout and "> 0.5 s]" in out.stdout
-    assert "autopipe-toy 1.2.3  [ok]\n" in out.stdout
+    slow = re.search(r"^autopipe-slow 1\.2\.3  \[ok\]  \[slow import: (\d+\.\d\d) s > 0\.5 s\]$", out.stdout, re.M)
+    assert slow and float(slow[1]) >= 0.6, out.stdout
+    toy = re.search(r"^autopipe-toy 1\.2\.3  \[ok\](  \[slow import: (\d+\.\d\d) s > 0\.5 s\])?$", out.stdout, re.M)
+    assert toy and (toy[1] is None or float(toy[2]) > SLOW_IMPORT_SECONDS), out.stdout
     out = _autopipe(site, "resolve", str(tiny_sd), "--task", "t2i")  # every other plugin still answers
     assert out.stdout.strip() == "StableDiffusionPipeline", out.stderr
 

@@ -199,11 +199,8 @@ def test_a_sparse_multi_gigabyte_file_resolves_from_its_header_alone(files, monk
                 reads.append(len(out))
             return out
 
-    timings = []
-    for _ in range(3):  # the best of three: the machine is shared, and one slow run says nothing about the file
-        start = time.perf_counter()
-        resolve(str(path), "text2img")
-        timings.append(time.perf_counter() - start)
+    # What it costs is counted, not timed (a shared machine's clock says nothing about the file): the bytes read
+    # of the checkpoint and the memory allocated, both bounded by the header's size whatever the file's.
     header = read_header(path)  # the reference, read before the count starts
     monkeypatch.setattr(files_module, "open", lambda p, mode="rb": Counting(p, mode), raising=False)  # every stranger's file is opened there
     tracemalloc.start()
@@ -212,7 +209,6 @@ def test_a_sparse_multi_gigabyte_file_resolves_from_its_header_alone(files, monk
     tracemalloc.stop()
     assert r.pipeline_class == "StableDiffusionXLPipeline"
     assert sum(reads) == header.header_bytes < 400_000, reads  # the length and the JSON: no data, and no sniffing first
-    assert min(timings) < 0.5, timings
     assert peak < 32 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
 
