@@ -7,6 +7,7 @@ kilobytes on disk, and only the header is ever read.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -78,6 +79,12 @@ EXPECTED = {
     "xl-inpainting": ("stable-diffusion-xl", "xl-inpainting", "autopipe-sdxl", (None, None, "StableDiffusionXLInpaintPipeline")),
 }
 
+#: Input channels (9: inpainting) and cross-attention width of each variant's UNet, as the real checkpoints have them.
+UNET_FACTS = {
+    "sd1": (4, 768), "sd1-inpainting": (9, 768), "sd2-v": (4, 1024), "sd2-inpainting": (9, 1024),
+    "xl-base": (4, 2048), "xl-refiner": (4, 1280), "xl-inpainting": (9, 2048),
+}
+
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_variant_is_detected_and_resolves_like_a_folder(files, name):
@@ -86,7 +93,11 @@ def test_each_variant_is_detected_and_resolves_like_a_folder(files, name):
     report = single_file.detect(read_header(path))
     best = report.best
     assert (best.family, best.variant, best.plugin) == (family, variant, plugin)
-    assert Path(best.config, "model_index.json").is_file()
+    # The folder the plugin ships for exactly this variant, and a UNet config that matches the file's tensors.
+    package = {"autopipe-sd": "autopipe_sd", "autopipe-sdxl": "autopipe_sdxl"}[plugin]
+    assert Path(best.config) == Path(importlib.import_module(package).__file__).parent / "configs" / variant
+    unet = json.loads(Path(best.config, "unet", "config.json").read_text())
+    assert (unet["in_channels"], unet["cross_attention_dim"]) == UNET_FACTS[name]
     claimed = {v.plugin for v in report.verdicts if v.detections}
     assert claimed == {plugin}, f"only {plugin} should claim {name}: {report.summary()}"
     for task, expected in zip(TASKS, classes):
