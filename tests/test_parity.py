@@ -44,3 +44,42 @@ def test_the_diffusers_column_is_what_the_installed_diffusers_chooses():
     parity = _parity()
     for cls, task, theirs, _ in _documented():
         assert parity.diffusers_choice(cls, task) == theirs, (cls, task)
+
+
+#: A sample of rows written by hand from what each diffusers class is for (not from bench/parity.py or the page):
+#: the checkpoint's model_index class, the task, the class autopipe must load.
+HAND_CHECKED = [
+    ("StableDiffusionPipeline", "text2img", "StableDiffusionPipeline"),
+    ("StableDiffusionPipeline", "img2img", "StableDiffusionImg2ImgPipeline"),
+    ("StableDiffusionPipeline", "inpaint", "StableDiffusionInpaintPipeline"),
+    ("StableDiffusionInpaintPipeline", "text2img", "StableDiffusionPipeline"),
+    ("StableDiffusionPAGPipeline", "img2img", "StableDiffusionPAGImg2ImgPipeline"),
+    ("StableDiffusionXLPipeline", "inpaint", "StableDiffusionXLInpaintPipeline"),
+    ("StableDiffusionXLImg2ImgPipeline", "text2img", "StableDiffusionXLPipeline"),
+    ("StableDiffusionXLPAGPipeline", "img2img", "StableDiffusionXLPAGImg2ImgPipeline"),
+    ("StableDiffusionControlNetPipeline", "inpaint", "StableDiffusionControlNetInpaintPipeline"),
+    ("StableDiffusionControlNetPAGPipeline", "img2img", "error: UnsupportedTaskError"),  # diffusers has no SD ControlNet PAG img2img
+    ("StableDiffusionXLControlNetPipeline", "img2img", "StableDiffusionXLControlNetImg2ImgPipeline"),
+    ("StableDiffusionXLControlNetPAGPipeline", "inpaint", "error: UnsupportedTaskError"),  # nor an SDXL ControlNet PAG inpainting
+    ("StableDiffusionXLControlNetUnionPipeline", "inpaint", "StableDiffusionXLControlNetUnionInpaintPipeline"),
+    ("KandinskyPipeline", "text2img", "KandinskyCombinedPipeline"),
+    ("KandinskyV22Pipeline", "inpaint", "KandinskyV22InpaintCombinedPipeline"),
+    ("KandinskyV22Img2ImgPipeline", "text2img", "KandinskyV22CombinedPipeline"),
+    ("IFPipeline", "img2img", "IFImg2ImgPipeline"),
+    ("IFPipeline", "inpaint", "IFInpaintingPipeline"),
+]
+
+
+@pytest.mark.parametrize("cls, task, expected", HAND_CHECKED)
+def test_a_sample_of_rows_is_what_each_class_is_for(every_plugin, tmp_path, cls, task, expected):
+    import json
+
+    from autopipe_core import AutopipeError, resolve
+
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": cls}))
+    try:
+        chosen = resolve(tmp_path, task).pipeline_class
+    except AutopipeError as exc:
+        chosen = f"error: {type(exc).__name__}"
+    assert chosen == expected
+    assert (cls, task, expected) in {(c, t, ours) for c, t, _, ours in _documented()}, "docs/parity.md says otherwise"
