@@ -1,0 +1,237 @@
+"""diffusers' FLUX and Chroma transformer state dicts -> Black Forest Labs' original single-file names: the inverse of diffusers' conversion.
+
+For tests and benchmarks: the true tensor names and shapes of full-size
+single files and diffusers folders, computed from the configs this plugin
+ships on the meta device, with no weights (:func:`write_header_only` writes a
+header-only copy of FLUX.1-dev or Chroma1-HD for planning). Never used to load anything (diffusers' own converter,
+``convert_flux_transformer_checkpoint_to_diffusers`` and its Chroma twin in
+``diffusers.loaders.single_file_utils``, does that; tests/test_flux_single_file.py
+checks that it gives back every tensor of the model from these names).
+
+The mapping (BFL's ``flux/model.py``, as diffusers reads it), with ``i`` a block:
+
+- ``x_embedder`` / ``context_embedder`` -> ``img_in`` / ``txt_in``;
+  ``time_text_embed.{timestep,text,guidance}_embedder.linear_1/2`` ->
+  ``{time,vector,guidance}_in.in_layer/out_layer`` (FLUX);
+  ``distilled_guidance_layer.layers.i.linear_1/2`` -> ``.in_layer/out_layer``, ``.norms.i.weight`` -> ``.norms.i.scale`` (Chroma)
+- ``transformer_blocks.i`` -> ``double_blocks.i``: ``norm1(_context).linear`` -> ``img_mod/txt_mod.lin``
+  (FLUX only: Chroma's modulation comes from its distilled guidance layer);
+  ``attn.to_q/k/v`` and ``attn.add_q/k/v_proj`` joined into ``img_attn.qkv`` and ``txt_attn.qkv``;
+  ``attn.norm_q/k`` and ``norm_added_q/k`` -> ``img_attn/txt_attn.norm.query_norm/key_norm.scale``;
+  ``ff(_context).net.0.proj`` / ``.net.2`` -> ``img_mlp/txt_mlp.0`` / ``.2``; ``attn.to_out.0`` / ``to_add_out`` -> ``img_attn/txt_attn.proj``
+- ``single_transformer_blocks.i`` -> ``single_blocks.i``: ``attn.to_q/k/v`` and ``proj_mlp`` joined into ``linear1``;
+  ``proj_out`` -> ``linear2``; ``norm.linear`` -> ``modulation.lin`` (FLUX); ``attn.norm_q/k`` -> ``norm.query_norm/key_norm.scale``
+- ``proj_out`` -> ``final_layer.linear``; ``norm_out.linear`` -> ``final_layer.adaLN_modulation.1``, its two halves
+  swapped (BFL keeps shift then scale, diffusers scale then shift) (FLUX)
+
+Other components of an all-in-one file (ComfyUI's layout): the text encoders
+keep transformers' own names under ``text_encoders.clip_l.transformer.`` and
+``text_encoders.t5xxl.transformer.`` (diffusers strips those prefixes), the
+VAE takes the original (LDM) names under ``vae.``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+#: Where the transformer's tensors are in ComfyUI's all-in-one files; BFL's own files have no prefix.
+TRANSFORMER = "model.diffusion_model."
+CLIP_L = "text_encoders.clip_l.transformer."
+T5XXL = "text_encoders.t5xxl.transformer."
+#: The VAE's prefixes diffusers reads (``LDM_VAE_KEYS``): ComfyUI's FLUX files use ``vae.``.
+VAE_PREFIXES = ("vae.", "first_stage_model.")
+
+_ONE_TO_ONE = (
+    (r"x_embedder\.", "img_in."),
+    (r"context_embedder\.", "txt_in."),
+    (r"time_text_embed\.timestep_embedder\.linear_1\.", "time_in.in_layer."),
+    (r"time_text_embed\.timestep_embedder\.linear_2\.", "time_in.out_layer."),
+    (r"time_text_embed\.text_embedder\.linear_1\.", "vector_in.in_layer."),
+    (r"time_text_embed\.text_embedder\.linear_2\.", "vector_in.out_layer."),
+    (r"time_text_embed\.guidance_embedder\.linear_1\.", "guidance_in.in_layer."),
+    (r"time_text_embed\.guidance_embedder\.linear_2\.", "guidance_in.out_layer."),
+    (r"distilled_guidance_layer\.layers\.(\d+)\.linear_1\.", r"distilled_guidance_layer.layers.\1.in_layer."),
+    (r"distilled_guidance_layer\.layers\.(\d+)\.linear_2\.", r"distilled_guidance_layer.layers.\1.out_layer."),
+    (r"distilled_guidance_layer\.norms\.(\d+)\.weight", r"distilled_guidance_layer.norms.\1.scale"),
+    (r"distilled_guidance_layer\.(in_proj|out_proj)\.", r"distilled_guidance_layer.\1."),
+    (r"transformer_blocks\.(\d+)\.norm1\.linear\.", r"double_blocks.\1.img_mod.lin."),
+    (r"transformer_blocks\.(\d+)\.norm1_context\.linear\.", r"double_blocks.\1.txt_mod.lin."),
+    (r"transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"double_blocks.\1.img_attn.norm.query_norm.scale"),
+    (r"transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"double_blocks.\1.img_attn.norm.key_norm.scale"),
+    (r"transformer_blocks\.(\d+)\.attn\.norm_added_q\.weight", r"double_blocks.\1.txt_attn.norm.query_norm.scale"),
+    (r"transformer_blocks\.(\d+)\.attn\.norm_added_k\.weight", r"double_blocks.\1.txt_attn.norm.key_norm.scale"),
+    (r"transformer_blocks\.(\d+)\.ff\.net\.0\.proj\.", r"double_blocks.\1.img_mlp.0."),
+    (r"transformer_blocks\.(\d+)\.ff\.net\.2\.", r"double_blocks.\1.img_mlp.2."),
+    (r"transformer_blocks\.(\d+)\.ff_context\.net\.0\.proj\.", r"double_blocks.\1.txt_mlp.0."),
+    (r"transformer_blocks\.(\d+)\.ff_context\.net\.2\.", r"double_blocks.\1.txt_mlp.2."),
+    (r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"double_blocks.\1.img_attn.proj."),
+    (r"transformer_blocks\.(\d+)\.attn\.to_add_out\.", r"double_blocks.\1.txt_attn.proj."),
+    (r"single_transformer_blocks\.(\d+)\.norm\.linear\.", r"single_blocks.\1.modulation.lin."),
+    (r"single_transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"single_blocks.\1.norm.query_norm.scale"),
+    (r"single_transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"single_blocks.\1.norm.key_norm.scale"),
+    (r"single_transformer_blocks\.(\d+)\.proj_out\.", r"single_blocks.\1.linear2."),
+    (r"proj_out\.", "final_layer.linear."),
+)
+#: Tensors joined into one: (pattern, BFL name, the diffusers parts in BFL's order).
+_JOINED = (
+    (r"transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)", r"double_blocks.{0}.img_attn.qkv.{2}", "qkv"),
+    (r"transformer_blocks\.(\d+)\.attn\.add_([qkv])_proj\.(weight|bias)", r"double_blocks.{0}.txt_attn.qkv.{2}", "qkv"),
+    (r"single_transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)", r"single_blocks.{0}.linear1.{2}", "qkvm"),
+    (r"single_transformer_blocks\.(\d+)\.(proj_mlp)\.(weight|bias)", r"single_blocks.{0}.linear1.{2}", "qkvm"),
+)
+
+
+def _swap_halves(value: Any) -> Any:
+    import torch
+
+    first, second = value.chunk(2, dim=0)
+    return torch.cat([second, first], dim=0)
+
+
+def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A diffusers FluxTransformer2DModel or ChromaTransformer2DModel state dict under BFL's names, each behind `prefix`.
+
+    Works on real tensors and on meta tensors alike (it only concatenates and
+    swaps halves). Raises KeyError naming a tensor it has no BFL name for.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    joined: dict[str, dict[str, Any]] = {}
+    order: dict[str, str] = {}
+    for key, value in state.items():
+        if key.startswith("norm_out.linear."):
+            out[prefix + "final_layer.adaLN_modulation.1." + key.rpartition(".")[2]] = _swap_halves(value)
+            continue
+        for pattern, name, parts in _JOINED:
+            m = re.fullmatch(pattern, key)
+            if m:
+                part = "m" if m[2] == "proj_mlp" else m[2]
+                target = prefix + name.format(m[1], part, m[3])
+                joined.setdefault(target, {})[part] = value
+                order[target] = parts
+                break
+        else:
+            for pattern, name in _ONE_TO_ONE:
+                m = re.match(pattern, key)
+                if m:
+                    out[prefix + m.expand(name) + key[m.end():]] = value
+                    break
+            else:
+                raise KeyError(f"no BFL name for transformer tensor {key}")
+    for target, parts in joined.items():
+        out[target] = torch.cat([parts[p] for p in order[target]], dim=0)
+    return out
+
+
+def transformers_names(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """A transformers text encoder's state dict behind `prefix`: CLIP with its ``text_model.`` (which transformers 5 leaves
+    out), T5 with its embedding once (``shared.weight``; ``encoder.embed_tokens.weight`` is the same tensor)."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith("position_ids") or (prefix == T5XXL and key == "encoder.embed_tokens.weight"):
+            continue  # a buffer; T5's copy of shared.weight (tied: files store it once)
+        if prefix == CLIP_L and not key.startswith("text_model."):
+            key = "text_model." + key
+        out[prefix + key] = value
+    return out
+
+
+#: How the hub repositories shard each component's weights (FLUX.1-dev: the transformer in 3 files, T5 in 2), with the file
+#: stem of its library; diffusers and transformers name the shards ``<stem>-0000i-of-0000n.safetensors`` beside an index.
+SHARDS = MappingProxyType({"transformer": ("diffusion_pytorch_model", 3), "text_encoder_2": ("model", 2), "text_encoder": ("model", 1), "vae": ("diffusion_pytorch_model", 1)})
+CHROMA_SHARDS = MappingProxyType({"transformer": ("diffusion_pytorch_model", 2), "text_encoder": ("model", 2), "vae": ("diffusion_pytorch_model", 1)})
+
+
+def meta_shapes(config_folder: str | Path, component: str) -> dict[str, tuple[int, ...]]:
+    """The tensor names (diffusers' or transformers' own) and shapes of one component a config folder describes.
+
+    Built on the meta device from its config.json: no memory, no weights. A
+    tied tensor is listed once (T5's ``encoder.embed_tokens.weight`` is
+    ``shared.weight``), as ``save_pretrained`` writes it.
+    """
+    import diffusers
+    import torch
+    import transformers
+
+    config = json.loads((Path(config_folder) / component / "config.json").read_text())
+    with torch.device("meta"):
+        if "_class_name" in config:
+            model = getattr(diffusers, config["_class_name"]).from_config(config)
+        else:
+            model = getattr(transformers, config["architectures"][0])(transformers.AutoConfig.for_model(**config))
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen or name.endswith("position_ids"):
+            continue
+        seen.add(id(tensor))
+        out[name] = tuple(tensor.shape)
+    return out
+
+
+def write_header_only(config_folder: str | Path, folder: str | Path, dtype: str = "BF16", shards: Mapping[str, tuple[str, int]] = SHARDS) -> Path:
+    """A diffusers folder of the checkpoint `config_folder` describes, whose weight files hold a true header and no data.
+
+    Each file is sparse (``autopipe_core.headers.write_header``): the planner,
+    which reads headers only, sees it as it would see the real checkpoint.
+    The files are the plain ones (the official FLUX.1 and Chroma repositories
+    store bfloat16 there and ship no variant), sharded as `shards` says, with
+    the index diffusers and transformers write. Returns the folder.
+    """
+    import shutil
+
+    from autopipe_core.headers import write_header
+
+    source, folder = Path(config_folder), Path(folder)
+    shutil.copytree(source, folder, dirs_exist_ok=True)
+    for component, (stem, count) in shards.items():
+        items = list(meta_shapes(source, component).items())
+        if count == 1:
+            write_header(folder / component / f"{stem}.safetensors", {n: (dtype, s) for n, s in items})
+            continue
+        per = -(-len(items) // count)
+        weight_map = {}
+        for i in range(count):
+            part = items[i * per:(i + 1) * per]
+            filename = f"{stem}-{i + 1:05d}-of-{count:05d}.safetensors"
+            write_header(folder / component / filename, {n: (dtype, s) for n, s in part})
+            weight_map.update(dict.fromkeys((n for n, _ in part), filename))
+        (folder / component / f"{stem}.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return folder
+
+
+def single_file_layout(config_folder: str | Path, all_in_one: bool = False, vae_key: Any = None) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a single file of the checkpoint `config_folder` describes: BFL's transformer file, or
+    (`all_in_one`) ComfyUI's, with the transformer behind ``model.diffusion_model.`` and the text encoders and the VAE beside it.
+
+    `vae_key(name, levels)` gives the VAE's original (LDM) name of a diffusers
+    VAE tensor (``autopipe_sd.ldm.vae_key`` is one); without it the VAE's
+    tensors keep diffusers' names under ``vae.`` (the same counts and
+    prefixes, which is all detection and planning read). Built on the meta
+    device: no memory, no weights.
+    """
+    import torch
+
+    folder = Path(config_folder)
+    shapes = meta_shapes(folder, "transformer")
+    state = {name: torch.empty(shape, device="meta") for name, shape in shapes.items()}
+    out = {name: tuple(t.shape) for name, t in bfl_names(state, TRANSFORMER if all_in_one else "").items()}
+    if not all_in_one:
+        return out
+    index = json.loads((folder / "model_index.json").read_text())
+    encoders = {"text_encoder": CLIP_L, "text_encoder_2": T5XXL} if "text_encoder_2" in index else {"text_encoder": T5XXL}
+    for component, prefix in encoders.items():
+        out.update(transformers_names(meta_shapes(folder, component), prefix))
+    levels = len(json.loads((folder / "vae" / "config.json").read_text())["block_out_channels"])
+    for name, shape in meta_shapes(folder, "vae").items():
+        if vae_key is None:
+            out[VAE_PREFIXES[0] + name] = shape
+            continue
+        ldm = VAE_PREFIXES[0] + vae_key(name, levels).split(".", 1)[1]  # the LDM name behind FLUX's "vae." prefix
+        out[ldm] = (*shape, 1, 1) if ".mid.attn_1." in ldm and ldm.endswith(".weight") and len(shape) == 2 else shape
+    return out
