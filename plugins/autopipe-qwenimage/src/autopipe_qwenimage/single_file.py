@@ -155,6 +155,25 @@ def _base(family: str, detection: Detection, config: Any, passed: Mapping[str, A
     return repo
 
 
+def _refusal(path: str, detection: Detection, base: Any, why: str) -> UnsupportedModelError:
+    missing = ", ".join(f"{name}=" for name in OTHERS[detection.family])
+    return UnsupportedModelError(
+        f"{path}: the file holds {detection.family}'s transformer only, and the rest of the pipeline cannot be had from {base} "
+        f"({why}). Download {base} once (huggingface-cli download {base}), or pass config= a local diffusers folder of the model, "
+        f"or pass {missing} yourself"
+    )
+
+
+def _check_base(path: str, detection: Detection, base: Any, local: bool) -> None:
+    """Refuse before the transformer is read (tens of GB) when the base is a hub repo that offline loading cannot find."""
+    if not isinstance(base, str) or Path(base).is_dir() or not local:
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
+        raise _refusal(path, detection, base, "not in the local Hugging Face cache, and single files load offline")
+
+
 @serialized
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: Mapping[str, Any]) -> Any:
     """``autopipe_from_single_file``: the transformer from `path`, the rest from the base (see the module's docstring).
@@ -167,17 +186,13 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     config = kwargs.pop("config", None)
     local = kwargs.pop("local_files_only", True)
     base = _base(family, detection, config, kwargs)
+    _check_base(path, detection, base, local)
     if kwargs.get("transformer") is None:
         kwargs["transformer"] = _transformer(family, path, detection, kwargs.get("torch_dtype"))
     try:
         return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
     except OSError as error:
-        missing = ", ".join(f"{name}=" for name in OTHERS[family])
-        raise UnsupportedModelError(
-            f"{path}: the file holds {detection.family}'s transformer only, and the rest of the pipeline could not be loaded from "
-            f"{base} ({type(error).__name__}: {str(error)[:200]}). Download {base} once (huggingface-cli download {base}), or pass "
-            f"config= a local diffusers folder of the model, or pass {missing} yourself"
-        ) from error
+        raise _refusal(path, detection, base, f"{type(error).__name__}: {str(error)[:200]}") from error
 
 
 def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> Path:

@@ -40,6 +40,8 @@ VISION_SPECIALS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|im
 TEXT_WIDTH = 16
 #: The tiny VAE's latent channels; a 2 x 2 patch of them is the transformer's 16 input channels.
 Z_DIM = 4
+#: Layered's latent channels: not 4, or QwenImageLayeredPipeline takes a 4-channel (RGBA) image for latents already encoded.
+LAYERED_Z_DIM = 8
 #: Qwen-Image's FlowMatchEulerDiscreteScheduler settings (Qwen/Qwen-Image scheduler/scheduler_config.json): a shift that
 #: grows with the image's token count, exponential time shift, a terminal sigma of 0.02.
 SCHEDULER = {
@@ -101,8 +103,9 @@ def transformer(layered: bool = False) -> Any:
     from diffusers import QwenImageTransformer2DModel
 
     extra = {"use_additional_t_cond": True, "use_layer3d_rope": True} if layered else {}
+    z_dim = LAYERED_Z_DIM if layered else Z_DIM
     return QwenImageTransformer2DModel(
-        patch_size=2, in_channels=4 * Z_DIM, out_channels=Z_DIM, num_layers=2, attention_head_dim=16, num_attention_heads=3,
+        patch_size=2, in_channels=4 * z_dim, out_channels=z_dim, num_layers=2, attention_head_dim=16, num_attention_heads=3,
         joint_attention_dim=TEXT_WIDTH, axes_dims_rope=(8, 4, 4), **extra,
     )
 
@@ -115,13 +118,20 @@ def controlnet(transformer_config: Any, extra_condition_channels: int = 0) -> An
     return QwenImageControlNetModel(num_layers=1, extra_condition_channels=extra_condition_channels, **{k: transformer_config[k] for k in keys})
 
 
-def vae(input_channels: int = 3) -> Any:
-    """A tiny AutoencoderKLQwenImage (8, 16, 32 channels, one residual block a level); 4 input channels for Layered's RGBA."""
+def vae(input_channels: int = 3, downsamples: int = 2) -> Any:
+    """A tiny AutoencoderKLQwenImage of 8, 16, 32 channels (one residual block a level) that downsamples 2 ** `downsamples` times.
+
+    4 input channels for Layered's RGBA, whose latents then have LAYERED_Z_DIM channels. The Edit families' VAE
+    downsamples 16 times: their pipelines always encode the input image at about 1024 x 1024 pixels, which 4x
+    latents would make 16,384 tokens.
+    """
     from diffusers import AutoencoderKLQwenImage
 
+    z_dim = LAYERED_Z_DIM if input_channels == 4 else Z_DIM
+    levels = [1, 2, 4, 4, 4][: downsamples + 1]
     return AutoencoderKLQwenImage(
-        base_dim=8, z_dim=Z_DIM, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[False, True],
-        input_channels=input_channels, latents_mean=[0.0] * Z_DIM, latents_std=[1.0] * Z_DIM,
+        base_dim=8, z_dim=z_dim, dim_mult=levels, num_res_blocks=1, temperal_downsample=[False] + [True] * (downsamples - 1),
+        input_channels=input_channels, latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
     )
 
 
@@ -178,26 +188,23 @@ def _qwenimage21(tok: Any) -> dict[str, Any]:
     return {"text_encoder": encoder, "transformer": model, "vae": autoencoder, "processor": processor(tok, qwen3=True)}
 
 
-def build(family: str, path: Path, variant: str | None = None, seed: int = 0) -> Path:
-    """Save a tiny checkpoint of `family` to `path` with save_pretrained; returns the path.
+CLASSES = {
+    FAMILY: "QwenImagePipeline", EDIT: "QwenImageEditPipeline", EDIT_PLUS: "QwenImageEditPlusPipeline",
+    LAYERED: "QwenImageLayeredPipeline", QWENIMAGE21: "QwenImage21Pipeline",
+}
 
-    qwenimage: QwenImagePipeline. qwenimage-edit: QwenImageEditPipeline.
-    qwenimage-edit-plus: QwenImageEditPlusPipeline. qwenimage-layered:
-    QwenImageLayeredPipeline (RGBA VAE, layered transformer). qwenimage21:
-    QwenImage21Pipeline. No family has tiny variants: any `variant` but None
-    is a ValueError. A family that needs a VL processor raises RuntimeError
-    where transformers cannot build one (:func:`vision_processor_missing`).
+
+def pipeline(family: str, seed: int = 0) -> Any:
+    """The tiny pipeline of `family` (its class in CLASSES), in memory, its weights drawn under `seed`.
+
+    ValueError for a family this plugin does not build; RuntimeError, saying
+    why, for one that needs a VL processor where transformers cannot build one
+    (:func:`vision_processor_missing`).
     """
     import diffusers
 
-    if variant not in VARIANTS:
-        raise toolkit.tiny.unknown_variant(family, variant, VARIANTS)
-    classes = {
-        FAMILY: "QwenImagePipeline", EDIT: "QwenImageEditPipeline", EDIT_PLUS: "QwenImageEditPlusPipeline",
-        LAYERED: "QwenImageLayeredPipeline", QWENIMAGE21: "QwenImage21Pipeline",
-    }
-    if family not in classes:
-        raise ValueError(f"autopipe-qwenimage builds no tiny {family!r}; it builds {', '.join(classes)}")
+    if family not in CLASSES:
+        raise ValueError(f"autopipe-qwenimage builds no tiny {family!r}; it builds {', '.join(CLASSES)}")
     if family != FAMILY and (missing := vision_processor_missing()) is not None:
         raise RuntimeError(f"cannot build the tiny {family} checkpoint: {missing}")
     with toolkit.tiny.seeded(seed):
@@ -208,10 +215,23 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
             layered = family == LAYERED
             components = {
                 "text_encoder": text_encoder(tok), "tokenizer": tok, "transformer": transformer(layered=layered),
-                "vae": vae(input_channels=4 if layered else 3),
+                "vae": vae(input_channels=4 if layered else 3, downsamples=2 if family == FAMILY else 4),
             }
             if family != FAMILY:
                 components["processor"] = processor(tok)
-    pipeline = getattr(diffusers, classes[family])(scheduler=scheduler(), **components)
-    pipeline.save_pretrained(path)
+    return getattr(diffusers, CLASSES[family])(scheduler=scheduler(), **components)
+
+
+def build(family: str, path: Path, variant: str | None = None, seed: int = 0) -> Path:
+    """Save the tiny checkpoint of `family` to `path` with save_pretrained (``autopipe_build_tiny``); returns the path.
+
+    qwenimage: QwenImagePipeline. qwenimage-edit: QwenImageEditPipeline.
+    qwenimage-edit-plus: QwenImageEditPlusPipeline. qwenimage-layered:
+    QwenImageLayeredPipeline (RGBA VAE, layered transformer). qwenimage21:
+    QwenImage21Pipeline. No family has tiny variants: any `variant` but None
+    is a ValueError; see :func:`pipeline` for the other errors.
+    """
+    if variant not in VARIANTS:
+        raise toolkit.tiny.unknown_variant(family, variant, VARIANTS)
+    pipeline(family, seed).save_pretrained(path)
     return Path(path)
