@@ -127,7 +127,7 @@ def sana_plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
         plan = half_precision_plan(identity, device)
         kept = dict.fromkeys(SANA_NOT_FLOAT16, "bfloat16")
         why = "text_encoder and vae in bfloat16: diffusers' Sana docs say they must stay bfloat16 or float32"
-        return replace(plan, component_dtypes=kept, reason=f"{plan.reason}, the transformer as published; {why}")
+        return replace(plan, component_dtypes=kept, reason=f"{plan.reason} for the transformer, as published; {why}")
     if trained is not None:
         variant, files = weight_files(identity, "float32")
         why = f"{device.type} has no bfloat16, and {trained}, so float16 would overflow"
@@ -135,7 +135,7 @@ def sana_plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     plan = half_precision_plan(identity, device)
     kept = dict.fromkeys(SANA_NOT_FLOAT16, "float32")
     why = f"text_encoder and vae in float32 ({device.type} has no bfloat16, and diffusers' Sana docs say they must stay bfloat16 or float32)"
-    return replace(plan, component_dtypes=kept, reason=f"{plan.reason}, the transformer; {why}")
+    return replace(plan, component_dtypes=kept, reason=f"{plan.reason} for the transformer; {why}")
 
 
 def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
