@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import subprocess
@@ -195,11 +197,23 @@ def test_autopipe_plan_imports_no_torch_and_reads_no_weights(tmp_path):
     assert json.loads(plan_json)["placement"] == "model_cpu_offload"
 
 
-def _no_placing(monkeypatch):
-    """Record what from_pretrained_placed does to the pipeline instead of moving it to a GPU this machine lacks."""
-    done = []
-    monkeypatch.setattr(loading, "place", lambda pipe, plan: done.append(plan.placement) or pipe)
-    return done
+def _placing_on_this_cpu(monkeypatch) -> None:
+    """from_pretrained's own placement, really applied, on this machine's CPU in place of the made-up GPU the plan names.
+
+    The offloads' hooks are accelerate's whatever the execution device, so which one was applied shows on the
+    pipeline: a CpuOffload hook per model (model offload), AlignDevicesHooks that offload each layer (sequential).
+    """
+    place = loading.place
+    monkeypatch.setattr(loading, "place", lambda pipe, plan: place(pipe, dataclasses.replace(plan, device="cpu")))
+
+
+def _applied(pipe) -> str:
+    from accelerate.hooks import AlignDevicesHook, CpuOffload
+
+    layers = any(isinstance(getattr(m, "_hf_hook", None), AlignDevicesHook) and m._hf_hook.offload for m in pipe.unet.modules())
+    models = isinstance(getattr(pipe.unet, "_hf_hook", None), CpuOffload)
+    assert not (layers and models)
+    return "sequential_cpu_offload" if layers else "model_cpu_offload" if models else "device"
 
 
 def test_from_pretrained_placement_auto_applies_the_plan_and_keeps_its_keywords_from_diffusers(tiny_sd, monkeypatch):
@@ -214,18 +228,20 @@ def test_from_pretrained_placement_auto_applies_the_plan_and_keeps_its_keywords_
         return original(cls, model, **kwargs)
 
     monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(spy))
-    done = _no_placing(monkeypatch)
+    _placing_on_this_cpu(monkeypatch)
     pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), memory="300MiB")
     assert seen == {loading.dtype_keyword(): torch.float16}  # no placement=, device= or memory= for diffusers
-    assert pipe.unet.dtype == torch.float16 and done == ["sequential_cpu_offload"]  # 300 MiB < the activation allowance
+    assert pipe.unet.dtype == torch.float16  # 300 MiB < the activation allowance:
+    assert pipe._autopipe_plan.placement == _applied(pipe) == "sequential_cpu_offload"
 
-    seen.clear(), done.clear()
-    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), torch_dtype=torch.float32, variant=None)
-    assert seen == {"torch_dtype": torch.float32, "variant": None} and done == ["device"]  # the caller's spelling, as given
+    seen.clear()
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=_cuda(24), torch_dtype=torch.float32, variant=None)
+    assert seen == {"torch_dtype": torch.float32, "variant": None}  # the caller's spelling, as given
+    assert pipe._autopipe_plan.placement == _applied(pipe) == "device" and pipe.device.type == "cpu"
 
-    seen.clear(), done.clear()
-    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="model_cpu_offload", device=_cuda(24))
-    assert done == ["model_cpu_offload"]
+    seen.clear()
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="model_cpu_offload", device=_cuda(24))
+    assert pipe._autopipe_plan.placement == _applied(pipe) == "model_cpu_offload"
 
 
 def test_from_pretrained_balanced_hands_diffusers_the_device_map_and_max_memory(tiny_sd, monkeypatch):

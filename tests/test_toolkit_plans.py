@@ -4,6 +4,7 @@ planner's counting."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 
@@ -211,14 +212,21 @@ def test_a_component_the_caller_passes_is_counted_as_passed_not_skipped(tiny_sd,
 
 
 def test_placement_auto_hands_diffusers_the_skipped_components_as_none(tiny_sd, monkeypatch):
-    _skipping(monkeypatch, {"text_encoder", "tokenizer"}, {"use_safetensors": True})
-    seen = {}
-    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or types.SimpleNamespace())
-    monkeypatch.setattr(loading, "place", lambda pipe, plan: pipe)
+    from diffusers import StableDiffusionPipeline
+
     from autopipe_core import AutoPipelineForText2Image
 
-    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=CUDA)
+    _skipping(monkeypatch, {"text_encoder", "tokenizer"}, {"use_safetensors": True})
+    seen = {}
+    original = StableDiffusionPipeline.from_pretrained.__func__
+    monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(lambda cls, model, **kw: seen.update(kw) or original(cls, model, **kw)))
+    place = loading.place  # applied for real, on this machine's CPU in place of the made-up GPU the plan names
+    monkeypatch.setattr(loading, "place", lambda pipe, plan: place(pipe, dataclasses.replace(plan, device="cpu")))
+
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=CUDA)
     assert seen["text_encoder"] is None and seen["tokenizer"] is None and seen["use_safetensors"] is True
+    assert pipe.text_encoder is None and pipe.tokenizer is None and pipe.unet.dtype == torch.float16  # SD is planned in float16
+    assert pipe._autopipe_plan.skip == {"text_encoder", "tokenizer"}
 
 
 def test_a_skipped_component_is_really_not_loaded(tiny_sd):

@@ -61,15 +61,35 @@ def _call(pipe, task):
     assert isinstance(out, Image.Image) and out.size == (64, 64)
 
 
-def test_choose_reads_the_model_kind_without_importing():
-    class ControlNetUnionModel:  # stands in by name, as the real one would be matched
-        pass
+@pytest.fixture(scope="module")
+def union(tiny_checkpoint):
+    """A real (tiny) ControlNetUnionModel, made from the tiny SDXL UNet as union models are made from SDXL's."""
+    from diffusers import ControlNetUnionModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_checkpoint("stable-diffusion-xl") / "unet")
+    torch.manual_seed(0)
+    shape = dict(ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16)).config)
+    width = unet.config.block_out_channels[0]  # the union transformer works at the first block's width
+    shape.update(num_trans_channel=width, num_proj_channel=width, num_trans_head=2)
+    return ControlNetUnionModel(**{k: v for k, v in shape.items() if not k.startswith("_")})
+
+
+def test_choose_reads_the_model_kind_without_importing(cn, union):
+    from diffusers import MultiControlNetModel
+    from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 
     assert choose(None) is None
-    assert choose(object()) == "controlnet"
-    assert choose(ControlNetUnionModel()) == "controlnet-union"
-    assert choose([ControlNetUnionModel(), ControlNetUnionModel()]) == "controlnet-union"
-    assert choose([object(), ControlNetUnionModel()]) == "controlnet"
+    assert choose(cn) == "controlnet"
+    assert choose(union) == "controlnet-union"
+    assert choose([union, union]) == choose((union,)) == "controlnet-union"
+    assert choose([cn, union]) == choose([cn, cn]) == "controlnet"
+    assert choose(MultiControlNetModel([cn, cn])) == "controlnet"
+    assert choose(MultiControlNetUnionModel([union, union])) == "controlnet-union"
+
+    class ControlNetUnionModelSubclass(type(union)):  # a user's own subclass is still a union model, by its bases
+        pass
+
+    assert choose(union.__class__.__new__(ControlNetUnionModelSubclass)) == "controlnet-union"
     with pytest.raises(ValueError, match="empty list"):
         choose([])
 
@@ -131,12 +151,10 @@ def test_inpainting_only_checkpoint_with_a_controlnet(tiny_sd_inpainting, cn):
             AUTO[task].from_pretrained(tiny_sd_inpainting, controlnet=cn)
 
 
-def test_a_union_model_on_stable_diffusion_is_refused_early(tiny_sd):
-    class ControlNetUnionModel:
-        pass
-
-    with pytest.raises(UnsupportedTaskError, match="SDXL models"):
-        resolve(tiny_sd, "text2img", controlnet=ControlNetUnionModel())
+@pytest.mark.parametrize("task", ["text2img", "img2img", "inpaint"])
+def test_a_union_model_on_stable_diffusion_is_refused_early(tiny_sd, union, task):
+    with pytest.raises(UnsupportedTaskError, match="ControlNet Union models are SDXL models; use a ControlNetModel with Stable Diffusion 1.x/2.x"):
+        resolve(tiny_sd, task, controlnet=union)
 
 
 def test_without_the_plugin_controlnet_says_to_install_it(monkeypatch, tiny_sd, cn):
