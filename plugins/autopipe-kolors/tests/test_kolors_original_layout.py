@@ -67,7 +67,7 @@ def test_the_float16_pickle_shards_load_as_the_same_weights(original, tiny_check
 
 
 def test_diffusers_alone_mixes_dtypes_and_fails_where_no_dtype_is_given(original):
-    """Why the plugin passes torch_dtype=torch.float32 when the caller names none: diffusers hands transformers dtype=None,
+    """Why the plugin passes dtype=torch.float32 when the caller names none: diffusers hands transformers dtype=None,
     which transformers 5 reads as the config's float16. When this test fails, diffusers loads such a text encoder in
     float32 by itself; drop the default from autopipe_kolors.loading.from_pretrained."""
     from diffusers import KolorsPipeline
@@ -81,7 +81,7 @@ def test_diffusers_alone_mixes_dtypes_and_fails_where_no_dtype_is_given(original
 def test_diffusers_still_fails_without_a_negative_prompt_when_told_to_zero_it(original):
     """Why the plugin loads with force_zeros_for_empty_prompt=False (huggingface/diffusers#13612): when this test
     fails, diffusers zeroes the pooled embedding too; drop the keyword from autopipe_kolors.loading.from_pretrained."""
-    pipe = AutoPipelineForText2Image.from_pretrained(original, force_zeros_for_empty_prompt=True, torch_dtype=torch.float32)  # the caller's own win
+    pipe = AutoPipelineForText2Image.from_pretrained(original, force_zeros_for_empty_prompt=True, dtype=torch.float32)  # the caller's own win
     assert pipe.config.force_zeros_for_empty_prompt is True
     assert pipe("a red fox", negative_prompt="", **CALL).images.shape == (1, 64, 64, 3)  # a negative prompt: nothing zeroed
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'repeat'"):

@@ -123,7 +123,7 @@ def footprint(identity: Identity, plan: LoadPlan, footprint: Footprint, width: i
 
 def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
     """``pipeline_class.from_pretrained(model, **kwargs)`` with two defaults where diffusers gets Kolors wrong; None when the
-    caller gave both keywords (then the core calls exactly that). The caller's own keywords always win.
+    caller gave both (then the core calls exactly that). The caller's own keywords, ``torch_dtype`` or ``dtype``, always win.
 
     ``force_zeros_for_empty_prompt=False``: diffusers 0.42.1's Kolors
     pipelines (KolorsPipeline, KolorsImg2ImgPipeline, KolorsPAGPipeline) with
@@ -137,7 +137,7 @@ def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) ->
     sampling. With a negative prompt, or without guidance, the value changes
     nothing.
 
-    ``torch_dtype=torch.float32`` when the caller names no dtype: diffusers
+    ``dtype=torch.float32`` when the caller names no dtype: diffusers
     loads its own models in float32 then, but hands transformers
     ``dtype=None``, which transformers 5 reads as "the config's dtype", and
     ChatGLM3's config says ``torch_dtype: float16``. The pipeline would hold a
@@ -150,9 +150,10 @@ def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) ->
     defaults: dict[str, Any] = {}
     if "force_zeros_for_empty_prompt" not in kwargs:
         defaults["force_zeros_for_empty_prompt"] = False
-    if kwargs.get("torch_dtype") is None and kwargs.get("dtype") is None:
-        defaults["torch_dtype"] = torch.float32
+    given = dict(kwargs)
+    if given.get("torch_dtype") is None and given.get("dtype") is None:
+        given.pop("torch_dtype", None)  # a None there says nothing; diffusers 0.42.1 takes dtype= (torch_dtype= is deprecated)
+        defaults["dtype"] = torch.float32
     if not defaults:
         return None
-    given = {k: v for k, v in kwargs.items() if k not in defaults}  # only a torch_dtype=None gives way
-    return pipeline_class.from_pretrained(model, **given, **defaults)
+    return pipeline_class.from_pretrained(model, **{k: v for k, v in given.items() if k not in defaults}, **defaults)
