@@ -52,7 +52,7 @@ ACTIVATION_AT_NATIVE_FP16_VAE = 3 * GiB // 2
 #: cuBLAS workspace and allocator slack, whatever the size.
 FIXED = GiB // 2
 
-_WHAT = "UNet activations at batch 2 and {decode}; ChatGLM's 256-token encode"
+_WHAT = "ChatGLM's 256-token encode, UNet activations at batch 2 and {decode}"
 UPCAST_VAE = Allowance(
     at=ACTIVATION_AT_NATIVE, reference=REFERENCE, fixed=FIXED, native=("unet", "sample_size", VAE_SCALE),
     what=_WHAT.format(decode="the VAE decode upcast to float32 (force_upcast)"),
