@@ -82,6 +82,9 @@ class ClassEntry:
     tasks: frozenset[Task]
     plugin: str
     on_disk: frozenset[str] | None = None  # the modifiers a checkpoint on disk naming this class resolves with
+    #: Taken through another family's class name (FamilySpec.also_named): it fits only a checkpoint whose
+    #: configs were read and meet every requirement; an unread config proves nothing about a borrowed name.
+    claimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
     for family, (spec, plugin) in sorted(families.items()):
         plain = table.get((family, frozenset()), {})
         for cls in sorted(spec.also_named):
-            entry = ClassEntry(family, frozenset(), frozenset(plain), plugin, frozenset())
+            entry = ClassEntry(family, frozenset(), frozenset(plain), plugin, frozenset(), claimed=True)
             claimants[cls] = (*claimants.get(cls, ()), entry)
 
     # Modifiers.

@@ -92,6 +92,14 @@ def _not_the_family(identity: Identity, entry: Any, registry: Registry) -> Unsup
     )
 
 
+def _fits(registry: Registry, entry: Any, identity: Identity) -> bool:
+    """Whether the checkpoint is this entry's family: its requirements met, and read where the name is borrowed."""
+    spec = registry.families[entry.family][0]
+    if spec.unmet(identity.configs) is not None:
+        return False
+    return not entry.claimed or all(r.component in identity.configs for r in spec.requires)
+
+
 def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelError:
     names = identity.bases or (identity.class_name,)
     recognised = registry.recognised(names)
@@ -155,9 +163,12 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     entries = registry.candidates(identity.bases or (identity.class_name,))
     if not entries:
         raise _unknown_model(identity, registry)
-    entry = next((e for e in entries if registry.families[e.family][0].unmet(identity.configs) is None), None)
+    entry = next((e for e in entries if _fits(registry, e, identity)), None)
     if entry is None:
-        raise _not_the_family(identity, entries[0], registry)
+        refused = [e for e in entries if registry.families[e.family][0].unmet(identity.configs) is not None]
+        if not refused:  # only borrowed names, and the configs that would prove them were not there
+            raise _unknown_model(identity, registry)
+        raise _not_the_family(identity, refused[0], registry)
     spec, owner = registry.families[entry.family]
     base = entry.on_disk if entry.on_disk is not None and identity.origin != "pipeline" else entry.modifiers
     modifiers = modifiers_for(registry, base, kwargs)

@@ -54,3 +54,18 @@ def test_also_named_needs_requirements():
     with pytest.raises(ValueError, match="also_named needs requires"):
         FamilySpec("greedy", also_named=frozenset({"StableDiffusionPipeline"}))
     assert FamilySpec("fine", requires=(Requirement("unet", "x", {1}, "no"),), also_named={"A"}).also_named == frozenset({"A"})
+
+
+@pytest.fixture
+def koala_alone(site, monkeypatch):
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-koala")
+
+
+def test_a_borrowed_name_is_not_taken_on_no_evidence(koala_alone, tmp_path):
+    # A bare SDXL model_index (no UNet config to read) proves nothing about koala: the owner's plugin is asked for.
+    with pytest.raises(UnsupportedModelError, match=r"pip install ./plugins/autopipe-sdxl"):
+        resolve(write_model_index(tmp_path / "bare", "StableDiffusionXLPipeline"), "t2i")
+    assert resolve(_sdxl_named(tmp_path / "koala", encoder_hid_dim=4096), "t2i").family == "koala"
+    with pytest.raises(UnsupportedModelError, match="it is not koala: its UNet does not take 4096-wide"):
+        resolve(_sdxl_named(tmp_path / "sdxl"), "t2i")
