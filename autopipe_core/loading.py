@@ -200,6 +200,7 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     it) would make diffusers import a library it chose (guard.py) unless the caller opted in; then hands
     diffusers exactly what was checked (:func:`source`).
     """
+    kwargs = with_default_dtype(kwargs)
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
     guard.check(resolution.identity, kwargs)
@@ -213,6 +214,23 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
         if pipeline is None:
             pipeline = pipeline_class.from_pretrained(target, **kwargs)
     return _as_given(pipeline, model)
+
+
+def with_default_dtype(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with ``dtype=torch.float32`` where the caller named no dtype (none, or None).
+
+    diffusers documents float32 as the default, but hands transformers ``dtype=None``, which transformers 5 reads
+    as the config's dtype: real SD, SDXL and SD3 text encoders say float16, and would load so beside a float32 UNet,
+    failing the first call. A dtype the caller names, under either keyword, is passed as it is.
+    """
+    import torch
+
+    out = dict(kwargs)
+    if out.get("dtype") is None and out.get("torch_dtype") is None:
+        out.pop("dtype", None)
+        out.pop("torch_dtype", None)
+        out[dtype_keyword()] = torch.float32
+    return out
 
 
 def _needs(pipeline_class: type) -> set[str]:
@@ -241,7 +259,8 @@ def check_components(resolution: Resolution, pipeline_class: type, kwargs: Mappi
         name for name, (library, cls) in identity.components.items()
         if library is not None and cls is not None and (files is None or any(f.startswith(name + "/") for f in files))
     }
-    present |= {k for k, v in kwargs.items() if v is not None}
+    expected = signature(pipeline_class)[0]
+    present |= {k for k, v in kwargs.items() if v is not None and k in expected}  # components passed, not dtype= and the like
     missing = sorted(_needs(pipeline_class) - present)
     if not missing:
         return

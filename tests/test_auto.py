@@ -122,6 +122,21 @@ def test_dtype_is_kept(tiny_sd):
     assert half.unet.dtype == torch.float16  # diffusers' DiffusionPipeline.from_pipe would have cast it to float32
 
 
+def test_no_dtype_named_loads_every_component_in_float32(tmp_path, tiny_sd):
+    # Real SD and SDXL text encoders' configs say torch_dtype float16. transformers 5 loads a model in its config's
+    # dtype when handed none, and diffusers 0.42.1 hands it none: the text encoder came out float16 beside a float32
+    # UNet and the first call failed ("mat1 and mat2 must have the same dtype"). No dtype means float32, as diffusers
+    # documents and transformers 4 gave.
+    copy = shutil.copytree(tiny_sd, tmp_path / "half-config")
+    config = copy / "text_encoder" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "torch_dtype": "float16", "dtype": "float16"}))
+    pipe = AutoPipelineForText2Image.from_pretrained(copy)
+    assert pipe.text_encoder.dtype == pipe.unet.dtype == torch.float32
+    _run(pipe, "text2img")
+    assert AutoPipelineForText2Image.from_pretrained(copy, torch_dtype=None).text_encoder.dtype == torch.float32
+    assert AutoPipelineForText2Image.from_pretrained(copy, dtype=torch.bfloat16).text_encoder.dtype == torch.bfloat16
+
+
 def test_pag_in_from_pretrained_and_back_out_in_from_pipe(tiny_sd):
     pag = AutoPipelineForInpainting.from_pretrained(tiny_sd, enable_pag=True)
     assert type(pag).__name__ == "StableDiffusionPAGInpaintPipeline"
@@ -269,9 +284,10 @@ def test_a_prior_labelled_as_a_decoder_is_told_what_it_is(tmp_path, tiny_checkpo
     assert index["_class_name"] == "KandinskyV22PriorPipeline"
     index["_class_name"] = "KandinskyV22Pipeline"
     (folder / "model_index.json").write_text(json.dumps(index))
-    with pytest.raises(InvalidModelError, match="are those of KandinskyV22PriorPipeline: .*prior") as info:
-        AutoPipelineForText2Image.from_pretrained(folder)
-    assert "unet" in str(info.value) and "movq" in str(info.value)
+    for kwargs in ({}, {"torch_dtype": torch.float32}, {"variant": None, "dtype": torch.float16}):  # keywords that are not components
+        with pytest.raises(InvalidModelError, match="are those of KandinskyV22PriorPipeline: .*prior") as info:
+            AutoPipelineForText2Image.from_pretrained(folder, **kwargs)
+        assert "unet" in str(info.value) and "movq" in str(info.value)
 
 
 def test_load_config_works_as_on_diffusers_autopipeline_classes(tiny_sd):

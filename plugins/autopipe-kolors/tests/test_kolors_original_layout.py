@@ -67,9 +67,9 @@ def test_the_float16_pickle_shards_load_as_the_same_weights(original, tiny_check
 
 
 def test_diffusers_alone_mixes_dtypes_and_fails_where_no_dtype_is_given(original):
-    """Why the plugin passes dtype=torch.float32 when the caller names none: diffusers hands transformers dtype=None,
+    """Why the core passes dtype=torch.float32 when the caller names none: diffusers hands transformers dtype=None,
     which transformers 5 reads as the config's float16. When this test fails, diffusers loads such a text encoder in
-    float32 by itself; drop the default from autopipe_kolors.loading.from_pretrained."""
+    float32 by itself; the default in autopipe_core.loading.with_default_dtype can go."""
     from diffusers import KolorsPipeline
 
     pipe = KolorsPipeline.from_pretrained(original, force_zeros_for_empty_prompt=False)

@@ -22,9 +22,10 @@
 - Placement: planned by the core from the weights' headers plus
   :data:`UPCAST_VAE` (or :data:`FP16_VAE`); see docs/placement.md.
 - Every from_pretrained (:func:`from_pretrained`, the family's
-  ``autopipe_from_pretrained``): ``force_zeros_for_empty_prompt=False`` and,
-  where the caller names no dtype, float32, each for a failure of diffusers
-  0.42.1 with Kolors that its docstring gives. See docs/kolors.md.
+  ``autopipe_from_pretrained``): ``force_zeros_for_empty_prompt=False``, for a
+  failure of diffusers 0.42.1 with Kolors that its docstring gives. (float32
+  where the caller names no dtype, which ChatGLM3's float16 config needs under
+  transformers 5, is the core's default for every family.) See docs/kolors.md.
 """
 
 from __future__ import annotations
@@ -122,38 +123,20 @@ def footprint(identity: Identity, plan: LoadPlan, footprint: Footprint, width: i
 
 
 def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
-    """``pipeline_class.from_pretrained(model, **kwargs)`` with two defaults where diffusers gets Kolors wrong; None when the
-    caller gave both (then the core calls exactly that). The caller's own keywords, ``torch_dtype`` or ``dtype``, always win.
+    """``pipeline_class.from_pretrained(model, **kwargs)`` with ``force_zeros_for_empty_prompt=False`` unless the caller
+    set it (then None: the core calls exactly what was asked).
 
-    ``force_zeros_for_empty_prompt=False``: diffusers 0.42.1's Kolors
-    pipelines (KolorsPipeline, KolorsImg2ImgPipeline, KolorsPAGPipeline) with
-    it true zero the negative prompt's embeddings but never set its pooled
-    embedding, then fail on it (``AttributeError: 'NoneType' object has no
-    attribute 'repeat'``) in every call with guidance and no negative prompt
-    (huggingface/diffusers#13612, open). The original Kwai-Kolors/Kolors
-    repository's model_index.json says true (kept from SDXL's), and its
-    authors build their pipeline with ``force_zeros_for_empty_prompt=False``
-    (scripts/sample.py): the empty prompt is encoded, as in their own
-    sampling. With a negative prompt, or without guidance, the value changes
-    nothing.
-
-    ``dtype=torch.float32`` when the caller names no dtype: diffusers
-    loads its own models in float32 then, but hands transformers
-    ``dtype=None``, which transformers 5 reads as "the config's dtype", and
-    ChatGLM3's config says ``torch_dtype: float16``. The pipeline would hold a
-    float16 text encoder and a float32 UNet, and fail at the UNet's text
-    projection (``mat1 and mat2 must have the same dtype``). float32 is what
-    diffusers means by no dtype, and what transformers 4 gave.
+    diffusers 0.42.1's Kolors pipelines (KolorsPipeline,
+    KolorsImg2ImgPipeline, KolorsPAGPipeline) with it true zero the negative
+    prompt's embeddings but never set its pooled embedding, then fail on it
+    (``AttributeError: 'NoneType' object has no attribute 'repeat'``) in every
+    call with guidance and no negative prompt (huggingface/diffusers#13612,
+    open). The original Kwai-Kolors/Kolors repository's model_index.json says
+    true (kept from SDXL's), and its authors build their pipeline with
+    ``force_zeros_for_empty_prompt=False`` (scripts/sample.py): the empty
+    prompt is encoded, as in their own sampling. With a negative prompt, or
+    without guidance, the value changes nothing.
     """
-    import torch
-
-    defaults: dict[str, Any] = {}
-    if "force_zeros_for_empty_prompt" not in kwargs:
-        defaults["force_zeros_for_empty_prompt"] = False
-    given = dict(kwargs)
-    if given.get("torch_dtype") is None and given.get("dtype") is None:
-        given.pop("torch_dtype", None)  # a None there says nothing; diffusers 0.42.1 takes dtype= (torch_dtype= is deprecated)
-        defaults["dtype"] = torch.float32
-    if not defaults:
+    if "force_zeros_for_empty_prompt" in kwargs:
         return None
-    return pipeline_class.from_pretrained(model, **{k: v for k, v in given.items() if k not in defaults}, **defaults)
+    return pipeline_class.from_pretrained(model, **kwargs, force_zeros_for_empty_prompt=False)
