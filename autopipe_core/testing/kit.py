@@ -247,10 +247,16 @@ class PluginConformance:
         kwargs = self.inputs(family, modifiers, task)
         if task is not Task.TEXT2IMG and "strength" in inspect.signature(pipeline.__call__).parameters:
             kwargs.setdefault("strength", 0.75)  # SDXL's default of 0.3 leaves none of two steps to run
-        images = pipeline("a red fox in the snow", **kwargs).images
+        # The prompt by keyword: some classes take image= first (QwenImageEditPipeline), so a positional one collides.
+        parameters = inspect.signature(pipeline.__call__).parameters
+        images = pipeline(prompt="a red fox in the snow", **kwargs).images if "prompt" in parameters else pipeline("a red fox in the snow", **kwargs).images
         assert len(images) == 1, f"{type(pipeline).__name__} returned {len(images)} images for one prompt"
-        assert isinstance(images[0], Image.Image) and min(images[0].size) > 0, f"{type(pipeline).__name__} returned {type(images[0]).__name__}, not a PIL image"
-        return images[0]
+        image = images[0]
+        if isinstance(image, list):  # one image per layer for one prompt (QwenImageLayeredPipeline): the first is checked
+            assert image, f"{type(pipeline).__name__} returned no layers for one prompt"
+            image = image[0]
+        assert isinstance(image, Image.Image) and min(image.size) > 0, f"{type(pipeline).__name__} returned {type(image).__name__}, not a PIL image"
+        return image
 
     def _single_file(self, family: str) -> Path:
         if family not in self._state.single_files:
@@ -261,7 +267,9 @@ class PluginConformance:
         return self._state.single_files[family]
 
     def _real_bytes(self, resolution: Any, path: Path, plan: LoadPlan) -> dict[str, int]:
-        """Each model component's parameter bytes, loaded on this CPU in the plan's dtypes (tied weights once)."""
+        """Each model component's bytes as loaded on this CPU in the plan's dtypes: every tensor of its state_dict,
+        parameters and persistent buffers (ChatGLM's rotary ``inv_freq``), which the weight files hold and the
+        planner counts from their headers; tied or shared storage once."""
         import torch
 
         from .. import loading
@@ -273,8 +281,8 @@ class PluginConformance:
             out = {}
             for name, component in pipeline.components.items():
                 if isinstance(component, torch.nn.Module):
-                    storages = {p.data_ptr(): p.numel() * p.element_size() for p in component.parameters()}
-                    out[name] = sum(storages.values())
+                    tensors = component.state_dict(keep_vars=True).values()
+                    out[name] = sum({t.data_ptr(): t.numel() * t.element_size() for t in tensors}.values())
             self._state.real_bytes[key] = out
         return self._state.real_bytes[key]
 
