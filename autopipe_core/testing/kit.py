@@ -274,7 +274,7 @@ class PluginConformance:
 
         from .. import loading
 
-        key = (str(path), plan.dtype, plan.variant, tuple(sorted(plan.component_dtypes.items())))
+        key = (str(path), plan.dtype, plan.variant, tuple(sorted(plan.component_dtypes.items())), tuple(sorted(plan.skip)))
         if key not in self._state.real_bytes:
             on_cpu = replace(plan, placement="device", device="cpu")
             pipeline = loading.from_pretrained(resolution, path, loading.load_kwargs(on_cpu, {}))

@@ -1,8 +1,10 @@
-"""autopipe-sd3 against the conformance kit: the contract every plugin keeps, for every row of the family."""
+"""autopipe-sd3 against the conformance kit: the contract every plugin keeps, for every row of the family.
+
+SD3's position table (``pos_embed.pos_embed``) is a persistent buffer, in every weight file and on the device:
+the kit's loaded-bytes check counts it beside the parameters (171 MiB in SD 3.5 Large)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +37,6 @@ class TestConformance(PluginConformance):
         **{(f"{FAMILY}+controlnet+pag", t): NO_CONTROLNET_PAG for t in Task},
         **{(f"{FAMILY}+controlnet-union", t): NO_UNION for t in Task},
     }
-
-    def _real_bytes(self, resolution: Any, path: Path, plan: Any) -> dict[str, int]:
-        """The kit's measure of what a loaded pipeline holds, with persistent buffers counted as well as parameters.
-
-        The kit counts ``parameters()`` only. SD3's transformer also holds its
-        position table, ``pos_embed.pos_embed``, as a persistent buffer: it is in
-        every weight file (so the core counts it from the headers), diffusers casts
-        it to the load's dtype with the rest, and it sits on the device (171 MiB in
-        SD 3.5 Large). Measured here from ``state_dict()`` (what a save holds, a
-        tied weight once); to go once the kit counts buffers itself.
-        """
-        import torch
-
-        from autopipe_core import loading
-
-        key = ("with buffers", str(path), plan.dtype, plan.variant, tuple(sorted(plan.component_dtypes.items())), tuple(sorted(plan.skip)))
-        if key not in self._state.real_bytes:
-            on_cpu = replace(plan, placement="device", device="cpu")
-            pipeline = loading.from_pretrained(resolution, path, loading.load_kwargs(on_cpu, {}))
-            self._state.real_bytes[key] = {
-                name: sum({t.data_ptr(): t.numel() * t.element_size() for t in component.state_dict().values()}.values())
-                for name, component in pipeline.components.items() if isinstance(component, torch.nn.Module)
-            }
-        return self._state.real_bytes[key]
 
     def tiny_single_file(self, family: str, path: Path) -> Path:
         from sd3_layouts import build_tiny_file  # tests/: the tiny folder in the original single-file layout
