@@ -63,7 +63,7 @@ def test_plugins_json(capsys):
     assert sd["families"] == ["stable-diffusion"] and sd["error"] is None and sd["version"]
     assert "autopipe_load_plan" in sd["hooks"] and "autopipe_build_tiny" in sd["hooks"]
     core = next(p for p in data["plugins"] if p["distribution"] == "autopipe-core")
-    assert core["modifiers"] == ["enable_pag"]
+    assert core["modifiers"] == ["controlnet", "enable_pag"]  # the keywords every family shares, registered by the core
 
 
 def test_generate_each_task_writes_a_png(tmp_path, capsys):
@@ -105,29 +105,50 @@ def test_demo_runs_all_three_tasks_on_shared_weights(tmp_path, capsys):
 
 
 FAMILIES = {
-    # family: (its plugin, the inpaint class the demo reaches, whether inpaint shares the text2img weights)
-    "stable-diffusion-xl": ("autopipe-sdxl", "StableDiffusionXLInpaintPipeline", True),
-    "kandinsky": ("autopipe-kandinsky", "KandinskyInpaintCombinedPipeline", False),
-    "kandinsky22": ("autopipe-kandinsky", "KandinskyV22InpaintCombinedPipeline", False),
-    "if": ("autopipe-deepfloyd-if", "IFInpaintingPipeline", True),
+    # family: (its plugin, whether it has img2img, the inpaint class the demo reaches (None: none), whether inpaint shares the text2img weights)
+    "stable-diffusion-xl": ("autopipe-sdxl", True, "StableDiffusionXLInpaintPipeline", True),
+    "kandinsky": ("autopipe-kandinsky", True, "KandinskyInpaintCombinedPipeline", False),
+    "kandinsky22": ("autopipe-kandinsky", True, "KandinskyV22InpaintCombinedPipeline", False),
+    "if": ("autopipe-deepfloyd-if", True, "IFInpaintingPipeline", True),
+    "latent-consistency": ("autopipe-lcm", True, None, True),
+    "kolors": ("autopipe-kolors", True, None, True),
+    "stable-diffusion-3": ("autopipe-sd3", True, "StableDiffusion3InpaintPipeline", True),
+    "qwenimage": ("autopipe-qwenimage", True, "QwenImageInpaintPipeline", True),
+    "pixart-alpha": ("autopipe-pixart", False, None, True),
+    "pixart-sigma": ("autopipe-pixart", False, None, True),
+    "sana": ("autopipe-pixart", False, None, True),
+    "sana-sprint": ("autopipe-pixart", True, None, True),
 }
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_demo_and_generate_for_each_familys_built_in_checkpoint(family, tmp_path, capsys, monkeypatch):
-    plugin, inpaint_class, shared = FAMILIES[family]
+    plugin, img2img, inpaint_class, shared = FAMILIES[family]
     monkeypatch.setenv("AUTOPIPE_PLUGINS", plugin)
     assert main(["demo", "--family", family, "--out-dir", str(tmp_path / "demo"), "--steps", "2"]) == 0
     out = capsys.readouterr().out
-    assert f"inpaint:  {inpaint_class}" in out
-    if shared:
+    made = ["text2img.png"]
+    if img2img:
+        made.append("img2img.png")
+    else:
+        assert "img2img: skipped:" in out and not (tmp_path / "demo" / "img2img.png").exists()
+    if inpaint_class is None:
+        assert "inpaint: skipped:" in out and not (tmp_path / "demo" / "inpaint.png").exists()
+    else:
+        assert f"inpaint:  {inpaint_class}" in out
+        made.append("inpaint.png")
+    if not img2img and inpaint_class is None:
+        assert "weights shared: no other task to share them with (the family does text2img only)" in out
+    elif inpaint_class is None:
+        assert "weights shared across text2img and img2img: yes" in out
+    elif shared:
         assert "weights shared across the three pipelines: yes" in out
     else:  # a text decoder cannot inpaint: the demo says why and loads the family's inpainting checkpoint
-        assert "cannot do inpaint" in out and "weights shared across text2img and img2img" in out and ": yes" in out
-    assert Image.open(tmp_path / "demo" / "text2img.png").size == (64, 64)
-    for name in ("img2img.png", "inpaint.png"):  # IF's stage I works at its UNet's own size whatever the input's
-        assert Image.open(tmp_path / "demo" / name).size in {(64, 64), (16, 16) if family == "if" else (64, 64)}
+        assert "cannot do inpaint" in out and "weights shared across text2img and img2img (inpaint has its own checkpoint): yes" in out
+    sizes = {Image.open(tmp_path / "demo" / name).size for name in made}
+    assert len(sizes) == 1 or family == "if", sizes  # IF's stage I works at its UNet's own size whatever the input's
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(made)
 
     png = tmp_path / "t2i.png"
     assert main(["generate", "--family", family, "--task", "text2img", "--prompt", "a cat", "--out", str(png), "--steps", "2", "--device", "cpu"]) == 0
-    assert Image.open(png).size == (64, 64)
+    assert Image.open(png).size == Image.open(tmp_path / "demo" / "text2img.png").size

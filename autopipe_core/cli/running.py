@@ -159,18 +159,20 @@ def demo(args: argparse.Namespace) -> int:
         return image
 
     image = run("text2img", t2i)
-    i2i = step("from_pipe -> img2img", lambda: AutoPipelineForImage2Image.from_pipe(t2i))
-    run("img2img", i2i, image=image, strength=0.75)
-    derived: list[Any] = [i2i]
-    pipes = {"text2img": t2i, "img2img": i2i}
-    try:
-        inp = step("from_pipe -> inpaint", lambda: AutoPipelineForInpainting.from_pipe(t2i))
-        derived.append(inp)
-    except UnsupportedTaskError as exc:
-        inp = _separate_inpainter(args, resolution.family, exc, step)
-    if inp is not None:
-        pipes["inpaint"] = inp
-        run("inpaint", inp, image=image, mask_image=mask_for(image))
+    pipes = {"text2img": t2i}
+    derived: list[Any] = []  # the pipelines made by from_pipe, which must hold text2img's very weights
+    for label, auto, call in (
+        ("img2img", AutoPipelineForImage2Image, {"image": image, "strength": 0.75}),
+        ("inpaint", AutoPipelineForInpainting, {"image": image, "mask_image": mask_for(image)}),
+    ):
+        try:
+            pipe = step(f"from_pipe -> {label}", lambda auto=auto: auto.from_pipe(t2i))
+            derived.append(pipe)
+        except UnsupportedTaskError as exc:
+            pipe = _separate_inpainter(args, resolution.family, exc, step) if label == "inpaint" else _skipped(label, exc)
+        if pipe is not None:
+            pipes[label] = pipe
+            run(label, pipe, **call)
 
     models = {n: c for n, c in t2i.components.items() if hasattr(c, "parameters")}
     shared = bool(models) and all(p.components.get(n) is c for p in derived for n, c in models.items())
@@ -178,13 +180,31 @@ def demo(args: argparse.Namespace) -> int:
     print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
     for label, pipe in pipes.items():
         print(f"{label + ':':<9} {type(pipe).__name__}")
-    sharing = "the three pipelines" if len(derived) == 2 else ("text2img and img2img (inpaint has its own checkpoint)" if "inpaint" in pipes else "text2img and img2img")
-    print(f"weights shared across {sharing}: {'yes' if shared else 'NO'}\n")
+    print(_sharing(pipes, derived, shared) + "\n")
     print(f"{'step':<40}{'seconds':>9}")
     for label, seconds in steps:
         print(f"{label:<40}{seconds:>9.3f}")
     print("\nimages: " + ", ".join(f"{path} ({_size_of(path)})" for path in made.values()))
     return 0 if shared else 1
+
+
+def _skipped(label: str, refusal: UnsupportedTaskError) -> None:
+    from . import as_said_here
+
+    print(f"  {label}: skipped: {as_said_here(str(refusal))}", flush=True)
+    return None
+
+
+def _sharing(pipes: dict[str, Any], derived: list[Any], shared: bool) -> str:
+    """The demo's verdict line: which pipelines share text2img's weights (from_pipe's), and whether they do."""
+    if not derived:
+        return "weights shared: no other task to share them with (the family does text2img only)"
+    sharing = ["text2img", *(label for label, pipe in pipes.items() if any(pipe is d for d in derived))]
+    if len(sharing) == 3:
+        what = "the three pipelines"
+    else:
+        what = " and ".join(sharing) + (" (inpaint has its own checkpoint)" if "inpaint" in pipes and "inpaint" not in sharing else "")
+    return f"weights shared across {what}: {'yes' if shared else 'NO'}"
 
 
 def _size_of(path: Path) -> str:
