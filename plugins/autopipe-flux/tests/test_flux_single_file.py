@@ -103,10 +103,11 @@ def test_an_all_in_one_file_holds_the_text_encoders_and_the_vae_and_is_planned_f
     assert "ComfyUI's all-in-one layout (model.diffusion_model.*) with text_encoder, text_encoder_2, vae" in best.reason
     placed = plan(resolve(files["flux-dev+all"], "text2img"), DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True))
     parameters = {c.name: c.parameters for c in placed.footprint.components}
-    assert parameters == {"transformer": 11_901_408_320, "text_encoder": 123_060_480, "text_encoder_2": 4_762_310_656, "vae": 83_819_683}
+    t5_in_file = 4_762_310_656 + 32_128 * 4096  # such files hold T5's embedding twice (shared, encoder.embed_tokens)
+    assert parameters == {"transformer": 11_901_408_320, "text_encoder": 123_060_480, "text_encoder_2": t5_in_file, "vae": 83_819_683}
     assert placed.plan.placement == "device" and placed.plan.dtype == "bfloat16"
     chroma = plan(resolve(files["chroma+all"], "text2img"), DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True))
-    assert {c.name: c.parameters for c in chroma.footprint.components} == {"transformer": 8_899_983_424, "text_encoder": 4_762_310_656, "vae": 83_819_683}
+    assert {c.name: c.parameters for c in chroma.footprint.components} == {"transformer": 8_899_983_424, "text_encoder": t5_in_file, "vae": 83_819_683}
 
 
 def test_a_transformer_only_file_leaves_the_rest_unknown_to_the_planner(files):
@@ -165,3 +166,63 @@ def test_diffusers_converter_still_cannot_load_a_transformer_narrower_than_3072(
     converter = "convert_chroma_transformer_checkpoint_to_diffusers" if family == "chroma" else "convert_flux_transformer_checkpoint_to_diffusers"
     with pytest.raises(RuntimeError, match="split_with_sizes expects split_sizes to sum exactly to"):
         getattr(single_file_utils, converter)(bfl_names(model.state_dict()))
+
+
+@pytest.mark.slow
+def test_an_all_in_one_file_3072_wide_loads_through_diffusers_and_runs_every_task(tiny_checkpoint, tmp_path):
+    """End to end through diffusers' own converters, which need FLUX's width: a transformer 3072 wide with one block of
+    each kind (540 M parameters, a 1 GB file; about two minutes and 6 GB of RAM on two CPU cores), beside the tiny
+    checkpoint's text encoders and VAE, in ComfyUI's all-in-one layout. Its geometry is not FLUX.1-dev's, so the caller
+    passes config= (the tiny folder with this transformer's config); FluxInpaintPipeline, which diffusers gives no
+    from_single_file, loads through FluxPipeline and from_pipe."""
+    import shutil
+
+    import torch
+    from diffusers import AutoencoderKL, FluxTransformer2DModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextModel, T5EncoderModel
+
+    from autopipe_core.testing.images import sample_image, sample_mask
+    from autopipe_flux.layout import CLIP_L, T5XXL, transformers_names
+    from autopipe_sd.ldm import vae_key
+
+    tiny = tiny_checkpoint("flux")
+    config = shutil.copytree(tiny, tmp_path / "config")
+    with torch.device("meta"):
+        wide = FluxTransformer2DModel(
+            num_layers=1, num_single_layers=1, attention_head_dim=128, num_attention_heads=24, joint_attention_dim=32,
+            pooled_projection_dim=32, guidance_embeds=True, axes_dims_rope=(16, 56, 56),
+        )
+    wide.save_config(config / "transformer")
+    wide = wide.to_empty(device="cpu").to(torch.bfloat16)
+    with torch.no_grad():
+        for parameter in wide.parameters():
+            parameter.normal_(0, 0.02)
+    state = bfl_names(wide.state_dict(), TRANSFORMER)
+    del wide
+    state.update(transformers_names(CLIPTextModel.from_pretrained(tiny / "text_encoder").state_dict(), CLIP_L))
+    state.update(transformers_names(T5EncoderModel.from_pretrained(tiny / "text_encoder_2").state_dict(), T5XXL))
+    vae = AutoencoderKL.from_pretrained(tiny / "vae")
+    for name, value in vae.state_dict().items():
+        ldm = "vae." + vae_key(name, len(vae.config.block_out_channels)).split(".", 1)[1]
+        state[ldm] = value.reshape(*value.shape, 1, 1) if ".mid.attn_1." in ldm and ldm.endswith(".weight") and value.ndim == 2 else value
+    seen: set[int] = set()
+    written = {}
+    for name, value in state.items():  # T5's two embedding names hold one tensor: the file stores two copies
+        written[name] = value.clone() if value.data_ptr() in seen else value.contiguous()
+        seen.add(value.data_ptr())
+    path = tmp_path / "wide-all-in-one.safetensors"
+    save_file(written, str(path))
+    del state, written
+
+    best = detect(read(path)).best
+    assert (best.plugin, best.variant, best.confidence) == ("autopipe-flux", "flux-dev", 0.5) and "pass config=" in best.reason
+    text2img = AutoPipelineForText2Image.from_single_file(str(path), config=str(config), torch_dtype=torch.bfloat16)
+    assert type(text2img).__name__ == "FluxPipeline" and text2img.transformer.config.num_attention_heads == 24
+    assert not [n for n, p in text2img.text_encoder_2.named_parameters() if p.is_meta]
+    call = dict(prompt="a fox", num_inference_steps=2, height=64, width=64, max_sequence_length=32)
+    assert text2img(**call).images[0].size == (64, 64)
+    inpaint = AutoPipelineForInpainting.from_single_file(str(path), config=str(config), torch_dtype=torch.bfloat16)
+    assert type(inpaint).__name__ == "FluxInpaintPipeline"
+    image = inpaint(**call, image=sample_image(64), mask_image=sample_mask(64), strength=0.75).images[0]
+    assert image.size == (64, 64)

@@ -129,15 +129,24 @@ def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def transformers_names(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """A transformers text encoder's state dict behind `prefix`: CLIP with its ``text_model.`` (which transformers 5 leaves
-    out), T5 with its embedding once (``shared.weight``; ``encoder.embed_tokens.weight`` is the same tensor)."""
+    """A transformers text encoder's state dict behind `prefix`, as all-in-one files store it.
+
+    CLIP with its ``text_model.`` (which transformers 5 leaves out); T5 with
+    its embedding under both names, ``shared.weight`` and
+    ``encoder.embed_tokens.weight``, as those files carry it (stable-diffusion.cpp
+    lists the second as a tensor such files have and inference does not use),
+    and as diffusers needs it: its T5 loader leaves ``encoder.embed_tokens``
+    on the meta device when a file has only ``shared.weight``.
+    """
     out = {}
     for key, value in state.items():
-        if key.endswith("position_ids") or (prefix == T5XXL and key == "encoder.embed_tokens.weight"):
-            continue  # a buffer; T5's copy of shared.weight (tied: files store it once)
+        if key.endswith("position_ids"):
+            continue
         if prefix == CLIP_L and not key.startswith("text_model."):
             key = "text_model." + key
         out[prefix + key] = value
+    if prefix == T5XXL and "shared.weight" in state:
+        out.setdefault(prefix + "encoder.embed_tokens.weight", state["shared.weight"])
     return out
 
 
