@@ -87,5 +87,13 @@ export CHECK_FLOORS
 bench: setup
 	$(PY) bench/run.py --write docs/performance.md
 
+# Mutation testing (mutmut, pinned in mutation/requirements.txt) of the core's readers, resolution, planning and
+# guard and the plugins' detection and loading plans; not part of make test (hours, not minutes: docs/mutation.md).
+.PHONY: mutate
+mutate: setup
+	$(PY) -m pip install --quiet -r mutation/requirements.txt
+	$(PY) mutation/run.py run
+	$(PY) mutation/run.py score
+
 clean:
 	rm -rf $(VENV) $(LOWEST) autopipe-demo

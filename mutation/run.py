@@ -1,0 +1,150 @@
+"""make mutate: mutation testing (mutmut) of the core's and the plugins' detection, planning and guard code.
+
+mutmut works in the folder it is started from and copies the sources it mutates into ``mutants/`` there. This
+script gives it a folder of its own, ``mutation/work/`` (ignored by git), holding links to the repository's
+sources and tests and mutmut's configuration (``mutation/setup.cfg``: the files mutated, the tests selected),
+so that nothing is written at the repository's root; each plugin's package is linked as ``src/<package>``, the
+layout mutmut names mutants by and puts first on ``sys.path`` (ahead of the editable installs). Then it runs
+mutmut's command line with the arguments given (default ``run``):
+
+    .venv/bin/python mutation/run.py                      # every mutant (make mutate)
+    .venv/bin/python mutation/run.py run "autopipe_core.units*"   # one module's mutants
+    .venv/bin/python mutation/run.py results              # the survivors
+    .venv/bin/python mutation/run.py show NAME            # one mutant's diff
+    .venv/bin/python mutation/run.py score                # killed / total, per module and overall
+    .venv/bin/python mutation/run.py survivors "autopipe_core.units*"   # the diffs of the survivors not judged equivalent
+
+mutmut records which tests call each mutated function while it runs the selection once unmutated, then runs
+for each mutant only those tests (narrowed to the module's own, setup.cfg's [focus]), each mutant in a forked
+process; mutation/speedups.py keeps the tiny checkpoints and toy plugins built for the unmutated run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "work"
+LINKED = ["autopipe_core", "plugins", "tests", "conftest.py", "pyproject.toml", "docs", "bench", "constraints"]
+
+
+def prepare() -> None:
+    WORK.mkdir(exist_ok=True)
+    for name in LINKED:
+        link = WORK / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name)
+    # Each plugin package under src/, as mutmut expects a src layout: it names a mutant by its import name
+    # (src/autopipe_sd/single_file.py -> autopipe_sd.single_file, which the trampolines compare with __module__)
+    # and puts mutants/src ahead of the editable installs on sys.path.
+    (WORK / "src").mkdir(exist_ok=True)
+    for package in sorted((ROOT / "plugins").glob("*/src/*/__init__.py")):
+        link = WORK / "src" / package.parent.name
+        if not link.is_symlink():
+            link.symlink_to(package.parent)
+    shutil.copyfile(HERE / "setup.cfg", WORK / "setup.cfg")
+    os.chdir(WORK)
+
+
+def score() -> int:
+    """Each mutated file's mutants by mutmut's status, and the score: killed over all mutants but the equivalent ones.
+
+    ``mutation/equivalent.txt`` lists the survivors judged equivalent (no observable behaviour can tell them from
+    the original), one mutant name a line with its reason after ``#``.
+    """
+    from mutmut.stats import status_by_exit_code
+
+    equivalent = {line.split("#")[0].strip() for line in (HERE / "equivalent.txt").read_text().splitlines() if line.split("#")[0].strip()}
+    per_file: dict[str, Counter] = defaultdict(Counter)
+    for meta in sorted(Path("mutants").rglob("*.py.meta")):
+        for name, exit_code in json.loads(meta.read_text()).get("exit_code_by_key", {}).items():
+            status = status_by_exit_code[exit_code]
+            if status == "survived" and name in equivalent:
+                status = "equivalent"
+            per_file[str(meta.relative_to("mutants"))[: -len(".meta")]][status] += 1
+    total: Counter = Counter()
+    print(f"{'file':<58} {'killed':>7} {'survived':>9} {'equivalent':>11} {'other':>6} {'score':>7}")
+    for path, counts in sorted(per_file.items()):
+        total.update(counts)
+        print(_row(path, counts))
+    print(_row("overall", total))
+    return 0
+
+
+def _row(name: str, counts: Counter) -> str:
+    killed, survived, equivalent = counts["killed"] + counts["timeout"], counts["survived"], counts["equivalent"]
+    other = sum(counts.values()) - killed - survived - equivalent
+    checked = sum(counts.values()) - equivalent
+    rate = f"{100 * killed / checked:.1f} %" if checked else "-"
+    return f"{name:<58} {killed:>7} {survived:>9} {equivalent:>11} {other:>6} {rate:>7}"
+
+
+def survivors(patterns: list[str]) -> int:
+    """The diff of every surviving mutant not listed as equivalent, for the modules matching `patterns` (fnmatch)."""
+    import fnmatch
+
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    equivalent = {line.split("#")[0].strip() for line in (HERE / "equivalent.txt").read_text().splitlines()}
+    for meta in sorted(Path("mutants").rglob("*.py.meta")):
+        path = str(meta.relative_to("mutants"))[: -len(".meta")]
+        for name, exit_code in sorted(json.loads(meta.read_text()).get("exit_code_by_key", {}).items()):
+            if exit_code == 0 and name not in equivalent and (not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)):
+                print(f"# {name}")
+                print(get_diff_for_mutant(name, path=path))
+    return 0
+
+
+def focus_tests() -> None:
+    """Run each mutant against its module's own tests: mutmut's per-test coverage, narrowed by setup.cfg's [focus].
+
+    mutmut maps every mutated function to every selected test that called it, so a function every resolution
+    passes through (the registry, identify) would run a survivor against a thousand tests. [focus] names, per
+    module, the tests written about it; a function keeps the tests that called it among those. A function none
+    of them calls keeps the 40 fastest that did.
+    """
+    from configparser import ConfigParser
+
+    import mutmut.__main__ as cli_module
+    from mutmut.state import state
+    from mutmut.stats import save_stats
+    from mutmut.utils.format_utils import get_module_from_key
+
+    parser = ConfigParser()
+    parser.read("setup.cfg")
+    focus = {module: value.split() for module, value in parser["focus"].items()}
+    collect = cli_module.collect_or_load_stats
+
+    def collect_and_focus(*args, **kwargs):
+        collect(*args, **kwargs)
+        tests, durations = state().tests_by_mangled_function_name, state().duration_by_test
+        for function, called in list(tests.items()):
+            prefixes = [*focus.get(get_module_from_key(function), ()), *focus.get("all", ())]
+            kept = {t for t in called if t.startswith(tuple(prefixes))}
+            tests[function] = kept or set(sorted(called, key=lambda t: durations.get(t, 0.0))[:40])
+        save_stats()
+
+    cli_module.collect_or_load_stats = collect_and_focus
+
+
+def main(argv: list[str]) -> int:
+    prepare()
+    if argv[:1] == ["score"]:
+        return score()
+    if argv[:1] == ["survivors"]:
+        return survivors(argv[1:])
+    from mutmut.__main__ import cli
+
+    focus_tests()
+    sys.path.insert(0, str(HERE))  # mutation/speedups.py, the pytest plugin setup.cfg loads with -p
+    return cli.main(args=argv or ["run"], prog_name="mutmut", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
