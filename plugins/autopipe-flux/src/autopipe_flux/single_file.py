@@ -37,6 +37,7 @@ no VAE. It also loads ``FluxInpaintPipeline``, which diffusers 0.42.1 gives no
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from types import MappingProxyType
@@ -98,9 +99,15 @@ def prefixes(header: SafetensorsHeader, family: str) -> dict[str, str]:
     return {"transformer": transformer, "text_encoder": CLIP_L, "text_encoder_2": T5XXL, "vae": _vae_prefix(header)}
 
 
+@functools.lru_cache(maxsize=None)
+def _transformer_config(variant: str) -> Mapping[str, Any]:
+    """The shipped transformer config of a variant (this plugin's own file, read once a process), read-only."""
+    return MappingProxyType(FOLDERS.config(variant, "transformer"))
+
+
 def _geometry(header: SafetensorsHeader, p: str, variant: str) -> list[str]:
     """What in the file differs from the shipped config's architecture (empty: the shipped config loads it)."""
-    config = FOLDERS.config(variant, "transformer")
+    config = _transformer_config(variant)
     width = config["num_attention_heads"] * config["attention_head_dim"]
     expected = {
         "img_in.weight": (width, config["in_channels"]),
