@@ -24,6 +24,12 @@ PROBES = {
     "autopipe-sdxl": "StableDiffusionXLPipeline",
     "autopipe-kandinsky": "KandinskyV22CombinedPipeline",
     "autopipe-deepfloyd-if": "IFPipeline",
+    "autopipe-lcm": "LatentConsistencyModelPipeline",
+    "autopipe-kolors": "KolorsPipeline",
+    "autopipe-sd3": "StableDiffusion3Pipeline",
+    "autopipe-flux": "FluxPipeline",
+    "autopipe-qwenimage": "QwenImagePipeline",
+    "autopipe-pixart": "PixArtAlphaPipeline",
 }
 
 
