@@ -31,7 +31,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("text2img", "img2img", "inpaint")
 #: Every distribution this repository ships, as AUTOPIPE_PLUGINS names them.
-SHIPPED_PLUGINS = "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if"
+SHIPPED_PLUGINS = (
+    "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
+    "autopipe-sd3,autopipe-qwenimage,autopipe-pixart"
+)
 ENV = "AUTOPIPE_REAL_CONFIGS"
 
 
@@ -93,11 +96,8 @@ _CUSTOM_LIST = Refused(
     "custom pipeline: a [module, class] _class_name names code shipped with the checkpoint",
     never="must be a string",
 )
-_LCM = Refused(
-    "UnsupportedModelError",
-    "LatentConsistencyModelPipeline",
-    "LCM: no shipped plugin serves it (the example plugin docs/examples/autopipe-lcm does)",
-)
+_NO_INPAINT = "diffusers has no {} inpainting pipeline: img2img, or an inpainting checkpoint of another family"
+SD3 = ("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline")
 
 #: folder -> (text2img, img2img, inpaint), in the manifest's order. Each entry is decided from the folder's
 #: JSON (the UNet's in_channels and add-embedding width, the scheduler, the VAE, component libraries) and from
@@ -150,7 +150,12 @@ _BY_FOLDER: dict[str, tuple] = {
     "controlnet-depth-anything-sd15": _all(_CONTROLNET_MODEL),
     # This snapshot has no unet/ folder: it cannot be loaded, and the UNet's in_channels cannot be read.
     "photo-background-generation": _all(Refused("InvalidModelError", "unet", "the snapshot has no unet/ folder: incomplete")),
-    "lcm-dreamshaper-v7": _all(_LCM),
+    # LCM: diffusers' 'lcm' classes; it has no LCM inpainting pipeline.
+    "lcm-dreamshaper-v7": (
+        "LatentConsistencyModelPipeline",
+        "LatentConsistencyModelImg2ImgPipeline",
+        Refused("UnsupportedTaskError", "no inpaint pipeline", _NO_INPAINT.format("LCM")),
+    ),
     # Kandinsky 2.2: the decoder serves text2img and img2img through the combined pipelines (the prior is
     # found from the model card); KandinskyV22InpaintPipeline always feeds the UNet 9 channels, so only the
     # inpainting decoder inpaints. A prior alone makes embeddings, and the ControlNet decoder needs a hint.
@@ -171,14 +176,16 @@ _BY_FOLDER: dict[str, tuple] = {
     ),
     "if-stage1-t5-inversion": IF,
     # Families no shipped plugin serves yet: refused, naming the class.
-    "sd3-medium": _unserved("StableDiffusion3Pipeline", "Stable Diffusion 3"),
-    "sd35-large": _unserved("StableDiffusion3Pipeline", "Stable Diffusion 3.5"),
-    "sd3-custom-library": _unserved("StableDiffusion3Pipeline", "Stable Diffusion 3 (components from a custom library)"),
+    "sd3-medium": SD3,
+    "sd35-large": SD3,
+    # Only model_index.json of a repo whose transformer comes from the library 'diffusers_sd3_control': the
+    # snapshot lacks transformer/config.json (the complete repo is refused by the guard, before that import).
+    "sd3-custom-library": _all(Refused("InvalidModelError", "transformer/config.json", "only model_index.json: it lists a transformer (library 'diffusers_sd3_control') whose config.json is absent")),
     "flux1-dev": _unserved("FluxPipeline", "FLUX.1"),
     "flux1-schnell": _unserved("FluxPipeline", "FLUX.1"),
     # Kolors under an SDXL class name: a ChatGLM text encoder (library 'kolors') and a UNet that projects
-    # 4096-wide text features; no SDXL pipeline can load or run it.
-    "kolors": _all(Refused("UnsupportedModelError", "Kolors", "Kolors (ChatGLM text encoder from library 'kolors') under an SDXL class name: not SDXL")),
+    # 4096-wide text features; no SDXL pipeline can load or run it, the Kolors ones can. No Kolors inpainting.
+    "kolors": ("KolorsPipeline", "KolorsImg2ImgPipeline", Refused("UnsupportedTaskError", "no Kolors inpainting pipeline", _NO_INPAINT.format("Kolors"))),
     "hunyuandit": _unserved("HunyuanDiTPipeline", "HunyuanDiT"),
     "chroma": _unserved("FluxPipeline", "Chroma (Flux-derived, saved as FluxPipeline)"),
     "stable-cascade": _unserved("StableCascadeDecoderPipeline", "Stable Cascade"),
@@ -235,15 +242,13 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     **_rows("sdxl-inpainting-0.1", _T2I_I2I, "diffusers picks the text2img/img2img class by name; its 9-channel UNet is fed 4 channels and fails at the first step"),
     **_rows("playground-v2.5", ("inpaint",), "StableDiffusionXLInpaintPipeline encodes the image without the VAE's latents_mean/std, so the kept area comes back with wrong colours (diffusers#7484)"),
     **_rows("photo-background-generation", _ALL, "diffusers picks a ControlNet class from the name, then fails loading: this snapshot has no unet/ folder"),
-    **_rows("lcm-dreamshaper-v7", _T2I_I2I, "diffusers' LCM classes are right; LCM is served by the example plugin docs/examples/autopipe-lcm, not a shipped one"),
     **_rows("kandinsky22-decoder", ("inpaint",), "diffusers gives KandinskyV22InpaintCombinedPipeline, which feeds this 4-channel decoder 9 channels: it fails at the first step"),
     **_rows("kandinsky22-decoder-inpaint", _T2I_I2I, "diffusers gives the text2img/img2img combined pipeline, which feeds this 9-channel decoder 4 channels: it fails at the first step"),
-    **_rows("sd3-medium", _ALL, _NOT_SERVED),
-    **_rows("sd35-large", _ALL, _NOT_SERVED),
-    **_rows("sd3-custom-library", _ALL, "no shipped plugin serves SD3; diffusers would also fail loading components from the library 'diffusers_sd3_control'"),
+    **_rows("sd3-custom-library", _ALL, "diffusers picks SD3's classes from the name, then fails importing the library 'diffusers_sd3_control'; autopipe refuses the snapshot first: it lists a transformer whose config.json it lacks (the complete repo: UntrustedCodeError, before that library is imported)"),
     **_rows("flux1-dev", _ALL, _NOT_SERVED),
     **_rows("flux1-schnell", _ALL, _NOT_SERVED),
-    **_rows("kolors", _ALL, "diffusers picks SDXL classes from the name; an SDXL pipeline cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection"),
+    **_rows("kolors", _T2I_I2I, "diffusers picks SDXL classes from the name, which cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection; autopipe gives the Kolors classes (a UNet with encoder_hid_dim and a ChatGLM text encoder)"),
+    **_rows("kolors", ("inpaint",), "diffusers picks StableDiffusionXLInpaintPipeline from the name, which cannot load it; diffusers has no Kolors inpainting pipeline"),
     **_rows("hunyuandit", ("text2img",), _NOT_SERVED),
     **_rows("chroma", _ALL, "no shipped plugin serves FLUX; diffusers' Flux classes would not run the ChromaTransformer2DModel this folder names (ChromaPipeline does)"),
     **_rows("stable-cascade", ("text2img",), _NOT_SERVED),
