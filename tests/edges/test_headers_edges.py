@@ -1,0 +1,209 @@
+"""Every refusal of the safetensors header reader (headers.py), word for word, and what an accepted header holds.
+
+Each case is the smallest file that breaks one rule; the reader must name that rule. The accepted ones check the
+figures the planner reads (parameters, bytes, bytes per dtype) and the metadata.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import struct
+
+import pytest
+
+from autopipe_core import InvalidModelError, ModelNotFoundError
+from autopipe_core.headers import MAX_HEADER_BYTES, MAX_TENSOR_NAME, TensorInfo, header_to_json, read_header, write_header
+
+TAIL = ". It may be truncated or corrupt: download it again, or convert the original with the safetensors library."
+
+
+def _file(tmp_path, raw: bytes | str, data: int = 0, length: int | None = None, name: str = "x.safetensors"):
+    raw = raw.encode() if isinstance(raw, str) else raw
+    path = tmp_path / name
+    path.write_bytes(struct.pack("<Q", len(raw) if length is None else length) + raw + b"\0" * data)
+    return path
+
+
+def _problem(path) -> str:
+    with pytest.raises(InvalidModelError) as info:
+        read_header(path)
+    text = str(info.value)
+    head = f"{path} is not a valid safetensors file: "
+    assert text.startswith(head) and text.endswith(TAIL), text
+    return text[len(head): -len(TAIL)]
+
+
+def _t(dtype="F32", shape=(1,), offsets=(0, 4)):
+    return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}
+
+
+CASES = {
+    "gap": ({"a": _t(offsets=(0, 4)), "b": _t(offsets=(8, 12))}, 12, "tensor 'b' starts at byte 8 of the data, leaving a gap of 4 bytes after the tensor before it"),
+    "overlap": ({"a": _t(shape=(2,), offsets=(0, 8)), "b": _t(offsets=(4, 8))}, 8, "tensor 'b' starts at byte 4 of the data, an overlap of 4 bytes with the tensor before it"),
+    "trailing": ({"a": _t()}, 6, "its tensors end at byte 4 of the data section, but the file holds 2 bytes more"),
+    "trailing out of order": ({"b": _t(offsets=(4, 8)), "a": _t()}, 10, "its tensors end at byte 8 of the data section, but the file holds 2 bytes more"),
+    "too short": ({"a": _t(shape=(2,), offsets=(0, 4))}, 4, "tensor 'a' spans 4 bytes, but F32 [2] needs 8"),
+    "reversed": ({"a": _t(offsets=(4, 0))}, 4, "tensor 'a' has data offsets [4, 0] that end before they start"),
+    "past the end": ({"a": _t(offsets=(0, 8))}, 4, "tensor 'a' has data offsets [0, 8] outside the file's 4 data bytes"),
+    "part bytes": ({"a": _t(dtype="F4", shape=(3,), offsets=(0, 1))}, 1, "tensor 'a' is 12 bits of F4, not a whole number of bytes"),
+    "overflow": ({"a": _t(shape=(2**32, 2**32), offsets=(0, 4))}, 4, "tensor 'a' has the shape [4294967296, 4294967296] whose size overflows 64 bits"),
+    "many dims": ({"a": _t(shape=(1,) * 9 + (2**33, 2**33), offsets=(0, 4))}, 4, f"tensor 'a' has the shape {[1] * 8}... whose size overflows 64 bits"),
+    "unknown dtype": ({"a": _t(dtype="F99")}, 4, "tensor 'a' has the unknown dtype 'F99' (safetensors knows "),
+    "negative shape": ({"a": _t(shape=(-1,))}, 4, "tensor 'a' has a shape that is not a list of non-negative integers under 2**64"),
+    "huge shape": ({"a": _t(shape=(2**64,))}, 4, "tensor 'a' has a shape that is not a list of non-negative integers under 2**64"),
+    "three offsets": ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4, 8]}}, 4, "tensor 'a' has data offsets [0, 4, 8] that are not two non-negative integers under 2**64"),
+    "float offsets": ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4.0]}}, 4, "tensor 'a' has data offsets [0, 4.0] that are not two non-negative integers under 2**64"),
+    "huge offset": ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 2**64]}}, 4, "tensor 'a' has data offsets [0, 18446744073709551616] that are not two non-negative integers under 2**64"),
+    "missing keys": ({"a": {"dtype": "F32"}}, 4, "tensor 'a' has no shape and no data_offsets"),
+    "array of two": ({"a": ["F32", [1]]}, 4, "the entry of tensor 'a' is an array of 2 items, not [dtype, shape, data_offsets]"),
+    "a string": ({"a": "F32"}, 4, "the entry of tensor 'a' is not an object"),
+    "metadata of numbers": ({"__metadata__": {"a": 1}}, 0, "its __metadata__ is not an object of strings"),
+    "metadata not an object": ({"__metadata__": ["a"]}, 0, "its __metadata__ is not an object of strings"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_rule_broken_is_named(tmp_path, case):
+    entries, data, problem = CASES[case]
+    said = _problem(_file(tmp_path, json.dumps(entries), data))
+    assert said.startswith(problem) if case == "unknown dtype" else said == problem
+
+
+def test_the_array_form_and_unknown_keys_are_read_as_the_library_reads_them(tmp_path):
+    raw = json.dumps({"a": ["F16", [2], [0, 4]], "b": {"extra": [1, {"x": None}], "data_offsets": [4, 8], "shape": [1], "dtype": {"F32": None}}})
+    header = read_header(_file(tmp_path, raw, 8))
+    assert dict(header.tensors) == {"a": TensorInfo("F16", (2,)), "b": TensorInfo("F32", (1,))}
+
+
+def test_an_entry_with_a_key_twice_is_refused(tmp_path):
+    raw = '{"a": {"dtype": "F32", "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+    assert _problem(_file(tmp_path, raw, 4)) == "tensor 'a' has 'dtype' twice"
+
+
+def test_metadata_twice_is_refused_and_a_name_twice_keeps_the_last(tmp_path):
+    raw = '{"__metadata__": {"a": "1"}, "__metadata__": {"a": "2"}}'
+    assert _problem(_file(tmp_path, raw)) == "its header has __metadata__ twice"
+    raw = '{"__metadata__": {"k": "1", "k": "2"}, "t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "t": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}'
+    header = read_header(_file(tmp_path, raw, 4, name="y.safetensors"))
+    assert dict(header.metadata) == {"k": "2"} and dict(header.tensors) == {"t": TensorInfo("F16", (2,))}
+
+
+def test_a_tensor_name_longer_than_the_limit_is_refused(tmp_path):
+    name = "n" * (MAX_TENSOR_NAME + 1)
+    assert _problem(_file(tmp_path, json.dumps({name: _t()}), 4)) == (
+        f"a tensor name is {MAX_TENSOR_NAME + 1} characters long; autopipe reads names of at most {MAX_TENSOR_NAME}"
+    )
+    assert set(read_header(_file(tmp_path, json.dumps({name[1:]: _t()}), 4, name="ok.safetensors")).tensors) == {name[1:]}
+
+
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        (b"[1]", "its header starts with b'[', not with the '{' of a JSON object"),
+        (b"  \n x", "its header starts with b'x', not with the '{' of a JSON object"),
+        (b'{"a": "\xff"}', "its header is not UTF-8 (byte 7)"),
+        (b'{"a": }', "its header is not JSON (Expecting value: line 1 column 7 (char 6))"),
+        (b'{"a": NaN}', "its header is not JSON (NaN is not JSON)"),
+        (b'{"a": 1e999}', "its header is not JSON (the number 1e999 is out of range)"),
+        (b'{"a": "\\ud800"}', "its header holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not valid JSON text"),
+        (b'{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}', "its header is a JSON tensor entry, not an object of tensors"),
+    ],
+)
+def test_each_rule_of_the_json_text_is_named(tmp_path, raw, problem):
+    assert _problem(_file(tmp_path, raw)) == problem
+
+
+def test_minus_zero_and_long_integers_are_what_serde_reads(tmp_path):
+    # serde reads -0 as a float, so it is no usize: an offset of -0 is refused like any float
+    assert _problem(_file(tmp_path, '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [-0, 4]}}', 4)) == (
+        "tensor 'a' has data offsets [-0.0, 4] that are not two non-negative integers under 2**64"
+    )
+    long = "1" * 400  # beyond u64 and f64 alike
+    assert _problem(_file(tmp_path, '{"__metadata__": {}, "x": {"k": ' + long + '}}', name="l.safetensors")).startswith("its header is not JSON (the number")
+
+
+@pytest.mark.parametrize(
+    "length, size, problem",
+    [
+        (MAX_HEADER_BYTES + 1, 100, f"its header claims {MAX_HEADER_BYTES + 1} bytes; autopipe reads at most {MAX_HEADER_BYTES}"),
+        (50, 20, "its header claims 50 bytes but the file has only 12 after the length"),
+    ],
+)
+def test_a_header_length_beyond_the_limit_or_the_file_is_named(tmp_path, length, size, problem):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(struct.pack("<Q", length) + b"\x80" * (size - 8))
+    assert _problem(path) == problem
+
+
+def test_a_file_shorter_than_the_length_is_named(tmp_path):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(b"\x01\x00")
+    assert _problem(path) == "it is 2 bytes long, shorter than the 8-byte header length"
+    assert dict(read_header(_file(tmp_path, b"{}")).tensors) == {}
+
+
+def test_json_files_given_as_weights_say_what_they_are(tmp_path):
+    index = tmp_path / "diffusion_pytorch_model.safetensors.index.json"
+    index.write_text('{"metadata": {}, "weight_map": {}}')
+    with pytest.raises(InvalidModelError, match=r"is the index of a sharded checkpoint .* or merge the shards into one \.safetensors file\.$"):
+        read_header(index)
+    named = tmp_path / "weights.safetensors"
+    named.write_text('  {"weight_map": {"a": "b"}}')
+    with pytest.raises(InvalidModelError, match="is the index of a sharded checkpoint"):
+        read_header(named)
+    model_index = tmp_path / "model_index.json"
+    model_index.write_text('{"_class_name": "StableDiffusionPipeline"}')
+    with pytest.raises(InvalidModelError) as info:
+        read_header(model_index)
+    assert str(info.value) == (
+        f"{model_index} is a diffusers pipeline's model_index.json, not a weight file. Pass the folder that holds it (from_pretrained(folder)) instead of the file."
+    )
+    other = tmp_path / "config.safetensors"
+    other.write_text('[1, 2, 3, 4, 5, 6]')
+    with pytest.raises(InvalidModelError) as info:
+        read_header(other)
+    assert str(info.value) == (
+        f"{other} is a JSON file, not a safetensors weight file (it starts with '[', not an 8-byte header length). "
+        "Pass the .safetensors file itself, or the checkpoint folder that holds this JSON."
+    )
+    tiny = tmp_path / "tiny.safetensors"
+    tiny.write_text("{}")
+    with pytest.raises(InvalidModelError, match="is a JSON file, not a safetensors weight file \\(it starts with '\\{'"):
+        read_header(tiny)
+    pickle = tmp_path / "p.safetensors"
+    pickle.write_bytes(b"\x80\x02}q\x00(X\x01\x00\x00")
+    assert _problem(pickle).startswith("its header claims")  # not JSON: nothing more is read, the length is refused
+
+
+def test_a_missing_file_is_model_not_found(tmp_path):
+    with pytest.raises(ModelNotFoundError) as info:
+        read_header(tmp_path / "absent.safetensors")
+    assert str(info.value) == f"{tmp_path / 'absent.safetensors'} does not exist. Check the path."
+
+
+def test_what_an_accepted_header_holds(tmp_path):
+    path = write_header(tmp_path / "m.safetensors", {"a": ("F16", (2, 3)), "b": ("F32", (4,)), "c": ("I8", ()), "d": ("F16", (0, 5))}, {"k": "v"})
+    header = read_header(path)
+    assert header.parameters == 6 + 4 + 1 + 0 and header.data_bytes == 12 + 16 + 1
+    assert header.bytes_by_dtype() == {"F16": 12, "F32": 16, "I8": 1}
+    assert header.shape("a") == (2, 3) and header.shape("z") is None and header.tensors["c"].numel == 1
+    assert header.has_prefix("b") and not header.has_prefix("e") and dict(header.metadata) == {"k": "v"}
+    assert header.file_size == path.stat().st_size and header.header_bytes == path.stat().st_size - 29
+    assert header_to_json(header) == {
+        "path": str(path), "file_size": header.file_size, "header_bytes": header.header_bytes, "tensors": 4, "parameters": 11,
+        "bytes_by_dtype": {"F16": 12, "F32": 16, "I8": 1}, "metadata": {"k": "v"},
+    }
+
+
+def test_the_collector_is_paused_while_decoding_and_restored_as_found(tmp_path):
+    path = write_header(tmp_path / "m.safetensors", {"a": ("F16", (2,))})
+    gc.enable()
+    read_header(path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_header(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
