@@ -1,0 +1,212 @@
+"""Single files in the core (single_file.py): pickles refused or read, every plugin's verdict, the ranking of claims."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+
+import pytest
+from toy_plugins import install
+
+from autopipe_core import Detection, InvalidModelError, UnsafeCheckpointError, UnsupportedModelError
+from autopipe_core import registry as registry_module
+from autopipe_core import single_file
+from autopipe_core.headers import read_header, write_header
+from autopipe_core.single_file import CONVERT_HINT, Report, Verdict, sniff_pickle
+
+PIPE = "diffusers:StableDiffusionPipeline"
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def _d(family="fam", variant="v", confidence=0.5, reason="why", **kw):
+    kw.setdefault("pipeline_class", PIPE) if "component" not in kw else None
+    return Detection(family, variant, confidence, reason, **kw)
+
+
+def test_each_kind_of_verdict_says_what_it_is():
+    assert Verdict("p", error="RuntimeError: boom").describe() == "p: raised RuntimeError: boom"
+    assert Verdict("p", asked=False).describe() == "p: detects no single files"
+    assert Verdict("p").describe() == "p: not one of its families"
+    two = Verdict("p", (_d(variant="a", confidence=0.9), _d(variant="b", confidence=0.25, reason="other")))
+    assert two.describe() == "p: fam/a (0.90: why); fam/b (0.25: other)"
+
+
+def test_a_report_has_a_best_claim_or_none(tmp_path):
+    header = read_header(write_header(tmp_path / "a.safetensors", {"x": ("F16", (1,))}))
+    assert Report(header, (), ()).best is None and Report(header, (), ()).summary() == "no plugin is installed"
+    first, second = _d(variant="a"), _d(variant="b")
+    report = Report(header, (Verdict("p", (first,)), Verdict("q", asked=False)), (first, second))
+    assert report.best is first and report.summary() == "p: fam/a (0.50: why); q: detects no single files"
+
+
+@pytest.mark.parametrize(
+    "first, what",
+    [(b"\x80\x02abcdef", "a pickle (protocol 2)"), (b"\x80\x05abcdef", "a pickle (protocol 5)"), (b"\x80\x01abcdef", None), (b"\x80\x06abcdef", None),
+     (b"\x80", None), (b"", None), (b"abc", None)],
+)
+def test_a_pickle_is_told_by_its_first_opcodes(tmp_path, first, what):
+    assert sniff_pickle(first, tmp_path / "unused") == what
+
+
+def test_a_torch_zip_is_told_by_its_pickle_inside(tmp_path):
+    archive = tmp_path / "m.pt"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("archive/data.pkl", b"x")
+    assert sniff_pickle(archive.read_bytes()[:8], archive) == "a torch.save zip archive with a pickle inside (data.pkl)"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data.pkl", b"x")
+    with open(archive, "rb") as f:
+        assert sniff_pickle(f.read(8), f) == "a torch.save zip archive with a pickle inside (data.pkl)"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("other.txt", b"x")
+    assert sniff_pickle(archive.read_bytes()[:8], archive) is None
+    broken = tmp_path / "b.pt"
+    broken.write_bytes(b"PK\x03\x04 not a zip at all")
+    assert sniff_pickle(broken.read_bytes()[:8], broken) is None
+
+
+def test_a_pickle_is_refused_by_content_or_by_suffix_saying_how_to_convert_it(tmp_path):
+    by_content = tmp_path / "model.safetensors"
+    by_content.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(UnsafeCheckpointError) as info:
+        single_file.read(by_content)
+    assert str(info.value) == (
+        f"{by_content} is a pickle (protocol 4). Loading a pickle runs whatever code it carries, so autopipe does not open it "
+        f"unless you opt in. {CONVERT_HINT}"
+    )
+    by_suffix = tmp_path / "model.CKPT"
+    by_suffix.write_bytes(b"\x00" * 64)
+    with pytest.raises(UnsafeCheckpointError, match=r"is a \.CKPT file, the suffix of pickle checkpoints\. Loading a pickle"):
+        single_file.read(by_suffix)
+    json_ckpt = tmp_path / "model.ckpt"
+    json_ckpt.write_bytes(b'  {"a": 1}')
+    with pytest.raises(InvalidModelError):  # JSON with a pickle's suffix is not taken for a pickle
+        single_file.read(json_ckpt)
+    plain = tmp_path / "model.bin.txt"
+    plain.write_bytes(b"\x00" * 64)
+    with pytest.raises(InvalidModelError):
+        single_file.read(plain)
+
+
+def test_allow_pickle_reads_shapes_and_refuses_what_torch_will_not_read_safely(tmp_path):
+    import torch
+
+    good = tmp_path / "m.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2, 3, dtype=torch.float16), "b": torch.zeros(1, dtype=torch.bool), "c": torch.zeros(1, dtype=torch.complex64), 3: torch.zeros(1), "n": 5}}, good)
+    header = single_file.read(good, allow_pickle=True)
+    assert {k: (t.dtype, t.shape) for k, t in header.tensors.items()} == {"w": ("F16", (2, 3)), "b": ("BOOL", (1,))}
+    assert header.file_size == header.header_bytes == good.stat().st_size and dict(header.metadata) == {}
+    flat = tmp_path / "flat.ckpt"
+    torch.save({"w": torch.zeros(4, dtype=torch.int8)}, flat)
+    assert dict(single_file.read(flat, allow_pickle=True).tensors)["w"].dtype == "I8"
+    listed = tmp_path / "list.ckpt"
+    torch.save([torch.zeros(1)], listed)
+    with pytest.raises(InvalidModelError) as info:
+        single_file.read(listed, allow_pickle=True)
+    assert str(info.value) == f"{listed} holds a list, not a state dict of tensors"
+    nested = tmp_path / "nested.ckpt"
+    torch.save({"state_dict": [1]}, nested)
+    with pytest.raises(InvalidModelError, match="holds a dict, not a state dict of tensors"):
+        single_file.read(nested, allow_pickle=True)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps(Evil(), protocol=2))
+    with pytest.raises(InvalidModelError) as info:
+        single_file.read(evil, allow_pickle=True)
+    assert str(info.value).startswith(f"{evil}: torch could not read it with weights_only=True (UnpicklingError: ")
+    assert str(info.value).endswith(CONVERT_HINT)
+
+
+DETECTS = """
+from autopipe_core import Detection, FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec({family!r}, priority={priority})] if {owns} else []
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow({family!r}, {{Task.TEXT2IMG: "fractions:Fraction"}})] if {owns} else []
+
+@hookimpl
+def autopipe_detect(header):
+    return [Detection({family!r}, "v", {confidence}, "it said so", pipeline_class="fractions:Fraction")]
+"""
+
+
+def _ranked(site, plugins, prefer=()):
+    names = frozenset(d if (site / f"{d.replace('-', '_')}.py").exists() else install(site, d, DETECTS.format(**spec)) for d, spec in plugins.items())
+    built = registry_module.build(names, prefer=prefer)
+    header = read_header(write_header(site.parent / "f.safetensors", {"x": ("F16", (1,))}))
+    return [(d.plugin, d.family) for d in single_file.detect(header, built).ranked]
+
+
+def test_claims_rank_by_confidence_first(site):
+    plugins = {"aaa-low": dict(family="fa", priority=9, owns=True, confidence=0.5), "zzz-high": dict(family="fz", priority=0, owns=True, confidence=0.9)}
+    assert _ranked(site, plugins) == [("zzz-high", "fz"), ("aaa-low", "fa")]
+    assert _ranked(site, plugins, prefer=("aaa-low",)) == [("aaa-low", "fa"), ("zzz-high", "fz")]
+
+
+def test_at_equal_confidence_the_familys_owner_then_its_priority_then_the_name(site):
+    plugins = {"aaa-guest": dict(family="fz", priority=0, owns=False, confidence=0.5), "zzz-owner": dict(family="fz", priority=0, owns=True, confidence=0.5)}
+    assert _ranked(site, plugins) == [("zzz-owner", "fz"), ("aaa-guest", "fz")]
+
+
+def test_at_equal_confidence_and_no_owner_the_higher_priority_then_the_name(site):
+    plugins = {"aaa-p1": dict(family="fa", priority=1, owns=True, confidence=0.5), "zzz-p5": dict(family="fz", priority=5, owns=True, confidence=0.5),
+               "mmm-p5": dict(family="fm", priority=5, owns=True, confidence=0.5)}
+    assert _ranked(site, plugins) == [("mmm-p5", "fm"), ("zzz-p5", "fz"), ("aaa-p1", "fa")]
+
+
+def test_a_plugin_raising_in_detection_is_its_verdict_and_the_others_answer(site, tmp_path):
+    good = install(site, "aaa-good", DETECTS.format(family="fa", priority=0, owns=True, confidence=0.5))
+    bad = install(site, "zzz-bad", "from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_detect(header):\n    raise KeyError('tensor')\n")
+    quiet = install(site, "mmm-quiet", "from autopipe_core import FamilySpec, hookimpl\n\n@hookimpl\ndef autopipe_families():\n    return [FamilySpec('fm')]\n")
+    built = registry_module.build(frozenset({good, bad, quiet}))
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    report = single_file.detect(header, built)
+    verdicts = {v.plugin: v for v in report.verdicts}
+    assert verdicts[bad].error.startswith("KeyError: 'tensor' (at ") and verdicts[quiet].asked is False and verdicts[good].detections
+    assert [d.plugin for d in report.ranked] == [good]
+    with pytest.raises(UnsupportedModelError) as info:
+        single_file.identify_detection(tmp_path / "f.safetensors", Report(header, report.verdicts, ()), built)
+    assert str(info.value) == (
+        f"{tmp_path / 'f.safetensors'}: no installed plugin recognises this checkpoint (1 tensors). What each said: {Report(header, report.verdicts, ()).summary()}. "
+        "If it is a diffusers pipeline saved as one file of a family not listed, install that family's plugin; `autopipe inspect FILE` shows what its header holds."
+    )
+
+
+def test_a_component_file_says_how_to_use_it_and_a_missing_config_folder_says_reinstall(tmp_path):
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    component = _d(component="diffusers:ControlNetModel", use="Pass it as controlnet=.", plugin="autopipe-controlnet")
+    with pytest.raises(UnsupportedModelError) as info:
+        single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (component,)), registry_module.get_registry())
+    assert str(info.value) == f"{tmp_path / 'f.safetensors'} is fam/v (why; autopipe-controlnet): one model, ControlNetModel, not a pipeline. Pass it as controlnet=."
+    broken = _d(config=str(tmp_path), plugin="autopipe-sd")
+    with pytest.raises(InvalidModelError) as info:
+        single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (broken,)), registry_module.get_registry())
+    assert str(info.value) == f"autopipe-sd detected {tmp_path / 'f.safetensors'} as fam/v but its config folder {tmp_path} has no model_index.json: reinstall autopipe-sd"
+    bare = single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (_d(),)), registry_module.get_registry())
+    assert (bare.origin, bare.class_name, dict(bare.components), dict(bare.configs), bare.files) == ("file", "StableDiffusionPipeline", {}, {}, ("f.safetensors",))
+
+
+def test_a_detected_file_reads_only_the_configs_its_family_wants(tmp_path):
+    from autopipe_sd.single_file import config_folder
+
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    detection = _d(family="stable-diffusion", config=str(config_folder("sd1-inpainting")), plugin="autopipe-sd", pipeline_class="diffusers:StableDiffusionInpaintPipeline")
+    identity = single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (detection,)), registry_module.get_registry())
+    assert identity.class_name == "StableDiffusionInpaintPipeline" and identity.detection is detection
+    assert set(identity.configs) == {"unet"} and identity.configs["unet"]["in_channels"] == 9
+    assert identity.components["unet"] == ("diffusers", "UNet2DConditionModel") and identity.reference == str(tmp_path / "f.safetensors")
