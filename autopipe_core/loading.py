@@ -200,13 +200,13 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     it) would make diffusers import a library it chose (guard.py) unless the caller opted in; then hands
     diffusers exactly what was checked (:func:`source`).
     """
-    kwargs = with_default_dtype(kwargs)
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
-    guard.check(resolution.identity, kwargs)
+    guard.check(resolution.identity, kwargs)  # before torch is imported
     target, kwargs = source(resolution.identity, model, kwargs)
     registry = registry or get_registry()
     pipeline_class = resolution.load_class()
+    kwargs = with_default_dtype(pipeline_class, kwargs)
     check_components(resolution, pipeline_class, kwargs, registry)
     owner = registry.families[resolution.family][1]
     with LOAD_LOCK:
@@ -216,15 +216,19 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     return _as_given(pipeline, model)
 
 
-def with_default_dtype(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """`kwargs` with ``dtype=torch.float32`` where the caller named no dtype (none, or None).
+def with_default_dtype(pipeline_class: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with ``dtype=torch.float32`` where the caller named no dtype (none, or None) for a diffusers pipeline.
 
     diffusers documents float32 as the default, but hands transformers ``dtype=None``, which transformers 5 reads
     as the config's dtype: real SD, SDXL and SD3 text encoders say float16, and would load so beside a float32 UNet,
-    failing the first call. A dtype the caller names, under either keyword, is passed as it is.
+    failing the first call. A dtype the caller names, under either keyword, is passed as it is; a class that is
+    not a diffusers pipeline (a plugin's own) gets the keywords as given.
     """
     import torch
+    from diffusers import DiffusionPipeline
 
+    if not (isinstance(pipeline_class, type) and issubclass(pipeline_class, DiffusionPipeline)):
+        return dict(kwargs)
     out = dict(kwargs)
     if out.get("dtype") is None and out.get("torch_dtype") is None:
         out.pop("dtype", None)
@@ -319,7 +323,7 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
     if detection is None:
         raise PluginError(f"{path} resolved as a single file but carries no detection; this is a bug in autopipe")
     pipeline_class = resolution.load_class()
-    target, kwargs = source(identity, path, kwargs)
+    target, kwargs = source(identity, path, with_default_dtype(pipeline_class, kwargs))
     if detection.config is not None:
         kwargs.setdefault("config", detection.config)
     kwargs.setdefault("local_files_only", True)

@@ -162,7 +162,12 @@ def test_remote_code_keywords_are_passed_through_as_given(tiny_sd, tmp_path, rec
     folder = _copy_with_index(tiny_sd, tmp_path / "m", unet=["my_unets", "MyUNet"])
     AutoPipelineForText2Image.from_pretrained(folder, trust_remote_code=True, custom_pipeline="my_pipeline")
     AutoPipelineForText2Image.from_pretrained(folder, custom_pipeline="my_pipeline")
-    assert recorded == [{"trust_remote_code": True, "custom_pipeline": "my_pipeline"}, {"custom_pipeline": "my_pipeline"}]
+    import torch
+
+    from autopipe_core.loading import dtype_keyword
+
+    default = {dtype_keyword(): torch.float32}  # the one keyword autopipe adds where none is named (loading.with_default_dtype)
+    assert recorded == [{"trust_remote_code": True, "custom_pipeline": "my_pipeline", **default}, {"custom_pipeline": "my_pipeline", **default}]
     with pytest.raises(UntrustedCodeError):  # only an explicit True opts in
         AutoPipelineForText2Image.from_pretrained(folder, trust_remote_code="yes")
 
@@ -262,7 +267,11 @@ def test_diffusers_gets_the_hub_commit_that_was_checked(tiny_sd, tmp_path, monke
     seen = []
     monkeypatch.setattr(StableDiffusionPipeline, "from_pretrained", classmethod(lambda cls, model, **kw: seen.append((model, kw)) or "loaded"))
     AutoPipelineForText2Image.from_pretrained("someone/tiny-sd", cache_dir=cache, revision="main")
-    assert seen == [("someone/tiny-sd", {"cache_dir": cache, "revision": "c" * 40})]
+    import torch
+
+    from autopipe_core.loading import dtype_keyword
+
+    assert seen == [("someone/tiny-sd", {"cache_dir": cache, "revision": "c" * 40, dtype_keyword(): torch.float32})]
 
 
 def test_a_hub_repo_with_a_nested_foreign_pipeline_or_component_code_is_refused(tiny_sd, tmp_path, probe):
