@@ -1,0 +1,115 @@
+"""The guard (guard.py) at its edges: who opted in, the exact refusal, nesting, origins, and what loading is handed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from layouts import write_model_index
+
+from autopipe_core import UntrustedCodeError, guard
+from autopipe_core.specs import Identity
+
+UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}
+
+
+@pytest.mark.parametrize(
+    "kwargs, opted",
+    [({}, False), ({"trust_remote_code": True}, True), ({"trust_remote_code": "yes"}, False), ({"trust_remote_code": 1}, False),
+     ({"trust_remote_code": False}, False), ({"custom_pipeline": "x"}, True), ({"custom_pipeline": None}, False), ({"custom_pipeline": ""}, True)],
+)
+def test_only_an_explicit_opt_in_counts(kwargs, opted):
+    assert guard.opted_in(kwargs) is opted
+
+
+@pytest.mark.parametrize("library, ok", [("stable_diffusion", True), ("kandinsky", True), ("no_such_pipeline_module", False), ("../stable_diffusion", False), ("", False), ("1abc", False)])
+def test_pipeline_modules_are_diffusers_own_subpackages(library, ok):
+    assert guard.is_pipeline_module(library) is ok
+
+
+def _folder(tmp_path, name="m", **entries):
+    folder = write_model_index(tmp_path / name, "StableDiffusionPipeline", unet=dict(UNET))
+    index = json.loads((folder / "model_index.json").read_text())
+    index.update(entries)
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_a_component_file_named_after_its_library_is_code_from_the_checkpoint(tmp_path):
+    folder = _folder(tmp_path, unet=["diffusers", "UNet2DConditionModel"], scheduler=[None, None])
+    assert guard.foreign_in(folder) == {}
+    (folder / "unet" / "diffusers.py").write_text("")
+    assert guard.foreign_in(folder) == {"unet": "ships unet/diffusers.py, code diffusers would run in place of diffusers.UNet2DConditionModel"}
+
+
+def test_the_refusal_names_at_most_ten_components_and_counts_the_rest(tmp_path):
+    entries = {f"c{i:02d}": ["torch", "Module"] for i in range(12)}
+    folder = _folder(tmp_path, **entries)
+    identity = Identity("folder", str(folder), "StableDiffusionPipeline")
+    with pytest.raises(UntrustedCodeError) as info:
+        guard.check(identity, {})
+    listed = "; ".join(f"c{i:02d}: ['torch', 'Module'] names the library 'torch'" for i in range(10))
+    assert str(info.value) == (
+        f"{folder}: model_index.json would make diffusers import or run code the checkpoint chose ({listed}; and 2 more). "
+        "autopipe loads components only from diffusers, transformers and diffusers' own pipeline modules. "
+        "If the entry is a mistake, correct it in model_index.json (e.g. [\"diffusers\", \"UNet2DConditionModel\"]); "
+        "if you trust this checkpoint and its code, pass trust_remote_code=True (and import your own module before loading)."
+    )
+    one = _folder(tmp_path, name="one", unet=["torch", "Module"])
+    with pytest.raises(UntrustedCodeError, match=r"\(unet: \['torch', 'Module'\] names the library 'torch'\)\. autopipe loads"):
+        guard.check(Identity("folder", str(one), "StableDiffusionPipeline"), {})
+    guard.check(Identity("folder", str(one), "StableDiffusionPipeline"), {"trust_remote_code": True})  # opted in: not checked
+
+
+def test_live_pipelines_files_and_missing_identities_are_not_checked(tmp_path):
+    guard.check(None, {})
+    guard.check(Identity("pipeline", "x", "C", components={"unet": ("torch", "M")}), {})
+    guard.check(Identity("file", "x", "C", components={"unet": ("torch", "M")}), {})
+
+
+def test_other_origins_are_judged_by_what_the_identity_lists():
+    identity = Identity("hub", "org/repo", "C", components={"unet": ("torch", "M"), "vae": ("diffusers", "AutoencoderKL"), "te": ("transformers", "X")},
+                        files=("te/transformers.py",))
+    assert guard.foreign(identity) == {
+        "unet": "['torch', 'M'] names the library 'torch'",
+        "te": "ships te/transformers.py, code diffusers would run in place of transformers.X",
+    }
+    assert guard.foreign(Identity("hub", "org/repo", "C", components={"vae": ("diffusers", "AutoencoderKL")}, files=None)) == {}
+
+
+def test_nested_pipelines_are_followed_to_the_limit_and_named_by_their_path(tmp_path):
+    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
+    inner = top / "prior"
+    write_model_index(inner, "KandinskyPriorPipeline", unet=dict(UNET))
+    index = json.loads((inner / "model_index.json").read_text())
+    index["image_encoder"] = ["os", "system"]
+    (inner / "model_index.json").write_text(json.dumps(index))
+    assert guard.foreign_in(top) == {"prior/image_encoder": "['os', 'system'] names the library 'os'"}
+    index["_class_name"] = ["my_module", "MyPipeline"]
+    index["image_encoder"] = ["diffusers", "X"]
+    (inner / "model_index.json").write_text(json.dumps(index))
+    (found,) = guard.foreign_in(top).items()
+    assert found[0] == "prior" and found[1].startswith("is a pipeline whose model_index.json names the class \"['my_module', 'MyPipeline']\": a list there is a custom pipeline")
+    folder = top
+    for depth in range(guard.MAX_NESTING + 1):  # nest MAX_NESTING + 1 clean pipelines under a clean top
+        folder = folder / "sub"
+        write_model_index(folder, "StableDiffusionPipeline")
+        parent = json.loads((folder.parent / "model_index.json").read_text())
+        parent["sub"] = ["diffusers", "DiffusionPipeline"]
+        (folder.parent / "model_index.json").write_text(json.dumps(parent))
+    deep = guard.foreign_in(top)
+    assert deep["sub/" * guard.MAX_NESTING + "sub"] == f"is a pipeline nested more than {guard.MAX_NESTING} levels deep; autopipe does not follow it"
+
+
+def test_checked_hands_back_the_canonical_folder(tmp_path):
+    folder = _folder(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(folder, target_is_directory=True)
+    model, kwargs = guard.checked(str(link), {"torch_dtype": "x"})
+    assert model == str(folder.resolve()) and kwargs == {"torch_dtype": "x"}
+    assert guard.check_model(str(link), {}) is None
+    bad = _folder(tmp_path, name="bad", unet=["torch", "M"])
+    with pytest.raises(UntrustedCodeError):
+        guard.checked(str(bad), {})
+    with pytest.raises(UntrustedCodeError):
+        guard.check_model(str(bad), {})
