@@ -33,7 +33,7 @@ TASKS = ("text2img", "img2img", "inpaint")
 #: Every distribution this repository ships, as AUTOPIPE_PLUGINS names them.
 SHIPPED_PLUGINS = (
     "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-qwenimage,autopipe-pixart"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart"
 )
 ENV = "AUTOPIPE_REAL_CONFIGS"
 
@@ -97,6 +97,7 @@ _CUSTOM_LIST = Refused(
     never="must be a string",
 )
 _NO_INPAINT = "diffusers has no {} inpainting pipeline: img2img, or an inpainting checkpoint of another family"
+FLUX = ("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline")
 SD3 = ("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline", "StableDiffusion3InpaintPipeline")
 
 #: folder -> (text2img, img2img, inpaint), in the manifest's order. Each entry is decided from the folder's
@@ -181,13 +182,14 @@ _BY_FOLDER: dict[str, tuple] = {
     # Only model_index.json of a repo whose transformer comes from the library 'diffusers_sd3_control': the
     # snapshot lacks transformer/config.json (the complete repo is refused by the guard, before that import).
     "sd3-custom-library": _all(Refused("InvalidModelError", "transformer/config.json", "only model_index.json: it lists a transformer (library 'diffusers_sd3_control') whose config.json is absent")),
-    "flux1-dev": _unserved("FluxPipeline", "FLUX.1"),
-    "flux1-schnell": _unserved("FluxPipeline", "FLUX.1"),
+    "flux1-dev": FLUX,
+    "flux1-schnell": FLUX,
     # Kolors under an SDXL class name: a ChatGLM text encoder (library 'kolors') and a UNet that projects
     # 4096-wide text features; no SDXL pipeline can load or run it, the Kolors ones can. No Kolors inpainting.
     "kolors": ("KolorsPipeline", "KolorsImg2ImgPipeline", Refused("UnsupportedTaskError", "no Kolors inpainting pipeline", _NO_INPAINT.format("Kolors"))),
     "hunyuandit": _unserved("HunyuanDiTPipeline", "HunyuanDiT"),
-    "chroma": _unserved("FluxPipeline", "Chroma (Flux-derived, saved as FluxPipeline)"),
+    # Chroma under FluxPipeline's name: T5-XXL alone as its text encoder (no text_encoder_2), a Chroma transformer.
+    "chroma": ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
     "stable-cascade": _unserved("StableCascadeDecoderPipeline", "Stable Cascade"),
     "stable-cascade-prior": _unserved("StableCascadePriorPipeline", "Stable Cascade (prior)"),
     "text-to-video-ms-1.7b": _unserved("TextToVideoSDPipeline", "text-to-video"),
@@ -245,12 +247,10 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     **_rows("kandinsky22-decoder", ("inpaint",), "diffusers gives KandinskyV22InpaintCombinedPipeline, which feeds this 4-channel decoder 9 channels: it fails at the first step"),
     **_rows("kandinsky22-decoder-inpaint", _T2I_I2I, "diffusers gives the text2img/img2img combined pipeline, which feeds this 9-channel decoder 4 channels: it fails at the first step"),
     **_rows("sd3-custom-library", _ALL, "diffusers picks SD3's classes from the name, then fails importing the library 'diffusers_sd3_control'; autopipe refuses the snapshot first: it lists a transformer whose config.json it lacks (the complete repo: UntrustedCodeError, before that library is imported)"),
-    **_rows("flux1-dev", _ALL, _NOT_SERVED),
-    **_rows("flux1-schnell", _ALL, _NOT_SERVED),
     **_rows("kolors", _T2I_I2I, "diffusers picks SDXL classes from the name, which cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection; autopipe gives the Kolors classes (a UNet with encoder_hid_dim and a ChatGLM text encoder)"),
     **_rows("kolors", ("inpaint",), "diffusers picks StableDiffusionXLInpaintPipeline from the name, which cannot load it; diffusers has no Kolors inpainting pipeline"),
     **_rows("hunyuandit", ("text2img",), _NOT_SERVED),
-    **_rows("chroma", _ALL, "no shipped plugin serves FLUX; diffusers' Flux classes would not run the ChromaTransformer2DModel this folder names (ChromaPipeline does)"),
+    **_rows("chroma", _ALL, "the folder names FluxPipeline but holds T5-XXL alone as its text_encoder and a ChromaTransformer2DModel: autopipe-flux's chroma family claims it (told by text_encoder's model_type); diffusers' Flux classes cannot load it (no text_encoder_2 or tokenizer_2) nor drive a Chroma transformer"),
     **_rows("stable-cascade", ("text2img",), _NOT_SERVED),
 }
 
