@@ -1,0 +1,96 @@
+"""from_pipe's engine (switch.py) at its edges: what an unused argument is told, state read back, placement carried."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from autopipe_core.specs import LoadPlan
+from autopipe_core.switch import KEPT, PLAN, IgnoredArgumentWarning, PlacementWarning, carry_placement, live_state, signature, switch
+
+
+@pytest.fixture(scope="module")
+def sd(tiny_checkpoint):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(tiny_checkpoint("stable-diffusion"))
+
+
+def test_each_unused_argument_is_told_where_it_belongs(sd):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        switch(sd, StableDiffusionImg2ImgPipeline, {"strength": 0.5, "torch_dtype": "float16", "zebra": 1})
+    said = [str(w.message) for w in caught if issubclass(w.category, IgnoredArgumentWarning)]
+    assert said == [
+        "from_pipe() did not use strength=0.5: it is an argument of StableDiffusionImg2ImgPipeline.__call__: pass it when you call the pipeline, pipe(..., strength=...).",
+        "from_pipe() did not use torch_dtype='float16': it is a loading option: from_pipe reuses components already loaded, so use from_pretrained for it (or pipe.to() for the dtype or device).",
+        "from_pipe() did not use zebra=1: StableDiffusionImg2ImgPipeline has no component, config entry or call argument of that name.",
+    ]
+
+
+def test_signature_sorts_components_optional_ones_and_other_arguments():
+    from diffusers import StableDiffusionPipeline
+
+    components, optional, other = signature(StableDiffusionPipeline)
+    assert {"unet", "vae", "text_encoder", "tokenizer", "scheduler", "safety_checker", "feature_extractor"} <= components
+    assert {"safety_checker", "feature_extractor", "image_encoder"} <= optional and "unet" not in optional
+    assert other == {"requires_safety_checker"}
+
+
+def test_live_state_reads_readers_attributes_and_what_was_kept_aside(sd):
+    from diffusers import StableDiffusionPAGPipeline
+
+    pag = switch(sd, StableDiffusionPAGPipeline, {"pag_applied_layers": ["mid"]})
+    assert live_state(pag)["pag_applied_layers"] == ["mid"]  # an attribute of its own name
+    assert live_state(pag, {"pag_applied_layers": lambda p: "read"})["pag_applied_layers"] == "read"  # a reader wins
+    back = switch(pag, type(sd), {})
+    assert getattr(back, KEPT) == {"pag_applied_layers": ["mid"]} and live_state(back) == {"pag_applied_layers": ["mid"]}
+    again = switch(back, StableDiffusionPAGPipeline, {})
+    assert again.pag_applied_layers == ["mid"] and not getattr(again, KEPT, None)
+    assert "requires_safety_checker" not in live_state(sd)  # in the config: not state
+
+
+def test_the_plan_and_a_device_map_are_carried_and_nothing_is_invented(sd):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    plain = switch(sd, StableDiffusionImg2ImgPipeline, {})
+    assert getattr(plain, PLAN, None) is None and getattr(plain, "hf_device_map", None) is None and not getattr(plain, "_all_hooks", None)
+    plan = LoadPlan("float32", None, "device", "cpu", "r")
+    setattr(sd, PLAN, plan)
+    try:
+        assert getattr(switch(sd, StableDiffusionImg2ImgPipeline, {}), PLAN) is plan
+    finally:
+        delattr(sd, PLAN)
+
+
+def test_model_offload_a_class_cannot_take_is_a_warning(tiny_checkpoint):
+    t2i = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint("stable-diffusion"), placement="model_cpu_offload", device="cpu")
+
+    class NoSequence:  # a pipeline class without model_cpu_offload_seq
+        model_cpu_offload_seq = None
+
+        def enable_model_cpu_offload(self, device=None):
+            raise AssertionError("must not be called")
+
+    with pytest.warns(PlacementWarning) as caught:
+        carry_placement(t2i, NoSequence())
+    assert str(caught[0].message) == (
+        f"{type(t2i).__name__} had model CPU offload, which NoSequence cannot take (no model_cpu_offload_seq): its modules stay where the last call left them"
+    )
+    i2i = AutoPipelineForImage2Image.from_pipe(t2i)
+    assert len(i2i._all_hooks) == len(t2i._all_hooks) and i2i._offload_device == t2i._offload_device
+
+
+def test_sequential_offload_is_carried_by_its_recorded_device_or_by_the_plan(tiny_checkpoint):
+    t2i = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint("stable-diffusion"), placement="sequential_cpu_offload", device="cpu")
+
+    class Target:
+        pass
+
+    new = Target()
+    carry_placement(t2i, new)
+    assert new._offload_device == t2i._offload_device and new._offload_gpu_id == t2i._offload_gpu_id
