@@ -74,7 +74,7 @@ for line in open("$(CONSTRAINTS)"):
         pins[name(req.name)] = Version(next(iter(req.specifier)).version)
 pins.pop("torch")
 bad = []
-for path in ["pyproject.toml", *sorted(glob.glob("plugins/*/pyproject.toml")), "docs/examples/autopipe-lcm/pyproject.toml"]:
+for path in ["pyproject.toml", *sorted(glob.glob("plugins/*/pyproject.toml")), "docs/examples/autopipe-amused/pyproject.toml"]:
     project = tomllib.load(open(path, "rb"))["project"]
     for req in map(Requirement, project.get("dependencies", []) + sum(project.get("optional-dependencies", {}).values(), [])):
         floors = [Version(s.version) for s in req.specifier if s.operator == ">="]
