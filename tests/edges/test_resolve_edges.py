@@ -1,0 +1,157 @@
+"""Resolution's answers and refusals (resolve.py), word for word, with autopipe-sd (and toy plugins where a case needs one)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from layouts import write_model_index
+from toy_plugins import install
+
+from autopipe_core import Task, UnsupportedModelError, UnsupportedTaskError, resolve
+from autopipe_core import registry as registry_module
+from autopipe_core.resolve import _article, _instead, _label, class_kwargs, modifiers_for, passed_components, resolve_identity
+from autopipe_core.specs import Identity
+
+UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def test_the_words_resolution_builds_its_advice_from():
+    assert [_article(w) for w in ("inpainting-only", "edit", "Other", "x", "union")] == ["an", "an", "an", "a", "a"]
+    assert _label("stable-diffusion", frozenset()) == "stable-diffusion"
+    assert _label("stable-diffusion", frozenset({"pag", "controlnet"})) == "stable-diffusion + controlnet + pag"
+    assert _instead([]) == "With these options it does no task: change the options."
+    assert _instead([], Task.INPAINT) == "With these options it does no task: change the options, or pick a checkpoint made for inpaint."
+    assert _instead([Task.TEXT2IMG, Task.IMG2IMG]) == "It does text2img, img2img: use AutoPipelineForText2Image or AutoPipelineForImage2Image."
+    assert _instead([Task.INPAINT], Task.TEXT2IMG) == "It does inpaint: use AutoPipelineForInpainting, or pick a checkpoint made for text2img."
+
+
+def test_an_inpainting_only_checkpoint_says_what_it_is_and_what_it_does(tmp_path):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionInpaintPipeline", unet={**UNET, "in_channels": 9})
+    with pytest.raises(UnsupportedTaskError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value).startswith(f"{folder} is an inpainting-only stable-diffusion checkpoint (")
+    assert str(info.value).endswith("so it cannot do text2img. It does inpaint: use AutoPipelineForInpainting, or pick a checkpoint made for text2img.")
+    r = resolve(folder, "inpaint")
+    assert (r.family, r.task, r.variant, r.plugin, r.pipeline_class) == ("stable-diffusion", Task.INPAINT, "inpainting-only", "autopipe-sd", "StableDiffusionInpaintPipeline")
+    assert r.class_ref == "diffusers:StableDiffusionInpaintPipeline" and r.plugin_version != "?" and r.identity.reference == str(folder)
+    plain = resolve(write_model_index(tmp_path / "p", "StableDiffusionPipeline", unet=dict(UNET)), "img2img")
+    assert plain.variant is None and plain.modifiers == frozenset()
+
+
+def test_a_class_nobody_handles_names_the_installed_families(tmp_path):
+    folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value) == (
+        f"no installed autopipe plugin handles TotallyNewPipeline (from {folder}). Families installed: stable-diffusion (autopipe-sd). "
+        "If a plugin exists for this model, pip install it; `autopipe plugins` lists what is loaded and what failed."
+    )
+
+
+def test_a_class_of_a_plugin_not_installed_says_how_to_install_it(tmp_path):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionXLPipeline")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value).startswith(f"StableDiffusionXLPipeline (from {folder}) is handled by a plugin that is not installed. Install it with: pip install ./plugins/autopipe-sdxl")
+
+
+def test_a_misspelt_modifier_is_a_type_error_and_an_uninstalled_one_says_what_to_install(monkeypatch):
+    reg = registry_module.get_registry()
+    with pytest.raises(TypeError) as info:
+        modifiers_for(reg, frozenset(), {"enable_pg": True})
+    assert str(info.value) == "unexpected keyword argument 'enable_pg': did you mean 'enable_pag'?"
+    assert modifiers_for(reg, frozenset(), {"torch_dtype": 1, "cache_dir": "x", "zzz_unrelated": 1}) == frozenset()
+    assert modifiers_for(reg, frozenset({"pag"}), {"enable_pag": False}) == frozenset()
+    assert modifiers_for(reg, frozenset(), {"enable_pag": True, "controlnet": None}) == frozenset({"pag"})
+
+
+def test_passed_components_are_objects_with_a_config_or_none():
+    class Model:
+        config = {}
+
+    model = Model()
+    assert passed_components({"unet": model, "vae": None, "torch_dtype": "x", "n": 3}) == {"unet": model, "vae": None}
+    reg = registry_module.get_registry()
+    assert class_kwargs(reg, {"enable_pag": True, "unet": model}) == {"unet": model}
+
+
+def test_a_missing_combination_lists_those_available(tmp_path, site, monkeypatch):
+    fancy = install(site, "aaa-fancy-modifier", """
+from autopipe_core import ModifierSpec, hookimpl
+
+@hookimpl
+def autopipe_modifiers():
+    return [ModifierSpec("fancy", frozenset({"fancy"}), lambda v: "fancy" if v else None, consume=True)]
+""")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{fancy}")
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet=dict(UNET))
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img", fancy=True)
+    text = str(info.value)
+    assert text.startswith(f"{folder}: there is no stable-diffusion + fancy pipeline. Combinations available: ")
+    assert "stable-diffusion; " in text and "stable-diffusion + pag" in text
+
+
+def test_a_task_a_row_lacks_says_why_and_what_it_does(tmp_path, site, monkeypatch):
+    toy = install(site, "aaa-partial", """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("partial")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("partial", {Task.TEXT2IMG: "fractions:Fraction"}, missing={Task.INPAINT: "it paints whole pictures only"})]
+""")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", toy)
+    folder = write_model_index(tmp_path / "m", "Fraction")
+    with pytest.raises(UnsupportedTaskError) as info:
+        resolve(folder, "inpaint")
+    assert str(info.value) == "partial has no inpaint pipeline: it paints whole pictures only. It does text2img: use AutoPipelineForText2Image."
+    with pytest.raises(UnsupportedTaskError) as info:
+        resolve(folder, "img2img")
+    assert str(info.value) == "partial has no img2img pipeline. It does text2img: use AutoPipelineForText2Image."
+    r = resolve(folder, "text2img")
+    assert (r.pipeline_class, r.plugin, r.plugin_version) == ("Fraction", toy, "1.0")
+
+
+def test_a_recognised_class_says_what_to_load_instead(tmp_path, site, monkeypatch):
+    toy = install(site, "aaa-recognises", """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("stage", recognised={"StageTwoPipeline": "stage II upscales stage I's images: load stage I"})]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("stage", {Task.TEXT2IMG: "fractions:Fraction"})]
+""")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", toy)
+    folder = write_model_index(tmp_path / "m", "StageTwoPipeline")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value) == f"{folder} holds StageTwoPipeline (family stage, plugin {toy}): stage II upscales stage I's images: load stage I"
+    live = Identity("pipeline", "x", "StageTwoPipeline", bases=("StageTwoPipeline", "object"))
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve_identity(live, "text2img")
+    assert str(info.value) == f"StageTwoPipeline (family stage, plugin {toy}): stage II upscales stage I's images: load stage I"
+
+
+def test_a_live_subclass_resolves_by_its_bases():
+    live = Identity("pipeline", "x", "MyOwnPipeline", bases=("MyOwnPipeline", "StableDiffusionPipeline", "DiffusionPipeline"))
+    r = resolve_identity(live, "img2img")
+    assert r.pipeline_class == "StableDiffusionImg2ImgPipeline" and r.identity is live
+    stranger = Identity("pipeline", "x", "Mine", bases=("Mine", "object"))
+    with pytest.raises(UnsupportedModelError, match=r"^no installed autopipe plugin handles Mine\. Families installed"):
+        resolve_identity(stranger, "img2img")
