@@ -16,7 +16,7 @@ from . import guard, planning
 from .errors import InvalidModelError, PlacementError, PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
-from .switch import PLAN, signature
+from .switch import PLAN, keep_dropped, signature
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .planning import family_plan  # noqa: F401 - its name here before it moved to planning
@@ -213,6 +213,8 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
         pipeline = registry.ask(owner, "autopipe_from_pretrained", family=resolution.family, pipeline_class=pipeline_class, model=target, kwargs=dict(kwargs))
         if pipeline is None:
             pipeline = pipeline_class.from_pretrained(target, **kwargs)
+    if hasattr(pipeline, "register_to_config"):  # what the class took and kept nowhere, for from_pipe to give back
+        keep_dropped(pipeline, kwargs, registry.families[resolution.family][0].init_readers)
     return _as_given(pipeline, model)
 
 

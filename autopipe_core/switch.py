@@ -88,6 +88,20 @@ def live_state(pipeline: Any, readers: Readers = {}) -> dict[str, Any]:
     return state
 
 
+def keep_dropped(pipeline: Any, given: Mapping[str, Any], readers: Readers = {}) -> None:
+    """Record in `pipeline`'s config, as ``_name``, each constructor value in `given` its class took and kept nowhere.
+
+    A class may take an argument and record it neither in its config nor as an attribute (diffusers' LCM img2img
+    drops ``requires_safety_checker``): kept aside like an unused config entry, the next switch gives it back
+    instead of the default. Values the family reads back another way (`readers`) are left alone.
+    """
+    _, _, arguments = signature(type(pipeline))
+    attributes = vars(pipeline)
+    dropped = {f"_{k}": v for k, v in given.items() if k in arguments and k not in pipeline.config and k not in attributes and k not in readers}
+    if dropped:
+        pipeline.register_to_config(**dropped)
+
+
 def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers = {}) -> Any:
     """Build `target` from `pipeline`'s components, config and state; `kwargs` override components and config.
 
@@ -121,12 +135,9 @@ def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers
         warn_ignored(kwargs, target)
 
     new = target(**init)
-    # A class may take a config argument and not record it (diffusers' LCM img2img drops
-    # requires_safety_checker): kept aside as "_name" like an unused entry, so that the next
-    # switch gives it back instead of the default.
-    dropped = {f"_{k}": v for k, v in {**passed_config, **kept_config}.items() if k not in new.config}
     new.register_to_config(_name_or_path=name_or_path)
-    new.register_to_config(**unused, **dropped)
+    new.register_to_config(**unused)
+    keep_dropped(new, {**passed_config, **kept_config})
     aside = {k: v for k, v in state.items() if k not in arguments}
     if aside:
         setattr(new, KEPT, aside)

@@ -10,7 +10,10 @@ from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting,
 from autopipe_core.switch import PLAN, signature
 
 AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
-SHIPPED = "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet"
+SHIPPED = (
+    "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart"
+)
 
 
 class FakeWatermarker:
@@ -54,6 +57,25 @@ GIVEN = {
     "if": {"requires_safety_checker": (False, lambda p: p.config.requires_safety_checker)},
     "kandinsky": {},
     "kandinsky22": {},
+    # diffusers' LCM img2img takes requires_safety_checker and records it nowhere: autopipe keeps it as the unused
+    # config entry "_requires_safety_checker", which from_pipe gives back to the next class.
+    "latent-consistency": {"requires_safety_checker": (False, lambda p: p.config.get("requires_safety_checker", p.config.get("_requires_safety_checker")))},
+    "kolors": {
+        "force_zeros_for_empty_prompt": (True, lambda p: p.config.force_zeros_for_empty_prompt),  # autopipe-kolors loads False
+        "pag_applied_layers": (["down.block_1"], lambda p: p.pag_applied_layers),
+    },
+    "stable-diffusion-3": {"pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers)},
+    "flux": {},
+    "chroma": {},
+    "qwenimage": {},
+    "qwenimage-edit": {},
+    "qwenimage-edit-plus": {},
+    "qwenimage-layered": {},
+    "qwenimage21": {"sample_sigmas": ([1.0, 0.5], lambda p: list(p.config.sample_sigmas))},
+    "pixart-alpha": {},
+    "pixart-sigma": {"pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers)},
+    "sana": {"pag_applied_layers": (["transformer_blocks.1"], lambda p: p.pag_applied_layers)},
+    "sana-sprint": {},
 }
 
 
@@ -79,7 +101,7 @@ def test_every_constructor_argument_of_every_shipped_family_is_covered(monkeypat
         assert arguments == set(GIVEN[family]), f"{family}: cover {sorted(arguments ^ set(GIVEN[family]))} in GIVEN"
 
 
-@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if"])
+@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana"])
 def test_a_value_given_at_from_pretrained_survives_any_chain_of_switches(family, tiny_checkpoint, monkeypatch, request):
     from autopipe_core.registry import get_registry
     from autopipe_core.resolve import import_class

@@ -23,3 +23,14 @@ def test_an_entry_the_new_class_drops_comes_back_on_the_next_switch(tiny_sd):
     back = switch(img2img, LatentConsistencyModelPipeline, {})
     assert back.config.requires_safety_checker is False
     assert {k: v for k, v in back.config.items() if not k.startswith("_")} == {k: v for k, v in start.config.items() if not k.startswith("_")}
+
+
+def test_an_entry_given_at_from_pretrained_to_a_class_that_drops_it_is_kept(tiny_checkpoint, monkeypatch):
+    # The first pipeline comes from from_pretrained, not a switch: diffusers' LCM img2img drops the value there too.
+    from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-lcm")
+    img2img = AutoPipelineForImage2Image.from_pretrained(tiny_checkpoint("latent-consistency"), requires_safety_checker=False)
+    assert type(img2img).__name__ == "LatentConsistencyModelImg2ImgPipeline"
+    assert img2img.config["_requires_safety_checker"] is False
+    assert AutoPipelineForText2Image.from_pipe(img2img).config.requires_safety_checker is False
