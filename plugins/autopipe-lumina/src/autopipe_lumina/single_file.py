@@ -1,0 +1,227 @@
+"""Single files of this lineage: Lumina-Image 2.0 transformers in the authors' layout, recognised from the header and loaded offline.
+
+What diffusers 0.42.1's ``from_single_file`` reads of these families
+(``diffusers/loaders/single_file_utils.py``), and so what this plugin
+recognises:
+
+- **Lumina-Image 2.0**: a transformer, in the authors' layout, bare or under
+  ComfyUI's ``model.diffusion_model.`` (diffusers calls a file "lumina2"
+  when it has ``cap_embedder.0.weight`` under either), loaded by
+  ``Lumina2Transformer2DModel.from_single_file``. Lumina2Pipeline has no
+  ``from_single_file``, and the file holds no Gemma 2 or VAE diffusers can
+  read (ComfyUI's all-in-one ``lumina_2.safetensors`` carries them in
+  ComfyUI's own layout, which diffusers has no converter for). A file is
+  claimed as a Lumina2Pipeline checkpoint and loaded by :func:`load`: the
+  transformer from the file with the config this plugin ships for it, the
+  other components from the caller (``text_encoder=``, ``tokenizer=``,
+  ``vae=``) or from ``config=`` naming a Lumina 2 diffusers folder or repo.
+- diffusers' converter splits each fused qkv at fixed rows (2304 queries,
+  768 keys, 768 values: Lumina-Image 2.0's heads, :data:`layout.CONVERTER_SPLIT`),
+  so a transformer of another width cannot load: such a file is recognised
+  and refused, saying what would load it.
+- **Lumina-Next**: diffusers has no single-file loader (LuminaNextDiT2DModel
+  has no ``from_single_file``, and ``CHECKPOINT_KEY_NAMES`` has no entry).
+  Its original files share Lumina 2's caption-embedder name, so diffusers'
+  own inference would call one "lumina2"; this plugin tells them apart
+  (Lumina-Next's ``attention.wq`` against Lumina 2's fused ``attention.qkv``)
+  and refuses them, saying what loads them.
+- **Z-Image** files also have ``cap_embedder.0.weight``: diffusers tells
+  them apart by ``layers.0.adaLN_modulation.0.weight`` first, and so does
+  this plugin (it claims none).
+
+Tensor names and shapes read: ``x_embedder.weight`` (hidden, 4 x latent
+channels), ``cap_embedder.1.weight`` (hidden, the text encoder's width),
+``layers.0.attention.qkv.weight`` (q + 2 kv rows, hidden),
+``layers.0.attention.q_norm.weight`` (the head width), and the numbers of
+``layers.N``, ``noise_refiner.N`` and ``context_refiner.N`` blocks. Nothing
+here imports torch but :func:`load`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.toolkit.single_file import ConfigFolders, shape
+
+from . import LUMINA, LUMINA2, LUMINA2_CLASS
+from .layout import (
+    CAPTION_KEY,
+    CONTEXT_REFINER,
+    CONVERTER_SPLIT,
+    NEXT_CAPTION_KEY,
+    NEXT_QUERY_KEY,
+    NOISE_REFINER,
+    PATCH_KEY,
+    QKV_KEY,
+    ZIMAGE_KEY,
+    block_count,
+    strip_prefix,
+)
+
+FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-lumina")
+
+#: (hidden, layers, refiner layers, caption width, head width) -> the shipped config folder: Lumina-Image 2.0 (2.6 B;
+#: Alpha-VLLM/Lumina-Image-2.0's transformer/config.json) and this plugin's tiny test file (autopipe_lumina.tiny).
+MODELS = {(2304, 26, 2, 2304, 96): "lumina2-2b", (2304, 1, 1, 32, 768): "lumina2-tiny"}
+#: The components a transformer file lacks, which the caller or config= supplies.
+NOT_IN_THE_FILE = ("text_encoder", "tokenizer", "vae")
+#: The diffusers repo of Lumina-Image 2.0, whose text encoder, tokenizer and VAE fit every Lumina 2 file (the one
+#: diffusers' own single-file loader takes its configs from, DIFFUSERS_DEFAULT_PIPELINE_PATHS["lumina2"]).
+DEFAULT_REPO = "Alpha-VLLM/Lumina-Image-2.0"
+NEXT_REPO = "Alpha-VLLM/Lumina-Next-SFT-diffusers"
+
+_NEXT_USE = (
+    "diffusers 0.42.1 has no single-file loader for Lumina-Next (LuminaNextDiT2DModel has no from_single_file): load the "
+    f"diffusers release ({NEXT_REPO}) with AutoPipelineForText2Image.from_pretrained, or convert the file with diffusers' "
+    "scripts/convert_lumina_to_diffusers.py"
+)
+_OTHER_USE = (
+    "diffusers 0.42.1 reads Lumina 2 files only for Lumina-Image 2.0's shapes: its converter (convert_lumina2_to_diffusers) "
+    "splits every fused qkv into 2304 query and 768 key and value rows. Load this model from a diffusers folder of it instead "
+    "(Lumina2Pipeline.from_pretrained), or convert the file with the authors' scripts"
+)
+_UNKNOWN_USE = (
+    "autopipe-lumina ships the config of Lumina-Image 2.0 (2304 wide, 26 layers, 2 refiner layers, Gemma 2's 2304-wide captions); "
+    "for this one load it with diffusers.Lumina2Transformer2DModel.from_single_file(path, config=<the diffusers repo it was "
+    "trained from>, subfolder='transformer') and pass it as transformer= to Lumina2Pipeline.from_pretrained"
+)
+
+
+def config_folder(variant: str) -> Path:
+    """The shipped config folder of a variant ("lumina2-2b"); ValueError naming those shipped for another."""
+    return FOLDERS.folder(variant)
+
+
+def _component(family: str, variant: str, reason: str, cls: str, use: str, confidence: float = 0.9) -> Detection:
+    """A file recognised as one model that diffusers cannot load here as a pipeline: refused, saying what to do."""
+    return Detection(family, variant, confidence, reason, component=f"diffusers:{cls}", use=use)
+
+
+def detect(header: SafetensorsHeader) -> list[Detection]:
+    """Lumina-Image 2.0 transformers in the authors' layout (Lumina-Next's and other widths refused with what to do); nothing else."""
+    names = header.tensors
+    prefix = strip_prefix(names)
+    if prefix + "cap_embedder.0.weight" not in names or prefix + ZIMAGE_KEY in names:
+        return []
+    layers = block_count(names, prefix)
+    if prefix + NEXT_QUERY_KEY in names and prefix + NEXT_CAPTION_KEY in names:
+        reason = f"a Lumina-Next transformer in the original layout ({layers} layers, separate wq/wk/wv and caption attention wk_y/wv_y)"
+        return [_component(LUMINA, "lumina-next-original", reason, "LuminaNextDiT2DModel", _NEXT_USE)]
+    qkv = shape(header, prefix + QKV_KEY, rank=2)
+    patch = shape(header, prefix + PATCH_KEY, rank=2)
+    caption = shape(header, prefix + CAPTION_KEY, rank=2)
+    head = shape(header, prefix + "layers.0.attention.q_norm.weight", rank=1)
+    refiners = block_count(names, prefix, NOISE_REFINER)
+    if qkv is None or patch is None or caption is None or head is None or not refiners:
+        return []
+    hidden = patch[0]
+    said = (
+        f"x_embedder {list(patch)}, {layers} layers and {refiners} refiner layers {hidden} wide, fused qkv {list(qkv)}, "
+        f"heads {head[0]} wide, captions {caption[1]} wide"
+    )
+    if (hidden, qkv[0]) != (CONVERTER_SPLIT[0], sum(CONVERTER_SPLIT)):
+        reason = f"a Lumina 2 transformer in the original layout ({said}), not Lumina-Image 2.0's attention widths"
+        return [_component(LUMINA2, "lumina2-original", reason, "Lumina2Transformer2DModel", _OTHER_USE)]
+    contexts = block_count(names, prefix, CONTEXT_REFINER)
+    variant = MODELS.get((hidden, layers, min(refiners, contexts), caption[1], head[0]))
+    if variant is None:
+        reason = f"a Lumina 2 transformer in the original layout ({said})"
+        return [_component(LUMINA2, "lumina2-original", reason, "Lumina2Transformer2DModel", _UNKNOWN_USE, confidence=0.6)]
+    what = "Lumina-Image 2.0 (2.6 B)" if variant == "lumina2-2b" else "autopipe-lumina's tiny test layout"
+    where = "ComfyUI's layout, under model.diffusion_model." if prefix else "the authors' layout"
+    reason = (
+        f"a Lumina 2 transformer in {where} ({said}): {what}; the file has no text encoder or VAE diffusers can read: pass "
+        f"text_encoder=, tokenizer= and vae=, or config=<a Lumina 2 diffusers folder or repo with their weights> (such as {DEFAULT_REPO})"
+    )
+    confidence = 0.95 if variant == "lumina2-2b" else 0.9
+    return [Detection(
+        LUMINA2, variant, confidence, reason, pipeline_class=f"diffusers:{LUMINA2_CLASS}", config=str(config_folder(variant)),
+        prefixes={"transformer": prefix},
+    )]
+
+
+def _dtype_for(kwargs: Mapping[str, Any], component: str) -> Any:
+    """The dtype the caller's (or the plan's) keywords give `component`: a torch dtype, a mapping's entry for it or its default, or None."""
+    dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+    if isinstance(dtype, Mapping):
+        return dtype.get(component, dtype.get("default"))
+    return dtype
+
+
+def _has_weights(source: str, component: str) -> bool:
+    """Whether `source` can give `component`: a folder with weight or tokenizer files in it, or a hub repo id (diffusers finds them)."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return True
+    sub = folder / component
+    return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith("tokenizer") for f in sub.iterdir())
+
+
+def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
+    """What to hand ``from_single_file``: the file itself when it holds the transformer alone, else its transformer's tensors.
+
+    A file with tensors outside `prefix` (ComfyUI's all-in-one, with a text
+    encoder and a VAE) would hand them all to diffusers' converter, which
+    keeps them as unexpected keys: only the transformer's are read, with the
+    prefix, which diffusers' converter strips itself.
+    """
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        names = list(f.keys())
+        if not prefix or all(n.startswith(prefix) for n in names):
+            return path
+        return {n: f.get_tensor(n) for n in names if n.startswith(prefix)}
+
+
+@serialized
+def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None, local_files_only: bool = True) -> Any:
+    """``Lumina2Transformer2DModel.from_single_file`` of `path` with the config in `folder` (a diffusers folder with transformer/config.json)."""
+    from diffusers import Lumina2Transformer2DModel
+
+    return Lumina2Transformer2DModel.from_single_file(
+        transformer_weights(path, prefix), config=folder, subfolder="transformer", local_files_only=local_files_only,
+        **({"torch_dtype": dtype} if dtype is not None else {}),
+    )
+
+
+def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
+    """The ``autopipe_from_single_file`` hook: the transformer from the file, the other components from the caller or ``config=``.
+
+    The transformer loads with ``Lumina2Transformer2DModel.from_single_file``
+    and the config this plugin ships for its size (diffusers converts the
+    weights), in the dtype the keywords give it. The text encoder, tokenizer
+    and VAE are the caller's (``text_encoder=``, ``tokenizer=``, ``vae=``),
+    else loaded from ``config=`` when it names a Lumina 2 diffusers folder or
+    hub repo (``local_files_only=True`` unless the caller says otherwise: a
+    repo must be in the cache); the scheduler comes from there too, else from
+    the shipped folder (Lumina-Image 2.0's: flow-match Euler, shift 6). For
+    the plugin's tiny test layout they come from the tiny Lumina 2
+    checkpoint. What is still missing is an
+    :class:`~autopipe_core.UnsupportedModelError` that says what to pass,
+    raised before a byte of the file is read.
+    """
+    kwargs = dict(kwargs)
+    shipped = str(config_folder(detection.variant))
+    source = str(kwargs.pop("config", None) or shipped)
+    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
+    if missing and detection.variant == "lumina2-tiny":
+        from autopipe_core.tiny import tiny_checkpoint
+
+        source, missing = str(tiny_checkpoint(LUMINA2)[0]), []
+    if missing:
+        raise UnsupportedModelError(
+            f"{path} holds a Lumina 2 transformer alone ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
+            + ", ".join(f"{c}=" for c in missing)
+            + f" (Gemma 2 2B, its tokenizer and FLUX.1's VAE, e.g. the components of Lumina2Pipeline.from_pretrained({DEFAULT_REPO!r})), "
+            f"or config=<a Lumina 2 diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless "
+            "local_files_only=False)"
+        )
+    if "transformer" not in kwargs:
+        kwargs["transformer"] = load_transformer(
+            path, shipped, detection.prefixes.get("transformer", ""), _dtype_for(kwargs, "transformer"), kwargs.get("local_files_only", True),
+        )
+    return pipeline_class.from_pretrained(source, **kwargs)
