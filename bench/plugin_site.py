@@ -61,8 +61,15 @@ def _dist_info(dist: str) -> Path:
     return Path(record.locate()).parent
 
 
-def make_venv(root: Path, plugins: int) -> Path:
-    """A fresh virtual environment at `root` with the core, autopipe-sd and plugins-1 dummies; returns its python."""
+def link_installed(site: Path, module: str, dist: str) -> None:
+    """Put the installed package `module` (a link) and its distribution's metadata (a copy) into `site`."""
+    os.symlink(_package(module), site / module)
+    info = _dist_info(dist)
+    shutil.copytree(info, site / info.name)
+
+
+def bare_venv(root: Path) -> tuple[Path, Path]:
+    """A fresh virtual environment at `root` without pip: (its python, its site-packages folder)."""
     import subprocess
     import sys
 
@@ -71,6 +78,12 @@ def make_venv(root: Path, plugins: int) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, capture_output=True)
     python = root / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True).stdout.strip())
+    return python, site
+
+
+def make_venv(root: Path, plugins: int) -> Path:
+    """A fresh virtual environment at `root` with the core, autopipe-sd and plugins-1 dummies; returns its python."""
+    python, site = bare_venv(root)
     build(site, plugins, fresh=False)
     return python
 
@@ -82,9 +95,7 @@ def build(site: Path, plugins: int, fresh: bool = True) -> Path:
             shutil.rmtree(site)
         site.mkdir(parents=True)
     for module, dist in (("autopipe_core", "autopipe-core"), ("autopipe_sd", "autopipe-sd"), ("pluggy", "pluggy")):
-        os.symlink(_package(module), site / module)
-        info = _dist_info(dist)
-        shutil.copytree(info, site / info.name)
+        link_installed(site, module, dist)
     for n in range(1, plugins):
         name = f"autopipe_dummy_{n:03d}"
         (site / f"{name}.py").write_text(DUMMY.format(n=n))

@@ -63,3 +63,23 @@ def test_the_streamed_writer_writes_a_file_safetensors_reads_back(tmp_path):
     checkpoints.write_streamed(tmp_path / "x.safetensors", refs, {"format": "pt"})
     back = load_file(str(tmp_path / "x.safetensors"))
     assert torch.equal(back["a"], a) and torch.equal(back["b"], b.reshape(2, 3, 1, 1))
+
+
+def test_the_shipped_plugins_benchmark_compares_environments_holding_what_it_says(tmp_path):
+    import shipped_plugins
+
+    one, every = shipped_plugins.environments(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOPIPE_PLUGINS", "PYTHONPATH")}
+
+    def loaded(python):
+        out = subprocess.run([str(python), "-m", "autopipe_core.cli", "plugins", "--json"], capture_output=True, text=True, env=env, check=True)
+        plugins = json.loads(out.stdout)["plugins"]
+        assert all(p["error"] is None for p in plugins), plugins
+        return {p["distribution"] for p in plugins} - {"autopipe-core"}
+
+    assert loaded(one) == {"autopipe-sd"}
+    assert loaded(every) == set(shipped_plugins.shipped()) == {p.parent.name for p in (BENCH.parent / "plugins").glob("*/pyproject.toml")}
+    folder = shipped_plugins.sd_folder(tmp_path)
+    for python in (one, every):
+        out = subprocess.run([str(python), "-m", "autopipe_core.cli", "resolve", str(folder)], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "inpaint   StableDiffusionInpaintPipeline"
