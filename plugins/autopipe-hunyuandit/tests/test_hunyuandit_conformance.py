@@ -10,7 +10,7 @@ from autopipe_core.testing import PluginConformance
 
 FAMILY = hunyuan.FAMILY
 #: HunyuanDiT's pipelines bin every call to their 1024 and 1280 px sizes (a second or more a call on one core); the
-#: kit's calls draw 64x64 instead. tests/test_hunyuandit_plugin.py runs a binned call.
+#: kit's calls draw 64x64 instead (`autopipe demo`, which tests/test_cli.py runs, draws a binned 1024x1024 call).
 UNBINNED = {"height": 64, "width": 64, "use_resolution_binning": False}
 
 

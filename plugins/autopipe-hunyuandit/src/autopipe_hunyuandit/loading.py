@@ -87,7 +87,7 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     headers and :data:`ALLOWANCE`. Nothing is skipped (the module's docstring
     says why).
     """
-    half = half_precision_plan(identity, device, on_cpu=f"{CPU_REASON} (HunyuanDiT's four models then need about 14 GB of RAM)")
+    half = half_precision_plan(identity, device, on_cpu=f"{CPU_REASON} (a full-size HunyuanDiT then holds about 14 GB of weights in RAM)")
     if not device.accelerated:
         return half
     return replace(half, reason=f"{half.reason}, {ACCELERATOR_NOTE}")
