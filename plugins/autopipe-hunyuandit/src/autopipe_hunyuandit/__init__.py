@@ -47,7 +47,7 @@ CONTROLNET_MODELS = ("HunyuanDiT2DControlNetModel", "HunyuanDiT2DMultiControlNet
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for HunyuanDiT (its AutoPipeline tables list 'hunyuan' and 'hunyuan-pag' for "
     "text2img only); to keep an image's layout, pass a HunyuanDiT ControlNet (HunyuanDiT2DControlNetModel, e.g. "
-    "Tencent-Hunyuan/HunyuanDiT-v1.2-ControlNet-Diffusers-Canny) as controlnet= with AutoPipelineForText2Image; to redraw "
+    "Tencent-Hunyuan/HunyuanDiT-v1.1-ControlNet-Diffusers-Canny) as controlnet= with AutoPipelineForText2Image; to redraw "
     "an image, use a family with an image-to-image pipeline, such as SDXL (StableDiffusionXLImg2ImgPipeline, autopipe-sdxl) "
     "or SD3 (StableDiffusion3Img2ImgPipeline, autopipe-sd3)"
 )
