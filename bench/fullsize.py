@@ -116,6 +116,27 @@ CHECKPOINTS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+
+def _sd35_large(folder: Path) -> Path:
+    from autopipe_sd3.architectures import write_fullsize
+
+    return write_fullsize(folder, "sd35-large")
+
+
+def _flux1_dev(folder: Path) -> Path:
+    from autopipe_flux.layout import write_header_only
+    from autopipe_flux.single_file import config_folder
+
+    return write_header_only(config_folder("flux-dev"), folder)
+
+
+# Families whose plugins write their own header-only copies, with the shapes of the models their configs build on the
+# meta device (diffusers' and transformers' own classes): "writer" is called with the folder to write. Their files
+# are what the official repositories ship: bfloat16, no fp16 variant.
+CHECKPOINTS["sd35-large"] = {"title": "SD 3.5 Large", "writer": _sd35_large}
+CHECKPOINTS["flux1-dev"] = {"title": "FLUX.1-dev", "writer": _flux1_dev}
+
 #: The weight file stem of each library: transformers saves model.safetensors, diffusers diffusion_pytorch_model.safetensors.
 STEM = {"transformers": "model", "kandinsky": "model", "stable_diffusion": "model"}
 
@@ -207,6 +228,8 @@ def write(name: str, root: Path) -> Path:
     """Write the checkpoint `name` (a key of CHECKPOINTS) as a diffusers folder under `root`; returns the folder."""
     spec = spec_of(name)
     folder = Path(root) / name
+    if "writer" in spec:
+        return Path(spec["writer"](folder))
     _write_pipeline(folder, spec)
     if "prior" in spec:
         _write_pipeline(folder / "prior", spec["prior"])
@@ -215,8 +238,11 @@ def write(name: str, root: Path) -> Path:
 
 
 def expected_parameters(name: str) -> dict[str, int]:
-    """The parameter count of each component as the pipeline will name it (a prior's as prior_<name>)."""
+    """The parameter count of each component as the pipeline will name it (a prior's as prior_<name>), from the shapes in
+    fullsize.json; a checkpoint its plugin writes has none here (KeyError): its counts are the published ones."""
     spec = spec_of(name)
+    if "writer" in spec:
+        raise KeyError(f"{name} is written by its plugin; bench/fullsize.json holds no shapes for it")
     out = {n: parameters(s[0], s[1]) for n, s in spec["components"].items()}
     for n, s in spec.get("prior", {}).get("components", {}).items():
         out[f"prior_{n}"] = parameters(s[0], s[1])

@@ -25,14 +25,17 @@ START, END = "<!-- placement-table:start -->", "<!-- placement-table:end -->"
 SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 
 
-def plans(root: Path) -> dict[str, dict]:
-    """checkpoint -> {"weights", "activation", "largest", "one": {GiB: placement}, "two": {GiB: placement}}."""
+def plans(root: Path, written: dict[str, Path] | None = None) -> dict[str, dict]:
+    """checkpoint -> {"weights", "activation", "largest", "one": {GiB: placement}, "two": {GiB: placement}}.
+
+    Each checkpoint is written under `root`, unless `written` already holds its folder.
+    """
     from autopipe_core import DeviceFacts, resolve
     from autopipe_core.planning import GiB, plan
 
     out = {}
     for name in fullsize.CHECKPOINTS:
-        folder = fullsize.write(name, root)
+        folder = (written or {}).get(name) or fullsize.write(name, root)
         resolution = resolve(folder, "text2img")
         row: dict = {"one": {}, "two": {}}
         for gib in BUDGETS_GIB:
@@ -49,7 +52,7 @@ def plans(root: Path) -> dict[str, dict]:
 
 def table(rows: dict[str, dict]) -> str:
     gib = 1 << 30
-    head = "| checkpoint | weights (float16) | largest component | activations | " + " | ".join(f"{b} GiB" for b in BUDGETS_GIB) + " |"
+    head = "| checkpoint | weights (16-bit) | largest component | activations | " + " | ".join(f"{b} GiB" for b in BUDGETS_GIB) + " |"
     lines = [
         "One GPU with this much free memory:",
         "",
@@ -69,10 +72,10 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def render() -> str:
+def render(written: dict[str, Path] | None = None) -> str:
     os.environ.pop("AUTOPIPE_PLUGINS", None)  # every plugin of this repository, as the page says
     with tempfile.TemporaryDirectory() as tmp:
-        return table(plans(Path(tmp)))
+        return table(plans(Path(tmp), written))
 
 
 def main() -> None:
