@@ -162,3 +162,50 @@ def test_known_rows_and_modifiers_are_tuples_and_names():
     assert rows["stable-diffusion+controlnet"] == ("autopipe-controlnet", "autopipe-sd")
     assert all(type(v) is tuple for v in rows.values())
     assert known.install_hint_for_any_family() == f"Install one, e.g. the Stable Diffusion family: {known.install_command(['autopipe-sd'])}."
+
+
+def test_collect_makes_the_table_from_a_registry_and_dump_writes_it_a_line_a_class(tmp_path, monkeypatch):
+    import json
+
+    from toy_plugins import install
+
+    from autopipe_core import registry as registry_module
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    toy = install(site, "aaa-known-toy", """
+from autopipe_core import FamilySpec, ModifierSpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("toy", recognised={"ToyPriorPipeline": "load the decoder"})]
+
+@hookimpl
+def autopipe_modifiers():
+    return [ModifierSpec("sparkle", frozenset({"sparkle"}), lambda v: "sparkle" if v else None, consume=True)]
+
+@hookimpl
+def autopipe_pipelines():
+    return [
+        PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction", Task.IMG2IMG: "decimal:Decimal"}),
+        PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"}, modifiers={"pag"}),
+        PipelineRow("stable-diffusion", {Task.TEXT2IMG: "collections:OrderedDict"}, modifiers={"sparkle"}),
+    ]
+""")
+    data = known.collect(registry_module.build(frozenset({"autopipe-sd", toy})))
+    assert data["install"] == json.loads(known.DATA.read_text())["install"]
+    assert data["classes"]["Decimal"] == [toy] and data["classes"]["ToyPriorPipeline"] == [toy]
+    assert data["classes"]["OrderedDict"] == [toy, "autopipe-sd"]  # a row over another plugin's family needs both
+    assert data["classes"]["StableDiffusionPipeline"] == ["autopipe-sd"]
+    assert data["modifiers"] == {"sparkle": toy}  # the core's own modifiers are nobody's to install
+    assert data["rows"]["stable-diffusion+sparkle"] == [toy, "autopipe-sd"] and data["rows"]["toy+pag"] == [toy]
+    assert "toy" not in data["rows"] and list(data["classes"]) == sorted(data["classes"])
+    text = known.dump(data)
+    assert json.loads(text) == data
+    lines = text.splitlines()
+    assert lines[:3] == ["{", f' "install": {json.dumps(data["install"])},', ' "classes": {']
+    assert lines[3] == f'  {json.dumps(next(iter(data["classes"])))}: {json.dumps(next(iter(data["classes"].values())))},'
+    assert lines[-1] == "}" and lines[-2] == " }" and not lines[-3].endswith(",") and text.endswith("}\n")
+    assert f' "modifiers": {json.dumps(data["modifiers"])},' in lines and ' "rows": {' in lines
+    assert known.dump({"install": "i", "classes": {}, "modifiers": {}, "rows": {}}) == '{\n "install": "i",\n "classes": {\n },\n "modifiers": {},\n "rows": {\n }\n}\n'
