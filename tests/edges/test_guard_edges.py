@@ -113,3 +113,50 @@ def test_checked_hands_back_the_canonical_folder(tmp_path):
         guard.checked(str(bad), {})
     with pytest.raises(UntrustedCodeError):
         guard.check_model(str(bad), {})
+
+
+def _hub(tmp_path, index: dict, commit: str = "c" * 40):
+    from layouts import hub_cache
+
+    files = {"model_index.json": json.dumps(index), "unet/config.json": json.dumps(UNET)}
+    hub_cache(tmp_path / "hub", "someone/model", files, commit=commit)
+    return tmp_path / "hub"
+
+
+def test_a_hub_repo_is_checked_at_the_commit_read_and_loading_is_pinned_to_it(tmp_path):
+    cache = _hub(tmp_path, {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    model, kwargs = guard.checked("someone/model", {"cache_dir": cache, "revision": "main", "torch_dtype": "x"})
+    assert (model, kwargs) == ("someone/model", {"cache_dir": cache, "revision": "c" * 40, "torch_dtype": "x"})
+    bad = _hub(tmp_path / "bad", {"_class_name": "StableDiffusionPipeline", "unet": ["torch", "Module"]})
+    with pytest.raises(UntrustedCodeError, match=r"^someone/model: model_index.json would make diffusers import or run code the checkpoint chose \(unet: "):
+        guard.checked("someone/model", {"cache_dir": bad})
+
+
+def test_an_identity_of_another_origin_is_handed_back_as_given():
+    live = Identity("pipeline", "x", "StableDiffusionPipeline")
+    guard.check(live, {})
+    assert guard.foreign(Identity("hub", "org/x", "C", components={"unet": ("torch", "M")}, commit=None)) == {"unet": "['torch', 'M'] names the library 'torch'"}
+
+
+def test_the_snapshot_of_a_commit_is_read_from_the_cache_offline_or_fetched_json_only_online(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from autopipe_core import ModelNotFoundError, sources
+
+    cache = _hub(tmp_path, {"_class_name": "StableDiffusionPipeline"}, commit="d" * 40)
+    snapshot = sources.hub_snapshot("someone/model", "d" * 40, cache_dir=cache, revision="main", token=None)
+    assert snapshot == cache / "models--someone--model" / "snapshots" / ("d" * 40)
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.hub_snapshot("someone/model", "e" * 40, cache_dir=cache)
+    assert str(info.value).startswith(f"cannot get the JSON files of 'someone/model' at {'e' * 40} to check them before loading (")
+    assert str(info.value).endswith("Connect once, or pass a local folder.")
+    # Online, huggingface_hub fetches the JSON and Python files of that commit (the network stands in for a recorder here).
+    asked = []
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: asked.append((repo_id, kw)) or str(tmp_path))
+    assert sources.hub_snapshot("someone/model", "f" * 40, cache_dir=cache, revision="main", token=None, torch_dtype="x") == tmp_path
+    assert asked == [("someone/model", {"revision": "f" * 40, "allow_patterns": ["*.json", "*.py"], "cache_dir": cache})]
+    asked.clear()
+    assert sources.hub_snapshot("someone/model", "d" * 40, cache_dir=cache, local_files_only=True) == snapshot  # the cache, as offline
+    assert asked == []
