@@ -160,3 +160,13 @@ def test_the_snapshot_of_a_commit_is_read_from_the_cache_offline_or_fetched_json
     asked.clear()
     assert sources.hub_snapshot("someone/model", "d" * 40, cache_dir=cache, local_files_only=True) == snapshot  # the cache, as offline
     assert asked == []
+
+    def refused(repo_id, **kw):
+        raise OSError("x" * 300)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refused)
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.hub_snapshot("someone/model", "f" * 40)
+    assert str(info.value) == (
+        f"cannot get the JSON files of 'someone/model' at {'f' * 40} to check them before loading (OSError: {'x' * 200}). Connect once, or pass a local folder."
+    )

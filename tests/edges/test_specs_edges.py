@@ -70,6 +70,11 @@ def test_a_pipeline_row_normalises_and_freezes_what_it_holds():
     _refused("modifier 'Bad' must be lower case letters, digits, '.', '_' or '-'", lambda: PipelineRow("fam", {}, on_disk={"Bad"}))
 
 
+def test_a_variant_holds_its_tasks_as_tasks_whatever_the_spelling():
+    v = Variant("inpainting-only", "unet", "in_channels", 9, ["inpainting", "image-to-image"], "why")
+    assert v.tasks == frozenset({Task.INPAINT, Task.IMG2IMG}) and type(v.tasks) is frozenset and all(type(t) is Task for t in v.tasks)
+
+
 def test_config_value_and_present():
     configs = {"unet": {"a": 1, "n": None}, "vae": "not a mapping"}
     assert config_value(configs, "unet", "a") == 1 and config_value(configs, "unet", "b") is None
