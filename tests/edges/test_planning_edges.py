@@ -200,3 +200,14 @@ def test_the_json_and_the_text_of_a_plan():
     assert "placement:   device on cpu (the rules said device; overridden by autopipe-x)" in text
     assert "activations: 0.00 GiB (0 bytes): none" in text and f"  mystery{'':<15}{'unknown':>12}  float16   a pickle" in text
     assert "left out" not in text and "keywords" not in text and "device map" not in text
+
+
+def test_the_text_of_a_plan_on_one_device_and_with_several_of_each():
+    tiny = ComponentBytes("tiny", 1, 1, "float16", "headers")
+    fp = Footprint((ComponentBytes("mystery", None, None, "float16", "a pickle"), tiny))
+    plan = LoadPlan("float16", None, "device", "cuda", "r", component_dtypes={"vae": "float32", "text_encoder": "bfloat16"}, skip={"b", "a"})
+    text = format_plan(Placement(plan, fp, 8 * GiB, 1, "device"), "/m", "C").splitlines()
+    assert "budget:      8.00 GiB" in text and "dtype:       float16, vae in float32, text_encoder in bfloat16" in text
+    assert "left out:    a, b (not loaded: passed to diffusers as None, not counted)" in text
+    listed = [line.split()[0] for line in text[text.index("components:") + 1:] if line.startswith("  ")]
+    assert listed == ["tiny", "mystery"]  # the largest first; an unknown size counts as none
