@@ -36,7 +36,7 @@ NOT_YET: dict[str, str] = {
     key: "issue 18"
     for key in (
         "auraflow", "cascade", "cogview3", "cogview4", "cogview4-control", "flux2", "flux2-klein", "glm_image", "helios",
-        "helios-pyramid", "hunyuan", "hunyuan-pag", "ideogram4", "kandinsky3", "krea2", "lumina", "lumina2",
+        "helios-pyramid", "ideogram4", "kandinsky3", "krea2", "lumina", "lumina2",
         "nucleusmoe-image", "ovis", "prx", "wuerstchen", "z-image", "z-image-controlnet", "z-image-controlnet-inpaint",
         "z-image-omni",
     )

@@ -33,7 +33,7 @@ TASKS = ("text2img", "img2img", "inpaint")
 #: Every distribution this repository ships, as AUTOPIPE_PLUGINS names them.
 SHIPPED_PLUGINS = (
     "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit"
 )
 ENV = "AUTOPIPE_REAL_CONFIGS"
 
@@ -187,7 +187,11 @@ _BY_FOLDER: dict[str, tuple] = {
     # Kolors under an SDXL class name: a ChatGLM text encoder (library 'kolors') and a UNet that projects
     # 4096-wide text features; no SDXL pipeline can load or run it, the Kolors ones can. No Kolors inpainting.
     "kolors": ("KolorsPipeline", "KolorsImg2ImgPipeline", Refused("UnsupportedTaskError", "no Kolors inpainting pipeline", _NO_INPAINT.format("Kolors"))),
-    "hunyuandit": _unserved("HunyuanDiTPipeline", "HunyuanDiT"),
+    "hunyuandit": (
+        "HunyuanDiTPipeline",
+        Refused("UnsupportedTaskError", "no image-to-image pipeline for HunyuanDiT", "diffusers has no HunyuanDiT img2img pipeline: SDXL/SD3 img2img, or a HunyuanDiT ControlNet"),
+        Refused("UnsupportedTaskError", "no inpainting pipeline for HunyuanDiT", _NO_INPAINT.format("HunyuanDiT")),
+    ),
     # Chroma under FluxPipeline's name: T5-XXL alone as its text encoder (no text_encoder_2), a Chroma transformer.
     "chroma": ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
     "stable-cascade": _unserved("StableCascadeDecoderPipeline", "Stable Cascade"),
@@ -249,7 +253,6 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     **_rows("sd3-custom-library", _ALL, "diffusers picks SD3's classes from the name, then fails importing the library 'diffusers_sd3_control'; autopipe refuses the snapshot first: it lists a transformer whose config.json it lacks (the complete repo: UntrustedCodeError, before that library is imported)"),
     **_rows("kolors", _T2I_I2I, "diffusers picks SDXL classes from the name, which cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection; autopipe gives the Kolors classes (a UNet with encoder_hid_dim and a ChatGLM text encoder)"),
     **_rows("kolors", ("inpaint",), "diffusers picks StableDiffusionXLInpaintPipeline from the name, which cannot load it; diffusers has no Kolors inpainting pipeline"),
-    **_rows("hunyuandit", ("text2img",), _NOT_SERVED),
     **_rows("chroma", _ALL, "the folder names FluxPipeline but holds T5-XXL alone as its text_encoder and a ChromaTransformer2DModel: autopipe-flux's chroma family claims it (told by text_encoder's model_type); diffusers' Flux classes cannot load it (no text_encoder_2 or tokenizer_2) nor drive a Chroma transformer"),
     **_rows("stable-cascade", ("text2img",), _NOT_SERVED),
 }

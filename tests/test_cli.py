@@ -118,6 +118,7 @@ FAMILIES = {
     "pixart-sigma": ("autopipe-pixart", False, None, True),
     "sana": ("autopipe-pixart", False, None, True),
     "sana-sprint": ("autopipe-pixart", True, None, True),
+    "hunyuandit": ("autopipe-hunyuandit", False, None, True),
 }
 
 

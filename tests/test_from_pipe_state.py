@@ -12,7 +12,7 @@ from autopipe_core.switch import PLAN, signature
 AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
 SHIPPED = (
     "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit"
 )
 
 
@@ -76,6 +76,10 @@ GIVEN = {
     "pixart-sigma": {"pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers)},
     "sana": {"pag_applied_layers": (["transformer_blocks.1"], lambda p: p.pag_applied_layers)},
     "sana-sprint": {},
+    "hunyuandit": {
+        "requires_safety_checker": (True, lambda p: p.config.requires_safety_checker),  # the tiny checkpoint says false
+        "pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers),
+    },
 }
 
 
@@ -101,7 +105,7 @@ def test_every_constructor_argument_of_every_shipped_family_is_covered(monkeypat
         assert arguments == set(GIVEN[family]), f"{family}: cover {sorted(arguments ^ set(GIVEN[family]))} in GIVEN"
 
 
-@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana"])
+@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit"])
 def test_a_value_given_at_from_pretrained_survives_any_chain_of_switches(family, tiny_checkpoint, monkeypatch, request):
     from autopipe_core.registry import get_registry
     from autopipe_core.resolve import import_class

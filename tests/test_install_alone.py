@@ -30,6 +30,7 @@ PROBES = {
     "autopipe-flux": "FluxPipeline",
     "autopipe-qwenimage": "QwenImagePipeline",
     "autopipe-pixart": "PixArtAlphaPipeline",
+    "autopipe-hunyuandit": "HunyuanDiTPipeline",
 }
 
 
