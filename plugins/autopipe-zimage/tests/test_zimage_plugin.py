@@ -303,3 +303,10 @@ def test_the_tiny_checkpoints_have_the_real_component_classes(tiny_checkpoint):
         index = json.loads((tiny_checkpoint(family) / "model_index.json").read_text())
         for name, ref in {**COMPONENTS, **extra}.items():
             assert index[name] == ref, (family, name)
+
+
+def test_the_first_union_controlnet_cannot_inpaint_and_diffusers_says_which_can(tiny_checkpoint):
+    """16 control channels, where ZImageControlNetInpaintPipeline gives 33: diffusers refuses it when the pipeline is made."""
+    base = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(FAMILY))
+    with pytest.raises(ValueError, match="Controlnet-Union-2.0"):
+        AutoPipelineForInpainting.from_pipe(base, controlnet=tiny.controlnet(base.transformer.config, 16, None))
