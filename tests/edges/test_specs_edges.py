@@ -131,6 +131,18 @@ def test_a_modifier_spec_checks_its_callables_and_applies():
     _refused("modifier 'k' chose 'c', which it did not declare", lambda: spec.apply(frozenset(), "c"))
 
 
+def test_a_detection_freezes_a_copy_of_its_mappings_and_names_a_bad_family():
+    prefixes, scheduler = {"unet": "m."}, {"prediction_type": "v_prediction"}
+    d = Detection("fam", "v", 1, "why", pipeline_class=PIPE, prefixes=prefixes, scheduler=scheduler)
+    prefixes["vae"], scheduler["x"] = "v.", 1
+    assert dict(d.prefixes) == {"unet": "m."} and dict(d.scheduler) == {"prediction_type": "v_prediction"}
+    with pytest.raises(TypeError):
+        d.prefixes["vae"] = "v."
+    with pytest.raises(TypeError):
+        d.scheduler["x"] = 1
+    _refused("family name 'Fam' must be lower case letters, digits, '.', '_' or '-'", lambda: Detection("Fam", "v", 1, "r", pipeline_class=PIPE))
+
+
 def test_a_detection_checks_every_field():
     d = Detection("fam", "v", 1, "why", pipeline_class=PIPE, prefixes={"unet": "m."}, scheduler={"a": 1})
     assert d.is_pipeline and dict(d.prefixes) == {"unet": "m."} and dict(d.scheduler) == {"a": 1}
