@@ -32,6 +32,7 @@ COMPONENTS = {
 }
 TRANSFORMER = {"_class_name": "ZImageTransformer2DModel", "dim": 3840, "n_layers": 30, "cap_feat_dim": 2560, "in_channels": 16}
 OMNI_COMPONENTS = {**COMPONENTS, "siglip": ["transformers", "Siglip2VisionModel"], "siglip_processor": ["transformers", "Siglip2ImageProcessorFast"]}
+#: Omni-Base's weights are unpublished: 1152 is SigLIP2 so400m's width, an assumption; any number meets the requirement.
 OMNI_TRANSFORMER = {**TRANSFORMER, "siglip_feat_dim": 1152}
 CONTROLNET_COMPONENTS = {**COMPONENTS, "controlnet": ["diffusers", "ZImageControlNetModel"]}
 

@@ -101,8 +101,12 @@ def autopipe_families() -> list[FamilySpec]:
         ),
         FamilySpec(
             name=OMNI,
-            example="Tongyi-MAI/Z-Image-Omni-Base",
-            description="Z-Image-Omni: Z-Image's transformer with SigLIP2 image features, generation and editing in one pipeline (text2img)",
+            # No example: diffusers has the class (its PR names Z-Image-Omni-Base), but Tongyi-MAI has not published the
+            # weights (Tongyi-MAI/Z-Image issues 163 and 166 ask when, in 2026).
+            description=(
+                "Z-Image-Omni: Z-Image's transformer with SigLIP2 image features, generation and editing in one pipeline "
+                "(text2img; Omni-Base's weights are not yet published)"
+            ),
             requires=(IS_OMNI,),
         ),
     ]
