@@ -163,7 +163,7 @@ def test_a_decoder_folder_loads_as_the_combined_pipeline_from_any_directory(deco
     assert pipe.config["_name_or_path"] == str(decoder)
 
 
-def test_prior_components_passed_are_used_and_all_of_them_need_no_card(decoder, toy_combined, tmp_path):
+def test_prior_components_passed_are_used_and_the_required_ones_need_no_card(decoder, toy_combined, tmp_path):
     from diffusers import DDPMScheduler
 
     prior = _ddpm(2)
@@ -173,6 +173,8 @@ def test_prior_components_passed_are_used_and_all_of_them_need_no_card(decoder, 
     bare = _copy_without_card(decoder, tmp_path)
     both = connected.from_pretrained(CONNECTION, toy_combined, bare, {"prior_unet": prior.unet, "prior_scheduler": scheduler})
     assert both.prior_unet is prior.unet and both.prior_scheduler is scheduler
+    required = connected.from_pretrained(CONNECTION, toy_combined, bare, {"prior_unet": prior.unet})  # prior_scheduler is optional
+    assert required.prior_unet is prior.unet and required.prior_scheduler is None
     with pytest.raises(UnsupportedModelError, match="README.md names none"):
         connected.from_pretrained(CONNECTION, toy_combined, bare, {"prior_scheduler": scheduler})
 

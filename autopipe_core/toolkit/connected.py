@@ -241,7 +241,9 @@ def from_pretrained(
     checked by the guard, loaded with the prior's share of `kwargs`
     (:func:`split_kwargs`) and the prior components passed, the decoder loaded
     with the rest, and the two put together. Without a card the prior's
-    components must all be passed (``UnsupportedModelError`` otherwise).
+    components must be passed (``UnsupportedModelError`` otherwise): all
+    those the combined class does not list as optional; passed so, the card
+    is not read and the optional ones not passed are None.
 
     `load` (a :data:`Loader`) is how the family loads one checkpoint, for a
     family whose checkpoints diffusers cannot load by their model_index.json
@@ -257,7 +259,9 @@ def from_pretrained(
     folder = local_folder(model)
     index = index_class(folder) if folder is not None else None
     passed_prior, decoder_kwargs, prior_kwargs = split_kwargs(pipeline_class, kwargs, connection.prior_components)
-    every_prior_component = set(connection.prior_components) <= set(passed_prior)
+    _, optional, _ = signature(pipeline_class)
+    # Every prior component the combined class cannot do without (Stable Cascade's image encoder is optional): no card read.
+    every_prior_component = {c for c in connection.prior_components if PREFIX + c not in optional} <= set(passed_prior)
     if folder is None and load is not None and isinstance(model, str) and sources.is_repo_id(model):
         index = sources.identify(model, lambda names: (), **{k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}).class_name
         if index in connection.decoders and not every_prior_component:
