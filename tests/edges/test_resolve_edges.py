@@ -155,3 +155,13 @@ def test_a_live_subclass_resolves_by_its_bases():
     stranger = Identity("pipeline", "x", "Mine", bases=("Mine", "object"))
     with pytest.raises(UnsupportedModelError, match=r"^no installed autopipe plugin handles Mine\. Families installed"):
         resolve_identity(stranger, "img2img")
+
+
+def test_with_no_family_installed_the_refusal_says_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
+    folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
+    with pytest.raises(UnsupportedModelError, match=r"handles TotallyNewPipeline \(from .*\)\. Families installed: none\. If a plugin"):
+        resolve(folder, "text2img")
+    live = Identity("pipeline", "x", "Mine", bases=("Mine", "object"))
+    with pytest.raises(UnsupportedModelError, match=r"^no installed autopipe plugin handles Mine\. Families installed: none\."):
+        resolve_identity(live, "text2img")
