@@ -1,4 +1,7 @@
-"""autopipe plugin for Kandinsky 2.1 ("kandinsky") and Kandinsky 2.2 ("kandinsky22").
+"""autopipe plugin for Kandinsky 2.1 ("kandinsky"), Kandinsky 2.2 ("kandinsky22") and Kandinsky 3 ("kandinsky3").
+
+Kandinsky 3 is a single-stage model with code of its own: :mod:`autopipe_kandinsky.kandinsky3`.
+What follows is about Kandinsky 2.x.
 
 Kandinsky is two checkpoints: a prior (text -> CLIP image embedding) and a
 decoder (image embedding -> picture, through a MoVQ latent space). diffusers
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, Variant, hookimpl
 from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks
+
+from . import kandinsky3
 
 KANDINSKY21 = "kandinsky"
 KANDINSKY22 = "kandinsky22"
@@ -135,6 +140,7 @@ def autopipe_families() -> list[FamilySpec]:
             variants=VARIANTS,
             recognised=RECOGNISED[KANDINSKY22],
         ),
+        kandinsky3.FAMILY,
     ]
 
 
@@ -144,7 +150,7 @@ def autopipe_pipelines() -> list[PipelineRow]:
     for family in FAMILIES:
         rows.append(PipelineRow(family, COMBINED[family]))
         rows.append(PipelineRow(family, DECODER_ONLY[family], modifiers=frozenset({DECODER}), on_disk=frozenset()))
-    return rows
+    return rows + list(kandinsky3.ROWS)
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
@@ -156,3 +162,6 @@ globals().update(lazy_hooks(
     autopipe_from_pretrained=".connected:from_pretrained",
     autopipe_build_tiny=".tiny:build",
 ))
+
+# Kandinsky 3 has code of its own: each hook that takes a family sends "kandinsky3" there and the rest to the hooks above.
+globals().update(kandinsky3.route(globals(), __name__))
