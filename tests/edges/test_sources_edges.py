@@ -220,3 +220,42 @@ def test_snapshot_commit_is_read_from_the_cache_layout(tmp_path):
     assert sources.snapshot_commit(tmp_path / "models--o--n" / "snapshots" / commit / "unet" / "config.json") == commit
     assert sources.snapshot_commit(tmp_path / "snapshots" / "short" / "x") is None
     assert sources.snapshot_commit(tmp_path / "x" / commit) is None
+
+
+def test_the_hub_probe_says_why_it_cannot_connect_and_asks_each_address_once(monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert sources.hub_unreachable() is None  # offline: huggingface_hub's own business, no probe
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(sources, "_probed", {})
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the connection is refused at once
+    try:
+        monkeypatch.delenv("https_proxy", raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listening.getsockname()[1]}")
+        assert sources.hub_unreachable() is None
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{refused_port}")
+        assert sources.hub_unreachable() == f"127.0.0.1:{refused_port}: Connection refused"
+        assert sources._probed == {("127.0.0.1", listening.getsockname()[1]): None, ("127.0.0.1", refused_port): f"127.0.0.1:{refused_port}: Connection refused"}
+        sources._probed[("127.0.0.1", refused_port)] = "remembered"
+        assert sources.hub_unreachable() == "remembered"  # asked once per address
+        monkeypatch.delenv("HTTPS_PROXY")
+        monkeypatch.setenv("https_proxy", f"https://127.0.0.1:{refused_port}")
+        assert sources.hub_unreachable() == "remembered"  # the lower-case spelling too
+        monkeypatch.delenv("https_proxy")
+        monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1")
+        sources._probed[("127.0.0.1", 443)] = "port 443 for https"
+        assert sources.hub_unreachable() == "port 443 for https"
+        monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1")
+        sources._probed[("127.0.0.1", 80)] = "port 80 for http"
+        assert sources.hub_unreachable() == "port 80 for http"
+    finally:
+        listening.close()
