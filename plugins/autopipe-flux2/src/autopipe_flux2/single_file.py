@@ -118,7 +118,10 @@ def _detection(variant: str, confidence: float, reason: str, prefix: str) -> Det
     family, cls, base, _ = VARIANTS[variant]
     where = f"the base checkpoint ({base}, from the local cache) or config=" if base else "the family's tiny checkpoint"
     reason += f"; the file holds the transformer only: {', '.join(OTHERS)} come from {where}, or pass them"
-    return Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes={"transformer": prefix})
+    # The components the file lacks are named too, under diffusers' own folder names (no FLUX.2 file holds them), so the
+    # planner says they are unknown instead of planning the transformer as if it were the whole pipeline.
+    prefixes = {"transformer": prefix, **{name: f"{name}." for name in ("text_encoder", "vae")}}
+    return Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes=prefixes)
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:
