@@ -209,3 +209,16 @@ def autopipe_pipelines():
     assert lines[-1] == "}" and lines[-2] == " }" and not lines[-3].endswith(",") and text.endswith("}\n")
     assert f' "modifiers": {json.dumps(data["modifiers"])},' in lines and ' "rows": {' in lines
     assert known.dump({"install": "i", "classes": {}, "modifiers": {}, "rows": {}}) == '{\n "install": "i",\n "classes": {\n },\n "modifiers": {},\n "rows": {\n }\n}\n'
+
+
+def test_an_endless_answer_is_read_one_item_past_the_limit_and_no_further():
+    taken = []
+
+    def endless():
+        while True:
+            taken.append(1)
+            yield FamilySpec("f")
+
+    with pytest.raises(TypeError):
+        many(FamilySpec)(endless(), {})
+    assert len(taken) == MAX_ITEMS + 1

@@ -259,3 +259,12 @@ def test_the_hub_probe_says_why_it_cannot_connect_and_asks_each_address_once(mon
         assert sources.hub_unreachable() == "port 80 for http"
     finally:
         listening.close()
+
+
+def test_snapshot_commit_reads_every_position_of_the_path():
+    from pathlib import Path
+
+    commit = "b" * 40
+    assert sources.snapshot_commit(Path("snapshots") / commit / "f") == commit  # the first part
+    assert sources.snapshot_commit(Path("cache") / "snapshots" / commit) == commit  # the last two parts
+    assert sources.snapshot_commit(Path(commit) / "x" / "snapshots") is None  # no wrapping round to the start
