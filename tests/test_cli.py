@@ -119,6 +119,9 @@ FAMILIES = {
     "sana": ("autopipe-pixart", False, None, True),
     "sana-sprint": ("autopipe-pixart", True, None, True),
     "hunyuandit": ("autopipe-hunyuandit", False, None, True),
+    "kandinsky3": ("autopipe-kandinsky", True, None, True),
+    "z-image": ("autopipe-zimage", True, "ZImageInpaintPipeline", True),
+    "z-image-omni": ("autopipe-zimage", False, None, True),
 }
 
 

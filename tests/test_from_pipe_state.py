@@ -12,7 +12,7 @@ from autopipe_core.switch import PLAN, signature
 AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
 SHIPPED = (
     "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage"
 )
 
 
@@ -76,6 +76,9 @@ GIVEN = {
     "pixart-sigma": {"pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers)},
     "sana": {"pag_applied_layers": (["transformer_blocks.1"], lambda p: p.pag_applied_layers)},
     "sana-sprint": {},
+    "kandinsky3": {},
+    "z-image": {},
+    "z-image-omni": {},
     "hunyuandit": {
         "requires_safety_checker": (True, lambda p: p.config.requires_safety_checker),  # the tiny checkpoint says false
         "pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers),

@@ -31,6 +31,7 @@ PROBES = {
     "autopipe-qwenimage": "QwenImagePipeline",
     "autopipe-pixart": "PixArtAlphaPipeline",
     "autopipe-hunyuandit": "HunyuanDiTPipeline",
+    "autopipe-zimage": "ZImagePipeline",
 }
 
 

@@ -190,6 +190,22 @@ def test_names_and_references_are_checked_when_declared():
     assert lazy_hooks("pkg", autopipe_load_plan="elsewhere.mod:plan")["autopipe_load_plan"].target == "elsewhere.mod:plan"
 
 
+def test_a_reference_per_family_sends_each_family_to_its_own_code(lazy_toy):
+    import lazy_toy.code
+
+    hooks = lazy_hooks("lazy_toy", autopipe_load_plan={"one": ".code:plan", "*": ".code:takes_all"}, autopipe_placement={"one": ".code:takes_all"})
+    plan, placement = hooks["autopipe_load_plan"], hooks["autopipe_placement"]
+    assert plan(family="one", identity="i", device="d").reason == "toy" and lazy_toy.code.CALLS[-1] == ("plan", "i", "d")
+    assert plan(family="two", identity="i", device="d") == ["device", "family", "identity"]  # "*": every other family
+    assert placement(family="one", identity=None, device=None, footprint=None, plan=None) == ["device", "family", "footprint", "identity", "plan"]
+    assert placement(family="two", identity=None, device=None, footprint=None, plan=None) is None  # no entry: nothing to say
+    assert plan.target == "one: lazy_toy.code:plan; *: lazy_toy.code:takes_all"
+    with pytest.raises(ValueError, match="autopipe_detect is not asked for a family"):
+        lazy_hooks("pkg", autopipe_detect={"one": ".single_file:detect"})
+    with pytest.raises(ValueError, match="module:function"):
+        lazy_hooks("pkg", autopipe_load_plan={"one": "plan"})
+
+
 def test_the_shipped_plugins_register_their_hooks_without_importing_their_code():
     """The registration of every shipped plugin imports none of its loading, tiny or single-file modules."""
     code = textwrap.dedent(

@@ -85,6 +85,14 @@ def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
     return {"height": size, "width": size} if size and "height" in params and "width" in params else {}
 
 
+def call_pipeline(pipeline: Any, prompt: str, **kwargs: Any) -> Any:
+    """``pipeline(prompt, **kwargs)``, the prompt by keyword where the class takes one (ZImageOmniPipeline and Qwen's
+    Edit classes take ``image`` first, so a positional prompt would land there)."""
+    if "prompt" in inspect.signature(type(pipeline).__call__).parameters:
+        return pipeline(prompt=prompt, **kwargs)
+    return pipeline(prompt, **kwargs)
+
+
 def generate(args: argparse.Namespace) -> int:
     task = args.task
     if task is not Task.TEXT2IMG and not args.image:
@@ -92,11 +100,11 @@ def generate(args: argparse.Namespace) -> int:
     if task is Task.INPAINT and not args.mask:
         raise UsageError("--task inpaint needs --mask FILE, white where to repaint")
     fmt = output_format(args.out)
-    call: dict[str, Any] = {}
+    arguments: dict[str, Any] = {}
     if args.image and task is not Task.TEXT2IMG:
-        call["image"] = read_image(args.image, "RGB", "--image")
+        arguments["image"] = read_image(args.image, "RGB", "--image")
     if args.mask and task is Task.INPAINT:
-        call["mask_image"] = read_image(args.mask, "L", "--mask")
+        arguments["mask_image"] = read_image(args.mask, "L", "--mask")
     model = model_or_tiny(args.model, args.family, args.verbose)
 
     import torch
@@ -108,8 +116,8 @@ def generate(args: argparse.Namespace) -> int:
     quiet_calls(pipeline, args)
     if task is not Task.TEXT2IMG:
         check_steps(pipeline, args.steps)
-    call.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
-    image = pipeline(args.prompt, **call).images[0]
+    arguments.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
+    image = call_pipeline(pipeline, args.prompt, **arguments).images[0]
     save(image, args.out, fmt)
     print(args.out)
     return 0
@@ -154,7 +162,7 @@ def demo(args: argparse.Namespace) -> int:
         if "image" in kwargs:
             check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
-        image = step(f"{label} call", lambda: pipeline(args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
+        image = step(f"{label} call", lambda: call_pipeline(pipeline, args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
         made[label] = save(image, out_dir / f"{label}.png")
         return image
 

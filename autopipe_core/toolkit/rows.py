@@ -160,7 +160,7 @@ class _Delegate:
         return function(**(arguments if takes is None else {name: arguments[name] for name in takes}))
 
 
-def lazy_hooks(package: str, **targets: str) -> dict[str, Callable[..., Any]]:
+def lazy_hooks(package: str, **targets: str | Mapping[str, str]) -> dict[str, Callable[..., Any]]:
     """Hook implementations, one per keyword, that import their code when first asked: ``{hook: function}``.
 
     Each keyword is a hook's name, each value a ``"module:function"``
@@ -171,6 +171,12 @@ def lazy_hooks(package: str, **targets: str) -> dict[str, Callable[..., Any]]:
     result in your plugin module's namespace::
 
         globals().update(lazy_hooks(__name__, autopipe_load_plan=".loading:plan", autopipe_build_tiny=".tiny:build"))
+
+    A plugin with several families whose code differs gives a hook that takes
+    a family a mapping instead, family -> reference, ``"*"`` for the others;
+    a family with no entry gets None from the hook (nothing to say)::
+
+        lazy_hooks(__name__, autopipe_load_plan={"kandinsky3": ".kandinsky3_loading:plan", "*": ".loading:plan"})
 
     Each is a plain function named after its hook and decorated with
     ``hookimpl``, exactly what the five-line wrapper it replaces was;
@@ -184,16 +190,41 @@ def lazy_hooks(package: str, **targets: str) -> dict[str, Callable[..., Any]]:
     for hook, target in targets.items():
         if hook not in hookspecs.HOOKS:
             raise ValueError(f"{hook!r} is not a hook; the hooks are {', '.join(hookspecs.HOOKS)}")
-        if not isinstance(target, str) or not _TARGET.match(target):
-            raise ValueError(f"{hook}: {target!r} is not a reference of the form 'module:function' (or '.module:function')")
-        module, _, attribute = target.partition(":")
-        module = importlib.util.resolve_name(module, package) if module.startswith(".") else module
         params = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
-        out[hook] = _hook_function(hook, params, _Delegate(hook, params, module, attribute), package)
+        if isinstance(target, Mapping):
+            if "family" not in params:
+                raise ValueError(f"{hook} is not asked for a family: give it one reference, not one per family")
+            delegate: _Delegate | _ByFamily = _ByFamily({family: _delegate(hook, params, ref, package) for family, ref in target.items()})
+        else:
+            delegate = _delegate(hook, params, target, package)
+        out[hook] = _hook_function(hook, params, delegate, package)
     return out
 
 
-def _hook_function(hook: str, params: tuple[str, ...], delegate: _Delegate, package: str) -> Callable[..., Any]:
+def _delegate(hook: str, params: tuple[str, ...], target: Any, package: str) -> _Delegate:
+    if not isinstance(target, str) or not _TARGET.match(target):
+        raise ValueError(f"{hook}: {target!r} is not a reference of the form 'module:function' (or '.module:function')")
+    module, _, attribute = target.partition(":")
+    module = importlib.util.resolve_name(module, package) if module.startswith(".") else module
+    return _Delegate(hook, params, module, attribute)
+
+
+class _ByFamily:
+    """The delegate of the family asked about (``"*"``: any other), or None where there is none."""
+
+    def __init__(self, delegates: Mapping[str, _Delegate]):
+        self.delegates = dict(delegates)
+
+    @property
+    def ref(self) -> str:
+        return "; ".join(f"{family}: {d.ref}" for family, d in self.delegates.items())
+
+    def __call__(self, **arguments: Any) -> Any:
+        delegate = self.delegates.get(arguments["family"], self.delegates.get("*"))
+        return None if delegate is None else delegate(**arguments)
+
+
+def _hook_function(hook: str, params: tuple[str, ...], delegate: _Delegate | _ByFamily, package: str) -> Callable[..., Any]:
     """A plain function ``hook(<the hook's parameters>)`` that calls `delegate`.
 
     pluggy matches a hook implementation's arguments by the names in its code

@@ -154,14 +154,12 @@ def autopipe_pipelines() -> list[PipelineRow]:
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
+# Kandinsky 3 has code of its own (kandinsky3.TARGETS); the 2.x families share theirs.
 globals().update(lazy_hooks(
     __name__,
-    autopipe_load_plan=".loading:plan",
-    autopipe_footprint=".loading:footprint",
-    autopipe_placement=".loading:placement",
-    autopipe_from_pretrained=".connected:from_pretrained",
-    autopipe_build_tiny=".tiny:build",
+    autopipe_load_plan={**dict.fromkeys(FAMILIES, ".loading:plan"), kandinsky3.KANDINSKY3: kandinsky3.TARGETS["autopipe_load_plan"]},
+    autopipe_footprint={**dict.fromkeys(FAMILIES, ".loading:footprint"), kandinsky3.KANDINSKY3: kandinsky3.TARGETS["autopipe_footprint"]},
+    autopipe_placement=dict.fromkeys(FAMILIES, ".loading:placement"),
+    autopipe_from_pretrained=dict.fromkeys(FAMILIES, ".connected:from_pretrained"),
+    autopipe_build_tiny={**dict.fromkeys(FAMILIES, ".tiny:build"), kandinsky3.KANDINSKY3: kandinsky3.TARGETS["autopipe_build_tiny"]},
 ))
-
-# Kandinsky 3 has code of its own: each hook that takes a family sends "kandinsky3" there and the rest to the hooks above.
-globals().update(kandinsky3.route(globals(), __name__))

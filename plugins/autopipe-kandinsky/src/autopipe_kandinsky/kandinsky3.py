@@ -1,4 +1,4 @@
-"""Kandinsky 3 ("kandinsky3"): its registration, and the routing that sends its hooks to its own code.
+"""Kandinsky 3 ("kandinsky3"): its registration, and which of its hooks' code is its own.
 
 Kandinsky 3 shares Kandinsky 2.x's name and MoVQ decoder, and nothing else
 that matters here: it is a single-stage latent diffusion model, a
@@ -26,9 +26,9 @@ the plugin reads no Kandinsky 3 single file.
 
 The plugin module (``autopipe_kandinsky``) owns the hooks; its Kandinsky 2.x
 code (:mod:`.loading`, :mod:`.connected`, :mod:`.tiny`) knows only the two
-2.x families. :func:`route` wraps each hook that takes a family so that
-``kandinsky3`` goes to :data:`TARGETS` (:mod:`.kandinsky3_loading`,
-:mod:`.kandinsky3_tiny`) and every other family to the hook as it was.
+2.x families. Its hooks are the toolkit's ``lazy_hooks`` with a reference per
+family: ``kandinsky3`` goes to :data:`TARGETS` (:mod:`.kandinsky3_loading`,
+:mod:`.kandinsky3_tiny`), the 2.x families to their code.
 
 Importing this module imports no torch, diffusers or transformers, and
 nothing of the plugin package (``autopipe_kandinsky/__init__`` imports it).
@@ -36,11 +36,10 @@ nothing of the plugin package (``autopipe_kandinsky/__init__`` imports it).
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
-from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core import FamilySpec, PipelineRow, Task
+from autopipe_core.toolkit.rows import PAG, row, rows
 
 KANDINSKY3 = "kandinsky3"
 #: The core's ControlNet modifier (``controlnet=``).
@@ -85,78 +84,11 @@ ROWS: tuple[PipelineRow, ...] = (
     row(KANDINSKY3, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
 )
 
-#: Kandinsky 3's code for each hook that takes a family; a hook not named here answers None for it (the core's
-#: default): autopipe_placement (the rules' choice stands) and autopipe_from_pretrained (the class's own
-#: from_pretrained: nothing is connected).
+#: Kandinsky 3's code for each hook that takes a family (the plugin module gives them to ``lazy_hooks`` per family); a
+#: hook not named here answers None for it (the core's default): autopipe_placement (the rules' choice stands) and
+#: autopipe_from_pretrained (the class's own from_pretrained: nothing is connected).
 TARGETS: Mapping[str, str] = {
     "autopipe_load_plan": ".kandinsky3_loading:plan",
     "autopipe_footprint": ".kandinsky3_loading:ALLOWANCE.footprint",
     "autopipe_build_tiny": ".kandinsky3_tiny:build",
 }
-
-#: The hooks that take a family, which :func:`route` wraps: each answers for one family at a time.
-ROUTED = (
-    "autopipe_load_plan",
-    "autopipe_footprint",
-    "autopipe_placement",
-    "autopipe_from_pretrained",
-    "autopipe_from_single_file",
-    "autopipe_build_tiny",
-)
-
-
-def _call(function: Callable[..., Any] | None, arguments: Mapping[str, Any]) -> Any:
-    """`function` with the arguments it names (a hook implementation may take any subset); None for no function."""
-    if function is None:
-        return None
-    names = inspect.signature(function).parameters
-    return function(**{name: value for name, value in arguments.items() if name in names})
-
-
-def route(namespace: Mapping[str, Any], package: str) -> dict[str, Callable[..., Any]]:
-    """The plugin's family-taking hooks, each sending ``kandinsky3`` to :data:`TARGETS` and the rest to `namespace`'s.
-
-    `namespace` is the plugin module's globals as they stand (the Kandinsky
-    2.x hooks, however they are written); `package` the plugin's package name,
-    against which :data:`TARGETS` are imported (lazily, at the first call).
-    Returns ``{hook: function}`` for ``globals().update(...)``: every hook of
-    :data:`ROUTED` that either side implements, each a plain function named
-    after its hook with the hook's parameters, decorated with ``hookimpl``.
-    """
-    mine = lazy_hooks(package, **TARGETS)
-    theirs = {hook: namespace.get(hook) for hook in ROUTED}
-
-    def dispatch(hook: str, arguments: Mapping[str, Any]) -> Any:
-        side = mine if arguments["family"] == KANDINSKY3 else theirs
-        return _call(side.get(hook), arguments)
-
-    @hookimpl
-    def autopipe_load_plan(family, identity, device):
-        return dispatch("autopipe_load_plan", dict(family=family, identity=identity, device=device))
-
-    @hookimpl
-    def autopipe_footprint(family, identity, plan, footprint, width, height):
-        return dispatch("autopipe_footprint", dict(family=family, identity=identity, plan=plan, footprint=footprint, width=width, height=height))
-
-    @hookimpl
-    def autopipe_placement(family, identity, device, footprint, plan):
-        return dispatch("autopipe_placement", dict(family=family, identity=identity, device=device, footprint=footprint, plan=plan))
-
-    @hookimpl
-    def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
-        return dispatch("autopipe_from_pretrained", dict(family=family, pipeline_class=pipeline_class, model=model, kwargs=kwargs))
-
-    @hookimpl
-    def autopipe_from_single_file(family, pipeline_class, path, detection, kwargs):
-        return dispatch("autopipe_from_single_file", dict(family=family, pipeline_class=pipeline_class, path=path, detection=detection, kwargs=kwargs))
-
-    @hookimpl
-    def autopipe_build_tiny(family, path, variant):
-        return dispatch("autopipe_build_tiny", dict(family=family, path=path, variant=variant))
-
-    routed = {f.__name__: f for f in (autopipe_load_plan, autopipe_footprint, autopipe_placement, autopipe_from_pretrained,
-                                       autopipe_from_single_file, autopipe_build_tiny)}
-    for function in routed.values():
-        function.__module__ = package
-        function.__qualname__ = function.__name__
-    return {hook: function for hook, function in routed.items() if mine.get(hook) is not None or theirs.get(hook) is not None}
