@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from autopipe_core import ComponentBytes, DeviceFacts, Footprint, GiB, Identity, LoadPlan, UnsupportedModelError, UntrustedCodeError
+from autopipe_core import (
+    ComponentBytes,
+    DeviceFacts,
+    Footprint,
+    GiB,
+    Identity,
+    LoadPlan,
+    ModelNotFoundError,
+    UnsupportedModelError,
+    UntrustedCodeError,
+)
 from autopipe_core.toolkit import connected
 from autopipe_core.toolkit.connected import Connection
 
@@ -221,6 +231,42 @@ def test_the_prior_the_card_names_is_checked_by_the_guard(decoder, toy_combined,
     (folder / "prior" / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(UntrustedCodeError, match=r"unet: \['os', 'system'\]"):
         connected.from_pretrained(CONNECTION, toy_combined, folder, {})
+
+
+def _in_hub_cache(cache: Path, repo: str, src: Path, commit: str, card: str | None = None, skip: tuple[str, ...] = ()) -> None:
+    """`src` as huggingface_hub's cache holds a snapshot of `repo` at `commit` (refs/main naming it): what an offline
+    load reads."""
+    import shutil
+
+    base = cache / ("models--" + repo.replace("/", "--"))
+    snapshot = base / "snapshots" / commit
+    shutil.copytree(src, snapshot, ignore=shutil.ignore_patterns("README.md", *skip))
+    if card is not None:
+        (snapshot / "README.md").write_text(card)
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(commit)
+
+
+def test_with_a_familys_loader_a_hub_decoder_is_assembled_its_card_read_from_the_hub_cache(decoder, toy_combined, tmp_path):
+    from diffusers import DDPMPipeline, DiffusionPipeline
+
+    cache = tmp_path / "hub"
+    _in_hub_cache(cache, "someone/toy-decoder", decoder, "1" * 40, CARD.format("someone/toy-prior"), skip=("prior",))
+    _in_hub_cache(cache, "someone/toy-prior", decoder / "prior", "2" * 40)
+    _in_hub_cache(cache, "someone/toy-cardless", decoder, "3" * 40, skip=("prior",))
+    seen = []
+
+    def load(cls, reference, kwargs):
+        seen.append((cls, reference))
+        return (DDPMPipeline if cls is DiffusionPipeline else cls).from_pretrained(reference, **kwargs)
+
+    pipe = connected.from_pretrained(CONNECTION, toy_combined, "someone/toy-decoder", {"cache_dir": str(cache)}, load=load)
+    assert type(pipe) is toy_combined and seen == [(DDPMPipeline, "someone/toy-prior"), (DiffusionPipeline, "someone/toy-decoder")]
+    assert all(torch.equal(a, b) for a, b in zip(pipe.prior_unet.parameters(), _ddpm(1).unet.parameters()))
+    with pytest.raises(ModelNotFoundError, match="README.md, whose model card names the prior, is not in the hub cache"):
+        connected.from_pretrained(CONNECTION, toy_combined, "someone/toy-cardless", {"cache_dir": str(cache)}, load=load)
+    passed = {"prior_unet": pipe.prior_unet}  # the required prior components: no card needed, none read
+    assert connected.from_pretrained(CONNECTION, toy_combined, "someone/toy-cardless", {"cache_dir": str(cache), **passed}, load=load).prior_unet is pipe.prior_unet
 
 
 # -- planning -----------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import guard, sources
-from ..errors import UnsupportedModelError
+from ..errors import ModelNotFoundError, UnsupportedModelError
 from ..options import HUB_OPTIONS
 from ..planning import choose, count_folder, count_hub
 from ..specs import ComponentBytes, DeviceFacts, Footprint, Identity, LoadPlan, class_name, import_class
@@ -222,12 +222,17 @@ def default_load(cls: type, reference: Any, kwargs: dict[str, Any]) -> Any:
 def _hub_card_folder(model: str, kwargs: Mapping[str, Any]) -> Path | None:
     """The folder of a hub repo's README.md, fetched through the hub cache (at the pinned revision), or None without one."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     options = {k: kwargs[k] for k in HUB_OPTIONS if kwargs.get(k) is not None}
     try:
         return Path(hf_hub_download(model, "README.md", **options)).parent
-    except EntryNotFoundError:
+    except LocalEntryNotFoundError as exc:  # before EntryNotFoundError: a subclass. Offline, and not in the cache
+        raise ModelNotFoundError(
+            f"{model}'s README.md, whose model card names the prior, is not in the hub cache and cannot be downloaded "
+            "(offline, or local_files_only=True). Connect once to download it, or pass the prior's components."
+        ) from exc
+    except EntryNotFoundError:  # the repo has none
         return None
 
 

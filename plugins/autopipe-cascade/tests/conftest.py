@@ -10,10 +10,6 @@ import pytest
 # repository's tests run as one pytest run, whose root conftest names autopipe-sd for everything else).
 autopipe_plugins = "autopipe-cascade"
 
-#: A short call of a combined pipeline: 2 steps of each stage, at 128x128 (the prior on 3x3 latents, the decoder on 32x32).
-FAST = {"num_inference_steps": 2, "prior_num_inference_steps": 2, "height": 128, "width": 128}
-
-
 @pytest.fixture(scope="session")
 def tiny_cascade(tiny_checkpoint) -> Path:
     """A StableCascadeDecoderPipeline folder whose README.md names its prior, `prior/` inside it, by a relative path."""

@@ -16,12 +16,22 @@ and a WuerstchenPriorPipeline (WuerstchenPrior, CLIPTextModel) in ``prior/``.
 
 Shapes are the real ones' where they must agree (the prior's 16 latent
 channels are the decoder's effnet input; the pipelines' resolution_multiple
-42.67 and latent_dim_scale 10.67, so a 128x128 call runs the prior on 3x3
+42.67 and latent_dim_scale 10.67, which the combined pipelines hard-code
+whatever the saved configs say, so a 128x128 call runs the prior on 3x3
 latents and the decoder on 32x32), shrunk elsewhere to widths of 16 and 32,
 one block a level: a 2-step 128x128 call of a combined pipeline takes about
-a second on one CPU core. The Stage B and Stage C constructor arguments are
+0.1 s on one CPU core. The Stage B and Stage C constructor arguments are
 :data:`STAGE_B` and :data:`STAGE_C` (this plugin ships them as the
 ``stage-b-tiny`` and ``stage-c-tiny`` single-file configs too).
+
+One difference on purpose: the tiny decoders take 1x1 patches (the real
+Stage B and Würstchen decoder take 2x2), and the tiny Würstchen decoder has
+one level (the real one four), so that they take any latent side. The
+autopipe command line calls a built-in tiny checkpoint at 64x64, which these
+pipelines turn into 2x2 prior latents and 21x21 decoder latents (the ratios
+above); a real decoder's 2x2 patches need an even side, so real checkpoints
+cannot draw 64x64 (diffusers fails the same way): they draw at 128, 512,
+1024. The tiny ones return 84x84 for 64x64, as the ratios give.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ STAGE_B: Mapping[str, Any] = {
     "down_blocks_repeat_mappers": [1, 1], "up_blocks_repeat_mappers": [1, 1],
     "block_types_per_layer": [[_RES, _TIME], [_RES, _TIME, _ATTN]], "switch_level": None,
     "clip_text_pooled_in_channels": HIDDEN, "clip_text_in_channels": None, "clip_image_in_channels": None, "clip_seq": 4,
-    "effnet_in_channels": LATENT, "pixel_mapper_in_channels": 3, "patch_size": 2, "kernel_size": 3,
+    "effnet_in_channels": LATENT, "pixel_mapper_in_channels": 3, "patch_size": 1, "kernel_size": 3,
     "dropout": [0.0, 0.0], "self_attn": True, "timestep_conditioning_type": ["sca"], "timestep_ratio_embedding_dim": 64,
 }
 #: Stage C (the Stable Cascade prior), shrunk: stabilityai/stable-cascade-prior's has 2 levels of 2048.
@@ -136,8 +146,8 @@ def wuerstchen_decoder() -> Any:
 
     tokenizer = toolkit.tokenizers.clip_characters()
     decoder = WuerstchenDiffNeXt(
-        c_in=4, c_out=4, c_r=8, patch_size=2, c_cond=HIDDEN, c_hidden=[16, 32], nhead=[-1, 2], blocks=[1, 1],
-        level_config=["CT", "CTA"], inject_effnet=[False, True], effnet_embd=LATENT, clip_embd=HIDDEN, kernel_size=3, dropout=0.0,
+        c_in=4, c_out=4, c_r=8, patch_size=1, c_cond=HIDDEN, c_hidden=[HIDDEN], nhead=[2], blocks=[1],
+        level_config=["CTA"], inject_effnet=[True], effnet_embd=LATENT, clip_embd=HIDDEN, kernel_size=3, dropout=0.0,
     )
     return WuerstchenDecoderPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder(tokenizer, projection=False), decoder=decoder,
