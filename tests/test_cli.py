@@ -122,6 +122,15 @@ FAMILIES = {
     "kandinsky3": ("autopipe-kandinsky", True, None, True),
     "z-image": ("autopipe-zimage", True, "ZImageInpaintPipeline", True),
     "z-image-omni": ("autopipe-zimage", False, None, True),
+    "flux": ("autopipe-flux", True, "FluxInpaintPipeline", True),
+    "chroma": ("autopipe-flux", True, "ChromaInpaintPipeline", True),
+    "cascade": ("autopipe-cascade", False, None, True),
+    "wuerstchen": ("autopipe-cascade", False, None, True),
+    "flux2": ("autopipe-flux2", True, None, True),
+    "flux2-klein": ("autopipe-flux2", True, "Flux2KleinInpaintPipeline", True),
+    "lumina": ("autopipe-lumina", False, None, True),
+    "lumina2": ("autopipe-lumina", False, None, True),
+    "auraflow": ("autopipe-auraflow", False, None, True),
 }
 
 

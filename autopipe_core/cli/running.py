@@ -87,8 +87,12 @@ def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
 
 def call_pipeline(pipeline: Any, prompt: str, **kwargs: Any) -> Any:
     """``pipeline(prompt, **kwargs)``, the prompt by keyword where the class takes one (ZImageOmniPipeline and Qwen's
-    Edit classes take ``image`` first, so a positional prompt would land there)."""
-    if "prompt" in inspect.signature(type(pipeline).__call__).parameters:
+    Edit classes take ``image`` first, so a positional prompt would land there), and only the keywords its call takes:
+    an image-to-image class that edits from a reference image (Flux2Pipeline, Flux2KleinPipeline) has no ``strength``."""
+    parameters = inspect.signature(type(pipeline).__call__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        kwargs = {name: value for name, value in kwargs.items() if name in parameters}
+    if "prompt" in parameters:
         return pipeline(prompt=prompt, **kwargs)
     return pipeline(prompt, **kwargs)
 
@@ -159,7 +163,7 @@ def demo(args: argparse.Namespace) -> int:
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
         quiet_calls(pipeline, args)
-        if "image" in kwargs:
+        if "image" in kwargs and "strength" in inspect.signature(type(pipeline).__call__).parameters:
             check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
         image = step(f"{label} call", lambda: call_pipeline(pipeline, args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
