@@ -35,8 +35,8 @@ TASKS = ("text2img", "img2img", "inpaint")
 NOT_YET: dict[str, str] = {
     key: "issue 18"
     for key in (
-        "auraflow", "cascade", "cogview3", "cogview4", "cogview4-control", "flux2", "flux2-klein", "glm_image", "helios",
-        "helios-pyramid", "ideogram4", "krea2", "lumina", "lumina2", "nucleusmoe-image", "ovis", "prx", "wuerstchen",
+        "cogview3", "cogview4", "cogview4-control", "glm_image", "helios", "helios-pyramid", "ideogram4", "krea2",
+        "nucleusmoe-image", "ovis", "prx",
     )
 }
 
@@ -46,6 +46,7 @@ DELIBERATE: dict[tuple[str, str], str] = {
     ("ChromaPipeline", "img2img"): _BEYOND.format("ChromaImg2ImgPipeline"),
     ("ChromaPipeline", "inpaint"): _BEYOND.format("ChromaInpaintPipeline"),
     ("FluxKontextPipeline", "inpaint"): _BEYOND.format("FluxKontextInpaintPipeline"),
+    ("Flux2KleinPipeline", "inpaint"): _BEYOND.format("Flux2KleinInpaintPipeline"),
     ("QwenImageControlNetPipeline", "inpaint"): _BEYOND.format("QwenImageControlNetInpaintPipeline"),
     ("ZImageControlNetPipeline", "inpaint"): _BEYOND.format("ZImageControlNetInpaintPipeline"),
     ("ZImageControlNetInpaintPipeline", "inpaint"): "ZImageControlNetInpaintPipeline inpaints (its call needs image and mask_image); diffusers files it under text2img only",
@@ -57,6 +58,7 @@ BEYOND_THE_TABLES: dict[str, str] = {
     "ChromaInpaintPipeline": "a Chroma class diffusers ships without a table key (chroma maps text2img only)",
     "FluxFillPipeline": "FLUX.1 Fill, an inpainting-only transformer (384 input channels): inpaint only",
     "FluxKontextInpaintPipeline": "a Kontext class diffusers ships without a table key",
+    "Flux2KleinInpaintPipeline": "a FLUX.2 [klein] class diffusers ships without a table key (flux2-klein maps text2img and img2img)",
     "QwenImageControlNetInpaintPipeline": "a Qwen-Image ControlNet class diffusers ships without a table key",
     "SanaControlNetPipeline": "Sana with a ControlNet (text2img), which diffusers ships without a table key",
     "SanaSprintPipeline": "Sana Sprint, which diffusers ships without a table key",

@@ -67,9 +67,15 @@ def test_the_deliberate_differences_are_classes_diffusers_has(table):
     import diffusers
 
     parity = _parity()
-    for cls, task in parity.DELIBERATE:
+    for (cls, task), reason in parity.DELIBERATE.items():
         ours = next(r.ours for r in table if (r.cls, r.task) == (cls, task))
-        assert hasattr(diffusers, ours) and diffusers_has_no_table_entry(ours), (cls, task, ours)
+        assert hasattr(diffusers, ours), (cls, task, ours)
+        # A class beyond the tables is in no table of its task; a correction of a table's filing names the class it files wrongly.
+        if reason.endswith("but no AutoPipeline table maps the task to it"):
+            _, by_task, _ = parity._tables()
+            assert ours not in {c.__name__ for c in by_task[task].values()}, (cls, task, ours)
+        else:
+            assert cls in reason or ours in reason, (cls, task, reason)
     for cls in parity.BEYOND_THE_TABLES:
         assert hasattr(diffusers, cls) and cls not in parity.table_keys()
 
