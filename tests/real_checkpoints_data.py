@@ -33,7 +33,8 @@ TASKS = ("text2img", "img2img", "inpaint")
 #: Every distribution this repository ships, as AUTOPIPE_PLUGINS names them.
 SHIPPED_PLUGINS = (
     "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
+    "autopipe-flux2,autopipe-lumina,autopipe-auraflow"
 )
 ENV = "AUTOPIPE_REAL_CONFIGS"
 
@@ -194,8 +195,15 @@ _BY_FOLDER: dict[str, tuple] = {
     ),
     # Chroma under FluxPipeline's name: T5-XXL alone as its text encoder (no text_encoder_2), a Chroma transformer.
     "chroma": ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
-    "stable-cascade": _unserved("StableCascadeDecoderPipeline", "Stable Cascade"),
-    "stable-cascade-prior": _unserved("StableCascadePriorPipeline", "Stable Cascade (prior)"),
+    # The Stable Cascade decoder (Stage B), whose model card names its prior: the combined pipeline loads both.
+    # diffusers' tables list Stable Cascade for text2img alone.
+    "stable-cascade": (
+        "StableCascadeCombinedPipeline",
+        Refused("UnsupportedTaskError", "no image-to-image pipeline for Stable Cascade", "diffusers has no Stable Cascade img2img pipeline: the prior's images= (a variation), or SDXL img2img"),
+        Refused("UnsupportedTaskError", "no inpainting pipeline for Stable Cascade", _NO_INPAINT.format("Stable Cascade")),
+    ),
+    # The prior alone (Stage C) makes image embeddings, not pictures: load the decoder, whose card names it.
+    "stable-cascade-prior": _all(Refused("UnsupportedModelError", "Load the decoder instead", "a Stable Cascade prior makes image embeddings, not pictures: load the decoder, whose model card names it")),
     "text-to-video-ms-1.7b": _unserved("TextToVideoSDPipeline", "text-to-video"),
     "audioldm-s-full-v2": _unserved("AudioLDMPipeline", "text-to-audio"),
     "ddpm-butterflies-128": _unserved("DDPMPipeline", "unconditional DDPM"),
@@ -234,7 +242,6 @@ def _rows(folder: str, tasks: tuple[str, ...], why: str) -> dict[tuple[str, str]
     return {(folder, task): why for task in tasks}
 
 
-_NOT_SERVED = "diffusers' class is right; no plugin this repository ships serves the family yet, so autopipe refuses it"
 _T2I_I2I = ("text2img", "img2img")
 _ALL = TASKS
 
@@ -254,7 +261,6 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     **_rows("kolors", _T2I_I2I, "diffusers picks SDXL classes from the name, which cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection; autopipe gives the Kolors classes (a UNet with encoder_hid_dim and a ChatGLM text encoder)"),
     **_rows("kolors", ("inpaint",), "diffusers picks StableDiffusionXLInpaintPipeline from the name, which cannot load it; diffusers has no Kolors inpainting pipeline"),
     **_rows("chroma", _ALL, "the folder names FluxPipeline but holds T5-XXL alone as its text_encoder and a ChromaTransformer2DModel: autopipe-flux's chroma family claims it (told by text_encoder's model_type); diffusers' Flux classes cannot load it (no text_encoder_2 or tokenizer_2) nor drive a Chroma transformer"),
-    **_rows("stable-cascade", ("text2img",), _NOT_SERVED),
 }
 
 

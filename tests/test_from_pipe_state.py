@@ -12,7 +12,8 @@ from autopipe_core.switch import PLAN, signature
 AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
 SHIPPED = (
     "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
-    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage"
+    "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
+    "autopipe-flux2,autopipe-lumina,autopipe-auraflow"
 )
 
 
@@ -79,6 +80,13 @@ GIVEN = {
     "kandinsky3": {},
     "z-image": {},
     "z-image-omni": {},
+    "cascade": {},
+    "wuerstchen": {},
+    "flux2": {},
+    "flux2-klein": {"is_distilled": (False, lambda p: p.config.is_distilled)},  # the tiny checkpoint says true
+    "lumina": {},
+    "lumina2": {},
+    "auraflow": {},
     "hunyuandit": {
         "requires_safety_checker": (True, lambda p: p.config.requires_safety_checker),  # the tiny checkpoint says false
         "pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers),
@@ -108,7 +116,7 @@ def test_every_constructor_argument_of_every_shipped_family_is_covered(monkeypat
         assert arguments == set(GIVEN[family]), f"{family}: cover {sorted(arguments ^ set(GIVEN[family]))} in GIVEN"
 
 
-@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit"])
+@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit", "flux2-klein"])
 def test_a_value_given_at_from_pretrained_survives_any_chain_of_switches(family, tiny_checkpoint, monkeypatch, request):
     from autopipe_core.registry import get_registry
     from autopipe_core.resolve import import_class

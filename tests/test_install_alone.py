@@ -32,6 +32,10 @@ PROBES = {
     "autopipe-pixart": "PixArtAlphaPipeline",
     "autopipe-hunyuandit": "HunyuanDiTPipeline",
     "autopipe-zimage": "ZImagePipeline",
+    "autopipe-cascade": "StableCascadeCombinedPipeline",
+    "autopipe-flux2": "Flux2Pipeline",
+    "autopipe-lumina": "Lumina2Pipeline",
+    "autopipe-auraflow": "AuraFlowPipeline",
 }
 
 
