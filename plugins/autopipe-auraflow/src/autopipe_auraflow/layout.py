@@ -10,8 +10,8 @@ queries, ``attn.w1q`` for the text's, ``mlpX``, ``mlpC``, ``modX``, ``modC``),
 ``t_embedder.mlp``, ``modF`` and ``final_linear``. diffusers 0.42.1's
 ``convert_auraflow_transformer_checkpoint_to_diffusers`` maps them to
 AuraFlowTransformer2DModel's; :func:`original` is that map run backwards,
-written from the converter's code: the suite checks that the converter gives
-back exactly the state dict it started from. Nothing here imports torch at
+written from the converter's code: tests/test_auraflow_layout.py checks that
+the converter gives back exactly the state dict it started from. Nothing here imports torch at
 import time.
 """
 

@@ -120,8 +120,8 @@ def transformer_weights(path: str, prefix: str) -> tuple[str | dict[str, Any], i
     """(what to hand ``from_single_file``, the number of learned positions): the file itself for bare names, else its transformer's tensors.
 
     diffusers 0.42.1's AuraFlow converter reads bare names only: under
-    ComfyUI's prefix it counts no blocks and fails on ``positional_encoding``
-    (the suite checks that this is still so). So a prefixed file's transformer
+    ComfyUI's prefix it takes the prefix's words for block numbers and fails
+    with a ValueError (tests/test_auraflow_layout.py checks that this is still so). So a prefixed file's transformer
     tensors are read here, renamed without the prefix; its other tensors
     (ComfyUI's text encoder and VAE) are never read.
     """
