@@ -50,6 +50,26 @@ def prepare() -> None:
             link.symlink_to(package.parent)
     shutil.copyfile(HERE / "setup.cfg", WORK / "setup.cfg")
     os.chdir(WORK)
+    refresh()
+
+
+def refresh() -> None:
+    """Bring mutants/ up to date with the files mutmut copies once and never again (the sources it does not mutate).
+
+    mutmut regenerates a mutated file whose source changed, and copies the tests afresh on each run, but keeps
+    its first copy of every other file under the source paths: a changed module it does not mutate would be run
+    stale against current tests.
+    """
+    from configparser import ConfigParser
+
+    parser = ConfigParser()
+    parser.read("setup.cfg")
+    mutated = set(parser["mutmut"]["only_mutate"].split())
+    for root in parser["mutmut"]["source_paths"].split():
+        for source in Path(root).rglob("*"):
+            copy = Path("mutants") / source
+            if source.is_file() and str(source) not in mutated and copy.exists() and copy.stat().st_mtime < source.stat().st_mtime:
+                shutil.copy2(source, copy)
 
 
 def score() -> int:
@@ -69,20 +89,21 @@ def score() -> int:
                 status = "equivalent"
             per_file[str(meta.relative_to("mutants"))[: -len(".meta")]][status] += 1
     total: Counter = Counter()
-    print(f"{'file':<58} {'killed':>7} {'survived':>9} {'equivalent':>11} {'other':>6} {'score':>7}")
+    print(f"{'file':<44} {'killed':>7} {'survived':>9} {'no tests':>9} {'equivalent':>11} {'not run':>8} {'score':>7}")
     for path, counts in sorted(per_file.items()):
         total.update(counts)
         print(_row(path, counts))
     print(_row("overall", total))
+    print("score: killed / (killed + survived + no tests), over the mutants run, equivalent ones left out; a timeout counts as killed")
     return 0
 
 
 def _row(name: str, counts: Counter) -> str:
-    killed, survived, equivalent = counts["killed"] + counts["timeout"], counts["survived"], counts["equivalent"]
-    other = sum(counts.values()) - killed - survived - equivalent
-    checked = sum(counts.values()) - equivalent
-    rate = f"{100 * killed / checked:.1f} %" if checked else "-"
-    return f"{name:<58} {killed:>7} {survived:>9} {equivalent:>11} {other:>6} {rate:>7}"
+    killed = counts["killed"] + counts["timeout"] + counts["caught by type check"]
+    survived, untested, equivalent, unrun = counts["survived"], counts["no tests"], counts["equivalent"], counts["not checked"]
+    judged = killed + survived + untested
+    rate = f"{100 * killed / judged:.1f} %" if judged else "-"
+    return f"{name:<44} {killed:>7} {survived:>9} {untested:>9} {equivalent:>11} {unrun:>8} {rate:>7}"
 
 
 def survivors(patterns: list[str]) -> int:
