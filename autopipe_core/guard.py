@@ -17,7 +17,9 @@ component whose library is not one autopipe families load from: ``diffusers``,
 and maps itself (Kandinsky 2.1's ``["kandinsky", "MultilingualCLIP"]``, SD's
 ``["stable_diffusion", "StableDiffusionSafetyChecker"]``). The pipeline
 subpackages are found on disk, next to diffusers, without importing it, so a
-refused checkpoint has imported nothing at all. The caller opts in to the
+refused checkpoint has imported nothing at all. The (library, class) entries a
+family declares it builds itself (``FamilySpec.loads_itself``) pass too, for
+that family's checkpoints alone: diffusers is never handed them by name. The caller opts in to the
 checkpoint's own code only explicitly, with ``trust_remote_code=True`` or
 ``custom_pipeline=``, which autopipe never adds itself and passes on unchanged.
 """
@@ -40,6 +42,8 @@ ALLOWED_LIBRARIES = frozenset({"diffusers", "transformers"})
 
 
 _MODULE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: (library, class name) entries a family's loading code builds itself (FamilySpec.loads_itself).
+Own = frozenset[tuple[str, str]]
 
 
 def opted_in(kwargs: Mapping[str, Any]) -> bool:
@@ -82,16 +86,20 @@ SHOWN = 10
 MAX_NESTING = 3
 
 
-def _declared(library: str | None, cls: str | None, component: str, files: set[str]) -> str | None:
-    """Why a component entry would make diffusers import or run something the checkpoint chose, or None."""
-    if not allowed(library):
+def _declared(library: str | None, cls: str | None, component: str, files: set[str], own: Own = frozenset()) -> str | None:
+    """Why a component entry would make diffusers import or run something the checkpoint chose, or None.
+
+    An entry in `own` (the family's :attr:`~autopipe_core.specs.FamilySpec.loads_itself`) is never handed to
+    diffusers by name: the family's loading code builds it from its own classes.
+    """
+    if not allowed(library) and (library, cls) not in own:
         return f"[{library!r}, {cls!r}] names the library {library!r}"
     if library is not None and f"{component}/{library}.py" in files:
         return f"ships {component}/{library}.py, code diffusers would run in place of {library}.{cls}"
     return None
 
 
-def foreign_in(folder: Path, prefix: str = "", depth: int = 0) -> dict[str, str]:
+def foreign_in(folder: Path, prefix: str = "", depth: int = 0, own: Own = frozenset()) -> dict[str, str]:
     """component path -> why, for every component of the pipeline folder `folder` and of the pipelines nested in it.
 
     A component whose folder holds its own model_index.json is a pipeline
@@ -116,18 +124,18 @@ def foreign_in(folder: Path, prefix: str = "", depth: int = 0) -> dict[str, str]
         out[prefix.rstrip("/") or "."] = f"cannot be listed ({exc.strerror or exc})"
         return out
     for component, (library, cls) in sources.components(index, f"{prefix}{sources.MODEL_INDEX}").items():
-        why = _declared(library, cls, component, files)
+        why = _declared(library, cls, component, files, own)
         if why is not None:
             out[prefix + component] = why
         if f"{component}/{sources.MODEL_INDEX}" in files:
             if depth + 1 > MAX_NESTING:
                 out[prefix + component] = f"is a pipeline nested more than {MAX_NESTING} levels deep; autopipe does not follow it"
             else:
-                out.update(foreign_in(folder / component, f"{prefix}{component}/", depth + 1))
+                out.update(foreign_in(folder / component, f"{prefix}{component}/", depth + 1, own))
     return out
 
 
-def foreign(identity: Identity, hub: Mapping[str, Any] | None = None) -> dict[str, str]:
+def foreign(identity: Identity, hub: Mapping[str, Any] | None = None, own: Own = frozenset()) -> dict[str, str]:
     """component -> the reason it would make diffusers import or run something the checkpoint chose.
 
     A folder is walked on disk with its nested pipelines (:func:`foreign_in`);
@@ -136,29 +144,30 @@ def foreign(identity: Identity, hub: Mapping[str, Any] | None = None) -> dict[st
     the Identity lists.
     """
     if identity.origin == "folder":
-        return foreign_in(Path(identity.reference))
+        return foreign_in(Path(identity.reference), own=own)
     if identity.origin == "hub" and identity.commit is not None:
-        return foreign_in(sources.hub_snapshot(identity.reference, identity.commit, **(hub or {})))
+        return foreign_in(sources.hub_snapshot(identity.reference, identity.commit, **(hub or {})), own=own)
     files = set(identity.files or ())
     out = {}
     for component, (library, cls) in identity.components.items():
-        why = _declared(library, cls, component, files)
+        why = _declared(library, cls, component, files, own)
         if why is not None:
             out[component] = why
     return out
 
 
-def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
+def check(identity: Identity | None, kwargs: Mapping[str, Any], own: Own = frozenset()) -> None:
     """Refuse, before anything is imported, a checkpoint whose components would run code it chose.
 
     Checks exactly what diffusers will load: the canonical folder, or the hub
     commit that was read (loading pins diffusers to it), with every pipeline
     nested in it. Raises :class:`~autopipe_core.errors.UntrustedCodeError`
-    unless the caller passed ``trust_remote_code=True`` or ``custom_pipeline=``.
+    unless the caller passed ``trust_remote_code=True`` or ``custom_pipeline=``. `own`: the resolved family's
+    :attr:`~autopipe_core.specs.FamilySpec.loads_itself`, entries its loading code builds itself.
     """
     if identity is None or identity.origin in ("pipeline", "file") or opted_in(kwargs):
         return
-    bad = foreign(identity, hub_options(kwargs))
+    bad = foreign(identity, hub_options(kwargs), own)
     if bad:
         shown = sorted(bad.items())[:SHOWN]
         listed = "; ".join(f"{component}: {why}" for component, why in shown) + (f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
@@ -170,7 +179,7 @@ def check(identity: Identity | None, kwargs: Mapping[str, Any]) -> None:
         )
 
 
-def checked(model: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+def checked(model: Any, kwargs: Mapping[str, Any], own: Own = frozenset()) -> tuple[Any, dict[str, Any]]:
     """:func:`check` for a checkpoint a plugin loads besides the one resolved (Kandinsky's prior, named by a model card).
 
     Reads its model_index.json (a folder, or a hub repo id through the hub
@@ -179,7 +188,7 @@ def checked(model: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]
     ``revision`` pinned to the commit that was checked.
     """
     identity = sources.identify(model, lambda names: (), **hub_options(kwargs))
-    check(identity, kwargs)
+    check(identity, kwargs, own)
     kwargs = dict(kwargs)
     if identity.origin == "folder":
         return identity.reference, kwargs

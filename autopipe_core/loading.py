@@ -202,9 +202,9 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     """
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
-    guard.check(resolution.identity, kwargs)  # before torch is imported
-    target, kwargs = source(resolution.identity, model, kwargs)
     registry = registry or get_registry()
+    guard.check(resolution.identity, kwargs, registry.families[resolution.family][0].loads_itself)  # before torch is imported
+    target, kwargs = source(resolution.identity, model, kwargs)
     pipeline_class = resolution.load_class()
     kwargs = with_default_dtype(pipeline_class, kwargs)
     check_components(resolution, pipeline_class, kwargs, registry)

@@ -212,9 +212,18 @@ class FamilySpec:
     #: (the original Kolors repository names StableDiffusionXLPipeline): this family claims such a checkpoint when
     #: its `requires` hold and those of the class's own family do not. Resolution stays a table look-up.
     also_named: frozenset[str] = frozenset()
+    #: Component entries of model_index.json, as (library, class name), that the family's own loading code builds
+    #: from a fixed table of its own classes, importing nothing the entry names, and hands diffusers as objects
+    #: (Würstchen's models, whose old ``["wuerstchen", ...]`` entries diffusers 0.42.1 cannot load): the guard lets
+    #: exactly these pass for checkpoints resolved to this family. The loading code must load every one of them.
+    loads_itself: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
+        object.__setattr__(self, "loads_itself", frozenset(tuple(e) if isinstance(e, list) else e for e in self.loads_itself))
+        for entry in self.loads_itself:
+            if not (isinstance(entry, tuple) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):
+                raise ValueError(f"family {self.name!r}: loads_itself holds (library, class name) pairs, not {entry!r}")
         if isinstance(self.also_named, str):
             raise ValueError(f"family {self.name!r}: also_named must be a set of class names, not a string")
         object.__setattr__(self, "also_named", frozenset(self.also_named))

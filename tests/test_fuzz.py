@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,16 @@ def _registry():
 
 
 _FOLDER: Path | None = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scratch_removed():
+    """The scratch folder goes with the module's tests: each run of the suite left one behind in the temporary folder."""
+    global _FOLDER
+    yield
+    if _FOLDER is not None:
+        shutil.rmtree(_FOLDER, ignore_errors=True)
+        _FOLDER = None
 
 
 def _folder() -> Path:

@@ -287,3 +287,22 @@ def test_a_hub_repo_with_a_nested_foreign_pipeline_or_component_code_is_refused(
     with pytest.raises(UntrustedCodeError, match="unet/diffusers.py"):
         AutoPipelineForText2Image.from_pretrained("someone/code", cache_dir=cache)
     assert not probe.exists() and PROBE not in sys.modules
+
+
+def test_entries_a_family_loads_itself_pass_and_nothing_else_does(tiny_sd, tmp_path):
+    """FamilySpec.loads_itself: exactly the (library, class) pairs declared pass the guard; another class of the same
+    library, and a component file named after the library, are still refused."""
+    from autopipe_core import FamilySpec
+
+    folder = _copy_with_index(tiny_sd, tmp_path / "m", vae=["oldlib", "OldVAE"])
+    assert set(guard.foreign_in(folder)) == {"vae"}
+    assert guard.foreign_in(folder, own=frozenset({("oldlib", "OldVAE")})) == {}
+    assert set(guard.foreign_in(folder, own=frozenset({("oldlib", "OtherVAE")}))) == {"vae"}
+    (folder / "vae").unlink()
+    (folder / "vae").mkdir()
+    (folder / "vae" / "oldlib.py").write_text("raise SystemExit('ran')\n")
+    assert "vae/oldlib.py" in guard.foreign_in(folder, own=frozenset({("oldlib", "OldVAE")}))["vae"]
+    assert FamilySpec(name="x", loads_itself=[["oldlib", "OldVAE"]]).loads_itself == frozenset({("oldlib", "OldVAE")})
+    for bad in (["oldlib"], [("oldlib", 5)], "ab"):
+        with pytest.raises(ValueError, match="loads_itself"):
+            FamilySpec(name="x", loads_itself=bad)

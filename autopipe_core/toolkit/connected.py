@@ -106,6 +106,8 @@ class Connection:
     prior_class: str
     prior_components: tuple[str, ...]
     example: str
+    #: The family's FamilySpec.loads_itself: entries of the prior's model_index.json its loading code builds itself.
+    loads_itself: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "combined", frozenset(class_name(c) for c in self.combined))
@@ -290,7 +292,7 @@ def from_pretrained(
             )
         reference = find_prior(connection, folder, model, pipeline_class.__name__)
         # The card names another checkpoint: it is checked as the decoder was, and diffusers gets exactly what was checked.
-        reference, prior_kwargs = guard.checked(reference, prior_kwargs)
+        reference, prior_kwargs = guard.checked(reference, prior_kwargs, connection.loads_itself)
         prior_pipe = load(import_class(connection.prior_class), reference, {**prior_kwargs, **passed_prior})
         prior_components = {name: prior_components.get(name, component) for name, component in prior_pipe.components.items()}
 

@@ -152,16 +152,19 @@ def test_the_real_stable_cascade_prior_is_refused_saying_to_load_the_decoder():
 
 @needs_corpus
 def test_the_real_decoder_names_its_vqgan_as_diffusers_no_longer_can_load_it():
-    """stabilityai/stable-cascade's vqgan is ["wuerstchen", "PaellaVQModel"]: what components.stranded finds, and what the
-    core's guard refuses (diffusers 0.42.1 would look "wuerstchen" up in sys.modules) before any loading code runs."""
+    """stabilityai/stable-cascade's vqgan is ["wuerstchen", "PaellaVQModel"]: what components.stranded finds and this
+    plugin loads itself; the core's guard, which refuses a library diffusers would look up in sys.modules, lets this
+    entry pass for the family (and no other), so loading goes on to the checks that follow the guard."""
     from autopipe_cascade.components import stranded
-    from autopipe_core import UntrustedCodeError, sources
+    from autopipe_core import InvalidModelError, guard, sources
 
     identity = sources.identify(REAL / "stable-cascade", lambda names: ())
     assert identity.components["vqgan"] == ("wuerstchen", "PaellaVQModel")
     assert stranded(identity.components) == {"vqgan": "PaellaVQModel"}
     assert stranded(sources.identify(REAL / "stable-cascade-prior", lambda names: ()).components) == {}
-    with pytest.raises(UntrustedCodeError, match=r"vqgan: \['wuerstchen', 'PaellaVQModel'\]"):
+    assert guard.foreign(identity) == {"vqgan": "['wuerstchen', 'PaellaVQModel'] names the library 'wuerstchen'"}
+    assert guard.foreign(identity, own=cascade.OLD_ENTRIES) == {}
+    with pytest.raises(InvalidModelError, match="lists tokenizer but has no folder"):  # the corpus keeps some JSON only
         AutoPipelineForText2Image.from_pretrained(REAL / "stable-cascade")
 
 

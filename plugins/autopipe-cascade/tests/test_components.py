@@ -86,18 +86,31 @@ def test_only_existing_weight_variants_are_asked_for():
     assert components.model_kwargs("vqgan", {"variant": "bf16"}, None) == {"variant": "bf16"}  # files unknown: as asked
 
 
-def test_an_old_checkpoint_is_refused_by_the_guard_and_loads_when_the_caller_trusts_it(tiny_wuerstchen, tmp_path):
-    """["wuerstchen", ...] is a library diffusers would look up in sys.modules: the core refuses it; with
-    trust_remote_code=True this plugin loads it from its own table, importing no module named wuerstchen."""
+def test_an_old_checkpoint_loads_with_no_option_and_imports_no_module_named_wuerstchen(tiny_wuerstchen, tmp_path):
+    """["wuerstchen", ...] is a library diffusers would look up in sys.modules; the families declare these three entries
+    as loaded by themselves, so the guard lets them pass and this plugin loads them from its own table."""
     old = _with_library(tiny_wuerstchen, tmp_path / "old", "wuerstchen")
     _with_library(tiny_wuerstchen / "prior", old / "prior2", "wuerstchen")
     shutil.rmtree(old / "prior")
     (old / "prior2").rename(old / "prior")
-    with pytest.raises(UntrustedCodeError, match=r"decoder: \['wuerstchen', 'WuerstchenDiffNeXt'\]"):
-        AutoPipelineForText2Image.from_pretrained(old)
-    pipe = AutoPipelineForText2Image.from_pretrained(old, trust_remote_code=True)
+    pipe = AutoPipelineForText2Image.from_pretrained(old)
     assert type(pipe).__name__ == "WuerstchenCombinedPipeline"
     assert type(pipe.decoder).__name__ == "WuerstchenDiffNeXt" and type(pipe.prior_prior).__name__ == "WuerstchenPrior"
     assert "wuerstchen" not in sys.modules
     pipe.set_progress_bar_config(disable=True)
     assert pipe("a red fox", num_inference_steps=2, prior_num_inference_steps=2, height=128, width=128).images[0].size == (128, 128)
+
+
+def test_the_guard_lets_only_the_three_old_entries_pass_and_only_for_these_families(tiny_wuerstchen, tmp_path):
+    """Another class under the old library, or the old entries in a checkpoint of another family, are still refused."""
+    import json
+
+    from autopipe_cascade import OLD_ENTRIES, components
+
+    assert {name for _, name in OLD_ENTRIES} == set(components.CLASSES)  # every entry let pass is one the plugin loads
+    odd = _with_library(tiny_wuerstchen, tmp_path / "odd", "wuerstchen")
+    index = json.loads((odd / "model_index.json").read_text())
+    index["vqgan"] = ["wuerstchen", "SomethingElse"]
+    (odd / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(UntrustedCodeError, match=r"vqgan: \['wuerstchen', 'SomethingElse'\]"):
+        AutoPipelineForText2Image.from_pretrained(odd)

@@ -73,6 +73,12 @@ NO_PAG = {family: f"diffusers has no PAG pipeline for {TITLE[family]}; leave out
 NO_CONTROLNET = {family: f"diffusers has no ControlNet pipeline for {TITLE[family]}; leave out controlnet=" for family in FAMILIES}
 
 
+#: Würstchen's model classes as checkpoints saved before diffusers moved them name them (stabilityai/stable-cascade's
+#: vqgan, every model of warp-ai/wuerstchen and warp-ai/wuerstchen-prior). :func:`.components.load` builds each from
+#: its own table (diffusers 0.42.1 cannot), importing nothing the entry names, so the core's guard lets them pass.
+OLD_ENTRIES = frozenset(("wuerstchen", name) for name in ("PaellaVQModel", "WuerstchenDiffNeXt", "WuerstchenPrior"))
+
+
 def _prior_reason(family: str, what: str) -> str:
     components = ", ".join(f"prior_{c}=" for c in PRIOR_COMPONENTS[family])
     return (
@@ -97,12 +103,14 @@ def autopipe_families() -> list[FamilySpec]:
             example=DECODER_REPO[CASCADE],
             description="Stable Cascade: a Würstchen v3 prior (Stage C) and decoder (Stage B) over the Paella VQGAN, trained in bfloat16",
             recognised=RECOGNISED[CASCADE],
+            loads_itself=OLD_ENTRIES,
         ),
         FamilySpec(
             name=WUERSTCHEN,
             example=DECODER_REPO[WUERSTCHEN],
             description="Würstchen v2: a text-conditional prior, a DiffNeXt decoder and the Paella VQGAN, 42x compression",
             recognised=RECOGNISED[WUERSTCHEN],
+            loads_itself=OLD_ENTRIES,
         ),
     ]
 

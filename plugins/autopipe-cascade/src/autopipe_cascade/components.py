@@ -29,10 +29,12 @@ only selects among them, nothing it names is imported), hands diffusers
 ``name=None`` for it (diffusers then loads the rest and builds the pipeline
 with None there) and registers the loaded model in its place.
 
-The core's guard refuses ``["wuerstchen", ...]`` entries before any loading
-code runs (a library diffusers would look up in ``sys.modules``), unless the
-caller passes ``trust_remote_code=True``; then this module loads them as
-above, importing nothing the checkpoint chose.
+The core's guard refuses a library diffusers would look up in ``sys.modules``,
+such as ``wuerstchen``, before any loading code runs; both families declare
+the three ``["wuerstchen", ...]`` entries as loaded by themselves
+(``FamilySpec.loads_itself``, :data:`autopipe_cascade.OLD_ENTRIES`), so for
+their checkpoints exactly those entries pass, and this module loads them as
+above, importing nothing the checkpoint chose. Any other library is refused.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 from autopipe_core.toolkit import connected
 from autopipe_core.toolkit.connected import Connection
 
-from . import COMBINED, DECODER_ONLY, FAMILIES, PRIOR_CLASS, PRIOR_COMPONENTS, PRIOR_REPO, TITLE
+from . import COMBINED, DECODER_ONLY, FAMILIES, OLD_ENTRIES, PRIOR_CLASS, PRIOR_COMPONENTS, PRIOR_REPO, TITLE
 from .components import load
 
 #: Each family's combined pipeline, decoder and prior, as the toolkit takes them.
@@ -39,6 +39,7 @@ CONNECTIONS = {
         prior_class=PRIOR_CLASS[family],
         prior_components=PRIOR_COMPONENTS[family],
         example=PRIOR_REPO[family],
+        loads_itself=OLD_ENTRIES,
     )
     for family in FAMILIES
 }
