@@ -6,7 +6,7 @@ import autopipe_bria as bria
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 
-#: BriaPipeline draws 1024x1024 unless told: the kit's calls draw 64x64 (tests/test_bria_plugin.py runs the default once).
+#: BriaPipeline draws 1024x1024 unless told (a minute on one core for the tiny checkpoint): the kit's calls draw 64x64.
 SMALL = {"height": 64, "width": 64}
 
 

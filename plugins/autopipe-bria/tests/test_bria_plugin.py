@@ -1,0 +1,229 @@
+"""autopipe-bria's registration against diffusers' own tables and sources, refusals, the real BRIA-3.2 configuration,
+the library name its model_index.json gives the transformer, the bfloat16 plan and what it keeps in float32."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import autopipe_bria as bria
+from autopipe_bria.loading import ALLOWANCE, plan
+from autopipe_core import (
+    AutoPipelineForText2Image,
+    DeviceFacts,
+    GiB,
+    Identity,
+    Task,
+    UnsupportedTaskError,
+    UntrustedCodeError,
+    resolve,
+)
+from autopipe_core.planning import plan as plan_placement
+from autopipe_core.registry import get_registry
+
+BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
+T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
+#: briaai/BRIA-3.2's weight files (its safetensors indexes name them): plain files only, no fp16 or bf16 variant.
+BRIA_FILES = (
+    "model_index.json",
+    "transformer/diffusion_pytorch_model-00001-of-00002.safetensors", "transformer/diffusion_pytorch_model-00002-of-00002.safetensors",
+    "text_encoder/model-00001-of-00003.safetensors", "text_encoder/model-00002-of-00003.safetensors", "text_encoder/model-00003-of-00003.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+)
+REAL = Path(os.environ.get("AUTOPIPE_REAL_CONFIGS") or Path(__file__).resolve().parents[3].parent / "shared" / "real_configs") / "bria-3.2"
+SMALL = dict(num_inference_steps=2, height=64, width=64)
+
+
+def _auto_tables() -> dict[Task, dict[str, str]]:
+    from diffusers.pipelines import auto_pipeline
+
+    tables = {
+        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
+    }
+    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
+
+
+def _pipelines_taking(model_class: str) -> set[str]:
+    """Every diffusers pipeline class whose __init__ annotates a parameter with `model_class`, read with ast (nothing imported)."""
+    import diffusers
+
+    found = set()
+    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if model_class not in text:
+            continue
+        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
+            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+            if init is not None and any(a.annotation is not None and model_class in ast.unparse(a.annotation) for a in init.args.args):
+                found.add(node.name)
+    return found
+
+
+# Registration, against diffusers' own tables and classes
+
+
+def test_the_family_and_its_rows_are_registered_alone():
+    registry = get_registry()
+    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-bria"}
+    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-bria"} == {bria.BRIA}
+    # the PAG and ControlNet rows claim no task: only the plain row is in the table
+    assert registry.table == {(bria.BRIA, frozenset()): {Task.TEXT2IMG: ("diffusers:BriaPipeline", "autopipe-bria")}}
+    assert registry.conflicts == ()
+
+
+def test_diffusers_tables_have_no_bria_key_so_the_class_is_served_beyond_them():
+    """diffusers' AutoPipelineForText2Image refuses BRIA (no key lists BriaPipeline); autopipe serves the class the cards load."""
+    tables = _auto_tables()
+    assert not any("bria" in key.lower() or "Bria" in cls for table in tables.values() for key, cls in table.items())
+    row = get_registry().table[(bria.BRIA, frozenset())]
+    missing = get_registry().missing[(bria.BRIA, frozenset())]
+    assert row[Task.TEXT2IMG][0] == "diffusers:BriaPipeline" and set(row) == {Task.TEXT2IMG}
+    assert set(missing) == {Task.IMG2IMG, Task.INPAINT}
+
+
+def test_diffusers_has_no_other_pipeline_for_brias_transformer():
+    """No image-to-image, inpainting, PAG or ControlNet class takes BriaTransformer2DModel: the refusals are true.
+
+    When this fails, diffusers has added one: serve it.
+    """
+    assert _pipelines_taking("BriaTransformer2DModel") == {"BriaPipeline"}
+
+
+def test_brias_other_families_in_diffusers_take_other_transformers():
+    """FIBO and FIBO 2 are other architectures (docs/bria.md): none of their pipelines takes BriaPipeline's transformer."""
+    assert _pipelines_taking("BriaFiboTransformer2DModel") == {"BriaFiboPipeline", "BriaFiboEditPipeline"}
+    assert _pipelines_taking("BriaFibo2Transformer2DModel") == {"BriaFibo2Pipeline"}
+
+
+def test_diffusers_reads_no_bria_single_file():
+    """No single files (diffusers 0.42.1): single_file_utils knows no BRIA layout, BriaPipeline has no from_single_file, and
+    the transformer's (inherited from FromOriginalModelMixin) refuses it: BriaTransformer2DModel is not single-file loadable."""
+    from diffusers import BriaPipeline, BriaTransformer2DModel
+    from diffusers.loaders import single_file_utils
+    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
+
+    assert not [key for key in single_file_utils.CHECKPOINT_KEY_NAMES if "bria" in key.lower()]
+    assert not [name for name in dir(single_file_utils) if "bria" in name.lower()]
+    assert not hasattr(BriaPipeline, "from_single_file") and "BriaTransformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES
+    with pytest.raises(ValueError, match="only compatible with"):
+        BriaTransformer2DModel.from_single_file("bria.safetensors")
+
+
+@pytest.mark.parametrize("task, words", [
+    (Task.IMG2IMG, "FluxImg2ImgPipeline, autopipe-flux"),
+    (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
+])
+def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
+    with pytest.raises(UnsupportedTaskError) as refusal:
+        resolve(tiny_checkpoint(bria.BRIA), task)
+    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+
+
+def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
+    path = tiny_checkpoint(bria.BRIA)
+    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for BRIA.*leave out enable_pag"):
+        resolve(path, Task.TEXT2IMG, enable_pag=True)
+    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for BRIA"):
+        resolve(path, Task.TEXT2IMG, controlnet=object())
+
+
+# The real BRIA-3.2 configuration (../shared/real_configs), and the library name it gives the transformer
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="the real configurations (../shared/real_configs) are not beside the repository")
+def test_the_real_bria_3_2_configuration_resolves_from_its_index_alone():
+    """Only model_index.json is needed: the family reads no component config (so an index-only snapshot resolves)."""
+    assert json.loads((REAL / "model_index.json").read_text())["transformer"] == ["transformer_bria", "BriaTransformer2DModel"]
+    resolution = resolve(REAL, Task.TEXT2IMG)
+    assert (resolution.family, resolution.pipeline_class, dict(resolution.identity.configs)) == (bria.BRIA, "BriaPipeline", {})
+    for task, words in ((Task.IMG2IMG, "no image-to-image pipeline for BRIA"), (Task.INPAINT, "no inpainting pipeline for BRIA")):
+        with pytest.raises(UnsupportedTaskError, match=words):
+            resolve(REAL, task)
+
+
+def _with_transformer_entry(tiny: Path, dest: Path, entry: list[str]) -> Path:
+    shutil.copytree(tiny, dest)
+    index = json.loads((dest / "model_index.json").read_text())
+    index["transformer"] = entry
+    (dest / "model_index.json").write_text(json.dumps(index))
+    return dest
+
+
+def test_brias_transformer_bria_library_entry_is_refused_until_corrected(tiny_checkpoint, tmp_path):
+    """BRIA-3.2's index names the transformer's library 'transformer_bria' (its old remote code). diffusers 0.42.1 will not
+    import a library a checkpoint names (nor will autopipe's guard); with the entry corrected to diffusers' own class of
+    that name (the guard's message says so) the same files load and run."""
+    tiny = tiny_checkpoint(bria.BRIA)
+    published = _with_transformer_entry(tiny, tmp_path / "published", ["transformer_bria", "BriaTransformer2DModel"])
+    assert resolve(published, Task.TEXT2IMG).pipeline_class == "BriaPipeline"
+    with pytest.raises(UntrustedCodeError, match="transformer_bria.*correct it in model_index.json"):
+        AutoPipelineForText2Image.from_pretrained(published)
+    corrected = _with_transformer_entry(tiny, tmp_path / "corrected", ["diffusers", "BriaTransformer2DModel"])
+    pipe = AutoPipelineForText2Image.from_pretrained(corrected)
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "BriaPipeline" and pipe("a red fox", **SMALL).images[0].size == (64, 64)
+
+
+# Loading code: bfloat16 as the cards load it, the VAE in float32, T5's float32 layers counted under float16
+
+
+def _identity(files=BRIA_FILES) -> Identity:
+    return Identity("folder", "x", "BriaPipeline", files=files)
+
+
+def test_the_plan_is_float32_on_a_cpu():
+    cpu = plan(_identity(), DeviceFacts("cpu"))
+    assert (cpu.dtype, cpu.variant, dict(cpu.component_dtypes)) == ("float32", None, {})
+
+
+def test_a_bfloat16_accelerator_loads_bfloat16_with_the_vae_in_float32():
+    gpu = plan(_identity(), BF16_GPU)
+    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", None, {"vae": "float32"}, frozenset())
+    assert "as BRIA's model cards load it" in gpu.reason and "no shift_factor" in gpu.reason
+
+
+def test_an_accelerator_without_bfloat16_loads_float16_and_bf16_files_where_published():
+    t4 = plan(_identity(), T4)
+    assert (t4.dtype, dict(t4.component_dtypes)) == ("float16", {"vae": "float32"}) and "has no bfloat16" in t4.reason
+    bf16_files = (*BRIA_FILES, "transformer/diffusion_pytorch_model.bf16.safetensors", "text_encoder/model.bf16.safetensors",
+                  "vae/diffusion_pytorch_model.bf16.safetensors")
+    assert plan(_identity(bf16_files), BF16_GPU).variant == "bf16"
+
+
+def test_the_allowance_is_stated_at_1024():
+    identity = _identity()
+    activation = ALLOWANCE.activation(identity, plan(identity, BF16_GPU))
+    assert (activation.width, activation.height, activation.nbytes) == (1024, 1024, 3 * GiB)
+    assert ALLOWANCE.activation(identity, plan(identity, BF16_GPU), 512, 512).nbytes < activation.nbytes
+
+
+def test_brias_pipeline_holds_its_vae_in_float32_whatever_it_was_loaded_in(tiny_checkpoint):
+    """Why the plan loads the VAE in float32: BriaPipeline moves a VAE without shift_factor there itself, as it is built."""
+    path = tiny_checkpoint(bria.BRIA)
+    assert json.loads((path / "vae" / "config.json").read_text())["shift_factor"] is None  # as BRIA-3.2's
+    pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=torch.bfloat16)
+    assert pipe.vae.dtype == torch.float32 and pipe.transformer.dtype == torch.bfloat16
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe("a red fox", **SMALL).images[0].size == (64, 64)
+
+
+@pytest.mark.parametrize("device, dtype", [(T4, torch.float16), (BF16_GPU, torch.bfloat16)], ids=["float16", "bfloat16"])
+def test_the_footprint_counts_what_loading_gives(tiny_checkpoint, device, dtype):
+    """Each component counted as the plan loads it: the VAE in float32, and T5's wo in float32 under float16 only."""
+    path = tiny_checkpoint(bria.BRIA)
+    placed = plan_placement(resolve(path, Task.TEXT2IMG), device)
+    assert placed.plan.dtype == str(dtype).removeprefix("torch.") and dict(placed.plan.component_dtypes) == {"vae": "float32"}
+    pipe = AutoPipelineForText2Image.from_pretrained(path, dtype={"default": dtype, "vae": torch.float32})
+    for name in ("text_encoder", "vae", "transformer"):
+        counted = placed.footprint.component(name)
+        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    wo = {p.dtype for n, p in pipe.text_encoder.named_parameters() if n.endswith("wo.weight")}
+    assert wo == ({torch.float32} if dtype == torch.float16 else {torch.bfloat16})
