@@ -39,13 +39,23 @@ class Resolution:
     def load_class(self) -> type:
         """Import the pipeline class: the first point at which diffusers is imported.
 
-        A class the plugin registered but that cannot be imported (a diffusers
-        too old for the plugin, a typo in its table) is the plugin's error, not a
-        bare ImportError from deep inside: PluginError names the plugin and the class.
+        A class the plugin registered but that cannot be imported is not a bare
+        ImportError from deep inside. Where the installed library is outside the
+        versions the plugin requires (diffusers installed or changed after the
+        plugin), an UnsupportedModelError says which version to install; else
+        (a typo in its table) PluginError names the plugin and the class.
         """
         try:
             return import_class(self.class_ref)
         except (ImportError, AttributeError) as exc:
+            from .dependencies import library_of, unmet
+
+            missing = unmet(self.plugin, frozenset({library_of(self.class_ref)}))
+            if missing:
+                raise UnsupportedModelError(
+                    f"{self.class_ref.rpartition(':')[2]}, which {self.plugin} serves for {self.task.value} of {self.family}, "
+                    f"cannot be imported ({type(exc).__name__}: {exc}): {missing[0]}"
+                ) from exc
             raise PluginError(
                 f"{self.plugin} {self.plugin_version} registered {self.class_ref} for {self.task.value} of {self.family}, "
                 f"but it cannot be imported ({type(exc).__name__}: {exc}). Upgrade {self.plugin} or the library it names "

@@ -29,13 +29,16 @@ def check_classes(registry: Registry) -> tuple[ClassProblem, ...]:
     Imports diffusers (and whatever the plugins name): it is for ``autopipe
     plugins --check`` and a plugin's CI, never for resolution.
     """
+    from ..dependencies import library_of, unmet
+
     refs = sorted({ref_plugin for tasks in registry.table.values() for ref_plugin in tasks.values()})
     problems = []
     for ref, plugin in refs:
         try:
             import_class(ref)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per class
-            problems.append(ClassProblem(plugin, ref, f"{type(exc).__name__}: {exc}"))
+            missing = unmet(plugin, frozenset({library_of(ref)}))
+            problems.append(ClassProblem(plugin, ref, f"{type(exc).__name__}: {exc}" + (f" ({missing[0]})" if missing else "")))
     return tuple(problems)
 
 
@@ -63,12 +66,14 @@ def _print_json(value: Any) -> None:
 
 
 def plugins(args: argparse.Namespace) -> int:
+    from ..dependencies import unmet
     from ..plugins import SLOW_IMPORT_SECONDS
     from ..registry import get_registry
 
     registry = get_registry()
     rows = []
     for p in registry.plugins:
+        needs = unmet(p.distribution) if p.distribution != "autopipe-core" else ()
         rows.append(
             {
                 "distribution": p.distribution,
@@ -80,6 +85,7 @@ def plugins(args: argparse.Namespace) -> int:
                 "error": p.error,
                 "import_seconds": round(p.import_seconds, 4),
                 "slow_import": p.slow,
+                "unmet": [{"library": u.library, "specifier": u.specifier, "installed": u.installed, "install": u.pip} for u in needs],
             }
         )
     conflicts = [{"what": c.what, "winner": c.winner, "losers": list(c.losers)} for c in registry.conflicts]
@@ -91,12 +97,12 @@ def plugins(args: argparse.Namespace) -> int:
     for r in rows:
         if args.check:
             r["unimportable"] = [{"class": c.class_ref, "error": c.error} for c in problems if c.plugin == r["distribution"]]
-    status = 1 if problems else 0
+    status = 1 if problems or (args.check and any(r["unmet"] for r in rows)) else 0
     if args.json:
         _print_json({"plugins": rows, "conflicts": conflicts})
         return status
     for r in rows:
-        health = "ok" if r["error"] is None else "BROKEN"
+        health = "BROKEN" if r["error"] is not None else "unmet requirements" if r["unmet"] else "ok"
         slow = f"  [slow import: {r['import_seconds']:.2f} s > {SLOW_IMPORT_SECONDS} s]" if r["slow_import"] else ""
         print(f"{r['distribution']} {r['version']}  [{health}]{slow}")
         if r["families"]:
@@ -107,6 +113,9 @@ def plugins(args: argparse.Namespace) -> int:
             print(f"    hooks:     {', '.join(r['hooks'])}")
         if r["error"]:
             print(f"    error:     {r['error']}")
+        for u in r["unmet"]:
+            present = f"{u['installed']} is installed" if u["installed"] else "not installed"
+            print(f"    needs:     {u['library']}{u['specifier']} ({present}): {u['install']}")
         for c in r.get("unimportable", ()):
             print(f"    cannot import {c['class']}: {c['error']}")
     for c in conflicts:
