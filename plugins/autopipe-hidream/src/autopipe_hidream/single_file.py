@@ -1,0 +1,195 @@
+"""HiDream-I1 single files: recognised from their header alone, loaded with diffusers' own transformer loader.
+
+What diffusers 0.42.1's ``from_single_file`` knows of HiDream is the
+transformer, never a whole pipeline: ``HiDreamImagePipeline`` has no
+``FromSingleFileMixin`` (no ``from_single_file``), and
+``HiDreamImageTransformer2DModel.from_single_file`` (``FromOriginalModelMixin``,
+``SINGLE_FILE_LOADABLE_CLASSES``) converts a file with
+``convert_hidream_transformer_to_diffusers``, which only takes ComfyUI's
+``model.diffusion_model.`` prefix off: HiDream's own tensor names are
+diffusers'. diffusers tells the model type by
+``CHECKPOINT_KEY_NAMES["hidream"]``, ``double_stream_blocks.0.block.adaLN_modulation.1.bias``
+(bare names only; its default repository for it is HiDream-ai/HiDream-I1-Dev).
+
+Recognised here by that key, bare or under ComfyUI's prefix, with the patch
+embedding ``x_embedder.proj.weight`` ((2560, 64) for HiDream-I1: 20 heads of
+128 over 2 x 2 patches of 16 latent channels) and the number of dual- and
+single-stream blocks (16 and 32). **Full, Dev and Fast cannot be told
+apart** from the header: the same tensors, the same shapes (Dev and Fast are
+distillations of Full); the reason says so, and the scheduler and the call's
+steps and guidance come from the base checkpoint and the caller.
+
+Such a file holds the transformer alone: the four text encoders, their
+tokenizers and the VAE come from a diffusers checkpoint of the model, the
+*base*: the caller's ``config=`` (a folder or hub repo with weights), else the
+components the caller passes (all of :data:`OTHERS`), else diffusers' default
+repository, HiDream-ai/HiDream-I1-Dev, read from the local Hugging Face cache
+only. HiDream-ai's repositories ship no Llama, so ``tokenizer_4=`` and
+``text_encoder_4=`` must then be passed too (:data:`.loading.LLAMA_ADVICE`),
+checked before the file is read. The transformer's config comes from the
+folder this plugin ships, so nothing is fetched. The tiny test layout's base
+is the family's tiny checkpoint (built offline). Nothing here imports torch
+until a file is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.toolkit.single_file import ConfigFolders, shape
+
+from . import EXAMPLE, HIDREAM, HIDREAM_CLASS
+from .loading import LLAMA_ADVICE, lacks_llama
+
+FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-hidream")
+
+#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; HiDream-ai's and Comfy-Org's split files have none.
+COMFY_PREFIX = "model.diffusion_model."
+PREFIXES = ("", COMFY_PREFIX)
+#: diffusers' CHECKPOINT_KEY_NAMES["hidream"] (diffusers/loaders/single_file_utils.py, 0.42.1).
+KEY = "double_stream_blocks.0.block.adaLN_modulation.1.bias"
+#: The patch embedding: (inner width, patch_size**2 x latent channels).
+PATCH_KEY = "x_embedder.proj.weight"
+
+#: (patch embedding shape, dual-stream blocks, single-stream blocks) -> the shipped config folder.
+MODELS = {((2560, 64), 16, 32): "hidream-i1", ((16, 64), 1, 1): "tiny"}
+#: The components a transformer file gives nothing of, which the base or the caller supplies.
+OTHERS = (
+    "text_encoder", "text_encoder_2", "text_encoder_3", "text_encoder_4",
+    "tokenizer", "tokenizer_2", "tokenizer_3", "tokenizer_4", "vae",
+)
+
+_UNKNOWN_USE = (
+    "autopipe-hidream ships the config of HiDream-I1 (2560 wide, 16 dual- and 32 single-stream blocks); for this one load it "
+    "with diffusers.HiDreamImageTransformer2DModel.from_single_file(path, config=<the diffusers repo it was trained from>, "
+    "subfolder='transformer') and pass it as transformer= to HiDreamImagePipeline.from_pretrained"
+)
+
+
+def config_folder(variant: str) -> Path:
+    """The folder shipped for a variant ("hidream-i1", "tiny"): model_index.json, transformer and scheduler configs."""
+    return FOLDERS.folder(variant)
+
+
+def _blocks(header: SafetensorsHeader, prefix: str, kind: str) -> int:
+    """How many ``{kind}.N.`` blocks the file has under `prefix` (the highest N + 1; 0 for none)."""
+    start = f"{prefix}{kind}."
+    numbers = {name[len(start):].partition(".")[0] for name in header.tensors if name.startswith(start)}
+    found = [int(n) for n in numbers if n.isdigit()]
+    return max(found) + 1 if found else 0
+
+
+def detect(header: SafetensorsHeader) -> list[Detection]:
+    """HiDream-I1 transformer files, bare or under ComfyUI's prefix (and the tiny test layout); nothing else."""
+    prefix = next((p for p in PREFIXES if p + KEY in header.tensors), None)
+    if prefix is None:
+        return []
+    patch = shape(header, prefix + PATCH_KEY, rank=2)
+    if patch is None:
+        return []
+    double, single = _blocks(header, prefix, "double_stream_blocks"), _blocks(header, prefix, "single_stream_blocks")
+    where = "ComfyUI's checkpoint layout, under model.diffusion_model." if prefix else "diffusers' (and HiDream's own) tensor names"
+    said = f"{prefix}{KEY} (diffusers' hidream key), x_embedder {list(patch)}, {double} dual- and {single} single-stream blocks, in {where}"
+    variant = MODELS.get((patch, double, single))
+    if variant is None:
+        reason = f"a HiDream transformer ({said}) of a size autopipe-hidream ships no config for"
+        return [Detection(HIDREAM, "hidream-original", 0.6, reason, component="diffusers:HiDreamImageTransformer2DModel", use=_UNKNOWN_USE)]
+    if variant == "tiny":
+        what, base = "autopipe-hidream's tiny test layout", "the family's tiny checkpoint"
+    else:
+        what = "HiDream-I1 (17 B; Full, Dev and Fast have the same tensors, so the header cannot tell which: steps and guidance are the caller's)"
+        base = f"config=<a HiDream-I1 diffusers folder or repo>, else {EXAMPLE} from the local cache (diffusers' default), plus tokenizer_4= and text_encoder_4="
+    others = [n for n in header.tensors if not n.startswith(prefix)] if prefix else []
+    unread = f"; its other tensors ({len(others)}) are not read" if others else ""
+    reason = f"{said}: {what}{unread}; the file holds the transformer only: the text encoders, tokenizers and VAE come from {base}"
+    return [Detection(
+        HIDREAM, variant, 0.95 if variant == "hidream-i1" else 0.9, reason, pipeline_class=f"diffusers:{HIDREAM_CLASS}",
+        config=str(config_folder(variant)), prefixes={"transformer": prefix},
+    )]
+
+
+def _dtype_for(kwargs: Mapping[str, Any], component: str) -> Any:
+    """The dtype the keywords give `component`: a torch dtype, a mapping's entry for it or its default, or None."""
+    dtype = kwargs.get("torch_dtype", kwargs.get("dtype"))
+    if isinstance(dtype, Mapping):
+        return dtype.get(component, dtype.get("default"))
+    return dtype
+
+
+@serialized
+def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None) -> Any:
+    """``HiDreamImageTransformer2DModel.from_single_file`` of `path` with the config in `folder`, offline.
+
+    Under ComfyUI's prefix only the transformer's tensors are read (renamed
+    without it): the file's other tensors, a ComfyUI checkpoint's text
+    encoders and VAE, are never read.
+    """
+    from diffusers import HiDreamImageTransformer2DModel
+
+    source: Any = path
+    if prefix:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            source = {n[len(prefix):]: f.get_tensor(n) for n in f.keys() if n.startswith(prefix)}
+    return HiDreamImageTransformer2DModel.from_single_file(
+        source, config=folder, subfolder="transformer", local_files_only=True, **({"torch_dtype": dtype} if dtype is not None else {}),
+    )
+
+
+def base_of(detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any:
+    """Where the components the file lacks come from: the caller's checkpoint, the shipped folder, the tiny one, HiDream-I1-Dev."""
+    shipped = str(detection.config)
+    if config is not None and str(config) != shipped:
+        return config
+    if all(name in passed for name in OTHERS):
+        return shipped  # every component is passed: the shipped model_index and scheduler config do the rest
+    if detection.variant == "tiny":
+        from autopipe_core.tiny import tiny_checkpoint
+
+        return str(tiny_checkpoint(HIDREAM)[0])
+    return EXAMPLE
+
+
+def _refusal(path: str, base: Any, why: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"{path}: the file holds HiDream-I1's transformer only, and the rest of the pipeline cannot be had from {base} ({why}). "
+        f"Download it once (huggingface-cli download {base}), or pass config= a local HiDream-I1 diffusers folder, or pass "
+        + ", ".join(f"{name}=" for name in OTHERS) + " yourself"
+    )
+
+
+def _check_base(path: str, base: Any, local: bool, passed: Mapping[str, Any]) -> None:
+    """Refuse before the transformer (32 GiB) is read: a hub base offline loading cannot find, or a base without the Llama."""
+    if isinstance(base, str) and not Path(base).is_dir() and local:
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
+            raise _refusal(path, base, "not in the local Hugging Face cache, and single files load offline")
+    lacking = [name for name in (lacks_llama(base) or ()) if name not in passed]
+    if lacking:
+        raise UnsupportedModelError(f"{path}: the HiDream-I1 checkpoint {base} that gives the rest has no {', '.join(lacking)}: {LLAMA_ADVICE}")
+
+
+def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: Mapping[str, Any]) -> Any:
+    """The ``autopipe_from_single_file`` hook: the transformer from `path`, the rest from the base (see the module's docstring).
+
+    The caller's own ``transformer=`` wins (the file is then not read). A base
+    that is neither passed nor in the local cache, or that lacks the Llama the
+    caller does not pass, is an :class:`~autopipe_core.UnsupportedModelError`
+    that says what to pass, raised before a byte of the file is read.
+    """
+    kwargs = dict(kwargs)
+    config = kwargs.pop("config", None)
+    local = kwargs.pop("local_files_only", True)
+    base = base_of(detection, config, kwargs)
+    _check_base(path, base, local, kwargs)
+    if kwargs.get("transformer") is None:
+        kwargs["transformer"] = load_transformer(path, str(detection.config), detection.prefixes.get("transformer", ""), _dtype_for(kwargs, "transformer"))
+    try:
+        return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
+    except OSError as error:
+        raise _refusal(path, base, f"{type(error).__name__}: {str(error)[:200]}") from error
