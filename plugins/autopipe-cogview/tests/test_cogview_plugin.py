@@ -126,10 +126,10 @@ def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint, family, what):
     assert ("THUDM/CogView4-6B-Control" in str(refusal.value)) == (family == cogview.COGVIEW4)
 
 
-def test_thudms_index_files_resolve_as_diffusers_does(tmp_path):
-    """A folder laid out as THUDM's repositories are (model_index.json and the transformer's config; no weights)."""
+def test_cogview_index_files_resolve_as_diffusers_does(tmp_path):
+    """A folder laid out as a diffusers CogView checkpoint is (model_index.json naming the component classes, the transformer's config; no weights)."""
     layouts = {
-        "CogView3PlusPipeline": ("CogView3PlusTransformer2DModel", "T5EncoderModel", "T5Tokenizer", "CogVideoXDDIMScheduler", 16),
+        "CogView3PlusPipeline": ("CogView3PlusTransformer2DModel", "T5EncoderModel", "T5Tokenizer", "CogVideoXDPMScheduler", 16),
         "CogView4Pipeline": ("CogView4Transformer2DModel", "GlmModel", "PreTrainedTokenizerFast", "FlowMatchEulerDiscreteScheduler", 16),
         "CogView4ControlPipeline": ("CogView4Transformer2DModel", "GlmModel", "PreTrainedTokenizerFast", "FlowMatchEulerDiscreteScheduler", 32),
     }
