@@ -70,19 +70,20 @@ def _pipelines_taking(model_class: str) -> set[str]:
 # Registration, against diffusers' own tables and classes
 
 
-def test_the_family_and_its_rows_are_registered_alone():
+def test_the_families_and_their_rows_are_registered_alone():
     registry = get_registry()
     assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-bria"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-bria"} == {bria.BRIA}
-    # the PAG and ControlNet rows claim no task: only the plain row is in the table
-    assert registry.table == {(bria.BRIA, frozenset()): {Task.TEXT2IMG: ("diffusers:BriaPipeline", "autopipe-bria")}}
+    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-bria"} == {bria.BRIA, bria.FIBO}
+    # the PAG and ControlNet rows claim no task: only the plain rows and FIBO Edit's are in the table
+    assert set(registry.table) == {(bria.BRIA, frozenset()), (bria.FIBO, frozenset()), (bria.FIBO, frozenset({bria.EDIT}))}
+    assert registry.table[(bria.BRIA, frozenset())] == {Task.TEXT2IMG: ("diffusers:BriaPipeline", "autopipe-bria")}
     assert registry.conflicts == ()
 
 
 def test_diffusers_tables_have_no_bria_key_so_the_class_is_served_beyond_them():
-    """diffusers' AutoPipelineForText2Image refuses BRIA (no key lists BriaPipeline); autopipe serves the class the cards load."""
+    """diffusers' AutoPipelineFor* refuse every BRIA class (no key lists one); autopipe serves the classes the cards load."""
     tables = _auto_tables()
-    assert not any("bria" in key.lower() or "Bria" in cls for table in tables.values() for key, cls in table.items())
+    assert not any("bria" in key.lower() or "Bria" in cls or "fibo" in key.lower() for table in tables.values() for key, cls in table.items())
     row = get_registry().table[(bria.BRIA, frozenset())]
     missing = get_registry().missing[(bria.BRIA, frozenset())]
     assert row[Task.TEXT2IMG][0] == "diffusers:BriaPipeline" and set(row) == {Task.TEXT2IMG}
@@ -98,23 +99,29 @@ def test_diffusers_has_no_other_pipeline_for_brias_transformer():
 
 
 def test_brias_other_families_in_diffusers_take_other_transformers():
-    """FIBO and FIBO 2 are other architectures (docs/bria.md): none of their pipelines takes BriaPipeline's transformer."""
+    """FIBO and FIBO 2 are other architectures (docs/bria.md): none of their pipelines takes BriaPipeline's transformer, and
+    only FIBO's two classes take FIBO's (both served, test_fibo.py); when this fails, diffusers has added a class: serve it."""
     assert _pipelines_taking("BriaFiboTransformer2DModel") == {"BriaFiboPipeline", "BriaFiboEditPipeline"}
     assert _pipelines_taking("BriaFibo2Transformer2DModel") == {"BriaFibo2Pipeline"}
 
 
 def test_diffusers_reads_no_bria_single_file():
-    """No single files (diffusers 0.42.1): single_file_utils knows no BRIA layout, BriaPipeline has no from_single_file, and
-    the transformer's (inherited from FromOriginalModelMixin) refuses it: BriaTransformer2DModel is not single-file loadable."""
+    """No single files (diffusers 0.42.1): single_file_utils knows no BRIA layout, no BRIA pipeline has from_single_file, and
+    the transformers' (BRIA 3.x's and FIBO's, inherited from FromOriginalModelMixin) refuse: neither is single-file loadable."""
     from diffusers import BriaPipeline, BriaTransformer2DModel
     from diffusers.loaders import single_file_utils
     from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
 
     assert not [key for key in single_file_utils.CHECKPOINT_KEY_NAMES if "bria" in key.lower()]
     assert not [name for name in dir(single_file_utils) if "bria" in name.lower()]
-    assert not hasattr(BriaPipeline, "from_single_file") and "BriaTransformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES
-    with pytest.raises(ValueError, match="only compatible with"):
-        BriaTransformer2DModel.from_single_file("bria.safetensors")
+    from diffusers import BriaFibo2Pipeline, BriaFibo2Transformer2DModel, BriaFiboEditPipeline, BriaFiboPipeline, BriaFiboTransformer2DModel
+
+    assert not any(hasattr(p, "from_single_file") for p in (BriaPipeline, BriaFiboPipeline, BriaFiboEditPipeline, BriaFibo2Pipeline))
+    assert not hasattr(BriaFibo2Transformer2DModel, "from_single_file")
+    for model in (BriaTransformer2DModel, BriaFiboTransformer2DModel):  # inherited from FromOriginalModelMixin, which refuses them
+        assert model.__name__ not in SINGLE_FILE_LOADABLE_CLASSES
+        with pytest.raises(ValueError, match="only compatible with"):
+            model.from_single_file("bria.safetensors")
 
 
 @pytest.mark.parametrize("task, words", [

@@ -1,36 +1,48 @@
-"""autopipe plugin for BRIA AI's BRIA 3.x text-to-image models: BriaPipeline, served beyond diffusers' AutoPipeline tables.
+"""autopipe plugin for BRIA AI's models in diffusers: BRIA 3.x (BriaPipeline) and FIBO (BriaFiboPipeline, BriaFiboEditPipeline).
 
 Everything here is data and lazy references: importing this module imports
 no torch, diffusers or transformers. The loading code (:mod:`.loading`) and
-the tiny builder (:mod:`.tiny`) import them when their hooks are asked.
+the tiny builders (:mod:`.tiny`) import them when their hooks are asked.
 
-One family, ``bria``: BRIA 3.1 and 3.2 (briaai/BRIA-3.1, briaai/BRIA-3.2), a
-FLUX-like rectified-flow MMDiT (``BriaTransformer2DModel``: 8 joint blocks
-then 28 single-stream ones, 24 heads of 96, about 3.8 B parameters) under
-T5-XXL's encoder (``T5EncoderModel`` with ``T5TokenizerFast``) and SDXL's
-4-channel VAE, drawing at 1024x1024. The pipeline also takes an optional
-``image_encoder`` (``CLIPVisionModelWithProjection``) and
-``feature_extractor``, which the released checkpoints do not ship.
+diffusers 0.42.1's AutoPipeline tables have no key for any BRIA class, so
+diffusers' ``AutoPipelineFor*`` refuse these checkpoints; autopipe serves
+them beyond the tables, with the classes their model cards load. Two
+families, which share no component (so a checkpoint of one can never load as
+the other):
 
-diffusers 0.42.1 has no AutoPipeline key for BRIA (its tables do not list
-BriaPipeline), so diffusers' ``AutoPipelineForText2Image`` refuses these
-checkpoints; autopipe serves them beyond the tables, as their model cards
-load them (``BriaPipeline.from_pretrained``). Text to image only: diffusers
-has no image-to-image, inpainting, PAG or ControlNet class that takes
-``BriaTransformer2DModel`` (a test reads its sources to keep that true), so
-those are refused before any weight is read, saying what to use instead.
+**bria**: BRIA 3.1 and 3.2 (briaai/BRIA-3.1, briaai/BRIA-3.2), a FLUX-like
+rectified-flow MMDiT (``BriaTransformer2DModel``: 8 joint blocks then 28
+single-stream ones, 24 heads of 96, about 3.8 B parameters) under T5-XXL's
+encoder (``T5EncoderModel``, ``T5TokenizerFast``) with SDXL's 4-channel VAE,
+at 1024x1024. BriaPipeline also takes an optional ``image_encoder``
+(``CLIPVisionModelWithProjection``) and ``feature_extractor``, which the
+released checkpoints do not ship. Text to image only: diffusers has no
+image-to-image, inpainting, PAG or ControlNet class that takes
+``BriaTransformer2DModel`` (a test reads its sources to keep that true).
 
-BRIA's other families in diffusers 0.42.1 are different architectures under
-other class names, and are not served here: FIBO (``BriaFiboPipeline`` and
-``BriaFiboEditPipeline``: ``BriaFiboTransformer2DModel`` under SmolLM3 with
-Wan's VAE, prompted with structured JSON) and FIBO 2 (``BriaFibo2Pipeline``:
-``BriaFibo2Transformer2DModel`` under Qwen3-VL with FLUX.2's VAE). Neither
-shares a component with BriaPipeline. Their checkpoints are not recognised
-by this plugin (the core reports them as unserved).
+**bria-fibo**: FIBO (briaai/FIBO), an 8 B MMDiT (``BriaFiboTransformer2DModel``)
+under SmolLM3-3B (``SmolLM3ForCausalLM``, its last two hidden states) with
+Wan 2.2's 16x VAE (``AutoencoderKLWan``), prompted with structured JSON
+captions. Its plain row is ``BriaFiboPipeline``, text to image. FIBO Edit
+(briaai/Fibo-Edit, Fibo-Edit-1.5-base and -turbo) is a checkpoint of its own
+with the same components, saved as ``BriaFiboEditPipeline``, which edits a
+source image from a JSON prompt holding an ``edit_instruction``, repaints what
+an optional ``mask=`` covers, and draws from scratch without an image: its
+class name selects the row with modifier ``edit`` (no keyword does), which
+serves text2img, img2img and inpaint with that one class. A FIBO checkpoint
+asked to edit is refused, saying to load FIBO Edit.
+
+Not served: FIBO 2 (``BriaFibo2Pipeline``: ``BriaFibo2Transformer2DModel``
+under Qwen3-VL with FLUX.2's VAE, one class for generation, editing and
+inpainting), whose pipeline needs a ``Qwen3VLProcessor`` that transformers 5
+builds only with torchvision (see docs/bria.md); no plugin claims its class.
+PAG and ControlNet are refused for both families: diffusers has no such class
+for either transformer.
 
 Single files: none. diffusers' ``single_file_utils`` (0.42.1) has no
-checkpoint key names, converter or pipeline mapping for BRIA, and
-``BriaPipeline``/``BriaTransformer2DModel`` have no ``from_single_file``.
+checkpoint key names, converter or pipeline mapping for any BRIA model, no
+BRIA pipeline has ``from_single_file``, and the transformers' (inherited from
+``FromOriginalModelMixin``) refuse: they are not in ``SINGLE_FILE_LOADABLE_CLASSES``.
 """
 
 from __future__ import annotations
@@ -40,8 +52,13 @@ from autopipe_core.builtin import CONTROLNET
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
 
 BRIA = "bria"
-FAMILIES = (BRIA,)
+FIBO = "bria-fibo"
+FAMILIES = (BRIA, FIBO)
 BRIA_CLASS = "BriaPipeline"
+FIBO_CLASS = "BriaFiboPipeline"
+FIBO_EDIT_CLASS = "BriaFiboEditPipeline"
+#: The modifier of FIBO Edit's row, selected by the class name BriaFiboEditPipeline (no keyword selects it).
+EDIT = "edit"
 
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for BRIA 3.x (BriaPipeline is text-to-image only, and diffusers' AutoPipeline "
@@ -57,6 +74,17 @@ NO_CONTROLNET = (
     "diffusers has no ControlNet pipeline or ControlNet model for BRIA 3.x (BRIA's own ControlNets are custom code); "
     "leave out controlnet="
 )
+FIBO_NO_IMG2IMG = (
+    "FIBO (BriaFiboPipeline) only generates: BRIA's editing model is FIBO Edit, a checkpoint of its own (briaai/Fibo-Edit, "
+    "briaai/Fibo-Edit-1.5-base; BriaFiboEditPipeline, which autopipe serves for img2img and inpaint): load that one, "
+    "with a JSON prompt holding an edit_instruction"
+)
+FIBO_NO_INPAINT = (
+    "FIBO (BriaFiboPipeline) only generates: BRIA's editing model is FIBO Edit, a checkpoint of its own (briaai/Fibo-Edit, "
+    "briaai/Fibo-Edit-1.5-base; BriaFiboEditPipeline, which repaints what its mask= covers): load that one"
+)
+FIBO_NO_PAG = "diffusers has no PAG pipeline for FIBO (no PAG class takes BriaFiboTransformer2DModel); leave out enable_pag"
+FIBO_NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for FIBO; leave out controlnet="
 
 
 @hookimpl
@@ -66,23 +94,36 @@ def autopipe_families() -> list[FamilySpec]:
             name=BRIA,
             example="briaai/BRIA-3.2",
             description="BRIA 3.1/3.2: BRIA AI's 4B rectified-flow MMDiT under T5-XXL with SDXL's VAE, 1024 px (BriaPipeline, text2img)",
-        )
+        ),
+        FamilySpec(
+            name=FIBO,
+            example="briaai/FIBO",
+            description=(
+                "BRIA FIBO: an 8B MMDiT under SmolLM3 with Wan 2.2's VAE, prompted with JSON captions, 1024 px "
+                "(BriaFiboPipeline, text2img; FIBO Edit checkpoints: BriaFiboEditPipeline, img2img and inpaint)"
+            ),
+        ),
     ]
 
 
 @hookimpl
 def autopipe_pipelines() -> list[PipelineRow]:
+    fibo_edit = f"diffusers:{FIBO_EDIT_CLASS}"
     return [
         *rows(BRIA, text2img=f"diffusers:{BRIA_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
         row(BRIA, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
         row(BRIA, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        *rows(FIBO, text2img=f"diffusers:{FIBO_CLASS}", missing={Task.IMG2IMG: FIBO_NO_IMG2IMG, Task.INPAINT: FIBO_NO_INPAINT}),
+        row(FIBO, modifiers={EDIT}, text2img=fibo_edit, img2img=fibo_edit, inpaint=fibo_edit),
+        row(FIBO, modifiers={PAG}, missing=dict.fromkeys(Task, FIBO_NO_PAG)),
+        row(FIBO, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, FIBO_NO_CONTROLNET)),
     ]
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
 globals().update(lazy_hooks(
     __name__,
-    autopipe_load_plan=".loading:plan",
-    autopipe_footprint=".loading:ALLOWANCE.footprint",
+    autopipe_load_plan={BRIA: ".loading:plan", FIBO: ".loading:fibo_plan"},
+    autopipe_footprint={BRIA: ".loading:ALLOWANCE.footprint", FIBO: ".loading:FIBO_ALLOWANCE.footprint"},
     autopipe_build_tiny=".tiny:build",
 ))

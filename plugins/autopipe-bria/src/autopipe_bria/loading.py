@@ -1,4 +1,7 @@
-"""How BRIA 3.x loads on each kind of device, and what a call needs besides the weights.
+"""How BRIA 3.x and FIBO load on each kind of device, and what a call needs besides the weights.
+
+BRIA 3.x (:func:`plan`, :data:`ALLOWANCE`)
+------------------------------------------
 
 **dtype: bfloat16 where the device has it.** BRIA's model cards (BRIA-3.1,
 BRIA-3.2) and diffusers' BriaPipeline example load it with
@@ -26,6 +29,20 @@ Nothing is left out: T5-XXL is BRIA's only text encoder (no CLIP to fall back on
 resolution (its cards: "resolution should overall consist approximately
 1024*1024"): see :data:`ALLOWANCE`. An estimate from the shapes, not a GPU
 measurement.
+
+FIBO and FIBO Edit (:func:`fibo_plan`, :data:`FIBO_ALLOWANCE`)
+-------------------------------------------------------------
+
+bfloat16 where the device has it (float16 elsewhere, float32 on a CPU), every
+component alike, as diffusers' BriaFiboPipeline and BriaFiboEditPipeline
+examples and BRIA's FIBO cards load them (``torch_dtype=torch.bfloat16``).
+Nothing is kept in float32: both pipelines hand Wan's VAE latents in the
+transformer's dtype (BriaFiboPipeline decodes ``latents`` as they are), so a
+float32 VAE beside a bfloat16 transformer would fail at the decode, and
+transformers keeps no SmolLM3 module in float32. Nothing is left out: SmolLM3
+is FIBO's only text encoder. The activation allowance is at 1024x1024, the
+pipelines' default (``default_sample_size`` 64 x ``vae_scale_factor`` 16): see
+:data:`FIBO_ALLOWANCE`, an estimate (no GPU here).
 """
 
 from __future__ import annotations
@@ -71,3 +88,29 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     if not device.accelerated:
         return half
     return replace(half, reason=f"{half.reason}; bfloat16 where the device has it, as BRIA's model cards load it")
+
+
+#: A 1024x1024 FIBO call in bfloat16, besides the weights. An estimate from the shapes, not a measurement: Wan 2.2's
+#: decoder (a 256-wide base, causal 3D convolutions with their caches) at 1024x1024 has feature maps of 512 MiB in
+#: bfloat16, several alive at once: about 2.5 GiB. The transformer sees 4,096 image tokens (16x VAE, patch 1) beside a
+#: JSON prompt of up to 3,000 SmolLM3 tokens, at batch 2 for classifier-free guidance, and SmolLM3 keeps every hidden
+#: state of the prompt for the transformer's per-layer text input: about 1 GiB more. Plus 0.5 GiB of workspace and slack.
+FIBO_ALLOWANCE = Allowance(
+    at=7 * GiB // 2, reference=REFERENCE, fixed=GiB // 2, default=REFERENCE,
+    what="the transformer at batch 2 with a long JSON prompt, SmolLM3's hidden states and Wan's VAE decode",
+)
+
+
+def fibo_plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
+    """The ``autopipe_load_plan`` hook of FIBO: float32 on a CPU; bfloat16 (else float16) on an accelerator, every component alike.
+
+    The weight variant is the dtype's own where the checkpoint has such files,
+    else the plain ones; the placement is "device", which the core replaces.
+    """
+    half = half_precision_plan(identity, device, prefer="bfloat16")
+    if not device.accelerated:
+        return half
+    return replace(half, reason=(
+        f"{half.reason}; bfloat16 where the device has it, as BRIA's FIBO cards load it; "
+        "the VAE in the same dtype: the pipelines hand it latents in the transformer's dtype"
+    ))
