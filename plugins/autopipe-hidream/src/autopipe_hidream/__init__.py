@@ -87,7 +87,6 @@ globals().update(lazy_hooks(
     __name__,
     autopipe_load_plan=".loading:plan",
     autopipe_footprint=".loading:footprint",
-    autopipe_from_pretrained=".loading:from_pretrained",
     autopipe_detect=".single_file:detect",
     autopipe_from_single_file=".single_file:load",
     autopipe_build_tiny=".tiny:build",

@@ -33,9 +33,13 @@ and transformers' own classes, docs/hidream.md):
   quantise it or put it on another device; the planner counts what is passed.
   No component can be left out (``skip``): HiDreamImagePipeline encodes the
   prompt with all four encoders, and none has a fallback.
-  :func:`from_pretrained` refuses a checkpoint without the Llama, before any
-  weight is read, saying what to pass (diffusers' own error names the
-  missing keywords, not where the Llama comes from).
+
+A checkpoint without the Llama (HiDream-ai's) is refused by the core before
+any weight is read (``autopipe_core.loading.check_components``: an
+``InvalidModelError`` that names ``text_encoder_4=`` and ``tokenizer_4=``);
+where they come from (:data:`LLAMA_ADVICE`) is said by docs/hidream.md and by
+the single-file loader, which checks its base itself. The core has no place
+for a family's advice in that error (a core change the plugin does not make).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from autopipe_core import Activation, DeviceFacts, Footprint, GiB, Identity, LoadPlan, UnsupportedModelError
+from autopipe_core import Activation, DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
 from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
 
@@ -150,8 +154,7 @@ LLAMA_ADVICE = (
     f"pass tokenizer_4=transformers.AutoTokenizer.from_pretrained({LLAMA_REPO!r}) and "
     f"text_encoder_4=transformers.LlamaForCausalLM.from_pretrained({LLAMA_REPO!r}, output_hidden_states=True, "
     "output_attentions=True, torch_dtype=torch.bfloat16), as HiDream-ai's model cards and diffusers' HiDreamImagePipeline "
-    "example do (the Llama is Meta's, gated: accept its licence on the hub first); or pass None for both and call the pipeline "
-    "with prompt_embeds_llama3= you computed elsewhere"
+    "example do (the Llama is Meta's, gated: accept its licence on the hub first)"
 )
 
 
@@ -194,21 +197,3 @@ def lacks_llama(model: Any) -> list[str] | None:
         if not named or (local and not (Path(str(model)) / name).is_dir()):
             lacking.append(name)
     return lacking
-
-
-def from_pretrained(family: str, pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> None:
-    """The ``autopipe_from_pretrained`` hook: refuse a checkpoint without its Llama, else let the core load it (None).
-
-    Raises :class:`~autopipe_core.UnsupportedModelError` when the checkpoint
-    lacks ``text_encoder_4`` or ``tokenizer_4`` (HiDream-ai's own
-    repositories do) and the caller does not pass it, saying what to pass
-    (:data:`LLAMA_ADVICE`); nothing is read but model_index.json. Returns None
-    in every other case: diffusers' ``from_pretrained`` does the rest.
-    """
-    lacking = [name for name in (lacks_llama(model) or ()) if name not in kwargs]
-    if lacking:
-        raise UnsupportedModelError(
-            f"{model} is a HiDream-I1 checkpoint without its Llama 3.1 text encoder ({', '.join(lacking)} not in it, as "
-            f"HiDream-ai's repositories ship it): {LLAMA_ADVICE}"
-        )
-    return None

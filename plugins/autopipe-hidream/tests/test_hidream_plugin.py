@@ -1,0 +1,221 @@
+"""autopipe-hidream against diffusers' own tables and sources, its refusals, the bfloat16 plan, the drawn size and the Llama."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import autopipe_hidream as hidream
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, InvalidModelError, Task, UnsupportedTaskError, resolve
+from autopipe_core.planning import plan as plan_placement
+from autopipe_core.registry import get_registry
+from autopipe_hidream.loading import ALLOWANCE, drawn, footprint, lacks_llama, native_side, plan
+
+BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
+T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
+#: HiDream-ai/HiDream-I1-Dev's files (the upload of 6d5c9cf): bfloat16 weights as the plain files, no text_encoder_4 or tokenizer_4.
+HIDREAM_AI_FILES = (
+    "model_index.json", "scheduler/scheduler_config.json",
+    "text_encoder/model.safetensors", "text_encoder_2/model.safetensors",
+    "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
+    "transformer/diffusion_pytorch_model-00001-of-00007.safetensors", "vae/diffusion_pytorch_model.safetensors",
+)
+#: The model_index.json of a checkpoint without the Llama (the components HiDream-ai's repositories ship).
+WITHOUT_LLAMA = {
+    "_class_name": "HiDreamImagePipeline",
+    "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModelWithProjection"],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+    "text_encoder_3": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"],
+    "tokenizer_3": ["transformers", "T5Tokenizer"],
+    "transformer": ["diffusers", "HiDreamImageTransformer2DModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+
+
+def _auto_tables() -> dict[Task, dict[str, str]]:
+    from diffusers.pipelines import auto_pipeline
+
+    tables = {
+        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
+    }
+    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
+
+
+def _quiet(pipe):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# Registration, against diffusers' own tables and classes
+
+
+def test_the_family_and_its_rows_are_registered_alone():
+    registry = get_registry()
+    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-hidream"}
+    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-hidream"} == {hidream.HIDREAM}
+    assert set(registry.table) == {(hidream.HIDREAM, frozenset())} and registry.conflicts == ()
+    assert registry.table[(hidream.HIDREAM, frozenset())][Task.TEXT2IMG][0] == "diffusers:HiDreamImagePipeline"
+
+
+def test_diffusers_tables_have_no_hidream_key_and_diffusers_autopipeline_refuses_what_autopipe_serves(tiny_checkpoint):
+    """HiDream-I1 is a class beyond diffusers' tables: no key, no class in any of the three; diffusers' AutoPipeline fails."""
+    from diffusers import AutoPipelineForText2Image as DiffusersAuto
+
+    tables = _auto_tables()
+    assert not [key for table in tables.values() for key in table if "hidream" in key.lower()]
+    assert not [cls for table in tables.values() for cls in table.values() if "HiDream" in cls]
+    path = tiny_checkpoint(hidream.HIDREAM)
+    with pytest.raises(ValueError, match="HiDreamImagePipeline"):
+        DiffusersAuto.from_pretrained(path)
+    resolution = resolve(path, Task.TEXT2IMG)
+    assert (resolution.family, resolution.pipeline_class) == (hidream.HIDREAM, "HiDreamImagePipeline")
+
+
+def test_diffusers_has_no_other_pipeline_for_hidreams_transformer():
+    """HiDreamImagePipeline is diffusers' only HiDream pipeline (no Edit, Img2Img, Inpaint, PAG or ControlNet class): the refusals are true.
+
+    Read from diffusers' pipeline sources with ast (nothing imported), and from its public names. When this fails,
+    diffusers has added one: serve it.
+    """
+    import diffusers
+
+    found = set()
+    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "HiDreamImageTransformer2DModel" not in text:
+            continue
+        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
+            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+            if init is not None and any(
+                "HiDreamImageTransformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None
+            ):
+                found.add(node.name)
+    assert found == {"HiDreamImagePipeline"}
+    assert [n for n in dir(diffusers) if "HiDream" in n and n.endswith("Pipeline")] == ["HiDreamImagePipeline"]
+
+
+@pytest.mark.parametrize("task, words", [
+    (Task.IMG2IMG, "FluxImg2ImgPipeline, autopipe-flux"),
+    (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
+])
+def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
+    with pytest.raises(UnsupportedTaskError) as refusal:
+        resolve(tiny_checkpoint(hidream.HIDREAM), task)
+    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+
+
+def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
+    path = tiny_checkpoint(hidream.HIDREAM)
+    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for HiDream-I1.*leave out enable_pag"):
+        resolve(path, Task.TEXT2IMG, enable_pag=True)
+    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for HiDream-I1"):
+        resolve(path, Task.TEXT2IMG, controlnet=object())
+
+
+def test_the_tiny_builder_builds_no_variant(tmp_path):
+    from autopipe_hidream.tiny import build
+
+    with pytest.raises(ValueError, match="hidream has no tiny variant 'dev'"):
+        build(hidream.HIDREAM, tmp_path / "x", "dev")
+    with pytest.raises(ValueError, match="builds no tiny 'flux'"):
+        build("flux", tmp_path / "y")
+
+
+# Loading code: bfloat16, float32 without it, the drawn size
+
+
+def _identity(files=HIDREAM_AI_FILES, vae: dict | None = None) -> Identity:
+    return Identity("folder", "x", "HiDreamImagePipeline", files=files, configs={"vae": vae or {}})
+
+
+def test_the_plan_is_bfloat16_where_the_device_has_it_float32_elsewhere():
+    cpu = plan(hidream.HIDREAM, _identity(), DeviceFacts("cpu"))
+    assert (cpu.dtype, cpu.variant) == ("float32", None) and "123 GB of RAM" in cpu.reason
+    gpu = plan(hidream.HIDREAM, _identity(), BF16_GPU)
+    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", None, {}, frozenset())
+    old = plan(hidream.HIDREAM, _identity(), T4)
+    assert old.dtype == "float32" and "not float16" in old.reason and "cuda has no bfloat16" in old.reason
+
+
+def test_the_drawn_size_is_the_native_area_as_the_pipeline_draws_it(tiny_checkpoint):
+    """HiDreamImagePipeline keeps the aspect ratio and draws the native area, whatever the size asked: checked on the pipeline."""
+    assert drawn(320, 192) == (1312, 784) and drawn(2048, 2048) == (1024, 1024) and drawn(None, None) == (1024, 1024)
+    path = tiny_checkpoint(hidream.HIDREAM)
+    assert native_side(resolve(path, Task.TEXT2IMG).identity) == 256  # 128 latents x the tiny VAE's factor 2
+    pipe = _quiet(AutoPipelineForText2Image.from_pretrained(path))
+    image = pipe("a red fox", height=64, width=128, num_inference_steps=1).images[0]
+    assert image.size == drawn(128, 64, native=256) == (360, 180)
+
+
+def test_the_allowance_is_that_of_the_drawn_size_and_names_the_size_asked():
+    identity = _identity(vae={"block_out_channels": [128, 256, 512, 512]})
+    gpu = plan(hidream.HIDREAM, identity, BF16_GPU)
+    from autopipe_core import Footprint
+
+    small = footprint(hidream.HIDREAM, identity, gpu, Footprint(()), 320, 192).activation
+    native = footprint(hidream.HIDREAM, identity, gpu, Footprint(()), None, None).activation
+    assert (small.width, small.height, native.width, native.height) == (320, 192, 1024, 1024)
+    assert small.nbytes == ALLOWANCE.nbytes(1312, 784, "bfloat16") and native.nbytes == 2 * GiB
+    assert abs(small.nbytes - native.nbytes) < native.nbytes // 50 and "draws the native 1024x1024 area" in small.reason
+
+
+def test_the_tiny_checkpoint_is_counted_as_it_loads_in_bfloat16(tiny_checkpoint):
+    path = tiny_checkpoint(hidream.HIDREAM)
+    placed = plan_placement(resolve(path, Task.TEXT2IMG), BF16_GPU)
+    assert placed.plan.dtype == "bfloat16" and placed.footprint.activation.nbytes > 0
+    pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=torch.bfloat16)
+    for name in ("text_encoder", "text_encoder_2", "text_encoder_3", "text_encoder_4", "transformer", "vae"):
+        counted = placed.footprint.component(name)
+        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+
+
+def test_hidream_i1_fulls_unipc_flow_scheduler_runs(tiny_checkpoint):
+    """Full runs a UniPC scheduler on flow sigmas (HiDreamImagePipeline's own branch for it), Dev and Fast flow-match Euler."""
+    from diffusers import UniPCMultistepScheduler
+
+    unipc = UniPCMultistepScheduler(use_flow_sigmas=True, flow_shift=3.0, prediction_type="flow_prediction")
+    pipe = _quiet(AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(hidream.HIDREAM), scheduler=unipc))
+    assert type(pipe.scheduler).__name__ == "UniPCMultistepScheduler"
+    assert pipe("a red fox", num_inference_steps=2, guidance_scale=5.0).images[0].size == (256, 256)
+
+
+# The Llama: HiDream-ai's repositories do not ship it
+
+
+def _without_llama(folder: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "hidream-without-llama"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("text_encoder_4", "tokenizer_4"))
+    (copy / "model_index.json").write_text(json.dumps(WITHOUT_LLAMA))
+    return copy
+
+
+def test_a_checkpoint_without_its_llama_is_refused_before_any_weight_is_read(tiny_checkpoint, tmp_path):
+    """The core refuses it (check_components), naming both keywords; lacks_llama, which the single-file loader uses, agrees."""
+    folder = tiny_checkpoint(hidream.HIDREAM)
+    copy = _without_llama(folder, tmp_path)
+    assert lacks_llama(copy) == ["text_encoder_4", "tokenizer_4"] and lacks_llama(folder) == []
+    listed = tmp_path / "listed"
+    shutil.copytree(copy, listed)
+    (listed / "model_index.json").write_text(json.dumps({**WITHOUT_LLAMA, "text_encoder_4": ["transformers", "LlamaForCausalLM"]}))
+    assert lacks_llama(listed) == ["text_encoder_4", "tokenizer_4"]  # listed without a folder is lacking too
+    with pytest.raises(InvalidModelError, match=r"has no text_encoder_4, tokenizer_4.*pass text_encoder_4=\.\.\., tokenizer_4=\.\.\."):
+        AutoPipelineForText2Image.from_pretrained(copy)
+
+
+def test_a_checkpoint_without_its_llama_loads_with_the_llama_passed(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint(hidream.HIDREAM)
+    copy = _without_llama(folder, tmp_path)
+    full = AutoPipelineForText2Image.from_pretrained(folder)
+    pipe = _quiet(AutoPipelineForText2Image.from_pretrained(copy, text_encoder_4=full.text_encoder_4, tokenizer_4=full.tokenizer_4))
+    assert pipe.text_encoder_4 is full.text_encoder_4
+    assert pipe("a red fox", num_inference_steps=2).images[0].size == (256, 256)
