@@ -121,3 +121,21 @@ def test_fibo_plans_bfloat16_every_component_alike():
     assert t4.dtype == "float16" and "has no bfloat16" in t4.reason
     activation = FIBO_ALLOWANCE.activation(identity, gpu)
     assert (activation.width, activation.height, activation.nbytes) == (1024, 1024, 4 * GiB)
+
+
+def test_a_fibo_2_checkpoint_is_refused_saying_how_to_load_it(tmp_path):
+    """FIBO 2's class is recognised, not served: every task is refused before anything is imported, with diffusers' way."""
+    from autopipe_core import UnsupportedModelError
+
+    index = {
+        "_class_name": "BriaFibo2Pipeline",
+        "processor": ["transformers", "Qwen3VLProcessor"],
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "Qwen3VLForConditionalGeneration"],
+        "transformer": ["diffusers", "BriaFibo2Transformer2DModel"],
+        "vae": ["diffusers", "AutoencoderKLFlux2"],
+    }
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    for task in Task:
+        with pytest.raises(UnsupportedModelError, match=r"family bria-fibo.*BriaFibo2Pipeline\.from_pretrained"):
+            resolve(tmp_path, task)

@@ -35,7 +35,10 @@ asked to edit is refused, saying to load FIBO Edit.
 Not served: FIBO 2 (``BriaFibo2Pipeline``: ``BriaFibo2Transformer2DModel``
 under Qwen3-VL with FLUX.2's VAE, one class for generation, editing and
 inpainting), whose pipeline needs a ``Qwen3VLProcessor`` that transformers 5
-builds only with torchvision (see docs/bria.md); no plugin claims its class.
+builds only with torchvision, so no tiny FIBO 2 can run where this plugin is
+tested (docs/bria.md). The FIBO family recognises its class
+(``FamilySpec.recognised``): a FIBO 2 checkpoint is refused for every task
+with :data:`FIBO2_NOT_SERVED`, which says how to load it with diffusers.
 PAG and ControlNet are refused for both families: diffusers has no such class
 for either transformer.
 
@@ -83,6 +86,12 @@ FIBO_NO_INPAINT = (
     "FIBO (BriaFiboPipeline) only generates: BRIA's editing model is FIBO Edit, a checkpoint of its own (briaai/Fibo-Edit, "
     "briaai/Fibo-Edit-1.5-base; BriaFiboEditPipeline, which repaints what its mask= covers): load that one"
 )
+FIBO2_CLASS = "BriaFibo2Pipeline"
+FIBO2_NOT_SERVED = (
+    "FIBO 2 is another architecture than FIBO (BriaFibo2Transformer2DModel under Qwen3-VL with FLUX.2's VAE), which autopipe-bria "
+    "does not serve yet; load it with diffusers.BriaFibo2Pipeline.from_pretrained (one class draws, edits with image= and "
+    "repaints with mask=). FIBO (BriaFiboPipeline) and FIBO Edit (BriaFiboEditPipeline) checkpoints are served"
+)
 FIBO_NO_PAG = "diffusers has no PAG pipeline for FIBO (no PAG class takes BriaFiboTransformer2DModel); leave out enable_pag"
 FIBO_NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for FIBO; leave out controlnet="
 
@@ -102,6 +111,7 @@ def autopipe_families() -> list[FamilySpec]:
                 "BRIA FIBO: an 8B MMDiT under SmolLM3 with Wan 2.2's VAE, prompted with JSON captions, 1024 px "
                 "(BriaFiboPipeline, text2img; FIBO Edit checkpoints: BriaFiboEditPipeline, img2img and inpaint)"
             ),
+            recognised={FIBO2_CLASS: FIBO2_NOT_SERVED},
         ),
     ]
 
