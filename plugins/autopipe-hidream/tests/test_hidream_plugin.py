@@ -219,3 +219,30 @@ def test_a_checkpoint_without_its_llama_loads_with_the_llama_passed(tiny_checkpo
     pipe = _quiet(AutoPipelineForText2Image.from_pretrained(copy, text_encoder_4=full.text_encoder_4, tokenizer_4=full.tokenizer_4))
     assert pipe.text_encoder_4 is full.text_encoder_4
     assert pipe("a red fox", num_inference_steps=2).images[0].size == (256, 256)
+
+
+def test_the_plan_counts_the_llama_a_checkpoint_lacks_and_a_passed_one_as_passed(tiny_checkpoint, tmp_path):
+    """HiDream-ai's repositories cannot load without the Llama: the plan counts the one that will be passed."""
+    from autopipe_hidream.loading import LLAMA_PARAMETERS
+
+    folder = tiny_checkpoint(hidream.HIDREAM)
+    copy = _without_llama(folder, tmp_path)
+    lacking = plan_placement(resolve(copy, Task.TEXT2IMG), BF16_GPU).footprint.component("text_encoder_4")
+    assert (lacking.nbytes, lacking.dtype) == (2 * LLAMA_PARAMETERS, "bfloat16") and "the caller must pass" in lacking.source
+    full = AutoPipelineForText2Image.from_pretrained(folder)
+    passed = plan_placement(resolve(copy, Task.TEXT2IMG), BF16_GPU, kwargs={"text_encoder_4": full.text_encoder_4, "tokenizer_4": full.tokenizer_4})
+    assert passed.footprint.component("text_encoder_4").parameters == sum(p.numel() for p in full.text_encoder_4.parameters())
+    own = plan_placement(resolve(folder, Task.TEXT2IMG), BF16_GPU).footprint.component("text_encoder_4")
+    assert own.source == "safetensors headers"
+
+
+def test_the_llama_counted_is_llama_31_8b_instruct_built_from_its_config():
+    """LLAMA_PARAMETERS is LlamaForCausalLM of Llama 3.1 8B's config (8.03 B: Meta's "8B"), built on the meta device."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from autopipe_hidream.fullsize import LLAMA_31_8B
+    from autopipe_hidream.loading import LLAMA_PARAMETERS
+
+    with torch.device("meta"):
+        model = LlamaForCausalLM(LlamaConfig(**LLAMA_31_8B))
+    assert sum(p.numel() for p in model.parameters()) == LLAMA_PARAMETERS

@@ -50,7 +50,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from autopipe_core import Activation, DeviceFacts, Footprint, GiB, Identity, LoadPlan
+from autopipe_core import Activation, ComponentBytes, DeviceFacts, Footprint, GiB, Identity, LoadPlan
+from autopipe_core.planning import ITEMSIZE
 from autopipe_core.toolkit.allowance import Allowance
 from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
 
@@ -129,12 +130,19 @@ def drawn(width: int | None, height: int | None, native: int = NATIVE) -> tuple[
 
 
 def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:
-    """The ``autopipe_footprint`` hook: :data:`ALLOWANCE` for the image the pipeline will really draw.
+    """The ``autopipe_footprint`` hook: the Llama a checkpoint lacks, and :data:`ALLOWANCE` for the image the pipeline will draw.
 
-    The Activation names the size asked (None: the native one), its bytes
-    are those of :func:`drawn`'s size: HiDreamImagePipeline draws the native
-    area whatever the size asked, so a small request costs as much as 1024x1024.
+    A checkpoint without ``text_encoder_4`` (HiDream-ai's own) cannot load
+    unless the caller passes the Llama, so where the core counted none (it
+    counts a passed object itself) :func:`llama_bytes` counts Llama 3.1 8B
+    Instruct in the plan's dtype: the plan is then for the pipeline that will
+    run, 15 GiB more. The Activation names the size asked (None: the native
+    one); its bytes are those of :func:`drawn`'s size: HiDreamImagePipeline
+    draws the native area whatever the size asked, so a small request costs
+    as much as 1024x1024.
     """
+    if footprint.component("text_encoder_4") is None and not has_component(identity, "text_encoder_4"):
+        footprint = footprint.with_component(llama_bytes(plan.component_dtypes.get("text_encoder_4", plan.dtype)))
     native = native_side(identity)
     w, h = width or native, height or native
     real_w, real_h = drawn(w, h, native)
@@ -143,6 +151,28 @@ def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footpr
     if (real_w, real_h) != (w, h):
         said += f" (asked {w}x{h}: HiDreamImagePipeline draws the native {native}x{native} area whatever the size asked)"
     return counted.with_activation(Activation(counted.activation.nbytes, w, h, said))
+
+
+#: Llama 3.1 8B Instruct's parameters as LlamaForCausalLM (its LM head included): meta/Llama-3.1-8B-Instruct's config
+#: built on the meta device (autopipe_hidream.fullsize.LLAMA_31_8B; tests/test_hidream_fullsize.py checks it).
+LLAMA_PARAMETERS = 8_030_261_248
+
+
+def has_component(identity: Identity, name: str) -> bool:
+    """Whether the checkpoint gives `name`: model_index.json names its class, and its files (where known) have its folder."""
+    library, cls = identity.components.get(name, (None, None))
+    if library is None or cls is None:
+        return False
+    return identity.files is None or any(f.startswith(name + "/") for f in identity.files)
+
+
+def llama_bytes(dtype: str) -> ComponentBytes:
+    """Llama 3.1 8B Instruct's weights in `dtype` ("bfloat16": 14.96 GiB), for a checkpoint that lacks them."""
+    return ComponentBytes(
+        "text_encoder_4", LLAMA_PARAMETERS * ITEMSIZE[dtype], LLAMA_PARAMETERS, dtype,
+        f"Llama 3.1 8B Instruct ({LLAMA_PARAMETERS:,} parameters), which the checkpoint lacks and the caller must pass "
+        f"(from {LLAMA_REPO}); a smaller passed one (quantised) is counted as passed",
+    )
 
 
 # The Llama: HiDream-ai's repositories do not ship it.
