@@ -40,6 +40,7 @@ any weight is read (``autopipe_core.loading.check_components``: an
 where they come from (:data:`LLAMA_ADVICE`) is said by docs/hidream.md and by
 the single-file loader, which checks its base itself. The core has no place
 for a family's advice in that error (a core change the plugin does not make).
+Planned, such a checkpoint counts the Llama it will run with (:func:`footprint`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from autopipe_core.planning import ITEMSIZE
 from autopipe_core.toolkit.allowance import Allowance
 from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
 
-from . import HIDREAM
 
 #: Why an accelerator without bfloat16 gets float32 (said in the plan's reason).
 NO_FLOAT16 = (
