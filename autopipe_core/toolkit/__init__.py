@@ -1,8 +1,10 @@
-"""What plugin authors would otherwise each write: rows, load plans, allowances, tokenizers, tiny components, single-file helpers.
+"""What plugin authors would otherwise each write: rows, load plans, allowances, tokenizers, tiny components, single-file
+helpers, combined pipelines, components a family loads itself.
 
 ``from autopipe_core import toolkit``, then ``toolkit.rows``, ``toolkit.plans``,
 ``toolkit.allowance``, ``toolkit.tokenizers``, ``toolkit.tiny``,
-``toolkit.single_file`` (each imported on first use).
+``toolkit.single_file``, ``toolkit.connected``, ``toolkit.own_components``
+(each imported on first use).
 Importing any of them imports no torch, diffusers or transformers: they are
 imported inside the functions that build something. docs/plugin-guide.md,
 section "Toolkit", documents every public function with its arguments,

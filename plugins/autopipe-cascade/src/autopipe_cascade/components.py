@@ -23,11 +23,12 @@ component's class only there (``pipeline_loading_utils``:
 So no pipeline with such a component loads through ``from_pretrained`` in
 diffusers 0.42.1: a tiny StableCascadeDecoderPipeline saved with
 ``save_pretrained`` fails to load back (tests/test_components.py checks that
-this is still so). :func:`load` loads each of them itself, with the class of
-this module's fixed table (:data:`CLASSES`; the checkpoint's library string
-only selects among them, nothing it names is imported), hands diffusers
-``name=None`` for it (diffusers then loads the rest and builds the pipeline
-with None there) and registers the loaded model in its place.
+this is still so). :func:`load` loads each of them itself through the core
+toolkit's :mod:`autopipe_core.toolkit.own_components`, with the class of this
+module's fixed table (:data:`ENTRIES`, built from :data:`CLASSES` under
+either library; the checkpoint's entry only selects among them, nothing it
+names is imported), hands diffusers ``name=None`` for it (diffusers then
+loads the rest) and builds the pipeline with the loaded models in place.
 
 The core's guard refuses a library diffusers would look up in ``sys.modules``,
 such as ``wuerstchen``, before any loading code runs; both families declare
@@ -41,9 +42,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from autopipe_core import sources
-from autopipe_core.options import hub_options
-from autopipe_core.specs import import_class
+from autopipe_core.toolkit import own_components
+from autopipe_core.toolkit.own_components import MODEL_OPTIONS, model_kwargs  # noqa: F401 - this module's public names
 
 #: Würstchen's model classes, by the class name a model_index.json gives, and where diffusers 0.42.1 keeps them.
 CLASSES: Mapping[str, str] = {
@@ -51,45 +51,13 @@ CLASSES: Mapping[str, str] = {
 }
 #: The libraries checkpoints name them with: Würstchen's pipeline module before the move, the top package after.
 LIBRARIES = frozenset({"wuerstchen", "diffusers"})
-
-#: The from_pretrained keywords a model's own from_pretrained takes too (those diffusers' load_sub_model hands on
-#: that concern files and memory). A device map is not among them: a component loaded here loads on the CPU.
-MODEL_OPTIONS = (
-    "cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "low_cpu_mem_usage",
-    "use_safetensors", "disable_mmap",
-)
+#: The toolkit's table: each (library, class name) entry a checkpoint gives them -> the class this plugin loads.
+ENTRIES: Mapping[tuple[str, str], str] = {(library, name): ref for library in sorted(LIBRARIES) for name, ref in CLASSES.items()}
 
 
 def stranded(components: Mapping[str, tuple[str | None, str | None]]) -> dict[str, str]:
     """component -> class name, for each model_index.json entry naming a Würstchen model class diffusers 0.42.1 cannot find."""
-    return {name: cls for name, (library, cls) in components.items() if library in LIBRARIES and cls in CLASSES}
-
-
-def _dtype(kwargs: Mapping[str, Any], name: str) -> Any:
-    value = kwargs.get("dtype", kwargs.get("torch_dtype"))
-    if isinstance(value, Mapping):  # diffusers' per-component form: {"default": ..., name: ...}
-        return value.get(name, value.get("default"))
-    return value
-
-
-def _has_variant(files: tuple[str, ...] | None, name: str, variant: str) -> bool:
-    """Whether the component folder holds weight files of `variant` (unknown files: assume so, as the plan did)."""
-    if files is None:
-        return True
-    return any(f.startswith(f"{name}/") and (f".{variant}." in f or f".{variant}-" in f) for f in files)
-
-
-def model_kwargs(name: str, kwargs: Mapping[str, Any], files: tuple[str, ...] | None) -> dict[str, Any]:
-    """The keywords component `name` is loaded with: the file and memory options, its dtype, and the weight variant
-    where its folder has files of it (diffusers passes a variant only to components that have one)."""
-    out = {k: kwargs[k] for k in MODEL_OPTIONS if k in kwargs}
-    dtype = _dtype(kwargs, name)
-    if dtype is not None:
-        out["dtype"] = dtype
-    variant = kwargs.get("variant")
-    if variant is not None and _has_variant(files, name, variant):
-        out["variant"] = variant
-    return out
+    return {name: ref.partition(":")[2] for name, ref in own_components.stranded(components, ENTRIES).items()}
 
 
 def load(cls: type, reference: Any, kwargs: dict[str, Any]) -> Any:
@@ -99,19 +67,6 @@ def load(cls: type, reference: Any, kwargs: dict[str, Any]) -> Any:
     model_index.json names). A stranded component the caller passes is
     used as passed (None leaves it out). Reads the checkpoint's
     model_index.json (a folder, or a hub repo through the hub cache); raises
-    what diffusers raises for the rest.
+    what diffusers raises for the rest (:func:`autopipe_core.toolkit.own_components.load`).
     """
-    identity = sources.with_files(sources.identify(reference, lambda names: (), **hub_options(kwargs)), hub_options(kwargs))
-    stuck = stranded(identity.components)
-    if not stuck:
-        return cls.from_pretrained(reference, **kwargs)
-    own = {}
-    for name, class_name in stuck.items():
-        if name in kwargs:
-            own[name] = kwargs[name]
-        else:
-            model_class = import_class(CLASSES[class_name])
-            own[name] = model_class.from_pretrained(reference, subfolder=name, **model_kwargs(name, kwargs, identity.files))
-    pipeline = cls.from_pretrained(reference, **{**kwargs, **dict.fromkeys(stuck)})
-    pipeline.register_modules(**own)
-    return pipeline
+    return own_components.load(ENTRIES, cls, reference, kwargs)
