@@ -1,0 +1,29 @@
+"""autopipe-krea2 against the conformance kit: the contract every plugin keeps, for Krea 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import autopipe_krea2 as krea2
+from autopipe_core import Task
+from autopipe_core.testing import PluginConformance
+
+#: Krea2Pipeline draws 1024x1024 and pads prompts to 512 tokens unless told: the kit's calls draw 64x64 over 32 tokens,
+#: well under a second on one core for the tiny checkpoint. tests/test_krea2_plugin.py runs the defaults once.
+SMALL = {"height": 64, "width": 64, "max_sequence_length": 32}
+
+
+class TestConformance(PluginConformance):
+    plugin = "autopipe-krea2"
+    cannot = {
+        (krea2.KREA2, Task.IMG2IMG): krea2.NO_IMG2IMG,
+        (krea2.KREA2, Task.INPAINT): krea2.NO_INPAINT,
+        **{(f"{krea2.KREA2}+pag", t): krea2.NO_PAG for t in Task},
+        **{(f"{krea2.KREA2}+controlnet", t): krea2.NO_CONTROLNET for t in Task},
+    }
+    call_kwargs = {krea2.KREA2: SMALL}
+
+    def tiny_single_file(self, family: str, path: Path) -> Path:
+        from autopipe_krea2.tiny import krea2_single_file
+
+        return krea2_single_file(self.tiny_folder(family), path)
