@@ -7,6 +7,7 @@ import ast
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,19 +165,51 @@ def _with_transformer_entry(tiny: Path, dest: Path, entry: list[str]) -> Path:
     return dest
 
 
-def test_brias_transformer_bria_library_entry_is_refused_until_corrected(tiny_checkpoint, tmp_path):
-    """BRIA-3.2's index names the transformer's library 'transformer_bria' (its old remote code). diffusers 0.42.1 will not
-    import a library a checkpoint names (nor will autopipe's guard); with the entry corrected to diffusers' own class of
-    that name (the guard's message says so) the same files load and run."""
+def test_brias_published_transformer_entry_loads_with_diffusers_class_and_imports_nothing_it_names(tiny_checkpoint, tmp_path):
+    """BRIA-3.2's index names the transformer's library 'transformer_bria' (its old remote code), which diffusers 0.42.1
+    cannot resolve. The family declares the entry as loaded by itself: the same files load, with diffusers'
+    BriaTransformer2DModel, and draw; no module named transformer_bria is imported."""
+    from diffusers import BriaTransformer2DModel, DiffusionPipeline
+
     tiny = tiny_checkpoint(bria.BRIA)
     published = _with_transformer_entry(tiny, tmp_path / "published", ["transformer_bria", "BriaTransformer2DModel"])
     assert resolve(published, Task.TEXT2IMG).pipeline_class == "BriaPipeline"
-    with pytest.raises(UntrustedCodeError, match="transformer_bria.*correct it in model_index.json"):
-        AutoPipelineForText2Image.from_pretrained(published)
-    corrected = _with_transformer_entry(tiny, tmp_path / "corrected", ["diffusers", "BriaTransformer2DModel"])
-    pipe = AutoPipelineForText2Image.from_pretrained(corrected)
+    with pytest.raises(ValueError, match="transformer_bria is not one of the libraries Diffusers can load components from"):
+        DiffusionPipeline.from_pretrained(published)  # why the plugin loads it itself
+    pipe = AutoPipelineForText2Image.from_pretrained(published, dtype=torch.bfloat16)
+    assert type(pipe).__name__ == "BriaPipeline" and type(pipe.transformer) is BriaTransformer2DModel
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.float32  # the dtype asked; BriaPipeline's VAE
+    assert pipe.config["transformer"] == ("diffusers", "BriaTransformer2DModel")
+    saved = BriaTransformer2DModel.from_pretrained(tiny, subfolder="transformer")
+    assert all(torch.equal(a, b.to(torch.bfloat16)) for a, b in zip(pipe.transformer.state_dict().values(), saved.state_dict().values()))
     pipe.set_progress_bar_config(disable=True)
-    assert type(pipe).__name__ == "BriaPipeline" and pipe("a red fox", **SMALL).images[0].size == (64, 64)
+    assert pipe("a red fox", **SMALL).images[0].size == (64, 64)
+    assert "transformer_bria" not in sys.modules
+
+
+def test_a_transformer_bria_module_shipped_in_the_folder_is_still_refused(tiny_checkpoint, tmp_path):
+    """loads_itself lets the entry pass, not code: a transformer/transformer_bria.py (what diffusers would run in place of
+    the library) is refused by the guard before anything is imported, and another class under that library too."""
+    tiny = tiny_checkpoint(bria.BRIA)
+    shipped = _with_transformer_entry(tiny, tmp_path / "shipped", ["transformer_bria", "BriaTransformer2DModel"])
+    (shipped / "transformer" / "transformer_bria.py").write_text("raise SystemExit('ran')\n")
+    with pytest.raises(UntrustedCodeError, match="transformer/transformer_bria.py"):
+        AutoPipelineForText2Image.from_pretrained(shipped)
+    other = _with_transformer_entry(tiny, tmp_path / "other", ["transformer_bria", "OtherTransformer"])
+    with pytest.raises(UntrustedCodeError, match=r"transformer: \['transformer_bria', 'OtherTransformer'\]"):
+        AutoPipelineForText2Image.from_pretrained(other)
+    assert "transformer_bria" not in sys.modules
+
+
+def test_a_checkpoint_saved_by_diffusers_is_left_to_diffusers(tiny_checkpoint):
+    """The hook answers None where the published entry is absent (the tiny checkpoint, as diffusers saves it)."""
+    from diffusers import BriaPipeline
+
+    from autopipe_bria.loading import from_pretrained
+
+    path = tiny_checkpoint(bria.BRIA)
+    assert json.loads((path / "model_index.json").read_text())["transformer"] == ["diffusers", "BriaTransformer2DModel"]
+    assert from_pretrained(BriaPipeline, path, {}) is None
 
 
 # Loading code: bfloat16 as the cards load it, the VAE in float32, T5's float32 layers counted under float16

@@ -42,6 +42,14 @@ with :data:`FIBO2_NOT_SERVED`, which says how to load it with diffusers.
 PAG and ControlNet are refused for both families: diffusers has no such class
 for either transformer.
 
+Loading: BRIA-3.2's and BRIA-3.1's published model_index.json name the
+transformer ``["transformer_bria", "BriaTransformer2DModel"]``, a library
+diffusers 0.42.1 cannot resolve; the family declares that entry as loaded by
+itself (:data:`PUBLISHED_TRANSFORMER`, ``FamilySpec.loads_itself``) and its
+``autopipe_from_pretrained`` loads it with diffusers' own class through the
+core toolkit (:func:`.loading.from_pretrained`); every other checkpoint is left
+to diffusers' own loading.
+
 Single files: none. diffusers' ``single_file_utils`` (0.42.1) has no
 checkpoint key names, converter or pipeline mapping for any BRIA model, no
 BRIA pipeline has ``from_single_file``, and the transformers' (inherited from
@@ -95,6 +103,12 @@ FIBO2_NOT_SERVED = (
 FIBO_NO_PAG = "diffusers has no PAG pipeline for FIBO (no PAG class takes BriaFiboTransformer2DModel); leave out enable_pag"
 FIBO_NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for FIBO; leave out controlnet="
 
+#: The transformer entry briaai/BRIA-3.2's and BRIA-3.1's published model_index.json give: the module of BRIA's old
+#: remote code, which diffusers 0.42.1 cannot resolve (it has the class itself). Declared as loaded by the family
+#: (FamilySpec.loads_itself): :func:`.loading.from_pretrained` builds it with diffusers' class, importing nothing named
+#: transformer_bria; a transformer/transformer_bria.py shipped in the folder is still refused by the core's guard.
+PUBLISHED_TRANSFORMER = ("transformer_bria", "BriaTransformer2DModel")
+
 
 @hookimpl
 def autopipe_families() -> list[FamilySpec]:
@@ -103,6 +117,7 @@ def autopipe_families() -> list[FamilySpec]:
             name=BRIA,
             example="briaai/BRIA-3.2",
             description="BRIA 3.1/3.2: BRIA AI's 4B rectified-flow MMDiT under T5-XXL with SDXL's VAE, 1024 px (BriaPipeline, text2img)",
+            loads_itself={PUBLISHED_TRANSFORMER},
         ),
         FamilySpec(
             name=FIBO,
@@ -135,5 +150,6 @@ globals().update(lazy_hooks(
     __name__,
     autopipe_load_plan={BRIA: ".loading:plan", FIBO: ".loading:fibo_plan"},
     autopipe_footprint={BRIA: ".loading:ALLOWANCE.footprint", FIBO: ".loading:FIBO_ALLOWANCE.footprint"},
+    autopipe_from_pretrained={BRIA: ".loading:from_pretrained"},
     autopipe_build_tiny=".tiny:build",
 ))

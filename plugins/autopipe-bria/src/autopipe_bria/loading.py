@@ -30,6 +30,22 @@ resolution (its cards: "resolution should overall consist approximately
 1024*1024"): see :data:`ALLOWANCE`. An estimate from the shapes, not a GPU
 measurement.
 
+BRIA-3.2's published transformer entry (:func:`from_pretrained`, :data:`OWN`)
+---------------------------------------------------------------------------
+
+briaai/BRIA-3.2's and BRIA-3.1's model_index.json name the transformer
+``["transformer_bria", "BriaTransformer2DModel"]``, the module of BRIA's old
+remote code (``transformer_bria.py`` at the repository's root). diffusers
+0.42.1 cannot load that entry ("transformer_bria is not one of the libraries
+Diffusers can load components from", even with ``transformer=`` passed), but
+it has ``BriaTransformer2DModel`` itself, and the weights and
+``transformer/config.json`` are that class's. So the family declares the
+entry as loaded by itself (``FamilySpec.loads_itself``) and loads it with
+diffusers' class through :mod:`autopipe_core.toolkit.own_components`; nothing
+named ``transformer_bria`` is imported. A checkpoint without the entry (one
+saved by diffusers: ``["diffusers", "BriaTransformer2DModel"]``) is left to
+diffusers' own loading.
+
 FIBO and FIBO Edit (:func:`fibo_plan`, :data:`FIBO_ALLOWANCE`)
 -------------------------------------------------------------
 
@@ -48,10 +64,24 @@ pipelines' default (``default_sample_size`` 64 x ``vae_scale_factor`` 16): see
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan
+from autopipe_core.toolkit import own_components
 from autopipe_core.toolkit.allowance import Allowance
 from autopipe_core.toolkit.plans import half_precision_plan
+
+from . import PUBLISHED_TRANSFORMER
+
+#: The entry the family loads itself (its FamilySpec.loads_itself) -> the class that loads it: diffusers' own.
+OWN = {PUBLISHED_TRANSFORMER: "diffusers:BriaTransformer2DModel"}
+
+
+def from_pretrained(pipeline_class: type, model: Any, kwargs: dict[str, Any]) -> Any:
+    """The ``autopipe_from_pretrained`` hook of BRIA 3.x: a checkpoint with BRIA-3.2's published transformer entry
+    loaded with diffusers' BriaTransformer2DModel (see the module), the pipeline returned; None for any other
+    checkpoint (diffusers' own loading). Raises what diffusers raises loading the rest."""
+    return own_components.from_pretrained(OWN, pipeline_class, model, kwargs)
 
 #: BriaPipeline's default height and width (diffusers 0.42.1), BRIA's training resolution.
 REFERENCE = 1024
