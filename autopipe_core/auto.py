@@ -15,7 +15,8 @@ from . import loading
 from .errors import ModelNotFoundError
 from .options import hub_options
 from .registry import get_registry
-from .resolve import class_kwargs, identify, resolve_identity
+from .resolve import class_kwargs, identify, identify_pipeline, resolve_identity
+from .sources import live_components
 from .switch import switch
 from .tasks import Task
 
@@ -110,11 +111,12 @@ class _AutoPipeline:
         IgnoredArgumentWarning that says where it belongs.
         """
         registry = get_registry()
-        identity = identify(pipeline, registry)
+        components = live_components(pipeline)  # read once: diffusers' property inspects the class's signature each time
+        identity = identify(pipeline, registry) if components is None else identify_pipeline(pipeline, registry, components)
         resolution = resolve_identity(identity, cls.task, kwargs, registry)
         source = registry.identify(identity.bases or (identity.class_name,))
         readers = {**registry.families[source.family][0].init_readers, **registry.families[resolution.family][0].init_readers} if source else {}
-        return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs), readers)
+        return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs), readers, components)
 
 
 class AutoPipelineForText2Image(_AutoPipeline):

@@ -48,11 +48,13 @@ import re
 import reprlib
 import struct
 import threading
+from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError
 from .files import open_regular
@@ -140,8 +142,29 @@ class SafetensorsHeader:
         info = self.tensors.get(name)
         return info.shape if info is not None else None
 
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Every tensor name, sorted: the index :meth:`has_prefix` and :meth:`with_prefix` search (built once, on first use).
+
+        Detection asks a header many questions about names (every plugin, several prefixes each); a sorted
+        tuple answers each in a binary search instead of a pass over every name.
+        """
+        return tuple(sorted(self.tensors))
+
+    def with_prefix(self, prefix: str) -> tuple[str, ...]:
+        """The tensor names that start with `prefix`, sorted."""
+        names = self.names
+        start = bisect_left(names, prefix)
+        end = bisect_left(names, prefix + "\U0010ffff", start) if prefix else len(names)
+        while end < len(names) and names[end].startswith(prefix):  # names holding U+10FFFF itself, after the bound
+            end += 1
+        return names[start:end]
+
     def has_prefix(self, prefix: str) -> bool:
-        return any(name.startswith(prefix) for name in self.tensors)
+        """Whether some tensor name starts with `prefix`."""
+        names = self.names
+        i = bisect_left(names, prefix)
+        return i < len(names) and names[i].startswith(prefix)
 
 
 def _fail(where: str, problem: str) -> InvalidModelError:
@@ -153,11 +176,11 @@ def _fail(where: str, problem: str) -> InvalidModelError:
 
 # --- the JSON, decoded in one pass ---------------------------------------------------------------------------------
 #
-# json.loads calls _object for every JSON object with its (key, value) pairs, in order and with duplicates. A tensor
+# json.loads calls the hook _decoder makes for every JSON object with its (key, value) pairs, in order and with duplicates. A tensor
 # entry written the way every writer writes it (dtype, shape, data_offsets, in that order, well typed) becomes a
-# compact (TensorInfo, start, end) tuple at once, so the parsed dicts of a million tensors never exist together;
-# anything else stays an _Object, the pairs as read, for the slower checks that know where it sits and say what
-# is wrong. JSON arrays stay lists; tuples only ever come from _object.
+# compact (TensorInfo, start, end, size) tuple at once (see _decoder), so the parsed dicts of a million tensors never
+# exist together; anything else stays an _Object, the pairs as read, for the slower checks that know where it sits
+# and say what is wrong. JSON arrays stay lists; tuples only ever come from the hook.
 
 
 class _Object:
@@ -181,24 +204,51 @@ def _show(value: Any) -> str:
 _EMPTY = _Object([])
 
 
-def _object(pairs: list[tuple[str, Any]]) -> Any:
-    if not pairs:
-        return _EMPTY  # one for all: a header of a million {} costs a million pointers
-    if len(pairs) == 3:
-        (k0, dtype), (k1, shape), (k2, offsets) = pairs
-        if (
-            k0 == "dtype" and k1 == "shape" and k2 == "data_offsets"
-            and type(dtype) is str and type(shape) is list and type(offsets) is list and len(offsets) == 2
-        ):
-            start, end = offsets
-            name = _NAMES.get(dtype)
-            if name is not None and type(start) is int and type(end) is int and 0 <= start < _USIZE and 0 <= end < _USIZE:
-                for d in shape:
-                    if type(d) is not int or not 0 <= d < _USIZE:
-                        break
-                else:
-                    return (TensorInfo(name, tuple(shape)), start, end)
-    return _Object(pairs)
+def _decoder(careful: list[bool]) -> Callable[[list[tuple[str, Any]]], Any]:
+    """The ``object_pairs_hook`` of one decoding: it turns well-formed tensor entries into (info, start, end, size) tuples.
+
+    Allocation-light, since a header may hold a million entries: tensors of the same dtype and shape (most of a
+    checkpoint's) share one :class:`TensorInfo` and one shape tuple, so the JSON's lists and integers of a repeated
+    shape are freed as soon as they are read, and the size in bytes of each (dtype, shape) is worked out once.
+    `size` is None where the quick check cannot decide (a size that overflows or is not whole bytes):
+    :func:`_span` then says what is wrong. The cache lives as long as the decoding.
+
+    ``careful[0]`` is true once the text may hold a number that equals an integer without being one (``1.0``,
+    ``true``, ``-0``): a shape found in the cache is then checked element by element, as a new one always is.
+    """
+    infos: dict[str, dict[tuple[int, ...], tuple[TensorInfo, int | None]]] = {name: {} for name in _NAMES}
+    usize, empty = _USIZE, _EMPTY
+
+    def hook(pairs: list[tuple[str, Any]]) -> Any:
+        if len(pairs) == 3:
+            (k0, dtype), (k1, shape), (k2, offsets) = pairs
+            if (
+                k0 == "dtype" and k1 == "shape" and k2 == "data_offsets"
+                and type(dtype) is str and type(shape) is list and type(offsets) is list and len(offsets) == 2
+            ):
+                start, end = offsets
+                known = infos.get(dtype)
+                if known is not None and type(start) is int and type(end) is int and 0 <= start < usize and 0 <= end < usize:
+                    key = tuple(shape)
+                    try:
+                        found = known.get(key)
+                    except TypeError:  # a list inside the shape: not a tensor entry of this form
+                        return _Object(pairs)
+                    if found is not None and not careful[0]:  # the shape was checked when it was first seen
+                        return (found[0], start, end, found[1])
+                    for d in key:
+                        if type(d) is not int or not 0 <= d < usize:
+                            break
+                    else:
+                        if found is None:
+                            info = TensorInfo(_NAMES[dtype], key)
+                            found = known[key] = (info, _size(info))
+                        return (found[0], start, end, found[1])
+        elif not pairs:
+            return empty  # one for all: a header of a million {} costs a million pointers
+        return _Object(pairs)
+
+    return hook
 
 
 def _float(text: str) -> float:
@@ -315,7 +365,7 @@ def _usizes(value: Any) -> bool:
     return type(value) is list and all(type(d) is int and 0 <= d < _USIZE for d in value)
 
 
-def _entry(where: str, name: str, value: Any) -> tuple[TensorInfo, int, int]:
+def _entry(where: str, name: str, value: Any) -> tuple[TensorInfo, int, int, int | None]:
     """A tensor entry the fast path did not take: another key order, unknown keys, the array form, or an error."""
     if type(value) is list:
         if len(value) != 3:
@@ -341,7 +391,8 @@ def _entry(where: str, name: str, value: Any) -> tuple[TensorInfo, int, int]:
         raise _fail(where, f"tensor {name[:100]!r} has a shape that is not a list of non-negative integers under 2**64")
     if not _usizes(offsets) or len(offsets) != 2:
         raise _fail(where, f"tensor {name[:100]!r} has data offsets {_show(offsets)} that are not two non-negative integers under 2**64")
-    return TensorInfo(dtype, tuple(shape)), offsets[0], offsets[1]
+    info = TensorInfo(dtype, tuple(shape))
+    return info, offsets[0], offsets[1], _size(info)
 
 
 def _metadata(where: str, value: Any) -> dict[str, str]:
@@ -399,6 +450,15 @@ def _elements(shape: tuple[int, ...]) -> int | None:
     return n
 
 
+def _size(info: TensorInfo) -> int | None:
+    """The bytes a tensor of `info`'s dtype and shape spans, or None where its size overflows 64 bits or is not whole bytes."""
+    n = _elements(info.shape)
+    bits = None if n is None else n * _BITS[info.dtype]
+    if bits is None or bits >= _USIZE or bits & 7:
+        return None
+    return bits >> 3
+
+
 def _span(where: str, name: str, info: TensorInfo, start: int, end: int, data_size: int) -> None:
     """Refuse a tensor whose bytes do not match its dtype and shape (Metadata::validate's per-tensor checks)."""
     n = _elements(info.shape)
@@ -434,25 +494,25 @@ def _ends(where: str, position: int, data_size: int) -> None:
 
 
 def _tensors(where: str, entries: dict[str, Any], data_size: int) -> dict[str, TensorInfo]:
-    """Check every (info, start, end) entry and their tiling; returns the same dict holding TensorInfos.
+    """Check every (info, start, end, size) entry and their tiling; returns the same dict holding TensorInfos.
 
-    A tensor of up to 8 dimensions and a non-zero size is checked inline (a header may hold a million);
-    any other goes through :func:`_span`, which checks the same one rule at a time and says which failed.
+    The size of each distinct (dtype, shape) was worked out once while decoding, so a tensor costs two
+    comparisons here (a header may hold a million); one whose size is None or does not match goes through
+    :func:`_span`, which checks the same rules one at a time and says which failed.
     """
-    position, ordered, prod, bits_of = 0, True, math.prod, _BITS
-    for name, (info, start, end) in entries.items():
-        shape = info.shape
-        bits = prod(shape) * bits_of[info.dtype] if len(shape) <= 8 else 0
-        if not (0 < bits < _USIZE and not bits & 7 and start <= end <= data_size and end - start == bits >> 3):
+    position, ordered = 0, True
+    for name, (info, start, end, size) in entries.items():
+        if end - start != size or end > data_size:  # size >= 0, so start <= end; None never matches
             _span(where, name, info, start, end, data_size)
-        ordered = ordered and start == position
+        if start != position:
+            ordered = False
         position = end
     if ordered:  # the order every writer uses: that one pass was the library's check
         _ends(where, position, data_size)
     else:
-        _tile(where, [(start, end, name) for name, (_, start, end) in entries.items()], data_size)
-    for name, (info, _, _) in entries.items():
-        entries[name] = info
+        _tile(where, [(start, end, name) for name, (_, start, end, _) in entries.items()], data_size)
+    for name, entry in entries.items():
+        entries[name] = entry[0]
     return entries
 
 
@@ -477,9 +537,15 @@ def _load(where: str, f: BinaryIO, length: int) -> _Object:
         raise _fail(where, f"its header is not UTF-8 (byte {exc.start})") from None
     del raw
     escapes = "\\u" in text and ("\\ud" in text or "\\uD" in text)
-    options: dict[str, Any] = {"object_pairs_hook": _object, "parse_constant": _constant}
+    careful = [numbers or "true" in text or "false" in text]  # see _decoder
+
+    def decimal(number: str) -> float:  # a float anywhere: cached shapes are checked one by one from here on
+        careful[0] = True
+        return _float(number)
+
+    options: dict[str, Any] = {"object_pairs_hook": _decoder(careful), "parse_constant": _constant, "parse_float": decimal}
     if numbers:
-        options.update(parse_int=_integer, parse_float=_float)
+        options["parse_int"] = _integer
     try:
         data = json.loads(text, **options)
     except (ValueError, RecursionError) as exc:
@@ -492,11 +558,26 @@ def _load(where: str, f: BinaryIO, length: int) -> _Object:
     return data
 
 
+_ABSENT = object()
+
+
 def _entries(where: str, data: _Object) -> tuple[dict[str, Any], dict[str, str]]:
-    """The decoded header as {name: (info, start, end)} and its metadata."""
-    entries: dict[str, Any] = {}
+    """The decoded header as {name: (info, start, end, size)} and its metadata.
+
+    A header as writers write it (every entry decoded as a tensor, no name twice, none too long) is taken in
+    one C call; anything else is read entry by entry, in order, so the first thing wrong is the one named.
+    """
+    pairs = data.pairs
+    entries: dict[str, Any] = dict(pairs)
+    metadata_value = entries.pop("__metadata__", _ABSENT)
+    if (
+        len(entries) + (metadata_value is not _ABSENT) == len(pairs)
+        and (not entries or (set(map(type, entries.values())) == {tuple} and max(map(len, entries)) <= MAX_TENSOR_NAME))
+    ):
+        return entries, _metadata(where, None if metadata_value is _ABSENT else metadata_value)
+    entries = {}
     metadata: dict[str, str] | None = None
-    for name, value in data.pairs:
+    for name, value in pairs:
         if name == "__metadata__":
             if metadata is not None:
                 raise _fail(where, "its header has __metadata__ twice")

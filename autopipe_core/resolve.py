@@ -242,6 +242,11 @@ def identify(model: Any, registry: Registry | None = None, allow_pickle: bool = 
         ) from None
 
 
+def identify_pipeline(pipeline: Any, registry: Registry | None = None, components: Mapping[str, Any] | None = None) -> Identity:
+    """:func:`identify` for a live pipeline whose ``components`` the caller read already (from_pipe reads them once)."""
+    return sources.from_pipeline(pipeline, _wanted(registry or get_registry()), components)
+
+
 def passed_components(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The keywords that may be components handed to from_pretrained: model objects (with a config), and None (left out)."""
     return {k: v for k, v in kwargs.items() if v is None or hasattr(v, "config")}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, UntrustedCodeError
 from .files import read_capped
@@ -150,6 +151,64 @@ def list_folder(root: Path) -> tuple[str, ...]:
     return tuple(sorted(files))
 
 
+class FolderFiles(Sequence[str]):
+    """A pipeline folder's files as :func:`list_folder` gives them, listed the first time they are asked for.
+
+    An Identity's ``files`` for a folder: resolving needs model_index.json and a few configs, never the listing, which
+    at a thousand components costs more than the rest of resolve together (a directory listing per component). Loading
+    and planning read it (which components have files, which weight variants exist), and then it is listed whole, once,
+    as before. It compares, hashes, prints and pickles as the tuple it stands for; a folder that cannot be listed is a
+    :class:`~autopipe_core.errors.ModelNotFoundError` when first read. The guard lists the folder itself
+    (:func:`autopipe_core.guard.foreign_in`), so this changes nothing of what it checks.
+    """
+
+    __slots__ = ("root", "_files")
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._files: tuple[str, ...] | None = None
+
+    def _listed(self) -> tuple[str, ...]:
+        files = self._files
+        if files is None:
+            try:
+                files = self._files = list_folder(self.root)
+            except OSError as exc:
+                raise ModelNotFoundError(f"cannot list {self.root}: {exc.strerror or exc}") from None
+        return files
+
+    @property
+    def listed(self) -> bool:
+        """Whether the folder was listed already (nothing asked for the files yet when False)."""
+        return self._files is not None
+
+    def __len__(self) -> int:
+        return len(self._listed())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._listed()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._listed())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._listed()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FolderFiles):
+            other = other._listed()
+        return self._listed() == other if isinstance(other, tuple) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._listed())
+
+    def __repr__(self) -> str:
+        return repr(self._listed())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self._listed(),))  # a copy or a pickle is the plain tuple
+
+
 def _identity(
     origin: str, reference: str, index: dict, where: str, read_config: Callable[[str], dict | None], wanted: Wanted,
     files: tuple[str, ...] | None, commit: str | None = None, passed: Mapping[str, Any] = {},
@@ -214,11 +273,7 @@ def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> I
                 f"The checkpoint is incomplete: complete it, or pass {component}=... to from_pretrained."
             ) from None
 
-    try:
-        files = list_folder(path)
-    except OSError as exc:
-        raise ModelNotFoundError(f"cannot list {path}: {exc.strerror or exc}") from None
-    return _identity("folder", str(path), index, str(index_path), read_config, wanted, files, passed=passed)
+    return _identity("folder", str(path), index, str(index_path), read_config, wanted, FolderFiles(path), passed=passed)
 
 
 def is_repo_id(reference: str) -> bool:
@@ -379,12 +434,33 @@ def config_dict(config: Any) -> dict[str, Any]:
     return dict(vars(config))
 
 
-def from_pipeline(pipeline: Any, wanted: Wanted) -> Identity:
-    """Facts about a pipeline in memory: its class (and bases), its components, their configs."""
+def _has(obj: Any, name: str) -> bool:
+    """``hasattr(obj, name)`` without running a property: diffusers' ``components`` inspects the class's signature
+    each time it is read. Looked up on the class and the instance first; only what neither has is asked for."""
+    return any(name in vars(k) for k in type(obj).__mro__) or name in getattr(obj, "__dict__", ()) or hasattr(obj, name)
+
+
+def is_pipeline(model: Any) -> bool:
+    """Whether `model` is a live pipeline (it has ``components`` and ``config``), without reading either."""
+    return _has(model, "components") and _has(model, "config")
+
+
+def live_components(model: Any) -> dict[str, Any] | None:
+    """A live pipeline's ``components``, read once (from_pipe hands them to the Identity and the switch); None for
+    anything that is not a pipeline."""
+    return dict(getattr(model, "components", {}) or {}) if is_pipeline(model) else None
+
+
+def from_pipeline(pipeline: Any, wanted: Wanted, components: Mapping[str, Any] | None = None) -> Identity:
+    """Facts about a pipeline in memory: its class (and bases), its components, their configs.
+
+    `components` is ``pipeline.components`` where the caller has read it already (:func:`live_components`).
+    """
     klass = type(pipeline)
     bases = tuple(c.__name__ for c in klass.__mro__)
+    live = live_components(pipeline) if components is None else components
     components = {}
-    for name, component in dict(getattr(pipeline, "components", {}) or {}).items():
+    for name, component in (live or {}).items():
         components[name] = (type(component).__module__.split(".")[0], type(component).__name__) if component is not None else (None, None)
     configs = {}
     for name in wanted(bases):
@@ -423,7 +499,7 @@ def identify(model: Any, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub: 
     `passed` are the components the caller hands from_pretrained (``unet=...``): their configs are theirs.
     """
     if not isinstance(model, (str, os.PathLike)):
-        if hasattr(model, "components") and hasattr(model, "config"):
+        if is_pipeline(model):
             return from_pipeline(model, wanted)
         raise TypeError(f"model must be a path, a hub repo id or a diffusers pipeline, not {type(model).__name__}")
     reference = os.fspath(model)

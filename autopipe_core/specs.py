@@ -12,7 +12,7 @@ import importlib
 import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .tasks import Task
 
@@ -353,7 +353,9 @@ class Identity:
     `reference` is canonical: an absolute path with links resolved for a folder
     or a file, the repo id for the hub. `configs` holds only the component
     configs that some family asked for; `files` lists the checkpoint's files
-    (relative paths) where they are known without downloading anything, else None.
+    (relative paths) where they are known without downloading anything, else None
+    (a folder's, :class:`autopipe_core.sources.FolderFiles`, is a sequence that
+    lists the folder the first time it is read, and compares equal to that tuple).
     """
 
     origin: str  # "folder", "hub", "pipeline" or "file" (a single-file checkpoint)
@@ -361,7 +363,7 @@ class Identity:
     class_name: str
     components: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
     configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    files: tuple[str, ...] | None = None
+    files: Sequence[str] | None = None  # a tuple, or a folder's FolderFiles
     bases: tuple[str, ...] = ()  # a live pipeline's class names along its MRO, own first
     detection: Detection | None = None  # origin "file": what the header was recognised as, and by whom
     commit: str | None = None  # origin "hub": the commit whose files were read (loading pins it as the revision)

@@ -102,12 +102,14 @@ def keep_dropped(pipeline: Any, given: Mapping[str, Any], readers: Readers = {})
         pipeline.register_to_config(**dropped)
 
 
-def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers = {}) -> Any:
+def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers = {}, components: Mapping[str, Any] | None = None) -> Any:
     """Build `target` from `pipeline`'s components, config and state; `kwargs` override components and config.
 
     The new pipeline takes the same component objects, every config entry its
     class takes, every constructor value the source keeps outside its config
     (:func:`live_state`), and the source's placement (:func:`carry_placement`).
+    `components` is ``pipeline.components`` where the caller read it already
+    (diffusers' property inspects the class's signature on every read).
     """
     kwargs = dict(kwargs)
     original = dict(pipeline.config)
@@ -116,7 +118,8 @@ def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers
     state = live_state(pipeline, readers)
 
     passed_components = {k: kwargs.pop(k) for k in expected if k in kwargs}
-    kept_components = {k: v for k, v in pipeline.components.items() if k in expected and k not in passed_components}
+    source = pipeline.components if components is None else components
+    kept_components = {k: v for k, v in source.items() if k in expected and k not in passed_components}
     passed_config = {k: kwargs.pop(k) for k in arguments if k in kwargs}
     kept_config = {k: v for k, v in original.items() if k in arguments and k not in passed_config}
     for key in [k for k in original if k.startswith("_") and k[1:] in arguments and k[1:] not in passed_config]:

@@ -4,7 +4,8 @@ A plugin that recognises single files ships, for each kind it recognises, a
 folder of diffusers configs (``model_index.json`` and each component's
 config, or a lone ``config.json`` for a component such as a ControlNet):
 :class:`ConfigFolders` finds them. Detection reads names and shapes from the
-header (:func:`first_key`, :func:`shape`) and says what the file states about
+header (:func:`first_key`, :func:`shape`, and the header's own sorted index of names:
+``header.has_prefix``, ``header.with_prefix``) and says what the file states about
 its prediction type (:func:`prediction_clause`). Loading is
 :func:`default_load`, what the core does for every plugin that has no
 ``autopipe_from_single_file`` of its own: it builds the CLIP tokenizers a
@@ -112,14 +113,16 @@ def first_key(header: SafetensorsHeader | Iterable[str], prefix: str, suffix: st
     of an LDM UNet, whose input width tells SD 1.x (768) from SD 2.x (1024):
     ``first_key(header, LDM_UNET, "attn2.to_k.weight", prefer=LDM_UNET + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", rank=2)``.
     """
-    names = header.tensors if isinstance(header, SafetensorsHeader) else set(header)
+    indexed = isinstance(header, SafetensorsHeader)
+    names = header.tensors if indexed else set(header)
 
     def fits(name: str) -> bool:
-        return rank is None or (isinstance(header, SafetensorsHeader) and shape(header, name, rank) is not None)
+        return rank is None or (indexed and shape(header, name, rank) is not None)
 
     if prefer is not None and prefer in names and fits(prefer):
         return prefer
-    return next((n for n in sorted(names) if n.startswith(prefix) and n.endswith(suffix) and fits(n)), None)
+    candidates = header.with_prefix(prefix) if indexed else sorted(n for n in names if n.startswith(prefix))  # the header's index: no pass over every name
+    return next((n for n in candidates if n.endswith(suffix) and fits(n)), None)
 
 
 def prediction_clause(prediction: Prediction, default: str, unstated: str = "") -> str:

@@ -89,6 +89,8 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         return []
     label = shape(header, LABEL_EMB)
     conv_in = header.shape(CONV_IN)
+    # Both prefixes from the header's sorted index of names (built once, shared with every plugin): a binary search
+    # each, not a pass over every name each.
     has_base_text, has_refiner_text = header.has_prefix(BASE_TEXT), header.has_prefix(REFINER_TEXT)
     if label is not None:
         if label == BASE_LABEL:
