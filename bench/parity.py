@@ -35,8 +35,8 @@ TASKS = ("text2img", "img2img", "inpaint")
 NOT_YET: dict[str, str] = {
     key: "issue 18"
     for key in (
-        "cogview3", "cogview4", "cogview4-control", "glm_image", "helios", "helios-pyramid", "ideogram4", "krea2",
-        "nucleusmoe-image", "ovis", "prx",
+        "glm_image", "helios", "helios-pyramid", "ideogram4", "krea2",
+        "nucleusmoe-image",
     )
 }
 
@@ -60,6 +60,11 @@ BEYOND_THE_TABLES: dict[str, str] = {
     "FluxKontextInpaintPipeline": "a Kontext class diffusers ships without a table key",
     "Flux2KleinInpaintPipeline": "a FLUX.2 [klein] class diffusers ships without a table key (flux2-klein maps text2img and img2img)",
     "QwenImageControlNetInpaintPipeline": "a Qwen-Image ControlNet class diffusers ships without a table key",
+    "BriaPipeline": "BRIA 3.x, which diffusers ships without a table key (text2img)",
+    "BriaFiboPipeline": "BRIA FIBO, which diffusers ships without a table key (text2img)",
+    "BriaFiboEditPipeline": "BRIA FIBO Edit, which diffusers ships without a table key (text2img, img2img, inpaint)",
+    "HiDreamImagePipeline": "HiDream-I1 (Full, Dev, Fast), which diffusers ships without a table key: text2img only, diffusers has no other HiDream class",
+    "PRXPixelPipeline": "PRX in pixel space (no VAE), which diffusers ships without a table key (text2img)",
     "SanaControlNetPipeline": "Sana with a ControlNet (text2img), which diffusers ships without a table key",
     "SanaSprintPipeline": "Sana Sprint, which diffusers ships without a table key",
     "SanaSprintImg2ImgPipeline": "Sana Sprint, which diffusers ships without a table key",

@@ -3,8 +3,9 @@
 Each is made with ``python -m venv --without-pip`` in a temporary folder; its
 site-packages (the "temporary site folder") holds:
 
-- ``autopipe_core``, ``autopipe_sd`` and ``pluggy`` (the only third-party
-  module the resolve path imports): symbolic links to the installed ones,
+- ``autopipe_core``, ``autopipe_sd``, ``pluggy`` (the only third-party
+  module the resolve path imports) and ``packaging`` (which ``autopipe
+  plugins`` imports to read requirements): symbolic links to the installed ones,
   with copies of their ``.dist-info`` folders (entry points, versions);
 - N-1 dummy distributions ``autopipe-dummy-NNN``: a ``.dist-info`` with an
   entry point in ``autopipe.plugins`` and a module that registers what a
@@ -94,7 +95,7 @@ def build(site: Path, plugins: int, fresh: bool = True) -> Path:
         if site.exists():
             shutil.rmtree(site)
         site.mkdir(parents=True)
-    for module, dist in (("autopipe_core", "autopipe-core"), ("autopipe_sd", "autopipe-sd"), ("pluggy", "pluggy")):
+    for module, dist in (("autopipe_core", "autopipe-core"), ("autopipe_sd", "autopipe-sd"), ("pluggy", "pluggy"), ("packaging", "packaging")):
         link_installed(site, module, dist)
     for n in range(1, plugins):
         name = f"autopipe_dummy_{n:03d}"

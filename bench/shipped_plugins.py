@@ -57,10 +57,10 @@ def shipped() -> dict[str, str]:
 def environments(root: Path) -> tuple[Path, Path]:
     """(python with the core and autopipe-sd, python with the core and every shipped plugin)."""
     one, site = plugin_site.bare_venv(root / "one")
-    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("autopipe_sd", "autopipe-sd")):
+    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("packaging", "packaging"), ("autopipe_sd", "autopipe-sd")):
         plugin_site.link_installed(site, module, dist)
     every, site = plugin_site.bare_venv(root / "every")
-    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), *((m, d) for d, m in shipped().items())):
+    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("packaging", "packaging"), *((m, d) for d, m in shipped().items())):
         plugin_site.link_installed(site, module, dist)
     return one, every
 

@@ -34,7 +34,8 @@ TASKS = ("text2img", "img2img", "inpaint")
 SHIPPED_PLUGINS = (
     "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
     "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
-    "autopipe-flux2,autopipe-lumina,autopipe-auraflow"
+    "autopipe-flux2,autopipe-lumina,autopipe-auraflow,autopipe-cogview,autopipe-bria,autopipe-ovis,"
+    "autopipe-prx,autopipe-hidream"
 )
 ENV = "AUTOPIPE_REAL_CONFIGS"
 
@@ -208,7 +209,12 @@ _BY_FOLDER: dict[str, tuple] = {
     "audioldm-s-full-v2": _unserved("AudioLDMPipeline", "text-to-audio"),
     "ddpm-butterflies-128": _unserved("DDPMPipeline", "unconditional DDPM"),
     "easyanimate-v5.1-control": _unserved("EasyAnimateControlPipeline", "EasyAnimate video"),
-    "bria-3.2": _unserved("BriaPipeline", "BRIA 3.2"),
+    # BRIA 3.2: BriaPipeline, a class diffusers ships without a table key; no BRIA img2img or inpainting class.
+    "bria-3.2": (
+        "BriaPipeline",
+        Refused("UnsupportedTaskError", "no image-to-image pipeline for BRIA 3.x", "diffusers has no BRIA 3.x img2img pipeline: FLUX.1 or SD 3.5 img2img"),
+        Refused("UnsupportedTaskError", "no inpainting pipeline for BRIA 3.x", _NO_INPAINT.format("BRIA 3.x")),
+    ),
     "sd14-onnx-branch": _all(_ONNX),
     "meinamix-onnx": _all(_ONNX),
     "zero123plus": _unserved("Zero123PlusPipeline", "Zero123++ (a custom pipeline)"),
@@ -260,6 +266,7 @@ DIFFERENCES: dict[tuple[str, str], str] = {
     **_rows("sd3-custom-library", _ALL, "diffusers picks SD3's classes from the name, then fails importing the library 'diffusers_sd3_control'; autopipe refuses the snapshot first: it lists a transformer whose config.json it lacks (the complete repo: UntrustedCodeError, before that library is imported)"),
     **_rows("kolors", _T2I_I2I, "diffusers picks SDXL classes from the name, which cannot load the ChatGLM text encoder (library 'kolors') nor feed the UNet's 4096-wide text projection; autopipe gives the Kolors classes (a UNet with encoder_hid_dim and a ChatGLM text encoder)"),
     **_rows("kolors", ("inpaint",), "diffusers picks StableDiffusionXLInpaintPipeline from the name, which cannot load it; diffusers has no Kolors inpainting pipeline"),
+    **_rows("bria-3.2", ("text2img",), "diffusers' tables have no key for BriaPipeline (AutoPipeline can't find a pipeline linked to it); autopipe serves it as a class diffusers ships beyond its tables"),
     **_rows("chroma", _ALL, "the folder names FluxPipeline but holds T5-XXL alone as its text_encoder and a ChromaTransformer2DModel: autopipe-flux's chroma family claims it (told by text_encoder's model_type); diffusers' Flux classes cannot load it (no text_encoder_2 or tokenizer_2) nor drive a Chroma transformer"),
 }
 

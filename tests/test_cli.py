@@ -131,6 +131,14 @@ FAMILIES = {
     "lumina": ("autopipe-lumina", False, None, True),
     "lumina2": ("autopipe-lumina", False, None, True),
     "auraflow": ("autopipe-auraflow", False, None, True),
+    "cogview3": ("autopipe-cogview", False, None, True),
+    "cogview4": ("autopipe-cogview", False, None, True),
+    "bria": ("autopipe-bria", False, None, True),
+    "bria-fibo": ("autopipe-bria", False, None, True),
+    "ovis": ("autopipe-ovis", False, None, True),
+    "prx": ("autopipe-prx", False, None, True),
+    "prx-pixel": ("autopipe-prx", False, None, True),
+    "hidream": ("autopipe-hidream", False, None, True),
 }
 
 

@@ -13,7 +13,8 @@ AUTO = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2I
 SHIPPED = (
     "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
     "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
-    "autopipe-flux2,autopipe-lumina,autopipe-auraflow"
+    "autopipe-flux2,autopipe-lumina,autopipe-auraflow,autopipe-cogview,autopipe-bria,autopipe-ovis,"
+    "autopipe-prx,autopipe-hidream"
 )
 
 
@@ -87,6 +88,18 @@ GIVEN = {
     "lumina": {},
     "lumina2": {},
     "auraflow": {},
+    "cogview3": {},
+    "cogview4": {},
+    "bria": {},
+    "bria-fibo": {},
+    "ovis": {},
+    "prx": {"default_sample_size": (256, lambda p: p.config.default_sample_size)},  # diffusers' default is 512
+    "prx-pixel": {  # diffusers' defaults: 1024, 256, 2.0
+        "default_sample_size": (512, lambda p: p.config.default_sample_size),
+        "prompt_max_tokens": (64, lambda p: p.config.prompt_max_tokens),
+        "noise_scale": (1.5, lambda p: p.config.noise_scale),
+    },
+    "hidream": {},
     "hunyuandit": {
         "requires_safety_checker": (True, lambda p: p.config.requires_safety_checker),  # the tiny checkpoint says false
         "pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers),
@@ -116,7 +129,7 @@ def test_every_constructor_argument_of_every_shipped_family_is_covered(monkeypat
         assert arguments == set(GIVEN[family]), f"{family}: cover {sorted(arguments ^ set(GIVEN[family]))} in GIVEN"
 
 
-@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit", "flux2-klein"])
+@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit", "flux2-klein", "prx", "prx-pixel"])
 def test_a_value_given_at_from_pretrained_survives_any_chain_of_switches(family, tiny_checkpoint, monkeypatch, request):
     from autopipe_core.registry import get_registry
     from autopipe_core.resolve import import_class

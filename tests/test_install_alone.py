@@ -36,6 +36,11 @@ PROBES = {
     "autopipe-flux2": "Flux2Pipeline",
     "autopipe-lumina": "Lumina2Pipeline",
     "autopipe-auraflow": "AuraFlowPipeline",
+    "autopipe-cogview": "CogView4Pipeline",
+    "autopipe-bria": "BriaPipeline",
+    "autopipe-ovis": "OvisImagePipeline",
+    "autopipe-prx": "PRXPipeline",
+    "autopipe-hidream": "HiDreamImagePipeline",
 }
 
 
