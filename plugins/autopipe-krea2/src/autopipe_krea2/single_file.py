@@ -110,10 +110,11 @@ def _has_weights(source: str, component: str) -> bool:
 def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
     """What to hand ``from_single_file``: the file itself for bare names, else its transformer's tensors alone.
 
-    diffusers' converter strips ComfyUI's prefix itself, but converts every
-    tensor of the file: a ComfyUI checkpoint's text encoder and VAE would
-    reach the transformer as unexpected keys. So a prefixed file's
-    transformer tensors are read here, and only those.
+    diffusers' converter strips ComfyUI's prefix itself, but reads and
+    converts every tensor of the file: a ComfyUI checkpoint's text encoder
+    and VAE (gigabytes) would be loaded, then dropped with a warning ("Some
+    weights of the model checkpoint were not used", checked with diffusers
+    0.42.1). So a prefixed file's transformer tensors are read here, and only those.
     """
     if not prefix:
         return path

@@ -1,0 +1,193 @@
+"""autopipe-krea2's registration against diffusers' own tables and sources, refusals, the plans, and what from_pipe carries."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import autopipe_krea2 as krea2
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core.planning import plan as plan_placement
+from autopipe_core.registry import get_registry
+from autopipe_core.switch import live_state, signature
+from autopipe_krea2.loading import ALLOWANCE, TRANSFORMER_KEEP_FLOAT32, plan
+
+BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
+T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
+BF16_FILES = (
+    "model_index.json", "transformer/diffusion_pytorch_model.bf16.safetensors", "transformer/diffusion_pytorch_model.safetensors",
+    "text_encoder/model.bf16.safetensors", "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+)
+PLAIN_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors")
+SMALL = {"height": 64, "width": 64, "max_sequence_length": 32}
+
+
+def _auto_tables() -> dict[Task, dict[str, str]]:
+    from diffusers.pipelines import auto_pipeline
+
+    tables = {
+        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
+    }
+    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
+
+
+# Registration, against diffusers' own tables and classes
+
+
+def test_the_family_and_its_rows_are_registered_alone():
+    registry = get_registry()
+    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-krea2"}
+    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-krea2"} == {krea2.KREA2}
+    assert set(registry.table) == {(krea2.KREA2, frozenset())} and registry.conflicts == ()
+
+
+def test_every_row_of_diffusers_tables_for_krea2_is_served_with_diffusers_class():
+    tables = _auto_tables()
+    keys = {key for table in tables.values() for key in table if "krea" in key}
+    assert keys == {"krea2"}  # diffusers 0.42.1 has no other key for Krea
+    row = get_registry().table[(krea2.KREA2, frozenset())]
+    missing = get_registry().missing[(krea2.KREA2, frozenset())]
+    assert tables[Task.TEXT2IMG]["krea2"] == "Krea2Pipeline" and row[Task.TEXT2IMG][0] == "diffusers:Krea2Pipeline"
+    for task in (Task.IMG2IMG, Task.INPAINT):
+        assert "krea2" not in tables[task] and task not in row and missing[task]
+
+
+def test_diffusers_has_no_other_pipeline_for_krea2s_transformer():
+    """No other pipeline class takes Krea2Transformer2DModel: the refusals are true.
+
+    Read from diffusers' pipeline sources with ast (nothing imported). When this fails, diffusers has added one: serve it.
+    """
+    import diffusers
+
+    found = set()
+    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "Krea2Transformer2DModel" not in text:
+            continue
+        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
+            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+            if init is not None and any(
+                "Krea2Transformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None
+            ):
+                found.add(node.name)
+    assert found == {"Krea2Pipeline"}
+
+
+def test_a_krea2_index_resolves_from_its_json_alone(tmp_path):
+    index = json.loads((Path(krea2.__file__).parent / "configs" / "krea2" / "model_index.json").read_text())
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    resolution = resolve(tmp_path, Task.TEXT2IMG)
+    assert (resolution.family, resolution.pipeline_class) == (krea2.KREA2, "Krea2Pipeline")
+
+
+@pytest.mark.parametrize("task, words", [
+    (Task.IMG2IMG, "QwenImageImg2ImgPipeline, autopipe-qwenimage"),
+    (Task.INPAINT, "QwenImageInpaintPipeline, autopipe-qwenimage"),
+])
+def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
+    with pytest.raises(UnsupportedTaskError) as refusal:
+        resolve(tiny_checkpoint(krea2.KREA2), task)
+    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+
+
+def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
+    path = tiny_checkpoint(krea2.KREA2)
+    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Krea 2.*leave out enable_pag"):
+        resolve(path, Task.TEXT2IMG, enable_pag=True)
+    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Krea 2"):
+        resolve(path, Task.TEXT2IMG, controlnet=object())
+
+
+# Loading code: bfloat16 where the device has it, float32 elsewhere, the transformer's float32 norms counted
+
+
+def _identity(files=BF16_FILES) -> Identity:
+    return Identity("folder", "x", "Krea2Pipeline", files=files)
+
+
+def test_the_plan_is_float32_on_a_cpu_and_on_a_gpu_without_bfloat16():
+    cpu = plan(_identity(), DeviceFacts("cpu"))
+    assert (cpu.dtype, cpu.variant, dict(cpu.component_dtypes)) == ("float32", None, {})
+    t4 = plan(_identity(), T4)
+    assert (t4.dtype, t4.variant) == ("float32", None) and "not float16" in t4.reason and "cuda has no bfloat16" in t4.reason
+
+
+def test_a_gpu_with_bfloat16_loads_bfloat16_from_bf16_files_where_there_are_some():
+    gpu = plan(_identity(), BF16_GPU)
+    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", "bf16", {}, frozenset())
+    plain = plan(_identity(PLAIN_FILES), BF16_GPU)
+    assert (plain.dtype, plain.variant) == ("bfloat16", None)
+
+
+def test_the_allowance_is_stated_at_krea2pipelines_default_1024():
+    activation = ALLOWANCE.activation(_identity(), plan(_identity(), BF16_GPU))
+    assert (activation.width, activation.height, activation.nbytes) == (1024, 1024, 5 * GiB)
+
+
+def test_diffusers_still_keeps_the_norms_the_footprint_counts_in_float32():
+    from diffusers import Krea2Transformer2DModel
+
+    assert tuple(Krea2Transformer2DModel._keep_in_fp32_modules) == TRANSFORMER_KEEP_FLOAT32
+
+
+def test_the_footprint_counts_the_transformer_as_bfloat16_loading_gives_it(tiny_checkpoint):
+    path = tiny_checkpoint(krea2.KREA2)
+    placed = plan_placement(resolve(path, Task.TEXT2IMG), BF16_GPU)
+    assert placed.plan.dtype == "bfloat16"
+    pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=torch.bfloat16)
+    held = {n: p.dtype for n, p in pipe.transformer.named_parameters()}
+    assert {d for n, d in held.items() if n.endswith(("norm1.weight", "norm_q.weight"))} == {torch.float32}
+    assert held["img_in.weight"] == torch.bfloat16
+    for name in ("text_encoder", "vae", "transformer"):
+        counted = placed.footprint.component(name)
+        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    assert "kept in float32" in placed.footprint.component("transformer").source
+
+
+# The pipeline's own constructor values, and what from_pipe carries
+
+
+def test_the_constructor_values_are_config_entries_so_from_pipe_carries_them_with_no_reader(tiny_checkpoint):
+    from diffusers import Krea2Pipeline
+
+    assert signature(Krea2Pipeline)[2] == {"text_encoder_select_layers", "is_distilled", "patch_size"}
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(krea2.KREA2), is_distilled=True, text_encoder_select_layers=(0, 2))
+    assert live_state(pipe) == {}  # nothing kept outside the config: FamilySpec.init_readers has nothing to read
+    again = AutoPipelineForText2Image.from_pipe(pipe)
+    assert again is not pipe and again.transformer is pipe.transformer
+    assert (again.config.is_distilled, tuple(again.config.text_encoder_select_layers), again.config.patch_size) == (True, (0, 2), 2)
+    assert again.text_encoder_select_layers == (0, 2)
+    again.set_progress_bar_config(disable=True)
+    assert again("a red fox", num_inference_steps=2, guidance_scale=0.0, **SMALL).images[0].size == (64, 64)
+
+
+def test_the_tiny_checkpoint_takes_krea2s_default_prompt_length_and_guidance(tiny_checkpoint):
+    """Krea2Pipeline pads every prompt to 512 tokens after its 34-token template and guides by default: the tiny one runs that."""
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(krea2.KREA2))
+    pipe.set_progress_bar_config(disable=True)
+    embeds, mask = pipe.encode_prompt("a red fox")
+    assert embeds.shape[:3] == (1, mask.shape[1], 2) and mask.shape[1] > 512 and mask.sum() < 512
+    assert pipe("a red fox", num_inference_steps=2, height=64, width=64).images[0].size == (64, 64)
+
+
+@pytest.mark.slow
+def test_the_tiny_checkpoint_draws_at_krea2s_default_size(tiny_checkpoint):
+    """Krea2Pipeline's default call is 1024x1024: about a minute on a busy CPU for the tiny checkpoint (its 4x VAE decodes 256x256 latents)."""
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(krea2.KREA2))
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe("a red fox", num_inference_steps=1).images[0].size == (1024, 1024)
+
+
+def test_the_tiny_builder_refuses_a_variant_and_a_family_it_does_not_build(tmp_path):
+    from autopipe_krea2 import tiny
+
+    with pytest.raises(ValueError, match="krea2"):
+        tiny.build(krea2.KREA2, tmp_path / "x", variant="turbo")
+    with pytest.raises(ValueError, match="builds krea2"):
+        tiny.pipeline("flux")
