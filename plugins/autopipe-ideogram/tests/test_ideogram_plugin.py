@@ -1,0 +1,281 @@
+"""autopipe-ideogram against diffusers' own tables and sources: the rows, the refusals, no single files, the plans, the placement and the tiny checkpoint."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import autopipe_ideogram as ideogram
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core.planning import plan as plan_placement
+from autopipe_core.registry import get_registry
+from autopipe_ideogram import loading, tiny
+from autopipe_ideogram.loading import ALLOWANCE, NO_FLOAT16, NO_SEQUENTIAL, plan
+
+BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
+T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
+COMPONENTS = ("transformer", "unconditional_transformer", "text_encoder", "vae")
+BF16_FILES = ("model_index.json", *(f"{c}/diffusion_pytorch_model.bf16.safetensors" for c in COMPONENTS))
+PLAIN_FILES = ("model_index.json", *(f"{c}/diffusion_pytorch_model.safetensors" for c in COMPONENTS))
+#: The tiny checkpoint's calls: 64x64 over 64 text tokens, a constant guidance scale (the kit's, tests/test_ideogram_conformance.py).
+SMALL = dict(height=64, width=64, max_sequence_length=64)
+CALL = dict(num_inference_steps=2, guidance_scale=4.0, guidance_schedule=None, **SMALL)
+
+
+def _auto_tables() -> dict[Task, dict[str, str]]:
+    from diffusers.pipelines import auto_pipeline
+
+    tables = {
+        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
+    }
+    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
+
+
+def _classes_taking(annotation: str) -> set[str]:
+    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
+    import diffusers
+
+    found = set()
+    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if annotation not in text:
+            continue
+        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
+            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
+                found.add(node.name)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tiny_checkpoint):
+    return tiny_checkpoint(ideogram.IDEOGRAM4)
+
+
+# Registration, against diffusers' own tables and classes
+
+
+def test_the_family_and_its_row_are_registered_alone():
+    registry = get_registry()
+    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-ideogram"}
+    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-ideogram"} == {ideogram.IDEOGRAM4}
+    assert set(registry.table) == {(ideogram.IDEOGRAM4, frozenset())} and registry.conflicts == ()
+
+
+def test_every_row_of_diffusers_tables_for_ideogram_is_served_with_diffusers_class():
+    tables = _auto_tables()
+    keys = {key for table in tables.values() for key in table if "ideogram" in key}
+    assert keys == {"ideogram4"}  # diffusers 0.42.1 has no other key for Ideogram
+    table = get_registry().table[(ideogram.IDEOGRAM4, frozenset())]
+    assert tables[Task.TEXT2IMG]["ideogram4"] == "Ideogram4Pipeline" and table[Task.TEXT2IMG][0] == "diffusers:Ideogram4Pipeline"
+    missing = get_registry().missing[(ideogram.IDEOGRAM4, frozenset())]
+    for task in (Task.IMG2IMG, Task.INPAINT):
+        assert task not in table and missing[task] and "ideogram4" not in tables[task]
+
+
+def test_diffusers_has_no_other_pipeline_for_the_ideogram_transformer():
+    """Only Ideogram4Pipeline takes Ideogram4Transformer2DModel: no image-to-image, inpainting, PAG or ControlNet one. When this fails, serve it."""
+    assert _classes_taking("Ideogram4Transformer2DModel") == {"Ideogram4Pipeline"}
+
+
+def test_the_classes_the_refusals_name_exist():
+    import diffusers
+
+    for words in (ideogram.NO_IMG2IMG, ideogram.NO_INPAINT):
+        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
+        assert names
+        for name in names:
+            assert hasattr(diffusers, name), name
+
+
+@pytest.mark.parametrize("task, words", [
+    (Task.IMG2IMG, "Flux2Pipeline, autopipe-flux2"),
+    (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
+])
+def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_path, task, words):
+    with pytest.raises(UnsupportedTaskError) as refusal:
+        resolve(tiny_path, task)
+    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+
+
+def test_pag_and_controlnet_are_refused_with_why(tiny_path):
+    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Ideogram 4.*leave out enable_pag"):
+        resolve(tiny_path, Task.TEXT2IMG, enable_pag=True)
+    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Ideogram 4"):
+        resolve(tiny_path, Task.TEXT2IMG, controlnet=object())
+
+
+def test_diffusers_knows_no_ideogram_single_file_so_none_is_claimed():
+    """No Ideogram key, no from_single_file on the pipeline, and its transformer is not a single-file-loadable class."""
+    from diffusers import Ideogram4Pipeline
+    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
+    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
+
+    assert not [k for k in CHECKPOINT_KEY_NAMES if "ideogram" in k.lower()]
+    assert not hasattr(Ideogram4Pipeline, "from_single_file")
+    assert "Ideogram4Transformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES
+    assert not hasattr(ideogram, "autopipe_detect")
+
+
+# Loading code: bfloat16 where the device has it, float32 elsewhere; never sequential offload
+
+
+def _identity(files=BF16_FILES) -> Identity:
+    return Identity("folder", "x", "Ideogram4Pipeline", files=files)
+
+
+def test_the_plan_is_float32_on_a_cpu_saying_the_ram_it_takes():
+    cpu = plan(_identity(PLAIN_FILES), DeviceFacts("cpu"))
+    assert (cpu.dtype, cpu.variant, dict(cpu.component_dtypes)) == ("float32", None, {}) and "107 GB of RAM" in cpu.reason
+
+
+def test_an_accelerator_with_bfloat16_loads_bfloat16_from_bf16_files_where_there_are_some():
+    bf16 = plan(_identity(), BF16_GPU)
+    assert (bf16.dtype, bf16.variant, dict(bf16.component_dtypes), bf16.skip) == ("bfloat16", "bf16", {}, frozenset())
+    plain = plan(_identity(PLAIN_FILES), BF16_GPU)
+    assert (plain.dtype, plain.variant) == ("bfloat16", None)
+
+
+def test_an_accelerator_without_bfloat16_loads_float32_never_float16():
+    t4 = plan(_identity(PLAIN_FILES), T4)
+    assert (t4.dtype, t4.variant, dict(t4.component_dtypes)) == ("float32", None, {})
+    assert NO_FLOAT16 in t4.reason and "cuda has no bfloat16" in t4.reason
+
+
+def test_no_component_keeps_float32_modules():
+    """The header counts are the loaded bytes: neither the text encoder, the transformers nor the VAE keep float32 modules."""
+    from diffusers import AutoencoderKLFlux2, Ideogram4Transformer2DModel
+    from transformers import Qwen3VLModel
+
+    for cls in (Qwen3VLModel, Ideogram4Transformer2DModel, AutoencoderKLFlux2):
+        assert not getattr(cls, "_keep_in_fp32_modules", None), cls.__name__
+    assert not ALLOWANCE.float32_modules
+
+
+def test_the_allowance_is_stated_at_the_pipelines_default_side_and_grows_with_the_pixels():
+    from diffusers.pipelines.ideogram4.pipeline_ideogram4 import Ideogram4Pipeline, QWEN3_VL_ACTIVATION_LAYERS
+    import inspect
+
+    defaults = inspect.signature(Ideogram4Pipeline.__call__).parameters
+    assert defaults["height"].default == defaults["width"].default == loading.NATIVE == 2048
+    assert defaults["max_sequence_length"].default == loading.TEXT_TOKENS
+    from diffusers import Ideogram4Transformer2DModel
+
+    assert inspect.signature(Ideogram4Transformer2DModel.__init__).parameters["llm_features_dim"].default == loading.FEATURES == 13 * 4096
+    assert len(QWEN3_VL_ACTIVATION_LAYERS) == tiny.TAPPED and max(QWEN3_VL_ACTIVATION_LAYERS) + 1 == tiny.TEXT_LAYERS
+    at = ALLOWANCE.activation(_identity(), plan(_identity(), BF16_GPU))
+    assert (at.width, at.nbytes) == (2048, 13 * GiB + loading.FIXED) and 1.7 * GiB < loading.FIXED < 1.75 * GiB
+    assert ALLOWANCE.nbytes(1024, 1024, "bfloat16") == 13 * GiB // 4 + loading.FIXED
+
+
+def test_the_tiny_checkpoint_is_planned_at_exactly_its_loaded_bytes(tiny_path):
+    placed = plan_placement(resolve(tiny_path, Task.TEXT2IMG), BF16_GPU)
+    assert (placed.plan.dtype, placed.plan.placement) == ("bfloat16", "device")
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_path, torch_dtype=torch.bfloat16)
+    for name in COMPONENTS:
+        counted = placed.footprint.component(name)
+        # the state dict: the VAE's batch-norm statistics are buffers, saved and counted as its weights are
+        assert counted.nbytes == sum(t.numel() * t.element_size() for t in getattr(pipe, name).state_dict().values()), name
+
+
+def test_where_the_rules_would_stream_layers_the_plan_is_model_offload_saying_why(tiny_path):
+    """On a GPU smaller than the 2048x2048 allowance the rules choose sequential offload, which this pipeline cannot run."""
+    small = DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB, True)
+    placed = plan_placement(resolve(tiny_path, Task.TEXT2IMG), small)
+    assert placed.rule == "sequential_cpu_offload" and placed.overridden_by == "autopipe-ideogram"
+    assert placed.plan.placement == "model_cpu_offload" and NO_SEQUENTIAL in placed.plan.reason
+    at_256 = plan_placement(resolve(tiny_path, Task.TEXT2IMG), small, 256, 256)
+    assert at_256.plan.placement == "device" and at_256.overridden_by is None  # the allowance at 256x256 fits: no override
+
+
+def test_the_full_size_parameter_counts_the_docs_give():
+    """diffusers' default Ideogram4Transformer2DModel and Qwen3-VL-8B's Qwen3VLModel, counted on the meta device (no weights)."""
+    from accelerate import init_empty_weights
+    from diffusers import Ideogram4Transformer2DModel
+    from transformers import Qwen3VLConfig, Qwen3VLModel
+
+    with init_empty_weights():
+        transformer = Ideogram4Transformer2DModel()
+        text = Qwen3VLModel(Qwen3VLConfig(
+            text_config=dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+                             head_dim=128, vocab_size=151936, tie_word_embeddings=False),
+            vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096, patch_size=16,
+                               deepstack_visual_indexes=[8, 16, 24]),
+        ))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(transformer) == 9_279_288_448 and count(text) == 8_144_793_840
+    assert round((2 * count(transformer) + count(text)) * 4 / 1e9) == 107  # the CPU plan's float32 RAM
+
+
+# The tiny checkpoint and what Ideogram4Pipeline does
+
+
+def test_the_tiny_builder_refuses_variants_and_other_families(tmp_path):
+    with pytest.raises(ValueError):
+        tiny.build(ideogram.IDEOGRAM4, tmp_path / "x", variant="bf16")
+    with pytest.raises(ValueError, match="builds no tiny 'flux'"):
+        tiny.pipeline("flux")
+
+
+def test_the_tiny_checkpoint_has_the_real_ones_components(tiny_path):
+    index = json.loads((tiny_path / "model_index.json").read_text())
+    assert index["text_encoder"] == ["transformers", "Qwen3VLModel"] and index["vae"] == ["diffusers", "AutoencoderKLFlux2"]
+    assert index["transformer"] == index["unconditional_transformer"] == ["diffusers", "Ideogram4Transformer2DModel"]
+    assert index["prompt_enhancer_head"] == [None, None]
+    text = json.loads((tiny_path / "text_encoder" / "config.json").read_text())
+    assert text["text_config"]["num_hidden_layers"] == tiny.TEXT_LAYERS
+
+
+def test_a_call_of_other_than_48_steps_needs_a_constant_guidance_scale(tiny_path):
+    """Ideogram4Pipeline's default guidance schedule has 48 entries: diffusers refuses another step count without guidance_scale."""
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_path)
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(ValueError, match="`guidance_schedule` must have length `num_inference_steps` \\(2\\), got 48"):
+        pipe("a red fox", num_inference_steps=2, **SMALL)
+    assert pipe("a red fox", num_inference_steps=48, **SMALL).images[0].size == (64, 64)  # the default schedule
+    image = pipe("a red fox", output_type="np", **CALL).images[0]
+    assert image.shape == (64, 64, 3)
+    assert pipe("a red fox", num_inference_steps=1, guidance_scale=4.0, guidance_schedule=None, height=32, width=64,
+                max_sequence_length=64).images[0].size == (64, 32)
+
+
+def test_the_conditional_and_unconditional_transformers_are_two_models(tiny_path):
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_path)
+    assert pipe.transformer is not pipe.unconditional_transformer
+    assert not torch.equal(pipe.transformer.input_proj.weight, pipe.unconditional_transformer.input_proj.weight)
+
+
+def test_prompt_upsampling_is_refused_without_the_head_saying_how_to_pass_one(tiny_path):
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_path)
+    with pytest.raises(ValueError, match="requires the `prompt_enhancer_head` component"):
+        pipe("a red fox", prompt_upsampling=True, **CALL)
+
+
+@pytest.mark.slow
+def test_a_passed_prompt_enhancer_head_rewrites_the_prompt(tiny_path):
+    """With a head passed (as diffusers' refusal says), upsample_prompt generates: about 8 s, over Ideogram's long system message."""
+    head = tiny.prompt_enhancer_head(len(tiny.tokenizer()))
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_path, prompt_enhancer_head=head)
+    assert pipe.prompt_enhancer_head is head
+    captions = pipe.upsample_prompt("a red fox", height=64, width=64, max_new_tokens=3, generator=torch.Generator().manual_seed(0))
+    assert len(captions) == 1 and isinstance(captions[0], str)
+
+
+@pytest.mark.slow
+def test_the_cli_demo_runs_at_the_pipelines_own_48_steps(tmp_path):
+    """`autopipe demo --family ideogram4 --steps 48` (about 20 s: 2,048 text tokens a call); --steps 2 fails, see docs/ideogram.md."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AUTOPIPE_")}, "AUTOPIPE_PLUGINS": "autopipe-ideogram",
+           "AUTOPIPE_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "demo", "--family", ideogram.IDEOGRAM4, "--steps", "48",
+                          "--out-dir", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and (tmp_path / "out" / "text2img.png").exists(), out.stdout[-2000:] + out.stderr[-2000:]
+    assert "img2img: skipped" in out.stdout and "Flux2Pipeline" in out.stdout
