@@ -1,4 +1,4 @@
-"""A tiny random-weight Krea 2 checkpoint, built offline in about a second.
+"""A tiny random-weight Krea 2 checkpoint, built offline in seconds.
 
 Krea 2's architecture at a size where a 2-step 64x64 call takes well under a
 second on one CPU core:
