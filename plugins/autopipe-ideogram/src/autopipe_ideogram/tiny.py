@@ -1,6 +1,6 @@
 """A tiny random-weight Ideogram 4 checkpoint, built offline in about a second.
 
-An Ideogram4Pipeline of about 90,000 parameters, with the classes and the
+An Ideogram4Pipeline of about 144,000 parameters, with the classes and the
 config keys that matter of the real one:
 
 - the tokenizer: the toolkit's byte-level Qwen2 tokenizer with a ChatML chat
