@@ -280,3 +280,14 @@ def test_the_tiny_checkpoints_are_small_and_named_as_helios_ones(tiny_checkpoint
     assert sum(p.numel() for m in (pipe.transformer, pipe.vae, pipe.text_encoder) for p in m.parameters()) < 100_000
     with pytest.raises(ValueError, match="no tiny variant"):
         tiny.build(helios.HELIOS, Path("unused"), "mid")
+
+
+def test_the_image_to_video_the_refusal_points_at_runs_through_the_text2img_pipeline(tiny_checkpoint):
+    """The img2img refusal says to pass a picture as image= to the text2img pipeline: that call runs and starts from it."""
+    from PIL import Image
+
+    pipe = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint(helios.HELIOS))
+    pipe.set_progress_bar_config(disable=True)
+    picture = Image.new("RGB", (64, 64), (200, 100, 50))
+    out = pipe("a fox", image=picture, num_inference_steps=2, generator=torch.Generator().manual_seed(0), **ONE_FRAME)
+    assert out.frames[0][0].size == (64, 64)

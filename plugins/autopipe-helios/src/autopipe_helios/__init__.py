@@ -27,8 +27,9 @@ Two families, one per diffusers key, because diffusers' own classes make two
   them with no reader);
 - the checkpoints are trained for one sampler each (Base for the plain one;
   Mid and Distilled for the pyramid), and nothing in a component config tells
-  them apart (the transformer, text encoder and VAE configs are alike; a Mid
-  checkpoint even has Base's scheduler class): only model_index.json's
+  them apart (the transformer, text encoder and VAE configs are alike, and
+  HeliosPyramidPipeline takes Base's scheduler class too, ``HeliosScheduler |
+  HeliosDMDScheduler``): only model_index.json's
   ``_class_name`` does, which is what resolution already keys on. A Variant
   (one config value) cannot say it, and a modifier would need a keyword
   diffusers has no counterpart for.

@@ -4,9 +4,9 @@ The weights of a Helios checkpoint (BestWishYsh/Helios-Base, -Mid,
 -Distilled: one architecture), counted with diffusers' and transformers' own
 classes on the meta device at Helios's sizes (there is no network here to
 read the repositories' headers; docs/helios.md): the transformer (Wan 2.1
-14B's shape: 40 blocks 5120 wide, plus Helios's memory patches) about 14.4 B
-parameters, UMT5-XXL's encoder 5.7 B, Wan's VAE 0.13 B: about 38 GiB in
-bfloat16 (the VAE in float32). The planner counts the real files' headers,
+14B's shape: 40 blocks 5120 wide, plus Helios's memory patches) 14.31 B
+parameters, UMT5-XXL's encoder 5.68 B, Wan's VAE 0.13 B: 37.8 GiB in
+bfloat16 (the VAE and the transformer's float32-kept modules in float32). The planner counts the real files' headers,
 never these figures.
 
 - **CPU**: float32 (the toolkit's plan: half-precision kernels there are slow
