@@ -1,0 +1,1 @@
+autopipe_plugins = "autopipe-nucleusmoe"
