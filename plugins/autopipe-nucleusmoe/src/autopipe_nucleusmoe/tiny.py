@@ -41,7 +41,7 @@ from . import FAMILIES, NUCLEUSMOE
 
 #: Qwen3-VL's vision markers, special tokens of its tokenizer.
 VISION_SPECIALS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
-#: The tiny text encoder's width, which the transformer's joint_attention_dim must match (Qwen3-VL-8B: 4096).
+#: The tiny text encoder's width, which the transformer's joint_attention_dim must match (the real encoder's hidden size).
 TEXT_WIDTH = 16
 #: The text encoder's layers: the pipeline reads hidden state -8 (default_return_index), so at least 8.
 TEXT_LAYERS = 8
