@@ -124,10 +124,12 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     from .resolve import class_kwargs, identify, resolve_identity
 
     registry = get_registry()
-    facts = device if isinstance(device, DeviceFacts) else detect(device)
     hub = hub_options(kwargs)
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
     resolution = resolve_identity(identify(model, registry, allow_pickle, passed=kwargs, **hub), task, kwargs, registry)
+    if resolution.identity is not None and resolution.identity.origin != "file":  # refused before torch is imported to probe the device
+        guard.check(resolution.identity, kwargs, registry.families[resolution.family][0].loads_itself)
+    facts = device if isinstance(device, DeviceFacts) else detect(device)
     placed = planning.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None, allow_pickle=allow_pickle)
     load_plan = placed.plan
     pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry)

@@ -15,6 +15,17 @@ from .errors import InvalidModelError
 from .specs import MAX_IMAGE_SIDE, Identity
 
 
+def _shown(value: object) -> str:
+    """A config value as a message shows it: whole up to 40 characters, else its start, an ellipsis and its length.
+
+    An integer past Python's 4,300-digit conversion limit is named by its size (str() of it raises ValueError).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4000:
+        return f"an integer of {value.bit_length()} bits"
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
 def config_int(identity: Identity, component: str, key: str, low: int, high: int, default: int | None = None) -> int | None:
     """``identity.configs[component][key]`` as an integer from `low` to `high`; `default` where it is absent.
 
@@ -27,7 +38,7 @@ def config_int(identity: Identity, component: str, key: str, low: int, high: int
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidModelError(
-            f"{identity.reference}: {component}/config.json says {key} = {str(value)[:40]}, which is not a whole number from {low} to {high}. "
+            f"{identity.reference}: {component}/config.json says {key} = {_shown(value)}, which is not a whole number from {low} to {high}. "
             "The config is corrupt or was edited by hand: restore it from the original checkpoint."
         )
     return value

@@ -111,11 +111,10 @@ def generate(args: argparse.Namespace) -> int:
         arguments["mask_image"] = read_image(args.mask, "L", "--mask")
     model = model_or_tiny(args.model, args.family, args.verbose)
 
-    import torch
-
     from ..loading import load
 
     pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
+    import torch
     _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
     quiet_calls(pipeline, args)
     if task is not Task.TEXT2IMG:

@@ -200,7 +200,7 @@ def test_the_vision_families_build_or_say_why_they_cannot(tmp_path):
         if missing is None:
             assert (tiny.build(family, tmp_path / family) / "processor").is_dir()
         else:
-            with pytest.raises(RuntimeError, match="torchvision"):
+            with pytest.raises(UnsupportedModelError, match="Install the torchvision release that matches your torch"):
                 tiny.build(family, tmp_path / family)
 
 

@@ -19,8 +19,9 @@ Layered's transformer takes the RGB/RGBA condition and its VAE 4 channels;
 Qwen-Image 2.1 has its own transformer, VAE and a Qwen3-VL encoder. A
 processor of either kind needs torchvision with transformers 5 (the
 processors' video half): :func:`vision_processor_missing` says whether this
-environment can build one, and the builder raises a RuntimeError that says
-so where it cannot.
+environment can build one, and the builder raises an UnsupportedModelError
+that says so, and what to install, where it cannot (the environment's
+limit, not a bug of this plugin).
 """
 
 from __future__ import annotations
@@ -197,16 +198,21 @@ CLASSES = {
 def pipeline(family: str, seed: int = 0) -> Any:
     """The tiny pipeline of `family` (its class in CLASSES), in memory, its weights drawn under `seed`.
 
-    ValueError for a family this plugin does not build; RuntimeError, saying
-    why, for one that needs a VL processor where transformers cannot build one
-    (:func:`vision_processor_missing`).
+    ValueError for a family this plugin does not build; UnsupportedModelError,
+    saying why and what to install, for one that needs a VL processor where
+    transformers cannot build one (:func:`vision_processor_missing`).
     """
     import diffusers
 
     if family not in CLASSES:
         raise ValueError(f"autopipe-qwenimage builds no tiny {family!r}; it builds {', '.join(CLASSES)}")
     if family != FAMILY and (missing := vision_processor_missing()) is not None:
-        raise RuntimeError(f"cannot build the tiny {family} checkpoint: {missing}")
+        from autopipe_core import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"cannot build the tiny {family} checkpoint: {missing}. Install the torchvision release that matches your torch "
+            "(from the same index as torch) to build it"
+        )
     with toolkit.tiny.seeded(seed):
         tok = tokenizer()
         if family == QWENIMAGE21:
