@@ -59,6 +59,8 @@ GENERATE_MISTAKES = [
     (["--task", "text2img", "--out", "{root}/folder"], "--out {root}/folder is a folder", 2),
     (["--task", "text2img", "--out", "{root}/x.xyz"], "names no image format autopipe can write", 2),
     (["--task", "text2img", "--out", "{ok}/x.png"], "cannot write in {ok}", 2),
+    # /proc takes no new folder, whoever asks (root included, to whom os.access says yes everywhere)
+    (["--task", "text2img", "--out", "/proc/no-such-folder/x.png"], "--out /proc/no-such-folder/x.png: cannot write in /proc/no-such-folder (", 2),
     (["--task", "text2img", "--steps", "0"], "--steps must be from 1 to 1000, not 0", 2),
     (["--task", "text2img", "--size", "30"], "--size must be a multiple of 8", 2),
     (["--task", "text2img", "--size", "-5"], "--size must be from 8", 2),

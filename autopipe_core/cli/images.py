@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,12 @@ def output_format(path: str) -> str:
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--out {path}: cannot write in {existing}. Choose a folder you can write to.")
+    try:  # os.access says yes to root everywhere: make the folder and a file there, as the save will, before loading
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".autopipe-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write in {folder} ({exc.strerror or exc}). Choose a folder you can write to.") from None
     return fmt
 
 
