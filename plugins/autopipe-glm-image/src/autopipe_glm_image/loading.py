@@ -41,7 +41,7 @@ NO_FLOAT16 = (
 )
 
 #: What a float32 load takes in RAM, for the CPU plan's reason: the parameters above x 4 bytes.
-CPU_RAM = "GLM-Image then needs about 53 GB of RAM (a 10.1B autoregressive model and a 2.9B transformer)"
+CPU_RAM = "GLM-Image then needs about 53 GB of RAM: a 10.1B autoregressive model and a 2.9B transformer"
 
 #: GlmImageTransformer2DModel's sample_size is in latents of the VAE's 8 pixels (its docstring: 128 x 8 = 1024).
 VAE_SCALE = 8

@@ -50,7 +50,7 @@ NO_FLOAT16 = (
 )
 
 #: What a float32 load takes in RAM, for the CPU plan's reason: the parameters above x 4 bytes.
-CPU_RAM = "Ideogram 4 then needs about 107 GB of RAM (two 9.3B transformers and an 8.1B text encoder)"
+CPU_RAM = "Ideogram 4 then needs about 107 GB of RAM: two 9.3B transformers and an 8.1B text encoder"
 
 #: Ideogram4Pipeline draws 2048x2048 unless told (its __call__'s defaults), a size written in no config.
 NATIVE = 2048
