@@ -217,9 +217,16 @@ class FamilySpec:
     #: (Würstchen's models, whose old ``["wuerstchen", ...]`` entries diffusers 0.42.1 cannot load): the guard lets
     #: exactly these pass for checkpoints resolved to this family. The loading code must load every one of them.
     loads_itself: frozenset[tuple[str, str]] = frozenset()
+    #: Keywords the command line adds to its calls of this family's built-in tiny checkpoint (``autopipe demo``,
+    #: ``generate --family``), where the pipeline's defaults would make a tiny call slow: a video family under
+    #: text2img (Helios) draws one frame, not 132. Only the keywords a pipeline's call takes are passed.
+    tiny_call: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "family name")
+        object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
+        if not all(isinstance(k, str) and k.isidentifier() for k in self.tiny_call):
+            raise ValueError(f"family {self.name!r}: tiny_call's keys must be keyword names")
         object.__setattr__(self, "loads_itself", frozenset(tuple(e) if isinstance(e, list) else e for e in self.loads_itself))
         for entry in self.loads_itself:
             if not (isinstance(entry, tuple) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):

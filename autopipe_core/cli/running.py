@@ -12,6 +12,7 @@ from typing import Any, Callable
 from ..errors import UnsupportedTaskError
 from ..tasks import Task
 from . import UsageError
+from ..outputs import first_image
 from .images import mask_for, output_format, read_image, save
 from .parser import TINY_SIZE
 from .reports import hub_args, modifier_args
@@ -85,6 +86,15 @@ def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
     return {"height": size, "width": size} if size and "height" in params and "width" in params else {}
 
 
+def tiny_call(args: argparse.Namespace, family: str) -> dict[str, Any]:
+    """The family's FamilySpec.tiny_call for a built-in tiny checkpoint (no --model), else nothing."""
+    if args.model:
+        return {}
+    from ..registry import get_registry
+
+    return dict(get_registry().families[family][0].tiny_call)
+
+
 def call_pipeline(pipeline: Any, prompt: str, **kwargs: Any) -> Any:
     """``pipeline(prompt, **kwargs)``, the prompt by keyword where the class takes one (ZImageOmniPipeline and Qwen's
     Edit classes take ``image`` first, so a positional prompt would land there), and only the keywords its call takes:
@@ -120,7 +130,7 @@ def generate(args: argparse.Namespace) -> int:
     if task is not Task.TEXT2IMG:
         check_steps(pipeline, args.steps)
     arguments.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
-    image = call_pipeline(pipeline, args.prompt, **arguments).images[0]
+    image = first_image(call_pipeline(pipeline, args.prompt, **tiny_call(args, resolution.family), **arguments))
     save(image, args.out, fmt)
     print(args.out)
     return 0
@@ -165,7 +175,8 @@ def demo(args: argparse.Namespace) -> int:
         if "image" in kwargs and "strength" in inspect.signature(type(pipeline).__call__).parameters:
             check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
-        image = step(f"{label} call", lambda: call_pipeline(pipeline, args.prompt, num_inference_steps=args.steps, generator=generator, **call_size(pipeline, args), **kwargs).images[0])
+        extra = {**tiny_call(args, resolution.family), **call_size(pipeline, args), **kwargs}
+        image = step(f"{label} call", lambda: first_image(call_pipeline(pipeline, args.prompt, num_inference_steps=args.steps, generator=generator, **extra)))
         made[label] = save(image, out_dir / f"{label}.png")
         return image
 

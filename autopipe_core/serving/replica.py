@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..outputs import first_image
 from ..tasks import Task
 from .catalog import ModelEntry
 from .protocol import GenerationRequest, RequestError
@@ -115,4 +116,4 @@ def generate(loaded: LoadedModel, request: GenerationRequest) -> Any:
     if pipeline is None:
         raise RequestError(422, loaded.entry.refusal(request.task) or f"{loaded.entry.id} cannot do {request.task.value}", "UnsupportedTask")
     check_strength(request, type(pipeline))
-    return pipeline(**call_arguments(pipeline, request)).images[0]
+    return first_image(pipeline(**call_arguments(pipeline, request)))

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Mapping
 import pytest
 
 from ..auto import AUTO_CLASSES
+from ..outputs import images_of
 from ..plugins import ENTRY_POINT_GROUP, normalize
 from ..registry import Registry, get_registry
 from ..registry import build as build_registry
@@ -249,7 +250,7 @@ class PluginConformance:
             kwargs.setdefault("strength", 0.75)  # SDXL's default of 0.3 leaves none of two steps to run
         # The prompt by keyword: some classes take image= first (QwenImageEditPipeline), so a positional one collides.
         parameters = inspect.signature(pipeline.__call__).parameters
-        images = pipeline(prompt="a red fox in the snow", **kwargs).images if "prompt" in parameters else pipeline("a red fox in the snow", **kwargs).images
+        images = images_of(pipeline(prompt="a red fox in the snow", **kwargs) if "prompt" in parameters else pipeline("a red fox in the snow", **kwargs))
         assert len(images) == 1, f"{type(pipeline).__name__} returned {len(images)} images for one prompt"
         image = images[0]
         if isinstance(image, list):  # one image per layer for one prompt (QwenImageLayeredPipeline): the first is checked

@@ -1,19 +1,15 @@
 """autopipe-helios against the conformance kit: the contract every plugin keeps, for Helios and Helios Pyramid.
 
-Two adaptations, both for what diffusers' Helios classes are, not for a gap in the plugin:
-
-- :meth:`TestConformance.inputs`: HeliosPyramidPipeline takes no ``num_inference_steps`` (its steps are
-  ``pyramid_num_inference_steps_list``, one entry a pyramid stage); every call draws one frame at 64x64 in one
-  latent frame a chunk (a picture: the text2img of diffusers' table; a real call draws 132 frames at 640x384).
-- :meth:`TestConformance._run`: both classes return ``HeliosPipelineOutput.frames`` (a list of frames per prompt),
-  not ``.images``, which the kit's own ``_run`` reads. The override checks the same things on the first frame
-  of the one video. What the core should do instead (listed in the plugin's report): read ``.frames[0]`` where a
-  pipeline's output has no ``.images``, in the kit's ``_run`` and in the CLI's generate and demo.
+One adaptation, for what diffusers' Helios classes are, not for a gap in the plugin:
+:meth:`TestConformance.inputs`: HeliosPyramidPipeline takes no ``num_inference_steps`` (its steps are
+``pyramid_num_inference_steps_list``, one entry a pyramid stage); every call draws one frame at 64x64 in one
+latent frame a chunk (a picture: the text2img of diffusers' table; a real call draws 132 frames at 640x384).
+Both classes return ``HeliosPipelineOutput.frames``, one video per prompt: the kit reads the first frame of each
+(autopipe_core.outputs), as the command line and the serving deployment do.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import autopipe_helios as helios
@@ -41,16 +37,3 @@ class TestConformance(PluginConformance):
         if family == helios.PYRAMID:
             del kwargs["num_inference_steps"]  # HeliosPyramidPipeline.__call__ has no such argument
         return kwargs
-
-    def _run(self, pipeline: Any, family: str, modifiers: frozenset[str], task: Task) -> Any:
-        """The kit's call and checks, on ``.frames``: one video for one prompt, its first frame a PIL image."""
-        from PIL import Image
-
-        pipeline.set_progress_bar_config(disable=True)
-        assert "prompt" in inspect.signature(pipeline.__call__).parameters
-        videos = pipeline(prompt="a red fox in the snow", **self.inputs(family, modifiers, task)).frames
-        assert len(videos) == 1, f"{type(pipeline).__name__} returned {len(videos)} videos for one prompt"
-        assert len(videos[0]) == ONE_FRAME["num_frames"], f"{type(pipeline).__name__} returned {len(videos[0])} frames for one"
-        image = videos[0][0]
-        assert isinstance(image, Image.Image) and image.size == (ONE_FRAME["width"], ONE_FRAME["height"]), image
-        return image

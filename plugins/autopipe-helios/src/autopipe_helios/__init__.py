@@ -82,6 +82,11 @@ NO_PAG = "diffusers has no PAG pipeline for Helios (no PAG class takes HeliosTra
 NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for Helios; leave out controlnet="
 
 
+#: The command line's calls of the tiny checkpoints: one frame (a picture) from one latent frame a chunk, prompts padded to
+#: 16 tokens (the pipelines' defaults draw 132 frames).
+TINY_CALL = {"num_frames": 1, "num_latent_frames_per_chunk": 1, "max_sequence_length": 16}
+
+
 @hookimpl
 def autopipe_families() -> list[FamilySpec]:
     return [
@@ -92,6 +97,7 @@ def autopipe_families() -> list[FamilySpec]:
                 "Helios: a 14B video transformer over UMT5-XXL and Wan's VAE, chunked long videos at 384x640 "
                 "(HeliosPipeline, listed by diffusers under text2img; one frame is a picture)"
             ),
+            tiny_call=TINY_CALL,
         ),
         FamilySpec(
             name=PYRAMID,
@@ -100,6 +106,7 @@ def autopipe_families() -> list[FamilySpec]:
                 "Helios Pyramid: Helios's Mid and Distilled checkpoints, sampled coarse to fine in pyramid stages "
                 "(HeliosPyramidPipeline: CFG-Zero* or DMD-distilled, listed by diffusers under text2img)"
             ),
+            tiny_call={**TINY_CALL, "pyramid_num_inference_steps_list": [1, 1, 1]},  # one step in each of the tiny's 3 stages
         ),
     ]
 

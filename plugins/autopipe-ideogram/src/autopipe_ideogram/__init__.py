@@ -73,6 +73,9 @@ def autopipe_families() -> list[FamilySpec]:
                 "Ideogram 4: two 9.3B flow-matching transformers (conditional and unconditional, asymmetric guidance) under a "
                 "Qwen3-VL text encoder with FLUX.2's VAE, 2048 px (Ideogram4Pipeline, text2img)"
             ),
+            # The default 48-entry guidance schedule fits 48 steps only: the command line's tiny calls (2 steps) guide at a
+            # constant scale, as diffusers' docstring shows for other step counts.
+            tiny_call={"guidance_schedule": None, "guidance_scale": 4.0},
         ),
     ]
 
