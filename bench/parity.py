@@ -29,16 +29,10 @@ from pathlib import Path
 
 TASKS = ("text2img", "img2img", "inpaint")
 
-#: Keys of diffusers 0.42.1's tables no plugin of this repository serves yet (issue 18 asks for them). A key
-#: served since fails the test until it is taken out; a key a new diffusers adds fails it until it is served or
-#: listed here.
-NOT_YET: dict[str, str] = {
-    key: "issue 18"
-    for key in (
-        "glm_image", "helios", "helios-pyramid", "ideogram4", "krea2",
-        "nucleusmoe-image",
-    )
-}
+#: Keys of the installed diffusers' tables no plugin of this repository serves yet, each with why: none since every
+#: key of diffusers 0.42.1's is served. A key served since fails the test until it is taken out; a key a new diffusers
+#: adds fails it until it is served or listed here.
+NOT_YET: dict[str, str] = {}
 
 _BEYOND = "diffusers has {} but no AutoPipeline table maps the task to it"
 #: (model_index class, task) -> why autopipe's answer is not diffusers' on purpose. Short, and each one reasoned.

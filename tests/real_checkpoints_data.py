@@ -35,7 +35,8 @@ SHIPPED_PLUGINS = (
     "autopipe-sd,autopipe-sdxl,autopipe-controlnet,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-lcm,autopipe-kolors,"
     "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
     "autopipe-flux2,autopipe-lumina,autopipe-auraflow,autopipe-cogview,autopipe-bria,autopipe-ovis,"
-    "autopipe-prx,autopipe-hidream"
+    "autopipe-prx,autopipe-hidream,autopipe-helios,autopipe-krea2,autopipe-nucleusmoe,"
+    "autopipe-ideogram,autopipe-glm-image"
 )
 ENV = "AUTOPIPE_REAL_CONFIGS"
 

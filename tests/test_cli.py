@@ -139,6 +139,11 @@ FAMILIES = {
     "prx": ("autopipe-prx", False, None, True),
     "prx-pixel": ("autopipe-prx", False, None, True),
     "hidream": ("autopipe-hidream", False, None, True),
+    "helios": ("autopipe-helios", False, None, True),
+    "helios-pyramid": ("autopipe-helios", False, None, True),
+    "krea2": ("autopipe-krea2", False, None, True),
+    "ideogram4": ("autopipe-ideogram", False, None, True),
+    "glm-image": ("autopipe-glm-image", False, None, True),
 }
 
 

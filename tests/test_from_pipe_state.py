@@ -14,7 +14,8 @@ SHIPPED = (
     "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet,autopipe-lcm,autopipe-kolors,"
     "autopipe-sd3,autopipe-flux,autopipe-qwenimage,autopipe-pixart,autopipe-hunyuandit,autopipe-zimage,autopipe-cascade,"
     "autopipe-flux2,autopipe-lumina,autopipe-auraflow,autopipe-cogview,autopipe-bria,autopipe-ovis,"
-    "autopipe-prx,autopipe-hidream"
+    "autopipe-prx,autopipe-hidream,autopipe-helios,autopipe-krea2,autopipe-nucleusmoe,"
+    "autopipe-ideogram,autopipe-glm-image"
 )
 
 
@@ -100,6 +101,19 @@ GIVEN = {
         "noise_scale": (1.5, lambda p: p.config.noise_scale),
     },
     "hidream": {},
+    "helios": {},
+    "helios-pyramid": {
+        "is_cfg_zero_star": (True, lambda p: p.config.is_cfg_zero_star),
+        "is_distilled": (False, lambda p: p.config.is_distilled),  # the tiny checkpoint says true
+    },
+    "krea2": {  # the tiny checkpoint says (1, 2), False and 2
+        "text_encoder_select_layers": ((0, 2), lambda p: tuple(p.config.text_encoder_select_layers)),
+        "is_distilled": (True, lambda p: p.config.is_distilled),
+        "patch_size": (1, lambda p: p.config.patch_size),
+    },
+    "nucleusmoe-image": {},
+    "ideogram4": {},
+    "glm-image": {},
     "hunyuandit": {
         "requires_safety_checker": (True, lambda p: p.config.requires_safety_checker),  # the tiny checkpoint says false
         "pag_applied_layers": (["blocks.0"], lambda p: p.pag_applied_layers),
@@ -129,7 +143,7 @@ def test_every_constructor_argument_of_every_shipped_family_is_covered(monkeypat
         assert arguments == set(GIVEN[family]), f"{family}: cover {sorted(arguments ^ set(GIVEN[family]))} in GIVEN"
 
 
-@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit", "flux2-klein", "prx", "prx-pixel"])
+@pytest.mark.parametrize("family", ["stable-diffusion", "stable-diffusion-xl", "if", "latent-consistency", "kolors", "stable-diffusion-3", "pixart-sigma", "sana", "hunyuandit", "flux2-klein", "prx", "prx-pixel", "helios-pyramid", "krea2"])
 def test_a_value_given_at_from_pretrained_survives_any_chain_of_switches(family, tiny_checkpoint, monkeypatch, request):
     from autopipe_core.registry import get_registry
     from autopipe_core.resolve import import_class

@@ -41,6 +41,11 @@ PROBES = {
     "autopipe-ovis": "OvisImagePipeline",
     "autopipe-prx": "PRXPipeline",
     "autopipe-hidream": "HiDreamImagePipeline",
+    "autopipe-helios": "HeliosPipeline",
+    "autopipe-krea2": "Krea2Pipeline",
+    "autopipe-nucleusmoe": "NucleusMoEImagePipeline",
+    "autopipe-ideogram": "Ideogram4Pipeline",
+    "autopipe-glm-image": "GlmImagePipeline",
 }
 
 
