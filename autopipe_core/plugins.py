@@ -61,34 +61,57 @@ class running:
 
 
 class _Watch:
-    """Names a plugin on stderr while its import runs longer than NOTICE_SECONDS (a daemon timer; cancelled on exit)."""
+    """Names a plugin on stderr while its import runs longer than NOTICE_SECONDS, then at twice the wait each time.
+
+    One daemon thread per process watches every import (started at the first): a thread per plugin cost a
+    thread start and a cancel for each of them on every run, most of what a quick plugin's import costs.
+    """
+
+    _lock = threading.Condition()
+    _watched: list["_Watch"] = []
+    _thread: threading.Thread | None = None
 
     def __init__(self, plugin: str, stream: Any = None):
         self.plugin, self.stream, self.start = plugin, stream, time.perf_counter()
-        self.timer: threading.Timer | None = None
         self.delay = NOTICE_SECONDS
-
-    def _arm(self) -> None:
-        self.timer = threading.Timer(self.delay, self._notice)
-        self.timer.daemon = True
-        self.timer.start()
+        self.due = self.start + self.delay
 
     def _notice(self) -> None:
         waited = time.perf_counter() - self.start
         try:
             print(f"autopipe: still importing the plugin {self.plugin} ({waited:.0f} s so far)", file=self.stream or sys.stderr, flush=True)
         except (OSError, ValueError):  # stderr closed: nothing to say it on
-            return
+            pass
         self.delay *= 2
-        self._arm()
+        self.due = time.perf_counter() + self.delay
+
+    @classmethod
+    def _watch(cls) -> None:
+        while True:
+            with cls._lock:
+                while not cls._watched:
+                    cls._lock.wait()
+                now = time.perf_counter()
+                due = [w for w in cls._watched if w.due <= now]
+                if not due:
+                    cls._lock.wait(min(w.due for w in cls._watched) - now)
+                    continue
+            for w in due:
+                w._notice()
 
     def __enter__(self) -> "_Watch":
-        self._arm()
+        cls = type(self)
+        with cls._lock:
+            cls._watched.append(self)
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._watch, name="autopipe-plugin-import-watch", daemon=True)
+                cls._thread.start()
+            cls._lock.notify()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
+        with type(self)._lock:
+            type(self)._watched.remove(self)
 
 
 def normalize(name: str) -> str:

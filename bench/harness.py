@@ -101,8 +101,14 @@ class Shower:
         return " ".join(words)
 
 
+#: Variables a contender's process never inherits. PYTHONDONTWRITEBYTECODE (set in some sandboxes and CI images)
+#: makes every run compile every imported module from source, as no installed package runs: pip writes the
+#: bytecode at install. Without it the warm-up round writes the caches, as a user's first run does.
+NOT_INHERITED = ("PYTHONDONTWRITEBYTECODE",)
+
+
 def run_once(c: Contender, env: dict[str, str], timeout: float) -> dict[str, float]:
-    full_env = {**env, **(c.env or {})}
+    full_env = {k: v for k, v in {**env, **(c.env or {})}.items() if k not in NOT_INHERITED}
     start = time.perf_counter()
     proc = _Popen(c.argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     # Read both pipes to the end, then reap the child with wait4 for its own rusage.

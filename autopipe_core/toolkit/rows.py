@@ -15,6 +15,7 @@ diffusers or transformers, and no planning or loading code: a plugin's
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -190,7 +191,7 @@ def lazy_hooks(package: str, **targets: str | Mapping[str, str]) -> dict[str, Ca
     for hook, target in targets.items():
         if hook not in hookspecs.HOOKS:
             raise ValueError(f"{hook!r} is not a hook; the hooks are {', '.join(hookspecs.HOOKS)}")
-        params = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+        params = _hook_params(hook)
         if isinstance(target, Mapping):
             if "family" not in params:
                 raise ValueError(f"{hook} is not asked for a family: give it one reference, not one per family")
@@ -224,6 +225,23 @@ class _ByFamily:
         return None if delegate is None else delegate(**arguments)
 
 
+@functools.lru_cache(maxsize=None)
+def _hook_params(hook: str) -> tuple[str, ...]:
+    """The hookspec's parameter names, once a process (inspect.signature for each plugin's hooks cost more than the rest)."""
+    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+
+
+@functools.lru_cache(maxsize=None)
+def _hook_factory(hook: str, params: tuple[str, ...]) -> Callable[[Any], Callable[..., Any]]:
+    """``make(delegate)``, which returns a new function ``hook(<params>)`` calling `delegate`: compiled once a
+    process for each hook (every plugin's lazy hooks share it), not once for each plugin and hook."""
+    body = ", ".join(f"{p}={p}" for p in params)
+    source = f"def make(_delegate):\n    def {hook}({', '.join(params)}):\n        return _delegate({body})\n    return {hook}\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<autopipe lazy hook {hook}>", "exec"), namespace)  # noqa: S102 - the source above, nothing else
+    return namespace["make"]
+
+
 def _hook_function(hook: str, params: tuple[str, ...], delegate: _Delegate | _ByFamily, package: str) -> Callable[..., Any]:
     """A plain function ``hook(<the hook's parameters>)`` that calls `delegate`.
 
@@ -232,10 +250,7 @@ def _hook_function(hook: str, params: tuple[str, ...], delegate: _Delegate | _By
     function is compiled with the hookspec's own parameter names (identifiers
     read from hookspecs.py, never from the caller).
     """
-    source = f"def {hook}({', '.join(params)}):\n    return _delegate({', '.join(f'{p}={p}' for p in params)})\n"
-    namespace: dict[str, Any] = {"_delegate": delegate}
-    exec(compile(source, f"<autopipe lazy hook {hook}>", "exec"), namespace)  # noqa: S102 - the source above, nothing else
-    function = namespace[hook]
+    function = _hook_factory(hook, params)(delegate)
     function.__module__ = package
     function.__qualname__ = hook
     function.__doc__ = f"The {hook} hook: {delegate.ref}, imported when first asked."
