@@ -37,6 +37,11 @@ class TestConformance(PluginConformance):
         (QWENIMAGE21, Task.INPAINT): "diffusers has no Qwen-Image 2.1 inpainting pipeline",
     }
     no_single_file = {
+        **{
+            edit: "an Edit transformer has the base's layout, so its header cannot tell it from Qwen-Image's (diffusers' "
+            "from_single_file has no Edit key either): such a file is detected as qwenimage, and loads as an Edit model with config="
+            for edit in ("qwenimage-edit", "qwenimage-edit-plus")
+        },
         LAYERED: "the tiny single-file layout is the base transformer's; a Layered file is recognised by its addition_t_embedding (tested in test_qwenimage_single_file.py)",
         QWENIMAGE21: "recognised by diffusers' qwen-image-2.1 key (tested in test_qwenimage_single_file.py); its base needs a Qwen3-VL processor",
     }

@@ -73,7 +73,11 @@ def processor(tok: Any) -> Any:
     import transformers
 
     image_processor = transformers.Qwen2VLImageProcessor(min_pixels=32 * 32, max_pixels=4 * 32 * 32, patch_size=16)
-    return transformers.Qwen3VLProcessor(image_processor=image_processor, tokenizer=tok, chat_template=CHAT_TEMPLATE)
+    # transformers 5 needs the video half too (its video processors import torchvision).
+    video_processor = transformers.Qwen3VLVideoProcessor(patch_size=16)
+    return transformers.Qwen3VLProcessor(
+        image_processor=image_processor, video_processor=video_processor, tokenizer=tok, chat_template=CHAT_TEMPLATE
+    )
 
 
 def processor_missing() -> str | None:

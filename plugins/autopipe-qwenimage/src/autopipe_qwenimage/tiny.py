@@ -162,7 +162,9 @@ def processor(tok: Any, qwen3: bool = False) -> Any:
         min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **({"patch_size": 16} if qwen3 else {})
     )
     cls = transformers.Qwen3VLProcessor if qwen3 else transformers.Qwen2VLProcessor
-    return cls(image_processor=image_processor, tokenizer=tok, chat_template=CHAT_TEMPLATE)
+    # transformers 5 needs the video half too (its video processors import torchvision).
+    video = transformers.Qwen3VLVideoProcessor(patch_size=16) if qwen3 else transformers.Qwen2VLVideoProcessor()
+    return cls(image_processor=image_processor, video_processor=video, tokenizer=tok, chat_template=CHAT_TEMPLATE)
 
 
 def _qwenimage21(tok: Any) -> dict[str, Any]:
