@@ -178,3 +178,14 @@ def test_demo_and_generate_for_each_familys_built_in_checkpoint(family, tmp_path
     png = tmp_path / "t2i.png"
     assert main(["generate", "--family", family, "--task", "text2img", "--prompt", "a cat", "--out", str(png), "--steps", "2", "--device", "cpu"]) == 0
     assert Image.open(png).size == Image.open(tmp_path / "demo" / "text2img.png").size
+
+
+def test_demo_of_a_checkpoint_without_text2img_starts_from_a_made_up_picture(tiny_sd_inpainting, tmp_path, capsys):
+    """An inpainting-only UNet (as an edit model, Qwen-Image-Edit) has no text2img: the demo starts at the first task it
+    does, from a made-up picture, instead of failing on text2img."""
+    assert main(["demo", "--model", str(tiny_sd_inpainting), "--out-dir", str(tmp_path / "demo"), "--steps", "2", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "inpaint starts from a made-up 64x64 picture: the family has no text2img" in out
+    assert "from_pretrained inpaint" in out and "inpaint:  StableDiffusionInpaintPipeline" in out
+    assert "weights shared: no other task to share them with (the family does inpaint only)" in out
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["inpaint.png"]

@@ -162,3 +162,14 @@ def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_w
     out = _cli("demo", "--out-dir", str(tmp_path / "demo"), "--steps", "1", AUTOPIPE_CACHE=str(tmp_path / "cache"))
     _one_line_error(out, "runs steps x strength = 1 x 0.75 = 0.75 steps, fewer than one: pass --steps 2 or more", 2)
     assert (tmp_path / "demo" / "text2img.png").is_file()  # the image already made is kept
+
+
+@pytest.mark.parametrize("message, said", [
+    ("load the base model: AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')", "load the base model: --task text2img --model Qwen/Qwen-Image"),
+    ("use AutoPipelineForInpainting", "use --task inpaint"),
+    ("pass allow_pickle=True to load it", "pass --allow-pickle to load it"),
+])
+def test_advice_is_given_in_the_command_lines_terms(message, said):
+    from autopipe_core.cli import as_said_here
+
+    assert as_said_here(message) == said

@@ -70,6 +70,23 @@ def save(image: Any, path: str | Path, fmt: str | None = None) -> Path:
     return write_atomic(target, lambda f: image.save(f, format=fmt))
 
 
+def for_pipeline(picture: Any, pipeline: Any) -> Any:
+    """`picture` in the mode the pipeline's VAE encodes: RGBA where it takes 4 input channels (Qwen-Image-Layered
+    splits an RGBA picture into layers), else as it is. Read from the VAE's config, the pipeline's own data."""
+    config = getattr(getattr(pipeline, "vae", None), "config", None)
+    channels = getattr(config, "input_channels", None) or getattr(config, "in_channels", None)
+    return picture.convert("RGBA") if channels == 4 and picture.mode != "RGBA" else picture
+
+
+def sample_picture(width: int, height: int) -> Any:
+    """A made-up RGB picture, a colour gradient, for a demo whose first task needs one (an edit model)."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (width, height))
+    picture.putdata([(255 * x // max(width - 1, 1), 255 * y // max(height - 1, 1), 128) for y in range(height) for x in range(width)])
+    return picture
+
+
 def mask_for(image: Any) -> Any:
     """A white rectangle over the middle half of `image`: the region inpainting repaints."""
     from PIL import Image, ImageDraw

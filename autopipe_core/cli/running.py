@@ -13,7 +13,7 @@ from ..errors import UnsupportedTaskError
 from ..tasks import Task
 from . import UsageError
 from ..outputs import first_image
-from .images import mask_for, output_format, read_image, save
+from .images import for_pipeline, mask_for, output_format, read_image, sample_picture, save
 from .parser import TINY_SIZE
 from .reports import hub_args, modifier_args
 
@@ -129,6 +129,8 @@ def generate(args: argparse.Namespace) -> int:
     quiet_calls(pipeline, args)
     if task is not Task.TEXT2IMG:
         check_steps(pipeline, args.steps)
+    if "image" in arguments:
+        arguments["image"] = for_pipeline(arguments["image"], pipeline)
     arguments.update(num_inference_steps=args.steps, generator=torch.Generator("cpu").manual_seed(args.seed), **call_size(pipeline, args))
     image = first_image(call_pipeline(pipeline, args.prompt, **tiny_call(args, resolution.family), **arguments))
     save(image, args.out, fmt)
@@ -159,15 +161,13 @@ def demo(args: argparse.Namespace) -> int:
         steps.append((label, time.perf_counter() - start))
         return value
 
-    from ..resolve import resolve
-
-    resolution = step("resolve (JSON only)", lambda: resolve(model, Task.TEXT2IMG))
+    first, resolution = step("resolve (JSON only)", lambda: _first_task(model))
     step("import torch, diffusers and the class", lambda: (__import__("torch"), resolution.load_class()))
     import torch
 
-    from ..auto import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+    from ..auto import AUTO_CLASSES
 
-    t2i = step("from_pretrained text2img", lambda: AutoPipelineForText2Image.from_pretrained(model))
+    t2i = step(f"from_pretrained {first.value}", lambda: AUTO_CLASSES[first].from_pretrained(model))
     made: dict[str, Any] = {}
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
@@ -175,18 +175,28 @@ def demo(args: argparse.Namespace) -> int:
         if "image" in kwargs and "strength" in inspect.signature(type(pipeline).__call__).parameters:
             check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
+        if "image" in kwargs:
+            kwargs["image"] = for_pipeline(kwargs["image"], pipeline)
         extra = {**tiny_call(args, resolution.family), **call_size(pipeline, args), **kwargs}
         image = step(f"{label} call", lambda: first_image(call_pipeline(pipeline, args.prompt, num_inference_steps=args.steps, generator=generator, **extra)))
         made[label] = save(image, out_dir / f"{label}.png")
         return image
 
-    image = run("text2img", t2i)
-    pipes = {"text2img": t2i}
-    derived: list[Any] = []  # the pipelines made by from_pipe, which must hold text2img's very weights
-    for label, auto, call in (
-        ("img2img", AutoPipelineForImage2Image, {"image": image, "strength": 0.75}),
-        ("inpaint", AutoPipelineForInpainting, {"image": image, "mask_image": mask_for(image)}),
+    if first is Task.TEXT2IMG:
+        image = run("text2img", t2i)
+    else:  # an edit model (Qwen-Image-Edit, Layered): it starts from a picture, made here, and derives the rest
+        image = sample_picture(*_call_side(t2i, args))
+        print(f"  {first.value} starts from a made-up {image.size[0]}x{image.size[1]} picture: the family has no text2img")
+    pipes = {first.value: t2i}
+    derived: list[Any] = []  # the pipelines made by from_pipe, which must hold the first pipeline's very weights
+    for label, call in (
+        ("img2img", {"image": image, "strength": 0.75}),
+        ("inpaint", {"image": image, "mask_image": mask_for(image)}),
     ):
+        auto = AUTO_CLASSES[Task.parse(label)]
+        if label == first.value:
+            run(label, t2i, **call)
+            continue
         try:
             pipe = step(f"from_pipe -> {label}", lambda auto=auto: auto.from_pipe(t2i))
             derived.append(pipe)
@@ -210,6 +220,28 @@ def demo(args: argparse.Namespace) -> int:
     return 0 if shared else 1
 
 
+def _first_task(model: str) -> tuple[Task, Any]:
+    """(the first task the checkpoint does, in text2img, img2img, inpaint order; its Resolution). An edit model has no
+    text2img: the demo starts where it can. A checkpoint that does none raises the text2img refusal."""
+    from ..resolve import resolve
+
+    refusal = None
+    for task in Task:
+        try:
+            return task, resolve(model, task)
+        except UnsupportedTaskError as exc:
+            refusal = refusal or exc
+    assert refusal is not None
+    raise refusal
+
+
+def _call_side(pipeline: Any, args: argparse.Namespace) -> tuple[int, int]:
+    """The side of the demo's made-up input picture: --size, the built-in checkpoint's TINY_SIZE, else 512."""
+    size = call_size(pipeline, args)
+    side = size.get("width") or args.size or (TINY_SIZE if not args.model else 512)
+    return side, side
+
+
 def _skipped(label: str, refusal: UnsupportedTaskError) -> None:
     from . import as_said_here
 
@@ -218,10 +250,11 @@ def _skipped(label: str, refusal: UnsupportedTaskError) -> None:
 
 
 def _sharing(pipes: dict[str, Any], derived: list[Any], shared: bool) -> str:
-    """The demo's verdict line: which pipelines share text2img's weights (from_pipe's), and whether they do."""
+    """The demo's verdict line: which pipelines share the first pipeline's weights (from_pipe's), and whether they do."""
+    first = next(iter(pipes))
     if not derived:
-        return "weights shared: no other task to share them with (the family does text2img only)"
-    sharing = ["text2img", *(label for label, pipe in pipes.items() if any(pipe is d for d in derived))]
+        return f"weights shared: no other task to share them with (the family does {first} only)"
+    sharing = [first, *(label for label, pipe in pipes.items() if any(pipe is d for d in derived))]
     if len(sharing) == 3:
         what = "the three pipelines"
     else:
