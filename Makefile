@@ -15,7 +15,7 @@ PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow test-lowest bench clean
+.PHONY: setup demo test test-slow test-lowest test-vision bench clean
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,27 @@ sys.exit("lower bounds that are not the tested floor:\n  " + "\n  ".join(bad) if
 endef
 export CHECK_FLOORS
 
+# The plugins whose pipelines take a Qwen-VL processor (Qwen-Image Edit, Edit-Plus, Layered, 2.1; NucleusMoE-Image):
+# transformers 5 builds one only with torchvision, and no torchvision loads beside torch 2.13.0's CPU build here, so
+# in .venv their end-to-end cases skip. This environment, .venv-vision, has torch 2.14.1 and torchvision 0.29.1 (the
+# pair this machine's disk holds; within every plugin's torch range) and runs those plugins' suites with no case
+# skipped: a skip fails the target.
+VISION       := .venv-vision
+VISION_PY    := $(VISION)/bin/python
+VISION_STAMP := $(VISION)/.installed
+VISION_PLUGINS := plugins/autopipe-qwenimage plugins/autopipe-nucleusmoe
+
+$(VISION_STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(VISION_PLUGINS))
+	$(PYTHON) -m venv $(VISION)
+	$(VISION_PY) -m pip install --quiet --upgrade pip
+	$(VISION_PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	$(VISION_PY) -m pip install --quiet -e ".[test]" -e ./plugins/autopipe-sd $(addprefix -e ./,$(VISION_PLUGINS))
+	touch $@
+
+test-vision: $(VISION_STAMP)
+	$(VISION_PY) -m pytest -p no:cacheprovider -rs --junitxml=$(VISION)/report.xml $(addsuffix /tests,$(VISION_PLUGINS))
+	$(VISION_PY) -c "import sys, xml.etree.ElementTree as t; s = sum(int(e.get('skipped', 0)) for e in t.parse('$(VISION)/report.xml').iter('testsuite')); sys.exit(f'{s} case(s) skipped where torchvision is installed' if s else None)"
+
 bench: setup
 	$(PY) bench/run.py --write docs/performance.md
 
@@ -96,4 +117,4 @@ mutate: setup
 	$(PY) mutation/run.py score
 
 clean:
-	rm -rf $(VENV) $(LOWEST) autopipe-demo
+	rm -rf $(VENV) $(LOWEST) $(VISION) autopipe-demo
