@@ -198,3 +198,17 @@ def test_the_guide_documents_every_public_name_of_the_toolkit(module):
     names = importlib.import_module(f"autopipe_core.toolkit.{module}").__all__
     assert f"`toolkit.{module}`" in section
     assert [n for n in names if f"`{n}`" not in section and f"`{n}(" not in section] == []
+
+
+def test_configs_a_caller_points_at_are_read_capped(tmp_path):
+    """A config= folder is the caller's: its JSON is read as every checkpoint's is, capped at sources.MAX_JSON_BYTES."""
+    from autopipe_core import InvalidModelError, sources
+    from autopipe_core.toolkit.single_file import missing_tokenizers, read_config
+
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text('{"x": "' + "a" * sources.MAX_JSON_BYTES + '"}')
+    with pytest.raises(InvalidModelError):
+        read_config(tmp_path, "unet")
+    (tmp_path / "model_index.json").write_text("[" * 100_000)
+    with pytest.raises(InvalidModelError):
+        missing_tokenizers(tmp_path, {})

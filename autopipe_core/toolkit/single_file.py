@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .. import sources
 from ..errors import UnsupportedModelError
 from ..headers import SafetensorsHeader
 from ..prediction import Prediction
@@ -45,10 +46,11 @@ VOCABULARY_FILES = ("vocab.json", "tokenizer.json")
 def read_config(folder: str | Path, component: str | None = None) -> dict[str, Any]:
     """The JSON of ``folder/component/config.json`` (or ``folder/config.json``), as a dict.
 
-    A missing file is a FileNotFoundError naming it; malformed JSON a ValueError.
+    A missing file is a FileNotFoundError naming it; one too large, malformed or not an object
+    InvalidModelError (a ValueError): read capped, as every config a caller can point at (sources.read_json).
     """
     path = Path(folder) / (component or "") / "config.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    return sources.read_json(path, f"{component or '.'}/config.json")
 
 
 class ConfigFolders:
@@ -148,7 +150,7 @@ def clip_tokenizer_from(folder: str | Path) -> Any:
     """
     from .tokenizers import clip_from_config
 
-    config = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config = sources.read_json(Path(folder) / "tokenizer_config.json", "tokenizer_config.json")
     return clip_from_config(config)
 
 
@@ -168,7 +170,7 @@ def missing_tokenizers(config: str | Path | None, kwargs: Mapping[str, Any]) -> 
     if not index.is_file():
         return {}
     out = {}
-    for name, entry in json.loads(index.read_text(encoding="utf-8")).items():
+    for name, entry in sources.read_json(index, "model_index.json").items():
         if name.startswith("_") or name in kwargs or not isinstance(entry, list) or len(entry) != 2 or entry[1] not in CLIP_TOKENIZERS:
             continue
         sub = folder / name

@@ -45,12 +45,12 @@ Planned, such a checkpoint counts the Llama it will run with (:func:`footprint`)
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from autopipe_core import sources
 from autopipe_core import Activation, ComponentBytes, DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.planning import ITEMSIZE
 from autopipe_core.toolkit.allowance import Allowance
@@ -204,7 +204,7 @@ def _index(model: Any) -> Mapping[str, Any] | None:
             return None
         path = Path(cached)
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
+        index = sources.read_json(path, "model_index.json")  # capped: the caller's checkpoint
     except (OSError, ValueError):
         return None
     return index if isinstance(index, dict) else None

@@ -34,11 +34,10 @@ JSON.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from autopipe_core import Detection
+from autopipe_core import Detection, sources
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import EPSILON, V_PREDICTION, Prediction
 from autopipe_core.prediction import read as read_prediction
@@ -165,7 +164,7 @@ def zero_snr_scheduler(config: Path, entries: Any, kwargs: dict[str, Any]) -> An
 
     import diffusers
 
-    scheduler_config = json.loads(file.read_text())
+    scheduler_config = sources.read_json(file, "scheduler/scheduler_config.json")
     cls = getattr(diffusers, str(scheduler_config.get("_class_name", "")), None)
     if cls is not None and "rescale_betas_zero_snr" in inspect.signature(cls.__init__).parameters:
         return None
