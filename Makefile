@@ -18,6 +18,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup demo test test-slow test-lowest test-vision bench clean
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
+	@echo "setting up $(VENV): PyTorch first, then the core and every plugin in plugins/ (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"

@@ -155,7 +155,14 @@ def test_a_normal_run_prints_no_other_librarys_noise(tmp_path):
     text = out.stdout + out.stderr
     for noise in ("it/s", "s/it", "torchvision", "Warning", "deprecated", "Traceback", "should be kept in float32"):
         assert noise not in text, f"{noise!r} in:\n{text}"
-    assert "built " in out.stderr and "import torch, diffusers and the class" in out.stdout  # what the waits are, said as they start
+    # What the waits are, said as they start: building the tiny checkpoint imports torch, so the import step says it did not.
+    assert "built " in out.stderr and "  import diffusers and the class ..." in out.stdout
+
+
+def test_with_no_family_plugin_installed_the_demo_says_what_to_install():
+    out = _cli("demo", AUTOPIPE_PLUGINS="")
+    _one_line_error(out, "no family plugin is installed, so there is no model to run.", 2)
+    assert "pip install ./plugins/autopipe-sd" in out.stderr
 
 
 def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_was_made(tmp_path):
@@ -168,6 +175,8 @@ def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_w
     ("load the base model: AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')", "load the base model: --task text2img --model Qwen/Qwen-Image"),
     ("use AutoPipelineForInpainting", "use --task inpaint"),
     ("pass allow_pickle=True to load it", "pass --allow-pickle to load it"),
+    ("Pass the folder that holds it (from_pretrained(folder)) instead of the file.", "Pass the folder that holds it (--model FOLDER) instead of the file."),
+    ("load diffusers.ControlNetModel.from_pretrained(folder) and pass it", "load diffusers.ControlNetModel.from_pretrained(folder) and pass it"),
 ])
 def test_advice_is_given_in_the_command_lines_terms(message, said):
     from autopipe_core.cli import as_said_here
