@@ -100,13 +100,13 @@ BUGS: dict[str, tuple[str, str, str, list[str]]] = {
     ),
 }
 
-#: The audit's kit bug: the conformance kit (autopipe_core/testing/) and its tests (tests/test_conformance_kit.py) are
-#: being rebuilt by another change, which owns catching it. Run with the argument "kit".
+#: The audit's kit bug, caught by tests/test_conformance_kit.py::test_the_from_pipe_check_switches_from_another_task.
+#: Run with the argument "kit".
 KIT: dict[str, tuple[str, str, str, list[str]]] = {
     "kit: the from_pipe check switches a pipeline to its own task": (
         "autopipe_core/testing/kit.py",
-        "if t is not case.task and resolves(path, t)), case.task)",
-        "if resolves(path, t)), case.task)",
+        "return next((t for t in claimed if t is not task and does(t)), task)",
+        "return next((t for t in claimed if does(t)), task)",
         ["tests/test_conformance_kit.py"],
     ),
 }

@@ -431,3 +431,17 @@ def test_a_single_file_another_installed_plugin_outranks_fails(pytester, monkeyp
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "single_file")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*autopipe-greedy claims the tiny stable-diffusion single file as greedy/anything (confidence 1.0: claims every file), ranked above autopipe-sd's claim*"])
+
+
+def test_the_from_pipe_check_switches_from_another_task():
+    """The kit's from_pipe case switches from another task the checkpoint does, never from the task itself (which would
+    switch nothing and pass for a family whose pipelines cannot share their components)."""
+    from autopipe_core import Task
+    from autopipe_core.testing.kit import source_task
+
+    every = list(Task)
+    assert source_task(every, Task.TEXT2IMG, lambda t: True) is Task.IMG2IMG
+    assert source_task(every, Task.IMG2IMG, lambda t: True) is Task.TEXT2IMG
+    assert source_task(every, Task.TEXT2IMG, lambda t: t is not Task.IMG2IMG) is Task.INPAINT
+    assert source_task(every, Task.INPAINT, lambda t: t is Task.INPAINT) is Task.INPAINT  # only where it does no other
+    assert source_task([Task.TEXT2IMG], Task.TEXT2IMG, lambda t: True) is Task.TEXT2IMG

@@ -59,6 +59,12 @@ class KitState:
     installed: Registry | None = None  # every installed plugin, for what a single file's claims rank against
 
 
+
+def source_task(claimed: list[Task], task: Task, does: Any) -> Task:
+    """The task the from_pipe check switches from to `task`: another the same checkpoint does (`does(task)`), so that
+    from_pipe really changes class; `task` itself only where the checkpoint does no other."""
+    return next((t for t in claimed if t is not task and does(t)), task)
+
 class PluginConformance:
     """The contract every autopipe plugin keeps, as tests. Subclass it in your own test suite::
 
@@ -443,9 +449,7 @@ class PluginConformance:
         assert case.task is not None
         claims = self._claims()
         path = self._checkpoint_for(case.family, case.task)
-        # From another task the same checkpoint does, to this one.
-        source_task = next((t for t in claims.claimed(case.label) if t is not case.task and resolves(path, t)), case.task)
-        source = self._pipeline_on(path, source_task)
+        source = self._pipeline_on(path, source_task(claims.claimed(case.label), case.task, lambda t: resolves(path, t)))
         switched = AUTO_CLASSES[case.task].from_pipe(source)
         assert type(switched).__name__ == resolve(path, case.task).pipeline_class
         models = {n: c for n, c in source.components.items() if hasattr(c, "parameters")}
