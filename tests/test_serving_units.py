@@ -273,3 +273,34 @@ def test_serve_refuses_a_port_in_use(capsys, tiny_sd):
         assert main(["serve", str(tiny_sd), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"autopipe: error: cannot listen on 127.0.0.1:{port}") and err.count("\n") == 1
+
+
+def test_out_of_memory_in_a_request_is_a_503_that_frees_memory_and_any_other_failure_a_500(monkeypatch):
+    """The deployment's own answer to a failing request, without Ray running: its request handler raising torch's
+    OutOfMemoryError is a 503 saying to retry or ask for less, after the device memory is given back; anything else a 500."""
+    import asyncio
+    import json as json_module
+
+    import torch
+
+    from autopipe_core.serving import deployment
+
+    server = deployment.AutopipeServer.func_or_class.__new__(deployment.AutopipeServer.func_or_class)
+    freed = []
+    monkeypatch.setattr(deployment, "_free_device_memory", lambda: freed.append(True))
+
+    async def out_of_memory(request):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    server._handle = out_of_memory
+    answer = asyncio.run(server(None))
+    error = json_module.loads(answer.body)["error"]
+    assert answer.status_code == 503 and freed == [True]
+    assert "out of memory running this request" in error["message"] and "ask for a smaller size" in error["message"]
+
+    async def broken(request):
+        raise RuntimeError("something else")
+
+    server._handle = broken
+    answer = asyncio.run(server(None))
+    assert answer.status_code == 500 and freed == [True] and "RuntimeError: something else" in json_module.loads(answer.body)["error"]["message"]
