@@ -162,8 +162,10 @@ def demo(args: argparse.Namespace) -> int:
         return value
 
     first, resolution = step("resolve (JSON only)", lambda: _first_task(model))
-    # Building a tiny checkpoint imports torch first: its cost is then in the "built" line, and the label says so.
-    label = "import diffusers and the class" if "torch" in sys.modules else "import torch, diffusers and the class"
+    # Building a tiny checkpoint imports torch and diffusers first: their cost is then in the "built" line, and the label says so.
+    imported = [name for name in ("torch", "diffusers") if name in sys.modules]
+    label = "import the class (torch and diffusers: imported by the build above)" if len(imported) == 2 else (
+        "import diffusers and the class" if imported else "import torch, diffusers and the class")
     step(label, lambda: (__import__("torch"), resolution.load_class()))
     import torch
 
