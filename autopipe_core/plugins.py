@@ -311,6 +311,7 @@ class _Manager(pluggy.PluginManager):
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         self._by_plugin: dict[str, dict[str, Any]] = {}
+        self.found: set[str] = set()  # the hooks a module plugin implements, noted as pluggy parses it (see _register)
         return super().register(plugin, name)
 
     def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
@@ -339,7 +340,10 @@ class _Manager(pluggy.PluginManager):
             if type(value) is not types.FunctionType:
                 return None
             opts = getattr(value, self.project_name + "_impl", None)
-            return opts if isinstance(opts, dict) else None
+            if not isinstance(opts, dict):
+                return None
+            self.__dict__.setdefault("found", set()).add(opts.get("specname") or name)
+            return opts
         return super().parse_hookimpl_opts(plugin, name)
 
 
@@ -353,14 +357,10 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[str,
     """Register one plugin; raise if any of its hooks is not in the protocol."""
     pm.register(plugin, name=name)
     if isinstance(pm, _Manager) and type(plugin) is types.ModuleType:
-        # The hooks it implements, from the module itself: pluggy's get_hookcallers walks every plugin's
-        # implementations of every hook, which made registering N plugins quadratic.
-        found = set()
-        for attr in list(vars(plugin)):
-            opts = pm.parse_hookimpl_opts(plugin, attr)
-            if opts is not None:
-                found.add(opts.get("specname") or attr)
-        hooks = tuple(sorted(found))
+        # The hooks it implements, as pluggy found them while registering it (noted by parse_hookimpl_opts): pluggy's
+        # get_hookcallers walks every plugin's implementations of every hook, which made registering N plugins
+        # quadratic, and parsing the module's names a second time cost as much as registering it.
+        hooks = tuple(sorted(pm.found))
     else:
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
     unknown = [h for h in hooks if h not in hookspecs.HOOKS]
