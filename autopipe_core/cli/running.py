@@ -139,7 +139,10 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """text2img, then img2img and inpaint through from_pipe on the same weights; each image saved as soon as it is made."""
+    """text2img, then img2img and inpaint through from_pipe on the same weights; each image saved as soon as it is made.
+
+    A checkpoint without text2img (an edit model) starts at its first task, from a made-up picture (`base` is the
+    pipeline loaded first, whichever task it is for)."""
     from ..registry import get_registry
 
     out_dir = Path(args.out_dir)
@@ -171,7 +174,7 @@ def demo(args: argparse.Namespace) -> int:
 
     from ..auto import AUTO_CLASSES
 
-    t2i = step(f"from_pretrained {first.value}", lambda: AUTO_CLASSES[first].from_pretrained(model))
+    base = step(f"from_pretrained {first.value}", lambda: AUTO_CLASSES[first].from_pretrained(model))
     made: dict[str, Any] = {}
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
@@ -187,11 +190,11 @@ def demo(args: argparse.Namespace) -> int:
         return image
 
     if first is Task.TEXT2IMG:
-        image = run("text2img", t2i)
+        image = run("text2img", base)
     else:  # an edit model (Qwen-Image-Edit, Layered): it starts from a picture, made here, and derives the rest
-        image = sample_picture(*_call_side(t2i, args))
+        image = sample_picture(*_call_side(base, args))
         print(f"  {first.value} starts from a made-up {image.size[0]}x{image.size[1]} picture: the family has no text2img")
-    pipes = {first.value: t2i}
+    pipes = {first.value: base}
     derived: list[Any] = []  # the pipelines made by from_pipe, which must hold the first pipeline's very weights
     for label, call in (
         ("img2img", {"image": image, "strength": 0.75}),
@@ -199,10 +202,10 @@ def demo(args: argparse.Namespace) -> int:
     ):
         auto = AUTO_CLASSES[Task.parse(label)]
         if label == first.value:
-            run(label, t2i, **call)
+            run(label, base, **call)
             continue
         try:
-            pipe = step(f"from_pipe -> {label}", lambda auto=auto: auto.from_pipe(t2i))
+            pipe = step(f"from_pipe -> {label}", lambda auto=auto: auto.from_pipe(base))
             derived.append(pipe)
         except UnsupportedTaskError as exc:
             pipe = _separate_inpainter(args, resolution.family, exc, step) if label == "inpaint" else _skipped(label, exc)
@@ -210,7 +213,7 @@ def demo(args: argparse.Namespace) -> int:
             pipes[label] = pipe
             run(label, pipe, **call)
 
-    models = {n: c for n, c in t2i.components.items() if hasattr(c, "parameters")}
+    models = {n: c for n, c in base.components.items() if hasattr(c, "parameters")}
     shared = bool(models) and all(p.components.get(n) is c for p in derived for n, c in models.items())
     print(f"\nmodel:    {model}")
     print(f"family:   {resolution.family} (plugin {resolution.plugin} {resolution.plugin_version})")
