@@ -433,6 +433,10 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
                 out.append(ComponentBytes(name, None, None, dtype, "unknown: the checkpoint's files could not be listed (offline, or not a folder)"))
             continue
         c = count_component(name, files, plan.variant, dtype, read, size_of)
+        if c is None and f"{name}/config.json" in files:
+            # A model's folder (config.json: a tokenizer, scheduler or processor has none) with no weight files in it: an
+            # incomplete download, or a copy of the JSON alone. Its size is not known, never 0 bytes that "fit".
+            c = ComponentBytes(name, None, None, dtype, f"unknown: {name}/ has a config.json but no weight files (an incomplete download?)")
         if c is not None:
             out.append(c)
     for name, value in passed.items():
@@ -700,7 +704,8 @@ def format_plan(placed: Placement, model: str, pipeline_class: str) -> str:
         f"variant:     {p.variant or 'none (the default files)'}",
         f"placement:   {p.placement} on {p.device}" + (f" (the rules said {placed.rule}; overridden by {placed.overridden_by})" if placed.overridden_by else ""),
         f"budget:      {budget}",
-        f"weights:     {gib(fp.weights)} ({fp.weights} bytes) in the chosen dtype",
+        f"weights:     {gib(fp.weights)} ({fp.weights} bytes) in the chosen dtype"
+        + (f", and {len(fp.unknown)} component(s) of unknown size" if fp.unknown else ""),
         f"activations: {gib(act.nbytes)} ({act.nbytes} bytes)" + (f" at {act.width}x{act.height}: {act.reason}" if act.nbytes else f": {act.reason}"),
     ]
     if p.skip:

@@ -389,3 +389,26 @@ def test_autopipes_own_loading_triggers_no_deprecation_warning(tiny_sd):
         AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device="cpu")
     deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
     assert deprecations == []
+
+
+def test_a_model_folder_without_weight_files_is_of_unknown_size_never_zero_bytes_that_fit(tmp_path):
+    """A checkpoint with its JSON but no weights (an incomplete download; the real-config corpus is such copies): each
+    model component with a config.json and no weight files is unknown, so the rules are not applied to 0 bytes. Tokenizers
+    and schedulers, which have no config.json, hold no weights and are left out as before."""
+    folder = tmp_path / "m"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "tokenizer").mkdir()
+    (folder / "scheduler").mkdir()
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "PNDMScheduler"],
+    }))
+    (folder / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel", "sample_size": 64}))
+    (folder / "tokenizer" / "tokenizer_config.json").write_text("{}")
+    (folder / "scheduler" / "scheduler_config.json").write_text("{}")
+    device = DeviceFacts("cuda", 1, 8 << 30, 8 << 30, True)
+    placed = planning.plan(resolve(folder, "text2img"), device)
+    assert [(c.name, c.nbytes) for c in placed.footprint.components] == [("unet", None)]
+    assert "no weight files" in placed.footprint.unknown[0].source
+    assert "is not known, so the memory rules were not applied" in placed.plan.reason
+    assert "1 component(s) of unknown size" in planning.format_plan(placed, str(folder), "StableDiffusionPipeline")
