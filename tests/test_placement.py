@@ -173,6 +173,9 @@ def test_autopipe_plan_json_and_text(tiny_sd, capsys):
     assert main(["plan", str(tiny_sd), "--task", "text2img", "--memory", "512MiB", "--gpus", "1"]) == 0
     text = capsys.readouterr().out
     assert "placement:   sequential_cpu_offload on cuda" in text and "why:" in text and "dtype:       float16" in text
+    assert "taken to have no bfloat16; pass --bf16 for one that has it" in text  # float16 is an assumption, and says so
+    assert main(["plan", str(tiny_sd), "--task", "text2img", "--memory", "512MiB", "--bf16"]) == 0
+    assert "taken to have no bfloat16" not in capsys.readouterr().out
 
 
 def test_autopipe_plan_refuses_a_memory_without_unit(tiny_sd, capsys):

@@ -217,6 +217,8 @@ def plan(args: argparse.Namespace) -> int:
         _print_json({"model": args.model, "family": resolution.family, "pipeline_class": resolution.pipeline_class, **placed.to_json()})
     else:
         print(planning.format_plan(placed, args.model, resolution.pipeline_class))
+        if args.memory is not None and kind != "cpu" and not args.bf16:
+            print(f"note:        a {kind} given by --memory is taken to have no bfloat16; pass --bf16 for one that has it (NVIDIA Ampere or newer)")
     return 0
 
 
