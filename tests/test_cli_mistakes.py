@@ -62,6 +62,7 @@ GENERATE_MISTAKES = [
     # /proc takes no new folder, whoever asks (root included, to whom os.access says yes everywhere)
     (["--task", "text2img", "--out", "/proc/no-such-folder/x.png"], "--out /proc/no-such-folder/x.png: cannot write in /proc/no-such-folder (", 2),
     (["--task", "text2img", "--steps", "0"], "--steps must be from 1 to 1000, not 0", 2),
+    (["--task", "img2img", "--image", "{ok}", "--mask", "{ok}"], "--mask is for --task inpaint; --task img2img takes none: leave it out", 2),
     (["--task", "text2img", "--size", "30"], "--size must be a multiple of 8", 2),
     (["--task", "text2img", "--size", "-5"], "--size must be from 8", 2),
     (["--task", "txt2imgg"], "unknown task 'txt2imgg': use one of text2img, img2img, inpaint", 2),
@@ -182,3 +183,15 @@ def test_advice_is_given_in_the_command_lines_terms(message, said):
     from autopipe_core.cli import as_said_here
 
     assert as_said_here(message) == said
+
+
+def test_a_picture_for_text2img_goes_to_a_class_that_takes_one_and_is_refused_by_one_that_does_not(tmp_path):
+    """--image with --task text2img is never dropped in silence: StableDiffusionPipeline takes no picture, so it is refused
+    (after loading: the class decides); a text2img class that takes one (Helios, FLUX.2) is given it."""
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (64, 64), "gray").save(picture)
+    out = _cli("generate", "--task", "text2img", "--prompt", "x", "--image", str(picture), "--out", str(tmp_path / "o.png"), "--steps", "1")
+    _one_line_error(out, "StableDiffusionPipeline takes no picture for --task text2img: leave out --image, or use --task img2img", 2)
+    out = _cli("generate", "--family", "flux2", "--task", "text2img", "--prompt", "x", "--image", str(picture), "--out", str(tmp_path / "f.png"),
+               "--steps", "1", AUTOPIPE_PLUGINS="autopipe-flux2", AUTOPIPE_CACHE=str(tmp_path / "cache"))
+    assert out.returncode == 0 and (tmp_path / "f.png").is_file(), out.stderr

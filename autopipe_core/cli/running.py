@@ -113,9 +113,11 @@ def generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--task {task.value} needs --image FILE, the picture to start from")
     if task is Task.INPAINT and not args.mask:
         raise UsageError("--task inpaint needs --mask FILE, white where to repaint")
+    if args.mask and task is not Task.INPAINT:
+        raise UsageError(f"--mask is for --task inpaint; --task {task.value} takes none: leave it out")
     fmt = output_format(args.out)
     arguments: dict[str, Any] = {}
-    if args.image and task is not Task.TEXT2IMG:
+    if args.image:  # text2img too: some text2img classes take a picture (Helios animates one, FLUX.2 follows a reference)
         arguments["image"] = read_image(args.image, "RGB", "--image")
     if args.mask and task is Task.INPAINT:
         arguments["mask_image"] = read_image(args.mask, "L", "--mask")
@@ -124,6 +126,8 @@ def generate(args: argparse.Namespace) -> int:
     from ..loading import load
 
     pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
+    if "image" in arguments and "image" not in inspect.signature(type(pipeline).__call__).parameters:
+        raise UsageError(f"{type(pipeline).__name__} takes no picture for --task {task.value}: leave out --image, or use --task img2img")
     import torch
     _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
     quiet_calls(pipeline, args)
