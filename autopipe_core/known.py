@@ -33,6 +33,11 @@ def known_modifiers() -> Mapping[str, str]:
     return dict(_data()["modifiers"])
 
 
+def known_families() -> Mapping[str, str]:
+    """family name ("stable-diffusion-xl") -> the distribution that registers it."""
+    return dict(_data().get("families", {}))
+
+
 def known_rows() -> Mapping[str, tuple[str, ...]]:
     """row label ("stable-diffusion+controlnet") -> the distributions that must be installed for the row."""
     return {label: tuple(dists) for label, dists in _data().get("rows", {}).items()}
@@ -79,6 +84,7 @@ def collect(registry: Any) -> dict[str, Any]:
             rows.setdefault("+".join([family, *sorted(mods)]), set()).update({registry.families[family][1], *(p for _, p in tasks.values())})
     return {
         "install": "pip install {paths}  (from a clone of the autopipe repository: its plugins are not on PyPI; see its README)",
+        "families": {family: plugin for family, (_, plugin) in sorted(registry.families.items())},
         "classes": {cls: sorted(d for d in dists if d != "autopipe-core") for cls, dists in sorted(classes.items())},
         "modifiers": dict(sorted(modifiers.items())),
         "rows": {label: sorted(d for d in dists if d != "autopipe-core") for label, dists in sorted(rows.items())},
@@ -87,7 +93,7 @@ def collect(registry: Any) -> dict[str, Any]:
 
 def dump(data: Mapping[str, Any]) -> str:
     """The table as known.json holds it: one class per line, so that a diff shows what a plugin added."""
-    lines = ["{", f' "install": {json.dumps(data["install"])},', ' "classes": {']
+    lines = ["{", f' "install": {json.dumps(data["install"])},', f' "families": {json.dumps(data["families"])},', ' "classes": {']
     classes = list(data["classes"].items())
     lines += [f"  {json.dumps(c)}: {json.dumps(d)}{',' if i < len(classes) - 1 else ''}" for i, (c, d) in enumerate(classes)]
     lines += [" },", f' "modifiers": {json.dumps(data["modifiers"])},', ' "rows": {']

@@ -63,6 +63,27 @@ def memory(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def family(installed: Sequence[str]) -> Callable[[str], str]:
+    """An installed family's name; another is refused saying which plugin to install for it (known.json), or, for a
+    name no shipped plugin registers, the installed ones and the nearest."""
+
+    def parse(text: str) -> str:
+        if text in installed:
+            return text
+        import difflib
+
+        from ..known import install_command, known_families
+
+        plugin = known_families().get(text)
+        if plugin is not None:
+            raise argparse.ArgumentTypeError(f"the family {text!r} is {plugin}'s, which is not installed. Install it with: {install_command([plugin])}")
+        near = difflib.get_close_matches(text, list(installed) + list(known_families()), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise argparse.ArgumentTypeError(f"no family {text!r}{hint}. Installed: {', '.join(installed) or 'none'} (autopipe plugins lists them)")
+
+    return parse
+
+
 def _version() -> str:
     from .._version import __version__
 
@@ -164,7 +185,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
     families = _families()
     p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
     p.add_argument("--model", help="a diffusers folder, a single .safetensors file or a hub repo id (default: the built-in tiny checkpoint of --family)")
-    p.add_argument("--family", choices=families or None, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
     p.add_argument("--prompt", required=True, help="what to draw")
     p.add_argument("--image", help="input image file (img2img, inpaint)")
     p.add_argument("--mask", help="mask image file, white where to repaint (inpaint)")
@@ -179,7 +200,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
 def _demo(p: argparse.ArgumentParser) -> None:
     families = _families()
     p.add_argument("--model", help="a real checkpoint instead of the built-in tiny one (a folder, a .safetensors file or a hub repo id)")
-    p.add_argument("--family", choices=families or None, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
     p.add_argument("--out-dir", default="autopipe-demo", help="where the three images are written (default: %(default)s)")
     p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn", help="what to draw (default: %(default)r)")
     _call(p, 4)

@@ -201,14 +201,17 @@ def autopipe_pipelines():
     assert data["modifiers"] == {"sparkle": toy}  # the core's own modifiers are nobody's to install
     assert data["rows"]["stable-diffusion+sparkle"] == [toy, "autopipe-sd"] and data["rows"]["toy+pag"] == [toy]
     assert "toy" not in data["rows"] and list(data["classes"]) == sorted(data["classes"])
+    assert data["families"] == {"stable-diffusion": "autopipe-sd", "toy": toy}  # each family's own plugin, for --family
     text = known.dump(data)
     assert json.loads(text) == data
     lines = text.splitlines()
-    assert lines[:3] == ["{", f' "install": {json.dumps(data["install"])},', ' "classes": {']
-    assert lines[3] == f'  {json.dumps(next(iter(data["classes"])))}: {json.dumps(next(iter(data["classes"].values())))},'
+    assert lines[:4] == ["{", f' "install": {json.dumps(data["install"])},', f' "families": {json.dumps(data["families"])},', ' "classes": {']
+    assert lines[4] == f'  {json.dumps(next(iter(data["classes"])))}: {json.dumps(next(iter(data["classes"].values())))},'
     assert lines[-1] == "}" and lines[-2] == " }" and not lines[-3].endswith(",") and text.endswith("}\n")
     assert f' "modifiers": {json.dumps(data["modifiers"])},' in lines and ' "rows": {' in lines
-    assert known.dump({"install": "i", "classes": {}, "modifiers": {}, "rows": {}}) == '{\n "install": "i",\n "classes": {\n },\n "modifiers": {},\n "rows": {\n }\n}\n'
+    assert known.dump({"install": "i", "families": {}, "classes": {}, "modifiers": {}, "rows": {}}) == (
+        '{\n "install": "i",\n "families": {},\n "classes": {\n },\n "modifiers": {},\n "rows": {\n }\n}\n'
+    )
 
 
 def test_an_endless_answer_is_read_one_item_past_the_limit_and_no_further():
