@@ -178,6 +178,9 @@ def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_w
     ("load the base model: AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')", "load the base model: --task text2img --model Qwen/Qwen-Image"),
     ("use AutoPipelineForInpainting", "use --task inpaint"),
     ("pass allow_pickle=True to load it", "pass --allow-pickle to load it"),
+    ("no PAG pipeline for AuraFlow; leave out enable_pag", "no PAG pipeline for AuraFlow; leave out --enable-pag"),
+    ("Complete the checkpoint, or pass tokenizer=..., unet=... to from_pretrained.",
+     "Complete the checkpoint, or load it from Python and pass tokenizer=..., unet=... to from_pretrained."),
     ("Pass the folder that holds it (from_pretrained(folder)) instead of the file.", "Pass the folder that holds it (--model FOLDER) instead of the file."),
     ("load diffusers.ControlNetModel.from_pretrained(folder) and pass it", "load diffusers.ControlNetModel.from_pretrained(folder) and pass it"),
 ])

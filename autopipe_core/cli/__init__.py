@@ -39,6 +39,9 @@ ADVICE = (
     (re.compile(r"AutoPipelineForImage2Image"), "--task img2img"),
     (re.compile(r"AutoPipelineForInpainting"), "--task inpaint"),
     (re.compile(r"enable_pag=True"), "--enable-pag"),
+    (re.compile(r"\benable_pag\b"), "--enable-pag"),
+    # Components are objects: the command line cannot pass them, Python can.
+    (re.compile(r"pass ((?:\w+=\.\.\.(?:, )?)+) to from_pretrained\b"), r"load it from Python and pass \1 to from_pretrained"),
 )
 
 

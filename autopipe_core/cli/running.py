@@ -224,9 +224,10 @@ def demo(args: argparse.Namespace) -> int:
     for label, pipe in pipes.items():
         print(f"{label + ':':<9} {type(pipe).__name__}")
     print(_sharing(pipes, derived, shared) + "\n")
-    print(f"{'step':<40}{'seconds':>9}")
+    width = max(40, *(len(label) + 2 for label, _ in steps))
+    print(f"{'step':<{width}}{'seconds':>9}")
     for label, seconds in steps:
-        print(f"{label:<40}{seconds:>9.3f}")
+        print(f"{label:<{width}}{seconds:>9.3f}")
     print("\nimages: " + ", ".join(f"{path} ({_size_of(path)})" for path in made.values()))
     return 0 if shared else 1
 
