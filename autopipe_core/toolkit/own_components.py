@@ -44,6 +44,7 @@ from typing import Any, Callable, Mapping
 from .. import sources
 from ..options import hub_options
 from ..specs import Identity, import_class
+from .plans import asked_dtype
 
 __all__ = ["MODEL_OPTIONS", "Classes", "check_classes", "from_pretrained", "load", "loader", "model_kwargs", "stranded"]
 
@@ -85,15 +86,6 @@ def stranded(components: Mapping[str, tuple[str | None, str | None]], classes: C
     return {name: table[(library, cls)] for name, (library, cls) in components.items() if (library, cls) in table}
 
 
-def _dtype(kwargs: Mapping[str, Any], name: str) -> Any:
-    """The dtype component `name` is asked in: ``dtype`` (or the older ``torch_dtype``), or diffusers' per-component
-    mapping's entry for it, else its ``"default"``; None when none is asked."""
-    value = kwargs.get("dtype", kwargs.get("torch_dtype"))
-    if isinstance(value, Mapping):  # diffusers' per-component form: {"default": ..., name: ...}
-        return value.get(name, value.get("default"))
-    return value
-
-
 def _has_variant(files: tuple[str, ...] | None, name: str, variant: str) -> bool:
     """Whether the component folder holds weight files of `variant` (unknown files: assume so, as the plan did)."""
     if files is None:
@@ -106,7 +98,7 @@ def model_kwargs(name: str, kwargs: Mapping[str, Any], files: tuple[str, ...] | 
     and the weight variant where its folder has files of it (diffusers passes a variant only to components that
     have one). `files`: the checkpoint's files, relative to it (None: unknown, the variant is passed as asked)."""
     out = {k: kwargs[k] for k in MODEL_OPTIONS if k in kwargs}
-    dtype = _dtype(kwargs, name)
+    dtype = asked_dtype(kwargs, name)
     if dtype is not None:
         out["dtype"] = dtype
     variant = kwargs.get("variant")

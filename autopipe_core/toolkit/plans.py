@@ -23,18 +23,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..planning import WEIGHT_VARIANTS, stored_variants
 from ..specs import DeviceFacts, Identity, LoadPlan
 
-__all__ = ["CPU_REASON", "HALF", "half_precision_plan", "leave_out", "weight_files"]
+__all__ = ["CPU_REASON", "HALF", "asked_dtype", "half_precision_plan", "leave_out", "weight_files"]
 
 #: The reason of a CPU plan.
 CPU_REASON = "on the CPU float32: float16 kernels there are slow or missing"
 
 #: Each half-precision dtype and the weight variant (the files' ".<tag>." part) saved in it.
 HALF: Mapping[str, str] = MappingProxyType({"float16": "fp16", "bfloat16": "bf16"})
+
+
+def asked_dtype(kwargs: Mapping[str, Any], component: str) -> Any:
+    """The dtype the loading keywords ask for `component`: ``dtype`` (or the older ``torch_dtype``), or the entry of
+    diffusers' per-component mapping for it, else its ``"default"``; None when none is asked. What a family's own
+    loading code (single files, components it builds itself) gives each model it loads."""
+    value = kwargs.get("dtype", kwargs.get("torch_dtype"))
+    if isinstance(value, Mapping):  # diffusers' per-component form: {"default": ..., name: ...}
+        return value.get(component, value.get("default"))
+    return value
 
 
 def _weighted_folders(files: Iterable[str]) -> dict[str, set[str | None]]:

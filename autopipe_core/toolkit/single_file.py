@@ -17,7 +17,6 @@ Importing this module imports no torch, diffusers or transformers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 

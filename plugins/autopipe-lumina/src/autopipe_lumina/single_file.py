@@ -40,10 +40,11 @@ here imports torch but :func:`load`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.toolkit.plans import asked_dtype
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
 
 from . import LUMINA, LUMINA2, LUMINA2_CLASS
@@ -143,14 +144,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )]
 
 
-def _dtype_for(kwargs: Mapping[str, Any], component: str) -> Any:
-    """The dtype the caller's (or the plan's) keywords give `component`: a torch dtype, a mapping's entry for it or its default, or None."""
-    dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
-    if isinstance(dtype, Mapping):
-        return dtype.get(component, dtype.get("default"))
-    return dtype
-
-
 def _has_weights(source: str, component: str) -> bool:
     """Whether `source` can give `component`: a folder with weight or tokenizer files in it, or a hub repo id (diffusers finds them)."""
     folder = Path(source)
@@ -224,6 +217,6 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
         )
     if "transformer" not in kwargs:
         kwargs["transformer"] = load_transformer(
-            path, shipped, detection.prefixes.get("transformer", ""), _dtype_for(kwargs, "transformer"), kwargs.get("local_files_only", True),
+            path, shipped, detection.prefixes.get("transformer", ""), asked_dtype(kwargs, "transformer"), kwargs.get("local_files_only", True),
         )
     return pipeline_class.from_pretrained(source, **kwargs)

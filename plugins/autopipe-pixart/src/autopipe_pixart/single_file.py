@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from autopipe_core import Detection, UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
+from autopipe_core.toolkit.plans import asked_dtype
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
 
 from . import PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT
@@ -161,14 +162,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     return [Detection(SANA, variant, confidence, reason, pipeline_class="diffusers:SanaPipeline", config=str(config_folder(variant)), prefixes=prefixes)]
 
 
-def _dtype_for(kwargs: Mapping[str, Any], component: str) -> Any:
-    """The dtype the caller's (or the plan's) keywords give `component`: a torch dtype, a mapping's entry for it or its default, or None."""
-    dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
-    if isinstance(dtype, Mapping):
-        return dtype.get(component, dtype.get("default"))
-    return dtype
-
-
 def _has_weights(source: str, component: str) -> bool:
     """Whether `source` can give `component`'s weights: a folder with weight files in it, or a hub repo id (diffusers fetches or finds them)."""
     folder = Path(source)
@@ -211,7 +204,7 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
         )
     if "transformer" not in kwargs:
         folder = source if Path(source, "transformer", "config.json").is_file() else shipped
-        dtype = _dtype_for(kwargs, "transformer")
+        dtype = asked_dtype(kwargs, "transformer")
         kwargs["transformer"] = SanaTransformer2DModel.from_single_file(
             path, config=folder, subfolder="transformer", local_files_only=kwargs.get("local_files_only", True),
             **({"torch_dtype": dtype} if dtype is not None else {}),
