@@ -127,12 +127,11 @@ def load(model: Any, task: Any, device: str | DeviceFacts | None = None, **kwarg
     hub = hub_options(kwargs)
     allow_pickle = bool(kwargs.pop("allow_pickle", False))
     resolution = resolve_identity(identify(model, registry, allow_pickle, passed=kwargs, **hub), task, kwargs, registry)
-    if resolution.identity is not None and resolution.identity.origin != "file":  # refused before torch is imported to probe the device
-        guard.check(resolution.identity, kwargs, registry.families[resolution.family][0].loads_itself)
+    check(resolution, kwargs, registry)  # before torch is imported to probe the device
     facts = device if isinstance(device, DeviceFacts) else detect(device)
     placed = planning.plan(resolution, facts, kwargs=kwargs, registry=registry, device_name=device if isinstance(device, str) else None, allow_pickle=allow_pickle)
     load_plan = placed.plan
-    pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry)
+    pipeline = from_pretrained(resolution, model, load_kwargs(load_plan, class_kwargs(registry, kwargs), placed.max_memory), registry, checked=True)
     return place(pipeline, load_plan), resolution, load_plan
 
 
@@ -156,13 +155,15 @@ def from_pretrained_placed(
     """
     if placement not in planning.CHOICES:
         raise PlacementError(f"placement={placement!r} is not one of {', '.join(repr(c) for c in planning.CHOICES)}")
+    registry = registry or get_registry()
+    check(resolution, kwargs, registry)  # before torch is imported to probe the device
     if isinstance(device, DeviceFacts):
         facts = replace(device, free_bytes=parse_memory(memory)) if memory is not None else device
         name = None
     else:
         facts, name = device_facts(device, memory), device
     placed = planning.plan(resolution, facts, kwargs=kwargs, force=placement, registry=registry, device_name=name, allow_pickle=allow_pickle)
-    pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry)
+    pipeline = from_pretrained(resolution, model, load_kwargs(placed.plan, kwargs, placed.max_memory), registry, checked=True)
     if "device_map" in kwargs:  # the caller's own map: diffusers placed it
         setattr(pipeline, PLAN, replace(placed.plan, placement="balanced", reason=f"device_map={kwargs['device_map']!r} as the caller asked"))
         return pipeline
@@ -195,17 +196,25 @@ def _as_given(pipeline: Any, model: Any) -> Any:
     return pipeline
 
 
-def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None) -> Any:
+def check(resolution: Resolution, kwargs: Mapping[str, Any], registry: Registry) -> None:
+    """The guard (guard.py) on what `resolution` names, with the entries its family builds itself: a single file has no
+    model_index.json to check (pickles are refused by single_file.py)."""
+    if resolution.identity is not None and resolution.identity.origin != "file":
+        guard.check(resolution.identity, kwargs, registry.families[resolution.family][0].loads_itself)
+
+
+def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry | None = None, checked: bool = False) -> Any:
     """The family's own loading code if it has some (``autopipe_from_pretrained``), else the class's from_pretrained.
 
     Refuses first, before diffusers is imported, a checkpoint whose model_index.json (or a pipeline nested in
-    it) would make diffusers import a library it chose (guard.py) unless the caller opted in; then hands
-    diffusers exactly what was checked (:func:`source`).
+    it) would make diffusers import a library it chose (guard.py) unless the caller opted in (`checked`: the
+    caller ran :func:`check` already, before planning); then hands diffusers exactly what was checked (:func:`source`).
     """
     if resolution.identity is not None and resolution.identity.origin == "file":
         return from_single_file(resolution, model, kwargs, registry)
     registry = registry or get_registry()
-    guard.check(resolution.identity, kwargs, registry.families[resolution.family][0].loads_itself)  # before torch is imported
+    if not checked:
+        check(resolution, kwargs, registry)  # before torch is imported
     target, kwargs = source(resolution.identity, model, kwargs)
     pipeline_class = resolution.load_class()
     kwargs = with_default_dtype(pipeline_class, kwargs)

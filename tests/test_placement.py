@@ -259,7 +259,7 @@ def test_from_pretrained_balanced_hands_diffusers_the_device_map_and_max_memory(
     placed = planning.plan(resolution, facts)
     assert placed.plan.placement == "balanced", placed.plan.reason
     seen = {}
-    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None: seen.update(kwargs) or types.SimpleNamespace())
+    monkeypatch.setattr(loading, "from_pretrained", lambda resolution, model, kwargs, registry=None, checked=False: seen.update(kwargs) or types.SimpleNamespace())
     AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device=facts)
     assert seen["device_map"] == "balanced" and seen["max_memory"] == {0: budget - fp.activation.nbytes, 1: budget - fp.activation.nbytes}
     seen.clear()

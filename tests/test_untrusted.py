@@ -306,3 +306,16 @@ def test_entries_a_family_loads_itself_pass_and_nothing_else_does(tiny_sd, tmp_p
     for bad in (["oldlib"], [("oldlib", 5)], "ab"):
         with pytest.raises(ValueError, match="loads_itself"):
             FamilySpec(name="x", loads_itself=bad)
+
+
+def test_the_guard_reads_a_checkpoint_once_a_load_and_before_planning(tiny_sd, monkeypatch):
+    """load() and from_pretrained(placement=) check before probing the device (which imports torch), and once."""
+    from autopipe_core import loading
+
+    calls = []
+    real = guard.check
+    monkeypatch.setattr(guard, "check", lambda *a, **k: calls.append(1) or real(*a, **k))
+    loading.load(tiny_sd, "text2img", "cpu")
+    AutoPipelineForText2Image.from_pretrained(tiny_sd, placement="auto", device="cpu")
+    AutoPipelineForText2Image.from_pretrained(tiny_sd)
+    assert len(calls) == 3
