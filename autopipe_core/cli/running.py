@@ -7,7 +7,7 @@ import inspect
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..errors import UnsupportedTaskError
 from ..tasks import Task
@@ -58,10 +58,16 @@ def model_or_tiny(model: str | None, family: str | None, verbose: bool = False) 
     return str(path)
 
 
+def takes(pipeline: Any) -> Mapping[str, inspect.Parameter]:
+    """The parameters of the pipeline's call, by name: what a call may pass it (classes differ: FLUX.2's img2img has no
+    strength, Helios's text2img takes an image)."""
+    return inspect.signature(type(pipeline).__call__).parameters
+
+
 def check_steps(pipeline: Any, steps: int, strength: float | None = None) -> None:
     """img2img and inpaint run ``int(steps * strength)`` of the steps: at least one, or diffusers fails deep inside."""
     if strength is None:
-        parameter = inspect.signature(type(pipeline).__call__).parameters.get("strength")
+        parameter = takes(pipeline).get("strength")
         strength = parameter.default if parameter is not None and isinstance(parameter.default, (int, float)) else None
     if strength is not None and int(steps * strength) < 1:
         import math
@@ -82,7 +88,7 @@ def quiet_calls(pipeline: Any, args: argparse.Namespace) -> None:
 def call_size(pipeline: Any, args: argparse.Namespace) -> dict[str, int]:
     """height/width for a call, where the pipeline takes them: --size, or TINY_SIZE for a built-in checkpoint."""
     size = args.size or (None if args.model else TINY_SIZE)
-    params = inspect.signature(type(pipeline).__call__).parameters
+    params = takes(pipeline)
     return {"height": size, "width": size} if size and "height" in params and "width" in params else {}
 
 
@@ -99,7 +105,7 @@ def call_pipeline(pipeline: Any, prompt: str, **kwargs: Any) -> Any:
     """``pipeline(prompt, **kwargs)``, the prompt by keyword where the class takes one (ZImageOmniPipeline and Qwen's
     Edit classes take ``image`` first, so a positional prompt would land there), and only the keywords its call takes:
     an image-to-image class that edits from a reference image (Flux2Pipeline, Flux2KleinPipeline) has no ``strength``."""
-    parameters = inspect.signature(type(pipeline).__call__).parameters
+    parameters = takes(pipeline)
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         kwargs = {name: value for name, value in kwargs.items() if name in parameters}
     if "prompt" in parameters:
@@ -126,7 +132,7 @@ def generate(args: argparse.Namespace) -> int:
     from ..loading import load
 
     pipeline, resolution, plan = load(model, task, args.device, allow_pickle=args.allow_pickle, **hub_args(args), **modifier_args(args))
-    if "image" in arguments and "image" not in inspect.signature(type(pipeline).__call__).parameters:
+    if "image" in arguments and "image" not in takes(pipeline):
         raise UsageError(f"{type(pipeline).__name__} takes no picture for --task {task.value}: leave out --image, or use --task img2img")
     import torch
     _note(f"{resolution.pipeline_class} ({resolution.family}, {resolution.plugin}); {plan.dtype}, {plan.placement}: {plan.reason}")
@@ -183,7 +189,7 @@ def demo(args: argparse.Namespace) -> int:
 
     def run(label: str, pipeline: Any, **kwargs: Any) -> Any:
         quiet_calls(pipeline, args)
-        if "image" in kwargs and "strength" in inspect.signature(type(pipeline).__call__).parameters:
+        if "image" in kwargs and "strength" in takes(pipeline):
             check_steps(pipeline, args.steps, kwargs.get("strength"))
         generator = torch.Generator("cpu").manual_seed(args.seed)
         if "image" in kwargs:
