@@ -76,22 +76,3 @@ def for_pipeline(picture: Any, pipeline: Any) -> Any:
     config = getattr(getattr(pipeline, "vae", None), "config", None)
     channels = getattr(config, "input_channels", None) or getattr(config, "in_channels", None)
     return picture.convert("RGBA") if channels == 4 and picture.mode != "RGBA" else picture
-
-
-def sample_picture(width: int, height: int) -> Any:
-    """A made-up RGB picture, a colour gradient, for a demo whose first task needs one (an edit model)."""
-    from PIL import Image
-
-    picture = Image.new("RGB", (width, height))
-    picture.putdata([(255 * x // max(width - 1, 1), 255 * y // max(height - 1, 1), 128) for y in range(height) for x in range(width)])
-    return picture
-
-
-def mask_for(image: Any) -> Any:
-    """A white rectangle over the middle half of `image`: the region inpainting repaints."""
-    from PIL import Image, ImageDraw
-
-    mask = Image.new("L", image.size, 0)
-    w, h = image.size
-    ImageDraw.Draw(mask).rectangle((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=255)
-    return mask

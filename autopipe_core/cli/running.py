@@ -13,7 +13,8 @@ from ..errors import UnsupportedTaskError
 from ..tasks import Task
 from . import UsageError
 from ..outputs import first_image
-from .images import for_pipeline, mask_for, output_format, read_image, sample_picture, save
+from ..pictures import mask_for, sample_picture
+from .images import for_pipeline, output_format, read_image, save
 from .parser import TINY_SIZE
 from .reports import hub_args, modifier_args
 
