@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import sources
+from . import refusals, sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
 from .known import install_command, install_hint, known_modifiers, known_rows
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
@@ -74,22 +74,6 @@ def _wanted(registry: Registry):
 
 def _installed(registry: Registry) -> set[str]:
     return {p.distribution for p in registry.plugins if p.ok}
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeio" else "a"
-
-
-def _instead(can: list[Task], task: Task | None = None) -> str:
-    """What the checkpoint does instead, as advice: only tasks it can really do."""
-    other = f", or pick a checkpoint made for {task.value}" if task is not None else ""
-    if not can:
-        return f"With these options it does no task: change the options{other}."
-    return f"It does {', '.join(t.value for t in can)}: use {' or '.join(t.auto_class for t in can)}{other}."
-
-
-def _label(family: str, modifiers: frozenset[str]) -> str:
-    return " + ".join([family, *sorted(modifiers)])
 
 
 def _not_the_family(identity: Identity, entry: Any, registry: Registry) -> UnsupportedModelError:
@@ -183,9 +167,9 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     base = entry.on_disk if entry.on_disk is not None and identity.origin != "pipeline" else entry.modifiers
     modifiers = modifiers_for(registry, base, kwargs)
     row = registry.table.get((entry.family, modifiers), {})
-    label = _label(entry.family, modifiers)
+    label = refusals.label(entry.family, modifiers)
     if not row and (entry.family, modifiers) not in registry.missing:
-        combos = sorted(_label(f, m) for f, m in registry.table if f == entry.family)
+        combos = sorted(refusals.label(f, m) for f, m in registry.table if f == entry.family)
         needed = [d for d in known_rows().get("+".join([entry.family, *sorted(modifiers)]), ()) if d not in _installed(registry)]
         hint = f" The plugin that has it is not installed: {install_command(needed)}" if needed else ""
         raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.{hint}")
@@ -193,14 +177,11 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     if task not in row:
         why = registry.missing.get((entry.family, modifiers), {}).get(task)
         can = [t for t in Task if t in row and all(t in v.tasks for v in matching)]  # only what this checkpoint can do too
-        raise UnsupportedTaskError(f"{label} has no {task.value} pipeline{': ' + why if why else ''}. {_instead(can)}")
+        raise UnsupportedTaskError(refusals.no_pipeline(label, task, why, can))
     for variant in matching:
         if task not in variant.tasks:
             can = [t for t in Task if t in row and all(t in v.tasks for v in matching)]
-            raise UnsupportedTaskError(
-                f"{identity.reference} is {_article(variant.name)} {variant.name} {entry.family} checkpoint ({variant.reason}), "
-                f"so it cannot do {task.value}. {_instead(can, task)}"
-            )
+            raise UnsupportedTaskError(refusals.variant_cannot(identity.reference, variant.name, variant.reason, entry.family, task, can))
     for kwarg, value in kwargs.items():
         registered = registry.modifiers.get(kwarg)
         fits = registered[0].fits if registered is not None else None

@@ -9,47 +9,27 @@ unless ``-v``.
 
 from __future__ import annotations
 
-import importlib
 import os
-import re
 import sys
-import traceback
-from typing import Sequence
 
 from ..errors import AutopipeError
-from .parser import env_verbose, parse
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold run imports only what it uses
+if TYPE_CHECKING:
+    from typing import Any, Sequence
+
+
+def __getattr__(name: str) -> Any:
+    """ADVICE and as_said_here lived here before :mod:`autopipe_core.advice`: imported from there on first use."""
+    if name in ("ADVICE", "as_said_here"):
+        from .. import advice
+
+        return getattr(advice, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UsageError(Exception):
     """A command-line value that cannot work (a missing input image, an output format nobody writes): exit status 2."""
-
-
-#: Advice in messages written for Python callers, as the command line says it.
-ADVICE = (
-    (re.compile(r"pass allow_pickle=True"), "pass --allow-pickle"),
-    (re.compile(r"allow_pickle=True"), "--allow-pickle"),
-    (re.compile(r"pass trust_remote_code=True"), "load it from Python with trust_remote_code=True (the command line never runs a checkpoint's code)"),
-    (re.compile(r"local_files_only=True"), "--local-files-only"),
-    (re.compile(r"(?<![.\w])from_pretrained\(folder\)"), "--model FOLDER"),
-    # A whole call first ("AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')"), then the class alone.
-    (re.compile(r"AutoPipelineForText2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task text2img --model \1"),
-    (re.compile(r"AutoPipelineForImage2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task img2img --model \1"),
-    (re.compile(r"AutoPipelineForInpainting\.from_pretrained\('([^'\s]+)'\)"), r"--task inpaint --model \1"),
-    (re.compile(r"AutoPipelineForText2Image"), "--task text2img"),
-    (re.compile(r"AutoPipelineForImage2Image"), "--task img2img"),
-    (re.compile(r"AutoPipelineForInpainting"), "--task inpaint"),
-    (re.compile(r"enable_pag=True"), "--enable-pag"),
-    (re.compile(r"\benable_pag\b"), "--enable-pag"),
-    # Components are objects: the command line cannot pass them, Python can.
-    (re.compile(r"pass ((?:\w+=\.\.\.(?:, )?)+) to from_pretrained\b"), r"load it from Python and pass \1 to from_pretrained"),
-)
-
-
-def as_said_here(message: str) -> str:
-    """A message's advice with command-line flags in place of Python keywords."""
-    for pattern, replacement in ADVICE:
-        message = pattern.sub(replacement, message)
-    return message
 
 
 #: Libraries whose warnings and log lines are theirs to show, not ours, unless -v.
@@ -60,6 +40,7 @@ def quiet(verbose: bool) -> None:
     """Other libraries' warnings and info lines off, unless -v. Set before they are imported (they read these once)."""
     if verbose:
         return
+    import re
     import warnings
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -70,11 +51,29 @@ def quiet(verbose: bool) -> None:
 
 
 def _say(message: str) -> None:
+    from ..advice import as_said_here
+
     print(f"autopipe: error: {as_said_here(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status.
+
+    Without `argv` (a real process: the ``autopipe`` script, ``python -m autopipe_core.cli``), a plain
+    ``resolve FOLDER`` is first answered from the registration snapshot (:mod:`autopipe_core.quick`) when one
+    is valid; else the full command line runs, and saves the snapshot for the next process.
+    """
+    if argv is None:
+        from ..quick import answer
+
+        status = answer(sys.argv[1:])
+        if status is not None:
+            return status
+    import importlib
+    import traceback
+
+    from .parser import env_verbose, parse
+
     args = parse(argv)
     verbose = args.verbose = bool(getattr(args, "verbose", False)) or env_verbose()
     quiet(verbose)
@@ -104,3 +103,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _say(f"internal error, {type(exc).__name__}: {exc}. Run with -v for the traceback, and please report it.")
         return 1
+    finally:
+        if argv is None:
+            _save_snapshot()  # also after an answer that was an error: the next run reads the same plugins
+
+
+def _save_snapshot() -> None:
+    """Save the registration snapshot when this process built a registry and none valid is saved (see :mod:`autopipe_core.snapshot`)."""
+    registry = sys.modules.get("autopipe_core.registry")
+    built = registry.built() if registry is not None else None
+    if built is None:
+        return
+    from .. import snapshot
+
+    try:
+        if snapshot.load() is None:
+            snapshot.save(built)
+    except Exception:  # noqa: BLE001 - a cache: it may cost the next run its speed, never this run its answer
+        pass

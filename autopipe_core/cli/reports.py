@@ -126,7 +126,7 @@ def plugins(args: argparse.Namespace) -> int:
 
 
 def _error_json(exc: BaseException) -> dict[str, Any]:
-    from . import as_said_here
+    from ..advice import as_said_here
 
     return {"type": type(exc).__name__, "message": as_said_here(str(exc))}
 
@@ -174,7 +174,7 @@ def resolve(args: argparse.Namespace) -> int:
         detected = {"variant": identity.detection.variant, "detected_by": identity.detection.plugin} if identity.detection else {}
         print(json.dumps({"family": family, "plugin": plugin, "pipelines": pipelines, **({"refused": refused} if refused else {}), **detected}))
         return 0
-    from . import as_said_here
+    from ..advice import as_said_here
 
     print(f"model:   {identity.reference} ({identity.class_name})")
     print(f"family:  {family} (plugin {plugin})")

@@ -262,7 +262,7 @@ def _call_side(pipeline: Any, args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _skipped(label: str, refusal: UnsupportedTaskError) -> None:
-    from . import as_said_here
+    from ..advice import as_said_here
 
     print(f"  {label}: skipped: {as_said_here(str(refusal))}", flush=True)
     return None
@@ -297,7 +297,7 @@ def _separate_inpainter(args: argparse.Namespace, family: str, refusal: Unsuppor
     the text decoder's UNet; where there is none (or with a real checkpoint)
     it says why and keeps the images it made.
     """
-    from . import as_said_here
+    from ..advice import as_said_here
     from ..auto import AutoPipelineForInpainting
     from ..registry import get_registry
     from ..tiny import tiny_checkpoint

@@ -10,7 +10,8 @@ from toy_plugins import install
 
 from autopipe_core import Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core import registry as registry_module
-from autopipe_core.resolve import _article, _instead, _label, class_kwargs, modifiers_for, passed_components, resolve_identity
+from autopipe_core.refusals import article as _article, instead as _instead, label as _label
+from autopipe_core.resolve import class_kwargs, modifiers_for, passed_components, resolve_identity
 from autopipe_core.specs import Identity
 
 UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}

@@ -1,0 +1,43 @@
+"""Advice written for Python callers (``allow_pickle=True``), said as the command line says it (``--allow-pickle``).
+
+Its own module, below the command line, so that a message can be translated without loading the parser: the cold
+``autopipe resolve`` of :mod:`autopipe_core.quick` and the full command line both call :func:`as_said_here`.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Advice in messages written for Python callers, as the command line says it.
+ADVICE = (
+    (re.compile(r"pass allow_pickle=True"), "pass --allow-pickle"),
+    (re.compile(r"allow_pickle=True"), "--allow-pickle"),
+    (re.compile(r"pass trust_remote_code=True"), "load it from Python with trust_remote_code=True (the command line never runs a checkpoint's code)"),
+    (re.compile(r"local_files_only=True"), "--local-files-only"),
+    (re.compile(r"(?<![.\w])from_pretrained\(folder\)"), "--model FOLDER"),
+    # A whole call first ("AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')"), then the class alone.
+    (re.compile(r"AutoPipelineForText2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task text2img --model \1"),
+    (re.compile(r"AutoPipelineForImage2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task img2img --model \1"),
+    (re.compile(r"AutoPipelineForInpainting\.from_pretrained\('([^'\s]+)'\)"), r"--task inpaint --model \1"),
+    (re.compile(r"AutoPipelineForText2Image"), "--task text2img"),
+    (re.compile(r"AutoPipelineForImage2Image"), "--task img2img"),
+    (re.compile(r"AutoPipelineForInpainting"), "--task inpaint"),
+    (re.compile(r"enable_pag=True"), "--enable-pag"),
+    (re.compile(r"\benable_pag\b"), "--enable-pag"),
+    # Components are objects: the command line cannot pass them, Python can.
+    (re.compile(r"pass ((?:\w+=\.\.\.(?:, )?)+) to from_pretrained\b"), r"load it from Python and pass \1 to from_pretrained"),
+)
+
+
+def as_said_here(message: str) -> str:
+    """A message's advice with command-line flags in place of Python keywords."""
+    for pattern, replacement in ADVICE:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def as_said_here(message: str) -> str:
+    """A message's advice with command-line flags in place of Python keywords."""
+    for pattern, replacement in ADVICE:
+        message = pattern.sub(replacement, message)
+    return message
