@@ -277,6 +277,11 @@ def _settings() -> tuple:
     return _plugins.allowed_from_env(), prefer, strict
 
 
+def built() -> Registry | None:
+    """The registry this process built for the current settings, or None where none was asked for yet (builds nothing)."""
+    return _cache.get(_settings())
+
+
 def get_registry() -> Registry:
     """The registry for the current AUTOPIPE_PLUGINS / AUTOPIPE_PREFER / AUTOPIPE_STRICT, built once, thread-safely.
 

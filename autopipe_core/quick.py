@@ -1,0 +1,240 @@
+"""A cold ``autopipe resolve FOLDER`` answered from the registration snapshot, at the interpreter's floor.
+
+The command line tries this before anything else (``autopipe_core.cli.main``
+with no argument list, i.e. a real process). It answers only what it can
+answer exactly as the full path would, byte for byte:
+
+- the command ``resolve`` of a local diffusers folder, with ``--task`` and
+  ``--json`` and nothing else;
+- a snapshot saved for this environment and still valid
+  (:mod:`autopipe_core.snapshot`);
+- a checkpoint every step of whose resolution is a look-up in that data: its
+  model_index.json and the component configs read cleanly, a candidate
+  family that is not opaque fits, and every task either resolves or is
+  refused by the rules of :mod:`autopipe_core.refusals`.
+
+Anything else (an error to report, a hub repo id, a single file, a modifier
+flag, a snapshot missing or stale) returns None and the full command line
+runs, which also saves a fresh snapshot. So the full path stays the one
+source of every message, and a test compares the two on every checkpoint
+there is (tests/test_quick.py).
+
+Imports: ``os``, ``sys``, ``json``, ``stat`` and the snapshot; no typing, no
+dataclasses, no argparse, no pluggy, no plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from . import snapshot
+from .refusals import label, no_pipeline, variant_cannot
+from .tasks import Task
+
+#: As autopipe_core.sources reads a diffusers JSON file and a class name (a test keeps them equal).
+MAX_JSON_BYTES = 1 << 20
+MAX_CLASS_NAME = 200
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class _Miss(Exception):
+    """This run needs the full path."""
+
+
+def answer(argv: list[str]) -> int | None:
+    """Run ``autopipe resolve`` from the snapshot and return its exit status, or None to run the full command line."""
+    if not argv or argv[0] != "resolve":
+        return None
+    try:
+        model, task, as_json = _arguments(argv[1:])
+        data = snapshot.load()
+        if data is None or (data["broken"] and (os.environ.get("AUTOPIPE_STRICT") or "").strip().lower() in ("1", "true", "yes", "on")):
+            return None
+        lines = _resolve(data, model, task, as_json)
+    except _Miss:
+        return None
+    print("\n".join(lines))
+    return 0
+
+
+def _arguments(args: list[str]) -> tuple[str, Task | None, bool]:
+    model, task, as_json = None, None, False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--json" and not as_json:
+            as_json = True
+        elif arg == "--task" and task is None and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            i += 1
+            task = _task(args[i])
+        elif arg.startswith("--task=") and task is None:
+            task = _task(arg[len("--task="):])
+        elif not arg.startswith("-") and model is None and arg:
+            model = arg
+        else:
+            raise _Miss  # an option argparse must read (abbreviations, -v, --enable-pag, hub options ...), or a mistake
+        i += 1
+    if model is None:
+        raise _Miss
+    return model, task, as_json
+
+
+def _task(text: str) -> Task:
+    try:
+        return Task.parse(text)
+    except ValueError:
+        raise _Miss from None
+
+
+def _folder(model: str) -> str:
+    """The canonical folder, as sources.local_path makes it; a miss for anything but a folder that exists."""
+    text = os.path.expanduser(model) if model.startswith("~") else model
+    try:
+        path = os.path.realpath(text, strict=True)
+    except (OSError, ValueError):
+        raise _Miss from None
+    if not os.path.isdir(path):
+        raise _Miss
+    return path
+
+
+def _read(path: str) -> dict:
+    """A small JSON object read as sources.read_json reads it; a miss wherever that would refuse it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        raise _Miss from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_JSON_BYTES:
+            raise _Miss
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_JSON_BYTES:
+        raise _Miss
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise _Miss from None
+    if type(value) is not dict:
+        raise _Miss
+    return value
+
+
+def _class_name(index: dict) -> str:
+    name = index.get("_class_name")
+    if type(name) is not str or not name or len(name) > MAX_CLASS_NAME or not set(name) <= _ASCII_WORD or name[0].isdigit():
+        raise _Miss  # absent, a custom [module, class] pair, not a Python name: the full path says which
+    if "_blocks_class_name" in index:
+        raise _Miss
+    return name
+
+
+def _components(index: dict) -> dict:
+    listed = {}
+    for key, value in index.items():
+        if key.startswith("_") or type(value) is not list:
+            if not key.startswith("_") and type(value) is tuple:
+                raise _Miss
+            continue
+        if len(value) == 2 and all(v is None or (type(v) is str and len(v) <= MAX_CLASS_NAME) for v in value):
+            listed[key] = value
+        else:
+            raise _Miss  # a modular spec or a malformed entry
+    return listed
+
+
+def _holds(value: object, expected: object) -> bool:
+    return value is not None if expected is snapshot.PRESENT_MARK else value == expected
+
+
+def _config_value(configs: dict, component: str, key: str) -> object:
+    config = configs.get(component)
+    return config.get(key) if type(config) is dict else None
+
+
+def _unmet(family: tuple, configs: dict) -> bool:
+    for component, key, values in family[3]:
+        if component in configs and not any(_holds(_config_value(configs, component, key), v) for v in values):
+            return True
+    return False
+
+
+def _resolve(data: dict, model: str, task: Task | None, as_json: bool) -> list[str]:
+    folder = _folder(model)
+    index_path = os.path.join(folder, "model_index.json")
+    index = _read(index_path)
+    name = _class_name(index)
+    listed = _components(index)
+    entries = data["claimants"].get(name)
+    if not entries:
+        raise _Miss
+    families = data["families"]
+    wanted: dict[str, None] = {}
+    for family, *_ in entries:
+        spec = families.get(family)
+        if spec is None or spec[1]:
+            raise _Miss  # a family whose rules are code, not data
+        wanted.update(dict.fromkeys(spec[2]))
+    configs = {}
+    for component in wanted:
+        if component in listed and listed[component][1] is not None:
+            configs[component] = _read(os.path.join(folder, component, "config.json"))
+    entry = None
+    for candidate in entries:
+        spec = families[candidate[0]]
+        if not _unmet(spec, configs) and (not candidate[3] or all(c in configs for c, _, _ in spec[3])):
+            entry = candidate
+            break
+    if entry is None:
+        raise _Miss
+    family, mods, on_disk, _ = entry
+    modifiers = on_disk if on_disk is not None else mods
+    key = (family, modifiers)
+    row = data["table"].get(key, {})
+    if not row and key not in data["missing"]:
+        raise _Miss
+    spec = families[family]
+    matching = [v for v in spec[4] if v[1] in configs and _holds(_config_value(configs, v[1], v[2]), v[3])]
+    results: dict[Task, tuple[str, str] | str] = {}
+    for t in Task if task is None else (task,):
+        can = [c for c in Task if c.value in row and all(c.value in v[4] for v in matching)]
+        if t.value not in row:
+            results[t] = no_pipeline(label(family, modifiers), t, data["missing"].get(key, {}).get(t.value), can)
+            continue
+        refusal = next((v for v in matching if t.value not in v[4]), None)
+        if refusal is not None:
+            results[t] = variant_cannot(folder, refusal[0], refusal[5], family, t, can)
+            continue
+        results[t] = row[t.value]
+    return _report(data, folder, name, family, task, results, as_json)
+
+
+def _report(data: dict, folder: str, name: str, family: str, task: Task | None, results: dict, as_json: bool) -> list[str]:
+    """The lines autopipe_core.cli.reports.resolve prints for these results."""
+    if task is not None:
+        found = results[task]
+        if type(found) is str:
+            raise _Miss  # an error to report: the full path words it
+        ref, plugin = found
+        pipeline_class = ref.rpartition(":")[2]
+        if as_json:
+            return [json.dumps({"family": family, "plugin": plugin, "task": task.value, "pipeline_class": pipeline_class})]
+        return [pipeline_class]
+    if all(type(r) is str for r in results.values()):
+        raise _Miss
+    owner = data["families"][family][0]
+    if any(type(r) is str for r in results.values()):
+        from .advice import as_said_here
+    if as_json:
+        pipelines = {t.value: (None if type(r) is str else r[0].rpartition(":")[2]) for t, r in results.items()}
+        refused = {t.value: as_said_here(r) for t, r in results.items() if type(r) is str}
+        return [json.dumps({"family": family, "plugin": owner, "pipelines": pipelines, **({"refused": refused} if refused else {})})]
+    lines = [f"model:   {folder} ({name})", f"family:  {family} (plugin {owner})"]
+    for t, r in results.items():
+        lines.append(f"  {t.value:<9} {('cannot: ' + as_said_here(r)) if type(r) is str else r[0].rpartition(':')[2]}")
+    return lines

@@ -1,0 +1,242 @@
+"""The cold `autopipe resolve FOLDER` from the registration snapshot (autopipe_core.quick, autopipe_core.snapshot).
+
+The full command line is the oracle: on every folder of the real-checkpoint corpus, on tiny checkpoints and on
+broken folders, with every combination of --task and --json, the quick path prints exactly what the full path
+prints, or declines and lets it run. A snapshot is used only while everything it was built from is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import real_checkpoints_data as data
+from autopipe_core import quick, snapshot, sources
+from autopipe_core.cli import main
+from autopipe_core.registry import get_registry
+
+CORPUS = data.corpus_dir()
+ARGS = ([], ["--json"], ["--task", "text2img"], ["--task=img2img", "--json"], ["--json", "--task", "inpaint"], ["--task", "inpainting"])
+
+
+@pytest.fixture
+def every_plugin(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", data.SHIPPED_PLUGINS)
+    monkeypatch.setenv("AUTOPIPE_CACHE", str(tmp_path / "cache"))
+    assert snapshot.save(get_registry()) is not None
+    return get_registry()
+
+
+def both(argv: list[str], capsys) -> tuple[tuple[int, str, str], tuple[int, str, str] | None]:
+    """(status, stdout, stderr) of the full command line and of the quick path (None where it declined)."""
+    capsys.readouterr()
+    status = main(argv)
+    full = (status, *capsys.readouterr())
+    status = quick.answer(argv)
+    fast = None if status is None else (status, *capsys.readouterr())
+    assert status is not None or capsys.readouterr() == ("", ""), "a declined quick answer printed something"
+    return full, fast
+
+
+def corpus_folders() -> list[Path]:
+    if not (CORPUS / "manifest.json").is_file():
+        pytest.skip(f"the real-checkpoint corpus is absent ({CORPUS})")
+    return sorted(p for p in CORPUS.iterdir() if p.is_dir())
+
+
+def test_the_quick_answer_is_the_full_answer_on_every_folder_of_the_corpus(every_plugin, capsys):
+    answered = set()
+    for folder in corpus_folders():
+        for args in ARGS:
+            full, fast = both(["resolve", str(folder), *args], capsys)
+            if fast is not None:
+                assert fast == full, (folder.name, args)
+                answered.add(folder.name)
+    # It must answer the ordinary checkpoints, not decline everything: one family per kind of rule it reads.
+    assert {"sd15", "sdxl-base", "sd15-inpainting", "sd2-inpainting", "kolors", "sd3-medium", "flux1-dev", "kandinsky22-decoder-inpaint", "sdxl-refiner", "hunyuandit"} <= answered, sorted(answered)
+
+
+def test_tiny_checkpoints_and_a_variant_that_refuses_tasks(every_plugin, capsys, tiny_sd, tiny_sd_inpainting):
+    for folder in (tiny_sd, tiny_sd_inpainting):
+        for args in ARGS:
+            full, fast = both(["resolve", str(folder), *args], capsys)
+            assert fast == full or (fast is None and full[0] != 0), (folder, args)
+    full, fast = both(["resolve", str(tiny_sd_inpainting)], capsys)
+    assert fast == full and "cannot: " in full[1] and "--task inpaint" in full[1]  # the advice said in command-line terms
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    target = tmp_path / folder.name
+    shutil.copytree(folder, target)
+    return target
+
+
+BROKEN = {
+    "index not JSON": lambda f: (f / "model_index.json").write_text("{"),
+    "index a list": lambda f: (f / "model_index.json").write_text("[]"),
+    "no class name": lambda f: _edit(f / "model_index.json", lambda d: d.pop("_class_name")),
+    "custom class": lambda f: _edit(f / "model_index.json", lambda d: d.update(_class_name=["pipeline", "Mine"])),
+    "unknown class": lambda f: _edit(f / "model_index.json", lambda d: d.update(_class_name="NoSuchPipeline")),
+    "class with a newline": lambda f: _edit(f / "model_index.json", lambda d: d.update(_class_name="StableDiffusionPipeline\n")),
+    "modular": lambda f: _edit(f / "model_index.json", lambda d: d.update(_blocks_class_name="Blocks")),
+    "malformed component": lambda f: _edit(f / "model_index.json", lambda d: d.update(unet=["diffusers", "UNet2DConditionModel", "x"])),
+    "component config missing": lambda f: (f / "unet" / "config.json").unlink(),
+    "component config a FIFO": lambda f: ((f / "unet" / "config.json").unlink(), os.mkfifo(f / "unet" / "config.json")),
+    "component config too large": lambda f: (f / "unet" / "config.json").write_text(" " * (sources.MAX_JSON_BYTES + 1) + "{}"),
+    "index a folder": lambda f: ((f / "model_index.json").unlink(), (f / "model_index.json").mkdir()),
+    "no index": lambda f: (f / "model_index.json").unlink(),
+    "an SDXL UNet": lambda f: _edit(f / "unet" / "config.json", lambda d: d.update(addition_embed_type="text_time")),
+    "inpainting UNet": lambda f: _edit(f / "unet" / "config.json", lambda d: d.update(in_channels=9)),
+}
+
+
+def _edit(path: Path, change) -> None:
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_a_broken_or_unusual_folder_is_answered_the_same_or_left_to_the_full_path(broken, every_plugin, capsys, tmp_path):
+    if not (CORPUS / "sd15").is_dir():
+        pytest.skip("the real-checkpoint corpus is absent")
+    folder = _copy(CORPUS / "sd15", tmp_path)
+    BROKEN[broken](folder)
+    for args in ARGS:
+        full, fast = both(["resolve", str(folder), *args], capsys)
+        assert fast is None or fast == full, (broken, args)
+        if full[0] != 0:
+            assert fast is None, (broken, args)  # every error is worded by the full path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["resolve"], ["resolve", "-v", "F"], ["-v", "resolve", "F"], ["resolve", "F", "--enable-pag"], ["resolve", "F", "--js"],
+     ["resolve", "F", "--task"], ["resolve", "F", "--task", "paint"], ["resolve", "F", "F"], ["resolve", "F", "--json", "--json"],
+     ["resolve", "F", "--revision", "main"], ["plan", "F"], ["resolve", "stable-diffusion-v1-5/stable-diffusion-v1-5"]],
+)
+def test_what_only_argparse_or_the_full_path_can_read_is_left_to_them(argv, every_plugin, capsys):
+    folder = str(CORPUS / "sd15")
+    assert quick.answer([folder if a == "F" else a for a in argv]) is None
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_limits_are_the_full_paths():
+    assert (quick.MAX_JSON_BYTES, quick.MAX_CLASS_NAME) == (sources.MAX_JSON_BYTES, sources.MAX_CLASS_NAME)
+
+
+def test_a_snapshot_is_used_only_while_what_it_was_built_from_is_unchanged(every_plugin, monkeypatch, tmp_path):
+    assert snapshot.load() is not None
+    # A setting the registry reads.
+    monkeypatch.setenv("AUTOPIPE_PREFER", "autopipe-sd")
+    assert snapshot.load() is None
+    monkeypatch.delenv("AUTOPIPE_PREFER")
+    assert snapshot.load() is not None
+    # A distribution installed or removed: its sys.path folder changes.
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    snapshot.save(get_registry())
+    assert snapshot.load() is not None
+    (site / "newplugin-1.0.dist-info").mkdir()
+    os.utime(site, ns=(0, 10**18))  # a different mtime, whatever the clock's resolution
+    assert snapshot.load() is None
+    # A module file the registration ran, edited in place (an editable plugin).
+    snapshot.save(get_registry())
+    data_ = snapshot.load()
+    plugin_file = next(f for f, _ in data_["files"] if os.sep + "autopipe_sdxl" + os.sep in f)
+    stat = os.stat(plugin_file)
+    try:
+        os.utime(plugin_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+        assert snapshot.load() is None
+    finally:
+        os.utime(plugin_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert snapshot.load() is not None
+    # A damaged file is a miss, not an error.
+    path = snapshot.path_for(snapshot.key())
+    Path(path).write_bytes(Path(path).read_bytes()[:100])
+    assert snapshot.load() is None
+    Path(path).write_bytes(b"")
+    assert snapshot.load() is None
+
+
+def test_a_family_whose_rules_are_not_plain_data_is_opaque(every_plugin):
+    from autopipe_core.specs import FamilySpec, Variant
+
+    class Odd:
+        def __eq__(self, other):
+            return True
+
+    spec = FamilySpec("odd", variants=(Variant("v", "unet", "k", Odd(), frozenset({"text2img"}), "odd"),))
+    plugin, opaque, *_ = snapshot.build(get_registry())["families"]["stable-diffusion"]
+    assert (plugin, opaque) == ("autopipe-sd", False)
+    assert snapshot._family(spec, "x")[1] is True  # noqa: SLF001 - the rule itself
+
+
+def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "autopipe_core.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_cold_process_saves_the_snapshot_then_answers_from_it_without_the_plugins(tmp_path):
+    folder = corpus_folders()[0].parent / "sdxl-base"
+    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache"), "AUTOPIPE_PLUGINS": data.SHIPPED_PLUGINS}
+    first = _run(["resolve", str(folder)], env)
+    assert first.returncode == 0 and "autopipe_core.registry" in first.stderr
+    assert list((tmp_path / "cache" / "registry").iterdir())
+    second = _run(["resolve", str(folder)], env)
+    assert second.returncode == 0 and second.stdout == first.stdout
+    imported = _imported(second)
+    assert "autopipe_core.quick" in imported
+    assert not {"autopipe_core.registry", "pluggy", "autopipe_sd", "autopipe_sdxl", "typing", "dataclasses", "argparse", "inspect"} & imported, sorted(imported)
+    # An error is the full path's, from the same process.
+    third = _run(["resolve", str(tmp_path)], env)
+    assert third.returncode == 1 and "no model_index.json" in third.stderr
+
+
+TOY = """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec(name="stable-diffusion", priority=100)]  # takes the family from autopipe-sd
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("stable-diffusion", {Task.TEXT2IMG: "diffusers:StableDiffusionPipeline", Task.IMG2IMG: "fractions:ToyImg2Img"})]
+"""
+
+
+def _imported(run: subprocess.CompletedProcess) -> set[str]:
+    return {line.rpartition("|")[2].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_plugin_installed_after_the_snapshot_is_seen(tmp_path):
+    """A new distribution on sys.path changes the answer: the next cold run does not answer from the old snapshot."""
+    from toy_plugins import install
+
+    folder = str(corpus_folders()[0].parent / "sd15")
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env.pop("AUTOPIPE_PLUGINS", None)
+    assert _run(["resolve", folder, "--task", "img2img"], env).returncode == 0
+    before = _run(["resolve", folder, "--task", "img2img"], env)
+    assert before.stdout.strip() == "StableDiffusionImg2ImgPipeline" and "autopipe_core.registry" not in _imported(before)
+    install(site, "autopipe-toy-late", TOY)
+    after = _run(["resolve", folder, "--task", "img2img"], env)
+    assert after.returncode == 0 and after.stdout.strip() == "ToyImg2Img", after.stderr[-2000:]
+    again = _run(["resolve", folder, "--task", "img2img"], env)  # from the new snapshot
+    assert again.stdout == after.stdout and "autopipe_core.registry" not in _imported(again)
+
+
+def test_no_answer_saves_a_snapshot_too(tmp_path):
+    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache"), "AUTOPIPE_PLUGINS": "autopipe-sd"}
+    out = _run(["resolve", str(tmp_path)], env)
+    assert out.returncode == 1 and "no model_index.json" in out.stderr
+    assert len(list((tmp_path / "cache" / "registry").iterdir())) == 1
