@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -92,6 +91,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     (0o666 less the umask), not mkstemp's 0o600.
     """
     target = Path(path)
+    import tempfile  # here: reading, which every command does, needs none of it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with open(fd, "wb") as f:

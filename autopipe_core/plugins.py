@@ -14,7 +14,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 import types
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -149,6 +148,8 @@ class PluginInfo:
 
 def describe(exc: BaseException) -> str:
     """An exception as one line for a report: its type, its message and where it was raised."""
+    import traceback  # here: only a broken plugin is described
+
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
     return f"{type(exc).__name__}: {exc}{where}"

@@ -8,7 +8,6 @@ all. Each step is a table look-up; no class name is built from another.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -129,6 +128,8 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
             dist = known_modifiers()[kwarg]
             raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: {install_command([dist])}")
         elif kwarg not in LOADING_OPTIONS and kwarg not in HUB_OPTIONS:
+            import difflib
+
             close = difflib.get_close_matches(kwarg, [*registry.modifiers, *known_modifiers()], n=1, cutoff=0.8)
             if close:
                 raise TypeError(f"unexpected keyword argument {kwarg!r}: did you mean {close[0]!r}?")

@@ -21,7 +21,6 @@ shapes with ``weights_only=True``.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -88,6 +87,8 @@ def sniff_pickle(first: bytes, path: Path | BinaryIO) -> str | None:
     if len(first) >= 2 and first[0] == 0x80 and 2 <= first[1] <= 5:
         return f"a pickle (protocol {first[1]})"
     if first[:4] == b"PK\x03\x04":
+        import zipfile  # here, not at the top: only a file that is no safetensors gets this far
+
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()

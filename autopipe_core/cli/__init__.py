@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``resolve FOLDER`` is first answered from the registration snapshot (:mod:`autopipe_core.quick`) when one
     is valid; else the full command line runs, and saves the snapshot for the next process.
     """
-    if argv is None:
+    if argv is None and sys.argv[1:2] == ["resolve"]:
         from ..quick import answer
 
         status = answer(sys.argv[1:])

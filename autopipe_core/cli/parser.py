@@ -258,7 +258,12 @@ def build(argv: Sequence[str]) -> Parser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show other libraries' warnings and progress bars, and tracebacks (default: off)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    for name, (text, add, target) in COMMANDS.items():
+    # Only the named subcommand's parser is built (each costs a parser); all of them where the list is shown:
+    # no command, an unknown one (argparse names the choices), or --help before the command.
+    before = argv[: argv.index(chosen)] if chosen in COMMANDS else argv
+    listed = (chosen,) if chosen in COMMANDS and not {"-h", "--help"} & set(before) else tuple(COMMANDS)
+    for name in listed:
+        text, add, target = COMMANDS[name]
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.set_defaults(target=target)
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="as autopipe -v")
