@@ -12,17 +12,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import snapshot
 from .errors import PluginError, UnsupportedModelError
 from .registry import Registry, get_registry
 
-ENV_CACHE = "AUTOPIPE_CACHE"
+ENV_CACHE = snapshot.ENV_CACHE
 
 
 def cache_root() -> Path:
-    root = os.environ.get(ENV_CACHE)
-    if root:
-        return Path(root).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autopipe"
+    """autopipe's cache folder (see :func:`autopipe_core.snapshot.cache_root`), which the tiny checkpoints share."""
+    return Path(snapshot.cache_root())
 
 
 def build_tiny(family: str, path: Path, variant: str | None = None, registry: Registry | None = None) -> Path:
