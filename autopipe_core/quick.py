@@ -55,7 +55,10 @@ def answer(argv: list[str]) -> int | None:
         lines = _resolve(data, model, task, as_json)
     except _Miss:
         return None
-    print("\n".join(lines))
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # the reader went away (`autopipe resolve F | head -0`): quietly, as the full path does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     return 0
 
 

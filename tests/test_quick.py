@@ -240,3 +240,15 @@ def test_no_answer_saves_a_snapshot_too(tmp_path):
     out = _run(["resolve", str(tmp_path)], env)
     assert out.returncode == 1 and "no model_index.json" in out.stderr
     assert len(list((tmp_path / "cache" / "registry").iterdir())) == 1
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path):
+    folder = str(corpus_folders()[0].parent / "sd15")
+    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache"), "AUTOPIPE_PLUGINS": data.SHIPPED_PLUGINS}
+    for _ in range(2):  # the full path, then the quick one
+        read, write = os.pipe()
+        os.close(read)
+        out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "resolve", folder], stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+        os.close(write)
+        assert out.returncode == 0 and out.stderr == ""
+    assert list((tmp_path / "cache" / "registry").iterdir())
