@@ -1,4 +1,4 @@
-"""The shared runner of the benchmark: contenders, cases, round-robin runs, per-process peak memory, the table.
+"""The shared runner of the benchmark: contenders, cases, runs in alternating slot order, per-process peak memory, the table.
 
 Standard library only (the parent process never imports torch or diffusers).
 
@@ -9,8 +9,12 @@ maximum over all children). A contender may also report figures it measured
 itself: a last stdout line ``BENCH {json}`` whose numbers are recorded beside
 the wall time (e.g. a ``from_pipe`` call timed inside the process).
 
-The contenders of a case run round-robin (A, B, C, A, B, C, ...) after the
-warm-up rounds, so slow drift of the machine hits every contender alike.
+The contenders of a case run in alternating slot order after the warm-up
+rounds: A, B, C in one round, C, B, A in the next, so slow drift of the
+machine hits every contender alike and no contender always runs first (a
+process started right after another one's exit finds the page cache and the
+CPU's frequency in the state that one left them). Each figure is reported with
+its spread: (max - min) / median of the timed rounds, in %.
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ class Contender:
     def min(self, key: str = "time") -> float:
         return min(self.samples[key])
 
+    def spread(self, key: str = "time") -> float:
+        """(max - min) / median of the timed rounds, in %: the band a rerun's median is expected in."""
+        return spread(self.samples[key])
+
 
 @dataclass
 class Case:
@@ -74,6 +82,7 @@ class Case:
     metrics: list[Metric] = field(default_factory=lambda: [TIME])
     warmup: int = 1
     note: str = ""  # one line under the table: what the ratio means here
+    order: list[list[str]] = field(default_factory=list)  # the contenders' names in the order each round ran them
 
     def by(self, name: str) -> Contender:
         return next(c for c in self.contenders if c.name == name)
@@ -148,18 +157,35 @@ class _Popen(subprocess.Popen):
         return pid, sts
 
 
+def slot_order(contenders: list[Contender], r: int) -> list[Contender]:
+    """Round r's order: as listed in even rounds, reversed in odd ones (A, B, C then C, B, A), so every contender
+    runs in the first and the last slot equally often over an even number of rounds."""
+    return list(contenders) if r % 2 == 0 else list(reversed(contenders))
+
+
+def spread(values: list[float]) -> float:
+    """(max - min) / median, in %; 0 for one value or a zero median."""
+    if len(values) < 2:
+        return 0.0
+    mid = statistics.median(values)
+    return 0.0 if mid == 0 else (max(values) - min(values)) / abs(mid) * 100.0
+
+
 def run_case(case: Case, env: dict[str, str], timeout: float, log=sys.stderr) -> None:
     total = case.warmup + case.rounds
     for r in range(total):
         label = "warm-up" if r < case.warmup else f"round {r - case.warmup + 1}/{case.rounds}"
         parts = []
-        for c in case.contenders:  # round-robin: A, B, C, A, B, C, ...
+        ran = slot_order(case.contenders, r)
+        case.order.append([c.name for c in ran])
+        for c in ran:
             res = run_once(c, env, timeout)
             if r >= case.warmup:
                 for k, v in res.items():
                     c.samples.setdefault(k, []).append(v)
             parts.append(f"{res['time']:.3f}")
-        print(f"  {case.number:<3} {case.key:<24} {label:<12} " + "  ".join(parts), file=log, flush=True)
+        way = "" if r % 2 == 0 else " (reversed order)"
+        print(f"  {case.number:<3} {case.key:<24} {label:<12} " + "  ".join(parts) + way, file=log, flush=True)
 
 
 # --------------------------------------------------------------------------- the table
@@ -185,8 +211,8 @@ def ratio(a: float, b: float) -> str:
 
 def table(cases: list[Case], show: Shower) -> str:
     rows = [
-        "| # | case | contender | measure | median | min | ratio to reference (medians) | command |",
-        "|---|---|---|---|---:|---:|---:|---|",
+        "| # | case | contender | measure | median | spread | min | ratio to reference (medians) | command |",
+        "|---|---|---|---|---:|---:|---:|---:|---|",
     ]
     for case in cases:
         for c in case.contenders:
@@ -202,7 +228,8 @@ def table(cases: list[Case], show: Shower) -> str:
                         r += f" (to {c.ratio_to.split(',')[-1].strip()})" if r else ""
                 cmd = c.shown if c.shown is not None else show(c.argv)
                 rows.append(
-                    f"| {case.number} | {case.key} | {c.name} | {m.label} | {fmt(c.median(m.key), m)} | {fmt(c.min(m.key), m)} | {r} | `{cmd}` |"
+                    f"| {case.number} | {case.key} | {c.name} | {m.label} | {fmt(c.median(m.key), m)} | {c.spread(m.key):.1f} % "
+                    f"| {fmt(c.min(m.key), m)} | {r} | `{cmd}` |"
                 )
     return "\n".join(rows)
 
@@ -242,5 +269,7 @@ def mem_available_gib() -> float:
     return 0.0
 
 
-Check = tuple[str, bool | None, str]  # (target, met (None: not measured), detail)
+#: A target line: (target, met: True, False, None (not measured) or READING (a figure with no target), detail).
+READING = "reading"
+Check = tuple[str, "bool | None | str", str]
 CaseBuilder = Callable[..., list[Case]]
