@@ -3,7 +3,17 @@
     python bench/checkpoints.py sd15      # SD 1.5 architecture, float16: a diffusers folder and one LDM .safetensors file
     python bench/checkpoints.py sdxl      # SDXL base architecture, float16 (about 7 GB each)
     python bench/checkpoints.py small     # the tiny SD checkpoint as one LDM .safetensors file (about 8 MB)
-    python bench/checkpoints.py sparse-xl # SDXL base's UNet and VAE names and shapes, header only (5.3 GB on paper, KB on disk)
+    python bench/checkpoints.py sparse-xl # the SDXL file's header (UNet, VAE, both text encoders), over a hole: 7 GB on paper, KB on disk
+    python bench/checkpoints.py small-15  # the SD 1.5 file's tensor names and count, tiny shapes, real bytes (about 1/1000 of it)
+    python bench/checkpoints.py sparse-15 # the SD 1.5 file's header over a hole (2 GB on paper)
+    python bench/checkpoints.py small-xl  # sparse-xl's tensor names and count, tiny shapes, real bytes
+
+The small-* files and the SD 1.5 file differ only in size: the same names in
+the same order, the same count and the same header length (the small one's
+JSON is padded with spaces to the big one's length, as safetensors allows);
+only the tensors' shapes, and so the bytes after the header, differ. The
+sparse-* files are the header-size pair: both a header over a hole, 1,130
+against 2,513 tensors.
 
 Each model is built from the full-size configs the plugins ship
 (``autopipe_sd/configs/sd1``, ``autopipe_sdxl/configs/xl-base``), initialised
@@ -26,16 +36,29 @@ from __future__ import annotations
 import importlib.metadata as _md
 import json
 import os
+import resource
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 ENV_DIR = "AUTOPIPE_BENCH_DIR"
-KINDS = ("sd15", "sdxl", "small", "sparse-xl")
+KINDS = ("sd15", "sdxl", "small", "sparse-xl", "small-15", "sparse-15", "small-xl")
+#: What each derived kind is made from: built after it.
+SOURCE = {"small-15": "sd15", "sparse-15": "sd15", "small-xl": "sparse-xl"}
+#: Tensors whose shapes detection reads (autopipe-sd's conv_in and cross-attention width, autopipe-sdxl's label_emb):
+#: kept at full size in a small-* file, so it classifies as the file it was made from.
+KEEP_SHAPE = (
+    "model.diffusion_model.input_blocks.0.0.weight",
+    "model.diffusion_model.label_emb.0.0.weight",
+    "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight",
+)
+#: A small-* file's dimensions: each one above 4 divided by this (rounded up), kernel sizes and channel counts of 4 or less kept.
+SHRINK = 32
 
 
 def cache_dir() -> Path:
@@ -55,7 +78,9 @@ def _version(dist: str) -> str:
 def target(kind: str) -> Path:
     """The cached folder for `kind`: it holds `folder/` (diffusers layout, not for "small") and `model.safetensors`."""
     dtype = "-fp16" if kind in ("sd15", "sdxl") else ""
-    return cache_dir() / f"{kind}{dtype}-diffusers{_version('diffusers')}-autopipe-sd{_version('autopipe-sd')}-v1"
+    # v2: sparse-xl holds the whole SGM file's header (text encoders included), not the UNet and VAE alone.
+    version = "v2" if kind in ("sparse-xl", "small-xl") else "v1"
+    return cache_dir() / f"{kind}{dtype}-diffusers{_version('diffusers')}-autopipe-sd{_version('autopipe-sd')}-{version}"
 
 
 def paths(kind: str) -> tuple[Path | None, Path]:
@@ -67,18 +92,97 @@ def ready(kind: str) -> bool:
     return (target(kind) / "DONE").is_file()
 
 
-def ensure(kind: str, env: dict[str, str] | None = None, log=sys.stderr) -> tuple[bool, float]:
-    """Build `kind` in a child process unless cached. Returns (built_now, seconds)."""
+@dataclass(frozen=True)
+class Built:
+    """How a checkpoint came to be there in this run: built now (seconds, the build process's peak RSS in MiB) or reused."""
+
+    kind: str
+    built_now: bool
+    seconds: float = 0.0
+    peak_mib: float = 0.0
+
+    def describe(self) -> str:
+        """The page's words: a figure only when it was measured in this run."""
+        if not self.built_now:
+            return "reused, built earlier"
+        return f"built in this run in {self.seconds:.0f} s, the build process peaking at {self.peak_mib:,.0f} MiB resident"
+
+
+def ensure(kind: str, env: dict[str, str] | None = None, log=sys.stderr) -> Built:
+    """Build `kind` in a child process unless cached (its source first, for a derived kind)."""
     import time
 
+    if kind in SOURCE:
+        ensure(SOURCE[kind], env, log)
     if ready(kind):
-        return False, 0.0
+        return Built(kind, False)
     t0 = time.perf_counter()
     print(f"building the {kind} checkpoint into {target(kind)} (once; later runs reuse it) ...", file=log, flush=True)
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), kind], env=env, capture_output=True, text=True)
-    if out.returncode != 0 or not ready(kind):
-        raise SystemExit(f"building the {kind} checkpoint failed (exit {out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
-    return True, time.perf_counter() - t0
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), kind], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = proc.communicate()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child's so far: an upper bound, see below
+    if proc.returncode != 0 or not ready(kind):
+        raise SystemExit(f"building the {kind} checkpoint failed (exit {proc.returncode}):\n{out[-8000:]}")
+    peak_line = [line for line in out.splitlines() if line.startswith("PEAK_MIB ")]
+    if peak_line:  # the build process's own VmHWM, printed by main(): exact where RUSAGE_CHILDREN is a maximum over children
+        peak = float(peak_line[-1].split()[1])
+    return Built(kind, True, time.perf_counter() - t0, peak)
+
+
+# --------------------------------------------------------------------------- headers, read and rewritten without torch
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's header (names in file order, with __metadata__) and its length in bytes."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)), n
+
+
+def shrunk(name: str, shape: list[int]) -> list[int]:
+    """A small-* file's shape: each dimension above 4 divided by SHRINK, rounded up; KEEP_SHAPE's tensors as they are."""
+    if name in KEEP_SHAPE:
+        return list(shape)
+    return [d if d <= 4 else -(-d // SHRINK) for d in shape]
+
+
+def write_small(source: Path, dest: Path) -> None:
+    """`source`'s names, order, count and header length, with shrunk shapes and real (zero) bytes."""
+    import math
+
+    header, length = read_header(source)
+    size = {"F16": 2, "BF16": 2, "F32": 4, "I64": 8}
+    entries: dict[str, Any] = {}
+    offset = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        shape = shrunk(name, info["shape"])
+        n = math.prod(shape) * size[info["dtype"]]
+        entries[name] = {"dtype": info["dtype"], "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    if "__metadata__" in header:
+        entries["__metadata__"] = header["__metadata__"]
+    raw = json.dumps(entries, separators=(",", ":")).encode()
+    if len(raw) > length:
+        raise ValueError(f"the small header ({len(raw)} bytes) is longer than {source}'s ({length})")
+    raw += b" " * (length - len(raw))  # the same header length: safetensors pads its JSON with spaces
+    with open(dest, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        chunk = bytes(1 << 20)
+        left = offset
+        while left:
+            f.write(chunk[: min(left, len(chunk))])
+            left -= min(left, len(chunk))
+
+
+def write_sparse_copy(source: Path, dest: Path) -> None:
+    """`source`'s header (names, dtypes, shapes, metadata) over a hole."""
+    from autopipe_core.headers import write_header
+
+    header, _ = read_header(source)
+    meta = header.pop("__metadata__", None)
+    write_header(dest, {name: (info["dtype"], tuple(info["shape"])) for name, info in header.items()}, meta)
 
 
 # --------------------------------------------------------------------------- writing one safetensors file, streamed
@@ -176,13 +280,38 @@ def write_ldm(folder: Path, dest: Path, xl: bool) -> None:
     if not xl:
         tensors = to_ldm(unet, read("unet"), vae, read("vae"), text)
     else:
-        tensors = to_ldm(unet, read("unet"), vae, read("vae"))
-        for key, ref in text.items():
-            if not key.endswith("position_ids"):
-                tensors["conditioner.embedders.0.transformer." + ("" if key.startswith("text_model.") else "text_model.") + key] = ref
-        tensors.update(open_clip_names(folder_refs(folder / "text_encoder_2"), "conditioner.embedders.1.model."))
+        tensors = sgm(unet, read("unet"), vae, read("vae"), text, folder_refs(folder / "text_encoder_2"))
     write_streamed(dest, tensors, {"format": "pt"})
 
+
+def sgm(unet: dict[str, Ref], unet_config: dict, vae: dict[str, Ref], vae_config: dict, text: dict[str, Ref], text2: dict[str, Ref]) -> dict[str, Ref]:
+    """SDXL's one-file (SGM) layout: the UNet and VAE as LDM names, CLIP-L as embedders.0, bigG as OpenCLIP's embedders.1."""
+    from autopipe_sd.ldm import to_ldm
+
+    tensors = to_ldm(unet, unet_config, vae, vae_config)
+    for key, ref in text.items():
+        if not key.endswith("position_ids"):
+            tensors["conditioner.embedders.0.transformer." + ("" if key.startswith("text_model.") else "text_model.") + key] = ref
+    tensors.update(open_clip_names(text2, "conditioner.embedders.1.model."))
+    return tensors
+
+
+def sgm_layout(configs: Path) -> dict[str, tuple[int, ...]]:
+    """The SDXL file's names and shapes (write_ldm's, through sgm()) from a config folder, on the meta device: no weights."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    read = lambda name: json.loads((configs / name / "config.json").read_text())  # noqa: E731
+    clip = lambda name: CLIPTextConfig(**{k: v for k, v in read(name).items() if k != "architectures"})  # noqa: E731
+    with init_empty_weights():
+        models = {
+            "unet": UNet2DConditionModel.from_config(read("unet")), "vae": AutoencoderKL.from_config(read("vae")),
+            "text_encoder": CLIPTextModel(clip("text_encoder")), "text_encoder_2": CLIPTextModelWithProjection(clip("text_encoder_2")),
+        }
+    refs = {k: {n: Ref(lambda t=t: t, tuple(t.shape)) for n, t in m.state_dict().items()} for k, m in models.items()}
+    tensors = sgm(refs["unet"], read("unet"), refs["vae"], read("vae"), refs["text_encoder"], refs["text_encoder_2"])
+    return {name: ref.shape for name, ref in tensors.items()}
 
 # --------------------------------------------------------------------------- building
 
@@ -242,13 +371,16 @@ def build(kind: str) -> None:
 
             build_single_file(staging / "model.safetensors")
         elif kind == "sparse-xl":
-            # The issue-5 benchmark's multi-gigabyte file: a true header over a hole (autopipe_core.headers.write_header).
+            # The SDXL file's header over a hole (autopipe_core.headers.write_header): its 2,513 tensors without the 7 GB build.
             import autopipe_sdxl
             from autopipe_core.headers import write_header
-            from autopipe_sd.ldm import meta_layout
 
-            layout = meta_layout(Path(autopipe_sdxl.__file__).parent / "configs" / "xl-base")
-            write_header(staging / "model.safetensors", {name: ("F16", shape) for name, shape in layout.items()})
+            layout = sgm_layout(Path(autopipe_sdxl.__file__).parent / "configs" / "xl-base")
+            write_header(staging / "model.safetensors", {name: ("F16", shape) for name, shape in layout.items()}, {"format": "pt"})
+        elif kind in ("small-15", "small-xl"):
+            write_small(paths(SOURCE[kind])[1], staging / "model.safetensors")
+        elif kind == "sparse-15":
+            write_sparse_copy(paths("sd15")[1], staging / "model.safetensors")
         else:
             build_folder(kind, staging / "folder")
             write_ldm(staging / "folder", staging / "model.safetensors", xl=kind == "sdxl")
@@ -275,8 +407,13 @@ def main(argv: Iterable[str]) -> int:
         if ready(kind):
             print(f"{kind}: {target(kind)} (cached)")
             continue
+        if kind in SOURCE and not ready(SOURCE[kind]):
+            build(SOURCE[kind])
         build(kind)
         print(f"{kind}: {target(kind)}")
+    hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")]
+    if hwm:
+        print(f"PEAK_MIB {int(hwm[0]) / 1024:.1f}")  # read by ensure(): this process's own peak, as the page states it
     return 0
 
 
