@@ -1,18 +1,24 @@
-"""The benchmark's cases (issue 7): each a list of contenders run round-robin by bench/harness.py.
+"""The benchmark's cases (issue 7): each a list of contenders run in alternating slot order by bench/harness.py.
 
 1  cold resolve of a folder               autopipe resolve / resolve() against diffusers' AutoPipeline
-2  cold resolve of a single file          a small and a multi-GB .safetensors, against diffusers' infer_diffusers_model_type
-3  from_pretrained, full size             autopipe against diffusers' AutoPipeline and the concrete class (time, peak RSS)
+2  cold resolve of a single file          two files that differ only in size (SD 1.5's names, tiny shapes, against the
+                                          2 GB file), against diffusers' infer_diffusers_model_type; and the header-size
+                                          pair (SD 1.5's and SDXL's headers over holes, 1,130 against 2,513 tensors)
+3  from_pretrained, full size             autopipe against diffusers' AutoPipeline and the concrete class (time, peak RSS),
+                                          autopipe with its collector pause undone, and autopipe's fixed overhead
 4  from_pipe, full size                   the three tasks: time per switch, extra memory, shared storage
-5  plugin discovery                       cold resolve with 1, 10 and 100 installed plugins
+5  plugin discovery                       cold resolve with 1, 10 and 100 installed plugins (copies of a shipped one), and
+                                          the registry's build in-process with those and with the 27 shipped plugins
 6  import autopipe_core, autopipe --help  against the interpreter's own start-up
 7  SDXL at full size                      cases 2-4 again
+8  scan a library                         `autopipe scan DIR --json` over 1,000 single files, and over the largest alone
 
 Standard library only; every contender is a command line.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -38,8 +44,10 @@ def autopipe_cli() -> list[str]:
 # The Python snippets of the contenders: each prints what it found; BENCH lines carry in-process figures.
 AP_RESOLVE = 'import sys; from autopipe_core import resolve; print(resolve(sys.argv[1], "text2img").pipeline_class)'
 AP_RESOLVE_NET = (
+    # Everything resolve() imports on a file's path (the registry and its plugins, the single-file and header readers)
+    # is imported before the clock starts: the figure is the reading and classifying alone.
     "import sys, time, json; from autopipe_core import resolve; from autopipe_core.registry import get_registry; "
-    "get_registry(); t = time.perf_counter(); "
+    "import autopipe_core.single_file, autopipe_core.headers; get_registry(); t = time.perf_counter(); "
     'c = resolve(sys.argv[1], "text2img").pipeline_class; d = time.perf_counter() - t; '
     'print(c); print("BENCH " + json.dumps({"net": d}))'
 )
@@ -56,11 +64,35 @@ DF_CLASSIFY = (
 )
 
 
-def load(module: str, cls: str) -> str:
+def load(module: str, cls: str, prelude: str = "") -> str:
     return (
-        f"import sys, torch; from {module} import {cls}; "
+        f"import sys, torch; {prelude}from {module} import {cls}; "
         f"print(type({cls}.from_pretrained(sys.argv[1], torch_dtype=torch.float16)).__name__)"
     )
+
+
+#: autopipe's from_pretrained with the collector pause of ``specs.import_class`` undone: the modules that call it get a
+#: plain import instead, in this process alone (the bench's own measurement; autopipe_core is not changed for it).
+NO_PAUSE = (
+    "import importlib, autopipe_core.resolve as _r, autopipe_core.loading as _l; "
+    "_r.import_class = _l.import_class = lambda ref: getattr(importlib.import_module(ref.partition(':')[0]), ref.partition(':')[2]); "
+)
+#: A process's own peak resident memory (VmHWM, MiB), printed as a BENCH figure. ru_maxrss from wait4 cannot give it for a
+#: small process: the child's count starts with the pages of the forking parent (this benchmark), so a bare interpreter
+#: would read as the parent's size.
+PRINT_PEAK = "print('BENCH ' + __import__('json').dumps({'hwm': int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]) / 1024}))"
+OWN_PEAK = "print('ok'); " + PRINT_PEAK
+#: `autopipe ARGS` as its console script runs it (cli.main() reading sys.argv), then its own peak: the scan's memory.
+CLI_PEAK = "import sys; from autopipe_core.cli import main; rc = main(); " + PRINT_PEAK + "; sys.exit(rc)"
+#: autopipe's fixed overhead: what importing the core and building the registry (every installed plugin) leaves resident.
+OVERHEAD = "from autopipe_core.registry import get_registry; get_registry(); " + OWN_PEAK
+HWM = Metric("hwm", "own peak RSS (VmHWM, read by the process)", "MiB", digits=1)
+#: The registry's build in-process (BENCH "reg", seconds): importing and registering every installed plugin.
+REGISTRY = (
+    "import time, json; import autopipe_core.registry as r; t = time.perf_counter(); r.get_registry(); "
+    "d = time.perf_counter() - t; print('ok'); print('BENCH ' + json.dumps({'reg': d}))"
+)
+REG = Metric("reg", "in-process: build the registry", "ms", scale=1000.0, digits=2)
 
 
 def resolve_folder(folder: Path, expect: str, rounds: int, number: str = "1") -> Case:
@@ -81,9 +113,6 @@ def resolve_folder(folder: Path, expect: str, rounds: int, number: str = "1") ->
     )
 
 
-SPARSE = "autopipe resolve FILE (CLI), SDXL-shaped sparse file (header only)"
-
-
 def ap_cli(label: str) -> str:
     return f"autopipe resolve FILE (CLI), {label}"
 
@@ -96,31 +125,38 @@ def df_classify(label: str) -> str:
     return f"diffusers load_single_file_checkpoint + infer_diffusers_model_type, {label}"
 
 
-def resolve_files(files: list[tuple[str, Path, str, str]], rounds: int, number: str, sparse: Path | None = None) -> Case:
-    """One case, every file round-robin: (label, file, autopipe's class, diffusers' model type) each."""
+def resolve_files(
+    small: tuple[str, Path], large: tuple[str, Path], expect: str, diffusers_type: str, rounds: int, number: str,
+    headers: list[tuple[str, Path, str]] | None = None,
+) -> Case:
+    """The size pair (small: the large file's names and header length, tiny shapes) with diffusers' classifier on the large
+    one; then the header-size pair, (label, sparse file, autopipe's class) each, read against the first of them."""
     ap = autopipe_cli()
-    contenders = []
-    for label, file, expect, diffusers_type in files:
-        contenders += [
-            Contender(ap_cli(label), [*ap, "resolve", str(file), "--task", "text2img"], expect, ratio_to=ap_cli(files[0][0])),
-            Contender(ap_api(label), [PY, "-c", AP_RESOLVE_NET, str(file)], expect, ratio_to=ap_cli(label)),
-            Contender(df_classify(label), [PY, "-c", DF_CLASSIFY, str(file)], diffusers_type, ratio_to=ap_cli(label)),
-        ]
-    if sparse is not None:
-        # The issue-5 case: a multi-gigabyte header over a hole. Only autopipe can take it (diffusers would read the hole).
-        contenders.append(Contender(SPARSE, [*ap, "resolve", str(sparse), "--task", "text2img"], "StableDiffusionXLPipeline", ratio_to=ap_cli(files[0][0])))
-    contenders[0].ratio_to = None
+    (s_label, s_file), (l_label, l_file) = small, large
+    contenders = [
+        Contender(ap_cli(s_label), [*ap, "resolve", str(s_file), "--task", "text2img"], expect),
+        Contender(ap_cli(l_label), [*ap, "resolve", str(l_file), "--task", "text2img"], expect),
+        Contender(ap_api(s_label), [PY, "-c", AP_RESOLVE_NET, str(s_file)], expect, ratio_to=ap_cli(s_label)),
+        Contender(ap_api(l_label), [PY, "-c", AP_RESOLVE_NET, str(l_file)], expect, ratio_to=ap_cli(l_label)),
+        Contender(df_classify(l_label), [PY, "-c", DF_CLASSIFY, str(l_file)], diffusers_type, ratio_to=ap_cli(l_label)),
+    ]
+    for i, (label, file, cls) in enumerate(headers or []):
+        contenders.append(
+            Contender(ap_cli(label), [*ap, "resolve", str(file), "--task", "text2img"], cls, ratio_to=ap_cli(headers[0][0]) if i else ap_cli(s_label))
+        )
     return Case(
         number,
         "resolve a file",
-        "cold resolve of one .safetensors file: " + ", ".join(f[0] for f in files),
+        f"cold resolve of one .safetensors file: {s_label} against {l_label} (they differ only in size)"
+        + (", and the header-size pair" if headers else ""),
         contenders,
-        reference=ap_cli(files[0][0]),
+        reference=ap_cli(s_label),
         rounds=rounds,
         metrics=[TIME, NET],
-        note="each row's ratio names what it divides by: autopipe's rows of another file divide by the small file (the size "
-        "target), diffusers' and the Python API's by `autopipe resolve` of the same file; the in-process rows time resolve() "
-        "(after imports and plugin discovery) and diffusers' reading and classifying (after imports)",
+        note="each row's ratio names what it divides by: the large file's row divides by the small one (the size target, files "
+        "that differ only in size), diffusers' and the Python API's by `autopipe resolve` of the same file, the second "
+        "header-size row by the first (the header-size reading); the in-process rows time resolve() (after imports and plugin "
+        "discovery) and diffusers' reading and classifying (after imports)",
     )
 
 
@@ -131,9 +167,14 @@ def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", cont
         Contender("diffusers AutoPipelineForText2Image", [PY, "-c", load("diffusers", "AutoPipelineForText2Image"), str(folder)], cls),
     ]
     if control:
-        # The reference's own command once more, in the last slot: the ratio it gets is what noise
-        # (and the slot) alone give, the yardstick for a target as tight as 1.02.
+        # The reference's own command once more: the ratio it gets is what noise alone gives, the yardstick for a
+        # target as tight as 1.02.
         contenders.append(Contender(f"diffusers {cls} again (noise control)", [PY, "-c", load("diffusers", cls), str(folder)], cls))
+    contenders += [
+        Contender(NOT_PAUSED, [PY, "-c", load("autopipe_core", "AutoPipelineForText2Image", NO_PAUSE), str(folder)], cls),
+        Contender(BARE, [PY, "-c", OWN_PEAK], "ok", ratio_to=BARE),
+        Contender(OWN, [PY, "-c", OVERHEAD], "ok", ratio_to=BARE),
+    ]
     return Case(
         number,
         "from_pretrained",
@@ -141,10 +182,16 @@ def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", cont
         contenders,
         reference=f"diffusers {cls} (concrete class)",
         rounds=rounds,
-        metrics=[TIME, RSS],
+        metrics=[TIME, RSS, HWM],
         warmup=warmup,
         note="ratio: contender / the concrete diffusers class",
     )
+
+
+NOT_PAUSED = "autopipe AutoPipelineForText2Image, collector not paused (import_class as a plain import)"
+FLOOR = "python -c pass (start-up floor)"
+BARE = "python reading its own peak (the bare interpreter)"
+OWN = "import autopipe_core + build the registry (autopipe's fixed overhead)"
 
 
 def from_pipe(folder: Path, classes: str, rounds: int, number: str = "4", repeats: int = 5) -> Case:
@@ -165,26 +212,64 @@ def from_pipe(folder: Path, classes: str, rounds: int, number: str = "4", repeat
     )
 
 
-def plugins(pythons: dict[int, Path], folder: Path, expect: str, rounds: int, number: str = "5") -> Case:
+def plugins(pythons: dict[str, Path], folder: Path, expect: str, rounds: int, number: str = "5") -> Case:
+    """pythons: label ("1", "10", "100", "27 shipped") -> that environment's python. Each runs the cold resolve (wall time)
+    and the registry's in-process build (BENCH reg); only the numbered ones are the target's rows."""
     contenders = []
-    for n, python in sorted(pythons.items()):
+    for label, python in pythons.items():
+        n = label.split()[0]
+        venv = "$VENV_" + label.replace(" ", "_").upper()
+        what = f"{label} plugin{'s' if n != '1' else ''} installed"
         contenders.append(
             Contender(
-                f"{n} plugin{'s' if n != 1 else ''} installed",
+                what,
                 [str(python), "-m", "autopipe_core.cli", "resolve", str(folder), "--task", "text2img"],
                 expect,
-                shown=f'"$VENV_{n}/bin/python" -m autopipe_core.cli resolve "$SD_DIR" --task text2img',
+                shown=f'"{venv}/bin/python" -m autopipe_core.cli resolve "$SD_DIR" --task text2img',
+            )
+        )
+        contenders.append(
+            Contender(
+                f"{what}, registry in-process",
+                [str(python), "-c", REGISTRY],
+                "ok",
+                shown=f'"{venv}/bin/python" -c {shlex.quote(REGISTRY)}',
+                ratio_to="1 plugin installed, registry in-process",
             )
         )
     return Case(
         number,
         "plugin discovery",
-        "cold resolve with 1, 10 and 100 installed plugins",
+        "cold resolve with 1, 10 and 100 installed plugins, and the registry's build in-process",
         contenders,
         reference=contenders[0].name,
         rounds=rounds,
-        note="ratio: contender / 1 plugin; `$VENV_N` is a fresh virtual environment holding the core, autopipe-sd and N-1 dummy plugins",
+        metrics=[TIME, REG],
+        note="ratio: contender / 1 plugin; `$VENV_N` is a fresh virtual environment holding the core, autopipe-sd and N-1 renamed "
+        "copies of autopipe-sd; `$VENV_27_SHIPPED` holds the core and the 27 shipped plugins",
     )
+
+
+def scan(library: Path, largest: Path, rounds: int, number: str = "8") -> Case:
+    ap = autopipe_cli()
+    return Case(
+        number,
+        "scan a library",
+        "cold `autopipe scan --json`: the whole library, and its largest header alone (the peak-memory yardstick)",
+        [
+            Contender(SCAN_ALL, [PY, "-c", CLI_PEAK, "scan", str(library), "--json"], shown=f'autopipe scan "$LIBRARY" --json    # {SHOWN_PEAK}'),
+            Contender(SCAN_ONE, [PY, "-c", CLI_PEAK, "scan", str(largest), "--json"], shown=f'autopipe scan "$LARGEST" --json    # {SHOWN_PEAK}'),
+        ],
+        reference=SCAN_ONE,
+        rounds=rounds,
+        metrics=[TIME, HWM],
+        note="ratio: contender / the scan of the largest file alone",
+    )
+
+
+SHOWN_PEAK = "run as python -c 'from autopipe_core.cli import main; rc = main(); <print VmHWM>', the console script's code"
+SCAN_ALL = "autopipe scan LIBRARY --json"
+SCAN_ONE = "autopipe scan LARGEST --json (the file with the largest header, alone)"
 
 
 def imports(rounds: int, number: str = "6") -> Case:

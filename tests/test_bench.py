@@ -83,3 +83,234 @@ def test_the_shipped_plugins_benchmark_compares_environments_holding_what_it_say
     for python in (one, every):
         out = subprocess.run([str(python), "-m", "autopipe_core.cli", "resolve", str(folder)], capture_output=True, text=True, env=env, check=True)
         assert out.stdout.splitlines()[-1].split() == ["inpaint", "StableDiffusionInpaintPipeline"]
+
+
+# --------------------------------------------------------------------------- issue 20, point 4: fair readings
+
+
+def test_contenders_run_in_alternating_slot_order(tmp_path):
+    log = tmp_path / "ran"
+    code = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+    contenders = [harness.Contender(n, [sys.executable, "-c", code, str(log), n]) for n in "ABC"]
+    case = harness.Case("9", "demo", "demo", contenders, reference="A", rounds=4, warmup=1)
+    harness.run_case(case, dict(os.environ), 60, log=open(os.devnull, "w"))
+    ran = log.read_text().split()
+    rounds = [ran[i:i + 3] for i in range(0, len(ran), 3)]
+    assert rounds == [list("ABC"), list("CBA"), list("ABC"), list("CBA"), list("ABC")]
+    assert case.order == rounds
+    # Over the timed rounds (the warm-up left out) every contender ran first as often as last.
+    firsts = [r[0] for r in rounds[1:]]
+    assert firsts.count("A") == firsts.count("C") == 2
+    assert all(len(c.values("time")) == 4 for c in contenders)
+
+
+def test_every_figure_has_its_spread_beside_it():
+    assert harness.spread([1.0, 2.0, 3.0]) == 100.0
+    assert harness.spread([5.0]) == 0.0
+    c = harness.Contender("x", ["true"], samples={"time": [0.9, 1.0, 1.2]})
+    case = harness.Case("9", "demo", "demo", [c], reference="x", rounds=3)
+    row = harness.table([case], harness.Shower({})).splitlines()[-1]
+    assert "| 1.000 s | 30.0 % | 0.900 s |" in row
+
+
+def test_the_small_file_differs_from_its_source_only_in_size(tmp_path):
+    import checkpoints
+    from autopipe_sd.tiny import build_single_file
+
+    from autopipe_core.headers import read_header
+
+    source = build_single_file(tmp_path / "source.safetensors") or tmp_path / "source.safetensors"
+    big, big_len = checkpoints.read_header(source)
+    # Grow the source's shapes 64 times over a hole, as the full-size file is to the small one.
+    from autopipe_core.headers import write_header
+
+    large = tmp_path / "large.safetensors"
+    write_header(large, {n: (i["dtype"], tuple(d * 64 if d > 4 else d for d in i["shape"])) for n, i in big.items() if n != "__metadata__"}, big.get("__metadata__"))
+    small = tmp_path / "small.safetensors"
+    checkpoints.write_small(large, small)
+    h_large, n_large = checkpoints.read_header(large)
+    h_small, n_small = checkpoints.read_header(small)
+    assert list(h_small) == list(h_large) and n_small == n_large  # same names, order, count and header length
+    assert small.stat().st_size * 100 < large.stat().st_size
+    assert any(h_small[n]["shape"] != h_large[n]["shape"] for n in h_large if n != "__metadata__")
+    for name in checkpoints.KEEP_SHAPE:
+        if name in h_large:
+            assert h_small[name]["shape"] == h_large[name]["shape"]
+    assert len(read_header(small).tensors) == len(h_large) - ("__metadata__" in h_large)  # a valid safetensors file
+    sparse = tmp_path / "sparse.safetensors"
+    checkpoints.write_sparse_copy(large, sparse)
+    assert checkpoints.read_header(sparse)[0] == h_large
+
+
+def test_each_dummy_plugin_is_a_renamed_copy_of_a_shipped_one(tmp_path):
+    donor = plugin_site._package(plugin_site.DONOR[0])
+    site = tmp_path / "site"
+    site.mkdir()
+    plugin_site.write_dummy(site, 7)
+    copy = site / "autopipe_dummy_007"
+    files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)  # noqa: E731
+    assert files(copy) == files(donor)  # every module and shipped config
+    init = (copy / "__init__.py").read_text()
+    assert '"diffusers:' not in init and 'FAMILY = "dummy-007"' in init and "autopipe_dummy_007:Dummy007StableDiffusionPipeline" in init
+    assert init.count("@hookimpl") == (donor / "__init__.py").read_text().count("@hookimpl") and "lazy_hooks" in init
+
+
+def test_built_or_reused_is_said_with_a_measured_figure_or_none():
+    import checkpoints
+
+    assert checkpoints.Built("sd15", False).describe() == "reused, built earlier"
+    said = checkpoints.Built("sd15", True, 12.34, 2048.0).describe()
+    assert "12 s" in said and "2,048 MiB" in said
+
+
+def _synthetic(seed: int):
+    """Every case with made-up samples (seeded), for the page's own logic: no process is run."""
+    import random
+
+    import cases as C
+    import run
+
+    rnd = random.Random(seed)
+    p = Path("/nowhere")
+    plan = [
+        C.resolve_folder(p, "X", 4),
+        C.resolve_files((run.SMALL_15, p / "s"), (run.SD_FILE_LABEL, p / "l"), "X", "v1", 4, "2", [(h, p / h, "X") for h in run.HEADERS]),
+        C.from_pretrained(p, "StableDiffusionPipeline", 4),
+        C.plugins({"1": p, "10": p, "100": p, "27 shipped": p}, p, "X", 4),
+        C.imports(4),
+        C.scan(p, p / "big", 4),
+        C.from_pipe(p, "X", 4),
+        C.resolve_files((run.SMALL_XL, p / "s"), (run.XL_FILE_LABEL, p / "l"), "X", "xl_base", 4, "7-2"),
+        C.from_pretrained(p, "StableDiffusionXLPipeline", 4, number="7-3"),
+        C.from_pipe(p, "X", 4, number="7-4"),
+    ]
+    for case in plan:
+        for c in case.contenders:
+            for key in sorted({m.key for m in case.metrics} | {"rss", "hwm", "tensors"}):
+                c.samples[key] = [rnd.uniform(0.5, 2.0) * (100 if key == "rss" else 1) for _ in range(4)]
+    return plan
+
+
+def _figures(text: str) -> list[str]:
+    """The decimal figures of a text, in order."""
+    import re
+
+    return re.findall(r"\d[\d,]*\.\d+", text)
+
+
+def _telling(figure: str) -> bool:
+    """Three significant digits or more: two-digit figures meet by chance between two renderings."""
+    return sum(ch.isdigit() for ch in figure.lstrip("0.,")) >= 3
+
+
+def test_every_figure_on_the_page_comes_from_the_run():
+    import run
+
+    def render(seed: int) -> tuple[list[str], list[str]]:
+        plan = _synthetic(seed)
+        by = {c.number: c for c in plan}
+        scale = 1 + seed
+        facts = {
+            run.SMALL_15: {"tensors": 1000 + seed, "header": 5000 + seed, "bytes": 10**6 * scale},
+            run.SD_FILE_LABEL: {"tensors": 1000 + seed, "header": 5000 + seed, "bytes": 10**9 * scale},
+            run.HEADERS[0]: {"tensors": 1000 + seed, "header": 1, "bytes": 1}, run.HEADERS[1]: {"tensors": 2000 + seed, "header": 1, "bytes": 1},
+        }
+        lib = {"count": 1000, "entries": 1000, "usable": 990 - seed, "largest": 10**5 * scale, "total": 10**7 * scale * 3, "description": "mix"}
+        checks = (
+            run.check_resolve(by["1"]) + run.check_files(by["2"], run.SMALL_15, run.SD_FILE_LABEL, "2", run.HEADERS, facts) + run.check_load(by["3"], "StableDiffusionPipeline")
+            + run.check_from_pipe(by["4"]) + run.check_plugins(by["5"]) + run.check_imports(by["6"], {}) + run.check_scan(by["8"], lib)
+            + run.check_files(by["7-2"], run.SMALL_XL, run.XL_FILE_LABEL, "7-2", None, facts) + run.check_load(by["7-3"], "StableDiffusionXLPipeline", "7-3")
+            + run.check_from_pipe(by["7-4"], "7-4")
+        )
+        details = [d for _, _, d in checks]
+        thresholds = {f for t, _, _ in checks for f in _figures(t)}  # the targets' own figures (1.02, 0.15, ...)
+        return details, run.closing(by, checks, {"library": lib}), thresholds
+
+    (d1, c1, t1), (d2, c2, _) = render(1), render(2)
+    assert len(d1) == len(d2) and len(c1) == len(c2)
+    # Every decimal figure in a target's detail and in the closing note moves with the samples: none is a fixed sentence.
+    # Figure by figure (the same template writes both): a figure that stays put is written, not measured.
+    # (The closing note's first line is the tally, naming the missed targets: no figure of its own.)
+    for a, b in zip(d1 + c1[1:], d2 + c2[1:]):
+        fa, fb = _figures(a), _figures(b)
+        assert len(fa) == len(fb), (a, b)
+        fixed = [x for x, y in zip(fa, fb) if x == y and _telling(x) and x not in t1]
+        assert not fixed, (fixed, a)
+    # Every median in the targets has its spread beside it (from_pipe's memory and sharing are bounds over every round).
+    assert all("spread" in d for d in d1 if "median" in d) and sum("median" in d for d in d1) > 10
+
+
+def test_the_page_keeps_the_sections_other_scripts_write():
+    import run
+
+    old = "# Performance\n\nold figures\n\n<!-- serving:start -->\nserving\n<!-- serving:end -->\n\nnotes\n\n<!-- shipped-plugins:start -->\nx\n<!-- shipped-plugins:end -->\n"
+    tail = run.kept_tail(old)
+    assert tail.startswith("<!-- serving:start -->") and "notes" in tail and tail.endswith("<!-- shipped-plugins:end -->\n")
+    assert "old figures" not in tail and run.kept_tail("# Performance\nnothing else\n") == ""
+
+
+def test_the_scan_case_times_a_library_and_its_largest_file_alone(tmp_path, monkeypatch):
+    """Against bench/scan_library.py's interface (build(root, count) -> Path, describe() -> str), with a stand-in tree."""
+    import importlib.util
+
+    import run
+
+    # The stand-in is a module file: the benchmark builds the library in a child process, which imports it by name.
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "scan_library.py").write_text(
+        "from pathlib import Path\n"
+        "from autopipe_core.headers import write_header\n\n\n"
+        "def build(root: Path, count: int = 1000) -> Path:\n"
+        "    for i in range(count):\n"
+        "        folder = Path(root) / f'd{i % 3}'\n"
+        "        folder.mkdir(parents=True, exist_ok=True)\n"
+        "        write_header(folder / f'm{i}.safetensors', {f't.{j}': ('F16', (4, 4)) for j in range(1 + 10 * i)})\n"
+        "    return Path(root)\n\n\n"
+        "def describe() -> str:\n"
+        "    return 'a stand-in: headers of 1 to 111 tensors'\n"
+    )
+    spec = importlib.util.spec_from_file_location("scan_library", tmp_path / "lib" / "scan_library.py")
+    stand_in = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stand_in)
+    monkeypatch.setitem(sys.modules, "scan_library", stand_in)
+    monkeypatch.setenv("AUTOPIPE_BENCH_DIR", str(tmp_path / "bench"))
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTOPIPE_PLUGINS", "PYTHONPATH")}
+    library: dict = {}
+    case = run.scan_case(env, open(os.devnull, "w"), library, {}, count=12)
+    assert case is not None and library["count"] == library["entries"] == 12 and library["how"].startswith("built in this run in ")
+    assert library["largest_path"].name == "m11.safetensors" and library["total"] > library["largest"]
+    case.rounds, case.warmup = 2, 0
+    harness.run_case(case, env, 120, log=open(os.devnull, "w"))
+    checks = run.check_scan(case, library)
+    assert [t.startswith("8. ") for t, _, _ in checks] == [True, True] and all("spread" in d for _, _, d in checks)
+    every = case.contenders[0]
+    assert all(5 < v < 1000 for v in every.values("hwm"))  # the scan process's own peak, MiB, not its parent's
+    # Built once: a second call reuses the tree.
+    again: dict = {}
+    run.scan_case(env, open(os.devnull, "w"), again, {}, count=12)
+    assert again["how"] == "reused, built earlier" and again["root"] == library["root"]
+
+
+def test_without_the_library_builder_case_8_says_why(monkeypatch):
+    import run
+
+    monkeypatch.setitem(sys.modules, "scan_library", None)  # what an absent bench/scan_library.py gives: ImportError
+    library: dict = {}
+    assert run.scan_case({}, open(os.devnull, "w"), library, {}) is None
+    assert "bench/scan_library.py" in library["missing"]
+
+
+def test_a_rerun_is_read_against_the_previous_runs_spread():
+    import run
+
+    plan = _synthetic(1)
+    previous = {"started": "then", "commit": "abc", "cases": {c.number: {x.name: {"samples": x.samples} for x in c.contenders} for c in plan}}
+    same = run.against(previous, plan)
+    total = sum(len([m for m in c.metrics if x.values(m.key)]) for c in plan for x in c.contenders)
+    assert f"for {total} of {total} figures: every one." in " ".join(same)
+    moved = _synthetic(1)
+    moved[0].contenders[1].samples["time"] = [v * 10 for v in moved[0].contenders[1].samples["time"]]
+    lines = run.against(previous, moved)
+    outside = [line for line in lines if line.startswith("- case ")]
+    assert len(outside) == 1 and moved[0].contenders[1].name in outside[0] and f"for {total - 1} of {total} figures" in " ".join(lines)
+    assert run.against({}, plan) == []
