@@ -52,6 +52,8 @@ from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter, sub
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO, Callable, Iterator, Mapping
@@ -516,11 +518,13 @@ def _tensors(where: str, entries: dict[str, Any], data_size: int) -> dict[str, T
     return entries
 
 
-def _load(where: str, f: BinaryIO, length: int) -> _Object:
+def _load(where: str, f: BinaryIO, length: int, data_size: int) -> _Object | tuple[dict[str, TensorInfo], dict[str, str]]:
     """Read the `length` bytes of JSON and decode them, checking every rule of the JSON text itself.
 
-    One frame holds the bytes, then the text, then the decoded value, each dropped as soon as the next
-    exists: at most twice the header's size is alive at once.
+    A header as writers write it comes back checked whole, as (tensors, metadata) from :func:`plain_header`;
+    any other as the careful decoding's :class:`_Object`, for :func:`_entries` and :func:`_tensors`. On the
+    careful path one frame holds the bytes, then the text, then the decoded value, each dropped as soon as the
+    next exists: at most twice the header's size is alive at once.
     """
     raw = f.read(min(length, _PEEK))
     first = _WHITESPACE.match(raw).end()
@@ -530,11 +534,17 @@ def _load(where: str, f: BinaryIO, length: int) -> _Object:
         raw += f.read(length - len(raw))
     if len(raw) != length:
         raise _fail(where, "the file ended inside its header")
-    numbers = _needs_number_checks(raw)
+    small = len(raw) <= FAST_HEADER_BYTES
+    numbers = False if small else _needs_number_checks(raw)  # before the text exists: its scans copy the bytes
     try:
         text = raw.decode("utf-8")  # the format says UTF-8; bytes would let json guess UTF-16/32
     except UnicodeDecodeError as exc:
         raise _fail(where, f"its header is not UTF-8 (byte {exc.start})") from None
+    if small:
+        plain = plain_header(raw, text, data_size)
+        if plain is not None:
+            return plain
+        numbers = _needs_number_checks(raw)
     del raw
     escapes = "\\u" in text and ("\\ud" in text or "\\uD" in text)
     careful = [numbers or "true" in text or "false" in text]  # see _decoder
@@ -559,6 +569,119 @@ def _load(where: str, f: BinaryIO, length: int) -> _Object:
 
 
 _ABSENT = object()
+
+
+# --- the fast path: a header as writers write it, decoded by the C decoder alone -------------------------------------
+#
+# Every writer (the safetensors library, json.dumps) writes each tensor as {"dtype", "shape", "data_offsets"} once,
+# no escapes, no -0, integers only. For such a header the careful decoding above spends most of its time calling the
+# hook (4.75 ms of an SDXL file's 200 KiB header, against 1.7 ms for a plain json.loads). So a header is first tried
+# plainly, when cheap checks of the raw bytes rule out what a plain decoding cannot see and the careful path refuses
+# (or reads otherwise): escapes (``\u`` surrogates, names holding quotes), negative numbers (``-0``), a key given
+# twice (a plain dict keeps one: the strings are counted on the raw text). Everything else is checked on the decoded
+# values in C-level passes (``map``, ``set``, list comparisons). Any doubt returns None, and the careful path decodes
+# the header again from its text and says exactly what is wrong: the fast path never refuses, and accepts only what
+# the careful one accepts, read alike. SD 1.5's header (1,130 tensors) reads in about 1.5 ms instead of 2.0, SDXL's
+# (2,513) in 3.3 instead of 4.7. tests/test_headers_fast.py checks the two paths and the library agree case by case,
+# tests/test_headers_oracle.py the library on generated headers.
+
+#: Headers larger than this go straight to the careful path: a plain decoding holds every entry's dict and lists at
+#: once (about 0.5 KiB a tensor), where the careful one shares one TensorInfo per (dtype, shape). Real checkpoints'
+#: headers are well under it (SDXL: about 200 KiB, 2,513 tensors).
+FAST_HEADER_BYTES = 8 << 20
+
+_DTYPE, _SHAPE, _OFFSETS = itemgetter("dtype"), itemgetter("shape"), itemgetter("data_offsets")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+
+
+def _negative_number(raw: bytes) -> bool:
+    """Whether the JSON may hold a negative number (``-0`` among them, which Python reads as the integer 0 and
+    serde_json as a float): a '-' after '[', ',' or ':' and blanks. Dashes inside strings (a date in the metadata)
+    are passed over one find at a time; past a thousand of them the answer is yes, and the careful path decides."""
+    i = raw.find(b"-")
+    for _ in range(1000):
+        if i == -1:
+            return False
+        j = i - 1
+        while j >= 0 and raw[j] in b" \t\n\r":
+            j -= 1
+        if j < 0 or raw[j] in b"[,:":
+            return True
+        i = raw.find(b"-", i + 1)
+    return True
+
+
+def plain_header(raw: bytes, text: str, data_size: int) -> tuple[dict[str, TensorInfo], dict[str, str]] | None:
+    """The tensors and metadata of a header written the usual way, or None: then only the careful path may judge it.
+
+    `raw` is the header's JSON bytes (after the 8-byte length), `text` the same decoded as UTF-8, `data_size` the
+    bytes of the file after the header. Never raises for what `raw` holds: a header it cannot vouch for is None.
+    """
+    if len(raw) > FAST_HEADER_BYTES or raw.find(b"\\") != -1 or _negative_number(raw):
+        return None
+    try:
+        return _plain(raw, text, data_size)
+    except (ValueError, TypeError, RecursionError):  # not JSON, NaN, a big number's digits; an unhashable dtype or shape
+        return None
+
+
+def _plain(raw: bytes, text: str, data_size: int) -> tuple[dict[str, TensorInfo], dict[str, str]] | None:
+    data = json.loads(text, parse_constant=_constant)
+    if type(data) is not dict:
+        return None
+    metadata = data.pop("__metadata__", _ABSENT)
+    entries = data.values()
+    if not data or set(map(type, entries)) != {dict} or set(map(len, entries)) != {3}:
+        return None
+    if metadata is _ABSENT or metadata is None:
+        strings, metadata = 0 if metadata is _ABSENT else 1, {}
+    elif type(metadata) is dict and set(map(type, metadata.values())) <= {str}:
+        strings = 1 + 2 * len(metadata)
+    else:
+        return None
+    # With no backslash, every '"' of the text opens or closes a string: a tensor's entry shows five strings (its
+    # name, three keys, the dtype; shape and offsets are checked below to hold integers only), the metadata its key
+    # and each key and value. Decoded, a key given twice is one member: the text then holds more strings than that.
+    if raw.count(b'"') != 2 * (strings + 5 * len(data)) or max(map(len, data)) > MAX_TENSOR_NAME:
+        return None
+    try:  # each entry's three members are these three: none is missing, and there is no other
+        dtypes, shapes, offsets = list(map(_DTYPE, entries)), list(map(_SHAPE, entries)), list(map(_OFFSETS, entries))
+    except KeyError:
+        return None
+    if (
+        not set(dtypes) <= _NAMES.keys() or set(map(type, shapes)) != {list} or set(map(type, offsets)) != {list}
+        or set(map(len, offsets)) != {2} or set(map(type, chain.from_iterable(shapes))) - {int}
+    ):
+        return None  # integers only: no float, bool, null or list where the library reads a usize
+    one = set(dtypes)
+    if len(one) == 1:  # one dtype, as most files have: keyed on the shape alone (a tuple of ints hashes faster)
+        only = _NAMES[one.pop()]
+        keys: list[Any] = list(map(tuple, shapes))
+        known: dict[Any, Any] = dict.fromkeys(keys)
+        distinct = [(only, shape) for shape in known]
+    else:
+        keys = list(zip(dtypes, map(tuple, shapes)))
+        known = dict.fromkeys(keys)
+        distinct = list(known)
+    for key, (dtype, shape) in zip(list(known), distinct):  # one TensorInfo and size per (dtype, shape), as when careful
+        if min(shape, default=0) < 0 or max(shape, default=0) >= _USIZE:
+            return None
+        info = TensorInfo(_NAMES[dtype], shape)
+        known[key] = (info, _size(info))
+    found = list(map(known.__getitem__, keys))
+    starts, ends = list(map(_FIRST, offsets)), list(map(_SECOND, offsets))
+    if set(map(type, starts)) != {int} or set(map(type, ends)) != {int}:
+        return None
+    if list(map(sub, ends, starts)) != list(map(_SECOND, found)):  # a size of None (overflow, part bytes) never equals
+        return None
+    if starts[0] != 0 or starts[1:] != ends[:-1]:  # not in the order of their offsets: sorted, they must still tile
+        spans = sorted(zip(starts, ends))
+        starts, ends = list(map(_FIRST, spans)), list(map(_SECOND, spans))
+        if starts[0] != 0 or starts[1:] != ends[:-1]:
+            return None
+    if ends[-1] != data_size:  # tiled from 0 to the end of the file: every offset lies within it
+        return None
+    return dict(zip(data, map(_FIRST, found))), metadata
 
 
 def _entries(where: str, data: _Object) -> tuple[dict[str, Any], dict[str, str]]:
@@ -644,10 +767,13 @@ def parse_header(f: BinaryIO, file_size: int, where: str) -> SafetensorsHeader:
             raise _fail(where, f"its header claims {length} bytes; autopipe reads at most {MAX_HEADER_BYTES}")
         raise _fail(where, f"its header claims {length} bytes but the file has only {file_size - 8} after the length")
     with _gc_paused():
-        data = _load(where, f, length)
-        entries, metadata = _entries(where, data)
-        del data
-        tensors = _tensors(where, entries, file_size - 8 - length)
+        data = _load(where, f, length, file_size - 8 - length)
+        if type(data) is tuple:  # checked whole by plain_header
+            tensors, metadata = data
+        else:
+            entries, metadata = _entries(where, data)
+            del data
+            tensors = _tensors(where, entries, file_size - 8 - length)
     return SafetensorsHeader(where, file_size, 8 + length, MappingProxyType(tensors), MappingProxyType(metadata))
 
 

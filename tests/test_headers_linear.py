@@ -54,7 +54,7 @@ def test_the_collector_is_off_while_decoding_and_restored_after_a_parse_that_rai
         assert gc.isenabled() is enabled
     finally:
         gc.enable()
-    assert seen == [False] * 4
+    assert len(seen) >= 4 and not any(seen)  # every decoding, plain or careful (a refused header is decoded by both)
 
 
 def test_tensors_of_one_dtype_and_shape_share_one_info(tmp_path):
