@@ -80,9 +80,22 @@ HEADERS = ("SD 1.5 header over a hole", "SDXL header over a hole")
 # Rounds: (warm-up, timed) per case, full run and --quick. Even timed rounds: each slot order counts as often; enough
 # that a rerun's median lands within this run's spread (the Method section says why).
 ROUNDS = {
-    "1": (1, 16), "2": (1, 10), "3": (1, 10), "4": (1, 6), "5": (2, 16), "6": (1, 16),
-    "7-2": (1, 6), "7-3": (1, 6), "7-4": (1, 4), "8": (1, 6),
+    "1": (1, 16), "2": (1, 12), "3": (1, 10), "4": (1, 10), "5": (2, 16), "6": (1, 16),
+    "7-2": (1, 10), "7-3": (1, 10), "7-4": (1, 10), "8": (1, 16),
 }
+
+
+def outside_chance(n: int) -> float:
+    """The chance that a rerun's median of n rounds falls outside this run's min-max of n, rounds independent and alike.
+
+    The rerun's median exceeds this run's max only if at least ceil(n/2) of its rounds do, i.e. the top ceil(n/2) of
+    the 2n rounds together are all the rerun's: C(2n-k, n-k) / C(2n, n) of the equally likely orders; twice that for
+    both ends. An upper bound (for even n the median needs one more round above), and it holds only as far as the
+    machine is as quiet in both runs."""
+    from math import comb
+
+    k = (n + 1) // 2
+    return 2 * comb(2 * n - k, n - k) / comb(2 * n, n)
 QUICK = {k: (1, 2) for k in ROUNDS}
 
 
@@ -535,9 +548,11 @@ def page(ctx: dict) -> str:
         "  even number of timed rounds: each order counts as often. The warm-up rounds warm the file cache and write",
         "  `.pyc` files and are not counted.",
         "- Spread: beside each figure, (max - min) / median of its timed rounds, in %. The rounds are chosen so that",
-        "  a rerun's median lands within that band: with n independent rounds, the chance that the median of a",
-        "  rerun of n falls outside this run's min-max is small from n = 6 on (a few % at most), and the cases that",
-        "  are cheap run 16 rounds. A ratio's spread is that of its round-by-round ratios. Targets are judged on",
+        "  a rerun's median lands within that band: if rounds were independent and alike, the chance that a rerun's",
+        "  median of n rounds falls outside this run's min-max is at most "
+        + ", ".join(f"{outside_chance(n):.1%} for n = {n}" for n in sorted({c.rounds for c in ctx["cases"]}))
+        + " (`outside_chance` in bench/run.py); the machine's own drift between two runs comes on top, which the",
+        "  section against the previous run shows. A ratio's spread is that of its round-by-round ratios. Targets are judged on",
         "  medians: timing targets on the ratio of medians, except from_pretrained's 1.02, judged on the median of",
         "  the round-by-round ratios (a process of several seconds drifts with the machine's load over a run;",
         "  within a round the two ran back to back).",

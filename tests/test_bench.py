@@ -314,3 +314,40 @@ def test_a_rerun_is_read_against_the_previous_runs_spread():
     outside = [line for line in lines if line.startswith("- case ")]
     assert len(outside) == 1 and moved[0].contenders[1].name in outside[0] and f"for {total - 1} of {total} figures" in " ".join(lines)
     assert run.against({}, plan) == []
+
+
+def test_the_stated_chance_of_a_rerun_outside_the_spread_bounds_what_happens():
+    import random
+
+    import run
+
+    rnd = random.Random(0)
+    for n in (4, 6, 10):
+        outside = 0
+        for _ in range(4000):
+            old, new = [rnd.random() for _ in range(n)], [rnd.random() for _ in range(n)]
+            med = sorted(new)[n // 2] if n % 2 else sum(sorted(new)[n // 2 - 1:n // 2 + 1]) / 2
+            outside += not (min(old) <= med <= max(old))
+        assert outside / 4000 <= run.outside_chance(n) + 0.01, n
+    assert run.outside_chance(16) < run.outside_chance(10) < run.outside_chance(6) < 1
+
+
+def test_the_page_has_its_sections_and_every_row_its_spread(tmp_path):
+    import run
+
+    plan = _synthetic(3)
+    by = {c.number: c for c in plan}
+    checks = run.check_resolve(by["1"]) + run.check_imports(by["6"], {})
+    table = harness.table(plan, harness.Shower({}))
+    ctx = {
+        "checks": checks, "notes": [], "table": table, "cases": plan, "rerun": "make bench", "checkpoints": ["- none"],
+        "machine": {"cpu": "x"}, "started": "now", "wall": 1.0, "build_s": 0.0, "load_start": "0", "load_end": "0",
+        "raw": harness.raw(plan), "closing": run.closing({"1": by["1"], "6": by["6"]}, checks), "against": [],
+    }
+    text = run.page(ctx)
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads[:4] == ["## Targets", "## Closing note", "## Results", "## Reproduce"] and "## Method" in heads
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert rows and all(line.split(" | ")[5].endswith("%") for line in rows)  # the spread column
+    assert "**met**" in text or "**missed**" in text
+    assert "Slot order" in text and "fixed overhead" in text and "differ only in size" in text
