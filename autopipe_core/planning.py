@@ -46,7 +46,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import InvalidModelError, PlacementError  # noqa: F401 - PlacementError re-exported
-from .headers import DTYPE_BYTES, read_header
+from .headers import DTYPE_BYTES, SafetensorsHeader, TensorInfo, read_header
 from .options import hub_options
 from .registry import Registry, get_registry
 from .resolve import Resolution
@@ -447,47 +447,69 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
     return Footprint(tuple(out))
 
 
-def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, allow_pickle: bool = False) -> Footprint:
+def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, allow_pickle: bool = False,
+                   header: SafetensorsHeader | None = None) -> Footprint:
     """A single-file checkpoint's bytes per component, from its header: the tensors under each component's key prefix.
 
     The prefixes are the detecting plugin's (``Detection.prefixes``: SD's UNet
-    is ``model.diffusion_model.*``); tensors under none of them (EMA copies,
-    buffers diffusers does not load) are not counted. A plugin that gives no
-    prefixes gets the whole file as one component, "checkpoint" (the rules
-    then treat it as one model). A component the pipeline takes that the file
-    lacks (an SD file without its text encoder) is unknown, and says so.
+    is ``model.diffusion_model.*``); a tensor counts for the longest prefix it
+    starts with, and tensors under none of them (EMA copies, buffers diffusers
+    does not load) are not counted. A plugin that gives no prefixes gets the
+    whole file as one component, "checkpoint" (the rules then treat it as one
+    model). A component the pipeline takes that the file lacks (an SD file
+    without its text encoder) is unknown, and says so. `header` is the file's,
+    when the caller read it already (``autopipe scan`` reads each file once).
     """
+    from collections import Counter
+
     from .single_file import read
 
-    header = read(identity.reference, allow_pickle)
+    if header is None:
+        header = read(identity.reference, allow_pickle)
     detection = identity.detection
     prefixes = dict(detection.prefixes) if detection is not None else {}
     where = (identity.reference.rpartition("/")[2],)
+    tensors = header.tensors
     if not prefixes:
-        tensors = [(n, t.dtype, t.shape) for n, t in header.tensors.items()]
-        parameters, nbytes = count_tensors(tensors, plan.dtype)
+        infos = list(tensors.values())
+        parameters, nbytes = _count_infos(Counter(map(id, infos)), dict(zip(map(id, infos), infos)), plan.dtype)
         return Footprint((ComponentBytes("checkpoint", nbytes, parameters, plan.dtype, "the whole file's header (no per-component prefixes from the plugin)", where),))
-    ordered = sorted(prefixes.items(), key=lambda item: -len(item[1]))
-    groups: dict[str, list[tuple[str, str, Sequence[int]]]] = {name: [] for name in prefixes}
-    for name, info in header.tensors.items():
-        component = next((c for c, p in ordered if name.startswith(p)), None)
-        if component is not None:
-            groups[component].append((name, info.dtype, info.shape))
+    # Each tensor's component, by sorted-name ranges (SafetensorsHeader.with_prefix) rather than a test of every
+    # prefix on every name: shortest prefixes first, so a longer one that also matches overwrites them; among equal
+    # prefixes the first given is written last and wins.
+    owner: dict[str, str] = {}
+    for component, prefix in reversed(sorted(prefixes.items(), key=lambda item: -len(item[1]))):
+        owner.update(dict.fromkeys(header.with_prefix(prefix), component))
+    infos = list(map(tensors.__getitem__, owner))
+    by_id = dict(zip(map(id, infos), infos))  # a header shares one TensorInfo among tensors of one dtype and shape
+    counted = Counter(zip(owner.values(), map(id, infos)))  # (component, id of its TensorInfo) -> how many tensors
     out: list[ComponentBytes] = []
-    for component, tensors in groups.items():
+    for component in prefixes:
         if component in passed or component in plan.skip:
             continue
         dtype = component_dtype(plan, component)
-        if not tensors:
+        mine = Counter({info: n for (c, info), n in counted.items() if c == component})
+        if not mine:
             out.append(ComponentBytes(component, None, None, dtype, f"unknown: the file has no {prefixes[component]}* tensors; pass {component}= when loading"))
             continue
-        parameters, nbytes = count_tensors(tensors, dtype)
+        parameters, nbytes = _count_infos(mine, by_id, dtype)
         out.append(ComponentBytes(component, nbytes, parameters, dtype, f"the file's header ({prefixes[component]}*)", where))
     for name, value in passed.items():
         live = live_bytes(name, value)
         if live is not None:
             out.append(live)
     return Footprint(tuple(out))
+
+
+def _count_infos(counts: Mapping[int, int], by_id: Mapping[int, TensorInfo], dtype: str) -> tuple[int, int]:
+    """count_tensors over tensors given as {id(TensorInfo): how many}: a header shares one TensorInfo between the
+    tensors of one dtype and shape, so each distinct one is counted once and multiplied (no keep_float32 here)."""
+    parameters = nbytes = 0
+    for key, n in counts.items():
+        info = by_id[key]
+        p, b = count_tensors((("", info.dtype, info.shape),), dtype)
+        parameters, nbytes = parameters + n * p, nbytes + n * b
+    return parameters, nbytes
 
 
 # --- the rules --------------------------------------------------------------------------------------------------
