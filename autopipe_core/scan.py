@@ -17,16 +17,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import AutopipeError, InvalidModelError
 from .headers import PICKLE_SUFFIXES, SafetensorsHeader
-from .planning import footprint
+from .planning import family_plan, file_footprint, footprint
 from .registry import Registry, get_registry
-from .resolve import identify, resolve_identity
-from .specs import DeviceFacts, Identity
+from .resolve import Resolution, identify, resolve_identity
+from .single_file import identify_detection
+from .sources import local_path
+from .specs import Detection, DeviceFacts, Identity, LoadPlan
 from .tasks import Task
 
 #: The machine a scan's byte counts are planned for: an accelerator with bfloat16, so the figure is the family's
@@ -130,42 +132,122 @@ def sharded_header(index: Path) -> SafetensorsHeader:
 
 def classify(path: Path, kind: str, registry: Registry | None = None, allow_pickle: bool = False) -> Scanned:
     """One checkpoint: its Identity, the class for each task, its planned bytes; a typed error becomes `error`."""
-    registry = registry or get_registry()
-    try:
-        identity = _identity(path, kind, registry, allow_pickle)
-    except AutopipeError as exc:
-        return Scanned(str(path), kind, error=f"{type(exc).__name__}: {exc}")
-    pipelines: dict[str, str | None] = {}
-    refused: dict[str, str] = {}
-    resolved = None
-    for task in Task:
+    return _Classifier(registry or get_registry(), allow_pickle).classify(path, kind)
+
+
+#: The reference of the Identity a detection's answers are worked out on once (see _Classifier): no path holds it.
+_ANY_FILE = "\0autopipe-scan: this file\0"
+
+
+class _Classifier:
+    """One scan's classifying: every file's header read and parsed once, and what depends only on a file's detection
+    (its Identity but for the path, the class per task or the refusals, the family's plan) worked out once per
+    distinct detection. A library holds many files of few kinds; each costs its header and the count of its bytes.
+
+    A refusal names the checkpoint; the once-worked-out one names :data:`_ANY_FILE`, replaced by each file's path.
+    tests/test_scan.py checks a scan's answers against each file classified on its own.
+    """
+
+    def __init__(self, registry: Registry, allow_pickle: bool):
+        self.registry, self.allow_pickle = registry, allow_pickle
+        self.identities: dict[tuple[Any, ...], Identity] = {}
+        self.answers: dict[tuple[Any, ...], tuple[dict[str, str | None], dict[str, str], Resolution | None, LoadPlan | None]] = {}
+
+    def classify(self, path: Path, kind: str) -> Scanned:
         try:
-            resolution = resolve_identity(identity, task, {}, registry)
+            if kind == "folder":
+                return self._folder(path, identify(path, self.registry, self.allow_pickle))
+            identity, header = self._file_identity(path, kind)
         except AutopipeError as exc:
-            pipelines[task.value], refused[task.value] = None, f"{type(exc).__name__}: {exc}"
-            continue
-        pipelines[task.value] = resolution.pipeline_class
-        resolved = resolved or resolution
-    if resolved is None:
-        first = next(iter(refused.values()))
-        return Scanned(str(path), kind, error=first)
-    detected = identity.detection.variant if identity.detection is not None else None
-    weights = _weights(resolved, registry, allow_pickle)
-    return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, pipelines, refused, weights, None, detected)
+            return Scanned(str(path), kind, error=f"{type(exc).__name__}: {exc}")
+        if identity.detection is None:
+            return self._folder(path, identity, kind)
+        # A plan may depend on the file's name through Identity.has_weight_variant (".bf16." in it, Sana's plan): what
+        # follows the name's first dot, which every such marker lies in, is part of the key and of the name shown.
+        name = Path(identity.reference).name
+        tail = name[name.index("."):] if "." in name else ""
+        key = (_detection_key(identity.detection), tail)
+        if key not in self.answers:
+            self.answers[key] = self._answers(replace(identity, reference=_ANY_FILE, files=("\0" + tail,)))
+        pipelines, refused, resolved, plan = self.answers[key]
+        if resolved is None:
+            return Scanned(str(path), kind, error=next(iter(refused.values())).replace(_ANY_FILE, identity.reference))
+        weights = None
+        if plan is not None:
+            try:
+                counted = file_footprint(identity, plan, allow_pickle=self.allow_pickle, header=header)
+                weights = None if counted.unknown else counted.weights
+            except AutopipeError:
+                pass
+        refused = {task: why.replace(_ANY_FILE, identity.reference) for task, why in refused.items()}
+        return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, dict(pipelines), refused, weights, None,
+                       identity.detection.variant)
+
+    def _file_identity(self, path: Path, kind: str) -> tuple[Identity, SafetensorsHeader | None]:
+        """The Identity of a single file (as resolve.identify reads one) or a sharded one, and the header read."""
+        from .single_file import detect, read
+
+        registry = self.registry
+        if kind == "sharded":
+            return identify_detection(path, detect(sharded_header(path), registry), registry), None
+        local = local_path(path)
+        if local is None or local.is_dir():
+            return identify(path, registry, self.allow_pickle), None
+        header = read(local, self.allow_pickle)
+        report = detect(header, registry)
+        best = report.best
+        if best is None or not best.is_pipeline:
+            return identify_detection(local, report, registry), header  # the refusal, naming this file
+        key = _detection_key(best)
+        known = self.identities.get(key)
+        if known is None:
+            known = self.identities[key] = identify_detection(local, report, registry)
+            return known, header
+        # The Identity identify_detection builds: the plugin's shipped configs (the same folder, so the same files),
+        # this file's path and name, this file's Detection.
+        return replace(known, reference=str(local), files=(local.name,), detection=best), header
+
+    def _answers(self, identity: Identity) -> tuple[dict[str, str | None], dict[str, str], Resolution | None, LoadPlan | None]:
+        """The class per task (None: refused, with why), the first resolution and the family's plan for `identity`."""
+        pipelines: dict[str, str | None] = {}
+        refused: dict[str, str] = {}
+        resolved = None
+        for task in Task:
+            try:
+                resolution = resolve_identity(identity, task, {}, self.registry)
+            except AutopipeError as exc:
+                pipelines[task.value], refused[task.value] = None, f"{type(exc).__name__}: {exc}"
+                continue
+            pipelines[task.value] = resolution.pipeline_class
+            resolved = resolved or resolution
+        plan = None
+        if resolved is not None:
+            try:
+                plan = family_plan(resolved, SCAN_DEVICE, self.registry)
+            except AutopipeError:
+                pass
+        return pipelines, refused, resolved, plan
+
+    def _folder(self, path: Path, identity: Identity, kind: str = "folder") -> Scanned:
+        pipelines, refused, resolved, _ = self._answers(identity)
+        if resolved is None:
+            return Scanned(str(path), kind, error=next(iter(refused.values())))
+        detected = identity.detection.variant if identity.detection is not None else None
+        weights = _weights(resolved, self.registry, self.allow_pickle)
+        return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, pipelines, refused, weights, None, detected)
 
 
-def _identity(path: Path, kind: str, registry: Registry, allow_pickle: bool) -> Identity:
-    if kind == "sharded":
-        from .single_file import detect, identify_detection
-
-        return identify_detection(path, detect(sharded_header(path), registry), registry)
-    return identify(path, registry, allow_pickle)
+def _detection_key(detection: Detection) -> tuple[Any, ...]:
+    """A Detection as a dict key: every field (its mappings as items; a scheduler entry's value by its repr)."""
+    return (
+        detection.family, detection.variant, detection.confidence, detection.reason, detection.pipeline_class, detection.config,
+        detection.component, detection.use, detection.plugin, tuple(detection.prefixes.items()),
+        tuple((k, repr(v)) for k, v in detection.scheduler.items()),
+    )
 
 
 def _weights(resolution: Any, registry: Registry, allow_pickle: bool) -> int | None:
     """The weight bytes of the family's own plan on an accelerator, None when a component could not be counted."""
-    from .planning import family_plan
-
     identity = resolution.identity
     if identity is None or identity.origin not in ("folder", "file"):
         return None
@@ -200,7 +282,8 @@ def scan(root: str | os.PathLike[str], registry: Registry | None = None, allow_p
     iterator: Iterator[tuple[Path, str]] = iter(items)
     if progress is not None:
         iterator = progress(iterator)
-    return [classify(path, kind, registry, allow_pickle) for path, kind in iterator]
+    classifier = _Classifier(registry, allow_pickle)
+    return [classifier.classify(path, kind) for path, kind in iterator]
 
 
 def dumps(results: list[Scanned]) -> str:

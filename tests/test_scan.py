@@ -1,19 +1,61 @@
-"""autopipe scan: a tree of every shipped family's tiny checkpoints, single files, a sharded file, a pickle, a corrupt
-file and a FIFO, classified in one process; the broken entries reported, the scan going on."""
+"""autopipe scan: a tree of every shipped family's tiny checkpoints, single files of the families that have them, a
+sharded file, a pickle, a corrupt file and a FIFO, classified in one process with every installed plugin; the broken
+entries reported, the scan going on. A scan works out what depends only on a file's detection once: its answers
+are checked against each file classified on its own."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import single_file_layouts as layouts
+from test_cli import FAMILIES as DEMO_FAMILIES
 
-from autopipe_core.scan import scan
+from autopipe_core.headers import read_header, write_header
+from autopipe_core.scan import candidates, classify, scan
 
-SHIPPED = "autopipe-sd,autopipe-sdxl,autopipe-kandinsky,autopipe-deepfloyd-if,autopipe-controlnet"
-FAMILIES = ("stable-diffusion", "stable-diffusion-xl", "kandinsky", "kandinsky22", "if")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import scan_library  # noqa: E402 - bench/scan_library.py: the real single-file layouts the benchmark scans
+
+#: Every shipped family's tiny checkpoint (tests/test_cli.py's list, which names all 27 plugins, and SD's own).
+FAMILIES = ("stable-diffusion", *sorted(DEMO_FAMILIES))
+
+#: Single files with real layouts (bench/scan_library.py): file stem -> (layout, family, detected as, text2img class).
+REAL_FILES = {
+    "sd15": ("sd15", "stable-diffusion", "sd1", "StableDiffusionPipeline"),
+    "sd2-v": ("sd2-v", "stable-diffusion", "sd2-v", "StableDiffusionPipeline"),
+    "sdxl-base": ("sdxl-base", "stable-diffusion-xl", "xl-base", "StableDiffusionXLPipeline"),
+    "sdxl-refiner": ("sdxl-refiner", "stable-diffusion-xl", "xl-refiner", None),
+    "flux-dev": ("flux-dev", "flux", "flux-dev", "FluxPipeline"),
+    "flux2-klein-4b": ("flux2-klein-4b", "flux2-klein", "flux2-klein-4b", "Flux2KleinPipeline"),
+    "sd3-medium": ("sd3-medium", "stable-diffusion-3", "sd3-medium", "StableDiffusion3Pipeline"),
+}
+#: Single files made from a tiny checkpoint's transformer: family -> (the plugin's layout module or None for diffusers'
+#: names, detected as, text2img class).
+TINY_FILES = {
+    "hidream": (None, "tiny", "HiDreamImagePipeline"),
+    "qwenimage": (None, "tiny", "QwenImagePipeline"),
+    "auraflow": ("autopipe_auraflow.layout", "auraflow-tiny", "AuraFlowPipeline"),
+    "krea2": ("autopipe_krea2.layout", "krea2-tiny", "Krea2Pipeline"),
+}
+BROKEN = ("files/old.ckpt", "files/corrupt.safetensors", "files/fifo.safetensors", "files/controlnet.safetensors")
+
+
+def _tiny_transformer_file(folder: Path, path: Path, layout: str | None) -> Path:
+    """The tiny checkpoint's transformer as one file, in diffusers' names or the plugin's original layout (shapes only)."""
+    header = read_header(next((folder / "transformer").glob("*.safetensors")))
+    tensors = {name: (info.dtype, info.shape) for name, info in header.tensors.items()}
+    if layout is not None:
+        import importlib
+
+        import torch
+
+        state = {name: torch.empty(shape, device="meta") for name, (_, shape) in tensors.items()}
+        tensors = {name: ("F16", tuple(t.shape)) for name, t in importlib.import_module(layout).original(state).items()}
+    return write_header(path, tensors)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +66,14 @@ def library(tiny_checkpoint, tmp_path_factory):
     shutil.copytree(tiny_checkpoint("stable-diffusion", "inpainting-only"), root / "folders" / "sd-inpainting")
     files = root / "files"
     files.mkdir()
-    layouts.write(files / "sd15.safetensors", layouts.layout("sd1"))
-    layouts.write(files / "sdxl-base.safetensors", layouts.layout("xl-base"))
+    for stem, (layout, *_) in REAL_FILES.items():
+        write_header(files / f"{stem}.safetensors", dict(scan_library.layout(layout)))
+    for family, (layout, *_) in TINY_FILES.items():
+        _tiny_transformer_file(root / "folders" / family, files / f"{family}.safetensors", layout)
+    # the same kinds again: what a scan works out once per detection must still name each file
+    write_header(files / "sd15-again.fp16.safetensors", dict(scan_library.layout("sd15")), {"title": "another fine-tune"})
+    layouts.write(files / "sd15-inpainting.safetensors", layouts.layout("sd1-inpainting"))
+    layouts.write(files / "sd15-inpainting-2.safetensors", layouts.layout("sd1-inpainting"))
     layouts.write(files / "controlnet.safetensors", layouts.controlnet_layout("controlnet-sd1"))
     # one SD 1.5 file sharded in two, with its index
     tensors = layouts.layout("sd1")
@@ -46,40 +94,69 @@ def library(tiny_checkpoint, tmp_path_factory):
 
 @pytest.fixture
 def every_plugin(monkeypatch):
-    monkeypatch.setenv("AUTOPIPE_PLUGINS", SHIPPED)
+    monkeypatch.delenv("AUTOPIPE_PLUGINS", raising=False)  # unset: every installed plugin
 
 
-def test_every_checkpoint_is_classified_and_the_broken_ones_are_reported(library, every_plugin):
-    results = {os.path.relpath(r.path, library): r for r in scan(library)}
-    assert set(results) == {
+@pytest.fixture(scope="module")
+def scanned(library):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("AUTOPIPE_PLUGINS", raising=False)
+        return {os.path.relpath(r.path, library): r for r in scan(library)}
+
+
+def test_every_checkpoint_is_classified_and_the_broken_ones_are_reported(library, scanned):
+    assert set(scanned) == {
         *(f"folders/{f}" for f in FAMILIES), "folders/sd-inpainting",
-        "files/sd15.safetensors", "files/sdxl-base.safetensors", "files/controlnet.safetensors",
-        "files/sharded/model.safetensors.index.json", "files/old.ckpt", "files/corrupt.safetensors", "files/fifo.safetensors",
+        *(f"files/{stem}.safetensors" for stem in REAL_FILES), *(f"files/{family}.safetensors" for family in TINY_FILES),
+        "files/sd15-again.fp16.safetensors", "files/sd15-inpainting.safetensors", "files/sd15-inpainting-2.safetensors",
+        "files/sharded/model.safetensors.index.json", *BROKEN,
     }
     for family in FAMILIES:
-        r = results[f"folders/{family}"]
-        assert r.error is None and r.family == family and r.pipelines["text2img"] and r.weights_bytes > 0, r
-    inpainting = results["folders/sd-inpainting"]
+        r = scanned[f"folders/{family}"]
+        assert (r.kind, r.family, r.error) == ("folder", family, None), r
+        assert r.pipelines["text2img"] and r.weights_bytes > 0, r
+    inpainting = scanned["folders/sd-inpainting"]
     assert inpainting.pipelines == {"text2img": None, "img2img": None, "inpaint": "StableDiffusionInpaintPipeline"}
     assert "inpainting-only" in inpainting.refused["text2img"] and inpainting.variant == "inpainting-only"
-    sd15 = results["files/sd15.safetensors"]
-    assert (sd15.kind, sd15.family, sd15.detected_as, sd15.pipelines["text2img"]) == ("file", "stable-diffusion", "sd1", "StableDiffusionPipeline")
+    for stem, (_, family, variant, text2img) in REAL_FILES.items():
+        r = scanned[f"files/{stem}.safetensors"]
+        assert (r.kind, r.family, r.detected_as, r.error) == ("file", family, variant, None), r
+        assert r.pipelines["text2img"] == text2img, r
+    for family, (_, variant, text2img) in TINY_FILES.items():
+        r = scanned[f"files/{family}.safetensors"]
+        assert (r.kind, r.family, r.detected_as, r.error, r.pipelines["text2img"]) == ("file", family, variant, None, text2img), r
+    sd15 = scanned["files/sd15.safetensors"]
     assert sd15.weights_bytes > 2 * 10**9  # SD 1.5 in half precision, counted from the header
-    assert results["files/sdxl-base.safetensors"].family == "stable-diffusion-xl"
-    sharded = results["files/sharded/model.safetensors.index.json"]
+    assert "cannot do text2img" in scanned["files/sdxl-refiner.safetensors"].refused["text2img"]
+    sharded = scanned["files/sharded/model.safetensors.index.json"]
     assert (sharded.kind, sharded.family, sharded.detected_as) == ("sharded", "stable-diffusion", "sd1")
-    assert "controlnet=" in results["files/controlnet.safetensors"].error
-    assert results["files/old.ckpt"].error.startswith("UnsafeCheckpointError")
-    assert results["files/corrupt.safetensors"].error.startswith("InvalidModelError")
-    assert "not a regular file" in results["files/fifo.safetensors"].error
+    assert "controlnet=" in scanned["files/controlnet.safetensors"].error
+    assert scanned["files/old.ckpt"].error.startswith("UnsafeCheckpointError")
+    assert scanned["files/corrupt.safetensors"].error.startswith("InvalidModelError")
+    assert "not a regular file" in scanned["files/fifo.safetensors"].error
+    for path in BROKEN:
+        r = scanned[path]
+        assert r.family is None and r.pipelines == {} and r.weights_bytes is None, r
 
 
-def test_the_command_prints_json_and_a_summary(library):
-    env = {**os.environ, "AUTOPIPE_PLUGINS": SHIPPED}
-    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(library), "--json"], capture_output=True, text=True, env=env, timeout=300)
+def test_files_of_one_kind_each_get_their_own_answers(library, scanned, every_plugin):
+    """What a scan works out once per detection (the Identity, the classes, the refusals, the plan) is each file's own:
+    every entry equals the file classified alone, and a refusal names the file it is about."""
+    alone = {os.path.relpath(str(path), library): classify(path, kind) for path, kind in candidates(library)}
+    assert alone == scanned
+    first, second = (scanned[f"files/sd15-inpainting{n}.safetensors"] for n in ("", "-2"))
+    assert first.refused["text2img"] != second.refused["text2img"]
+    assert str(library / "files" / "sd15-inpainting-2.safetensors") in second.refused["text2img"]
+    assert scanned["files/sd15-again.fp16.safetensors"].weights_bytes == scanned["files/sd15.safetensors"].weights_bytes
+
+
+def test_the_command_prints_json_and_a_summary(library, every_plugin):
+    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(library), "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
-    assert len(listed) == 13 and sum(1 for r in listed if r["error"] is None) == 9
-    text = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(library / "files")], capture_output=True, text=True, env=env, timeout=300)
-    assert "13" not in text.stderr and "7 checkpoint(s), 3 usable" in text.stderr
+    total = len(FAMILIES) + 1 + len(REAL_FILES) + len(TINY_FILES) + 3 + 1 + len(BROKEN)
+    assert len(listed) == total and sum(1 for r in listed if r["error"] is None) == total - len(BROKEN)
+    text = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(library / "files")], capture_output=True, text=True, timeout=300)
+    files = total - len(FAMILIES) - 1
+    assert f"{files} checkpoint(s), {files - len(BROKEN)} usable" in text.stderr
     assert "cannot be used: UnsafeCheckpointError" in text.stdout and "--allow-pickle" in text.stdout
