@@ -10,9 +10,13 @@ the kit's tests import torch and diffusers.
 
 The modules: ``kit`` (:class:`PluginConformance`), ``cases`` (what a plugin
 registers and the cases each kit test runs over), ``machines`` (made-up
-devices), ``images`` (the kit's input images), ``isolation`` (:func:`isolate`
+devices, ``gpu``), ``images`` (the kit's input images), ``isolation`` (:func:`isolate`
 and the ``autopipe_plugins`` setting), ``fixtures`` (``tiny_checkpoint`` and
-the isolation fixtures) and ``pytest_plugin`` (the ``pytest11`` entry point).
+the isolation fixtures), ``pytest_plugin`` (the ``pytest11`` entry point), and the checks a plugin's own tests
+share: ``diffusers_tables`` (diffusers' AutoPipeline tables, the pipelines taking a model class, and that a family's
+rows serve them), ``registration`` (a plugin's families and rows, registered alone), ``refusal_checks`` (refusals
+that say what to use), ``diffusers_single_files`` (what diffusers' single-file loading knows of a family) and
+``header_files`` (full-size checkpoints whose weights are holes) and ``placement_table`` (docs/placement.md's rows).
 Names are imported on first use, so that the pytest plugin, loaded in every
 pytest run, costs a run that does not use it nothing.
 """
@@ -30,16 +34,36 @@ _EXPORTS = {
     "KIT_DEVICES": "machines",
     "isolate": "isolation",
     "tiny_checkpoint": "fixtures",
+    "auto_tables": "diffusers_tables",
+    "pipelines_taking": "diffusers_tables",
+    "keys_naming": "diffusers_tables",
+    "check_rows_serve_diffusers": "diffusers_tables",
+    "check_registered_alone": "registration",
+    "check_refused": "refusal_checks",
+    "check_no_pag_or_controlnet": "refusal_checks",
+    "check_named_pipelines_exist": "refusal_checks",
+    "check_no_diffusers_single_file": "diffusers_single_files",
+    "header_only_file": "header_files",
+    "header_only_checkpoint": "header_files",
+    "gpu": "machines",
+    "placements": "placement_table",
+    "placement_row": "placement_table",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .cases import Case, row_label
+    from .diffusers_single_files import check_no_diffusers_single_file
+    from .diffusers_tables import auto_tables, check_rows_serve_diffusers, keys_naming, pipelines_taking
+    from .header_files import header_only_checkpoint, header_only_file
     from .fixtures import tiny_checkpoint
     from .isolation import isolate
     from .kit import PluginConformance, public_loaders
-    from .machines import KIT_DEVICES
+    from .machines import KIT_DEVICES, gpu
+    from .placement_table import placement_row, placements
+    from .refusal_checks import check_named_pipelines_exist, check_no_pag_or_controlnet, check_refused
+    from .registration import check_registered_alone
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,16 @@ KIT_DEVICES: tuple[DeviceFacts, ...] = (
     DeviceFacts("mps", 1),
 )
 
+def gpu(gib: int | float, count: int = 1, bf16: bool = True) -> DeviceFacts:
+    """`count` CUDA GPUs with `gib` GiB (2**30 bytes) free and in all each, with bfloat16 unless `bf16` is False (a T4).
+
+    Raises ValueError for no memory or no GPU.
+    """
+    if not gib > 0 or count < 1:
+        raise ValueError(f"a GPU needs memory and a count: {gib} GiB x {count}")
+    return DeviceFacts("cuda", count, int(gib * GiB), int(gib * GiB), bf16)
+
+
 #: The machine a footprint is first planned on: room for anything a tiny checkpoint needs.
 LARGE_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
 
