@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
 
 import autopipe_auraflow as auraflow
 from autopipe_auraflow.loading import SAME_DTYPE_VAE, UPCAST_VAE, plan
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
 T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
@@ -37,36 +35,16 @@ FAL_INDEX = {
 }
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-auraflow"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-auraflow"} == {auraflow.AURAFLOW}
-    assert set(registry.table) == {(auraflow.AURAFLOW, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-auraflow", {auraflow.AURAFLOW})
 
 
 def test_every_row_of_diffusers_tables_for_auraflow_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "aura" in key}
-    assert keys == {"auraflow"}  # diffusers 0.42.1 has no other key for AuraFlow
-    row = get_registry().table[(auraflow.AURAFLOW, frozenset())]
-    missing = get_registry().missing[(auraflow.AURAFLOW, frozenset())]
-    assert tables[Task.TEXT2IMG]["auraflow"] == "AuraFlowPipeline" and row[Task.TEXT2IMG][0] == "diffusers:AuraFlowPipeline"
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert "auraflow" not in tables[task] and task not in row and missing[task]
+    served = kit.check_rows_serve_diffusers({"auraflow": auraflow.AURAFLOW}, naming="aura")
+    assert served == {"auraflow": {Task.TEXT2IMG: "AuraFlowPipeline"}}  # diffusers 0.42.1 has no other key for AuraFlow
 
 
 def test_diffusers_has_no_other_pipeline_for_auraflows_transformer():
@@ -74,19 +52,7 @@ def test_diffusers_has_no_other_pipeline_for_auraflows_transformer():
 
     Read from diffusers' pipeline sources with ast (nothing imported). When this fails, diffusers has added one: serve it.
     """
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if "AuraFlowTransformer2DModel" not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None:
-                if any("AuraFlowTransformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                    found.add(node.name)
-    assert found == {"AuraFlowPipeline"}
+    assert kit.pipelines_taking("AuraFlowTransformer2DModel") == {"AuraFlowPipeline"}
 
 
 def test_fals_repositories_resolve_as_diffusers_does_and_the_plan_reads_their_vae(tmp_path):
@@ -103,17 +69,11 @@ def test_fals_repositories_resolve_as_diffusers_does_and_the_plan_reads_their_va
     (Task.INPAINT, "StableDiffusion3InpaintPipeline, autopipe-sd3"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(auraflow.AURAFLOW), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(auraflow.AURAFLOW), task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
-    path = tiny_checkpoint(auraflow.AURAFLOW)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for AuraFlow.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for AuraFlow"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(auraflow.AURAFLOW), "AuraFlow")
 
 
 # Loading code: float16 as published, the VAE in float32, UMT5's float32 layers counted

@@ -3,7 +3,6 @@ the library name its model_index.json gives the transformer, the bfloat16 plan a
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from autopipe_core import (
 )
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
 T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
@@ -41,50 +41,18 @@ REAL = Path(os.environ.get("AUTOPIPE_REAL_CONFIGS") or Path(__file__).resolve().
 SMALL = dict(num_inference_steps=2, height=64, width=64)
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _pipelines_taking(model_class: str) -> set[str]:
-    """Every diffusers pipeline class whose __init__ annotates a parameter with `model_class`, read with ast (nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if model_class not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(a.annotation is not None and model_class in ast.unparse(a.annotation) for a in init.args.args):
-                found.add(node.name)
-    return found
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-bria"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-bria"} == {bria.BRIA, bria.FIBO}
     # the PAG and ControlNet rows claim no task: only the plain rows and FIBO Edit's are in the table
-    assert set(registry.table) == {(bria.BRIA, frozenset()), (bria.FIBO, frozenset()), (bria.FIBO, frozenset({bria.EDIT}))}
+    registry = kit.check_registered_alone("autopipe-bria", {bria.BRIA, bria.FIBO}, [bria.BRIA, bria.FIBO, (bria.FIBO, {bria.EDIT})])
     assert registry.table[(bria.BRIA, frozenset())] == {Task.TEXT2IMG: ("diffusers:BriaPipeline", "autopipe-bria")}
-    assert registry.conflicts == ()
 
 
 def test_diffusers_tables_have_no_bria_key_so_the_class_is_served_beyond_them():
     """diffusers' AutoPipelineFor* refuse every BRIA class (no key lists one); autopipe serves the classes the cards load."""
-    tables = _auto_tables()
-    assert not any("bria" in key.lower() or "Bria" in cls or "fibo" in key.lower() for table in tables.values() for key, cls in table.items())
+    assert kit.check_rows_serve_diffusers({}, naming=("bria", "fibo")) == {}  # no key or class naming BRIA or FIBO
     row = get_registry().table[(bria.BRIA, frozenset())]
     missing = get_registry().missing[(bria.BRIA, frozenset())]
     assert row[Task.TEXT2IMG][0] == "diffusers:BriaPipeline" and set(row) == {Task.TEXT2IMG}
@@ -96,14 +64,14 @@ def test_diffusers_has_no_other_pipeline_for_brias_transformer():
 
     When this fails, diffusers has added one: serve it.
     """
-    assert _pipelines_taking("BriaTransformer2DModel") == {"BriaPipeline"}
+    assert kit.pipelines_taking("BriaTransformer2DModel") == {"BriaPipeline"}
 
 
 def test_brias_other_families_in_diffusers_take_other_transformers():
     """FIBO and FIBO 2 are other architectures (docs/bria.md): none of their pipelines takes BriaPipeline's transformer, and
     only FIBO's two classes take FIBO's (both served, test_fibo.py); when this fails, diffusers has added a class: serve it."""
-    assert _pipelines_taking("BriaFiboTransformer2DModel") == {"BriaFiboPipeline", "BriaFiboEditPipeline"}
-    assert _pipelines_taking("BriaFibo2Transformer2DModel") == {"BriaFibo2Pipeline"}
+    assert kit.pipelines_taking("BriaFiboTransformer2DModel") == {"BriaFiboPipeline", "BriaFiboEditPipeline"}
+    assert kit.pipelines_taking("BriaFibo2Transformer2DModel") == {"BriaFibo2Pipeline"}
 
 
 def test_diffusers_reads_no_bria_single_file():
@@ -130,17 +98,11 @@ def test_diffusers_reads_no_bria_single_file():
     (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(bria.BRIA), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(bria.BRIA), task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
-    path = tiny_checkpoint(bria.BRIA)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for BRIA.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for BRIA"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(bria.BRIA), "BRIA")
 
 
 # The real BRIA-3.2 configuration (../shared/real_configs), and the library name it gives the transformer

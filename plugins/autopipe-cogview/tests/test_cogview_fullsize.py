@@ -22,8 +22,6 @@ Building GLM-4-9B and T5-XXL on the meta device takes seconds: marked slow
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ import pytest
 import autopipe_cogview as cogview
 from autopipe_core import DeviceFacts, GiB, resolve
 from autopipe_core.planning import plan
+from autopipe_core.testing import header_only_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -61,27 +60,9 @@ GLM_4_9B = dict(
 )
 
 
-def _write(path: Path, model) -> None:
-    header, offset = {}, 0
-    for name, tensor in model.state_dict().items():
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + 4 * tensor.numel()]}
-        offset += 4 * tensor.numel()
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-
-
 def _checkpoint(root: Path, cls: str, scheduler: str, tokenizer: str, components: dict) -> Path:
-    index = {"_class_name": cls, "scheduler": ["diffusers", scheduler], "tokenizer": ["transformers", tokenizer]}
-    for name, (library, model, config) in components.items():
-        index[name] = [library, type(model).__name__]
-        _write(root / name / ("model.safetensors" if library == "transformers" else "diffusion_pytorch_model.safetensors"), model)
-        (root / name / "config.json").write_text(json.dumps(config))
-    (root / "model_index.json").write_text(json.dumps(index))
-    return root
+    entries = {"scheduler": ["diffusers", scheduler], "tokenizer": ["transformers", tokenizer]}
+    return header_only_checkpoint(root, cls, components, entries, dtype="F32")
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,11 +17,11 @@ from autopipe_core import (
     Identity,
     Task,
     UnsupportedModelError,
-    UnsupportedTaskError,
     resolve,
 )
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1) -> (family, modifiers, class).
 DIFFUSERS_KEYS = {
@@ -37,62 +35,19 @@ PLAIN_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.safetens
 BF16_FILES = (*PLAIN_FILES, "transformer/diffusion_pytorch_model.bf16.safetensors", "text_encoder/model.bf16.safetensors")
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_two_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-cogview"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-cogview"} == set(cogview.FAMILIES)
-    assert set(registry.table) == {
-        (cogview.COGVIEW3, frozenset()), (cogview.COGVIEW4, frozenset()), (cogview.COGVIEW4, frozenset({cogview.CONTROL})),
-    }
-    assert registry.conflicts == ()
+    kit.check_registered_alone("autopipe-cogview", cogview.FAMILIES, [cogview.COGVIEW3, cogview.COGVIEW4, (cogview.COGVIEW4, {cogview.CONTROL})])
 
 
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():
     """Each key diffusers maps is served with its class, under the (family, modifiers) its class name gives; the tasks its
     tables leave out are refused, with why."""
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "cogview" in key}
-    assert keys == set(DIFFUSERS_KEYS)  # diffusers 0.42.1 has no other CogView key
-    registry = get_registry()
-    for key, (family, modifiers, cls) in DIFFUSERS_KEYS.items():
-        assert tables[Task.TEXT2IMG][key] == cls
-        entry = registry.classes[cls]
-        assert (entry.family, entry.modifiers) == (family, modifiers)
-        for task, table in tables.items():
-            if key in table:
-                assert registry.table[(family, modifiers)][task][0] == f"diffusers:{table[key]}"
-            else:
-                assert task not in registry.table[(family, modifiers)] and registry.missing[(family, modifiers)][task]
-
-
-def _pipelines_taking(model_class: str) -> set[str]:
-    """Every pipeline class in diffusers' source whose __init__ takes this model class, read with ast (nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if model_class not in text:  # most files: no need to parse
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(model_class in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
+    # diffusers 0.42.1 has no other CogView key
+    served = kit.check_rows_serve_diffusers({key: (family, modifiers) for key, (family, modifiers, _) in DIFFUSERS_KEYS.items()}, naming="cogview")
+    assert served == {key: {Task.TEXT2IMG: cls} for key, (_, _, cls) in DIFFUSERS_KEYS.items()}
 
 
 def test_diffusers_has_no_other_pipeline_for_these_transformers():
@@ -100,8 +55,8 @@ def test_diffusers_has_no_other_pipeline_for_these_transformers():
 
     When this fails, diffusers has added one: serve it.
     """
-    assert _pipelines_taking("CogView3PlusTransformer2DModel") == {"CogView3PlusPipeline"}
-    assert _pipelines_taking("CogView4Transformer2DModel") == {"CogView4Pipeline", "CogView4ControlPipeline"}
+    assert kit.pipelines_taking("CogView3PlusTransformer2DModel") == {"CogView3PlusPipeline"}
+    assert kit.pipelines_taking("CogView4Transformer2DModel") == {"CogView4Pipeline", "CogView4ControlPipeline"}
 
 
 @pytest.mark.parametrize("family, task, words", [
@@ -111,19 +66,14 @@ def test_diffusers_has_no_other_pipeline_for_these_transformers():
     (cogview.COGVIEW4, Task.INPAINT, "StableDiffusionXLInpaintPipeline, autopipe-sdxl"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, family, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(family), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(family), task, words, "use AutoPipelineForText2Image")
 
 
 @pytest.mark.parametrize("family, what", [(cogview.COGVIEW3, "CogView3-Plus"), (cogview.COGVIEW4, "CogView4")])
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint, family, what):
-    path = tiny_checkpoint(family)
-    with pytest.raises(UnsupportedTaskError, match=f"no PAG pipeline for {what} .*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match=f"no ControlNet pipeline or ControlNet model for {what}") as refusal:
-        resolve(path, Task.TEXT2IMG, controlnet=object())
-    assert ("THUDM/CogView4-6B-Control" in str(refusal.value)) == (family == cogview.COGVIEW4)
+    pag, controlnet = kit.check_no_pag_or_controlnet(tiny_checkpoint(family), what)
+    assert f"no PAG pipeline for {what} " in str(pag)
+    assert ("THUDM/CogView4-6B-Control" in str(controlnet)) == (family == cogview.COGVIEW4)
 
 
 def test_cogview_index_files_resolve_as_diffusers_does(tmp_path):
@@ -196,12 +146,9 @@ def test_the_footprint_counts_each_component_as_loading_gives_it(tiny_checkpoint
 
 def test_diffusers_from_single_file_knows_no_cogview():
     """Why the plugin has no autopipe_detect: diffusers 0.42.1 has no CogView key, and none of the classes can load one file."""
-    import diffusers
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
-
-    assert not [key for key in CHECKPOINT_KEY_NAMES if "cogview" in key.lower()]
-    for name in ("CogView3PlusPipeline", "CogView4Pipeline", "CogView4ControlPipeline", "CogView3PlusTransformer2DModel", "CogView4Transformer2DModel"):
-        assert not hasattr(getattr(diffusers, name), "from_single_file"), name
+    kit.check_no_diffusers_single_file("cogview", classes=(
+        "CogView3PlusPipeline", "CogView4Pipeline", "CogView4ControlPipeline", "CogView3PlusTransformer2DModel", "CogView4Transformer2DModel",
+    ))
     assert "autopipe_detect" not in next(p for p in get_registry().plugins if p.distribution == "autopipe-cogview").hooks
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
-from autopipe_core.planning import GiB, plan
+from autopipe_core import resolve
+from autopipe_core.planning import plan
+from autopipe_core.testing import gpu, placement_row, placements
 from autopipe_flux2.layout import write_header_only
 from autopipe_flux2.single_file import config_folder
 
 pytestmark = pytest.mark.slow
 
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 #: Elements each component holds: its parameters, and the VAE's batch-norm statistics (running mean and variance, 128 each,
 #: and the int64 step counter) which the weight files carry.
 VAE = 84_046_115 + 2 * 128 + 1
@@ -37,13 +36,9 @@ def full(tmp_path_factory):
     return {variant: resolve(write_header_only(config_folder(variant), root / variant), "text2img") for variant in PARAMETERS}
 
 
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
-
-
 @pytest.mark.parametrize("variant", sorted(PARAMETERS))
 def test_every_component_is_counted_from_its_headers_in_bfloat16(full, variant):
-    placed = plan(full[variant], _gpu(80))
+    placed = plan(full[variant], gpu(80))
     fp = placed.footprint
     assert {c.name: c.parameters for c in fp.components} == PARAMETERS[variant]
     assert {c.dtype for c in fp.components} == {"bfloat16"}
@@ -52,41 +47,29 @@ def test_every_component_is_counted_from_its_headers_in_bfloat16(full, variant):
 
 
 def test_without_bfloat16_everything_is_counted_in_float32(full):
-    placed = plan(full["flux2-klein-4b"], _gpu(80, bf16=False))
+    placed = plan(full["flux2-klein-4b"], gpu(80, bf16=False))
     assert placed.plan.dtype == "float32" and {c.dtype for c in placed.footprint.components} == {"float32"}
     assert placed.footprint.component("transformer").nbytes == 4 * PARAMETERS["flux2-klein-4b"]["transformer"]
 
 
 def test_dev_on_one_80_gib_gpu_offloads_mistral_and_on_two_splits_the_models(full):
     """The memory saver, planned by the core's rules: the text encoder is moved off while the transformer denoises."""
-    one = plan(full["flux2-dev"], _gpu(80))
+    one = plan(full["flux2-dev"], gpu(80))
     assert one.plan.placement == "model_cpu_offload" and "transformer (60.02 GiB)" in one.plan.reason
-    two = plan(full["flux2-dev"], _gpu(80, 2))
+    two = plan(full["flux2-dev"], gpu(80, 2))
     assert two.plan.placement == "balanced" and "transformer -> cuda:" in two.plan.reason and "text_encoder -> cuda:" in two.plan.reason
-    assert plan(full["flux2-dev"], _gpu(141)).plan.placement == "device"  # an H200 holds the whole pipeline
+    assert plan(full["flux2-dev"], gpu(141)).plan.placement == "device"  # an H200 holds the whole pipeline
 
 
 def test_the_remote_text_encoder_route_plans_the_transformer_alone(full):
-    without = plan(full["flux2-dev"], _gpu(80), kwargs={"text_encoder": None})
+    without = plan(full["flux2-dev"], gpu(80), kwargs={"text_encoder": None})
     assert without.footprint.component("text_encoder") is None and without.plan.placement == "device"
     assert without.footprint.weights == 2 * (PARAMETERS["flux2-dev"]["transformer"] + VAE) + 6
 
 
-def _row(placed_80, one: list[str], name: str) -> str:
-    whole = placed_80.footprint
-    act = whole.activation
-    return (
-        f"| {name} | {whole.weights / GiB:.2f} GiB | {whole.largest.name} {whole.largest.nbytes / GiB:.2f} GiB "
-        f"| {act.nbytes / GiB:.2f} GiB at {act.width}x{act.height} | " + " | ".join(one) + " |"
-    )
-
-
 def test_the_placement_table_rows(full):
-    rows, two = {}, {}
-    for variant, resolution in full.items():
-        one = [SHORT[plan(resolution, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-        two[variant] = [SHORT[plan(resolution, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
-        rows[variant] = _row(plan(resolution, _gpu(80)), one, NAMES[variant])
+    rows = {variant: placement_row(resolution, NAMES[variant]) for variant, resolution in full.items()}
+    two = {variant: placements(resolution, 2) for variant, resolution in full.items()}
     seq, model, dev, bal = "sequential offload", "model offload", "device", "balanced"
     assert rows["flux2-dev"] == (
         "| FLUX.2 [dev] | 104.90 GiB | transformer 60.02 GiB | 2.50 GiB at 1024x1024 | " + " | ".join([seq] * 6 + [model]) + " |"

@@ -14,6 +14,7 @@ import autopipe_flux2
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, DeviceFacts, GiB, Identity, LoadPlan, Task
 from autopipe_core import UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_rows_serve_diffusers
 from autopipe_core.testing.images import sample_image, sample_mask
 from autopipe_flux2 import FLUX2, KLEIN, KV, NO_DEV_INPAINT, NO_KV_INPAINT
 from autopipe_flux2.loading import ALLOWANCES, FIXED, plan
@@ -55,37 +56,13 @@ def test_both_families_and_their_rows_are_registered_without_any_other_plugin():
     assert registry.conflicts == ()
 
 
-def _auto_tables():
-    from diffusers.pipelines import auto_pipeline
-
-    return {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-
-
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():
     """Each key and task diffusers' AutoPipeline maps resolves to diffusers' class; the tasks its tables omit are served
     where diffusers has a class (Klein inpainting) and refused with what to use where it has none ([dev] inpainting)."""
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if key.startswith("flux2")}
-    assert keys == set(DIFFUSERS_KEYS)  # diffusers 0.42.1 has no other FLUX.2 key
+    # diffusers 0.42.1 has no other FLUX.2 key; Klein inpainting is served beside the tables
+    served = check_rows_serve_diffusers(DIFFUSERS_KEYS, naming="flux2", beyond={"flux2-klein": [Task.INPAINT]})
+    assert {key: set(tasks) for key, tasks in served.items()} == {key: {Task.TEXT2IMG, Task.IMG2IMG} for key in DIFFUSERS_KEYS}
     registry = get_registry()
-    served = beyond = 0
-    for key, family in DIFFUSERS_KEYS.items():
-        entry = registry.classes[tables[Task.TEXT2IMG][key].__name__]
-        assert (entry.family, entry.modifiers) == (family, frozenset())
-        row = registry.table[(family, frozenset())]
-        for task, table in tables.items():
-            if key in table:
-                assert row[task][0] == f"diffusers:{table[key].__name__}", (key, task)
-                served += 1
-            elif task in row:
-                beyond += 1
-            else:
-                assert registry.missing[(family, frozenset())][task]
-    assert (served, beyond) == (4, 1)  # text2img and img2img of both keys; Klein inpainting beside the tables
     assert registry.table[(KLEIN, frozenset())][Task.INPAINT][0] == "diffusers:Flux2KleinInpaintPipeline"
     assert registry.missing[(FLUX2, frozenset())][Task.INPAINT] == NO_DEV_INPAINT
 

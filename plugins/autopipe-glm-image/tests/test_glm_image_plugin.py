@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 import autopipe_glm_image as glm
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_glm_image import loading, tiny
 from autopipe_glm_image.loading import ALLOWANCE, NO_FLOAT16, plan
 
@@ -23,33 +21,6 @@ BF16_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.bf16.safe
               "text_encoder/model.bf16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors")
 PLAIN_FILES = tuple(f.replace(".bf16", "") for f in BF16_FILES)
 CALL = dict(num_inference_steps=2, height=64, width=64, max_sequence_length=16)
-
-
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _classes_taking(annotation: str) -> set[str]:
-    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if annotation not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -68,50 +39,30 @@ def pipe(tiny_path):
 
 
 def test_the_family_and_its_row_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-glm-image"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-glm-image"} == {glm.GLM_IMAGE}
-    assert set(registry.table) == {(glm.GLM_IMAGE, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-glm-image", {glm.GLM_IMAGE})
 
 
 def test_every_row_of_diffusers_tables_for_glm_image_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "glm" in key}
-    assert keys == {"glm_image"}  # diffusers 0.42.1 has no other key for GLM-Image
-    table = get_registry().table[(glm.GLM_IMAGE, frozenset())]
-    assert tables[Task.TEXT2IMG]["glm_image"] == "GlmImagePipeline" and table[Task.TEXT2IMG][0] == "diffusers:GlmImagePipeline"
-    missing = get_registry().missing[(glm.GLM_IMAGE, frozenset())]
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert task not in table and missing[task] and "glm_image" not in tables[task]
+    served = kit.check_rows_serve_diffusers({"glm_image": glm.GLM_IMAGE}, naming="glm")
+    assert served == {"glm_image": {Task.TEXT2IMG: "GlmImagePipeline"}}  # diffusers 0.42.1 has no other key for GLM-Image
 
 
 def test_diffusers_has_no_other_pipeline_for_the_glm_image_transformer():
     """Only GlmImagePipeline takes GlmImageTransformer2DModel: no inpainting, PAG or ControlNet class. When this fails, serve it."""
-    assert _classes_taking("GlmImageTransformer2DModel") == {"GlmImagePipeline"}
+    assert kit.pipelines_taking("GlmImageTransformer2DModel") == {"GlmImagePipeline"}
 
 
 def test_the_classes_the_refusals_name_exist():
-    import diffusers
-
-    for words in (glm.NO_IMG2IMG, glm.NO_INPAINT):
-        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
-        assert names
-        for name in names:
-            assert hasattr(diffusers, name), name
+    kit.check_named_pipelines_exist(glm.NO_IMG2IMG, glm.NO_INPAINT)
 
 
 @pytest.mark.parametrize("task, words", [(Task.IMG2IMG, "QwenImageEditPipeline, autopipe-qwenimage"), (Task.INPAINT, "FluxFillPipeline, autopipe-flux")])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_path, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_path, task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_path, task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_path):
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for GLM-Image.*leave out enable_pag"):
-        resolve(tiny_path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for GLM-Image"):
-        resolve(tiny_path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_path, "GLM-Image")
 
 
 def test_the_editing_path_fails_with_transformers_5_as_the_refusal_says(pipe):
@@ -129,14 +80,7 @@ def test_the_editing_path_fails_with_transformers_5_as_the_refusal_says(pipe):
 
 
 def test_diffusers_knows_no_glm_image_single_file_so_none_is_claimed():
-    from diffusers import GlmImagePipeline
-    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
-
-    assert not [k for k in CHECKPOINT_KEY_NAMES if "glm" in k.lower()]
-    assert not hasattr(GlmImagePipeline, "from_single_file")
-    assert "GlmImageTransformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES
-    assert not hasattr(glm, "autopipe_detect")
+    kit.check_no_diffusers_single_file("glm", classes=["GlmImagePipeline"], models=["GlmImageTransformer2DModel"], plugin=glm)
 
 
 # Loading code

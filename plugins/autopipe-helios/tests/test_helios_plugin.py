@@ -3,7 +3,6 @@ files, the plans and the float32-kept modules, from_pipe's constructor values, a
 
 from __future__ import annotations
 
-import ast
 import inspect
 import json
 from pathlib import Path
@@ -15,6 +14,7 @@ import autopipe_helios as helios
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_helios import tiny
 from autopipe_helios.loading import (
     ACTIVATION_AT_NATIVE, FIXED, TEXT_ENCODER_KEEP_FLOAT32, TRANSFORMER_KEEP_FLOAT32, VAE_FLOAT32, activation, plan,
@@ -37,59 +37,28 @@ DISTILLED_INDEX = {
 }
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _classes_taking(annotation: str) -> set[str]:
-    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if annotation not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-helios"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-helios"} == set(helios.FAMILIES)
-    assert set(registry.table) == {(f, frozenset()) for f in helios.FAMILIES} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-helios", helios.FAMILIES)
 
 
 def test_every_row_of_diffusers_tables_for_helios_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key: table[key] for table in tables.values() for key in table if "helios" in key}
-    assert keys == {"helios": "HeliosPipeline", "helios-pyramid": "HeliosPyramidPipeline"}  # all in the text2img table
+    keys = {"helios": helios.HELIOS, "helios-pyramid": helios.PYRAMID}
+    served = kit.check_rows_serve_diffusers(keys, naming="helios")
+    assert served == {"helios": {Task.TEXT2IMG: "HeliosPipeline"}, "helios-pyramid": {Task.TEXT2IMG: "HeliosPyramidPipeline"}}  # all in the text2img table
     table = get_registry().table
-    for key, family in (("helios", helios.HELIOS), ("helios-pyramid", helios.PYRAMID)):
-        assert tables[Task.TEXT2IMG][key] == helios.CLASSES[family]
+    for key, family in keys.items():
+        assert served[key][Task.TEXT2IMG] == helios.CLASSES[family]
         assert dict(table[(family, frozenset())]) == {Task.TEXT2IMG: (f"diffusers:{helios.CLASSES[family]}", "autopipe-helios")}
         missing = get_registry().missing[(family, frozenset())]
         assert missing[Task.IMG2IMG] == helios.NO_IMG2IMG and missing[Task.INPAINT] == helios.NO_INPAINT
-        assert key not in tables[Task.IMG2IMG] and key not in tables[Task.INPAINT]
 
 
 def test_diffusers_has_no_other_pipeline_for_the_helios_transformer():
     """Only the two served classes take HeliosTransformer3DModel: no image-to-image, inpainting, PAG or ControlNet one. When this fails, serve it."""
-    assert _classes_taking("HeliosTransformer3DModel") == {"HeliosPipeline", "HeliosPyramidPipeline"}
+    assert kit.pipelines_taking("HeliosTransformer3DModel") == {"HeliosPipeline", "HeliosPyramidPipeline"}
 
 
 def test_diffusers_classes_make_two_families_not_one_told_apart_by_config():
@@ -110,13 +79,7 @@ def test_diffusers_classes_make_two_families_not_one_told_apart_by_config():
 
 
 def test_the_classes_the_refusals_name_exist():
-    import diffusers
-
-    for words in (helios.NO_IMG2IMG, helios.NO_INPAINT):
-        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
-        assert names
-        for name in names:
-            assert hasattr(diffusers, name), name
+    kit.check_named_pipelines_exist(helios.NO_IMG2IMG, helios.NO_INPAINT)
 
 
 def test_a_helios_distilled_folder_resolves_as_diffusers_does(tmp_path):
@@ -133,30 +96,17 @@ def test_a_helios_distilled_folder_resolves_as_diffusers_does(tmp_path):
     (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, family, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(family), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(family), task, words, "use AutoPipelineForText2Image")
 
 
 @pytest.mark.parametrize("family", helios.FAMILIES)
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint, family):
-    path = tiny_checkpoint(family)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Helios.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Helios"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(family), "Helios")
 
 
 def test_diffusers_knows_no_helios_single_file_so_none_is_claimed():
     """Neither pipeline class has from_single_file, diffusers has no Helios key, and its transformer is not single-file loadable."""
-    from diffusers import HeliosPipeline, HeliosPyramidPipeline
-    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
-
-    assert not [k for k in CHECKPOINT_KEY_NAMES if "helios" in k.lower()]
-    assert not hasattr(HeliosPipeline, "from_single_file") and not hasattr(HeliosPyramidPipeline, "from_single_file")
-    assert "HeliosTransformer3DModel" not in SINGLE_FILE_LOADABLE_CLASSES
-    assert not hasattr(helios, "autopipe_detect")
+    kit.check_no_diffusers_single_file("helios", classes=["HeliosPipeline", "HeliosPyramidPipeline"], models=["HeliosTransformer3DModel"], plugin=helios)
 
 
 # Loading code: bfloat16 where the device has it, float16 elsewhere, Wan's VAE in float32; what is kept in float32

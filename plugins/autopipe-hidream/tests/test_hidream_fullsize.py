@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
+from autopipe_core import resolve
 from autopipe_core.planning import GiB, plan
+from autopipe_core.testing import gpu, placements
 from autopipe_hidream.fullsize import write_header_only
 from autopipe_hidream.loading import LLAMA_PARAMETERS
 
 pytestmark = pytest.mark.slow
 
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 #: Each component's parameters, from the configs (autopipe_hidream.fullsize) built on the meta device.
 PARAMETERS = {
     "transformer": 17_105_733_184,
@@ -40,13 +39,9 @@ def full(tmp_path_factory):
     }
 
 
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
-
-
 @pytest.mark.parametrize("layout", ["with-llama", "hidream-ai"])
 def test_every_component_is_counted_in_bfloat16_the_llama_too_where_the_checkpoint_lacks_it(full, layout):
-    placed = plan(full[layout], _gpu(80))
+    placed = plan(full[layout], gpu(80))
     fp = placed.footprint
     assert {c.name: c.parameters for c in fp.components} == PARAMETERS
     assert {c.dtype for c in fp.components} == {"bfloat16"} and fp.weights == 2 * sum(PARAMETERS.values())
@@ -60,12 +55,12 @@ def test_a_passed_llama_is_counted_as_passed(full):
     import torch
 
     small = torch.nn.Linear(1024, 1024, dtype=torch.bfloat16)
-    placed = plan(full["hidream-ai"], _gpu(80), kwargs={"text_encoder_4": small, "tokenizer_4": object()})
+    placed = plan(full["hidream-ai"], gpu(80), kwargs={"text_encoder_4": small, "tokenizer_4": object()})
     assert placed.footprint.component("text_encoder_4").nbytes == 2 * (1024 * 1024 + 1024)
 
 
 def test_without_bfloat16_everything_is_counted_in_float32(full):
-    placed = plan(full["with-llama"], _gpu(80, bf16=False))
+    placed = plan(full["with-llama"], gpu(80, bf16=False))
     assert placed.plan.dtype == "float32" and {c.dtype for c in placed.footprint.components} == {"float32"}
     assert placed.footprint.weights == 4 * sum(PARAMETERS.values()) and placed.plan.placement == "model_cpu_offload"
 
@@ -73,11 +68,11 @@ def test_without_bfloat16_everything_is_counted_in_float32(full):
 def test_the_placement_table_rows(full):
     seq, model, dev, bal = "sequential offload", "model offload", "device", "balanced"
     for resolution in full.values():
-        whole = plan(resolution, _gpu(80)).footprint
+        whole = plan(resolution, gpu(80)).footprint
         assert (round(whole.weights / GiB, 2), whole.largest.name, round(whole.largest.nbytes / GiB, 2)) == (57.37, "transformer", 31.86)
         assert (whole.activation.nbytes, whole.activation.width, whole.activation.height) == (2 * GiB, 1024, 1024)
-        assert [SHORT[plan(resolution, _gpu(g)).plan.placement] for g in BUDGETS_GIB] == [seq] * 5 + [model, dev]
-        assert [SHORT[plan(resolution, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB] == [seq] * 5 + [bal, dev]
-        assert SHORT[plan(resolution, _gpu(141)).plan.placement] == dev  # an H200 holds it whole
-    reason = plan(full["hidream-ai"], _gpu(48)).plan.reason
+        assert placements(resolution) == [seq] * 5 + [model, dev]
+        assert placements(resolution, 2) == [seq] * 5 + [bal, dev]
+        assert placements(resolution, budgets=[141]) == [dev]  # an H200 holds it whole
+    reason = plan(full["hidream-ai"], gpu(48)).plan.reason
     assert "the largest component, transformer (31.86 GiB), fits with the activations (33.86 GiB)" in reason

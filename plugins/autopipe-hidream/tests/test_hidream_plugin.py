@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import shutil
 from pathlib import Path
@@ -11,9 +10,9 @@ import pytest
 import torch
 
 import autopipe_hidream as hidream
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, InvalidModelError, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, InvalidModelError, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_hidream.loading import ALLOWANCE, drawn, footprint, lacks_llama, native_side, plan
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
@@ -40,17 +39,6 @@ WITHOUT_LLAMA = {
 }
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 def _quiet(pipe):
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -60,10 +48,7 @@ def _quiet(pipe):
 
 
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-hidream"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-hidream"} == {hidream.HIDREAM}
-    assert set(registry.table) == {(hidream.HIDREAM, frozenset())} and registry.conflicts == ()
+    registry = kit.check_registered_alone("autopipe-hidream", {hidream.HIDREAM})
     assert registry.table[(hidream.HIDREAM, frozenset())][Task.TEXT2IMG][0] == "diffusers:HiDreamImagePipeline"
 
 
@@ -71,9 +56,7 @@ def test_diffusers_tables_have_no_hidream_key_and_diffusers_autopipeline_refuses
     """HiDream-I1 is a class beyond diffusers' tables: no key, no class in any of the three; diffusers' AutoPipeline fails."""
     from diffusers import AutoPipelineForText2Image as DiffusersAuto
 
-    tables = _auto_tables()
-    assert not [key for table in tables.values() for key in table if "hidream" in key.lower()]
-    assert not [cls for table in tables.values() for cls in table.values() if "HiDream" in cls]
+    assert kit.check_rows_serve_diffusers({}, naming="hidream") == {}  # no key or class naming HiDream
     path = tiny_checkpoint(hidream.HIDREAM)
     with pytest.raises(ValueError, match="HiDreamImagePipeline"):
         DiffusersAuto.from_pretrained(path)
@@ -89,18 +72,7 @@ def test_diffusers_has_no_other_pipeline_for_hidreams_transformer():
     """
     import diffusers
 
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if "HiDreamImageTransformer2DModel" not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(
-                "HiDreamImageTransformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None
-            ):
-                found.add(node.name)
-    assert found == {"HiDreamImagePipeline"}
+    assert kit.pipelines_taking("HiDreamImageTransformer2DModel") == {"HiDreamImagePipeline"}
     assert [n for n in dir(diffusers) if "HiDream" in n and n.endswith("Pipeline")] == ["HiDreamImagePipeline"]
 
 
@@ -109,17 +81,11 @@ def test_diffusers_has_no_other_pipeline_for_hidreams_transformer():
     (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(hidream.HIDREAM), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(hidream.HIDREAM), task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
-    path = tiny_checkpoint(hidream.HIDREAM)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for HiDream-I1.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for HiDream-I1"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(hidream.HIDREAM), "HiDream-I1")
 
 
 def test_the_tiny_builder_builds_no_variant(tmp_path):

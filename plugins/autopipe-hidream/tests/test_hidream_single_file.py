@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import shutil
-import struct
 from pathlib import Path
 
 import pytest
 import torch
 
 from autopipe_core import AutoPipelineForText2Image, UnsupportedModelError
+from autopipe_core.testing import header_only_file
 from autopipe_hidream import HIDREAM
 from autopipe_hidream.single_file import COMFY_PREFIX, KEY, PATCH_KEY, config_folder, detect
 from autopipe_hidream.tiny import hidream_single_file
 
 
-def sparse_file(path: Path, tensors: dict[str, tuple[int, ...]], dtype: str = "BF16") -> Path:
-    """A safetensors file whose header names `tensors` with these shapes; the data is a hole (sparse), never written."""
-    header, offset = {}, 0
-    for name, shape in tensors.items():
-        size = 2
-        for side in shape:
-            size *= side
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(raw)) + raw)
-        out.truncate(8 + len(raw) + offset)
-    return path
+#: A safetensors file whose header names these tensors with these shapes, in bfloat16 as the releases are; the data is a
+#: hole (sparse), never written.
+sparse_file = functools.partial(header_only_file, dtype="BF16")
 
 
 def full_size_transformer() -> dict[str, tuple[int, ...]]:

@@ -22,13 +22,12 @@ import pytest
 import autopipe_hunyuandit as hunyuan
 from autopipe_core import DeviceFacts, GiB, resolve
 from autopipe_core.planning import plan
+from autopipe_core.testing import gpu, placement_row, placements
 from autopipe_hunyuandit import architectures
 
 pytestmark = pytest.mark.slow
 
 REAL = Path(os.environ.get("AUTOPIPE_REAL_CONFIGS") or Path(__file__).resolve().parents[3].parent / "shared" / "real_configs") / "hunyuandit"
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 #: Elements each component holds, v1.2: the transformer (v1.1's has 16,582,016 more), the BERT text tower with its pooler,
 #: mT5-XL's encoder (its release index's 6,679,834,624 float32 bytes / 4) and SDXL's VAE.
 PARAMETERS = {"transformer": 1_499_952_032, "text_encoder": 352_035_840, "text_encoder_2": architectures.MT5_XL_PARAMETERS, "vae": 83_653_863}
@@ -41,23 +40,19 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     return {version: architectures.write_fullsize(root / version, version) for version in ("v1.1", "v1.2")}
 
 
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
-
-
 def test_every_component_is_counted_from_its_headers_in_float16(folders):
     resolution = resolve(folders["v1.2"], "text2img")
     assert (resolution.family, resolution.pipeline_class) == (hunyuan.FAMILY, "HunyuanDiTPipeline")
-    placed = plan(resolution, _gpu(80))
+    placed = plan(resolution, gpu(80))
     assert {c.name: c.parameters for c in placed.footprint.components} == PARAMETERS
     assert {c.dtype for c in placed.footprint.components} == {"float16"}  # a GPU with bfloat16 too: HunyuanDiT is float16
     assert (placed.plan.dtype, placed.plan.variant, placed.plan.placement, placed.plan.skip) == ("float16", None, "device", frozenset())
-    v11 = plan(resolve(folders["v1.1"], "text2img"), _gpu(80)).footprint.component("transformer")
+    v11 = plan(resolve(folders["v1.1"], "text2img"), gpu(80)).footprint.component("transformer")
     assert v11.parameters == PARAMETERS["transformer"] + V11_EXTRA  # the style embedding and the wider extra-condition input
 
 
 def test_mt5_holds_its_wo_layers_in_float32(folders):
-    mt5 = plan(resolve(folders["v1.2"], "text2img"), _gpu(80)).footprint.component("text_encoder_2")
+    mt5 = plan(resolve(folders["v1.2"], "text2img"), gpu(80)).footprint.component("text_encoder_2")
     wo = 24 * 2048 * 5120  # one feed-forward output layer (5120 -> 2048) a block, kept in float32: 2 bytes more each
     assert mt5.nbytes == 2 * PARAMETERS["text_encoder_2"] + 2 * wo
     assert round(mt5.nbytes / GiB, 2) == 3.58
@@ -76,12 +71,8 @@ def test_on_a_cpu_the_whole_pipeline_is_about_14_gb_in_float32(folders):
 def test_the_placement_table_rows(folders, version, title, weights, largest):
     """docs/hunyuandit.md's rows, in docs/placement.md's wording (bench/placement_table.py's budgets)."""
     resolution = resolve(folders[version], "text2img")
-    one = [SHORT[plan(resolution, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-    two = [SHORT[plan(resolution, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
-    whole = plan(resolution, _gpu(80)).footprint
-    act = whole.activation
-    row = (f"| {title} | {whole.weights / GiB:.2f} GiB | {whole.largest.name} {whole.largest.nbytes / GiB:.2f} GiB "
-           f"| {act.nbytes / GiB:.2f} GiB at {act.width}x{act.height} | " + " | ".join(one) + " |")
+    two = placements(resolution, 2)
+    row = placement_row(resolution, title)
     assert row == (
         f"| {title} | {weights} | {largest} | 2.00 GiB at 1024x1024 | sequential offload | model offload "
         "| device | device | device | device | device |"

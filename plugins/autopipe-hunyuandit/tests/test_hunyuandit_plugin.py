@@ -24,12 +24,13 @@ from autopipe_core import (
 from autopipe_core.builtin import CONTROLNET_CLASSES
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
 from autopipe_hunyuandit.loading import ALLOWANCE, plan
 from autopipe_hunyuandit.tiny import controlnet
 
 FAMILY = hunyuan.FAMILY
-#: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
-DIFFUSERS_KEYS = ("hunyuan", "hunyuan-pag")
+#: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1) -> the row serving each.
+DIFFUSERS_KEYS = {"hunyuan": (FAMILY, ()), "hunyuan-pag": (FAMILY, ("pag",))}
 SMALL = {"num_inference_steps": 2, "height": 64, "width": 64, "use_resolution_binning": False}
 ROOMY_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
 T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
@@ -50,46 +51,18 @@ def pipe(tiny):
     return pipeline
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own AutoPipeline tables
 
 
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-hunyuandit"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-hunyuandit"} == {FAMILY}
-    assert {m for f, m in registry.table if f == FAMILY} == {frozenset(), frozenset({"pag"}), frozenset({"controlnet"})}
-    assert registry.conflicts == ()
+    check_registered_alone("autopipe-hunyuandit", {FAMILY}, [FAMILY, (FAMILY, {"pag"}), (FAMILY, {"controlnet"})])
 
 
 def test_every_row_of_diffusers_tables_for_the_hunyuan_keys_is_served_with_diffusers_class():
     """For each key and task diffusers' AutoPipeline maps, resolving a folder of that class gives the same class."""
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if key.startswith("hunyuan")}
-    assert keys == set(DIFFUSERS_KEYS)  # diffusers 0.42.1 has no other key for HunyuanDiT
-    registry = get_registry()
-    served = 0
-    for key in DIFFUSERS_KEYS:
-        entry = registry.classes[tables[Task.TEXT2IMG][key]]
-        assert entry.family == FAMILY
-        for task, table in tables.items():
-            if key in table:
-                assert registry.table[(FAMILY, entry.modifiers)][task][0] == f"diffusers:{table[key]}", (key, task)
-                served += 1
-            else:  # diffusers has no class: refused with why, before any weight is read
-                assert task not in registry.table[(FAMILY, entry.modifiers)]
-                assert registry.missing[(FAMILY, entry.modifiers)][task]
-    assert served == 2  # text2img only: diffusers' image-to-image and inpainting tables have no HunyuanDiT key
+    served = check_rows_serve_diffusers(DIFFUSERS_KEYS, naming="hunyuan")  # diffusers 0.42.1 has no other key for HunyuanDiT
+    # text2img only: diffusers' image-to-image and inpainting tables have no HunyuanDiT key (the others are refused with why)
+    assert served == {"hunyuan": {Task.TEXT2IMG: "HunyuanDiTPipeline"}, "hunyuan-pag": {Task.TEXT2IMG: "HunyuanDiTPAGPipeline"}}
 
 
 def test_every_class_takes_hunyuandits_components():

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import autopipe_ideogram as ideogram
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_ideogram import loading, tiny
 from autopipe_ideogram.loading import ALLOWANCE, NO_FLOAT16, NO_SEQUENTIAL, plan
 
@@ -29,33 +27,6 @@ SMALL = dict(height=64, width=64, max_sequence_length=64)
 CALL = dict(num_inference_steps=2, guidance_scale=4.0, guidance_schedule=None, **SMALL)
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _classes_taking(annotation: str) -> set[str]:
-    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if annotation not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
-
-
 @pytest.fixture(scope="module")
 def tiny_path(tiny_checkpoint):
     return tiny_checkpoint(ideogram.IDEOGRAM4)
@@ -65,36 +36,21 @@ def tiny_path(tiny_checkpoint):
 
 
 def test_the_family_and_its_row_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-ideogram"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-ideogram"} == {ideogram.IDEOGRAM4}
-    assert set(registry.table) == {(ideogram.IDEOGRAM4, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-ideogram", {ideogram.IDEOGRAM4})
 
 
 def test_every_row_of_diffusers_tables_for_ideogram_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "ideogram" in key}
-    assert keys == {"ideogram4"}  # diffusers 0.42.1 has no other key for Ideogram
-    table = get_registry().table[(ideogram.IDEOGRAM4, frozenset())]
-    assert tables[Task.TEXT2IMG]["ideogram4"] == "Ideogram4Pipeline" and table[Task.TEXT2IMG][0] == "diffusers:Ideogram4Pipeline"
-    missing = get_registry().missing[(ideogram.IDEOGRAM4, frozenset())]
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert task not in table and missing[task] and "ideogram4" not in tables[task]
+    served = kit.check_rows_serve_diffusers({"ideogram4": ideogram.IDEOGRAM4}, naming="ideogram")
+    assert served == {"ideogram4": {Task.TEXT2IMG: "Ideogram4Pipeline"}}  # diffusers 0.42.1 has no other key for Ideogram
 
 
 def test_diffusers_has_no_other_pipeline_for_the_ideogram_transformer():
     """Only Ideogram4Pipeline takes Ideogram4Transformer2DModel: no image-to-image, inpainting, PAG or ControlNet one. When this fails, serve it."""
-    assert _classes_taking("Ideogram4Transformer2DModel") == {"Ideogram4Pipeline"}
+    assert kit.pipelines_taking("Ideogram4Transformer2DModel") == {"Ideogram4Pipeline"}
 
 
 def test_the_classes_the_refusals_name_exist():
-    import diffusers
-
-    for words in (ideogram.NO_IMG2IMG, ideogram.NO_INPAINT):
-        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
-        assert names
-        for name in names:
-            assert hasattr(diffusers, name), name
+    kit.check_named_pipelines_exist(ideogram.NO_IMG2IMG, ideogram.NO_INPAINT)
 
 
 @pytest.mark.parametrize("task, words", [
@@ -102,28 +58,16 @@ def test_the_classes_the_refusals_name_exist():
     (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_path, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_path, task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_path, task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_path):
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Ideogram 4.*leave out enable_pag"):
-        resolve(tiny_path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Ideogram 4"):
-        resolve(tiny_path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_path, "Ideogram 4")
 
 
 def test_diffusers_knows_no_ideogram_single_file_so_none_is_claimed():
     """No Ideogram key, no from_single_file on the pipeline, and its transformer is not a single-file-loadable class."""
-    from diffusers import Ideogram4Pipeline
-    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
-
-    assert not [k for k in CHECKPOINT_KEY_NAMES if "ideogram" in k.lower()]
-    assert not hasattr(Ideogram4Pipeline, "from_single_file")
-    assert "Ideogram4Transformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES
-    assert not hasattr(ideogram, "autopipe_detect")
+    kit.check_no_diffusers_single_file("ideogram", classes=["Ideogram4Pipeline"], models=["Ideogram4Transformer2DModel"], plugin=ideogram)
 
 
 # Loading code: bfloat16 where the device has it, float32 elsewhere; never sequential offload

@@ -11,12 +11,11 @@ import math
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
-from autopipe_core.planning import GiB, plan
+from autopipe_core import resolve
+from autopipe_core.planning import plan
+from autopipe_core.testing import gpu, placement_row, placements
 from autopipe_kandinsky import kandinsky3_fullsize as fullsize
 
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 #: One T5 block's feed-forward output layer, 16384 -> 4096, 32 of them: what transformers keeps in float32.
 WO = 32 * 16384 * 4096
 
@@ -24,10 +23,6 @@ WO = 32 * 16384 * 4096
 @pytest.fixture(scope="module")
 def k3(tmp_path_factory):
     return resolve(fullsize.write_fullsize(tmp_path_factory.mktemp("fullsize") / "kandinsky-3"), "text2img")
-
-
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
 
 
 def test_the_built_models_have_the_published_sizes():
@@ -39,7 +34,7 @@ def test_the_built_models_have_the_published_sizes():
 
 
 def test_every_component_is_counted_from_its_fp16_headers(k3):
-    placed = plan(k3, _gpu(80))
+    placed = plan(k3, gpu(80))
     assert {c.name: c.parameters for c in placed.footprint.components} == dict(fullsize.PARAMETERS)
     assert (placed.plan.dtype, placed.plan.variant, placed.plan.placement) == ("float16", "fp16", "device")
     t5 = placed.footprint.component("text_encoder")
@@ -48,18 +43,14 @@ def test_every_component_is_counted_from_its_fp16_headers(k3):
 
 
 def test_on_24_gib_the_t5_fits_alone_so_models_take_turns(k3):
-    placed = plan(k3, _gpu(24))
+    placed = plan(k3, gpu(24))
     assert placed.plan.placement == "model_cpu_offload" and placed.plan.skip == frozenset()
     assert "text_encoder (20.25 GiB), fits with the activations (23.75 GiB)" in placed.plan.reason
 
 
 def test_the_placement_table_rows(k3):
-    one = [SHORT[plan(k3, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-    two = [SHORT[plan(k3, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
-    whole = plan(k3, _gpu(80)).footprint
-    act = whole.activation
-    row = (f"| Kandinsky 3 | {whole.weights / GiB:.2f} GiB | {whole.largest.name} {whole.largest.nbytes / GiB:.2f} GiB "
-           f"| {act.nbytes / GiB:.2f} GiB at {act.width}x{act.height} | " + " | ".join(one) + " |")
+    two = placements(k3, 2)
+    row = placement_row(k3, "Kandinsky 3")
     assert row == (
         "| Kandinsky 3 | 26.44 GiB | text_encoder 20.25 GiB | 3.50 GiB at 1024x1024 | sequential offload | sequential offload "
         "| sequential offload | sequential offload | model offload | device | device |"

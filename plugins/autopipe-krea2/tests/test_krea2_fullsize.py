@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
+from autopipe_core import resolve
 from autopipe_core.planning import GiB, plan
+from autopipe_core.testing import gpu, placements
 from autopipe_krea2.fullsize import write_header_only
 
 pytestmark = pytest.mark.slow
 
 BUDGETS_GIB = (4, 8, 12, 16, 24, 32, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 PARAMETERS = {"transformer": 12_820_073_036, "text_encoder": 4_437_815_808, "vae": 126_892_531}
 
 
@@ -25,12 +25,8 @@ def full(tmp_path_factory):
     return resolve(write_header_only(tmp_path_factory.mktemp("krea2-full")), "text2img")
 
 
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
-
-
 def test_every_component_is_counted_from_its_headers_the_norms_in_float32(full):
-    placed = plan(full, _gpu(80))
+    placed = plan(full, gpu(80))
     fp = placed.footprint
     assert {c.name: c.parameters for c in fp.components} == PARAMETERS
     assert {c.dtype for c in fp.components} == {"bfloat16"} and placed.plan.dtype == "bfloat16"
@@ -40,18 +36,18 @@ def test_every_component_is_counted_from_its_headers_the_norms_in_float32(full):
 
 
 def test_without_bfloat16_the_whole_pipeline_is_counted_in_float32(full):
-    placed = plan(full, _gpu(80, bf16=False))
+    placed = plan(full, gpu(80, bf16=False))
     assert placed.plan.dtype == "float32" and {c.dtype for c in placed.footprint.components} == {"float32"}
     assert placed.footprint.weights == 4 * sum(PARAMETERS.values())
 
 
 def test_the_placement_table_rows(full):
-    one = [SHORT[plan(full, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-    two = [SHORT[plan(full, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
+    one = placements(full, budgets=BUDGETS_GIB)
+    two = placements(full, 2, budgets=BUDGETS_GIB)
     seq, model, dev = "sequential offload", "model offload", "device"
     # The transformer (23.88 GiB) and the 5 GiB allowance need 29 GiB: model offload from 32 GiB, the whole pipeline
     # (32.38 GiB) from 40 GiB. Two 24 GiB GPUs split nothing: the transformer alone does not fit one with the allowance kept free.
     assert one == [seq] * 5 + [model, dev, dev]
     assert two == [seq] * 5 + ["balanced", dev, dev]  # two 32 GiB GPUs: the transformer on one, the encoder and VAE on the other
-    whole = plan(full, _gpu(80)).footprint
+    whole = plan(full, gpu(80)).footprint
     assert (whole.largest.name, round(whole.largest.nbytes / GiB, 2), whole.activation.nbytes) == ("transformer", 23.88, 5 * GiB)

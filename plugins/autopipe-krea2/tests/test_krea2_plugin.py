@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -10,10 +9,10 @@ import pytest
 import torch
 
 import autopipe_krea2 as krea2
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
 from autopipe_core.switch import live_state, signature
+from autopipe_core import testing as kit
 from autopipe_krea2.loading import ALLOWANCE, TRANSFORMER_KEEP_FLOAT32, plan
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
@@ -26,36 +25,16 @@ PLAIN_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.safetens
 SMALL = {"height": 64, "width": 64, "max_sequence_length": 32}
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-krea2"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-krea2"} == {krea2.KREA2}
-    assert set(registry.table) == {(krea2.KREA2, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-krea2", {krea2.KREA2})
 
 
 def test_every_row_of_diffusers_tables_for_krea2_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "krea" in key}
-    assert keys == {"krea2"}  # diffusers 0.42.1 has no other key for Krea
-    row = get_registry().table[(krea2.KREA2, frozenset())]
-    missing = get_registry().missing[(krea2.KREA2, frozenset())]
-    assert tables[Task.TEXT2IMG]["krea2"] == "Krea2Pipeline" and row[Task.TEXT2IMG][0] == "diffusers:Krea2Pipeline"
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert "krea2" not in tables[task] and task not in row and missing[task]
+    served = kit.check_rows_serve_diffusers({"krea2": krea2.KREA2}, naming="krea")
+    assert served == {"krea2": {Task.TEXT2IMG: "Krea2Pipeline"}}  # diffusers 0.42.1 has no other key for Krea
 
 
 def test_diffusers_has_no_other_pipeline_for_krea2s_transformer():
@@ -63,20 +42,7 @@ def test_diffusers_has_no_other_pipeline_for_krea2s_transformer():
 
     Read from diffusers' pipeline sources with ast (nothing imported). When this fails, diffusers has added one: serve it.
     """
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if "Krea2Transformer2DModel" not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(
-                "Krea2Transformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None
-            ):
-                found.add(node.name)
-    assert found == {"Krea2Pipeline"}
+    assert kit.pipelines_taking("Krea2Transformer2DModel") == {"Krea2Pipeline"}
 
 
 def test_a_krea2_index_resolves_from_its_json_alone(tmp_path):
@@ -91,17 +57,11 @@ def test_a_krea2_index_resolves_from_its_json_alone(tmp_path):
     (Task.INPAINT, "QwenImageInpaintPipeline, autopipe-qwenimage"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(krea2.KREA2), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(krea2.KREA2), task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
-    path = tiny_checkpoint(krea2.KREA2)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Krea 2.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Krea 2"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(krea2.KREA2), "Krea 2")
 
 
 # Loading code: bfloat16 where the device has it, float32 elsewhere, the transformer's float32 norms counted

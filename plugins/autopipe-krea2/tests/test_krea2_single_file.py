@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -12,26 +10,11 @@ import torch
 import autopipe_krea2 as krea2
 from autopipe_core import AutoPipelineForText2Image, UnsupportedModelError
 from autopipe_core.single_file import detect, read
+from autopipe_core.testing import header_only_file
 from autopipe_krea2 import layout, tiny
 from autopipe_krea2.single_file import FOLDERS
 
-_DTYPES = {torch.float32: ("F32", 4), torch.bfloat16: ("BF16", 2), torch.float16: ("F16", 2)}
 SMALL = {"height": 64, "width": 64, "max_sequence_length": 32, "num_inference_steps": 2}
-
-
-def _write_header_only(path: Path, tensors: dict) -> Path:
-    """A valid safetensors file of these (meta) tensors' names, dtypes and shapes, whose data is a hole: sparse, it takes no disk."""
-    header, offset = {}, 0
-    for name, tensor in tensors.items():
-        dtype, size = _DTYPES[tensor.dtype]
-        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + tensor.numel() * size]}
-        offset += tensor.numel() * size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-    return path
 
 
 def _full_size(tmp_path: Path, prefix: str = "", extra: dict | None = None, **changes) -> Path:
@@ -44,7 +27,7 @@ def _full_size(tmp_path: Path, prefix: str = "", extra: dict | None = None, **ch
     state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
     tensors = {prefix + k: v for k, v in layout.original(state).items()}
     tensors.update(extra or {})
-    return _write_header_only(tmp_path / "krea2.safetensors", tensors)
+    return header_only_file(tmp_path / "krea2.safetensors", tensors)
 
 
 # The layout, against diffusers' own converter and detection

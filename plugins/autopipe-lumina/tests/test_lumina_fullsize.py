@@ -12,8 +12,6 @@ marked slow (``python -m pytest -m slow``).
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 import autopipe_lumina as lumina
 from autopipe_core import DeviceFacts, GiB, resolve
 from autopipe_core.planning import plan
+from autopipe_core.testing import header_only_checkpoint
 from autopipe_lumina.single_file import FOLDERS
 
 pytestmark = pytest.mark.slow
@@ -40,27 +39,9 @@ SDXL_VAE = dict(block_out_channels=(128, 256, 512, 512), down_block_types=("Down
 FLUX_VAE = dict(SDXL_VAE, latent_channels=16, scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
 
 
-def _write(path: Path, model) -> None:
-    header, offset = {}, 0
-    for name, tensor in model.state_dict().items():
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + 4 * tensor.numel()]}
-        offset += 4 * tensor.numel()
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-
-
 def _checkpoint(root: Path, cls: str, components: dict) -> Path:
-    index = {"_class_name": cls, "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"], "tokenizer": ["transformers", "GemmaTokenizerFast"]}
-    for name, (library, model, config) in components.items():
-        index[name] = [library, type(model).__name__]
-        _write(root / name / ("model.safetensors" if library == "transformers" else "diffusion_pytorch_model.safetensors"), model)
-        (root / name / "config.json").write_text(json.dumps(config))
-    (root / "model_index.json").write_text(json.dumps(index))
-    return root
+    entries = {"scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"], "tokenizer": ["transformers", "GemmaTokenizerFast"]}
+    return header_only_checkpoint(root, cls, components, entries, dtype="F32")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -17,10 +16,10 @@ from autopipe_core import (
     Identity,
     Task,
     UnsupportedModelError,
-    UnsupportedTaskError,
     resolve,
 )
 from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_lumina.loading import ALLOWANCE, plan
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
@@ -59,66 +58,18 @@ def _layout(root: Path, cls: str, text_encoder: dict, transformer: dict) -> Path
     return root
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_two_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-lumina"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-lumina"} == set(lumina.FAMILIES)
-    assert {(f, m) for f, m in registry.table} == {(lumina.LUMINA, frozenset()), (lumina.LUMINA2, frozenset())}
-    assert registry.conflicts == ()
+    kit.check_registered_alone("autopipe-lumina", lumina.FAMILIES, [lumina.LUMINA, lumina.LUMINA2])
 
 
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():
     """Each key diffusers maps is served with its class; the tasks its tables leave out are refused, with why."""
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if key.startswith("lumina")}
-    assert keys == set(DIFFUSERS_KEYS)  # diffusers 0.42.1 has no other key for this lineage
-    registry = get_registry()
-    for key, cls in DIFFUSERS_KEYS.items():
-        assert tables[Task.TEXT2IMG][key] == cls
-        entry = registry.classes[cls]
-        assert entry.family == key and entry.modifiers == frozenset()
-        for task, table in tables.items():
-            if key in table:
-                assert registry.table[(key, frozenset())][task][0] == f"diffusers:{table[key]}"
-            else:
-                assert task not in registry.table[(key, frozenset())] and registry.missing[(key, frozenset())][task]
-
-
-def _pipelines_taking(model_classes: set[str]) -> set[str]:
-    """Every pipeline class in diffusers' source whose __init__ takes one of these models, read with ast (nothing imported)."""
-    import diffusers
-
-    root = Path(diffusers.__file__).parent / "pipelines"
-    found = set()
-    for path in root.rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if not any(m in text for m in model_classes):  # most files: no need to parse
-            continue
-        tree = ast.parse(text)
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ClassDef):
-                continue
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is None:
-                continue
-            annotations = {ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None}
-            if any(m in text for text in annotations for m in model_classes):
-                found.add(node.name)
-    return found
+    # each key is its family's name; diffusers 0.42.1 has no other key for this lineage
+    served = kit.check_rows_serve_diffusers({key: key for key in DIFFUSERS_KEYS}, naming="lumina")
+    assert served == {key: {Task.TEXT2IMG: cls} for key, cls in DIFFUSERS_KEYS.items()}
 
 
 def test_diffusers_has_no_other_pipeline_for_these_transformers():
@@ -126,7 +77,7 @@ def test_diffusers_has_no_other_pipeline_for_these_transformers():
 
     When this fails, diffusers has added one: serve it here (a row, or the modifier's row) instead of refusing.
     """
-    assert _pipelines_taking({"LuminaNextDiT2DModel", "Lumina2Transformer2DModel"}) == {"LuminaPipeline", "Lumina2Pipeline"}
+    assert kit.pipelines_taking("LuminaNextDiT2DModel", "Lumina2Transformer2DModel") == {"LuminaPipeline", "Lumina2Pipeline"}
 
 
 @pytest.mark.parametrize("family", lumina.FAMILIES)
@@ -193,17 +144,12 @@ def test_a_tiny_checkpoint_saved_under_its_old_name_loads_and_draws(tiny_checkpo
 @pytest.mark.parametrize("family", lumina.FAMILIES)
 @pytest.mark.parametrize("task, words", [(Task.IMG2IMG, "FluxImg2ImgPipeline, autopipe-flux"), (Task.INPAINT, "FluxFillPipeline, autopipe-flux")])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, family, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(family), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(family), task, words, "use AutoPipelineForText2Image")
 
 
 @pytest.mark.parametrize("family", lumina.FAMILIES)
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint, family):
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Lumina.*leave out enable_pag"):
-        resolve(tiny_checkpoint(family), Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Lumina"):
-        resolve(tiny_checkpoint(family), Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(family), "Lumina")
 
 
 # Loading code: bfloat16 as trained, float32 where the device lacks it, the allowance at the native size

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -13,11 +11,11 @@ import autopipe_lumina as lumina
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Task, UnsupportedModelError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.single_file import detect, read
+from autopipe_core.testing import header_only_file
 from autopipe_lumina.layout import COMFY_PREFIX, original
 from autopipe_lumina.single_file import DEFAULT_REPO, FOLDERS, config_folder, transformer_weights
 from autopipe_lumina.tiny import lumina2_single_file, lumina2_transformer, single_file_transformer
 
-_DTYPES = {torch.float32: ("F32", 4), torch.bfloat16: ("BF16", 2), torch.float16: ("F16", 2)}
 #: Alpha-VLLM/Lumina-Image-2.0's transformer as published: two float32 shards of 9.96 GB and 482 MB (the hub's figures).
 PUBLISHED_TRANSFORMER_BYTES = 9.96e9 + 0.482e9
 
@@ -30,21 +28,6 @@ def _meta(config: dict, cls: str = "Lumina2Transformer2DModel"):
         return getattr(diffusers, cls).from_config(config)
 
 
-def _write_header_only(path: Path, tensors: dict) -> Path:
-    """A valid safetensors file of these (meta) tensors' names, dtypes and shapes, whose data is a hole: sparse, it takes no disk."""
-    header, offset = {}, 0
-    for name, tensor in tensors.items():
-        dtype, size = _DTYPES[tensor.dtype]
-        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + tensor.numel() * size]}
-        offset += tensor.numel() * size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-    return path
-
-
 def _original_meta(config: dict) -> dict:
     """The authors' layout of a meta transformer of `config`, in bfloat16 (as ComfyUI's and kohya's releases), without data."""
     state = {k: v.to(torch.bfloat16) for k, v in _meta(config).state_dict().items()}
@@ -55,7 +38,7 @@ def _full_size(tmp_path: Path, prefix: str = "", extra: dict | None = None, **ch
     config = {**FOLDERS.config("lumina2-2b", "transformer"), **changes}
     tensors = {prefix + k: v for k, v in _original_meta(config).items()}
     tensors.update(extra or {})
-    return _write_header_only(tmp_path / "lumina2.safetensors", tensors)
+    return header_only_file(tmp_path / "lumina2.safetensors", tensors)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +124,7 @@ def test_a_lumina_next_original_file_is_refused_saying_what_loads_it(tmp_path):
         "cap_embedder.0.weight": meta(2048), "cap_embedder.1.weight": meta(2304, 2048), "x_embedder.weight": meta(2304, 16),
         "layers.0.attention.wq.weight": meta(2304, 2304), "layers.0.attention.wk_y.weight": meta(576, 2048), "pad_token": meta(2304),
     }
-    path = _write_header_only(tmp_path / "next.safetensors", tensors)
+    path = header_only_file(tmp_path / "next.safetensors", tensors)
     best = _best(path)
     assert (best.family, best.variant, best.component) == (lumina.LUMINA, "lumina-next-original", "diffusers:LuminaNextDiT2DModel")
     with pytest.raises(UnsupportedModelError, match="no single-file loader for Lumina-Next.*Lumina-Next-SFT-diffusers.*convert_lumina_to_diffusers"):
@@ -152,7 +135,7 @@ def test_a_z_image_file_is_not_claimed(tmp_path):
     """Z-Image's files carry cap_embedder.0.weight too; diffusers tells them apart by layers.0.adaLN_modulation.0.weight first."""
     meta = lambda *shape: torch.empty(*shape, dtype=torch.bfloat16, device="meta")  # noqa: E731
     tensors = {"cap_embedder.0.weight": meta(2560), "cap_embedder.1.weight": meta(3840, 2560), "layers.0.adaLN_modulation.0.weight": meta(15360, 256)}
-    path = _write_header_only(tmp_path / "zimage.safetensors", tensors)
+    path = header_only_file(tmp_path / "zimage.safetensors", tensors)
     assert not [d for d in detect(read(path)).ranked if d.plugin == "autopipe-lumina"]
 
 

@@ -3,15 +3,13 @@ run without its processor (which transformers 5 cannot build without torchvision
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 
 import autopipe_nucleusmoe as nucleus
-from autopipe_core import DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
-from autopipe_core.registry import get_registry
+from autopipe_core import DeviceFacts, GiB, Identity, Task, resolve
+from autopipe_core import testing as kit
 from autopipe_nucleusmoe import tiny
 from autopipe_nucleusmoe.loading import ALLOWANCE, plan
 
@@ -30,34 +28,13 @@ INDEX = {
 }
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-nucleusmoe"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-nucleusmoe"} == {nucleus.NUCLEUSMOE}
-    assert set(registry.table) == {(nucleus.NUCLEUSMOE, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-nucleusmoe", {nucleus.NUCLEUSMOE})
 
 
 def test_every_row_of_diffusers_tables_for_nucleusmoe_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "nucleus" in key}
-    assert keys == {"nucleusmoe-image"}
-    row = get_registry().table[(nucleus.NUCLEUSMOE, frozenset())]
-    missing = get_registry().missing[(nucleus.NUCLEUSMOE, frozenset())]
-    assert tables[Task.TEXT2IMG]["nucleusmoe-image"] == nucleus.NUCLEUSMOE_CLASS
-    assert row[Task.TEXT2IMG][0] == f"diffusers:{nucleus.NUCLEUSMOE_CLASS}"
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert "nucleusmoe-image" not in tables[task] and task not in row and missing[task]
+    served = kit.check_rows_serve_diffusers({"nucleusmoe-image": nucleus.NUCLEUSMOE}, naming="nucleus")
+    assert served == {"nucleusmoe-image": {Task.TEXT2IMG: nucleus.NUCLEUSMOE_CLASS}}
 
 
 def test_diffusers_has_no_other_pipeline_for_its_transformer_and_no_single_file_layout():
@@ -65,22 +42,8 @@ def test_diffusers_has_no_other_pipeline_for_its_transformer_and_no_single_file_
 
     Read from diffusers' sources with ast (nothing imported but the key table). When this fails, serve what diffusers added.
     """
-    import diffusers
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if "NucleusMoEImageTransformer2DModel" not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(
-                "NucleusMoEImageTransformer2DModel" in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None
-            ):
-                found.add(node.name)
-    assert found == {nucleus.NUCLEUSMOE_CLASS}
-    assert not [key for key in CHECKPOINT_KEY_NAMES if "nucleus" in key.lower()]
+    assert kit.pipelines_taking("NucleusMoEImageTransformer2DModel") == {nucleus.NUCLEUSMOE_CLASS}
+    kit.check_no_diffusers_single_file("nucleus")
 
 
 def test_an_index_of_the_familys_components_resolves_from_its_json_alone(tmp_path):
@@ -95,17 +58,12 @@ def test_an_index_of_the_familys_components_resolves_from_its_json_alone(tmp_pat
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tmp_path, task, words):
     (tmp_path / "model_index.json").write_text(json.dumps(INDEX))
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tmp_path, task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tmp_path, task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps(INDEX))
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for NucleusMoE-Image.*leave out enable_pag"):
-        resolve(tmp_path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for NucleusMoE-Image"):
-        resolve(tmp_path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tmp_path, "NucleusMoE-Image")
 
 
 # Loading code

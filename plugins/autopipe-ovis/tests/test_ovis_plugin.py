@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 import autopipe_ovis as ovis
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
-from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_ovis import tiny
 from autopipe_ovis.loading import ALLOWANCE, NO_FLOAT16, plan
 
@@ -31,52 +29,16 @@ INDEX = {
 }
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _classes_taking(annotation: str) -> set[str]:
-    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if annotation not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_family_and_its_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-ovis"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-ovis"} == {ovis.OVIS}
-    assert set(registry.table) == {(ovis.OVIS, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-ovis", {ovis.OVIS})
 
 
 def test_every_row_of_diffusers_tables_for_ovis_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "ovis" in key}
-    assert keys == {"ovis"}  # diffusers 0.42.1 has no other key for Ovis-Image
-    row = get_registry().table[(ovis.OVIS, frozenset())]
-    missing = get_registry().missing[(ovis.OVIS, frozenset())]
-    assert tables[Task.TEXT2IMG]["ovis"] == "OvisImagePipeline" and row[Task.TEXT2IMG][0] == "diffusers:OvisImagePipeline"
-    for task in (Task.IMG2IMG, Task.INPAINT):
-        assert "ovis" not in tables[task] and task not in row and missing[task]
+    served = kit.check_rows_serve_diffusers({"ovis": ovis.OVIS}, naming="ovis")
+    assert served == {"ovis": {Task.TEXT2IMG: "OvisImagePipeline"}}  # diffusers 0.42.1 has no other key for Ovis-Image
 
 
 def test_diffusers_has_no_other_pipeline_for_ovis_transformer():
@@ -84,17 +46,11 @@ def test_diffusers_has_no_other_pipeline_for_ovis_transformer():
 
     When this fails, diffusers has added one: serve it.
     """
-    assert _classes_taking("OvisImageTransformer2DModel") == {"OvisImagePipeline"}
+    assert kit.pipelines_taking("OvisImageTransformer2DModel") == {"OvisImagePipeline"}
 
 
 def test_the_classes_the_refusals_name_exist():
-    import diffusers
-
-    for words in (ovis.NO_IMG2IMG, ovis.NO_INPAINT):
-        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
-        assert names
-        for name in names:
-            assert hasattr(diffusers, name), name
+    kit.check_named_pipelines_exist(ovis.NO_IMG2IMG, ovis.NO_INPAINT)
 
 
 def test_a_saved_ovis_folder_resolves_as_diffusers_does(tmp_path):
@@ -108,29 +64,20 @@ def test_a_saved_ovis_folder_resolves_as_diffusers_does(tmp_path):
     (Task.INPAINT, "FluxFillPipeline, autopipe-flux"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(ovis.OVIS), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(ovis.OVIS), task, words, "use AutoPipelineForText2Image")
 
 
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint):
-    path = tiny_checkpoint(ovis.OVIS)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for Ovis-Image.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for Ovis-Image"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(ovis.OVIS), "Ovis-Image")
 
 
 def test_diffusers_knows_no_ovis_single_file_so_none_is_claimed(tmp_path):
     """No key in CHECKPOINT_KEY_NAMES, no from_single_file on the pipeline, the transformer's refuses: so no autopipe_detect."""
-    from diffusers import OvisImagePipeline, OvisImageTransformer2DModel
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
+    from diffusers import OvisImageTransformer2DModel
 
-    assert not [k for k in CHECKPOINT_KEY_NAMES if "ovis" in k.lower()]
-    assert not hasattr(OvisImagePipeline, "from_single_file")
+    kit.check_no_diffusers_single_file("ovis", classes=["OvisImagePipeline"], plugin=ovis)
     with pytest.raises(ValueError, match="only compatible with"):
         OvisImageTransformer2DModel.from_single_file(str(tmp_path / "transformer.safetensors"))
-    assert not hasattr(ovis, "autopipe_detect")
 
 
 # Loading code: bfloat16 where the device has it, float32 elsewhere

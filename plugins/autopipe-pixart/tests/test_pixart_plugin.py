@@ -12,10 +12,15 @@ import autopipe_pixart as pixart
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
 from autopipe_pixart.loading import PIXART_ALLOWANCE, plan
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
-DIFFUSERS_KEYS = ("pixart-alpha", "pixart-sigma", "pixart-sigma-pag", "sana", "sana-pag")
+#: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1) -> the row serving each.
+DIFFUSERS_KEYS = {
+    "pixart-alpha": pixart.PIXART_ALPHA, "pixart-sigma": pixart.PIXART_SIGMA, "pixart-sigma-pag": (pixart.PIXART_SIGMA, {"pag"}),
+    "sana": pixart.SANA, "sana-pag": (pixart.SANA, {"pag"}),
+}
 ROOMY_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
 FP16_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.fp16.safetensors", "transformer/diffusion_pytorch_model.safetensors")
 FP32_FILES = ("model_index.json", "transformer/diffusion_pytorch_model.safetensors")
@@ -53,51 +58,25 @@ def _layout(root: Path, files: dict) -> Path:
     return root
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
 # Registration, against diffusers' own AutoPipeline tables
 
 
 def test_the_four_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-pixart"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-pixart"} == set(pixart.FAMILIES)
-    rows = {(f, m) for f, m in registry.table}
-    assert rows == {
-        (pixart.PIXART_ALPHA, frozenset()), (pixart.PIXART_SIGMA, frozenset()), (pixart.PIXART_SIGMA, frozenset({"pag"})),
-        (pixart.SANA, frozenset()), (pixart.SANA, frozenset({"pag"})), (pixart.SANA, frozenset({"controlnet"})),
-        (pixart.SANA_SPRINT, frozenset()),
-    }
-    assert registry.conflicts == ()
+    check_registered_alone("autopipe-pixart", pixart.FAMILIES, [
+        pixart.PIXART_ALPHA, pixart.PIXART_SIGMA, (pixart.PIXART_SIGMA, {"pag"}),
+        pixart.SANA, (pixart.SANA, {"pag"}), (pixart.SANA, {"controlnet"}), pixart.SANA_SPRINT,
+    ])
 
 
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():
     """For each key and task diffusers' AutoPipeline maps, resolving a folder of that class gives the same class."""
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if key.startswith(("pixart", "sana"))}
-    assert keys == set(DIFFUSERS_KEYS)  # diffusers 0.42.1 has no other key for this lineage
-    registry = get_registry()
-    served = 0
-    for key in DIFFUSERS_KEYS:
-        base_class = tables[Task.TEXT2IMG][key]
-        entry = registry.classes[base_class]
-        for task, table in tables.items():
-            if key in table:
-                assert registry.table[(entry.family, entry.modifiers)][task][0] == f"diffusers:{table[key]}", (key, task)
-                served += 1
-            else:  # diffusers has no class: refused with why, before any weight is read
-                assert task not in registry.table[(entry.family, entry.modifiers)]
-                assert registry.missing[(entry.family, entry.modifiers)][task]
-    assert served == 5  # text2img only: diffusers' image-to-image and inpainting tables have no PixArt or Sana key
+    served = check_rows_serve_diffusers(DIFFUSERS_KEYS, naming=("pixart", "sana"))  # diffusers 0.42.1 has no other key for this lineage
+    # text2img only: diffusers' image-to-image and inpainting tables have no PixArt or Sana key (the others are refused with why)
+    assert served == {
+        "pixart-alpha": {Task.TEXT2IMG: "PixArtAlphaPipeline"}, "pixart-sigma": {Task.TEXT2IMG: "PixArtSigmaPipeline"},
+        "pixart-sigma-pag": {Task.TEXT2IMG: "PixArtSigmaPAGPipeline"}, "sana": {Task.TEXT2IMG: "SanaPipeline"},
+        "sana-pag": {Task.TEXT2IMG: "SanaPAGPipeline"},
+    }
 
 
 @pytest.mark.parametrize("family", pixart.FAMILIES)

@@ -11,8 +11,6 @@ device takes several seconds: marked slow (``python -m pytest -m slow``).
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import pytest
 import autopipe_pixart as pixart
 from autopipe_core import DeviceFacts, GiB, resolve
 from autopipe_core.planning import plan
+from autopipe_core.testing import header_only_checkpoint
 from autopipe_pixart.single_file import FOLDERS
 
 pytestmark = pytest.mark.slow
@@ -32,27 +31,10 @@ EXPECTED = {
 }
 
 
-def _write(path: Path, model) -> None:
-    header, offset = {}, 0
-    for name, tensor in model.named_parameters():  # tied weights once, as save_pretrained writes them
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + 4 * tensor.numel()]}
-        offset += 4 * tensor.numel()
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-
-
 def _checkpoint(root: Path, cls: str, tokenizer: str, components: dict) -> Path:
-    index = {"_class_name": cls, "scheduler": ["diffusers", "DPMSolverMultistepScheduler"], "tokenizer": ["transformers", tokenizer]}
-    for name, (library, model, config) in components.items():
-        index[name] = [library, type(model).__name__]
-        _write(root / name / ("model.safetensors" if library == "transformers" else "diffusion_pytorch_model.safetensors"), model)
-        (root / name / "config.json").write_text(json.dumps(config))
-    (root / "model_index.json").write_text(json.dumps(index))
-    return root
+    # the parameters alone: tied weights once, as save_pretrained writes them
+    entries = {"scheduler": ["diffusers", "DPMSolverMultistepScheduler"], "tokenizer": ["transformers", tokenizer]}
+    return header_only_checkpoint(root, cls, components, entries, parameters_only=True, dtype="F32")
 
 
 @pytest.fixture(scope="module")

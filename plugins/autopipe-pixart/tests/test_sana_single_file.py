@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import struct
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import autopipe_pixart as pixart
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Task, UnsupportedModelError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.single_file import detect, read
+from autopipe_core.testing import header_only_file
 from autopipe_pixart.layout import COMFY_PREFIX, sana_original
 from autopipe_pixart.single_file import FOLDERS, config_folder
 from autopipe_pixart.tiny import pipeline as tiny_pipeline
@@ -22,7 +22,6 @@ from autopipe_pixart.tiny import sana_single_file
 #: The Sana paper's Table 1 (arXiv 2410.10629): Sana-0.6B 590M and Sana-1.6B 1604M transformer parameters.
 PUBLISHED = {"600m": 590_000_000, "1600m": 1_604_000_000}
 FULL_SIZE = [name for name in FOLDERS.names() if name != "sana-tiny"]
-_DTYPES = {torch.float32: ("F32", 4), torch.bfloat16: ("BF16", 2), torch.float16: ("F16", 2)}
 
 
 def _meta_transformer(config: dict):
@@ -39,28 +38,13 @@ def _built(config: str):
         return SanaTransformer2DModel.from_config(json.loads(config))
 
 
-def _write_header_only(path: Path, tensors: dict) -> Path:
-    """A valid safetensors file of these (meta) tensors' names, dtypes and shapes, whose data is a hole: sparse, it takes no disk."""
-    header, offset = {}, 0
-    for name, tensor in tensors.items():
-        dtype, size = _DTYPES[tensor.dtype]
-        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + tensor.numel() * size]}
-        offset += tensor.numel() * size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-    return path
-
-
 def _full_size_file(tmp_path: Path, variant: str, prefix: str = "", **changes) -> Path:
     """The original-layout header of a shipped variant's transformer at its real shapes (bfloat16, as the BF16 releases)."""
     config = {**FOLDERS.config(variant, "transformer"), **changes}
     state = {k: v.to(torch.bfloat16) for k, v in _meta_transformer(config).state_dict().items()}
     side = config["sample_size"] // config["patch_size"]
     tensors = sana_original(state, side, config["caption_channels"])
-    return _write_header_only(tmp_path / f"{variant}.safetensors", {prefix + k: v for k, v in tensors.items()})
+    return header_only_file(tmp_path / f"{variant}.safetensors", {prefix + k: v for k, v in tensors.items()})
 
 
 def _best(path: Path):
@@ -165,7 +149,7 @@ def test_pixart_original_files_are_refused_saying_diffusers_has_no_loader(tmp_pa
         "blocks.0.mlp.fc1.weight": torch.empty(4608, 1152, device="meta"),
         "csize_embedder.mlp.0.weight": torch.empty(1152, 256, device="meta"),
     }
-    path = _write_header_only(tmp_path / "pixart.safetensors", tensors)
+    path = header_only_file(tmp_path / "pixart.safetensors", tensors)
     best = _best(path)
     assert (best.family, best.component) == (pixart.PIXART_ALPHA, "diffusers:PixArtTransformer2DModel")
     with pytest.raises(UnsupportedModelError, match="no single-file loader for PixArt.*convert_pixart_alpha_to_diffusers"):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import autopipe_prx as prx
-from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
+from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
+from autopipe_core import testing as kit
 from autopipe_prx import tiny
 from autopipe_prx.loading import ALLOWANCES, NO_FLOAT16, plan
 
@@ -36,75 +35,33 @@ INDEX = {
 CALL = dict(num_inference_steps=2, height=64, width=64, use_resolution_binning=False)
 
 
-def _auto_tables() -> dict[Task, dict[str, str]]:
-    from diffusers.pipelines import auto_pipeline
-
-    tables = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
-    return {task: {key: cls.__name__ for key, cls in table.items()} for task, table in tables.items()}
-
-
-def _classes_taking(annotation: str) -> set[str]:
-    """The pipeline classes of diffusers whose __init__ annotates a parameter with `annotation` (read with ast, nothing imported)."""
-    import diffusers
-
-    found = set()
-    for path in (Path(diffusers.__file__).parent / "pipelines").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        if annotation not in text:
-            continue
-        for node in (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef)):
-            init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-            if init is not None and any(annotation in ast.unparse(a.annotation) for a in init.args.args if a.annotation is not None):
-                found.add(node.name)
-    return found
-
-
 # Registration, against diffusers' own tables and classes
 
 
 def test_the_families_and_their_rows_are_registered_alone():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-prx"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-prx"} == {prx.PRX, prx.PIXEL}
-    assert set(registry.table) == {(prx.PRX, frozenset()), (prx.PIXEL, frozenset())} and registry.conflicts == ()
+    kit.check_registered_alone("autopipe-prx", {prx.PRX, prx.PIXEL})
 
 
 def test_every_row_of_diffusers_tables_for_prx_is_served_with_diffusers_class():
-    tables = _auto_tables()
-    keys = {key for table in tables.values() for key in table if "prx" in key}
-    assert keys == {"prx"}  # diffusers 0.42.1 has no other key for PRX
-    table = get_registry().table
-    assert tables[Task.TEXT2IMG]["prx"] == "PRXPipeline" and table[(prx.PRX, frozenset())][Task.TEXT2IMG][0] == "diffusers:PRXPipeline"
-    for family in prx.FAMILIES:
-        missing = get_registry().missing[(family, frozenset())]
-        for task in (Task.IMG2IMG, Task.INPAINT):
-            assert task not in table[(family, frozenset())] and missing[task]
-    assert "prx" not in tables[Task.IMG2IMG] and "prx" not in tables[Task.INPAINT]
+    served = kit.check_rows_serve_diffusers({"prx": prx.PRX}, naming="prx")
+    assert served == {"prx": {Task.TEXT2IMG: "PRXPipeline"}}  # diffusers 0.42.1 has no other key for PRX
+    table, missing = get_registry().table[(prx.PIXEL, frozenset())], get_registry().missing[(prx.PIXEL, frozenset())]
+    for task in (Task.IMG2IMG, Task.INPAINT):  # PRX Pixel, a class beyond the tables, refuses them too
+        assert task not in table and missing[task]
 
 
 def test_prx_pixel_is_a_class_beyond_the_tables_and_is_served():
-    tables = _auto_tables()
-    assert "PRXPixelPipeline" not in {name for table in tables.values() for name in table.values()}
+    assert "PRXPixelPipeline" not in {name for table in kit.auto_tables().values() for name in table.values()}
     assert get_registry().table[(prx.PIXEL, frozenset())][Task.TEXT2IMG][0] == "diffusers:PRXPixelPipeline"
 
 
 def test_diffusers_has_no_other_pipeline_for_the_prx_transformer():
     """Only the two served classes take PRXTransformer2DModel: no image-to-image, inpainting, PAG or ControlNet one. When this fails, serve it."""
-    assert _classes_taking("PRXTransformer2DModel") == {"PRXPipeline", "PRXPixelPipeline"}
+    assert kit.pipelines_taking("PRXTransformer2DModel") == {"PRXPipeline", "PRXPixelPipeline"}
 
 
 def test_the_classes_the_refusals_name_exist():
-    import diffusers
-
-    for words in (prx.NO_IMG2IMG, prx.NO_INPAINT, prx.PIXEL_NO_IMG2IMG, prx.PIXEL_NO_INPAINT):
-        names = [w.strip("(,") for w in words.split() if w.startswith("(") and w.strip("(,").endswith("Pipeline")]
-        assert names
-        for name in names:
-            assert hasattr(diffusers, name), name
+    kit.check_named_pipelines_exist(prx.NO_IMG2IMG, prx.NO_INPAINT, prx.PIXEL_NO_IMG2IMG, prx.PIXEL_NO_INPAINT)
 
 
 @pytest.mark.parametrize("vae", [["diffusers", "AutoencoderKL"], ["diffusers", "AutoencoderDC"], [None, None]], ids=["flux-vae", "dc-ae", "no-vae"])
@@ -121,30 +78,20 @@ def test_a_saved_prx_folder_resolves_as_diffusers_does_whatever_its_vae(tmp_path
     (prx.PIXEL, Task.INPAINT, "StableDiffusionXLInpaintPipeline, autopipe-sdxl"),
 ])
 def test_img2img_and_inpaint_are_refused_saying_what_to_use(tiny_checkpoint, family, task, words):
-    with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(tiny_checkpoint(family), task)
-    assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
+    kit.check_refused(tiny_checkpoint(family), task, words, "use AutoPipelineForText2Image")
 
 
 @pytest.mark.parametrize("family", prx.FAMILIES)
 def test_pag_and_controlnet_are_refused_with_why(tiny_checkpoint, family):
-    path = tiny_checkpoint(family)
-    with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for PRX.*leave out enable_pag"):
-        resolve(path, Task.TEXT2IMG, enable_pag=True)
-    with pytest.raises(UnsupportedTaskError, match="no ControlNet pipeline or ControlNet model for PRX"):
-        resolve(path, Task.TEXT2IMG, controlnet=object())
+    kit.check_no_pag_or_controlnet(tiny_checkpoint(family), "PRX")
 
 
 def test_diffusers_knows_no_prx_single_file_so_none_is_claimed():
     """PRXPipeline inherits from_single_file, but diffusers has no PRX key and its transformer has no from_single_file."""
-    from diffusers import PRXPipeline, PRXPixelPipeline, PRXTransformer2DModel
-    from diffusers.loaders.single_file_model import SINGLE_FILE_LOADABLE_CLASSES
-    from diffusers.loaders.single_file_utils import CHECKPOINT_KEY_NAMES
+    from diffusers import PRXPipeline
 
-    assert not [k for k in CHECKPOINT_KEY_NAMES if "prx" in k.lower()]
-    assert hasattr(PRXPipeline, "from_single_file") and not hasattr(PRXPixelPipeline, "from_single_file")
-    assert "PRXTransformer2DModel" not in SINGLE_FILE_LOADABLE_CLASSES and not hasattr(PRXTransformer2DModel, "from_single_file")
-    assert not hasattr(prx, "autopipe_detect")
+    kit.check_no_diffusers_single_file("prx", classes=["PRXPixelPipeline", "PRXTransformer2DModel"], models=["PRXTransformer2DModel"], plugin=prx)
+    assert hasattr(PRXPipeline, "from_single_file")
 
 
 # Loading code: bfloat16 where the device has it, float32 elsewhere

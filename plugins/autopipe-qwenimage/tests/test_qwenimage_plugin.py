@@ -10,6 +10,7 @@ import pytest
 
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import auto_tables
 from autopipe_qwenimage import (
     CONTROLNET, EDIT, EDIT_NO_TEXT2IMG, EDIT_PLUS, FAMILIES, FAMILY, LAYERED, QWENIMAGE21, VISION_FAMILIES, tiny,
 )
@@ -71,22 +72,15 @@ def test_five_families_and_their_rows_are_registered():
 
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():
     """Each Qwen key of AUTO_TEXT2IMAGE/IMAGE2IMAGE/INPAINT_PIPELINES_MAPPING: its class resolves to the row that gives it for that task."""
-    from diffusers.pipelines import auto_pipeline
-
     registry = get_registry()
-    mappings = {
-        Task.TEXT2IMG: auto_pipeline.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-        Task.IMG2IMG: auto_pipeline.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-        Task.INPAINT: auto_pipeline.AUTO_INPAINT_PIPELINES_MAPPING,
-    }
     served = []
-    for task, mapping in mappings.items():
-        for key, cls in mapping.items():
+    for task, table in auto_tables().items():
+        for key, cls in table.items():
             if not key.startswith("qwenimage"):
                 continue
-            entry = registry.classes[cls.__name__]
+            entry = registry.classes[cls]
             ref, _ = registry.table[(entry.family, entry.modifiers)][task]
-            assert ref == f"diffusers:{cls.__name__}", (key, task)
+            assert ref == f"diffusers:{cls}", (key, task)
             served.append((key, task.value))
     assert len(served) == 9  # 3 text2img, 4 img2img, 2 inpaint in diffusers 0.42.1
 

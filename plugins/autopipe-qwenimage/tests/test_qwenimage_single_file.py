@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import struct
 import sys
 from pathlib import Path
 
@@ -11,27 +11,16 @@ import pytest
 import torch
 
 from autopipe_core import AutoPipelineForText2Image, UnsupportedModelError
+from autopipe_core.testing import header_only_file
 from autopipe_qwenimage import FAMILY, LAYERED, QWENIMAGE21
 from autopipe_qwenimage.single_file import COMFY_PREFIX, config_folder, detect, transformer_file
 
 PLUGIN = Path(__file__).resolve().parents[1]
 
 
-def sparse_file(path: Path, tensors: dict[str, tuple[int, ...]], dtype: str = "BF16") -> Path:
-    """A safetensors file whose header names `tensors` with these shapes; the data is a hole (sparse), never written."""
-    header, offset = {}, 0
-    for name, shape in tensors.items():
-        size = 2
-        for side in shape:
-            size *= side
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(raw)) + raw)
-        out.truncate(8 + len(raw) + offset)
-    return path
+#: A safetensors file whose header names these tensors with these shapes, in bfloat16 as the releases are; the data is a
+#: hole (sparse), never written.
+sparse_file = functools.partial(header_only_file, dtype="BF16")
 
 
 QWENIMAGE = {"txt_norm.weight": (3584,), "img_in.weight": (3072, 64), "transformer_blocks.0.img_mod.1.weight": (18432, 3072)}

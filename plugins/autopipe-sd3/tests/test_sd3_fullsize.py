@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
-from autopipe_core.planning import GiB, plan
+from autopipe_core import resolve
+from autopipe_core.planning import plan
+from autopipe_core.testing import gpu, placement_row, placements
 from autopipe_sd3 import architectures
 
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 #: What each component holds, in elements: its parameters, and the transformer's position table (192 x 192 x 2432).
 PARAMETERS = {
     "transformer": 8_056_627_520 + 89_653_248,
@@ -30,12 +29,8 @@ def large(tmp_path_factory):
     return resolve(architectures.write_fullsize(tmp_path_factory.mktemp("fullsize") / "sd35-large"), "text2img")
 
 
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
-
-
 def test_every_component_is_counted_from_its_headers_in_bfloat16(large):
-    placed = plan(large, _gpu(80))
+    placed = plan(large, gpu(80))
     assert {c.name: c.parameters for c in placed.footprint.components} == PARAMETERS
     assert {c.dtype for c in placed.footprint.components} == {"bfloat16"}
     assert placed.footprint.weights == 2 * sum(PARAMETERS.values())
@@ -43,25 +38,21 @@ def test_every_component_is_counted_from_its_headers_in_bfloat16(large):
 
 
 def test_under_float16_t5_holds_its_wo_layers_in_float32(large):
-    t5 = plan(large, _gpu(80, bf16=False)).footprint.component("text_encoder_3")
+    t5 = plan(large, gpu(80, bf16=False)).footprint.component("text_encoder_3")
     wo = 24 * 4096 * 10240  # one feed-forward output layer (10240 -> 4096) a block, kept in float32: 2 bytes more each
     assert t5.nbytes == 2 * PARAMETERS["text_encoder_3"] + 2 * wo
 
 
-def test_on_24_gib_t5_is_left_out_and_the_rest_goes_on_the_gpu(large):
-    placed = plan(large, _gpu(24))
+def test_on_24_gib_t5_is_left_out_and_the_rest_goes_on_thegpu(large):
+    placed = plan(large, gpu(24))
     assert placed.plan.skip == {"text_encoder_3"} and placed.plan.placement == "device"
     assert placed.footprint.weights == 2 * (sum(PARAMETERS.values()) - PARAMETERS["text_encoder_3"])
     assert "27.72 GiB" in placed.plan.reason and "18.85 GiB without T5-XXL (8.87 GiB)" in placed.plan.reason
 
 
 def test_the_placement_table_rows(large):
-    one = [SHORT[plan(large, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-    two = [SHORT[plan(large, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
-    whole = plan(large, _gpu(80)).footprint
-    act = whole.activation
-    row = (f"| SD 3.5 Large | {whole.weights / GiB:.2f} GiB | {whole.largest.name} {whole.largest.nbytes / GiB:.2f} GiB "
-           f"| {act.nbytes / GiB:.2f} GiB at {act.width}x{act.height} | " + " | ".join(one) + " |")
+    two = placements(large, 2)
+    row = placement_row(large, "SD 3.5 Large")
     assert row == (
         "| SD 3.5 Large | 25.72 GiB | transformer 15.17 GiB | 2.00 GiB at 1024x1024 | sequential offload | sequential offload "
         "| sequential offload | sequential offload | device | device | device |"

@@ -26,6 +26,7 @@ from autopipe_core import (
 from autopipe_core.builtin import CONTROLNET_CLASSES
 from autopipe_core.planning import plan as placement_plan
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_rows_serve_diffusers
 from autopipe_sd3 import FAMILY, INPAINTING, NO_CONTROLNET_IMG2IMG
 from autopipe_sd3.loading import ALLOWANCE, FIXED, T5, plan
 
@@ -42,19 +43,6 @@ def _identity(files=None, components=None, configs=None):
 # Registration: the rows are diffusers' AutoPipeline tables
 
 
-def diffusers_table(name: str) -> dict[str, str]:
-    """key -> class name of one of the OrderedDicts of diffusers' pipelines/auto_pipeline.py, read from its source."""
-    import ast
-    import importlib.util
-
-    source = Path(importlib.util.find_spec("diffusers").origin).parent / "pipelines" / "auto_pipeline.py"
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            pairs = node.value.args[0].elts
-            return {pair.elts[0].value: pair.elts[1].id for pair in pairs}
-    raise AssertionError(f"diffusers' auto_pipeline.py has no {name}")
-
-
 def test_the_family_and_its_rows_load_alone():
     registry = get_registry()
     assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-sd3"}
@@ -67,22 +55,14 @@ def test_each_row_is_diffusers_autopipeline_key_and_each_gap_is_one_there():
     """stable-diffusion-3, -pag and -controlnet in diffusers 0.42.1's three tables: the same class per task, and a
     task this plugin says is missing is one diffusers' table lacks. The tables are read from diffusers'
     pipelines/auto_pipeline.py as written (importing it imports every pipeline diffusers has)."""
-    tables = {
-        Task.TEXT2IMG: diffusers_table("AUTO_TEXT2IMAGE_PIPELINES_MAPPING"),
-        Task.IMG2IMG: diffusers_table("AUTO_IMAGE2IMAGE_PIPELINES_MAPPING"),
-        Task.INPAINT: diffusers_table("AUTO_INPAINT_PIPELINES_MAPPING"),
+    keys = {"stable-diffusion-3": FAMILY, "stable-diffusion-3-pag": (FAMILY, {"pag"}), "stable-diffusion-3-controlnet": (FAMILY, {"controlnet"})}
+    served = check_rows_serve_diffusers(keys, naming="stable-diffusion-3")
+    assert {key: set(tasks) for key, tasks in served.items()} == {
+        "stable-diffusion-3": set(Task), "stable-diffusion-3-pag": {Task.TEXT2IMG, Task.IMG2IMG},
+        "stable-diffusion-3-controlnet": {Task.TEXT2IMG, Task.INPAINT},
     }
-    keys = {frozenset(): "stable-diffusion-3", frozenset({"pag"}): "stable-diffusion-3-pag", frozenset({"controlnet"}): "stable-diffusion-3-controlnet"}
-    rows = {row.modifiers: row for row in autopipe_sd3.autopipe_pipelines()}
-    for modifiers, key in keys.items():
-        row = rows[modifiers]
-        for task, table in tables.items():
-            theirs = table.get(key)
-            if theirs is None:
-                assert task not in row.classes and row.missing[task], (key, task)
-            else:
-                assert row.classes[task] == f"diffusers:{theirs}", (key, task)
     # The rows diffusers has no key for at all say so for every task.
+    rows = {row.modifiers: row for row in autopipe_sd3.autopipe_pipelines()}
     for modifiers in ({"controlnet", "pag"}, {"controlnet-union"}):
         row = rows[frozenset(modifiers)]
         assert not row.classes and set(row.missing) == set(Task)

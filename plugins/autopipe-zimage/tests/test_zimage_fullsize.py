@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, resolve
-from autopipe_core.planning import GiB, plan
+from autopipe_core import resolve
+from autopipe_core.planning import plan
+from autopipe_core.testing import gpu, placement_row, placements
 from autopipe_zimage import architectures
 
 pytestmark = pytest.mark.slow
 
-BUDGETS_GIB = (4, 8, 12, 16, 24, 40, 80)
-SHORT = {"device": "device", "balanced": "balanced", "model_cpu_offload": "model offload", "sequential_cpu_offload": "sequential offload"}
 COMPONENTS = ("transformer", "text_encoder", "vae")
 
 
 @pytest.fixture(scope="module")
 def turbo(tmp_path_factory):
     return resolve(architectures.write_fullsize(tmp_path_factory.mktemp("fullsize") / "z-image-turbo"), "text2img")
-
-
-def _gpu(gib: int, count: int = 1, bf16: bool = True) -> DeviceFacts:
-    return DeviceFacts("cuda", count, gib * GiB, gib * GiB, bf16)
 
 
 def _count(model) -> int:
@@ -45,7 +40,7 @@ def test_the_built_models_have_the_published_sizes():
 
 
 def test_every_component_is_counted_from_its_headers_in_bfloat16(turbo):
-    placed = plan(turbo, _gpu(80))
+    placed = plan(turbo, gpu(80))
     assert {c.name: c.parameters for c in placed.footprint.components} == {n: architectures.PARAMETERS[n] for n in COMPONENTS}
     assert {c.dtype for c in placed.footprint.components} == {"bfloat16"}
     assert placed.footprint.weights == 2 * sum(architectures.PARAMETERS[n] for n in COMPONENTS)
@@ -53,25 +48,21 @@ def test_every_component_is_counted_from_its_headers_in_bfloat16(turbo):
 
 
 def test_without_bfloat16_the_whole_pipeline_is_float32(turbo):
-    placed = plan(turbo, _gpu(80, bf16=False))
+    placed = plan(turbo, gpu(80, bf16=False))
     assert {c.dtype for c in placed.footprint.components} == {"float32"}
     assert placed.footprint.weights == 4 * sum(architectures.PARAMETERS[n] for n in COMPONENTS)
     assert placed.plan.placement == "device" and "overflows in float16" in placed.plan.reason
 
 
 def test_on_16_gib_the_models_take_turns(turbo):
-    placed = plan(turbo, _gpu(16))
+    placed = plan(turbo, gpu(16))
     assert placed.plan.placement == "model_cpu_offload"
     assert "transformer (11.46 GiB), fits with the activations (13.46 GiB)" in placed.plan.reason
 
 
 def test_the_placement_table_rows(turbo):
-    one = [SHORT[plan(turbo, _gpu(g)).plan.placement] for g in BUDGETS_GIB]
-    two = [SHORT[plan(turbo, _gpu(g, 2)).plan.placement] for g in BUDGETS_GIB]
-    whole = plan(turbo, _gpu(80)).footprint
-    act = whole.activation
-    row = (f"| Z-Image-Turbo | {whole.weights / GiB:.2f} GiB | {whole.largest.name} {whole.largest.nbytes / GiB:.2f} GiB "
-           f"| {act.nbytes / GiB:.2f} GiB at {act.width}x{act.height} | " + " | ".join(one) + " |")
+    two = placements(turbo, 2)
+    row = placement_row(turbo, "Z-Image-Turbo")
     assert row == (
         "| Z-Image-Turbo | 19.11 GiB | transformer 11.46 GiB | 2.00 GiB at 1024x1024 | sequential offload | sequential offload "
         "| sequential offload | model offload | device | device | device |"

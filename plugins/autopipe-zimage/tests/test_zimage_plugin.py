@@ -3,8 +3,6 @@ from their JSON, refusals that say what to load, the loading plans and allowance
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,7 +15,8 @@ from autopipe_core import (
     UnsupportedModelError, UnsupportedTaskError, resolve,
 )
 from autopipe_core.registry import get_registry
-from autopipe_zimage import FAMILIES, FAMILY, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI, OMNI_NO_IMG2IMG, loading, tiny
+from autopipe_core.testing import auto_tables, check_registered_alone
+from autopipe_zimage import CONTROLNET, FAMILIES, FAMILY, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI, OMNI_NO_IMG2IMG, loading, tiny
 
 GPU_BF16 = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
 GPU_NO_BF16 = DeviceFacts("cuda", 1, 32 * GiB, 32 * GiB, False)
@@ -45,38 +44,19 @@ def _layout(root: Path, cls: str, components: dict, transformer: dict) -> Path:
     return root
 
 
-def diffusers_table(name: str) -> dict[str, str]:
-    """key -> class name of one of the OrderedDicts of diffusers' pipelines/auto_pipeline.py, read from its source."""
-    source = Path(importlib.util.find_spec("diffusers").origin).parent / "pipelines" / "auto_pipeline.py"
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return {pair.elts[0].value: pair.elts[1].id for pair in node.value.args[0].elts}
-    raise AssertionError(f"diffusers' auto_pipeline.py has no {name}")
-
-
-TABLES = {
-    Task.TEXT2IMG: "AUTO_TEXT2IMAGE_PIPELINES_MAPPING",
-    Task.IMG2IMG: "AUTO_IMAGE2IMAGE_PIPELINES_MAPPING",
-    Task.INPAINT: "AUTO_INPAINT_PIPELINES_MAPPING",
-}
-
-
 # Registration and diffusers' tables
 
 
 def test_two_families_load_alone_with_no_conflict():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-zimage"}
-    assert {f for f, (_, owner) in registry.families.items() if owner == "autopipe-zimage"} == set(FAMILIES)
-    assert registry.conflicts == ()
+    check_registered_alone("autopipe-zimage", FAMILIES, [FAMILY, (FAMILY, {CONTROLNET}), OMNI])
 
 
 def test_every_z_image_key_of_diffusers_tables_is_served_as_diffusers_serves_it_but_one():
     """Each z-image key of diffusers 0.42.1's three tables, read from its source: a folder naming the key's class resolves
     to diffusers' class for that task, except z-image-controlnet-inpaint's text2img (see the next test)."""
     served, deliberate = [], []
-    for task, name in TABLES.items():
-        for key, cls in diffusers_table(name).items():
+    for task, table in auto_tables().items():
+        for key, cls in table.items():
             if not key.startswith("z-image"):
                 continue
             ours = get_registry().table[(lambda e: (e.family, e.modifiers))(get_registry().classes[cls])].get(task)
