@@ -16,7 +16,8 @@ the isolation fixtures), ``pytest_plugin`` (the ``pytest11`` entry point), and t
 share: ``diffusers_tables`` (diffusers' AutoPipeline tables, the pipelines taking a model class, and that a family's
 rows serve them), ``registration`` (a plugin's families and rows, registered alone), ``refusal_checks`` (refusals
 that say what to use), ``diffusers_single_files`` (what diffusers' single-file loading knows of a family) and
-``header_files`` (full-size checkpoints whose weights are holes) and ``placement_table`` (docs/placement.md's rows).
+``header_files`` (full-size checkpoints whose weights are holes), ``placement_table`` (docs/placement.md's rows),
+``footprint_checks`` (a footprint against the pipeline loaded) and ``config_files`` (a folder's JSON, to compare).
 Names are imported on first use, so that the pytest plugin, loaded in every
 pytest run, costs a run that does not use it nothing.
 """
@@ -46,6 +47,9 @@ _EXPORTS = {
     "header_only_file": "header_files",
     "header_only_checkpoint": "header_files",
     "gpu": "machines",
+    "loaded_bytes": "footprint_checks",
+    "check_counted_as_loaded": "footprint_checks",
+    "json_files": "config_files",
     "placements": "placement_table",
     "placement_row": "placement_table",
 }
@@ -54,10 +58,12 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .cases import Case, row_label
+    from .config_files import json_files
     from .diffusers_single_files import check_no_diffusers_single_file
     from .diffusers_tables import auto_tables, check_rows_serve_diffusers, keys_naming, pipelines_taking
-    from .header_files import header_only_checkpoint, header_only_file
     from .fixtures import tiny_checkpoint
+    from .footprint_checks import check_counted_as_loaded, loaded_bytes
+    from .header_files import header_only_checkpoint, header_only_file
     from .isolation import isolate
     from .kit import PluginConformance, public_loaders
     from .machines import KIT_DEVICES, gpu

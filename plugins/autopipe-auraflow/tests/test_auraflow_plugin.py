@@ -116,9 +116,7 @@ def test_the_footprint_counts_the_float32_vae_and_umt5s_float32_layers_as_loadin
     assert placed.plan.dtype == "float16" and dict(placed.plan.component_dtypes) == {"vae": "float32"}
     assert placed.footprint.activation.nbytes == 3 * GiB
     pipe = AutoPipelineForText2Image.from_pretrained(path, dtype={"default": torch.float16, "vae": torch.float32})
-    for name in ("text_encoder", "vae", "transformer"):
-        counted = placed.footprint.component(name)
-        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    kit.check_counted_as_loaded(placed.footprint, pipe, ("text_encoder", "vae", "transformer"))
     held = {n: p.dtype for n, p in pipe.text_encoder.named_parameters()}
     assert {d for n, d in held.items() if n.endswith("wo.weight")} == {torch.float32}
     assert "wo kept in float32" in placed.footprint.component("text_encoder").source

@@ -224,8 +224,6 @@ def test_the_footprint_counts_what_loading_gives(tiny_checkpoint, device, dtype)
     placed = plan_placement(resolve(path, Task.TEXT2IMG), device)
     assert placed.plan.dtype == str(dtype).removeprefix("torch.") and dict(placed.plan.component_dtypes) == {"vae": "float32"}
     pipe = AutoPipelineForText2Image.from_pretrained(path, dtype={"default": dtype, "vae": torch.float32})
-    for name in ("text_encoder", "vae", "transformer"):
-        counted = placed.footprint.component(name)
-        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    kit.check_counted_as_loaded(placed.footprint, pipe, ("text_encoder", "vae", "transformer"))
     wo = {p.dtype for n, p in pipe.text_encoder.named_parameters() if n.endswith("wo.weight")}
     assert wo == ({torch.float32} if dtype == torch.float16 else {torch.bfloat16})

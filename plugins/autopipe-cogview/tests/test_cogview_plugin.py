@@ -136,9 +136,7 @@ def test_the_footprint_counts_each_component_as_loading_gives_it(tiny_checkpoint
     placed = plan_placement(resolve(path, Task.TEXT2IMG), BF16_GPU)
     assert placed.plan.dtype == "bfloat16" and placed.footprint.activation.width == 64  # the tiny sample_size 8 x 8
     pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=torch.bfloat16)
-    for name in ("text_encoder", "vae", "transformer"):
-        counted = placed.footprint.component(name)
-        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    kit.check_counted_as_loaded(placed.footprint, pipe, ("text_encoder", "vae", "transformer"))
 
 
 # No single files: diffusers' from_single_file knows neither family

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from autopipe_core.testing import json_files
+
 CONFIGS = Path(__file__).resolve().parent.parent / "src" / "autopipe_flux" / "configs"
 
 FLUX_DEV = dict(
@@ -124,20 +126,9 @@ def config_folder(name: str, folder: Path) -> Path:
     return folder
 
 
-_VERSIONS = ("_diffusers_version", "transformers_version")
-
-
-def _files(folder: Path) -> dict[str, dict]:
-    out = {}
-    for path in sorted(folder.rglob("*.json")):
-        data = json.loads(path.read_text())
-        out[str(path.relative_to(folder))] = {k: v for k, v in data.items() if k not in _VERSIONS}
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_the_shipped_folder_is_what_the_published_numbers_write(name, tmp_path):
-    assert _files(CONFIGS / name) == _files(config_folder(name, tmp_path / name)), (
+    assert json_files(CONFIGS / name) == json_files(config_folder(name, tmp_path / name)), (
         f"configs/{name} differs from what the architecture numbers write: run python {Path(__file__).name} to rewrite it"
     )
 
@@ -164,10 +155,10 @@ def test_each_config_builds_the_published_parameter_count(name, component):
 
 
 def test_every_flux_folder_shares_the_text_encoders_vae_and_tokenizer():
-    files = {name: _files(CONFIGS / name) for name in PIPELINES if name != "chroma"}
+    files = {name: json_files(CONFIGS / name) for name in PIPELINES if name != "chroma"}
     for part in ("text_encoder/config.json", "text_encoder_2/config.json", "vae/config.json", "tokenizer/tokenizer_config.json"):
         assert len({json.dumps(f[part], sort_keys=True) for f in files.values()}) == 1, part
-    assert _files(CONFIGS / "chroma")["text_encoder/config.json"] == files["flux-dev"]["text_encoder_2/config.json"]
+    assert json_files(CONFIGS / "chroma")["text_encoder/config.json"] == files["flux-dev"]["text_encoder_2/config.json"]
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from autopipe_core.testing import json_files
+
 CONFIGS = Path(__file__).resolve().parent.parent / "src" / "autopipe_flux2" / "configs"
 
 _COMMON = dict(
@@ -121,20 +123,9 @@ def config_folder(name: str, folder: Path) -> Path:
     return folder
 
 
-_VERSIONS = ("_diffusers_version", "transformers_version")
-
-
-def _files(folder: Path) -> dict[str, dict]:
-    out = {}
-    for path in sorted(folder.rglob("*.json")):
-        data = json.loads(path.read_text())
-        out[str(path.relative_to(folder))] = {k: v for k, v in data.items() if k not in _VERSIONS}
-    return out
-
-
 @pytest.mark.parametrize("name", sorted({**PIPELINES, **TINY}))
 def test_the_shipped_folder_is_what_the_published_numbers_write(name, tmp_path):
-    assert _files(CONFIGS / name) == _files(config_folder(name, tmp_path / name)), (
+    assert json_files(CONFIGS / name) == json_files(config_folder(name, tmp_path / name)), (
         f"configs/{name} differs from what the architecture numbers write: run python {Path(__file__).name} to rewrite it"
     )
 
@@ -155,7 +146,7 @@ def test_each_config_builds_its_parameter_count_which_rounds_to_the_published_on
 
 
 def test_every_folder_shares_the_vae_and_scheduler_and_klein_s_differ_only_in_sizes():
-    files = {name: _files(CONFIGS / name) for name in PIPELINES}
+    files = {name: json_files(CONFIGS / name) for name in PIPELINES}
     for part in ("vae/config.json", "scheduler/scheduler_config.json"):
         assert len({json.dumps(f[part], sort_keys=True) for f in files.values()}) == 1, part
     four, nine = files["flux2-klein-4b"], files["flux2-klein-9b"]
@@ -167,10 +158,10 @@ def test_every_folder_shares_the_vae_and_scheduler_and_klein_s_differ_only_in_si
 def test_the_joint_attention_width_is_three_stacked_text_encoder_states():
     """FLUX.2 stacks three hidden states of its text encoder (layers 10, 20, 30 of Mistral; 9, 18, 27 of Qwen3)."""
     for name in PIPELINES:
-        encoder = _files(CONFIGS / name)["text_encoder/config.json"]
+        encoder = json_files(CONFIGS / name)["text_encoder/config.json"]
         width = encoder["text_config"]["hidden_size"] if "text_config" in encoder else encoder["hidden_size"]
         layers = encoder["text_config"]["num_hidden_layers"] if "text_config" in encoder else encoder["num_hidden_layers"]
-        assert _files(CONFIGS / name)["transformer/config.json"]["joint_attention_dim"] == 3 * width
+        assert json_files(CONFIGS / name)["transformer/config.json"]["joint_attention_dim"] == 3 * width
         assert layers >= (30 if name == "flux2-dev" else 27)
 
 

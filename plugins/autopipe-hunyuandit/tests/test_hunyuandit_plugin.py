@@ -24,7 +24,7 @@ from autopipe_core import (
 from autopipe_core.builtin import CONTROLNET_CLASSES
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers, loaded_bytes
 from autopipe_hunyuandit.loading import ALLOWANCE, plan
 from autopipe_hunyuandit.tiny import controlnet
 
@@ -225,7 +225,7 @@ def test_mt5s_float32_layers_are_counted_and_loaded_as_the_plan_says(tiny):
     loaded = AutoPipelineForText2Image.from_pretrained(tiny, dtype=torch.float16)
     held = {n: p.dtype for n, p in loaded.text_encoder_2.named_parameters()}
     assert {d for n, d in held.items() if n.endswith("wo.weight")} == {torch.float32}
-    assert counted.nbytes == sum(p.numel() * p.element_size() for p in loaded.text_encoder_2.parameters())
+    assert counted.nbytes == loaded_bytes(loaded.text_encoder_2)
     assert placed.footprint.component("text_encoder").nbytes == 2 * placed.footprint.component("text_encoder").parameters  # BERT: none
 
 

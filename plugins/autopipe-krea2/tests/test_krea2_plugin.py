@@ -104,9 +104,7 @@ def test_the_footprint_counts_the_transformer_as_bfloat16_loading_gives_it(tiny_
     held = {n: p.dtype for n, p in pipe.transformer.named_parameters()}
     assert {d for n, d in held.items() if n.endswith(("norm1.weight", "norm_q.weight"))} == {torch.float32}
     assert held["img_in.weight"] == torch.bfloat16
-    for name in ("text_encoder", "vae", "transformer"):
-        counted = placed.footprint.component(name)
-        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    kit.check_counted_as_loaded(placed.footprint, pipe, ("text_encoder", "vae", "transformer"))
     assert "kept in float32" in placed.footprint.component("transformer").source
 
 

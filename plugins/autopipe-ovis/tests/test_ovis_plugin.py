@@ -129,9 +129,7 @@ def test_the_tiny_checkpoint_is_planned_at_exactly_its_loaded_bytes(tiny_checkpo
     placed = plan_placement(resolve(path, Task.TEXT2IMG), BF16_GPU)
     assert placed.plan.dtype == "bfloat16" and placed.footprint.activation.nbytes == 2 * GiB
     pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=torch.bfloat16)
-    for name in ("text_encoder", "vae", "transformer"):
-        counted = placed.footprint.component(name)
-        assert counted.nbytes == sum(p.numel() * p.element_size() for p in getattr(pipe, name).parameters()), name
+    kit.check_counted_as_loaded(placed.footprint, pipe, ("text_encoder", "vae", "transformer"))
 
 
 # The tiny checkpoint

@@ -12,7 +12,7 @@ import autopipe_pixart as pixart
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers, loaded_bytes
 from autopipe_pixart.loading import PIXART_ALLOWANCE, plan
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
@@ -154,7 +154,7 @@ def test_t5s_float32_layers_are_counted_and_loaded_as_the_plan_says(tiny_checkpo
     pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=torch.float16)
     held = {n: p.dtype for n, p in pipe.text_encoder.named_parameters()}
     assert {d for n, d in held.items() if n.endswith("wo.weight")} == {torch.float32}
-    assert counted.nbytes == sum(p.numel() * p.element_size() for p in pipe.text_encoder.parameters())
+    assert counted.nbytes == loaded_bytes(pipe.text_encoder)
     assert counted.nbytes > 2 * counted.parameters  # more than float16 alone
 
 
