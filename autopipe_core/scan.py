@@ -28,7 +28,7 @@ from .registry import Registry, get_registry
 from .resolve import Resolution, identify, resolve_identity
 from .single_file import identify_detection
 from .sources import local_path
-from .specs import Detection, DeviceFacts, Identity, LoadPlan
+from .specs import Detection, DeviceFacts, Identity
 from .tasks import Task
 
 #: The machine a scan's byte counts are planned for: an accelerator with bfloat16, so the figure is the family's
@@ -141,8 +141,8 @@ _ANY_FILE = "\0autopipe-scan: this file\0"
 
 class _Classifier:
     """One scan's classifying: every file's header read and parsed once, and what depends only on a file's detection
-    (its Identity but for the path, the class per task or the refusals, the family's plan) worked out once per
-    distinct detection. A library holds many files of few kinds; each costs its header and the count of its bytes.
+    (its Identity but for the path, the class per task or the refusals) worked out once per distinct detection. A
+    library holds many files of few kinds; each costs its header, its family's plan and the count of its bytes.
 
     A refusal names the checkpoint; the once-worked-out one names :data:`_ANY_FILE`, replaced by each file's path.
     tests/test_scan.py checks a scan's answers against each file classified on its own.
@@ -151,7 +151,7 @@ class _Classifier:
     def __init__(self, registry: Registry, allow_pickle: bool):
         self.registry, self.allow_pickle = registry, allow_pickle
         self.identities: dict[tuple[Any, ...], Identity] = {}
-        self.answers: dict[tuple[Any, ...], tuple[dict[str, str | None], dict[str, str], Resolution | None, LoadPlan | None]] = {}
+        self.answers: dict[tuple[Any, ...], tuple[dict[str, str | None], dict[str, str], Resolution | None]] = {}
 
     def classify(self, path: Path, kind: str) -> Scanned:
         try:
@@ -162,23 +162,23 @@ class _Classifier:
             return Scanned(str(path), kind, error=f"{type(exc).__name__}: {exc}")
         if identity.detection is None:
             return self._folder(path, identity, kind)
-        # A plan may depend on the file's name through Identity.has_weight_variant (".bf16." in it, Sana's plan): what
-        # follows the name's first dot, which every such marker lies in, is part of the key and of the name shown.
+        # The answers are worked out on an Identity whose files hold what follows this name's first dot, where any
+        # weight-variant marker lies (Identity.has_weight_variant: ".bf16."): that part is in the key too.
         name = Path(identity.reference).name
         tail = name[name.index("."):] if "." in name else ""
         key = (_detection_key(identity.detection), tail)
         if key not in self.answers:
             self.answers[key] = self._answers(replace(identity, reference=_ANY_FILE, files=("\0" + tail,)))
-        pipelines, refused, resolved, plan = self.answers[key]
+        pipelines, refused, resolved = self.answers[key]
         if resolved is None:
             return Scanned(str(path), kind, error=next(iter(refused.values())).replace(_ANY_FILE, identity.reference))
         weights = None
-        if plan is not None:
-            try:
-                counted = file_footprint(identity, plan, allow_pickle=self.allow_pickle, header=header)
-                weights = None if counted.unknown else counted.weights
-            except AutopipeError:
-                pass
+        try:  # the plan is the file's own: a plugin's may read the file (SD 3's counts it to decide about T5)
+            plan = family_plan(replace(resolved, identity=identity), SCAN_DEVICE, self.registry)
+            counted = file_footprint(identity, plan, allow_pickle=self.allow_pickle, header=header)
+            weights = None if counted.unknown else counted.weights
+        except AutopipeError:
+            pass
         refused = {task: why.replace(_ANY_FILE, identity.reference) for task, why in refused.items()}
         return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, dict(pipelines), refused, weights, None,
                        identity.detection.variant)
@@ -207,8 +207,12 @@ class _Classifier:
         # this file's path and name, this file's Detection.
         return replace(known, reference=str(local), files=(local.name,), detection=best), header
 
-    def _answers(self, identity: Identity) -> tuple[dict[str, str | None], dict[str, str], Resolution | None, LoadPlan | None]:
-        """The class per task (None: refused, with why), the first resolution and the family's plan for `identity`."""
+    def _answers(self, identity: Identity) -> tuple[dict[str, str | None], dict[str, str], Resolution | None]:
+        """The class per task (None: refused, with why) and the first resolution for `identity`.
+
+        From the tables, the family's requirements and variants and the Identity's configs: no plugin code that could
+        read the file runs here (resolve_identity asks a modifier's fits only for keywords passed, and none are).
+        """
         pipelines: dict[str, str | None] = {}
         refused: dict[str, str] = {}
         resolved = None
@@ -220,16 +224,10 @@ class _Classifier:
                 continue
             pipelines[task.value] = resolution.pipeline_class
             resolved = resolved or resolution
-        plan = None
-        if resolved is not None:
-            try:
-                plan = family_plan(resolved, SCAN_DEVICE, self.registry)
-            except AutopipeError:
-                pass
-        return pipelines, refused, resolved, plan
+        return pipelines, refused, resolved
 
     def _folder(self, path: Path, identity: Identity, kind: str = "folder") -> Scanned:
-        pipelines, refused, resolved, _ = self._answers(identity)
+        pipelines, refused, resolved = self._answers(identity)
         if resolved is None:
             return Scanned(str(path), kind, error=next(iter(refused.values())))
         detected = identity.detection.variant if identity.detection is not None else None

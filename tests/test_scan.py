@@ -14,8 +14,14 @@ import pytest
 import single_file_layouts as layouts
 from test_cli import FAMILIES as DEMO_FAMILIES
 
+from autopipe_core.errors import AutopipeError
 from autopipe_core.headers import read_header, write_header
-from autopipe_core.scan import candidates, classify, scan
+from autopipe_core.planning import family_plan, footprint
+from autopipe_core.registry import get_registry
+from autopipe_core.resolve import identify, resolve_identity
+from autopipe_core.scan import SCAN_DEVICE, Scanned, candidates, classify, scan, sharded_header
+from autopipe_core.single_file import detect, identify_detection
+from autopipe_core.tasks import Task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import scan_library  # noqa: E402 - bench/scan_library.py: the real single-file layouts the benchmark scans
@@ -139,11 +145,43 @@ def test_every_checkpoint_is_classified_and_the_broken_ones_are_reported(library
         assert r.family is None and r.pipelines == {} and r.weights_bytes is None, r
 
 
+def _alone(path: Path, kind: str) -> Scanned:
+    """`path` classified on its own through resolve's and planning's public functions, as a scan did before it worked
+    anything out once for many files (each file read twice, every answer its own)."""
+    registry = get_registry()
+    try:
+        if kind == "sharded":
+            identity = identify_detection(path, detect(sharded_header(path), registry), registry)
+        else:
+            identity = identify(path, registry)
+    except AutopipeError as exc:
+        return Scanned(str(path), kind, error=f"{type(exc).__name__}: {exc}")
+    pipelines, refused, resolved = {}, {}, None
+    for task in Task:
+        try:
+            resolution = resolve_identity(identity, task, {}, registry)
+        except AutopipeError as exc:
+            pipelines[task.value], refused[task.value] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        pipelines[task.value] = resolution.pipeline_class
+        resolved = resolved or resolution
+    if resolved is None:
+        return Scanned(str(path), kind, error=next(iter(refused.values())))
+    try:
+        counted = footprint(identity, family_plan(resolved, SCAN_DEVICE, registry))
+        weights = None if counted.unknown else counted.weights
+    except AutopipeError:
+        weights = None
+    detected = identity.detection.variant if identity.detection is not None else None
+    return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, pipelines, refused, weights, None, detected)
+
+
 def test_files_of_one_kind_each_get_their_own_answers(library, scanned, every_plugin):
-    """What a scan works out once per detection (the Identity, the classes, the refusals, the plan) is each file's own:
-    every entry equals the file classified alone, and a refusal names the file it is about."""
-    alone = {os.path.relpath(str(path), library): classify(path, kind) for path, kind in candidates(library)}
+    """What a scan works out once per detection (the Identity, the classes, the refusals) is each file's own: every
+    entry equals the file classified alone, and a refusal names the file it is about."""
+    alone = {os.path.relpath(str(path), library): _alone(path, kind) for path, kind in candidates(library)}
     assert alone == scanned
+    assert {os.path.relpath(str(path), library): classify(path, kind) for path, kind in candidates(library)} == scanned
     first, second = (scanned[f"files/sd15-inpainting{n}.safetensors"] for n in ("", "-2"))
     assert first.refused["text2img"] != second.refused["text2img"]
     assert str(library / "files" / "sd15-inpainting-2.safetensors") in second.refused["text2img"]
