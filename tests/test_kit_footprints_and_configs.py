@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autopipe_core.specs import ComponentBytes, Footprint
-from autopipe_core.testing import check_counted_as_loaded, json_files, loaded_bytes
+from autopipe_core.testing import check_counted_as_loaded, json_files, loaded_bytes, write_json_files
 
 
 def _pipeline():
@@ -60,3 +60,12 @@ def test_a_folder_that_is_not_one_or_a_file_that_is_not_json_is_an_error(tmp_pat
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json is not JSON"):
         json_files(tmp_path)
+
+
+def test_a_folder_of_json_is_written_as_read_back(tmp_path):
+    files = {"model_index.json": {"_class_name": "X", "vae": ["diffusers", "AutoencoderKL"]}, "vae/config.json": {"scaling_factor": 0.13}}
+    assert write_json_files(tmp_path / "x", files) == tmp_path / "x"
+    assert json_files(tmp_path / "x") == files
+    with pytest.raises(ValueError, match="'../escape.json' is not a path inside the folder"):
+        write_json_files(tmp_path / "y", {"../escape.json": {}})
+    assert not (tmp_path / "escape.json").exists()

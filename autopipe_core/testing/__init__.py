@@ -50,6 +50,7 @@ _EXPORTS = {
     "loaded_bytes": "footprint_checks",
     "check_counted_as_loaded": "footprint_checks",
     "json_files": "config_files",
+    "write_json_files": "config_files",
     "placements": "placement_table",
     "placement_row": "placement_table",
 }
@@ -58,7 +59,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .cases import Case, row_label
-    from .config_files import json_files
+    from .config_files import json_files, write_json_files
     from .diffusers_single_files import check_no_diffusers_single_file
     from .diffusers_tables import auto_tables, check_rows_serve_diffusers, keys_naming, pipelines_taking
     from .fixtures import tiny_checkpoint

@@ -20,6 +20,7 @@ from autopipe_core import (
 )
 from autopipe_core.registry import get_registry
 from autopipe_core import testing as kit
+from autopipe_core.testing import write_json_files
 from autopipe_lumina.loading import ALLOWANCE, plan
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
@@ -51,11 +52,7 @@ def _layout(root: Path, cls: str, text_encoder: dict, transformer: dict) -> Path
         "text_encoder/config.json": text_encoder,
         "transformer/config.json": transformer,
     }
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content))
-    return root
+    return write_json_files(root, files)
 
 
 # Registration, against diffusers' own tables and classes

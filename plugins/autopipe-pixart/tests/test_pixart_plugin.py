@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +10,7 @@ import autopipe_pixart as pixart
 from autopipe_core import AutoPipelineForText2Image, DeviceFacts, GiB, Identity, Task, UnsupportedTaskError, resolve
 from autopipe_core.planning import plan as plan_placement
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers, loaded_bytes
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers, loaded_bytes, write_json_files
 from autopipe_pixart.loading import PIXART_ALLOWANCE, plan
 
 #: diffusers' AutoPipeline keys this plugin serves (diffusers.pipelines.auto_pipeline, 0.42.1).
@@ -48,14 +46,6 @@ REAL = {
         "transformer/config.json": {**PIXART_TRANSFORMER, "sample_size": 256, "interpolation_scale": 4, "use_additional_conditions": False},
     },
 }
-
-
-def _layout(root: Path, files: dict) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content))
-    return root
 
 
 # Registration, against diffusers' own AutoPipeline tables
@@ -100,8 +90,8 @@ def test_every_class_takes_the_lineages_components(family):
 
 
 def test_the_real_pixart_configs_resolve_as_diffusers_does(tmp_path):
-    alpha = resolve(_layout(tmp_path / "alpha", REAL["pixart-alpha-1024"]), Task.TEXT2IMG)
-    sigma = resolve(_layout(tmp_path / "sigma", REAL["pixart-sigma-2k"]), Task.TEXT2IMG)
+    alpha = resolve(write_json_files(tmp_path / "alpha", REAL["pixart-alpha-1024"]), Task.TEXT2IMG)
+    sigma = resolve(write_json_files(tmp_path / "sigma", REAL["pixart-sigma-2k"]), Task.TEXT2IMG)
     assert (alpha.family, alpha.pipeline_class) == (pixart.PIXART_ALPHA, "PixArtAlphaPipeline")
     assert (sigma.family, sigma.pipeline_class) == (pixart.PIXART_SIGMA, "PixArtSigmaPipeline")
     assert resolve(tmp_path / "sigma", Task.TEXT2IMG, enable_pag=True).pipeline_class == "PixArtSigmaPAGPipeline"
@@ -109,13 +99,13 @@ def test_the_real_pixart_configs_resolve_as_diffusers_does(tmp_path):
 
 def test_pag_on_pixart_alpha_is_refused_with_why(tmp_path):
     with pytest.raises(UnsupportedTaskError, match="no PAG pipeline for PixArt-α: PixArtSigmaPAGPipeline is PixArt-Σ's"):
-        resolve(_layout(tmp_path / "alpha", REAL["pixart-alpha-1024"]), Task.TEXT2IMG, enable_pag=True)
+        resolve(write_json_files(tmp_path / "alpha", REAL["pixart-alpha-1024"]), Task.TEXT2IMG, enable_pag=True)
 
 
 @pytest.mark.parametrize("task, words", [(Task.IMG2IMG, "SanaSprintImg2ImgPipeline"), (Task.INPAINT, "StableDiffusionXLInpaintPipeline")])
 def test_pixart_img2img_and_inpaint_are_refused_saying_what_to_use(tmp_path, task, words):
     with pytest.raises(UnsupportedTaskError) as refusal:
-        resolve(_layout(tmp_path / "sigma", REAL["pixart-sigma-2k"]), task)
+        resolve(write_json_files(tmp_path / "sigma", REAL["pixart-sigma-2k"]), task)
     assert words in str(refusal.value) and "use AutoPipelineForText2Image" in str(refusal.value)
 
 

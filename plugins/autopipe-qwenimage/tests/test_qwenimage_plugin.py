@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import pytest
 
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import auto_tables
+from autopipe_core.testing import auto_tables, write_json_files
 from autopipe_qwenimage import (
     CONTROLNET, EDIT, EDIT_NO_TEXT2IMG, EDIT_PLUS, FAMILIES, FAMILY, LAYERED, QWENIMAGE21, VISION_FAMILIES, tiny,
 )
@@ -53,11 +52,8 @@ EXPECTED = {
 
 
 def _layout(root: Path, cls: str, components: dict, transformer: dict) -> Path:
-    root.mkdir(parents=True)
-    (root / "model_index.json").write_text(json.dumps({"_class_name": cls, "_diffusers_version": "0.35.0", **components}))
-    (root / "transformer").mkdir()
-    (root / "transformer" / "config.json").write_text(json.dumps(transformer))
-    return root
+    index = {"_class_name": cls, "_diffusers_version": "0.35.0", **components}
+    return write_json_files(root, {"model_index.json": index, "transformer/config.json": transformer})
 
 
 # Registration and diffusers' tables

@@ -25,6 +25,7 @@ from autopipe_core import (
 )
 from autopipe_core.known import known_classes
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import write_json_files
 from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER, REFINER_ADD_EMBED_DIM
 from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
@@ -94,14 +95,6 @@ REAL = {
 }
 
 
-def _layout(root, files):
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content))
-    return root
-
-
 def _identity(files=FP16_FILES, configs=UPCAST_VAE):
     return Identity("folder", "x", "StableDiffusionXLPipeline", files=files, configs=configs)
 
@@ -158,24 +151,24 @@ def test_the_refiner_number_is_derived_from_the_micro_conditioning():
 
 @pytest.mark.parametrize("task", ["img2img", "inpaint"])
 def test_the_real_refiners_configs_resolve_for_img2img_and_inpaint(tmp_path, task):
-    r = resolve(_layout(tmp_path / "refiner", REAL["refiner"]), task)
+    r = resolve(write_json_files(tmp_path / "refiner", REAL["refiner"]), task)
     assert (r.pipeline_class, r.variant) == (f"StableDiffusionXL{'Img2Img' if task == 'img2img' else 'Inpaint'}Pipeline", "refiner")
 
 
 def test_the_real_refiners_configs_refuse_text2img(tmp_path):
     with pytest.raises(UnsupportedTaskError, match="refiner stable-diffusion-xl checkpoint.*AutoPipelineForImage2Image"):
-        resolve(_layout(tmp_path / "refiner", REAL["refiner"]), "text2img")
+        resolve(write_json_files(tmp_path / "refiner", REAL["refiner"]), "text2img")
 
 
 @pytest.mark.parametrize("task", list(Task))
 def test_the_real_bases_configs_resolve_for_every_task(tmp_path, task):
-    r = resolve(_layout(tmp_path / "base", REAL["base"]), task)
+    r = resolve(write_json_files(tmp_path / "base", REAL["base"]), task)
     assert r.family == FAMILY and r.variant is None
 
 
 def test_a_fp16_safe_vae_restricts_no_task(tmp_path):
     files = {**REAL["base"], "vae/config.json": {"_class_name": "AutoencoderKL", "force_upcast": False}}
-    folder = _layout(tmp_path / "fp16fix", files)
+    folder = write_json_files(tmp_path / "fp16fix", files)
     assert {t: resolve(folder, t).variant for t in Task} == dict.fromkeys(Task, None)
 
 

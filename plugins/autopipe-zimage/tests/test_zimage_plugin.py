@@ -15,7 +15,7 @@ from autopipe_core import (
     UnsupportedModelError, UnsupportedTaskError, resolve,
 )
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import auto_tables, check_registered_alone
+from autopipe_core.testing import auto_tables, check_registered_alone, write_json_files
 from autopipe_zimage import CONTROLNET, FAMILIES, FAMILY, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI, OMNI_NO_IMG2IMG, loading, tiny
 
 GPU_BF16 = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
@@ -37,11 +37,8 @@ CONTROLNET_COMPONENTS = {**COMPONENTS, "controlnet": ["diffusers", "ZImageContro
 
 
 def _layout(root: Path, cls: str, components: dict, transformer: dict) -> Path:
-    root.mkdir(parents=True)
-    (root / "model_index.json").write_text(json.dumps({"_class_name": cls, "_diffusers_version": "0.42.1", **components}))
-    (root / "transformer").mkdir()
-    (root / "transformer" / "config.json").write_text(json.dumps(transformer))
-    return root
+    index = {"_class_name": cls, "_diffusers_version": "0.42.1", **components}
+    return write_json_files(root, {"model_index.json": index, "transformer/config.json": transformer})
 
 
 # Registration and diffusers' tables
