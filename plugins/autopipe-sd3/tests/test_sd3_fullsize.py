@@ -43,7 +43,7 @@ def test_under_float16_t5_holds_its_wo_layers_in_float32(large):
     assert t5.nbytes == 2 * PARAMETERS["text_encoder_3"] + 2 * wo
 
 
-def test_on_24_gib_t5_is_left_out_and_the_rest_goes_on_thegpu(large):
+def test_on_24_gib_t5_is_left_out_and_the_rest_goes_on_the_gpu(large):
     placed = plan(large, gpu(24))
     assert placed.plan.skip == {"text_encoder_3"} and placed.plan.placement == "device"
     assert placed.footprint.weights == 2 * (sum(PARAMETERS.values()) - PARAMETERS["text_encoder_3"])
