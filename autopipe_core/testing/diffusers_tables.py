@@ -6,10 +6,9 @@ diffusers' ``AutoPipelineFor*`` tables for its lineage are each served with
 diffusers' class, every task diffusers has no class for is refused with a
 reason, and no other diffusers pipeline takes the family's model (so that
 each refusal stays true as diffusers grows). The facts come from the
-installed diffusers: the tables from ``diffusers.pipelines.auto_pipeline``
-(imported: they are built at import time), the classes taking a model from
-the source files under ``diffusers/pipelines`` read with :mod:`ast` (nothing
-imported). A failed check raises ``AssertionError`` saying what diffusers has
+installed diffusers' sources, read with :mod:`ast`, nothing imported: the
+tables from ``diffusers/pipelines/auto_pipeline.py``, the classes taking a
+model from every file under ``diffusers/pipelines``. A failed check raises ``AssertionError`` saying what diffusers has
 and what the plugin registered, so that pytest reports it as a failed test.
 """
 
@@ -22,6 +21,7 @@ from typing import Iterable, Mapping
 
 from ..registry import Registry, get_registry
 from ..tasks import Task
+from .cases import row_label
 
 #: The module of diffusers the tables are read from (its source file), and each task's table in it.
 TABLES_MODULE = "diffusers.pipelines.auto_pipeline"
@@ -30,6 +30,7 @@ TABLE_NAMES: Mapping[Task, str] = {
     Task.IMG2IMG: "AUTO_IMAGE2IMAGE_PIPELINES_MAPPING",
     Task.INPAINT: "AUTO_INPAINT_PIPELINES_MAPPING",
 }
+
 
 def auto_tables(source: Path | None = None) -> Mapping[Task, Mapping[str, str]]:
     """diffusers' AutoPipeline tables as {Task: {key: pipeline class name}}, in diffusers' order.
@@ -45,7 +46,7 @@ def auto_tables(source: Path | None = None) -> Mapping[Task, Mapping[str, str]]:
     not know (a diffusers release changed the file: read it again).
     """
     path = source or pipelines_folder() / "auto_pipeline.py"
-    return _tables(path, path.stat().st_mtime_ns)
+    return {task: dict(table) for task, table in _tables(path, path.stat().st_mtime_ns).items()}  # a copy: the cache stays as read
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,13 +196,13 @@ def check_rows_serve_diffusers(
         family, modifiers = row_key(row)
         served = registry.table.get((family, modifiers), {})
         missing = registry.missing.get((family, modifiers), {})
-        label = "+".join([family, *sorted(modifiers)])
+        label = row_label(family, modifiers)
         for task in Task:
             cls = found[key].get(task)
             if cls is not None:
                 entry = registry.classes.get(cls)
                 if entry is None or (entry.family, entry.modifiers) != (family, modifiers):
-                    where = "nothing" if entry is None else "+".join([entry.family, *sorted(entry.modifiers)])
+                    where = "nothing" if entry is None else row_label(entry.family, entry.modifiers)
                     raise AssertionError(f"diffusers' {key!r} {task.value} class {cls} resolves to {where}, not to the row {label}")
                 ref = served.get(task, (None,))[0]
                 if ref != f"diffusers:{cls}":

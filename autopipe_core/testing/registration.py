@@ -11,6 +11,7 @@ from typing import Iterable
 
 from ..plugins import normalize
 from ..registry import Registry, get_registry
+from .cases import row_label
 from .diffusers_tables import row_key
 
 #: The distribution whose hooks every registry holds: the core's own implementation (modifiers every family shares).
@@ -43,7 +44,9 @@ def check_registered_alone(
     expected = {row_key(r) for r in rows} if rows is not None else {(f, frozenset()) for f in families}
     table = set(registry.table)
     if table != expected:
-        label = lambda key: "+".join([key[0], *sorted(key[1])])  # noqa: E731
+        def label(key: tuple[str, frozenset[str]]) -> str:
+            return row_label(*key)
+
         raise AssertionError(
             f"the table's rows are {sorted(map(label, table))}, the test expects {sorted(map(label, expected))} "
             f"(more: {sorted(map(label, table - expected))}; lacking: {sorted(map(label, expected - table))})"
