@@ -12,7 +12,7 @@ from real_checkpoints_data import corpus_dir
 
 import autopipe_flux
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
-from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_registered_alone
 from autopipe_flux import CHROMA, CLIP_TEXT_ENCODER, CONTROL, FILL, FLUX, KONTEXT, T5_TEXT_ENCODER
 from autopipe_flux.loading import FIXED, FLUX_ALLOWANCE, TRANSFORMER_ALLOWANCE, plan
 
@@ -40,15 +40,10 @@ def _folder(root: Path, class_name: str, text_encoder: dict | None, **extra: lis
 
 
 def test_both_families_and_their_rows_are_registered_without_any_other_plugin():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-flux"}
-    assert {f: owner for f, (_, owner) in registry.families.items()} == {FLUX: "autopipe-flux", CHROMA: "autopipe-flux"}
-    assert {(f, m) for f, m in registry.table} == {
-        (FLUX, frozenset()), (FLUX, frozenset({CONTROL})), (FLUX, frozenset({FILL})), (FLUX, frozenset({KONTEXT})),
-        (FLUX, frozenset({"controlnet"})), (CHROMA, frozenset()),
-    }
+    registry = check_registered_alone("autopipe-flux", {FLUX, CHROMA}, [
+        FLUX, (FLUX, {CONTROL}), (FLUX, {FILL}), (FLUX, {KONTEXT}), (FLUX, {"controlnet"}), CHROMA,
+    ])
     assert registry.families[FLUX][0].config_components == ("text_encoder",) == registry.families[CHROMA][0].config_components
-    assert registry.conflicts == ()
 
 
 def test_every_class_reference_names_a_diffusers_pipeline_of_the_family():

@@ -14,7 +14,7 @@ import autopipe_flux2
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, DeviceFacts, GiB, Identity, LoadPlan, Task
 from autopipe_core import UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import check_rows_serve_diffusers
+from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
 from autopipe_core.testing.images import sample_image, sample_mask
 from autopipe_flux2 import FLUX2, KLEIN, KV, NO_DEV_INPAINT, NO_KV_INPAINT
 from autopipe_flux2.loading import ALLOWANCES, FIXED, plan
@@ -47,13 +47,9 @@ def _call(pipeline, task: Task, **extra):
 
 
 def test_both_families_and_their_rows_are_registered_without_any_other_plugin():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-flux2"}
-    assert {f: owner for f, (_, owner) in registry.families.items()} == {FLUX2: "autopipe-flux2", KLEIN: "autopipe-flux2"}
-    assert set(registry.table) == {(FLUX2, frozenset()), (KLEIN, frozenset()), (KLEIN, frozenset({KV}))}
+    registry = check_registered_alone("autopipe-flux2", {FLUX2, KLEIN}, [FLUX2, KLEIN, (KLEIN, {KV})])
     assert registry.families[FLUX2][0].config_components == ("transformer",)
     assert registry.families[KLEIN][0].config_components == ("transformer", "text_encoder")
-    assert registry.conflicts == ()
 
 
 def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_class():

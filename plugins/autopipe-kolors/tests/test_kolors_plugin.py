@@ -14,6 +14,7 @@ import pytest
 import autopipe_kolors
 from autopipe_core import DeviceFacts, Identity, Task, UnsupportedModelError, UnsupportedTaskError, loading, resolve
 from autopipe_core.registry import get_registry
+from autopipe_core.testing import check_registered_alone
 from autopipe_kolors import ADD_EMBED_DIM, CHATGLM, FAMILY, NO_INPAINT, ORIGINAL_CLASS, ORIGINAL_LAYOUT, PROJECTS_TEXT
 from autopipe_kolors.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
@@ -31,12 +32,10 @@ needs_real_configs = pytest.mark.skipif(not (REAL_CONFIGS / "kolors").is_dir(), 
 
 
 def test_family_and_rows_are_registered_without_autopipe_sdxl():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-kolors"}
-    spec, owner = registry.families[FAMILY]
-    assert owner == "autopipe-kolors" and spec.requires == (PROJECTS_TEXT, CHATGLM) and spec.also_named == {ORIGINAL_CLASS}
+    registry = check_registered_alone("autopipe-kolors", {FAMILY}, [FAMILY, (FAMILY, {"pag"})])
+    spec, _ = registry.families[FAMILY]
+    assert spec.requires == (PROJECTS_TEXT, CHATGLM) and spec.also_named == {ORIGINAL_CLASS}
     assert spec.config_components == ("unet", "text_encoder", "vae") and spec.variants == ()
-    assert {mods for family, mods in registry.table if family == FAMILY} == {frozenset(), frozenset({"pag"})}
 
 
 def test_the_rows_are_diffusers_autopipeline_tables_for_kolors():

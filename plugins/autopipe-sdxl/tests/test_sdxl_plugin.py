@@ -25,7 +25,7 @@ from autopipe_core import (
 )
 from autopipe_core.known import known_classes
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import write_json_files
+from autopipe_core.testing import check_registered_alone, write_json_files
 from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER, REFINER_ADD_EMBED_DIM
 from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
@@ -103,12 +103,10 @@ def _identity(files=FP16_FILES, configs=UPCAST_VAE):
 
 
 def test_family_and_rows_are_registered_without_autopipe_sd():
-    registry = get_registry()
-    assert {p.distribution for p in registry.plugins if p.ok} == {"autopipe-core", "autopipe-sdxl"}  # the core registers enable_pag
-    spec, owner = registry.families[FAMILY]
-    assert owner == "autopipe-sdxl" and spec.variants == (REFINER, INPAINTING, LATENTS_NORMALISED)
+    registry = check_registered_alone("autopipe-sdxl", {FAMILY}, [FAMILY, (FAMILY, {"pag"})])  # the core registers enable_pag
+    spec, _ = registry.families[FAMILY]
+    assert spec.variants == (REFINER, INPAINTING, LATENTS_NORMALISED)
     assert spec.config_components == ("unet", "vae") and spec.requires == (NOT_KOLORS,)
-    assert {mods for family, mods in registry.table if family == FAMILY} == {frozenset(), frozenset({"pag"})}
 
 
 def test_every_class_reference_names_a_diffusers_class_that_takes_sdxl_components():
