@@ -237,7 +237,7 @@ def section(contenders: list[Contender], args: argparse.Namespace, command: str,
     lines = [
         START, HEADING, "",
         f"Written by `{command}` on {started} ({wall:.0f} s in all). Run it again to refresh this section;",
-        "`make bench` writes the rest of the page and leaves this section out, so run this after it.",
+        "`make bench` writes the rest of the page and keeps this section as it is (it does not run this script).",
         "",
         f"The same {per_round * args.rounds} requests for each contender (text2img, img2img and inpaint in turn, each its own seed, "
         f"{args.steps} steps at {args.size}x{args.size}",
