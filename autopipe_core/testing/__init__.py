@@ -17,7 +17,8 @@ share: ``diffusers_tables`` (diffusers' AutoPipeline tables, the pipelines takin
 rows serve them), ``registration`` (a plugin's families and rows, registered alone), ``refusal_checks`` (refusals
 that say what to use), ``diffusers_single_files`` (what diffusers' single-file loading knows of a family) and
 ``header_files`` (full-size checkpoints whose weights are holes), ``placement_table`` (docs/placement.md's rows),
-``footprint_checks`` (a footprint against the pipeline loaded) and ``config_files`` (a folder's JSON, to compare).
+``footprint_checks`` (a footprint against the pipeline loaded), ``config_files`` (a folder's JSON, to compare
+and to write) and ``plan_checks`` (a bfloat16 family's plan on the machines that decide it).
 Names are imported on first use, so that the pytest plugin, loaded in every
 pytest run, costs a run that does not use it nothing.
 """
@@ -50,6 +51,7 @@ _EXPORTS = {
     "loaded_bytes": "footprint_checks",
     "check_counted_as_loaded": "footprint_checks",
     "json_files": "config_files",
+    "check_bfloat16_plan": "plan_checks",
     "write_json_files": "config_files",
     "placements": "placement_table",
     "placement_row": "placement_table",
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from .kit import PluginConformance, public_loaders
     from .machines import KIT_DEVICES, gpu
     from .placement_table import placement_row, placements
+    from .plan_checks import check_bfloat16_plan
     from .refusal_checks import check_named_pipelines_exist, check_no_pag_or_controlnet, check_refused
     from .registration import check_registered_alone
 

@@ -90,16 +90,10 @@ def _identity(files=BF16_FILES, configs=None) -> Identity:
     return Identity("folder", "x", "GlmImagePipeline", files=files, configs=configs or {})
 
 
-def test_the_plan_is_float32_on_a_cpu_saying_the_ram_it_takes():
-    cpu = plan(_identity(PLAIN_FILES), DeviceFacts("cpu"))
-    assert (cpu.dtype, cpu.variant, dict(cpu.component_dtypes)) == ("float32", None, {}) and "53 GB of RAM" in cpu.reason
-
-
-def test_an_accelerator_with_bfloat16_loads_bfloat16_and_one_without_float32():
-    bf16 = plan(_identity(), BF16_GPU)
-    assert (bf16.dtype, bf16.variant, dict(bf16.component_dtypes), bf16.skip) == ("bfloat16", "bf16", {}, frozenset())
-    t4 = plan(_identity(PLAIN_FILES), T4)
-    assert (t4.dtype, t4.variant) == ("float32", None) and NO_FLOAT16 in t4.reason and "cuda has no bfloat16" in t4.reason
+def test_bfloat16_where_the_device_has_it_float32_elsewhere_saying_the_ram_it_takes():
+    plans = kit.check_bfloat16_plan(plan, _identity(PLAIN_FILES), _identity())
+    assert "53 GB of RAM" in plans.cpu.reason
+    assert NO_FLOAT16 in plans.without_bf16.reason and "cuda has no bfloat16" in plans.without_bf16.reason
 
 
 def test_only_t5s_wo_is_kept_in_float32():

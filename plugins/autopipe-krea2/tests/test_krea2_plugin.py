@@ -71,18 +71,9 @@ def _identity(files=BF16_FILES) -> Identity:
     return Identity("folder", "x", "Krea2Pipeline", files=files)
 
 
-def test_the_plan_is_float32_on_a_cpu_and_on_a_gpu_without_bfloat16():
-    cpu = plan(_identity(), DeviceFacts("cpu"))
-    assert (cpu.dtype, cpu.variant, dict(cpu.component_dtypes)) == ("float32", None, {})
-    t4 = plan(_identity(), T4)
-    assert (t4.dtype, t4.variant) == ("float32", None) and "not float16" in t4.reason and "cuda has no bfloat16" in t4.reason
-
-
-def test_a_gpu_with_bfloat16_loads_bfloat16_from_bf16_files_where_there_are_some():
-    gpu = plan(_identity(), BF16_GPU)
-    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", "bf16", {}, frozenset())
-    plain = plan(_identity(PLAIN_FILES), BF16_GPU)
-    assert (plain.dtype, plain.variant) == ("bfloat16", None)
+def test_bfloat16_from_bf16_files_where_the_device_has_it_float32_on_a_cpu_and_on_a_gpu_without_it():
+    plans = kit.check_bfloat16_plan(plan, _identity(PLAIN_FILES), _identity(), float32=_identity())  # both kinds of files
+    assert "not float16" in plans.without_bf16.reason and "cuda has no bfloat16" in plans.without_bf16.reason
 
 
 def test_the_allowance_is_stated_at_krea2pipelines_default_1024():
