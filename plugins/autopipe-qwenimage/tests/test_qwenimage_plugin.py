@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
+from autopipe_core import GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import auto_tables, write_json_files
+from autopipe_core.testing import auto_tables, check_bfloat16_plan, write_json_files
 from autopipe_qwenimage import (
     CONTROLNET, EDIT, EDIT_NO_TEXT2IMG, EDIT_PLUS, FAMILIES, FAMILY, LAYERED, QWENIMAGE21, VISION_FAMILIES, tiny,
 )
 from autopipe_qwenimage import loading
 
-GPU_BF16 = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
-GPU_NO_BF16 = DeviceFacts("cuda", 1, 32 * GiB, 32 * GiB, False)
-CPU = DeviceFacts()
 
 # model_index.json and transformer/config.json as these repositories ship them (the keys that matter; JSON only).
 BASE_TRANSFORMER = {
@@ -143,24 +140,10 @@ def _identity(files=("model_index.json", "transformer/diffusion_pytorch_model-00
     return Identity("folder", "x", "QwenImagePipeline", files=files)
 
 
-def test_bfloat16_on_a_gpu_that_has_it_from_the_plain_files():
-    plan = loading.plan(_identity(), GPU_BF16)
-    assert (plan.dtype, plan.variant, plan.component_dtypes) == ("bfloat16", None, {})
-
-
-def test_bfloat16_weight_files_are_taken_where_they_exist():
+def test_bfloat16_where_the_gpu_has_it_from_bf16_files_where_they_exist_float32_elsewhere_never_float16():
     files = ("model_index.json", "transformer/diffusion_pytorch_model.bf16.safetensors", "transformer/diffusion_pytorch_model.safetensors")
-    assert loading.plan(_identity(files), GPU_BF16).variant == "bf16"
-
-
-def test_never_float16_a_gpu_without_bfloat16_gets_float32_and_the_reason():
-    plan = loading.plan(_identity(), GPU_NO_BF16)
-    assert plan.dtype == "float32" and plan.variant is None
-    assert "overflows in float16" in plan.reason and "no bfloat16" in plan.reason
-
-
-def test_float32_on_the_cpu():
-    assert loading.plan(_identity(), CPU).dtype == "float32"
+    plans = check_bfloat16_plan(loading.plan, _identity(), _identity(files))
+    assert "overflows in float16" in plans.without_bf16.reason and "no bfloat16" in plans.without_bf16.reason
 
 
 def test_the_allowance_is_stated_at_1024_and_scales_with_pixels_and_dtype():

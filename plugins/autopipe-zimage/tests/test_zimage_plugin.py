@@ -15,7 +15,7 @@ from autopipe_core import (
     UnsupportedModelError, UnsupportedTaskError, resolve,
 )
 from autopipe_core.registry import get_registry
-from autopipe_core.testing import auto_tables, check_registered_alone, write_json_files
+from autopipe_core.testing import auto_tables, check_bfloat16_plan, check_registered_alone, write_json_files
 from autopipe_zimage import CONTROLNET, FAMILIES, FAMILY, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI, OMNI_NO_IMG2IMG, loading, tiny
 
 GPU_BF16 = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
@@ -205,25 +205,12 @@ def _identity(files=("model_index.json", "transformer/diffusion_pytorch_model-00
     return Identity("folder", "x", cls, files=files)
 
 
-def test_bfloat16_on_a_gpu_that_has_it_from_the_plain_files():
-    plan = loading.plan(_identity(), GPU_BF16)
-    assert (plan.dtype, plan.variant, dict(plan.component_dtypes), plan.skip) == ("bfloat16", None, {}, frozenset())
-
-
-def test_bfloat16_weight_files_are_taken_where_they_exist():
+def test_bfloat16_where_the_gpu_has_it_from_bf16_files_where_they_exist_float32_elsewhere_never_float16():
     files = ("model_index.json", "transformer/diffusion_pytorch_model.bf16.safetensors", "transformer/diffusion_pytorch_model.safetensors")
-    assert loading.plan(_identity(files), GPU_BF16).variant == "bf16"
-
-
-def test_never_float16_a_gpu_without_bfloat16_gets_float32_and_the_reason():
-    plan = loading.plan(_identity(), GPU_NO_BF16)
-    assert plan.dtype == "float32" and plan.variant is None
-    assert "overflows in float16" in plan.reason and "Tongyi-MAI/Z-Image#14" in plan.reason and "cuda has no bfloat16" in plan.reason
-
-
-def test_float32_on_the_cpu_with_the_ram_it_takes():
-    plan = loading.plan(_identity(), CPU)
-    assert plan.dtype == "float32" and loading.CPU_RAM in plan.reason
+    plans = check_bfloat16_plan(loading.plan, _identity(), _identity(files))
+    assert loading.CPU_RAM in plans.cpu.reason  # the RAM it takes
+    old = plans.without_bf16.reason
+    assert "overflows in float16" in old and "Tongyi-MAI/Z-Image#14" in old and "cuda has no bfloat16" in old
 
 
 def test_an_omni_plan_in_float32_says_images_need_bfloat16():
