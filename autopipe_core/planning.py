@@ -40,10 +40,12 @@ __all__ = ['Activation', 'CHOICES', 'ComponentBytes', 'FLOATING', 'Footprint', '
 import json
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InvalidModelError, PlacementError  # noqa: F401 - PlacementError re-exported
 from .headers import DTYPE_BYTES, SafetensorsHeader, TensorInfo, read_header
@@ -447,6 +449,25 @@ def footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}
     return Footprint(tuple(out))
 
 
+#: The header a caller has read, for file_footprint to take instead of reading its file again (see header_known).
+_KNOWN: ContextVar[SafetensorsHeader | None] = ContextVar("autopipe_known_header", default=None)
+
+
+@contextmanager
+def header_known(header: SafetensorsHeader) -> Iterator[None]:
+    """Within the block, :func:`file_footprint` of the file `header` was read from takes it instead of reading again.
+
+    ``autopipe scan`` reads each file once, then asks the family's plan, which may count the file itself through
+    :func:`footprint` (SD 3's does, to decide about T5): that count takes the header already read. Scoped to the
+    block and to the thread or task (a context variable): nothing outlives the file's classification.
+    """
+    token = _KNOWN.set(header)
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
 def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any] = {}, allow_pickle: bool = False,
                    header: SafetensorsHeader | None = None) -> Footprint:
     """A single-file checkpoint's bytes per component, from its header: the tensors under each component's key prefix.
@@ -465,7 +486,8 @@ def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any]
     from .single_file import read
 
     if header is None:
-        header = read(identity.reference, allow_pickle)
+        known = _KNOWN.get()
+        header = known if known is not None and known.path == identity.reference else read(identity.reference, allow_pickle)
     detection = identity.detection
     prefixes = dict(detection.prefixes) if detection is not None else {}
     where = (identity.reference.rpartition("/")[2],)

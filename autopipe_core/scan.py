@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import AutopipeError, InvalidModelError
 from .headers import PICKLE_SUFFIXES, SafetensorsHeader
-from .planning import family_plan, file_footprint, footprint
+from .planning import family_plan, file_footprint, footprint, header_known
 from .registry import Registry, get_registry
 from .resolve import Resolution, identify, resolve_identity
 from .single_file import identify_detection
@@ -173,8 +173,12 @@ class _Classifier:
         if resolved is None:
             return Scanned(str(path), kind, error=next(iter(refused.values())).replace(_ANY_FILE, identity.reference))
         weights = None
-        try:  # the plan is the file's own: a plugin's may read the file (SD 3's counts it to decide about T5)
-            plan = family_plan(replace(resolved, identity=identity), SCAN_DEVICE, self.registry)
+        try:  # the plan is the file's own: a plugin's may count the file (SD 3's, to decide about T5), from this header
+            if header is None:
+                plan = family_plan(replace(resolved, identity=identity), SCAN_DEVICE, self.registry)
+            else:
+                with header_known(header):
+                    plan = family_plan(replace(resolved, identity=identity), SCAN_DEVICE, self.registry)
             counted = file_footprint(identity, plan, allow_pickle=self.allow_pickle, header=header)
             weights = None if counted.unknown else counted.weights
         except AutopipeError:
