@@ -136,8 +136,9 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "autopipe_core.cli"]
 
 
-def run_cold(target: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS in bytes) of one cold ``autopipe scan TARGET --json`` process (stdout discarded)."""
+def run_cold(target: Path) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in bytes, CPU seconds) of one cold ``autopipe scan TARGET --json`` process (stdout
+    discarded). The CPU time is what a shared machine's load disturbs least."""
     start = time.perf_counter()
     process = subprocess.Popen([*_command(), "scan", str(target), "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -146,7 +147,7 @@ def run_cold(target: Path) -> tuple[float, int]:
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"autopipe scan {target} failed ({process.returncode}): {stderr[-2000:]}")
-    return wall, usage.ru_maxrss * 1024  # ru_maxrss is KiB on Linux
+    return wall, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss is KiB on Linux
 
 
 def largest(root: Path) -> Path:
@@ -170,16 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp) / "library"
         subprocess.run([sys.executable, __file__, "--build", str(root), str(count)], check=True, stderr=subprocess.DEVNULL)
         big = largest(root)
-        walls, peaks, alone = [], [], []
+        walls, peaks, cpus, alone = [], [], [], []
         for _ in range(RUNS):  # alternating: the whole library, then its largest file alone
-            wall, peak = run_cold(root)
+            wall, peak, cpu = run_cold(root)
             walls.append(wall)
             peaks.append(peak)
+            cpus.append(cpu)
             alone.append(run_cold(big)[1])
         mib = 1 << 20
         print(f"library: {count} single files; {describe()}")
         print(f"autopipe scan DIR --json, cold, median of {RUNS}: {statistics.median(walls):.2f} s "
-              f"(runs: {', '.join(f'{w:.2f}' for w in walls)})")
+              f"(runs: {', '.join(f'{w:.2f}' for w in walls)}); CPU time, median: {statistics.median(cpus):.2f} s")
         print(f"peak RSS, {count} files: {statistics.median(peaks) / mib:.1f} MiB; the largest header alone "
               f"({big.name.split('-', 1)[1]}, {big.stat().st_blocks * 512 // 1024} KiB on disk): {statistics.median(alone) / mib:.1f} MiB; "
               f"ratio {statistics.median(peaks) / statistics.median(alone):.2f}")
