@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,6 @@ from autopipe_core import testing as kit
 from autopipe_hidream.loading import ALLOWANCE, drawn, footprint, lacks_llama, native_side, plan
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
-T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
 #: HiDream-ai/HiDream-I1-Dev's files (the upload of 6d5c9cf): bfloat16 weights as the plain files, no text_encoder_4 or tokenizer_4.
 HIDREAM_AI_FILES = (
     "model_index.json", "scheduler/scheduler_config.json",
@@ -105,12 +105,9 @@ def _identity(files=HIDREAM_AI_FILES, vae: dict | None = None) -> Identity:
 
 
 def test_the_plan_is_bfloat16_where_the_device_has_it_float32_elsewhere():
-    cpu = plan(hidream.HIDREAM, _identity(), DeviceFacts("cpu"))
-    assert (cpu.dtype, cpu.variant) == ("float32", None) and "123 GB of RAM" in cpu.reason
-    gpu = plan(hidream.HIDREAM, _identity(), BF16_GPU)
-    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", None, {}, frozenset())
-    old = plan(hidream.HIDREAM, _identity(), T4)
-    assert old.dtype == "float32" and "not float16" in old.reason and "cuda has no bfloat16" in old.reason
+    plans = kit.check_bfloat16_plan(functools.partial(plan, hidream.HIDREAM), _identity())  # bfloat16 weights as the plain files
+    assert "123 GB of RAM" in plans.cpu.reason
+    assert "not float16" in plans.without_bf16.reason and "cuda has no bfloat16" in plans.without_bf16.reason
 
 
 def test_the_drawn_size_is_the_native_area_as_the_pipeline_draws_it(tiny_checkpoint):

@@ -14,7 +14,6 @@ from autopipe_nucleusmoe import tiny
 from autopipe_nucleusmoe.loading import ALLOWANCE, plan
 
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
-T4 = DeviceFacts("cuda", 1, 14 * GiB, 15 * GiB, False)
 FILES = ("model_index.json", "transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
          "vae/diffusion_pytorch_model.safetensors")
 #: A model_index.json of the family's components (the names diffusers' save_pretrained writes for these classes).
@@ -74,11 +73,8 @@ def _identity(files=FILES) -> Identity:
 
 
 def test_the_plans_float32_on_a_cpu_bfloat16_where_the_gpu_has_it_float32_where_not():
-    assert plan(_identity(), DeviceFacts("cpu")).dtype == "float32"
-    gpu = plan(_identity(), BF16_GPU)
-    assert (gpu.dtype, gpu.variant, dict(gpu.component_dtypes), gpu.skip) == ("bfloat16", None, {}, frozenset())
-    t4 = plan(_identity(), T4)
-    assert t4.dtype == "float32" and "not float16" in t4.reason and "cuda has no bfloat16" in t4.reason
+    t4 = kit.check_bfloat16_plan(plan, _identity()).without_bf16
+    assert "not float16" in t4.reason and "cuda has no bfloat16" in t4.reason
 
 
 def test_the_allowance_is_stated_at_the_pipelines_default_1024():
