@@ -10,7 +10,6 @@ entry, ``__metadata__`` twice, a name twice, escapes, the text ``"data_offsets"`
 
 from __future__ import annotations
 
-import json
 import struct
 
 import pytest
