@@ -1,9 +1,11 @@
 """What plugin authors would otherwise each write: rows, load plans, allowances, tokenizers, tiny components, single-file
-helpers, combined pipelines, components a family loads itself.
+helpers, header-only full-size checkpoints, the usual refusals and requirements, combined pipelines, components a family
+loads itself.
 
 ``from autopipe_core import toolkit``, then ``toolkit.rows``, ``toolkit.plans``,
 ``toolkit.allowance``, ``toolkit.tokenizers``, ``toolkit.tiny``,
-``toolkit.single_file``, ``toolkit.connected``, ``toolkit.own_components``
+``toolkit.single_file``, ``toolkit.transformer_file``, ``toolkit.renames``, ``toolkit.fullsize``, ``toolkit.missing``,
+``toolkit.requirements``, ``toolkit.connected``, ``toolkit.own_components``
 (each imported on first use).
 Importing any of them imports no torch, diffusers or transformers: they are
 imported inside the functions that build something. docs/plugin-guide.md,

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping
 from ..planning import WEIGHT_VARIANTS, stored_variants
 from ..specs import DeviceFacts, Identity, LoadPlan
 
-__all__ = ["CPU_REASON", "HALF", "asked_dtype", "half_precision_plan", "leave_out", "weight_files"]
+__all__ = ["CPU_REASON", "HALF", "asked_dtype", "bfloat16_plan", "half_precision_plan", "leave_out", "weight_files"]
 
 #: The reason of a CPU plan.
 CPU_REASON = "on the CPU float32: float16 kernels there are slow or missing"
@@ -111,6 +111,28 @@ def half_precision_plan(
     for name, why in kept.items():
         reason += f"; {name} in float32" + (f": {why}" if why else "")
     return LoadPlan(dtype, variant, "device", device.type, reason, {name: "float32" for name in kept})
+
+
+def bfloat16_plan(identity: Identity, device: DeviceFacts, no_float16: str, *, why: str = "", on_cpu: str = CPU_REASON) -> LoadPlan:
+    """The plan of a family trained and published in bfloat16: float32 on a CPU, bfloat16 where the device has it, else float32.
+
+    - on a CPU: :func:`half_precision_plan`'s, float32 with the reason `on_cpu`;
+    - on an accelerator with bfloat16 (``device.bf16``): bfloat16 from bf16 weight files where the checkpoint has some
+      (:func:`weight_files`), else its plain ones; `why` (the source: "as CogView is trained and diffusers' examples
+      load it"), when given, ends the reason after a comma;
+    - on an accelerator without (a T4, a V100): float32, not float16, with the reason
+      ``"{no_float16} ({device} has no bfloat16); from {files}"``: `no_float16` says why float16 is not taken instead
+      (the model overflows in it, or no float16 run of the weights is documented).
+
+    Placement stays "device": the core plans the real one from the weights' headers and the family's allowance.
+    """
+    half = half_precision_plan(identity, device, prefer="bfloat16", on_cpu=on_cpu)
+    if half.dtype == "float16":
+        variant, files = weight_files(identity, "float32")
+        return replace(half, dtype="float32", variant=variant, reason=f"{no_float16} ({device.type} has no bfloat16); from {files}")
+    if why and device.accelerated:
+        return replace(half, reason=f"{half.reason}, {why}")
+    return half
 
 
 def leave_out(plan: LoadPlan, components: Iterable[str], why: str) -> LoadPlan:

@@ -17,6 +17,7 @@ Importing this module imports no torch, diffusers or transformers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,12 +27,18 @@ from ..headers import SafetensorsHeader
 from ..prediction import Prediction
 from ..specs import Detection
 
-__all__ = ["CLIP_TOKENIZERS", "LDM_CONV_IN", "LDM_LABEL_EMB", "LDM_TEXT", "LDM_UNET", "LDM_VAE", "VOCABULARY_FILES", "ConfigFolders", "clip_tokenizer_from", "default_load", "first_key", "missing_tokenizers", "prediction_clause", "read_config", "shape"]
+__all__ = [
+    "CLIP_TOKENIZERS", "COMFY_PREFIX", "LDM_CONV_IN", "LDM_LABEL_EMB", "LDM_TEXT", "LDM_UNET", "LDM_VAE", "VOCABULARY_FILES", "ConfigFolders",
+    "block_count", "clip_tokenizer_from", "default_load", "first_key", "missing_tokenizers", "prediction_clause", "read_config", "shape",
+]
 
 #: The original (LDM / SGM) layout's prefixes: the UNet, the VAE, SD 1.x/2.x's text encoder.
 LDM_UNET = "model.diffusion_model."
 LDM_VAE = "first_stage_model."
 LDM_TEXT = "cond_stage_model."
+#: Where ComfyUI puts a diffusion model's tensors in a checkpoint it saves (and where fal, Comfy-Org and others ship
+#: all-in-one files): the same names as the bare transformer file, behind this prefix.
+COMFY_PREFIX = "model.diffusion_model."
 #: The UNet's first convolution, (model channels, input channels, 3, 3): 4 input channels, or 9 for inpainting.
 LDM_CONV_IN = LDM_UNET + "input_blocks.0.0.weight"
 #: SDXL's micro-conditioning embedding, (time embedding width, pooled text + time ids x 256).
@@ -124,6 +131,24 @@ def first_key(header: SafetensorsHeader | Iterable[str], prefix: str, suffix: st
         return prefer
     candidates = header.with_prefix(prefix) if indexed else sorted(n for n in names if n.startswith(prefix))  # the header's index: no pass over every name
     return next((n for n in candidates if n.endswith(suffix) and fits(n)), None)
+
+
+_BLOCK = re.compile(r"([0-9]+)\.")
+
+
+def block_count(header: SafetensorsHeader | Iterable[str], start: str) -> int:
+    """How many numbered blocks a file has under `start`: the highest N of a tensor ``{start}N.<rest>``, plus one; 0 for none.
+
+    `start` ends with the dot before the number (``"model.diffusion_model.double_blocks."``).
+    `header` is a header (its sorted index is searched, not every name) or
+    any names. N is ASCII digits; a name with anything else there is not a
+    block (``blocks.norm.weight``). ValueError for a `start` that does not end with ".".
+    """
+    if not start.endswith("."):
+        raise ValueError(f"a block prefix ends with the dot before the block's number; got {start!r}")
+    names = header.with_prefix(start) if isinstance(header, SafetensorsHeader) else [n for n in header if n.startswith(start)]
+    found = [int(m[1]) for name in names if (m := _BLOCK.match(name, len(start)))]
+    return max(found) + 1 if found else 0
 
 
 def prediction_clause(prediction: Prediction, default: str, unstated: str = "") -> str:

@@ -24,9 +24,14 @@ constructor unchanged, for the keys a family sets differently.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-__all__ = ["BLOCKS", "HIDDEN", "SD_SCHEDULE", "clip_text_encoder", "scheduler", "seeded", "t5_encoder", "unet", "unknown_variant", "vae"]
+__all__ = [
+    "BLOCKS", "EIGHT_X", "HIDDEN", "SD_SCHEDULE", "clip_text_encoder", "qwen3_encoder", "qwen_image_vae", "save", "scheduler", "seeded",
+    "t5_encoder", "unet", "unknown_variant", "vae", "vae_8x",
+]
 
 #: The width of the tiny text encoders and of the UNet's cross-attention.
 HIDDEN = 32
@@ -226,6 +231,76 @@ def vae(
     if force_upcast is not None:
         settings["force_upcast"] = force_upcast
     return AutoencoderKL(**stats, **{**settings, **overrides})
+
+
+#: The tiny VAE's levels where the pipeline assumes an 8x VAE (SD, SDXL, FLUX.1 and most DiT families' latents are 1/8 of
+#: the picture's side): four levels of 8, 8, 16 and 16 channels, three 2x downsamplings. About 60,000 parameters.
+EIGHT_X: Mapping[str, Any] = MappingProxyType(dict(
+    block_out_channels=(8, 8, 16, 16),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+))
+
+
+def vae_8x(**settings: Any) -> Any:
+    """:func:`vae` with the four levels of :data:`EIGHT_X` (8x downsampling, as the real VAEs of SD, SDXL and FLUX.1):
+    a 64x64 picture becomes 8x8 latents. `settings` go to :func:`vae` (latent channels, scaling factor, force_upcast, or
+    any AutoencoderKL argument), and may replace :data:`EIGHT_X`'s own; the errors are :func:`vae`'s."""
+    return vae(**{**EIGHT_X, **settings})
+
+
+def qwen_image_vae(z_dim: int = 4, *, downsamples: int = 2, input_channels: int = 3) -> Any:
+    """A tiny ``AutoencoderKLQwenImage`` (Qwen-Image's, Wan's layout, which Krea 2 and NucleusMoE share): 8, 16, 32 channels, one
+    residual block a level, downsampling 2 ** `downsamples` times (2 to 4), `z_dim` latent channels normalised by a mean of 0
+    and a deviation of 1 each, `input_channels` 3 (RGB) or 4 (RGBA, Qwen-Image-Layered's). About 110,000 parameters at
+    the defaults. ValueError for `downsamples` outside 1 to 4 or `z_dim` below 1."""
+    from diffusers import AutoencoderKLQwenImage
+
+    if not 1 <= downsamples <= 4:
+        raise ValueError(f"downsamples is how many 2x levels the tiny VAE has, 1 to 4; got {downsamples!r}")
+    if z_dim < 1:
+        raise ValueError(f"z_dim is the latent channels, 1 or more; got {z_dim!r}")
+    return AutoencoderKLQwenImage(
+        base_dim=8, z_dim=z_dim, dim_mult=[1, 2, 4, 4, 4][: downsamples + 1], num_res_blocks=1,
+        temperal_downsample=[False] + [True] * (downsamples - 1), input_channels=input_channels,
+        latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
+    )
+
+
+def qwen3_encoder(tokenizer: Any, width: int = 16, *, positions: int = 1024, **overrides: Any) -> Any:
+    """A tiny ``Qwen3Model`` in eval mode (Qwen3's layout at `width`: 2 layers, 2 query heads of 8 and one key/value head, a
+    feed-forward 2 x `width`, tied embeddings), whose vocabulary is `tokenizer`'s length and whose begin, end and pad ids
+    are the tokenizer's ``<|endoftext|>``, ``<|im_end|>`` and ``<|endoftext|>`` (a Qwen2 tokenizer's, as
+    :func:`autopipe_core.toolkit.tokenizers.qwen2` builds). `positions`: max_position_embeddings. `overrides` go to
+    ``Qwen3Config``. About 10,000 parameters at width 16 with a 261-entry tokenizer."""
+    from transformers import Qwen3Config, Qwen3Model
+
+    ids = tokenizer.convert_tokens_to_ids
+    settings: dict[str, Any] = dict(
+        hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        head_dim=8, vocab_size=len(tokenizer), max_position_embeddings=positions, tie_word_embeddings=True,
+        bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
+    )
+    return Qwen3Model(Qwen3Config(**{**settings, **overrides})).eval()
+
+
+def save(
+    pipeline: Callable[[str, int], Any], family: str, path: str | Path, variant: str | None = None, seed: int = 0,
+    known: Sequence[str | None] = (None,),
+) -> Path:
+    """The usual ``autopipe_build_tiny``: ``pipeline(family, seed).save_pretrained(path)``, after refusing a variant not in `known`.
+
+    `pipeline` is the plugin's tiny pipeline builder, called with the family
+    and the seed (it builds under :func:`seeded`); `known` the variants it
+    builds (None: the ordinary checkpoint). A variant not in `known` is
+    :func:`unknown_variant`'s ValueError, raised before anything is built or
+    written; what `pipeline` raises (another family) passes unchanged.
+    Returns `path` as a Path.
+    """
+    if variant not in known:
+        raise unknown_variant(family, variant, known)
+    pipeline(family, seed).save_pretrained(path)
+    return Path(path)
 
 
 #: Stable Diffusion's training noise schedule, which SD 1.x/2.x, SDXL, LCM and their kin share.
