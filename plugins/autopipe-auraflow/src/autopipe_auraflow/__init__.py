@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 AURAFLOW = "auraflow"
 FAMILIES = (AURAFLOW,)
@@ -36,8 +37,8 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for AuraFlow; inpaint with a family that has one, such as SD 3.5 "
     "(StableDiffusion3InpaintPipeline, autopipe-sd3) or FLUX.1 Fill (FluxFillPipeline, autopipe-flux)"
 )
-NO_PAG = "diffusers has no PAG pipeline for AuraFlow (no PAG class takes its transformer); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for AuraFlow; leave out controlnet="
+NO_PAG = no_pag("AuraFlow")
+NO_CONTROLNET = no_controlnet("AuraFlow")
 
 
 @hookimpl
@@ -56,8 +57,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(AURAFLOW, text2img=f"diffusers:{AURAFLOW_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(AURAFLOW, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(AURAFLOW, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(AURAFLOW, PAG, NO_PAG),
+        unsupported(AURAFLOW, CONTROLNET, NO_CONTROLNET),
     ]
 
 

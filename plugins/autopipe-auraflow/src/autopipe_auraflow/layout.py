@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from autopipe_core.toolkit.renames import swap_halves
+
 #: ComfyUI's prefix for a checkpoint's diffusion model (fal's aura_flow_0.x.safetensors carry the text encoder under
 #: ``text_encoders.`` and the VAE under ``vae.`` beside it). diffusers' AuraFlow converter does not strip it.
 COMFY_PREFIX = "model.diffusion_model."
@@ -72,14 +74,6 @@ _SINGLE = {
 }
 
 
-def _swap_halves(tensor: Any) -> Any:
-    """The final modulation's (shift, scale) halves in the other order: diffusers' swap_scale_shift, its own inverse."""
-    import torch
-
-    first, second = tensor.chunk(2, dim=0)
-    return torch.cat([second, first], dim=0)
-
-
 def original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """An AuraFlowTransformer2DModel's state dict (torch tensors) renamed to the authors' layout.
 
@@ -90,7 +84,7 @@ def original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, tensor in state_dict.items():
         if name in _TOP:
-            out[_TOP[name]] = _swap_halves(tensor) if name == "norm_out.linear.weight" else tensor
+            out[_TOP[name]] = swap_halves(tensor) if name == "norm_out.linear.weight" else tensor
             continue
         block, index, rest = name.split(".", 2)
         table, theirs = {"joint_transformer_blocks": (_JOINT, "double_layers"), "single_transformer_blocks": (_SINGLE, "single_layers")}[block]
@@ -105,10 +99,3 @@ def strip_prefix(names: Iterable[str]) -> str | None:
         if all(prefix + key in names for key in DIFFUSERS_KEYS):
             return prefix
     return None
-
-
-def block_count(names: Iterable[str], prefix: str, block: str) -> int:
-    """How many ``{block}.N.`` blocks a file has under `prefix` (the highest N + 1; 0 for none)."""
-    start = f"{prefix}{block}."
-    numbers = [n for n in (name[len(start):].partition(".")[0] for name in names if name.startswith(start)) if n.isdigit()]
-    return max(map(int, numbers)) + 1 if numbers else 0

@@ -31,13 +31,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.plans import asked_dtype
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import TransformerFile, load_transformer_file, model_from_file, prefixed_tensors
 
 from . import AURAFLOW, AURAFLOW_CLASS
-from .layout import CAPTION_KEY, PATCH_KEY, POSITIONS_KEY, block_count, strip_prefix
+from .layout import CAPTION_KEY, PATCH_KEY, POSITIONS_KEY, strip_prefix
 
 FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-auraflow")
 
@@ -79,7 +79,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     if patch is None or caption is None:
         return []
     hidden = patch[0]
-    joint, single = block_count(names, prefix, "double_layers"), block_count(names, prefix, "single_layers")
+    joint, single = block_count(header, f"{prefix}double_layers."), block_count(header, f"{prefix}single_layers.")
     grid = positions(shape(header, prefix + POSITIONS_KEY), hidden)
     said = f"init_x_linear {list(patch)}, {joint} joint and {single} single-stream blocks, text {caption[1]} wide, {grid or '?'} positions"
     where = "ComfyUI's checkpoint layout, under model.diffusion_model." if prefix else "the authors' layout"
@@ -100,15 +100,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )]
 
 
-def _has_weights(source: str, component: str) -> bool:
-    """Whether `source` can give `component`: a folder with weight or tokenizer files in it, or a hub repo id (diffusers finds them)."""
-    folder = Path(source)
-    if not folder.is_dir():
-        return True
-    sub = folder / component
-    return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith("tokenizer") for f in sub.iterdir())
-
-
 def transformer_weights(path: str, prefix: str) -> tuple[str | dict[str, Any], int]:
     """(what to hand ``from_single_file``, the number of learned positions): the file itself for bare names, else its transformer's tensors.
 
@@ -122,9 +113,7 @@ def transformer_weights(path: str, prefix: str) -> tuple[str | dict[str, Any], i
 
     with safe_open(path, framework="pt") as f:
         grid = f.get_slice(prefix + POSITIONS_KEY).get_shape()[1]
-        if not prefix:
-            return path, grid
-        return {n[len(prefix):]: f.get_tensor(n) for n in f.keys() if n.startswith(prefix)}, grid
+    return (prefixed_tensors(path, prefix) if prefix else path), grid
 
 
 @serialized
@@ -133,10 +122,15 @@ def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None
     from diffusers import AuraFlowTransformer2DModel
 
     weights, grid = transformer_weights(path, prefix)
-    return AuraFlowTransformer2DModel.from_single_file(
-        weights, config=folder, subfolder="transformer", local_files_only=local_files_only, pos_embed_max_size=grid,
-        **({"torch_dtype": dtype} if dtype is not None else {}),
-    )
+    return model_from_file(AuraFlowTransformer2DModel, weights, folder, dtype, local_files_only, pos_embed_max_size=grid)
+
+
+#: What :func:`load` needs of the toolkit's transformer-file loader: where the rest of the pipeline comes from, and what to say without it.
+TRANSFORMER_FILE = TransformerFile(
+    folders=FOLDERS, family=AURAFLOW, tiny_variant="auraflow-tiny", holds="an AuraFlow transformer",
+    supplies=f"Pile-T5-XL, its tokenizer and SDXL's VAE, e.g. the components of AuraFlowPipeline.from_pretrained({DEFAULT_REPO!r})",
+    checkpoint="an AuraFlow diffusers folder or repo id", example=DEFAULT_REPO, load_transformer=load_transformer, others=NOT_IN_THE_FILE,
+)
 
 
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
@@ -152,27 +146,6 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     Euler, shift 1.73). For the plugin's tiny test layout they come from the
     tiny checkpoint. What is still missing is an
     :class:`~autopipe_core.UnsupportedModelError` that says what to pass,
-    raised before a byte of the file is read.
+    raised before a byte of the file is read (``toolkit.single_file.load_transformer_file``).
     """
-    kwargs = dict(kwargs)
-    shipped = str(config_folder(detection.variant))
-    source = str(kwargs.pop("config", None) or shipped)
-    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
-    if missing and detection.variant == "auraflow-tiny":
-        from autopipe_core.tiny import tiny_checkpoint
-
-        source, missing = str(tiny_checkpoint(AURAFLOW)[0]), []
-    if missing:
-        raise UnsupportedModelError(
-            f"{path} holds an AuraFlow transformer ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
-            + ", ".join(f"{c}=" for c in missing)
-            + f" (Pile-T5-XL, its tokenizer and SDXL's VAE, e.g. the components of AuraFlowPipeline.from_pretrained({DEFAULT_REPO!r})), "
-            f"or config=<an AuraFlow diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless "
-            "local_files_only=False)"
-        )
-    if "transformer" not in kwargs:
-        kwargs["transformer"] = load_transformer(
-            path, shipped, detection.prefixes.get("transformer", ""), asked_dtype(kwargs, "transformer"), kwargs.get("local_files_only", True),
-        )
-    return pipeline_class.from_pretrained(source, **kwargs)
-
+    return load_transformer_file(TRANSFORMER_FILE, pipeline_class, path, detection, kwargs)

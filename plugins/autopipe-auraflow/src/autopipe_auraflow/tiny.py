@@ -76,13 +76,7 @@ def transformer(**overrides: Any) -> Any:
 
 def vae() -> Any:
     """The toolkit's tiny AutoencoderKL with four levels (an 8x VAE, as SDXL's) and SDXL's scaling factor; force_upcast as SDXL's."""
-    levels = 4
-    return toolkit.tiny.vae(
-        scaling_factor=SCALING,
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
-    )
+    return toolkit.tiny.vae_8x(scaling_factor=SCALING)
 
 
 def scheduler() -> Any:
@@ -109,10 +103,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     The family has its ordinary checkpoint only (`variant` None); another
     variant is a ValueError naming what is built.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 def auraflow_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: str = "float16", model: Any = None) -> Path:

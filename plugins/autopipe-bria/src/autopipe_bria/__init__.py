@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
 
 BRIA = "bria"
@@ -80,7 +81,7 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for BRIA 3.x; inpaint with a family that has one, such as FLUX.1 Fill "
     "(FluxFillPipeline, autopipe-flux) or SD 3.5 (StableDiffusion3InpaintPipeline, autopipe-sd3)"
 )
-NO_PAG = "diffusers has no PAG pipeline for BRIA 3.x (no PAG class takes BriaTransformer2DModel); leave out enable_pag"
+NO_PAG = no_pag("BRIA 3.x", "BriaTransformer2DModel")
 NO_CONTROLNET = (
     "diffusers has no ControlNet pipeline or ControlNet model for BRIA 3.x (BRIA's own ControlNets are custom code); "
     "leave out controlnet="
@@ -100,8 +101,8 @@ FIBO2_NOT_SERVED = (
     "does not serve yet; load it with diffusers.BriaFibo2Pipeline.from_pretrained (one class draws, edits with image= and "
     "repaints with mask=). FIBO (BriaFiboPipeline) and FIBO Edit (BriaFiboEditPipeline) checkpoints are served"
 )
-FIBO_NO_PAG = "diffusers has no PAG pipeline for FIBO (no PAG class takes BriaFiboTransformer2DModel); leave out enable_pag"
-FIBO_NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for FIBO; leave out controlnet="
+FIBO_NO_PAG = no_pag("FIBO", "BriaFiboTransformer2DModel")
+FIBO_NO_CONTROLNET = no_controlnet("FIBO")
 
 #: The transformer entry briaai/BRIA-3.2's and BRIA-3.1's published model_index.json give: the module of BRIA's old
 #: remote code, which diffusers 0.42.1 cannot resolve (it has the class itself). Declared as loaded by the family
@@ -136,12 +137,12 @@ def autopipe_pipelines() -> list[PipelineRow]:
     fibo_edit = f"diffusers:{FIBO_EDIT_CLASS}"
     return [
         *rows(BRIA, text2img=f"diffusers:{BRIA_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(BRIA, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(BRIA, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(BRIA, PAG, NO_PAG),
+        unsupported(BRIA, CONTROLNET, NO_CONTROLNET),
         *rows(FIBO, text2img=f"diffusers:{FIBO_CLASS}", missing={Task.IMG2IMG: FIBO_NO_IMG2IMG, Task.INPAINT: FIBO_NO_INPAINT}),
         row(FIBO, modifiers={EDIT}, text2img=fibo_edit, img2img=fibo_edit, inpaint=fibo_edit),
-        row(FIBO, modifiers={PAG}, missing=dict.fromkeys(Task, FIBO_NO_PAG)),
-        row(FIBO, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, FIBO_NO_CONTROLNET)),
+        unsupported(FIBO, PAG, FIBO_NO_PAG),
+        unsupported(FIBO, CONTROLNET, FIBO_NO_CONTROLNET),
     ]
 
 

@@ -172,10 +172,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     variant is a ValueError naming what is built. A FIBO Edit checkpoint is
     :func:`fibo_edit`'s.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 def fibo_edit(path: Path, seed: int = 0) -> Path:

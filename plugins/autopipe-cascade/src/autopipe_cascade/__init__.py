@@ -27,6 +27,7 @@ torch, diffusers or transformers.
 from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row
 
 CASCADE = "cascade"
@@ -123,8 +124,8 @@ def autopipe_pipelines() -> list[PipelineRow]:
         out += [
             row(family, text2img=COMBINED[family], missing=missing),
             row(family, text2img=DECODER_ONLY[family], modifiers={DECODER}, missing=missing, on_disk=frozenset()),
-            row(family, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG[family])),
-            row(family, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET[family])),
+            unsupported(family, PAG, NO_PAG[family]),
+            unsupported(family, CONTROLNET, NO_CONTROLNET[family]),
         ]
     return out
 

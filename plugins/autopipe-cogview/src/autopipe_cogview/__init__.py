@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit.missing import IMG2IMG_ELSEWHERE, INPAINT_ELSEWHERE, unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
 
 COGVIEW3 = "cogview3"
@@ -69,25 +70,17 @@ COGVIEW3_WHAT = "CogView3-Plus"
 COGVIEW4_WHAT = "CogView4"
 
 # What to use where diffusers has no class: each sentence ends up in the user's error.
-_IMG2IMG_ELSEWHERE = (
-    "for image-to-image use a family that has such a pipeline, such as FLUX.1 (FluxImg2ImgPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLImg2ImgPipeline, autopipe-sdxl)"
-)
-_INPAINT_ELSEWHERE = (
-    "inpaint with a family that has an inpainting pipeline, such as FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
-)
 COGVIEW3_NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for CogView3-Plus (its AutoPipeline tables list CogView3PlusPipeline for "
-    "text2img only); " + _IMG2IMG_ELSEWHERE
+    "text2img only); " + IMG2IMG_ELSEWHERE
 )
-COGVIEW3_NO_INPAINT = "diffusers has no inpainting pipeline for CogView3-Plus; " + _INPAINT_ELSEWHERE
+COGVIEW3_NO_INPAINT = "diffusers has no inpainting pipeline for CogView3-Plus; " + INPAINT_ELSEWHERE
 COGVIEW4_NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for CogView4 (its AutoPipeline tables list CogView4Pipeline for text2img "
     "only); to draw after the edges or depth of an image use CogView4 Control (THUDM/CogView4-6B-Control, "
-    "CogView4ControlPipeline: AutoPipelineForText2Image with control_image=), or " + _IMG2IMG_ELSEWHERE
+    "CogView4ControlPipeline: AutoPipelineForText2Image with control_image=), or " + IMG2IMG_ELSEWHERE
 )
-COGVIEW4_NO_INPAINT = "diffusers has no inpainting pipeline for CogView4; " + _INPAINT_ELSEWHERE
+COGVIEW4_NO_INPAINT = "diffusers has no inpainting pipeline for CogView4; " + INPAINT_ELSEWHERE
 CONTROL_NO_IMG2IMG = (
     "CogView4 Control draws a new image from a prompt and a control image (text2img, the image passed as control_image=), "
     "and diffusers has no image-to-image pipeline for it: use AutoPipelineForText2Image with control_image=, or, to start "
@@ -95,7 +88,7 @@ CONTROL_NO_IMG2IMG = (
 )
 CONTROL_NO_INPAINT = (
     "diffusers has no inpainting pipeline for CogView4 Control; inpaint under a control image with FLUX.1 Canny/Depth "
-    "(FluxControlInpaintPipeline, autopipe-flux), or " + _INPAINT_ELSEWHERE
+    "(FluxControlInpaintPipeline, autopipe-flux), or " + INPAINT_ELSEWHERE
 )
 NO_PAG = "diffusers has no PAG pipeline for {what} (no PAG class takes its transformer); leave out enable_pag"
 NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for {what}; leave out controlnet="
@@ -131,12 +124,12 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(COGVIEW3, text2img=f"diffusers:{COGVIEW3_CLASS}", missing={Task.IMG2IMG: COGVIEW3_NO_IMG2IMG, Task.INPAINT: COGVIEW3_NO_INPAINT}),
-        row(COGVIEW3, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG.format(what=COGVIEW3_WHAT))),
-        row(COGVIEW3, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET.format(what=COGVIEW3_WHAT))),
+        unsupported(COGVIEW3, PAG, NO_PAG.format(what=COGVIEW3_WHAT)),
+        unsupported(COGVIEW3, CONTROLNET, NO_CONTROLNET.format(what=COGVIEW3_WHAT)),
         *rows(COGVIEW4, text2img=f"diffusers:{COGVIEW4_CLASS}", missing={Task.IMG2IMG: COGVIEW4_NO_IMG2IMG, Task.INPAINT: COGVIEW4_NO_INPAINT}),
         row(COGVIEW4, modifiers={CONTROL}, text2img=f"diffusers:{CONTROL_CLASS}", missing={Task.IMG2IMG: CONTROL_NO_IMG2IMG, Task.INPAINT: CONTROL_NO_INPAINT}),
-        row(COGVIEW4, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG.format(what=COGVIEW4_WHAT))),
-        row(COGVIEW4, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, COGVIEW4_NO_CONTROLNET)),
+        unsupported(COGVIEW4, PAG, NO_PAG.format(what=COGVIEW4_WHAT)),
+        unsupported(COGVIEW4, CONTROLNET, COGVIEW4_NO_CONTROLNET),
     ]
 
 

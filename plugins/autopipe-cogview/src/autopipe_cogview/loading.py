@@ -33,11 +33,9 @@ call says.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import bfloat16_plan
 
 #: Pixels per latent pixel: CogView's VAE has four levels (three 2x downsamplings), as both pipelines compute it.
 VAE_SCALE = 8
@@ -46,8 +44,8 @@ REFERENCE = 1024
 
 #: Why no float16, for the reason of a plan on an accelerator without bfloat16.
 NO_FLOAT16 = (
-    "{device} has no bfloat16, and CogView is trained and published in bfloat16 (diffusers' converters and examples); "
-    "no float16 run of these weights is documented, so float32"
+    "float32, every component: CogView is trained and published in bfloat16 (diffusers' converters and examples), and "
+    "no float16 run of these weights is documented"
 )
 
 #: A 1024x1024 call in half precision, besides the weights. An estimate from the shapes, not a GPU measurement (no GPU
@@ -70,13 +68,7 @@ def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
     headers and :data:`ALLOWANCE`. Decides from `identity` (its file list)
     and `device` alone.
     """
-    if device.accelerated and not device.bf16:
-        variant, files = weight_files(identity, "float32")
-        return LoadPlan("float32", variant, "device", device.type, f"float32 from {files}, every component: " + NO_FLOAT16.format(device=device.type))
-    half = half_precision_plan(identity, device, prefer="bfloat16")
-    if not device.accelerated:
-        return half
-    return replace(half, reason=f"{half.reason}, every component, as CogView is trained and diffusers' examples load it")
+    return bfloat16_plan(identity, device, NO_FLOAT16, why="every component, as CogView is trained and diffusers' examples load it")
 
 
 def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:

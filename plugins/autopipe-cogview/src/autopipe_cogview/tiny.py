@@ -72,14 +72,10 @@ COGVIEW4_SCHEDULE = dict(base_shift=0.25, max_shift=0.75, base_image_seq_len=256
 
 def vae() -> Any:
     """CogView's 16-channel 8x ``AutoencoderKL`` layout (the module's docstring), channels 8, 8, 16, 16: about 60,000 parameters."""
-    levels = 4
-    return toolkit.tiny.vae(
+    return toolkit.tiny.vae_8x(
         latent_channels=LATENT_CHANNELS,
         scaling_factor=1.0,
         force_upcast=True,
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
         use_quant_conv=False,
         use_post_quant_conv=False,
         mid_block_add_attention=False,

@@ -43,8 +43,9 @@ drive); autopipe's is ChromaPipeline.
 
 from __future__ import annotations
 
-from autopipe_core import FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit.requirements import model_type
 from autopipe_core.toolkit.rows import lazy_hooks, row, rows
 
 FLUX = "flux"
@@ -73,23 +74,14 @@ NO_FILL_IMG2IMG = (
 
 #: FLUX encodes prompts with CLIP ViT-L (text_encoder, its pooled output) and T5-XXL (text_encoder_2). Read from
 #: text_encoder/config.json's model_type, which every transformers config carries, on disk and in a live pipeline alike.
-CLIP_TEXT_ENCODER = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"clip_text_model", None}),
-    otherwise=(
-        "its text_encoder is a {value} model where FLUX.1 has CLIP ViT-L (and T5-XXL as text_encoder_2), and it is not Chroma "
-        "either (T5-XXL alone, as text_encoder): load it with the pipeline class its model card names"
-    ),
+CLIP_TEXT_ENCODER = model_type(
+    "text_encoder", "clip_text_model",
+    "its text_encoder is a {value} model where FLUX.1 has CLIP ViT-L (and T5-XXL as text_encoder_2), and it is not Chroma "
+    "either (T5-XXL alone, as text_encoder): load it with the pipeline class its model card names",
 )
 
 #: Chroma encodes prompts with T5-XXL alone, as text_encoder.
-T5_TEXT_ENCODER = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"t5", None}),
-    otherwise="its text_encoder is a {value} model, where Chroma encodes prompts with T5-XXL alone",
-)
+T5_TEXT_ENCODER = model_type("text_encoder", "t5", "its text_encoder is a {value} model, where Chroma encodes prompts with T5-XXL alone")
 
 REDUX = (
     "it is FLUX.1 Redux, an image-variation prior (a SigLIP image encoder and a projection into T5's space) that makes prompt "

@@ -33,10 +33,12 @@ VAE takes the original (LDM) names under ``vae.``.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
 
 #: Where the transformer's tensors are in ComfyUI's all-in-one files; BFL's own files have no prefix.
 TRANSFORMER = "model.diffusion_model."
@@ -45,51 +47,46 @@ T5XXL = "text_encoders.t5xxl.transformer."
 #: The VAE's prefixes diffusers reads (``LDM_VAE_KEYS``): ComfyUI's FLUX files use ``vae.``.
 VAE_PREFIXES = ("vae.", "first_stage_model.")
 
-_ONE_TO_ONE = (
-    (r"x_embedder\.", "img_in."),
-    (r"context_embedder\.", "txt_in."),
-    (r"time_text_embed\.timestep_embedder\.linear_1\.", "time_in.in_layer."),
-    (r"time_text_embed\.timestep_embedder\.linear_2\.", "time_in.out_layer."),
-    (r"time_text_embed\.text_embedder\.linear_1\.", "vector_in.in_layer."),
-    (r"time_text_embed\.text_embedder\.linear_2\.", "vector_in.out_layer."),
-    (r"time_text_embed\.guidance_embedder\.linear_1\.", "guidance_in.in_layer."),
-    (r"time_text_embed\.guidance_embedder\.linear_2\.", "guidance_in.out_layer."),
-    (r"distilled_guidance_layer\.layers\.(\d+)\.linear_1\.", r"distilled_guidance_layer.layers.\1.in_layer."),
-    (r"distilled_guidance_layer\.layers\.(\d+)\.linear_2\.", r"distilled_guidance_layer.layers.\1.out_layer."),
-    (r"distilled_guidance_layer\.norms\.(\d+)\.weight", r"distilled_guidance_layer.norms.\1.scale"),
-    (r"distilled_guidance_layer\.(in_proj|out_proj)\.", r"distilled_guidance_layer.\1."),
-    (r"transformer_blocks\.(\d+)\.norm1\.linear\.", r"double_blocks.\1.img_mod.lin."),
-    (r"transformer_blocks\.(\d+)\.norm1_context\.linear\.", r"double_blocks.\1.txt_mod.lin."),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"double_blocks.\1.img_attn.norm.query_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"double_blocks.\1.img_attn.norm.key_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_added_q\.weight", r"double_blocks.\1.txt_attn.norm.query_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_added_k\.weight", r"double_blocks.\1.txt_attn.norm.key_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.ff\.net\.0\.proj\.", r"double_blocks.\1.img_mlp.0."),
-    (r"transformer_blocks\.(\d+)\.ff\.net\.2\.", r"double_blocks.\1.img_mlp.2."),
-    (r"transformer_blocks\.(\d+)\.ff_context\.net\.0\.proj\.", r"double_blocks.\1.txt_mlp.0."),
-    (r"transformer_blocks\.(\d+)\.ff_context\.net\.2\.", r"double_blocks.\1.txt_mlp.2."),
-    (r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"double_blocks.\1.img_attn.proj."),
-    (r"transformer_blocks\.(\d+)\.attn\.to_add_out\.", r"double_blocks.\1.txt_attn.proj."),
-    (r"single_transformer_blocks\.(\d+)\.norm\.linear\.", r"single_blocks.\1.modulation.lin."),
-    (r"single_transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"single_blocks.\1.norm.query_norm.scale"),
-    (r"single_transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"single_blocks.\1.norm.key_norm.scale"),
-    (r"single_transformer_blocks\.(\d+)\.proj_out\.", r"single_blocks.\1.linear2."),
-    (r"proj_out\.", "final_layer.linear."),
+#: diffusers' names -> BFL's, in the order tried (the first match wins).
+_RENAMES = (
+    Rename(r"norm_out\.linear\.", "final_layer.adaLN_modulation.1.", swap_halves),  # BFL keeps shift then scale
+    Rename(r"x_embedder\.", "img_in."),
+    Rename(r"context_embedder\.", "txt_in."),
+    Rename(r"time_text_embed\.timestep_embedder\.linear_1\.", "time_in.in_layer."),
+    Rename(r"time_text_embed\.timestep_embedder\.linear_2\.", "time_in.out_layer."),
+    Rename(r"time_text_embed\.text_embedder\.linear_1\.", "vector_in.in_layer."),
+    Rename(r"time_text_embed\.text_embedder\.linear_2\.", "vector_in.out_layer."),
+    Rename(r"time_text_embed\.guidance_embedder\.linear_1\.", "guidance_in.in_layer."),
+    Rename(r"time_text_embed\.guidance_embedder\.linear_2\.", "guidance_in.out_layer."),
+    Rename(r"distilled_guidance_layer\.layers\.(\d+)\.linear_1\.", r"distilled_guidance_layer.layers.\1.in_layer."),
+    Rename(r"distilled_guidance_layer\.layers\.(\d+)\.linear_2\.", r"distilled_guidance_layer.layers.\1.out_layer."),
+    Rename(r"distilled_guidance_layer\.norms\.(\d+)\.weight", r"distilled_guidance_layer.norms.\1.scale"),
+    Rename(r"distilled_guidance_layer\.(in_proj|out_proj)\.", r"distilled_guidance_layer.\1."),
+    Rename(r"transformer_blocks\.(\d+)\.norm1\.linear\.", r"double_blocks.\1.img_mod.lin."),
+    Rename(r"transformer_blocks\.(\d+)\.norm1_context\.linear\.", r"double_blocks.\1.txt_mod.lin."),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"double_blocks.\1.img_attn.norm.query_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"double_blocks.\1.img_attn.norm.key_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_added_q\.weight", r"double_blocks.\1.txt_attn.norm.query_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_added_k\.weight", r"double_blocks.\1.txt_attn.norm.key_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.ff\.net\.0\.proj\.", r"double_blocks.\1.img_mlp.0."),
+    Rename(r"transformer_blocks\.(\d+)\.ff\.net\.2\.", r"double_blocks.\1.img_mlp.2."),
+    Rename(r"transformer_blocks\.(\d+)\.ff_context\.net\.0\.proj\.", r"double_blocks.\1.txt_mlp.0."),
+    Rename(r"transformer_blocks\.(\d+)\.ff_context\.net\.2\.", r"double_blocks.\1.txt_mlp.2."),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"double_blocks.\1.img_attn.proj."),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.to_add_out\.", r"double_blocks.\1.txt_attn.proj."),
+    Rename(r"single_transformer_blocks\.(\d+)\.norm\.linear\.", r"single_blocks.\1.modulation.lin."),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"single_blocks.\1.norm.query_norm.scale"),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"single_blocks.\1.norm.key_norm.scale"),
+    Rename(r"single_transformer_blocks\.(\d+)\.proj_out\.", r"single_blocks.\1.linear2."),
+    Rename(r"proj_out\.", "final_layer.linear."),
 )
 #: Tensors joined into one: (pattern, BFL name, the diffusers parts in BFL's order).
-_JOINED = (
-    (r"transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)", r"double_blocks.{0}.img_attn.qkv.{2}", "qkv"),
-    (r"transformer_blocks\.(\d+)\.attn\.add_([qkv])_proj\.(weight|bias)", r"double_blocks.{0}.txt_attn.qkv.{2}", "qkv"),
-    (r"single_transformer_blocks\.(\d+)\.attn\.to_([qkv])\.(weight|bias)", r"single_blocks.{0}.linear1.{2}", "qkvm"),
-    (r"single_transformer_blocks\.(\d+)\.(proj_mlp)\.(weight|bias)", r"single_blocks.{0}.linear1.{2}", "qkvm"),
+_JOINS = (
+    Join(r"transformer_blocks\.(\d+)\.attn\.to_(?P<part>[qkv])\.(weight|bias)", r"double_blocks.\1.img_attn.qkv.\3", "qkv"),
+    Join(r"transformer_blocks\.(\d+)\.attn\.add_(?P<part>[qkv])_proj\.(weight|bias)", r"double_blocks.\1.txt_attn.qkv.\3", "qkv"),
+    Join(r"single_transformer_blocks\.(\d+)\.attn\.to_(?P<part>[qkv])\.(weight|bias)", r"single_blocks.\1.linear1.\3", ("q", "k", "v", "proj_mlp")),
+    Join(r"single_transformer_blocks\.(\d+)\.(?P<part>proj_mlp)\.(weight|bias)", r"single_blocks.\1.linear1.\3", ("q", "k", "v", "proj_mlp")),
 )
-
-
-def _swap_halves(value: Any) -> Any:
-    import torch
-
-    first, second = value.chunk(2, dim=0)
-    return torch.cat([second, first], dim=0)
 
 
 def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -98,34 +95,7 @@ def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     Works on real tensors and on meta tensors alike (it only concatenates and
     swaps halves). Raises KeyError naming a tensor it has no BFL name for.
     """
-    import torch
-
-    out: dict[str, Any] = {}
-    joined: dict[str, dict[str, Any]] = {}
-    order: dict[str, str] = {}
-    for key, value in state.items():
-        if key.startswith("norm_out.linear."):
-            out[prefix + "final_layer.adaLN_modulation.1." + key.rpartition(".")[2]] = _swap_halves(value)
-            continue
-        for pattern, name, parts in _JOINED:
-            m = re.fullmatch(pattern, key)
-            if m:
-                part = "m" if m[2] == "proj_mlp" else m[2]
-                target = prefix + name.format(m[1], part, m[3])
-                joined.setdefault(target, {})[part] = value
-                order[target] = parts
-                break
-        else:
-            for pattern, name in _ONE_TO_ONE:
-                m = re.match(pattern, key)
-                if m:
-                    out[prefix + m.expand(name) + key[m.end():]] = value
-                    break
-            else:
-                raise KeyError(f"no BFL name for transformer tensor {key}")
-    for target, parts in joined.items():
-        out[target] = torch.cat([parts[p] for p in order[target]], dim=0)
-    return out
+    return renamed(state, _RENAMES, _JOINS, prefix=prefix, what="FLUX.1 transformer tensor")
 
 
 def transformers_names(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -163,24 +133,7 @@ def meta_shapes(config_folder: str | Path, component: str) -> dict[str, tuple[in
     tied tensor is listed once (T5's ``encoder.embed_tokens.weight`` is
     ``shared.weight``), as ``save_pretrained`` writes it.
     """
-    import diffusers
-    import torch
-    import transformers
-
-    config = json.loads((Path(config_folder) / component / "config.json").read_text())
-    with torch.device("meta"):
-        if "_class_name" in config:
-            model = getattr(diffusers, config["_class_name"]).from_config(config)
-        else:
-            model = getattr(transformers, config["architectures"][0])(transformers.AutoConfig.for_model(**config))
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) in seen or name.endswith("position_ids"):
-            continue
-        seen.add(id(tensor))
-        out[name] = tuple(tensor.shape)
-    return out
+    return fullsize.state_shapes(fullsize.meta_model_from_config(config_folder, component), skip=lambda name: name.endswith("position_ids"))
 
 
 def write_header_only(config_folder: str | Path, folder: str | Path, dtype: str = "BF16", shards: Mapping[str, tuple[str, int]] = SHARDS) -> Path:
@@ -194,23 +147,10 @@ def write_header_only(config_folder: str | Path, folder: str | Path, dtype: str 
     """
     import shutil
 
-    from autopipe_core.headers import write_header
-
     source, folder = Path(config_folder), Path(folder)
     shutil.copytree(source, folder, dirs_exist_ok=True)
     for component, (stem, count) in shards.items():
-        items = list(meta_shapes(source, component).items())
-        if count == 1:
-            write_header(folder / component / f"{stem}.safetensors", {n: (dtype, s) for n, s in items})
-            continue
-        per = -(-len(items) // count)
-        weight_map = {}
-        for i in range(count):
-            part = items[i * per:(i + 1) * per]
-            filename = f"{stem}-{i + 1:05d}-of-{count:05d}.safetensors"
-            write_header(folder / component / filename, {n: (dtype, s) for n, s in part})
-            weight_map.update(dict.fromkeys((n for n, _ in part), filename))
-        (folder / component / f"{stem}.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+        fullsize.write_weights(folder / component, stem, meta_shapes(source, component), dtype, count)
     return folder
 
 

@@ -38,14 +38,13 @@ no VAE. It also loads ``FluxInpaintPipeline``, which diffusers 0.42.1 gives no
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from autopipe_core import Detection, UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 
 from . import CHROMA, CONTROL_CHANNELS, FILL_CHANNELS, FLUX, LATENT_CHANNELS
 from .layout import CLIP_L, T5XXL, TRANSFORMER, VAE_PREFIXES
@@ -80,13 +79,6 @@ def config_folder(variant: str) -> Path:
     return FOLDERS.folder(variant)
 
 
-def _blocks(header: SafetensorsHeader, prefix: str, kind: str) -> int:
-    """How many ``double_blocks`` / ``single_blocks`` the file has (the highest index + 1; 0 for none)."""
-    pattern = re.compile(re.escape(prefix + kind) + r"\.(\d+)\.")
-    found = [int(m[1]) for name in header.tensors if (m := pattern.match(name))]
-    return max(found) + 1 if found else 0
-
-
 def _vae_prefix(header: SafetensorsHeader) -> str:
     return next((p for p in VAE_PREFIXES if header.has_prefix(p)), VAE_PREFIXES[0])
 
@@ -116,7 +108,7 @@ def _geometry(header: SafetensorsHeader, p: str, variant: str) -> list[str]:
     if variant != "chroma":
         expected["vector_in.in_layer.weight"] = (width, config["pooled_projection_dim"])
     out = [f"{key} is {list(found) if found else 'absent'}, not {list(want)}" for key, want in expected.items() if (found := shape(header, p + key)) != want]
-    blocks = {kind: _blocks(header, p, kind) for kind in ("double_blocks", "single_blocks")}
+    blocks = {kind: block_count(header, f"{p}{kind}.") for kind in ("double_blocks", "single_blocks")}
     if (blocks["double_blocks"], blocks["single_blocks"]) != (config["num_layers"], config["num_single_layers"]):
         out.append(f"it has {blocks['double_blocks']} double and {blocks['single_blocks']} single blocks, not {config['num_layers']} and {config['num_single_layers']}")
     return out

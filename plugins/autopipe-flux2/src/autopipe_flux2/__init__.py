@@ -48,6 +48,7 @@ import inspect
 from typing import Any
 
 from autopipe_core import PRESENT, FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core.toolkit.requirements import flag, model_type
 from autopipe_core.toolkit.rows import lazy_hooks, row, rows
 
 FLUX2 = "flux2"
@@ -87,20 +88,16 @@ FLUX2_TRANSFORMER = Requirement(
 #: kit compares a composite transformers config (Mistral3's text_config and vision_config) whole against config.json,
 #: where transformers' live sub-configs carry every default: the core should compare the entries config.json has,
 #: recursively; then :data:`MISTRAL_TEXT_ENCODER` can join [dev]'s requirements (docs/flux2.md).
-GUIDED_TRANSFORMER = Requirement(
-    component="transformer",
-    key="guidance_embeds",
-    values=frozenset({True, None}),
+GUIDED_TRANSFORMER = flag(
+    "transformer", "guidance_embeds", True, default=True,
     otherwise=(
         "its transformer embeds no guidance scale (guidance_embeds {value}), where FLUX.2 [dev] is guidance-distilled: an unguided "
         "FLUX.2 transformer is [klein]'s, which loads with Flux2KleinPipeline and a Qwen3 text encoder"
     ),
 )
 #: FLUX.2 [klein]'s transformers embed no guidance scale (guidance_embeds false; absent means the class's default, true).
-UNGUIDED_TRANSFORMER = Requirement(
-    component="transformer",
-    key="guidance_embeds",
-    values=frozenset({False}),
+UNGUIDED_TRANSFORMER = flag(
+    "transformer", "guidance_embeds", False, default=True,
     otherwise=(
         "its transformer embeds a guidance scale (guidance_embeds {value}, or absent: Flux2Transformer2DModel's default is true), "
         "where FLUX.2 [klein]'s do not: a guided FLUX.2 transformer is [dev]'s, which loads with Flux2Pipeline and Mistral Small"
@@ -109,25 +106,17 @@ UNGUIDED_TRANSFORMER = Requirement(
 
 #: FLUX.2 [dev] encodes prompts with Mistral Small 3.x (model_type "mistral3"), read from text_encoder/config.json. Not yet
 #: among [dev]'s requirements: see :data:`GUIDED_TRANSFORMER`.
-MISTRAL_TEXT_ENCODER = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"mistral3", None}),
-    otherwise=(
-        "its text_encoder is a {value} model where FLUX.2 [dev] has Mistral Small (mistral3): FLUX.2 [klein] has Qwen3 and "
-        "loads with Flux2KleinPipeline, FLUX.1 has CLIP and T5 and loads with FluxPipeline"
-    ),
+MISTRAL_TEXT_ENCODER = model_type(
+    "text_encoder", "mistral3",
+    "its text_encoder is a {value} model where FLUX.2 [dev] has Mistral Small (mistral3): FLUX.2 [klein] has Qwen3 and "
+    "loads with Flux2KleinPipeline, FLUX.1 has CLIP and T5 and loads with FluxPipeline",
 )
 
 #: FLUX.2 [klein] encodes prompts with Qwen3-4B or Qwen3-8B (model_type "qwen3").
-QWEN3_TEXT_ENCODER = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"qwen3", None}),
-    otherwise=(
-        "its text_encoder is a {value} model where FLUX.2 [klein] has Qwen3: FLUX.2 [dev] has Mistral Small (mistral3) and "
-        "loads with Flux2Pipeline"
-    ),
+QWEN3_TEXT_ENCODER = model_type(
+    "text_encoder", "qwen3",
+    "its text_encoder is a {value} model where FLUX.2 [klein] has Qwen3: FLUX.2 [dev] has Mistral Small (mistral3) and "
+    "loads with Flux2Pipeline",
 )
 
 

@@ -31,50 +31,48 @@ ComfyUI's diffusion-model files put the same names behind ``model.diffusion_mode
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
+from autopipe_core.toolkit.transformer_file import component_tensors
+
 #: ComfyUI's prefix of the diffusion model in a file it saves; BFL's files have none.
 COMFY_PREFIX = "model.diffusion_model."
 
-_ONE_TO_ONE = (
-    (r"x_embedder\.", "img_in."),
-    (r"context_embedder\.", "txt_in."),
-    (r"time_guidance_embed\.timestep_embedder\.linear_1\.", "time_in.in_layer."),
-    (r"time_guidance_embed\.timestep_embedder\.linear_2\.", "time_in.out_layer."),
-    (r"time_guidance_embed\.guidance_embedder\.linear_1\.", "guidance_in.in_layer."),
-    (r"time_guidance_embed\.guidance_embedder\.linear_2\.", "guidance_in.out_layer."),
-    (r"(double_stream_modulation_img|double_stream_modulation_txt|single_stream_modulation)\.linear\.", r"\1.lin."),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"double_blocks.\1.img_attn.norm.query_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"double_blocks.\1.img_attn.norm.key_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_added_q\.weight", r"double_blocks.\1.txt_attn.norm.query_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.norm_added_k\.weight", r"double_blocks.\1.txt_attn.norm.key_norm.scale"),
-    (r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"double_blocks.\1.img_attn.proj."),
-    (r"transformer_blocks\.(\d+)\.attn\.to_add_out\.", r"double_blocks.\1.txt_attn.proj."),
-    (r"transformer_blocks\.(\d+)\.ff\.linear_in\.", r"double_blocks.\1.img_mlp.0."),
-    (r"transformer_blocks\.(\d+)\.ff\.linear_out\.", r"double_blocks.\1.img_mlp.2."),
-    (r"transformer_blocks\.(\d+)\.ff_context\.linear_in\.", r"double_blocks.\1.txt_mlp.0."),
-    (r"transformer_blocks\.(\d+)\.ff_context\.linear_out\.", r"double_blocks.\1.txt_mlp.2."),
-    (r"single_transformer_blocks\.(\d+)\.attn\.to_qkv_mlp_proj\.", r"single_blocks.\1.linear1."),
-    (r"single_transformer_blocks\.(\d+)\.attn\.to_out\.", r"single_blocks.\1.linear2."),
-    (r"single_transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"single_blocks.\1.norm.query_norm.scale"),
-    (r"single_transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"single_blocks.\1.norm.key_norm.scale"),
-    (r"proj_out\.", "final_layer.linear."),
+#: diffusers' names -> BFL's, in the order tried (the first match wins).
+_RENAMES = (
+    Rename(r"norm_out\.linear\.weight", "final_layer.adaLN_modulation.1.weight", swap_halves),  # BFL keeps shift then scale
+    Rename(r"x_embedder\.", "img_in."),
+    Rename(r"context_embedder\.", "txt_in."),
+    Rename(r"time_guidance_embed\.timestep_embedder\.linear_1\.", "time_in.in_layer."),
+    Rename(r"time_guidance_embed\.timestep_embedder\.linear_2\.", "time_in.out_layer."),
+    Rename(r"time_guidance_embed\.guidance_embedder\.linear_1\.", "guidance_in.in_layer."),
+    Rename(r"time_guidance_embed\.guidance_embedder\.linear_2\.", "guidance_in.out_layer."),
+    Rename(r"(double_stream_modulation_img|double_stream_modulation_txt|single_stream_modulation)\.linear\.", r"\1.lin."),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"double_blocks.\1.img_attn.norm.query_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"double_blocks.\1.img_attn.norm.key_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_added_q\.weight", r"double_blocks.\1.txt_attn.norm.query_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.norm_added_k\.weight", r"double_blocks.\1.txt_attn.norm.key_norm.scale"),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.to_out\.0\.", r"double_blocks.\1.img_attn.proj."),
+    Rename(r"transformer_blocks\.(\d+)\.attn\.to_add_out\.", r"double_blocks.\1.txt_attn.proj."),
+    Rename(r"transformer_blocks\.(\d+)\.ff\.linear_in\.", r"double_blocks.\1.img_mlp.0."),
+    Rename(r"transformer_blocks\.(\d+)\.ff\.linear_out\.", r"double_blocks.\1.img_mlp.2."),
+    Rename(r"transformer_blocks\.(\d+)\.ff_context\.linear_in\.", r"double_blocks.\1.txt_mlp.0."),
+    Rename(r"transformer_blocks\.(\d+)\.ff_context\.linear_out\.", r"double_blocks.\1.txt_mlp.2."),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.to_qkv_mlp_proj\.", r"single_blocks.\1.linear1."),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.to_out\.", r"single_blocks.\1.linear2."),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.norm_q\.weight", r"single_blocks.\1.norm.query_norm.scale"),
+    Rename(r"single_transformer_blocks\.(\d+)\.attn\.norm_k\.weight", r"single_blocks.\1.norm.key_norm.scale"),
+    Rename(r"proj_out\.", "final_layer.linear."),
 )
-#: The double blocks' q, k and v, joined into one tensor in BFL's order: (pattern, BFL name).
-_JOINED = (
-    (r"transformer_blocks\.(\d+)\.attn\.to_([qkv])\.weight", "double_blocks.{0}.img_attn.qkv.weight"),
-    (r"transformer_blocks\.(\d+)\.attn\.add_([qkv])_proj\.weight", "double_blocks.{0}.txt_attn.qkv.weight"),
+#: The double blocks' q, k and v, joined into one tensor in BFL's order.
+_JOINS = (
+    Join(r"transformer_blocks\.(\d+)\.attn\.to_(?P<part>[qkv])\.weight", r"double_blocks.\1.img_attn.qkv.weight", "qkv"),
+    Join(r"transformer_blocks\.(\d+)\.attn\.add_(?P<part>[qkv])_proj\.weight", r"double_blocks.\1.txt_attn.qkv.weight", "qkv"),
 )
-
-
-def _swap_halves(value: Any) -> Any:
-    import torch
-
-    first, second = value.chunk(2, dim=0)
-    return torch.cat([second, first], dim=0)
 
 
 def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -83,43 +81,11 @@ def bfl_names(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     Works on real tensors and on meta tensors alike (it only concatenates and
     swaps halves). Raises KeyError naming a tensor it has no BFL name for.
     """
-    import torch
-
-    out: dict[str, Any] = {}
-    joined: dict[str, dict[str, Any]] = {}
-    for key, value in state.items():
-        if key == "norm_out.linear.weight":
-            out[prefix + "final_layer.adaLN_modulation.1.weight"] = _swap_halves(value)
-            continue
-        for pattern, name in _JOINED:
-            m = re.fullmatch(pattern, key)
-            if m:
-                joined.setdefault(prefix + name.format(m[1]), {})[m[2]] = value
-                break
-        else:
-            for pattern, name in _ONE_TO_ONE:
-                m = re.match(pattern, key)
-                if m:
-                    out[prefix + m.expand(name) + key[m.end():]] = value
-                    break
-            else:
-                raise KeyError(f"no BFL name for FLUX.2 transformer tensor {key}")
-    for target, parts in joined.items():
-        out[target] = torch.cat([parts[p] for p in "qkv"], dim=0)
-    return out
+    return renamed(state, _RENAMES, _JOINS, prefix=prefix, what="FLUX.2 transformer tensor")
 
 
-def _model(config_folder: str | Path, component: str) -> Any:
-    """One component a config folder describes, built on the meta device from its config.json (no memory, no weights)."""
-    import diffusers
-    import torch
-    import transformers
-
-    config = json.loads((Path(config_folder) / component / "config.json").read_text())
-    with torch.device("meta"):  # tied weights (Qwen3-4B's LM head) stay tied
-        if "_class_name" in config:
-            return getattr(diffusers, config["_class_name"]).from_config(config)
-        return getattr(transformers, config["architectures"][0])(transformers.AutoConfig.for_model(**config))
+#: One component a config folder describes, built on the meta device from its config.json (no memory, no weights).
+_model = fullsize.meta_model_from_config
 
 
 def meta_shapes(config_folder: str | Path, component: str) -> dict[str, tuple[int, ...]]:
@@ -128,14 +94,7 @@ def meta_shapes(config_folder: str | Path, component: str) -> dict[str, tuple[in
     Parameters and persistent buffers (the VAE's batch-norm statistics), as
     ``save_pretrained`` writes them: a tied tensor once.
     """
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in _model(config_folder, component).state_dict(keep_vars=True).items():
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        out[name] = tuple(tensor.shape)
-    return out
+    return fullsize.state_shapes(fullsize.meta_model_from_config(config_folder, component))
 
 
 #: safetensors' dtype names of the state dicts' tensors: bfloat16 weights, the batch norm's step counter an int64.
@@ -152,17 +111,13 @@ def write_header_only(config_folder: str | Path, folder: str | Path, dtype: str 
     checkpoint (the official repositories store bfloat16 as their plain
     files, sharded; the planner sums shards the same way). Returns the folder.
     """
-    from autopipe_core.headers import write_header
-
     source, folder = Path(config_folder), Path(folder)
     shutil.copytree(source, folder, dirs_exist_ok=True)
     index = json.loads((source / "model_index.json").read_text())
     for component, spec in index.items():
         if not isinstance(spec, list) or not (source / component / "config.json").is_file():
             continue
-        stem = "diffusion_pytorch_model" if spec[0] == "diffusers" else "model"
-        shapes = meta_shapes(source, component)
-        write_header(folder / component / f"{stem}.safetensors", {n: (_dtype(n, dtype), s) for n, s in shapes.items()})
+        fullsize.write_weights(folder / component, fullsize.STEMS[spec[0]], meta_shapes(source, component), lambda name: _dtype(name, dtype))
     return folder
 
 
@@ -181,13 +136,8 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     that of ComfyUI's. Used to write the tiny test file; reads the folder's
     weights with safetensors, never a pickle.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    source = Path(folder) / "transformer"
-    tensors: dict[str, Any] = {}
-    for shard in sorted(source.glob("*.safetensors")):
-        tensors.update(load_file(shard))
-    if not tensors:
-        raise FileNotFoundError(f"{source} holds no .safetensors weights")
+    tensors = component_tensors(folder, "transformer")
     save_file({k: v.contiguous() for k, v in bfl_names(tensors, prefix).items()}, str(path))
     return Path(path)

@@ -42,12 +42,11 @@ built with diffusers' and transformers' own classes):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import MappingProxyType
 
 from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import CPU_REASON, bfloat16_plan
 
 from . import FLUX2, KLEIN
 
@@ -95,11 +94,7 @@ def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
 
     Placement "device": the core plans the real one from the weights' sizes and :data:`ALLOWANCES` (the module's docstring).
     """
-    half = half_precision_plan(identity, device, prefer="bfloat16", on_cpu=f"{CPU_REASON} ({_CPU_RAM[family]})")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16, on_cpu=f"{CPU_REASON} ({_CPU_RAM[family]})")
 
 
 def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:

@@ -41,14 +41,14 @@ Nothing here imports torch until a file is loaded.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, prefixed_tensors
 
 from . import FLUX2, KLEIN
 from .layout import COMFY_PREFIX
@@ -95,13 +95,6 @@ def _prefix(header: SafetensorsHeader) -> str | None:
     return next((p for p in PREFIXES if p + FLUX2_KEY in header.tensors), None)
 
 
-def _blocks(header: SafetensorsHeader, prefix: str, kind: str) -> int:
-    """How many ``double_blocks`` / ``single_blocks`` the file has (the highest index + 1; 0 for none)."""
-    pattern = re.compile(re.escape(prefix + kind) + r"\.(\d+)\.")
-    found = [int(m[1]) for name in header.tensors if (m := pattern.match(name))]
-    return max(found) + 1 if found else 0
-
-
 def geometry(config: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int], int, int]:
     """What a transformer config makes a file's header show: img_in's and txt_in's shapes, double and single blocks."""
     width = config["num_attention_heads"] * config["attention_head_dim"]
@@ -133,7 +126,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     if img_in is None or txt_in is None:
         return []
     guided = prefix + GUIDANCE in header.tensors
-    found = (img_in, txt_in, _blocks(header, prefix, "double_blocks"), _blocks(header, prefix, "single_blocks"))
+    found = (img_in, txt_in, block_count(header, f"{prefix}double_blocks."), block_count(header, f"{prefix}single_blocks."))
     said = (
         f"{prefix}{FLUX2_KEY} (diffusers' flux2 key), {GUIDANCE} {'present' if guided else 'absent'}, img_in {list(img_in)}, "
         f"txt_in {list(txt_in)}, {found[2]} double and {found[3]} single blocks"
@@ -162,47 +155,18 @@ def _transformer(path: str, detection: Detection, config: Any, local: bool, dtyp
     from diffusers import Flux2Transformer2DModel
 
     prefix = detection.prefixes.get("transformer", "")
-    source: Any = path
-    if prefix:
-        from safetensors.torch import load_file
-
-        source = {k[len(prefix):]: v for k, v in load_file(path).items() if k.startswith(prefix)}
+    source: Any = prefixed_tensors(path, prefix) if prefix else path
     return Flux2Transformer2DModel.from_single_file(
         source, config=str(config or detection.config), subfolder="transformer", local_files_only=local, torch_dtype=dtype,
     )
 
 
-def _base(family: str, detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any:
-    """Where the components the file lacks come from: the caller's checkpoint, the shipped folder, the variant's repository."""
-    if config is not None:
-        return config
-    if all(passed.get(name) is not None for name in OTHERS):
-        return str(detection.config)  # every component is passed: the shipped model_index and scheduler config do the rest
-    repo = VARIANTS[detection.variant][2]
-    if repo is None:
-        from autopipe_core.tiny import tiny_checkpoint
-
-        return str(tiny_checkpoint(family)[0])
-    return repo
-
-
-def _refusal(path: str, detection: Detection, base: Any, why: str) -> UnsupportedModelError:
-    what = WHAT[detection.family]
-    return UnsupportedModelError(
-        f"{path}: the file holds {detection.family}'s transformer only, and the rest of the pipeline cannot be had from {base} "
-        f"({why}). Download {base} once (huggingface-cli download {base}), or pass config= a local diffusers folder of the model, "
-        "or pass " + ", ".join(f"{name}= ({what[name]})" for name in OTHERS) + " yourself"
-    )
-
-
-def _check_base(path: str, detection: Detection, base: Any, local: bool) -> None:
-    """Refuse before the transformer is read (up to 64 GB) when the base is a hub repo that offline loading cannot find."""
-    if not isinstance(base, str) or Path(base).is_dir() or not local:
-        return
-    from huggingface_hub import try_to_load_from_cache
-
-    if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
-        raise _refusal(path, detection, base, "not in the local Hugging Face cache, and single files load offline")
+#: Where the rest of the pipeline comes from (the caller, config=, the variant's repository from the local cache) and what
+#: to say when it cannot be had: the toolkit's base-checkpoint loader.
+BASE_CHECKPOINT = BaseCheckpoint(
+    holds="{family}'s transformer", others=lambda family: OTHERS, repo=lambda variant: VARIANTS[variant][2],
+    load_transformer=_transformer, passing=lambda family: ", ".join(f"{name}= ({WHAT[family][name]})" for name in OTHERS),
+)
 
 
 @serialized
@@ -211,17 +175,6 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
 
     The caller's own ``transformer=`` wins (the file is then not read). A base
     that is neither passed nor in the local cache is an UnsupportedModelError
-    that says what to pass, raised before the file is read.
+    that says what to pass, raised before the file is read (``toolkit.transformer_file.load_from_base``).
     """
-    kwargs = dict(kwargs)
-    config = kwargs.pop("config", None)
-    config = None if config is not None and str(config) == str(detection.config) else config  # the core hands the shipped one
-    local = kwargs.pop("local_files_only", True)
-    base = _base(family, detection, config, kwargs)
-    _check_base(path, detection, base, local)
-    if kwargs.get("transformer") is None:
-        kwargs["transformer"] = _transformer(path, detection, config, local, kwargs.get("torch_dtype"))
-    try:
-        return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
-    except OSError as error:
-        raise _refusal(path, detection, base, f"{type(error).__name__}: {str(error)[:200]}") from error
+    return load_from_base(BASE_CHECKPOINT, family, pipeline_class, path, detection, kwargs)

@@ -43,7 +43,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 GLM_IMAGE = "glm-image"
 FAMILIES = (GLM_IMAGE,)
@@ -61,8 +62,8 @@ NO_INPAINT = (
     "diffusers 0.42.1 has no inpainting pipeline for GLM-Image; inpaint with FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
     "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
 )
-NO_PAG = "diffusers has no PAG pipeline for GLM-Image (no PAG class takes GlmImageTransformer2DModel); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for GLM-Image; leave out controlnet="
+NO_PAG = no_pag("GLM-Image", "GlmImageTransformer2DModel")
+NO_CONTROLNET = no_controlnet("GLM-Image")
 
 
 @hookimpl
@@ -84,8 +85,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(GLM_IMAGE, text2img=f"diffusers:{GLM_IMAGE_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(GLM_IMAGE, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(GLM_IMAGE, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(GLM_IMAGE, PAG, NO_PAG),
+        unsupported(GLM_IMAGE, CONTROLNET, NO_CONTROLNET),
     ]
 
 

@@ -52,7 +52,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import INPAINT_ELSEWHERE, no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 HELIOS = "helios"
 PYRAMID = "helios-pyramid"
@@ -69,17 +70,13 @@ _FROM_A_PICTURE = (
     "(Helios's image-to-video); for a picture edited from a picture use a family with an image-to-image pipeline, such as "
     "FLUX.1 (FluxImg2ImgPipeline, autopipe-flux) or SDXL (StableDiffusionXLImg2ImgPipeline, autopipe-sdxl)"
 )
-_INPAINT_ELSEWHERE = (
-    "inpaint with a family that has an inpainting pipeline, such as FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
-)
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for Helios (its AutoPipeline tables list HeliosPipeline and "
     f"HeliosPyramidPipeline for text2img only, and no other class takes HeliosTransformer3DModel); {_FROM_A_PICTURE}"
 )
-NO_INPAINT = f"diffusers has no inpainting pipeline for Helios (no class takes a mask with HeliosTransformer3DModel); {_INPAINT_ELSEWHERE}"
-NO_PAG = "diffusers has no PAG pipeline for Helios (no PAG class takes HeliosTransformer3DModel); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for Helios; leave out controlnet="
+NO_INPAINT = f"diffusers has no inpainting pipeline for Helios (no class takes a mask with HeliosTransformer3DModel); {INPAINT_ELSEWHERE}"
+NO_PAG = no_pag("Helios", "HeliosTransformer3DModel")
+NO_CONTROLNET = no_controlnet("Helios")
 
 
 #: The command line's calls of the tiny checkpoints: one frame (a picture) from one latent frame a chunk, prompts padded to
@@ -115,8 +112,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *(r for family in FAMILIES for r in rows(family, text2img=f"diffusers:{CLASSES[family]}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT})),
-        *(row(family, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)) for family in FAMILIES),
-        *(row(family, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)) for family in FAMILIES),
+        *(unsupported(family, PAG, NO_PAG) for family in FAMILIES),
+        *(unsupported(family, CONTROLNET, NO_CONTROLNET) for family in FAMILIES),
     ]
 
 

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 HIDREAM = "hidream"
 FAMILIES = (HIDREAM,)
@@ -54,8 +55,8 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for HiDream-I1; inpaint with a family that has one, such as FLUX.1 Fill "
     "(FluxFillPipeline, autopipe-flux) or SD 3.5 (StableDiffusion3InpaintPipeline, autopipe-sd3)"
 )
-NO_PAG = "diffusers has no PAG pipeline for HiDream-I1 (no PAG class takes its transformer); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for HiDream-I1; leave out controlnet="
+NO_PAG = no_pag("HiDream-I1")
+NO_CONTROLNET = no_controlnet("HiDream-I1")
 
 
 @hookimpl
@@ -77,8 +78,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(HIDREAM, text2img=f"diffusers:{HIDREAM_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(HIDREAM, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(HIDREAM, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(HIDREAM, PAG, NO_PAG),
+        unsupported(HIDREAM, CONTROLNET, NO_CONTROLNET),
     ]
 
 

@@ -26,9 +26,10 @@ embedding). Every tensor in bfloat16, as HiDream-ai publishes them.
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from autopipe_core.toolkit import fullsize
 
 from .single_file import config_folder
 
@@ -43,28 +44,6 @@ LLAMA_31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
 FLUX_VAE = dict(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=[128, 256, 512, 512], layers_per_block=2,
                 down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, scaling_factor=0.3611,
                 shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
-
-
-def _tensors(model: Any) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, shape) of each parameter, tied ones once (named_parameters dedups them), as save_pretrained writes them."""
-    return [(name, tuple(p.shape)) for name, p in model.named_parameters()]
-
-
-def write_sparse(path: Path, tensors: Iterable[tuple[str, tuple[int, ...]]], dtype: str = "BF16") -> None:
-    """A .safetensors file with this header and a hole for its data (2 bytes an element)."""
-    header, offset = {}, 0
-    for name, shape in tensors:
-        size = 2
-        for side in shape:
-            size *= side
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(raw)) + raw)
-        out.truncate(8 + len(raw) + offset)
 
 
 def models(llama: bool = True) -> dict[str, Any]:
@@ -103,11 +82,10 @@ def write_header_only(root: str | Path, llama: bool = True) -> Path:
     for name, model in models(llama).items():
         folder = root / name
         folder.mkdir(exist_ok=True)
-        weights = "diffusion_pytorch_model.safetensors" if index[name][0] == "diffusers" else "model.safetensors"
         config = dict(model.config) if index[name][0] == "diffusers" else model.config.to_dict()
         config["_class_name"] = type(model).__name__
         (folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        write_sparse(folder / weights, _tensors(model))
+        fullsize.write_weights(folder, fullsize.STEMS[index[name][0]], fullsize.state_shapes(model), "BF16")
     scheduler = root / "scheduler"
     scheduler.mkdir(exist_ok=True)
     (scheduler / "scheduler_config.json").write_text((config_folder("hidream-i1") / "scheduler" / "scheduler_config.json").read_text())

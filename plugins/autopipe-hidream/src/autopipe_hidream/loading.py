@@ -46,7 +46,6 @@ Planned, such a checkpoint counts the Llama it will run with (:func:`footprint`)
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -54,7 +53,7 @@ from autopipe_core import sources
 from autopipe_core import Activation, ComponentBytes, DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.planning import ITEMSIZE
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import CPU_REASON, bfloat16_plan
 
 
 #: Why an accelerator without bfloat16 gets float32 (said in the plan's reason).
@@ -95,11 +94,7 @@ def plan(family: str, identity: Identity, device: DeviceFacts) -> LoadPlan:
     Placement "device": the core plans the real one from the weights' sizes
     and :func:`footprint` (the module's docstring: model offload is the saver).
     """
-    half = half_precision_plan(identity, device, prefer="bfloat16", on_cpu=f"{CPU_REASON} ({CPU_RAM})")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16, on_cpu=f"{CPU_REASON} ({CPU_RAM})")
 
 
 def native_side(identity: Identity) -> int:

@@ -39,7 +39,8 @@ from typing import Any, Mapping
 
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, model_from_file, prefixed_tensors
 
 from . import EXAMPLE, HIDREAM, HIDREAM_CLASS
 from .loading import LLAMA_ADVICE, lacks_llama
@@ -74,14 +75,6 @@ def config_folder(variant: str) -> Path:
     return FOLDERS.folder(variant)
 
 
-def _blocks(header: SafetensorsHeader, prefix: str, kind: str) -> int:
-    """How many ``{kind}.N.`` blocks the file has under `prefix` (the highest N + 1; 0 for none)."""
-    start = f"{prefix}{kind}."
-    numbers = {name[len(start):].partition(".")[0] for name in header.tensors if name.startswith(start)}
-    found = [int(n) for n in numbers if n.isdigit()]
-    return max(found) + 1 if found else 0
-
-
 def detect(header: SafetensorsHeader) -> list[Detection]:
     """HiDream-I1 transformer files, bare or under ComfyUI's prefix (and the tiny test layout); nothing else."""
     prefix = next((p for p in PREFIXES if p + KEY in header.tensors), None)
@@ -90,7 +83,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     patch = shape(header, prefix + PATCH_KEY, rank=2)
     if patch is None:
         return []
-    double, single = _blocks(header, prefix, "double_stream_blocks"), _blocks(header, prefix, "single_stream_blocks")
+    double, single = block_count(header, f"{prefix}double_stream_blocks."), block_count(header, f"{prefix}single_stream_blocks.")
     where = "ComfyUI's checkpoint layout, under model.diffusion_model." if prefix else "diffusers' (and HiDream's own) tensor names"
     said = f"{prefix}{KEY} (diffusers' hidream key), x_embedder {list(patch)}, {double} dual- and {single} single-stream blocks, in {where}"
     variant = MODELS.get((patch, double, single))
@@ -111,14 +104,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )]
 
 
-def _dtype_for(kwargs: Mapping[str, Any], component: str) -> Any:
-    """The dtype the keywords give `component`: a torch dtype, a mapping's entry for it or its default, or None."""
-    dtype = kwargs.get("torch_dtype", kwargs.get("dtype"))
-    if isinstance(dtype, Mapping):
-        return dtype.get(component, dtype.get("default"))
-    return dtype
-
-
 @serialized
 def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None) -> Any:
     """``HiDreamImageTransformer2DModel.from_single_file`` of `path` with the config in `folder`, offline.
@@ -129,15 +114,8 @@ def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None
     """
     from diffusers import HiDreamImageTransformer2DModel
 
-    source: Any = path
-    if prefix:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as f:
-            source = {n[len(prefix):]: f.get_tensor(n) for n in f.keys() if n.startswith(prefix)}
-    return HiDreamImageTransformer2DModel.from_single_file(
-        source, config=folder, subfolder="transformer", local_files_only=True, **({"torch_dtype": dtype} if dtype is not None else {}),
-    )
+    source: Any = prefixed_tensors(path, prefix) if prefix else path
+    return model_from_file(HiDreamImageTransformer2DModel, source, folder, dtype)
 
 
 def base_of(detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any:
@@ -154,24 +132,21 @@ def base_of(detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any
     return EXAMPLE
 
 
-def _refusal(path: str, base: Any, why: str) -> UnsupportedModelError:
-    return UnsupportedModelError(
-        f"{path}: the file holds HiDream-I1's transformer only, and the rest of the pipeline cannot be had from {base} ({why}). "
-        f"Download it once (huggingface-cli download {base}), or pass config= a local HiDream-I1 diffusers folder, or pass "
-        + ", ".join(f"{name}=" for name in OTHERS) + " yourself"
-    )
-
-
-def _check_base(path: str, base: Any, local: bool, passed: Mapping[str, Any]) -> None:
-    """Refuse before the transformer (32 GiB) is read: a hub base offline loading cannot find, or a base without the Llama."""
-    if isinstance(base, str) and not Path(base).is_dir() and local:
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
-            raise _refusal(path, base, "not in the local Hugging Face cache, and single files load offline")
+def _check_llama(path: str, base: Any, passed: Mapping[str, Any]) -> None:
+    """Refuse before the transformer (32 GiB) is read a base without the Llama the caller does not pass."""
     lacking = [name for name in (lacks_llama(base) or ()) if name not in passed]
     if lacking:
         raise UnsupportedModelError(f"{path}: the HiDream-I1 checkpoint {base} that gives the rest has no {', '.join(lacking)}: {LLAMA_ADVICE}")
+
+
+#: Where the rest of the pipeline comes from (base_of) and what to say when it cannot be had: the toolkit's base-checkpoint loader.
+BASE_CHECKPOINT = BaseCheckpoint(
+    holds="HiDream-I1's transformer", others=lambda family: OTHERS, repo=lambda variant: None if variant == "tiny" else EXAMPLE,
+    load_transformer=lambda path, detection, config, local, dtype: load_transformer(
+        path, str(detection.config), detection.prefixes.get("transformer", ""), dtype,
+    ),
+    check=_check_llama, choose=lambda family, detection, config, passed: base_of(detection, config, passed),
+)
 
 
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: Mapping[str, Any]) -> Any:
@@ -180,16 +155,7 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     The caller's own ``transformer=`` wins (the file is then not read). A base
     that is neither passed nor in the local cache, or that lacks the Llama the
     caller does not pass, is an :class:`~autopipe_core.UnsupportedModelError`
-    that says what to pass, raised before a byte of the file is read.
+    that says what to pass, raised before a byte of the file is read
+    (``toolkit.transformer_file.load_from_base``).
     """
-    kwargs = dict(kwargs)
-    config = kwargs.pop("config", None)
-    local = kwargs.pop("local_files_only", True)
-    base = base_of(detection, config, kwargs)
-    _check_base(path, base, local, kwargs)
-    if kwargs.get("transformer") is None:
-        kwargs["transformer"] = load_transformer(path, str(detection.config), detection.prefixes.get("transformer", ""), _dtype_for(kwargs, "transformer"))
-    try:
-        return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
-    except OSError as error:
-        raise _refusal(path, base, f"{type(error).__name__}: {str(error)[:200]}") from error
+    return load_from_base(BASE_CHECKPOINT, family, pipeline_class, path, detection, kwargs)

@@ -165,10 +165,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     Fast are not Variants, see the package's docstring); another variant is a
     ValueError naming what is built.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 def hidream_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: str = "bfloat16") -> Path:
@@ -182,14 +179,9 @@ def hidream_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: st
     folder's weights (sharded or not) with safetensors, never a pickle.
     """
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    source = Path(folder) / "transformer"
-    tensors: dict[str, Any] = {}
-    for shard in sorted(source.glob("*.safetensors")):
-        tensors.update(load_file(shard))
-    if not tensors:
-        raise FileNotFoundError(f"{source} holds no .safetensors weights")
+    tensors = toolkit.transformer_file.component_tensors(folder, "transformer")
     cast = getattr(torch, dtype)
     save_file({prefix + name: t.to(cast).contiguous() for name, t in tensors.items()}, str(path))
     return Path(path)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET, UNION
+from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
 
 FAMILY = "hunyuandit"
@@ -92,7 +93,7 @@ def autopipe_pipelines() -> list[PipelineRow]:
             missing=dict.fromkeys((Task.IMG2IMG, Task.INPAINT), CONTROLNET_TEXT2IMG_ONLY),
         ),
         row(FAMILY, modifiers={CONTROLNET, PAG}, missing=dict.fromkeys(Task, NO_CONTROLNET_PAG)),
-        row(FAMILY, modifiers={UNION}, missing=dict.fromkeys(Task, NO_UNION)),
+        unsupported(FAMILY, UNION, NO_UNION),
     ]
 
 

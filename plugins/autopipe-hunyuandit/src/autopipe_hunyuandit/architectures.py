@@ -31,10 +31,12 @@ called.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.fullsize import STEMS, dump_json, state_shapes
 
 #: The transformer of v1.0 and v1.1 (HunyuanDiT-Diffusers, HunyuanDiT-v1.1-Diffusers).
 TRANSFORMER: Mapping[str, Any] = MappingProxyType(dict(
@@ -80,9 +82,8 @@ COMPONENTS: Mapping[str, tuple[str, str] | tuple[None, None]] = MappingProxyType
     "transformer": ("diffusers", "HunyuanDiT2DModel"),
     "vae": ("diffusers", "AutoencoderKL"),
 })
-#: How the release shards each component (its mT5 in two files), and the file stem each library saves under.
+#: How the release shards each component (its mT5 in two files); the file stem each library saves under is the toolkit's STEMS.
 SHARDS: Mapping[str, int] = MappingProxyType({"text_encoder_2": 2})
-STEMS: Mapping[str, str] = MappingProxyType({"diffusers": "diffusion_pytorch_model", "transformers": "model"})
 
 
 def numbers(version: str = "v1.2") -> dict[str, Mapping[str, Any]]:
@@ -115,27 +116,7 @@ def build(component: str, settings: Mapping[str, Any]) -> Any:
 
 def meta_models(version: str = "v1.2") -> dict[str, Any]:
     """component -> the model built on torch's meta device (shapes, no memory; tied weights stay tied)."""
-    import torch
-
-    with torch.device("meta"):
-        return {name: build(name, settings) for name, settings in numbers(version).items()}
-
-
-def state_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a save of `model` holds (parameters and persistent buffers), a tied weight once, with its shape."""
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        out[name] = tuple(tensor.shape)
-    return out
-
-
-def _dump(path: Path, content: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(content), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return fullsize.meta_models(build, numbers(version))
 
 
 def _config(model: Any) -> dict[str, Any]:
@@ -154,27 +135,12 @@ def write_fullsize(folder: str | Path, version: str = "v1.2", dtype: str = "F32"
     configs are the models' own, with ``model_index.json`` as the releases
     have it (no safety checker). A few kilobytes on disk.
     """
-    from autopipe_core.headers import write_header
-
     folder = Path(folder)
     index: dict[str, Any] = {"_class_name": "HunyuanDiTPipeline", "_diffusers_version": "0.42.1", "requires_safety_checker": True}
     index.update({name: list(ref) for name, ref in COMPONENTS.items()})
-    _dump(folder / "model_index.json", index)
-    _dump(folder / "scheduler" / "scheduler_config.json", {"_class_name": "DDPMScheduler", "prediction_type": "v_prediction"})
+    dump_json(folder / "model_index.json", index)
+    dump_json(folder / "scheduler" / "scheduler_config.json", {"_class_name": "DDPMScheduler", "prediction_type": "v_prediction"})
     for name, model in meta_models(version).items():
-        _dump(folder / name / "config.json", _config(model))
-        stem = STEMS[COMPONENTS[name][0]]
-        items = [(key, (dtype, shape)) for key, shape in state_shapes(model).items()]
-        shards = SHARDS.get(name, 1)
-        if shards == 1:
-            write_header(folder / name / f"{stem}.safetensors", dict(items))
-            continue
-        per = -(-len(items) // shards)
-        weight_map = {}
-        for i in range(shards):
-            part = dict(items[i * per:(i + 1) * per])
-            filename = f"{stem}-{i + 1:05d}-of-{shards:05d}.safetensors"
-            write_header(folder / name / filename, part)
-            weight_map.update(dict.fromkeys(part, filename))
-        _dump(folder / name / f"{stem}.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
+        dump_json(folder / name / "config.json", _config(model))
+        fullsize.write_weights(folder / name, STEMS[COMPONENTS[name][0]], state_shapes(model), dtype, SHARDS.get(name, 1))
     return folder

@@ -111,14 +111,7 @@ def transformer(**overrides: Any) -> Any:
 
 def vae() -> Any:
     """The toolkit's tiny AutoencoderKL with four levels (8x, as SDXL's), SDXL's scaling factor and ``force_upcast: false``."""
-    levels = 4
-    return toolkit.tiny.vae(
-        scaling_factor=SCALING_FACTOR,
-        force_upcast=False,
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
-    )
+    return toolkit.tiny.vae_8x(scaling_factor=SCALING_FACTOR, force_upcast=False)
 
 
 def scheduler() -> Any:

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 IDEOGRAM4 = "ideogram4"
 FAMILIES = (IDEOGRAM4,)
@@ -59,8 +60,8 @@ NO_INPAINT = (
     "diffusers 0.42.1 has no inpainting pipeline for Ideogram 4; inpaint with FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
     "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
 )
-NO_PAG = "diffusers has no PAG pipeline for Ideogram 4 (no PAG class takes Ideogram4Transformer2DModel); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for Ideogram 4; leave out controlnet="
+NO_PAG = no_pag("Ideogram 4", "Ideogram4Transformer2DModel")
+NO_CONTROLNET = no_controlnet("Ideogram 4")
 
 
 @hookimpl
@@ -84,8 +85,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(IDEOGRAM4, text2img=f"diffusers:{IDEOGRAM4_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(IDEOGRAM4, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(IDEOGRAM4, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(IDEOGRAM4, PAG, NO_PAG),
+        unsupported(IDEOGRAM4, CONTROLNET, NO_CONTROLNET),
     ]
 
 

@@ -40,7 +40,7 @@ from dataclasses import replace
 from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
 from autopipe_core.units import gib
-from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import CPU_REASON, bfloat16_plan
 
 #: Why an accelerator without bfloat16 gets float32 (said in the plan's reason).
 NO_FLOAT16 = (
@@ -91,11 +91,7 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
 
     Placement "device": the core plans the real one from the weights' sizes and :data:`ALLOWANCE`.
     """
-    half = half_precision_plan(identity, device, prefer="bfloat16", on_cpu=f"{CPU_REASON} ({CPU_RAM})")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16, on_cpu=f"{CPU_REASON} ({CPU_RAM})")
 
 
 def placement(device: DeviceFacts, footprint: Footprint, plan: LoadPlan) -> LoadPlan | None:

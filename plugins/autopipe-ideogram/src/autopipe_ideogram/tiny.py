@@ -133,7 +133,4 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     The family has its ordinary checkpoint only (`variant` None); another
     variant is a ValueError naming what is built, and so is another family.
     """
-    if variant not in VARIANTS:
-        raise toolkit.tiny.unknown_variant(family, variant, VARIANTS)
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed, VARIANTS)

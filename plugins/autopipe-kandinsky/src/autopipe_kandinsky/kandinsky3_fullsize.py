@@ -27,10 +27,12 @@ one. Importing this module imports nothing heavy.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.fullsize import STEMS, dump_json, state_shapes
 
 #: Each component's constructor settings (transformers' T5 takes a T5Config of them).
 NUMBERS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
@@ -59,7 +61,6 @@ INDEX = {
     "tokenizer": ["transformers", "T5TokenizerFast"],
     "unet": ["diffusers", "Kandinsky3UNet"],
 }
-STEMS = {"diffusers": "diffusion_pytorch_model", "transformers": "model"}
 
 
 def build(component: str) -> Any:
@@ -80,26 +81,7 @@ def build(component: str) -> Any:
 
 def meta_models() -> dict[str, Any]:
     """component -> the model on torch's meta device (shapes, no memory; the T5's tied embedding stays tied)."""
-    import torch
-
-    with torch.device("meta"):
-        return {name: build(name) for name in NUMBERS}
-
-
-def state_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a save of `model` holds, a tied weight once, with its shape."""
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            out[name] = tuple(tensor.shape)
-    return out
-
-
-def _dump(path: Path, content: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(content), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return fullsize.meta_models(lambda name, _: build(name), NUMBERS)
 
 
 def write_fullsize(folder: str | Path) -> Path:
@@ -111,8 +93,6 @@ def write_fullsize(folder: str | Path) -> Path:
     """
     from diffusers import DDPMScheduler
 
-    from autopipe_core.headers import write_header
-
     folder = Path(folder)
     for name, model in meta_models().items():
         library = INDEX[name][0]
@@ -120,9 +100,8 @@ def write_fullsize(folder: str | Path) -> Path:
             model.save_config(folder / name)
         else:
             model.config.save_pretrained(folder / name)
-        tensors = {key: ("F16", shape) for key, shape in state_shapes(model).items()}
-        write_header(folder / name / f"{STEMS[library]}.fp16.safetensors", tensors)
+        fullsize.write_weights(folder / name, STEMS[library], state_shapes(model), "F16", variant="fp16")
     DDPMScheduler(beta_schedule="squaredcos_cap_v2", clip_sample=True).save_config(folder / "scheduler")
-    _dump(folder / "tokenizer" / "tokenizer_config.json", {"tokenizer_class": "T5Tokenizer", "model_max_length": 512})
-    _dump(folder / "model_index.json", {**INDEX, "_diffusers_version": "0.42.1"})
+    dump_json(folder / "tokenizer" / "tokenizer_config.json", {"tokenizer_class": "T5Tokenizer", "model_max_length": 512})
+    dump_json(folder / "model_index.json", {**INDEX, "_diffusers_version": "0.42.1"})
     return folder

@@ -32,6 +32,7 @@ micro-conditioning numbers of ``ADD_TIME_EMBED_DIM`` (256) values each:
 from __future__ import annotations
 
 from autopipe_core import PRESENT, FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core.toolkit.requirements import model_type
 from autopipe_core.toolkit.rows import lazy_hooks, rows
 
 FAMILY = "kolors"
@@ -68,14 +69,11 @@ PROJECTS_TEXT = Requirement(
 
 #: Kolors' pipelines encode prompts with ChatGLM (transformers ``model_type`` "chatglm", diffusers' ChatGLMModel): a
 #: UNet with a text projection under an SDXL or Kolors class name but another text encoder is some other model.
-CHATGLM = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"chatglm"}),
-    otherwise=(
-        "its text encoder's config says model_type {value}, where Kolors' pipelines encode prompts with ChatGLM "
-        "(model_type chatglm, diffusers' ChatGLMModel)"
-    ),
+CHATGLM = model_type(
+    "text_encoder", "chatglm",
+    "its text encoder's config says model_type {value}, where Kolors' pipelines encode prompts with ChatGLM "
+    "(model_type chatglm, diffusers' ChatGLMModel)",
+    absent_ok=False,
 )
 
 NO_INPAINT = (

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 KREA2 = "krea2"
 FAMILIES = (KREA2,)
@@ -48,8 +49,8 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for Krea 2; inpaint with a family that has one, such as Qwen-Image "
     "(QwenImageInpaintPipeline, autopipe-qwenimage) or FLUX.1 Fill (FluxFillPipeline, autopipe-flux)"
 )
-NO_PAG = "diffusers has no PAG pipeline for Krea 2 (no PAG class takes its transformer); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for Krea 2; leave out controlnet="
+NO_PAG = no_pag("Krea 2")
+NO_CONTROLNET = no_controlnet("Krea 2")
 
 
 @hookimpl
@@ -70,8 +71,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(KREA2, text2img=f"diffusers:{KREA2_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(KREA2, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(KREA2, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(KREA2, PAG, NO_PAG),
+        unsupported(KREA2, CONTROLNET, NO_CONTROLNET),
     ]
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+
+from autopipe_core.toolkit import fullsize
 
 from .single_file import config_folder
 
@@ -44,24 +45,11 @@ QWEN3_VL_4B = {
 }
 
 
-def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of a model's state dict as save_pretrained writes it: a tied tensor once."""
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            out[name] = tuple(tensor.shape)
-    return out
-
-
 def write_header_only(folder: str | Path) -> Path:
     """Write Krea 2 at full size to `folder` (model_index.json, configs, header-only bfloat16 weights); return the folder."""
     import torch
     from diffusers import AutoencoderKLQwenImage, Krea2Transformer2DModel
     from transformers import Qwen3VLConfig, Qwen3VLModel
-
-    from autopipe_core.headers import write_header
 
     folder = Path(folder)
     shutil.copytree(config_folder("krea2"), folder, dirs_exist_ok=True)
@@ -77,5 +65,5 @@ def write_header_only(folder: str | Path) -> Path:
     for component, model, stem in (
         ("transformer", transformer, "diffusion_pytorch_model"), ("vae", vae, "diffusion_pytorch_model"), ("text_encoder", text_encoder, "model"),
     ):
-        write_header(folder / component / f"{stem}.safetensors", {n: ("BF16", s) for n, s in _shapes(model).items()})
+        fullsize.write_weights(folder / component, stem, fullsize.state_shapes(model), "BF16")
     return folder

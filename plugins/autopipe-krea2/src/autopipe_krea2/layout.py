@@ -89,10 +89,3 @@ def strip_prefix(names: Iterable[str]) -> str | None:
         if prefix + DETECT_KEY in names:
             return prefix
     return None
-
-
-def block_count(names: Iterable[str], prefix: str, group: str = "blocks") -> int:
-    """How many numbered blocks ``<prefix><group>.<n>.`` the names hold (the highest index plus one)."""
-    start = f"{prefix}{group}."
-    found = {int(n[len(start):].split(".", 1)[0]) for n in names if n.startswith(start) and n[len(start):].split(".", 1)[0].isdigit()}
-    return max(found) + 1 if found else 0

@@ -30,13 +30,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.plans import asked_dtype
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import TransformerFile, load_transformer_file, model_from_file, prefixed_tensors
 
 from . import EXAMPLE, KREA2, KREA2_CLASS
-from .layout import DETECT_KEY, FIRST_KEY, KEY_KEY, TEXT_KEY, block_count, strip_prefix
+from .layout import DETECT_KEY, FIRST_KEY, TEXT_KEY, strip_prefix
 
 FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-krea2")
 
@@ -70,7 +70,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     if first is None or text is None or taps is None:
         return []
     hidden, channels = first
-    blocks = block_count(names, prefix)
+    blocks = block_count(header, f"{prefix}blocks.")
     said = f"first.weight {list(first)}, {blocks} blocks, text {text[1]} wide, {taps[1]} tapped layers"
     where = "ComfyUI's layout, under model.diffusion_model." if prefix else "Krea's layout"
     variant = MODELS.get((hidden, channels, blocks, text[1], taps[1]))
@@ -91,15 +91,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )]
 
 
-def _has_weights(source: str, component: str) -> bool:
-    """Whether `source` can give `component`: a folder with weight or tokenizer files in it, or a hub repo id (diffusers finds them)."""
-    folder = Path(source)
-    if not folder.is_dir():
-        return True
-    sub = folder / component
-    return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith(("tokenizer", "vocab")) for f in sub.iterdir())
-
-
 def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
     """What to hand ``from_single_file``: the file itself for bare names, else its transformer's tensors alone.
 
@@ -109,12 +100,7 @@ def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
     weights of the model checkpoint were not used", checked with diffusers
     0.42.1). So a prefixed file's transformer tensors are read here, and only those.
     """
-    if not prefix:
-        return path
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as f:
-        return {n: f.get_tensor(n) for n in f.keys() if n.startswith(prefix)}
+    return prefixed_tensors(path, prefix, strip=False) if prefix else path
 
 
 @serialized
@@ -122,10 +108,16 @@ def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None
     """``Krea2Transformer2DModel.from_single_file`` of `path` with the transformer config in `folder` (offline by default)."""
     from diffusers import Krea2Transformer2DModel
 
-    return Krea2Transformer2DModel.from_single_file(
-        transformer_weights(path, prefix), config=folder, subfolder="transformer", local_files_only=local_files_only,
-        **({"torch_dtype": dtype} if dtype is not None else {}),
-    )
+    return model_from_file(Krea2Transformer2DModel, transformer_weights(path, prefix), folder, dtype, local_files_only)
+
+
+#: What :func:`load` needs of the toolkit's transformer-file loader: where the rest of the pipeline comes from, and what to say without it.
+TRANSFORMER_FILE = TransformerFile(
+    folders=FOLDERS, family=KREA2, tiny_variant="krea2-tiny", holds="a Krea 2 transformer",
+    supplies=f"Qwen3-VL-4B as a Qwen3VLModel, its tokenizer and Qwen-Image's VAE, e.g. the components of Krea2Pipeline.from_pretrained({EXAMPLE!r})",
+    checkpoint="a Krea 2 diffusers folder or repo id", example=EXAMPLE, load_transformer=load_transformer, others=NOT_IN_THE_FILE,
+    tokenizer_files=("tokenizer", "vocab"),
+)
 
 
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
@@ -141,26 +133,6 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     from there too, else from the shipped folder. For the plugin's tiny test
     layout they come from the tiny checkpoint. What is still missing is an
     :class:`~autopipe_core.UnsupportedModelError` that says what to pass,
-    raised before a byte of the file is read.
+    raised before a byte of the file is read (``toolkit.single_file.load_transformer_file``).
     """
-    kwargs = dict(kwargs)
-    shipped = str(config_folder(detection.variant))
-    source = str(kwargs.pop("config", None) or shipped)
-    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
-    if missing and detection.variant == "krea2-tiny":
-        from autopipe_core.tiny import tiny_checkpoint
-
-        source, missing = str(tiny_checkpoint(KREA2)[0]), []
-    if missing:
-        raise UnsupportedModelError(
-            f"{path} holds a Krea 2 transformer ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
-            + ", ".join(f"{c}=" for c in missing)
-            + f" (Qwen3-VL-4B as a Qwen3VLModel, its tokenizer and Qwen-Image's VAE, e.g. the components of "
-            f"Krea2Pipeline.from_pretrained({EXAMPLE!r})), or config=<a Krea 2 diffusers folder or repo id that has them> "
-            f"(such as {EXAMPLE!r}, from the cache unless local_files_only=False)"
-        )
-    if "transformer" not in kwargs:
-        kwargs["transformer"] = load_transformer(
-            path, shipped, detection.prefixes.get("transformer", ""), asked_dtype(kwargs, "transformer"), kwargs.get("local_files_only", True),
-        )
-    return pipeline_class.from_pretrained(source, **kwargs)
+    return load_transformer_file(TRANSFORMER_FILE, pipeline_class, path, detection, kwargs)

@@ -82,12 +82,7 @@ def transformer(**overrides: Any) -> Any:
 
 def vae() -> Any:
     """A tiny AutoencoderKLQwenImage of 8, 16 and 32 channels, one residual block a level, 4x, 4 latent channels."""
-    from diffusers import AutoencoderKLQwenImage
-
-    return AutoencoderKLQwenImage(
-        base_dim=8, z_dim=Z_DIM, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[False, True],
-        latents_mean=[0.0] * Z_DIM, latents_std=[1.0] * Z_DIM,
-    )
+    return toolkit.tiny.qwen_image_vae(Z_DIM)
 
 
 def scheduler() -> Any:
@@ -121,10 +116,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     The family has its ordinary checkpoint only (`variant` None); another
     variant is a ValueError naming what is built.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 def krea2_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: str = "bfloat16") -> Path:

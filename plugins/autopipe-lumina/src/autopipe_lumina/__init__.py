@@ -36,9 +36,11 @@ resolves to the class that runs it.
 
 from __future__ import annotations
 
-from autopipe_core import FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import IMG2IMG_ELSEWHERE, INPAINT_ELSEWHERE, unsupported
+from autopipe_core.toolkit.requirements import model_type
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 LUMINA = "lumina"
 LUMINA2 = "lumina2"
@@ -51,51 +53,35 @@ LUMINA_OLD_CLASS = "LuminaText2ImgPipeline"
 LUMINA2_OLD_CLASS = "Lumina2Text2ImgPipeline"
 
 # What to use where diffusers has no class: each sentence ends up in the user's error.
-_IMG2IMG_ELSEWHERE = (
-    "for image-to-image use a family that has such a pipeline, such as FLUX.1 (FluxImg2ImgPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLImg2ImgPipeline, autopipe-sdxl)"
-)
-_INPAINT_ELSEWHERE = (
-    "inpaint with a family that has an inpainting pipeline, such as FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
-)
 LUMINA_NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for Lumina-Next (its AutoPipeline tables list LuminaPipeline for text2img only); "
-    + _IMG2IMG_ELSEWHERE
+    + IMG2IMG_ELSEWHERE
 )
-LUMINA_NO_INPAINT = "diffusers has no inpainting pipeline for Lumina-Next; " + _INPAINT_ELSEWHERE
+LUMINA_NO_INPAINT = "diffusers has no inpainting pipeline for Lumina-Next; " + INPAINT_ELSEWHERE
 LUMINA2_NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for Lumina-Image 2.0 (its AutoPipeline tables list Lumina2Pipeline for text2img only); "
-    + _IMG2IMG_ELSEWHERE
+    + IMG2IMG_ELSEWHERE
 )
-LUMINA2_NO_INPAINT = "diffusers has no inpainting pipeline for Lumina-Image 2.0; " + _INPAINT_ELSEWHERE
+LUMINA2_NO_INPAINT = "diffusers has no inpainting pipeline for Lumina-Image 2.0; " + INPAINT_ELSEWHERE
 NO_PAG = "diffusers has no PAG pipeline for {what} (no PAG class takes its transformer); leave out enable_pag"
 NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for {what}; leave out controlnet="
 LUMINA_WHAT = "Lumina-Next"
 LUMINA2_WHAT = "Lumina-Image 2.0"
 
 #: Lumina-Next encodes prompts with Gemma (gemma-2b): its text encoder's config says model_type "gemma".
-GEMMA = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"gemma", None}),
-    otherwise=(
-        "its text_encoder is a {value} model, where Lumina-Next (LuminaPipeline) encodes prompts with Gemma (model_type gemma); "
-        "a Gemma 2 text encoder (gemma2) is Lumina-Image 2.0's, which autopipe resolves as lumina2 whatever class name the "
-        "checkpoint gives: load anything else with the pipeline class its model card names"
-    ),
+GEMMA = model_type(
+    "text_encoder", "gemma",
+    "its text_encoder is a {value} model, where Lumina-Next (LuminaPipeline) encodes prompts with Gemma (model_type gemma); "
+    "a Gemma 2 text encoder (gemma2) is Lumina-Image 2.0's, which autopipe resolves as lumina2 whatever class name the "
+    "checkpoint gives: load anything else with the pipeline class its model card names",
 )
 
 #: Lumina-Image 2.0 encodes prompts with Gemma 2 (gemma-2-2b): model_type "gemma2".
-GEMMA2 = Requirement(
-    component="text_encoder",
-    key="model_type",
-    values=frozenset({"gemma2", None}),
-    otherwise=(
-        "its text_encoder is a {value} model, where Lumina-Image 2.0 (Lumina2Pipeline) encodes prompts with Gemma 2 (model_type "
-        "gemma2); a Gemma text encoder (gemma) is Lumina-Next's, which autopipe resolves as lumina whatever class name the "
-        "checkpoint gives: load anything else with the pipeline class its model card names"
-    ),
+GEMMA2 = model_type(
+    "text_encoder", "gemma2",
+    "its text_encoder is a {value} model, where Lumina-Image 2.0 (Lumina2Pipeline) encodes prompts with Gemma 2 (model_type "
+    "gemma2); a Gemma text encoder (gemma) is Lumina-Next's, which autopipe resolves as lumina whatever class name the "
+    "checkpoint gives: load anything else with the pipeline class its model card names",
 )
 
 
@@ -125,11 +111,11 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(LUMINA, text2img=f"diffusers:{LUMINA_CLASS}", missing={Task.IMG2IMG: LUMINA_NO_IMG2IMG, Task.INPAINT: LUMINA_NO_INPAINT}),
-        row(LUMINA, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG.format(what=LUMINA_WHAT))),
-        row(LUMINA, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET.format(what=LUMINA_WHAT))),
+        unsupported(LUMINA, PAG, NO_PAG.format(what=LUMINA_WHAT)),
+        unsupported(LUMINA, CONTROLNET, NO_CONTROLNET.format(what=LUMINA_WHAT)),
         *rows(LUMINA2, text2img=f"diffusers:{LUMINA2_CLASS}", missing={Task.IMG2IMG: LUMINA2_NO_IMG2IMG, Task.INPAINT: LUMINA2_NO_INPAINT}),
-        row(LUMINA2, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG.format(what=LUMINA2_WHAT))),
-        row(LUMINA2, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET.format(what=LUMINA2_WHAT))),
+        unsupported(LUMINA2, PAG, NO_PAG.format(what=LUMINA2_WHAT)),
+        unsupported(LUMINA2, CONTROLNET, NO_CONTROLNET.format(what=LUMINA2_WHAT)),
     ]
 
 

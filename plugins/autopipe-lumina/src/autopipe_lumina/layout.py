@@ -110,11 +110,3 @@ def strip_prefix(names: Iterable[str]) -> str:
     """The prefix of a file's Lumina tensors: ComfyUI's ``model.diffusion_model.`` or none."""
     names = set(names)
     return COMFY_PREFIX if COMFY_PREFIX + CAPTION_NORM_KEY in names else ""
-
-
-def block_count(names: Iterable[str], prefix: str, block: str = "layers.") -> int:
-    """How many ``{block}N.`` blocks a file has under `prefix` (the highest N + 1; 0 for none)."""
-    start = prefix + block
-    found = [name[len(start):].partition(".")[0] for name in names if name.startswith(start)]
-    numbers = [int(n) for n in found if n.isdigit()]
-    return max(numbers) + 1 if numbers else 0

@@ -42,10 +42,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.plans import asked_dtype
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import TransformerFile, load_transformer_file, model_from_file, prefixed_tensors
 
 from . import LUMINA, LUMINA2, LUMINA2_CLASS
 from .layout import (
@@ -58,7 +58,6 @@ from .layout import (
     PATCH_KEY,
     QKV_KEY,
     ZIMAGE_KEY,
-    block_count,
     strip_prefix,
 )
 
@@ -107,7 +106,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     prefix = strip_prefix(names)
     if prefix + "cap_embedder.0.weight" not in names or prefix + ZIMAGE_KEY in names:
         return []
-    layers = block_count(names, prefix)
+    layers = block_count(header, prefix + "layers.")
     if prefix + NEXT_QUERY_KEY in names and prefix + NEXT_CAPTION_KEY in names:
         reason = f"a Lumina-Next transformer in the original layout ({layers} layers, separate wq/wk/wv and caption attention wk_y/wv_y)"
         return [_component(LUMINA, "lumina-next-original", reason, "LuminaNextDiT2DModel", _NEXT_USE)]
@@ -115,7 +114,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     patch = shape(header, prefix + PATCH_KEY, rank=2)
     caption = shape(header, prefix + CAPTION_KEY, rank=2)
     head = shape(header, prefix + "layers.0.attention.q_norm.weight", rank=1)
-    refiners = block_count(names, prefix, NOISE_REFINER)
+    refiners = block_count(header, prefix + NOISE_REFINER)
     if qkv is None or patch is None or caption is None or head is None or not refiners:
         return []
     hidden = patch[0]
@@ -126,7 +125,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     if (hidden, qkv[0]) != (CONVERTER_SPLIT[0], sum(CONVERTER_SPLIT)):
         reason = f"a Lumina 2 transformer in the original layout ({said}), not Lumina-Image 2.0's attention widths"
         return [_component(LUMINA2, "lumina2-original", reason, "Lumina2Transformer2DModel", _OTHER_USE)]
-    contexts = block_count(names, prefix, CONTEXT_REFINER)
+    contexts = block_count(header, prefix + CONTEXT_REFINER)
     variant = MODELS.get((hidden, layers, min(refiners, contexts), caption[1], head[0]))
     if variant is None:
         reason = f"a Lumina 2 transformer in the original layout ({said})"
@@ -144,15 +143,6 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )]
 
 
-def _has_weights(source: str, component: str) -> bool:
-    """Whether `source` can give `component`: a folder with weight or tokenizer files in it, or a hub repo id (diffusers finds them)."""
-    folder = Path(source)
-    if not folder.is_dir():
-        return True
-    sub = folder / component
-    return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith("tokenizer") for f in sub.iterdir())
-
-
 def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
     """What to hand ``from_single_file``: the file itself when its names are bare, else its transformer's tensors, the prefix stripped.
 
@@ -164,12 +154,7 @@ def transformer_weights(path: str, prefix: str) -> str | dict[str, Any]:
     layout) would also hand them all to the converter: only the
     transformer's are read.
     """
-    if not prefix:
-        return path
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as f:
-        return {n[len(prefix):]: f.get_tensor(n) for n in f.keys() if n.startswith(prefix)}
+    return prefixed_tensors(path, prefix) if prefix else path
 
 
 @serialized
@@ -177,10 +162,15 @@ def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None
     """``Lumina2Transformer2DModel.from_single_file`` of `path` with the config in `folder` (a diffusers folder with transformer/config.json)."""
     from diffusers import Lumina2Transformer2DModel
 
-    return Lumina2Transformer2DModel.from_single_file(
-        transformer_weights(path, prefix), config=folder, subfolder="transformer", local_files_only=local_files_only,
-        **({"torch_dtype": dtype} if dtype is not None else {}),
-    )
+    return model_from_file(Lumina2Transformer2DModel, transformer_weights(path, prefix), folder, dtype, local_files_only)
+
+
+#: What :func:`load` needs of the toolkit's transformer-file loader: where the rest of the pipeline comes from, and what to say without it.
+TRANSFORMER_FILE = TransformerFile(
+    folders=FOLDERS, family=LUMINA2, tiny_variant="lumina2-tiny", holds="a Lumina 2 transformer alone",
+    supplies=f"Gemma 2 2B, its tokenizer and FLUX.1's VAE, e.g. the components of Lumina2Pipeline.from_pretrained({DEFAULT_REPO!r})",
+    checkpoint="a Lumina 2 diffusers folder or repo id", example=DEFAULT_REPO, load_transformer=load_transformer, others=NOT_IN_THE_FILE,
+)
 
 
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
@@ -197,26 +187,6 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
     the plugin's tiny test layout they come from the tiny Lumina 2
     checkpoint. What is still missing is an
     :class:`~autopipe_core.UnsupportedModelError` that says what to pass,
-    raised before a byte of the file is read.
+    raised before a byte of the file is read (``toolkit.single_file.load_transformer_file``).
     """
-    kwargs = dict(kwargs)
-    shipped = str(config_folder(detection.variant))
-    source = str(kwargs.pop("config", None) or shipped)
-    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
-    if missing and detection.variant == "lumina2-tiny":
-        from autopipe_core.tiny import tiny_checkpoint
-
-        source, missing = str(tiny_checkpoint(LUMINA2)[0]), []
-    if missing:
-        raise UnsupportedModelError(
-            f"{path} holds a Lumina 2 transformer alone ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
-            + ", ".join(f"{c}=" for c in missing)
-            + f" (Gemma 2 2B, its tokenizer and FLUX.1's VAE, e.g. the components of Lumina2Pipeline.from_pretrained({DEFAULT_REPO!r})), "
-            f"or config=<a Lumina 2 diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless "
-            "local_files_only=False)"
-        )
-    if "transformer" not in kwargs:
-        kwargs["transformer"] = load_transformer(
-            path, shipped, detection.prefixes.get("transformer", ""), asked_dtype(kwargs, "transformer"), kwargs.get("local_files_only", True),
-        )
-    return pipeline_class.from_pretrained(source, **kwargs)
+    return load_transformer_file(TRANSFORMER_FILE, pipeline_class, path, detection, kwargs)

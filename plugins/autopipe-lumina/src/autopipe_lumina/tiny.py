@@ -135,13 +135,7 @@ def lumina2_transformer(**overrides: Any) -> Any:
 
 def vae(**settings: Any) -> Any:
     """The toolkit's tiny AutoencoderKL with four levels (an 8x VAE, as both pipelines assume) and `settings` (channels, scaling)."""
-    levels = 4
-    return toolkit.tiny.vae(
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
-        **settings,
-    )
+    return toolkit.tiny.vae_8x(**settings)
 
 
 def scheduler(family: str) -> Any:
@@ -178,10 +172,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     Each family has its ordinary checkpoint only (`variant` None); another
     variant is a ValueError naming what is built.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 #: The tiny single file's transformer. diffusers 0.42.1's Lumina 2 converter (convert_lumina2_to_diffusers) splits each

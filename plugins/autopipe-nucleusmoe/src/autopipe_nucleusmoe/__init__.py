@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 NUCLEUSMOE = "nucleusmoe-image"
 FAMILIES = (NUCLEUSMOE,)
@@ -45,8 +46,8 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for NucleusMoE-Image; inpaint with a family that has one, such as Qwen-Image "
     "(QwenImageInpaintPipeline, autopipe-qwenimage) or FLUX.1 Fill (FluxFillPipeline, autopipe-flux)"
 )
-NO_PAG = "diffusers has no PAG pipeline for NucleusMoE-Image (no PAG class takes its transformer); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for NucleusMoE-Image; leave out controlnet="
+NO_PAG = no_pag("NucleusMoE-Image")
+NO_CONTROLNET = no_controlnet("NucleusMoE-Image")
 
 
 @hookimpl
@@ -67,8 +68,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(NUCLEUSMOE, text2img=f"diffusers:{NUCLEUSMOE_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(NUCLEUSMOE, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(NUCLEUSMOE, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(NUCLEUSMOE, PAG, NO_PAG),
+        unsupported(NUCLEUSMOE, CONTROLNET, NO_CONTROLNET),
     ]
 
 

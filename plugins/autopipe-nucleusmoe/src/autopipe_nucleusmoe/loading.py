@@ -22,11 +22,9 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import bfloat16_plan
 
 #: Why a device without bfloat16 gets float32 (said in the plan's reason).
 NO_FLOAT16 = (
@@ -55,8 +53,4 @@ ALLOWANCE = Allowance(
 
 def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     """The ``autopipe_load_plan`` hook: float32 on a CPU, bfloat16 on an accelerator that has it, float32 on one that has not."""
-    half = half_precision_plan(identity, device, prefer="bfloat16")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16)

@@ -124,12 +124,7 @@ def transformer() -> Any:
 
 def vae() -> Any:
     """A tiny AutoencoderKLQwenImage of 8, 16 and 32 channels, one residual block a level, 4x, 4 latent channels."""
-    from diffusers import AutoencoderKLQwenImage
-
-    return AutoencoderKLQwenImage(
-        base_dim=8, z_dim=Z_DIM, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[False, True],
-        latents_mean=[0.0] * Z_DIM, latents_std=[1.0] * Z_DIM,
-    )
+    return toolkit.tiny.qwen_image_vae(Z_DIM)
 
 
 def scheduler() -> Any:
@@ -186,7 +181,4 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     No variants (any `variant` but None is a ValueError); a RuntimeError
     where the processor cannot be built (:func:`processor_missing`).
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 OVIS = "ovis"
 FAMILIES = (OVIS,)
@@ -47,8 +48,8 @@ NO_INPAINT = (
     "diffusers has no inpainting pipeline for Ovis-Image; inpaint with a family that has one, such as FLUX.1 Fill "
     "(FluxFillPipeline, autopipe-flux) or Qwen-Image (QwenImageInpaintPipeline, autopipe-qwenimage)"
 )
-NO_PAG = "diffusers has no PAG pipeline for Ovis-Image (no PAG class takes its transformer); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for Ovis-Image; leave out controlnet="
+NO_PAG = no_pag("Ovis-Image")
+NO_CONTROLNET = no_controlnet("Ovis-Image")
 
 
 @hookimpl
@@ -69,8 +70,8 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(OVIS, text2img=f"diffusers:{OVIS_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
-        row(OVIS, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
-        row(OVIS, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)),
+        unsupported(OVIS, PAG, NO_PAG),
+        unsupported(OVIS, CONTROLNET, NO_CONTROLNET),
     ]
 
 

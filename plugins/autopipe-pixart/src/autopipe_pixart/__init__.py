@@ -34,7 +34,9 @@ under Sprint's to Sana's (``FamilySpec.also_named``).
 
 from __future__ import annotations
 
-from autopipe_core import FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core.toolkit.missing import unsupported
+from autopipe_core.toolkit.requirements import flag
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
 
 PIXART_ALPHA = "pixart-alpha"
@@ -76,10 +78,8 @@ SPRINT_NO_CONTROLNET = (
 CONTROLNET_TEXT2IMG_ONLY = "diffusers' SanaControlNetPipeline does text2img only; leave out controlnet= for this task"
 
 #: A transformer that embeds the guidance scale is Sana Sprint's: Sana's pipelines would leave that embedding unfed.
-NOT_SPRINT = Requirement(
-    component="transformer",
-    key="guidance_embeds",
-    values=frozenset({None, False}),
+NOT_SPRINT = flag(
+    "transformer", "guidance_embeds", False, default=False,
     otherwise=(
         "its transformer embeds the guidance scale (guidance_embeds {value}): it is a Sana Sprint checkpoint, a few-step "
         "distillation that SanaSprintPipeline and SanaSprintImg2ImgPipeline run (autopipe resolves it as sana-sprint when its "
@@ -88,10 +88,8 @@ NOT_SPRINT = Requirement(
 )
 
 #: Sana Sprint's pipelines feed a guidance embedding at every step: a transformer without one is plain Sana's.
-IS_SPRINT = Requirement(
-    component="transformer",
-    key="guidance_embeds",
-    values=frozenset({True}),
+IS_SPRINT = flag(
+    "transformer", "guidance_embeds", True, default=False,
     otherwise=(
         "its transformer embeds no guidance scale (guidance_embeds {value}), which Sana Sprint's pipelines feed at every "
         "step: it is a plain Sana checkpoint; load it with SanaPipeline (autopipe resolves it as sana when its "
@@ -142,7 +140,7 @@ def autopipe_families() -> list[FamilySpec]:
 def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(PIXART_ALPHA, text2img="diffusers:PixArtAlphaPipeline", missing={Task.IMG2IMG: PIXART_NO_IMG2IMG, Task.INPAINT: PIXART_NO_INPAINT}),
-        row(PIXART_ALPHA, modifiers={PAG}, missing=dict.fromkeys(Task, ALPHA_NO_PAG)),
+        unsupported(PIXART_ALPHA, PAG, ALPHA_NO_PAG),
         *rows(
             PIXART_SIGMA,
             text2img="diffusers:PixArtSigmaPipeline",
@@ -165,8 +163,8 @@ def autopipe_pipelines() -> list[PipelineRow]:
             img2img="diffusers:SanaSprintImg2ImgPipeline",
             missing={Task.INPAINT: SPRINT_NO_INPAINT},
         ),
-        row(SANA_SPRINT, modifiers={PAG}, missing=dict.fromkeys(Task, SPRINT_NO_PAG)),
-        row(SANA_SPRINT, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, SPRINT_NO_CONTROLNET)),
+        unsupported(SANA_SPRINT, PAG, SPRINT_NO_PAG),
+        unsupported(SANA_SPRINT, CONTROLNET, SPRINT_NO_CONTROLNET),
     ]
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from autopipe_core.toolkit.single_file import block_count
+
 #: The tensor diffusers looks for to call a file "sana" (CHECKPOINT_KEY_NAMES["sana"]); PixArt's original files have it too.
 CROSS_ATTN_KEY = "blocks.0.cross_attn.q_linear.weight"
 #: The prefix ComfyUI-style files put before the transformer's names; diffusers' converter strips it.
@@ -72,18 +74,6 @@ def strip_prefix(names: Any) -> str:
     return COMFY_PREFIX if COMFY_PREFIX + CROSS_ATTN_KEY in names else ""
 
 
-def block_count(names: Any, prefix: str = "") -> int:
-    """How many transformer blocks (``blocks.N.*``) the names hold: the largest N plus one, 0 for none."""
-    numbers = set()
-    start = prefix + "blocks."
-    for name in names:
-        if name.startswith(start):
-            head = name[len(start):].partition(".")[0]
-            if head.isdigit():
-                numbers.add(int(head))
-    return max(numbers) + 1 if numbers else 0
-
-
 def sana_original(state_dict: Mapping[str, Any], sample_size: int, caption_channels: int) -> dict[str, Any]:
     """A diffusers SanaTransformer2DModel's state dict in the original Sana layout: diffusers' conversion, backwards.
 
@@ -111,7 +101,7 @@ def sana_original(state_dict: Mapping[str, Any], sample_size: int, caption_chann
             if ours + suffix in sd:
                 out[original + suffix] = sd.pop(ours + suffix)
     out["final_layer.scale_shift_table"] = sd.pop("scale_shift_table")
-    for i in range(block_count((k.replace("transformer_blocks.", "blocks.", 1) for k in sd))):
+    for i in range(block_count(sd, "transformer_blocks.")):
         ours, theirs = f"transformer_blocks.{i}.", f"blocks.{i}."
         out[theirs + "scale_shift_table"] = sd.pop(ours + "scale_shift_table")
         out[theirs + "attn.qkv.weight"] = torch.cat([sd.pop(ours + f"attn1.to_{x}.weight") for x in "qkv"])

@@ -41,10 +41,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autopipe_core import Detection, UnsupportedModelError
+from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
-from autopipe_core.toolkit.plans import asked_dtype
-from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
+from autopipe_core.toolkit.transformer_file import TransformerFile, load_transformer_file, model_from_file
 
 from . import PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT
 from .layout import (
@@ -56,7 +56,6 @@ from .layout import (
     POS_EMBED_KEY,
     QK_NORM_KEY,
     SANA_MLP_KEY,
-    block_count,
     strip_prefix,
 )
 from .tiny import SANA_SAMPLE_SIZE  # the tiny test layout's latent side (tiny.py imports torch only inside its builders)
@@ -105,7 +104,7 @@ def _component(family: str, variant: str, confidence: float, reason: str, cls: s
 
 def _pixart(header: SafetensorsHeader, prefix: str) -> list[Detection]:
     patch = shape(header, prefix + PATCH_KEY, rank=4)
-    layers = block_count(header.tensors, prefix)
+    layers = block_count(header, prefix + "blocks.")
     micro = prefix + PIXART_SIZE_KEY in header.tensors
     family, kind = (PIXART_ALPHA, "alpha") if micro else (PIXART_SIGMA, "sigma")
     repo = "PixArt-alpha/PixArt-XL-2-1024-MS" if micro else "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS"
@@ -127,7 +126,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     patch = shape(header, prefix + PATCH_KEY, rank=4)
     if prefix + SANA_MLP_KEY not in header.tensors or patch is None or patch[2:] != (1, 1):
         return []
-    width, channels, layers = patch[0], patch[1], block_count(header.tensors, prefix)
+    width, channels, layers = patch[0], patch[1], block_count(header, prefix + "blocks.")
     said = f"x_embedder.proj.weight is {list(patch)}, {layers} blocks"
     if prefix + GUIDANCE_KEY in header.tensors:
         reason = f"a Sana Sprint transformer in the original layout ({said}, a guidance embedder cfg_embedder)"
@@ -162,51 +161,35 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     return [Detection(SANA, variant, confidence, reason, pipeline_class="diffusers:SanaPipeline", config=str(config_folder(variant)), prefixes=prefixes)]
 
 
-def _has_weights(source: str, component: str) -> bool:
-    """Whether `source` can give `component`'s weights: a folder with weight files in it, or a hub repo id (diffusers fetches or finds them)."""
-    folder = Path(source)
-    if not folder.is_dir():
-        return True
-    sub = folder / component
-    return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith("tokenizer") for f in sub.iterdir())
+def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None, local_files_only: bool = True) -> Any:
+    """``SanaTransformer2DModel.from_single_file`` of `path` with the transformer config in `folder`; diffusers' converter
+    reads the file as it is, ComfyUI's prefix included (`prefix` is not needed)."""
+    from diffusers import SanaTransformer2DModel
+
+    return model_from_file(SanaTransformer2DModel, path, folder, dtype, local_files_only)
+
+
+#: What :func:`load` needs of the toolkit's transformer-file loader: where the rest of the pipeline comes from, and what to say without it.
+TRANSFORMER_FILE = TransformerFile(
+    folders=FOLDERS, family=SANA, tiny_variant="sana-tiny", holds="a Sana transformer alone",
+    supplies=f"Gemma 2 2B, its tokenizer and DC-AE f32c32, e.g. the components of SanaPipeline.from_pretrained({DEFAULT_REPO!r})",
+    checkpoint="a Sana diffusers folder or repo id", example=DEFAULT_REPO, load_transformer=load_transformer, others=NOT_IN_THE_FILE,
+    config_from_source=True,
+)
 
 
 def load(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
     """The ``autopipe_from_single_file`` hook: the transformer from the file, the other components from the caller or ``config=``.
 
     The transformer loads with ``SanaTransformer2DModel.from_single_file(path,
-    config=<the shipped folder for its size>)`` (diffusers converts the
-    weights), in the dtype the keywords give it. The text encoder, tokenizer
+    config=<config='s folder when it has a transformer config, else the shipped folder for its size>)``
+    (diffusers converts the weights), in the dtype the keywords give it. The text encoder, tokenizer
     and VAE are the caller's (``text_encoder=``, ``tokenizer=``, ``vae=``),
     else loaded from ``config=`` when it names a Sana diffusers folder or hub
     repo (with ``local_files_only=True`` unless the caller says otherwise: a
     repo must be in the cache); the shipped folder has configs only. For the
     plugin's tiny test layout they come from the tiny Sana checkpoint. What is
     still missing is an :class:`~autopipe_core.UnsupportedModelError` that
-    says what to pass.
+    says what to pass (``toolkit.single_file.load_transformer_file``).
     """
-    from diffusers import SanaTransformer2DModel
-
-    kwargs = dict(kwargs)
-    shipped = str(config_folder(detection.variant))
-    source = str(kwargs.pop("config", None) or shipped)
-    missing = [c for c in NOT_IN_THE_FILE if c not in kwargs and not _has_weights(source, c)]
-    if missing and detection.variant == "sana-tiny":
-        from autopipe_core.tiny import tiny_checkpoint
-
-        source, missing = str(tiny_checkpoint(SANA)[0]), []
-    if missing:  # before a byte of the file is read
-        raise UnsupportedModelError(
-            f"{path} holds a Sana transformer alone ({detection.variant}), and nothing gives its {', '.join(missing)}: pass "
-            + ", ".join(f"{c}=" for c in missing)
-            + f" (Gemma 2 2B, its tokenizer and DC-AE f32c32, e.g. the components of SanaPipeline.from_pretrained({DEFAULT_REPO!r})), "
-            f"or config=<a Sana diffusers folder or repo id that has them> (such as {DEFAULT_REPO!r}, from the cache unless local_files_only=False)"
-        )
-    if "transformer" not in kwargs:
-        folder = source if Path(source, "transformer", "config.json").is_file() else shipped
-        dtype = asked_dtype(kwargs, "transformer")
-        kwargs["transformer"] = SanaTransformer2DModel.from_single_file(
-            path, config=folder, subfolder="transformer", local_files_only=kwargs.get("local_files_only", True),
-            **({"torch_dtype": dtype} if dtype is not None else {}),
-        )
-    return pipeline_class.from_pretrained(source, **kwargs)
+    return load_transformer_file(TRANSFORMER_FILE, pipeline_class, path, detection, kwargs)

@@ -86,13 +86,7 @@ def pixart_transformer(**overrides: Any) -> Any:
 
 def pixart_vae(scaling_factor: float) -> Any:
     """The toolkit's tiny AutoencoderKL with four levels, so that it downsamples 8x as PixArt's VAEs do."""
-    levels = 4
-    return toolkit.tiny.vae(
-        scaling_factor=scaling_factor,
-        block_out_channels=(8, 8, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * levels,
-        up_block_types=("UpDecoderBlock2D",) * levels,
-    )
+    return toolkit.tiny.vae_8x(scaling_factor=scaling_factor)
 
 
 def pixart_scheduler() -> Any:
@@ -236,10 +230,7 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     Each family has its ordinary checkpoint only (`variant` None); another
     variant is a ValueError naming what is built.
     """
-    if variant is not None:
-        raise toolkit.tiny.unknown_variant(family, variant, (None,))
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed)
 
 
 def sana_single_file(folder: Path, path: Path, **transformer_overrides: Any) -> Path:

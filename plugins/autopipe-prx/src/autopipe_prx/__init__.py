@@ -37,7 +37,8 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
-from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
+from autopipe_core.toolkit.missing import IMG2IMG_ELSEWHERE, INPAINT_ELSEWHERE, no_controlnet, no_pag, unsupported
+from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 PRX = "prx"
 PIXEL = "prx-pixel"
@@ -47,26 +48,18 @@ PIXEL_CLASS = "PRXPixelPipeline"
 #: The example checkpoints: those diffusers' docstrings load (0.42.1).
 EXAMPLES = {PRX: "Photoroom/prx-512-t2i-sft", PIXEL: "Photoroom/prxpixel-t2i"}
 
-_IMG2IMG_ELSEWHERE = (
-    "for image-to-image use a family that has such a pipeline, such as FLUX.1 (FluxImg2ImgPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLImg2ImgPipeline, autopipe-sdxl)"
-)
-_INPAINT_ELSEWHERE = (
-    "inpaint with a family that has an inpainting pipeline, such as FLUX.1 Fill (FluxFillPipeline, autopipe-flux) "
-    "or SDXL (StableDiffusionXLInpaintPipeline, autopipe-sdxl)"
-)
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for PRX (its AutoPipeline tables list PRXPipeline for text2img only, "
-    f"and no other class takes PRXTransformer2DModel); {_IMG2IMG_ELSEWHERE}"
+    f"and no other class takes PRXTransformer2DModel); {IMG2IMG_ELSEWHERE}"
 )
-NO_INPAINT = f"diffusers has no inpainting pipeline for PRX; {_INPAINT_ELSEWHERE}"
+NO_INPAINT = f"diffusers has no inpainting pipeline for PRX; {INPAINT_ELSEWHERE}"
 PIXEL_NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for PRXPixel (PRXPixelPipeline draws from noise only, and no other class "
-    f"takes PRXTransformer2DModel); {_IMG2IMG_ELSEWHERE}"
+    f"takes PRXTransformer2DModel); {IMG2IMG_ELSEWHERE}"
 )
-PIXEL_NO_INPAINT = f"diffusers has no inpainting pipeline for PRXPixel; {_INPAINT_ELSEWHERE}"
-NO_PAG = "diffusers has no PAG pipeline for PRX or PRXPixel (no PAG class takes PRXTransformer2DModel); leave out enable_pag"
-NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for PRX or PRXPixel; leave out controlnet="
+PIXEL_NO_INPAINT = f"diffusers has no inpainting pipeline for PRXPixel; {INPAINT_ELSEWHERE}"
+NO_PAG = no_pag("PRX or PRXPixel", "PRXTransformer2DModel")
+NO_CONTROLNET = no_controlnet("PRX or PRXPixel")
 
 
 @hookimpl
@@ -93,8 +86,8 @@ def autopipe_pipelines() -> list[PipelineRow]:
     return [
         *rows(PRX, text2img=f"diffusers:{PRX_CLASS}", missing={Task.IMG2IMG: NO_IMG2IMG, Task.INPAINT: NO_INPAINT}),
         *rows(PIXEL, text2img=f"diffusers:{PIXEL_CLASS}", missing={Task.IMG2IMG: PIXEL_NO_IMG2IMG, Task.INPAINT: PIXEL_NO_INPAINT}),
-        *(row(family, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)) for family in FAMILIES),
-        *(row(family, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, NO_CONTROLNET)) for family in FAMILIES),
+        *(unsupported(family, PAG, NO_PAG) for family in FAMILIES),
+        *(unsupported(family, CONTROLNET, NO_CONTROLNET) for family in FAMILIES),
     ]
 
 

@@ -48,13 +48,12 @@ the checkpoint's JSON and weight-file headers and the device's facts.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import bfloat16_plan
 
 from . import PIXEL, PRX
 
@@ -98,11 +97,7 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
 
     Placement "device": the core plans the real one from the weights' sizes and :data:`ALLOWANCES`.
     """
-    half = half_precision_plan(identity, device, prefer="bfloat16")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16)
 
 
 def footprint(family: str, identity: Identity, plan: LoadPlan, footprint: Footprint, width: int | None, height: int | None) -> Footprint:

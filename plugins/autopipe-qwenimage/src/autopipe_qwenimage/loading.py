@@ -32,7 +32,7 @@ from dataclasses import replace
 
 from autopipe_core import DeviceFacts, Footprint, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import bfloat16_plan
 
 from . import QWENIMAGE21
 
@@ -45,11 +45,7 @@ NO_FLOAT16 = (
 
 def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     """The LoadPlan: float32 on a CPU, bfloat16 on an accelerator that has it, float32 on one that has not."""
-    half = half_precision_plan(identity, device, prefer="bfloat16")
-    if half.dtype != "float16":
-        return half
-    variant, files = weight_files(identity, "float32")
-    return replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    return bfloat16_plan(identity, device, NO_FLOAT16)
 
 
 #: The side diffusers draws at when the call gives none: QwenImagePipeline's default_sample_size (128) times its VAE's

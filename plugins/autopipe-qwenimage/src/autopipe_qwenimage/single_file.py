@@ -40,9 +40,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from autopipe_core import Detection, UnsupportedModelError, serialized
+from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, prefixed_tensors
 
 from . import FAMILY, LAYERED, QWENIMAGE21
 
@@ -126,52 +127,21 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     return [_detection("qwen-image", confidence, said, prefix)]
 
 
-def _transformer(family: str, path: str, detection: Detection, dtype: Any) -> Any:
+def _transformer(path: str, detection: Detection, config: Any, local: bool, dtype: Any) -> Any:
     """The transformer from the file, with the shipped config, offline; a ComfyUI prefix is taken off first."""
     import diffusers
 
-    cls = getattr(diffusers, TRANSFORMERS[family])
+    cls = getattr(diffusers, TRANSFORMERS[detection.family])
     prefix = detection.prefixes.get("transformer", "")
-    source: Any = path
-    if prefix:
-        from safetensors.torch import load_file
-
-        source = {k[len(prefix):]: v for k, v in load_file(path).items() if k.startswith(prefix)}
+    source: Any = prefixed_tensors(path, prefix) if prefix else path
     return cls.from_single_file(source, config=str(detection.config), subfolder="transformer", local_files_only=True, torch_dtype=dtype)
 
 
-def _base(family: str, detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any:
-    """Where the components the file lacks come from: the caller's checkpoint, the shipped folder, the family's repository."""
-    shipped = str(detection.config)
-    if config is not None and str(config) != shipped:
-        return config
-    if all(passed.get(name) is not None for name in OTHERS[family]):
-        return shipped  # every weighted component is passed: the shipped model_index and scheduler config do the rest
-    repo = VARIANTS[detection.variant][2]
-    if repo is None:
-        from autopipe_core.tiny import tiny_checkpoint
-
-        return tiny_checkpoint(family)[0]
-    return repo
-
-
-def _refusal(path: str, detection: Detection, base: Any, why: str) -> UnsupportedModelError:
-    missing = ", ".join(f"{name}=" for name in OTHERS[detection.family])
-    return UnsupportedModelError(
-        f"{path}: the file holds {detection.family}'s transformer only, and the rest of the pipeline cannot be had from {base} "
-        f"({why}). Download {base} once (huggingface-cli download {base}), or pass config= a local diffusers folder of the model, "
-        f"or pass {missing} yourself"
-    )
-
-
-def _check_base(path: str, detection: Detection, base: Any, local: bool) -> None:
-    """Refuse before the transformer is read (tens of GB) when the base is a hub repo that offline loading cannot find."""
-    if not isinstance(base, str) or Path(base).is_dir() or not local:
-        return
-    from huggingface_hub import try_to_load_from_cache
-
-    if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
-        raise _refusal(path, detection, base, "not in the local Hugging Face cache, and single files load offline")
+#: Where the rest of the pipeline comes from (the caller, config=, the family's repository from the local cache) and what
+#: to say when it cannot be had: the toolkit's base-checkpoint loader.
+BASE_CHECKPOINT = BaseCheckpoint(
+    holds="{family}'s transformer", others=OTHERS.__getitem__, repo=lambda variant: VARIANTS[variant][2], load_transformer=_transformer,
+)
 
 
 @serialized
@@ -180,19 +150,9 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
 
     The caller's own ``transformer=`` wins (the file is then not read). A base
     that is neither passed nor in the local cache is an UnsupportedModelError
-    that says what to pass.
+    that says what to pass (``toolkit.transformer_file.load_from_base``).
     """
-    kwargs = dict(kwargs)
-    config = kwargs.pop("config", None)
-    local = kwargs.pop("local_files_only", True)
-    base = _base(family, detection, config, kwargs)
-    _check_base(path, detection, base, local)
-    if kwargs.get("transformer") is None:
-        kwargs["transformer"] = _transformer(family, path, detection, kwargs.get("torch_dtype"))
-    try:
-        return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
-    except OSError as error:
-        raise _refusal(path, detection, base, f"{type(error).__name__}: {str(error)[:200]}") from error
+    return load_from_base(BASE_CHECKPOINT, family, pipeline_class, path, detection, kwargs)
 
 
 def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> Path:
@@ -202,13 +162,8 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     ``COMFY_PREFIX`` that of a checkpoint ComfyUI saves. Used to write the tiny test file; reads the folder's weights
     (sharded or not) with safetensors, never a pickle.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    source = Path(folder) / "transformer"
-    tensors: dict[str, Any] = {}
-    for shard in sorted(source.glob("*.safetensors")):
-        tensors.update(load_file(shard))
-    if not tensors:
-        raise FileNotFoundError(f"{source} holds no .safetensors weights")
+    tensors = component_tensors(folder, "transformer")
     save_file({prefix + k: v.contiguous() for k, v in tensors.items()}, str(path))
     return Path(path)

@@ -126,14 +126,8 @@ def vae(input_channels: int = 3, downsamples: int = 2) -> Any:
     downsamples 16 times: their pipelines always encode the input image at about 1024 x 1024 pixels, which 4x
     latents would make 16,384 tokens.
     """
-    from diffusers import AutoencoderKLQwenImage
-
     z_dim = LAYERED_Z_DIM if input_channels == 4 else Z_DIM
-    levels = [1, 2, 4, 4, 4][: downsamples + 1]
-    return AutoencoderKLQwenImage(
-        base_dim=8, z_dim=z_dim, dim_mult=levels, num_res_blocks=1, temperal_downsample=[False] + [True] * (downsamples - 1),
-        input_channels=input_channels, latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
-    )
+    return toolkit.tiny.qwen_image_vae(z_dim, downsamples=downsamples, input_channels=input_channels)
 
 
 def scheduler() -> Any:
@@ -239,7 +233,4 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     QwenImage21Pipeline. No family has tiny variants: any `variant` but None
     is a ValueError; see :func:`pipeline` for the other errors.
     """
-    if variant not in VARIANTS:
-        raise toolkit.tiny.unknown_variant(family, variant, VARIANTS)
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed, VARIANTS)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET, UNION
+from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, inpainting_only, lazy_hooks, row, rows
 
 FAMILY = "stable-diffusion-3"
@@ -82,7 +83,7 @@ def autopipe_pipelines() -> list[PipelineRow]:
             missing={Task.IMG2IMG: NO_CONTROLNET_IMG2IMG},
         ),
         row(FAMILY, modifiers={CONTROLNET, PAG}, missing=dict.fromkeys(Task, NO_CONTROLNET_PAG)),
-        row(FAMILY, modifiers={UNION}, missing=dict.fromkeys(Task, NO_UNION)),
+        unsupported(FAMILY, UNION, NO_UNION),
     ]
 
 

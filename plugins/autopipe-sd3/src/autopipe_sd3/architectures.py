@@ -37,10 +37,12 @@ diffusers or transformers when called.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.fullsize import STEMS, dump_json, save_config, state_shapes
 
 from . import FAMILY, LATENT_CHANNELS, SCALING_FACTOR, SHIFT_FACTOR
 
@@ -162,22 +164,7 @@ def build(component: str, settings: Mapping[str, Any]) -> Any:
 
 def meta_models(variant: str) -> dict[str, Any]:
     """component -> the model built on torch's meta device (shapes, no memory; tied weights stay tied)."""
-    import torch
-
-    with torch.device("meta"):
-        return {name: build(name, settings) for name, settings in numbers(variant).items()}
-
-
-def state_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a save of `model` holds (parameters and persistent buffers), a tied weight once, with its shape."""
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        out[name] = tuple(tensor.shape)
-    return out
+    return fullsize.meta_models(build, numbers(variant))
 
 
 def model_index() -> dict[str, Any]:
@@ -185,11 +172,6 @@ def model_index() -> dict[str, Any]:
     index: dict[str, Any] = {"_class_name": "StableDiffusion3Pipeline", "_diffusers_version": "0.42.1"}
     index.update({name: list(ref) for name, ref in COMPONENTS.items()})
     return index
-
-
-def _dump(path: Path, content: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(content), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def write_config_folder(folder: str | Path, variant: str) -> Path:
@@ -203,41 +185,21 @@ def write_config_folder(folder: str | Path, variant: str) -> Path:
     folder = Path(folder)
     for name, model in meta_models(variant).items():
         save_config(model, folder / name)
-    _dump(folder / "model_index.json", model_index())
+    dump_json(folder / "model_index.json", model_index())
     write_scheduler(folder)
     for name, tokens in (("tokenizer", CLIP_L_TOKENIZER), ("tokenizer_2", CLIP_G_TOKENIZER), ("tokenizer_3", T5_TOKENIZER)):
-        _dump(folder / name / "tokenizer_config.json", tokens)
+        dump_json(folder / name / "tokenizer_config.json", tokens)
     return folder
 
 
-def save_config(model: Any, folder: Path) -> None:
-    """The model's config.json as its library saves it, without the library's version (so that a re-write is the same)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if hasattr(model, "save_config"):  # diffusers
-        model.save_config(folder)
-    else:  # transformers
-        model.config.save_pretrained(folder)
-    path = folder / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("_diffusers_version", "transformers_version", "_name_or_path", "dtype", "torch_dtype"):
-        config.pop(key, None)
-    _dump(path, config)
-
-
 def write_scheduler(folder: Path) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    FlowMatchEulerDiscreteScheduler(**SCHEDULER).save_config(folder / "scheduler")
-    path = folder / "scheduler" / "scheduler_config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    config.pop("_diffusers_version", None)
-    _dump(path, config)
+    """The scheduler's config every SD 3 and 3.5 checkpoint has (:data:`SCHEDULER`), in ``folder/scheduler``."""
+    fullsize.write_scheduler(folder, "FlowMatchEulerDiscreteScheduler", SCHEDULER)
 
 
 #: How Stability AI's diffusers repos shard each component (stable-diffusion-3.5-large: the transformer in 3 files,
-#: T5 in 2), and the file stem each library saves under.
+#: T5 in 2); the file stem each library saves under is the toolkit's STEMS.
 SHARDS: Mapping[str, int] = MappingProxyType({"transformer": 3, "text_encoder_3": 2})
-STEMS: Mapping[str, str] = MappingProxyType({"diffusers": "diffusion_pytorch_model", "transformers": "model"})
 
 
 def write_fullsize(folder: str | Path, variant: str = "sd35-large", dtype: str = "BF16") -> Path:
@@ -250,22 +212,7 @@ def write_fullsize(folder: str | Path, variant: str = "sd35-large", dtype: str =
     planner reads it as it reads the real checkpoint. For SD 3.5 large in
     bfloat16: about 25.6 GiB of weights.
     """
-    from autopipe_core.headers import write_header
-
     folder = write_config_folder(folder, variant)
     for name, model in meta_models(variant).items():
-        stem = STEMS[COMPONENTS[name][0]]
-        items = [(key, (dtype, shape)) for key, shape in state_shapes(model).items()]
-        shards = SHARDS.get(name, 1)
-        if shards == 1:
-            write_header(folder / name / f"{stem}.safetensors", dict(items))
-            continue
-        per = -(-len(items) // shards)
-        weight_map = {}
-        for i in range(shards):
-            part = dict(items[i * per:(i + 1) * per])
-            filename = f"{stem}-{i + 1:05d}-of-{shards:05d}.safetensors"
-            write_header(folder / name / filename, part)
-            weight_map.update(dict.fromkeys(part, filename))
-        _dump(folder / name / f"{stem}.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
+        fullsize.write_weights(folder / name, STEMS[COMPONENTS[name][0]], state_shapes(model), dtype, SHARDS.get(name, 1))
     return folder

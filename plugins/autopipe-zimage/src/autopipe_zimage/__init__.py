@@ -39,6 +39,7 @@ from typing import Any
 from autopipe_core import FamilySpec, PipelineRow, Requirement, Task, hookimpl, serialized
 from autopipe_core.specs import PRESENT
 from autopipe_core.builtin import CONTROLNET, UNION
+from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row
 
 FAMILY = "z-image"
@@ -129,12 +130,12 @@ def autopipe_pipelines() -> list[PipelineRow]:
             inpaint="diffusers:ZImageControlNetInpaintPipeline",
             missing={Task.IMG2IMG: NO_CONTROLNET_IMG2IMG},
         ),
-        row(FAMILY, modifiers={PAG}, missing=dict.fromkeys(Task, NO_PAG)),
+        unsupported(FAMILY, PAG, NO_PAG),
         row(FAMILY, modifiers={CONTROLNET, PAG}, missing=dict.fromkeys(Task, NO_CONTROLNET_PAG)),
-        row(FAMILY, modifiers={UNION}, missing=dict.fromkeys(Task, NO_UNION)),
+        unsupported(FAMILY, UNION, NO_UNION),
         row(OMNI, text2img="diffusers:ZImageOmniPipeline", missing={Task.IMG2IMG: OMNI_NO_IMG2IMG, Task.INPAINT: OMNI_NO_INPAINT}),
-        row(OMNI, modifiers={CONTROLNET}, missing=dict.fromkeys(Task, OMNI_NO_CONTROLNET)),
-        row(OMNI, modifiers={PAG}, missing=dict.fromkeys(Task, OMNI_NO_PAG)),
+        unsupported(OMNI, CONTROLNET, OMNI_NO_CONTROLNET),
+        unsupported(OMNI, PAG, OMNI_NO_PAG),
     ]
 
 

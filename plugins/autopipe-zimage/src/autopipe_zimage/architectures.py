@@ -42,11 +42,13 @@ rewrites the shipped config folders.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+from autopipe_core.toolkit import fullsize
+from autopipe_core.toolkit.fullsize import STEMS, dump_json, save_config, state_shapes
 
 #: Z-Image-Turbo's transformer (ZImageTransformer2DModel's defaults, as diffusers wrote them for it).
 TRANSFORMER: Mapping[str, Any] = MappingProxyType(dict(
@@ -141,11 +143,7 @@ def _lists(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def meta_models() -> dict[str, Any]:
     """component -> Z-Image-Turbo's model built on torch's meta device (shapes, no memory)."""
-    import torch
-
-    numbers = {"transformer": TRANSFORMER, "text_encoder": QWEN3_4B, "vae": VAE}
-    with torch.device("meta"):
-        return {name: build(name, settings) for name, settings in numbers.items()}
+    return fullsize.meta_models(build, {"transformer": TRANSFORMER, "text_encoder": QWEN3_4B, "vae": VAE})
 
 
 def meta_controlnet(kind: str) -> Any:
@@ -156,50 +154,14 @@ def meta_controlnet(kind: str) -> Any:
         return build("controlnet", CONTROLNETS[kind])
 
 
-def state_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a save of `model` holds (parameters and persistent buffers), a tied weight once, with its shape."""
-    seen: set[int] = set()
-    out = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            out[name] = tuple(tensor.shape)
-    return out
-
-
 def model_index() -> dict[str, Any]:
     """Z-Image-Turbo's model_index.json: ZImagePipeline and its five components."""
     return {"_class_name": "ZImagePipeline", "_diffusers_version": "0.42.1", **{name: list(ref) for name, ref in COMPONENTS.items()}}
 
 
-def _dump(path: Path, content: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(content), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def save_config(model: Any, folder: Path) -> Path:
-    """The model's config.json as its library saves it, without versions and paths (so that a re-write is the same)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if hasattr(model, "save_config"):  # diffusers
-        model.save_config(folder)
-    else:  # transformers
-        model.config.save_pretrained(folder)
-    path = folder / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("_diffusers_version", "transformers_version", "_name_or_path", "dtype", "torch_dtype"):
-        config.pop(key, None)
-    _dump(path, config)
-    return path
-
-
 def write_scheduler(folder: Path, settings: Mapping[str, Any] = SCHEDULER) -> None:
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    FlowMatchEulerDiscreteScheduler(**settings).save_config(folder / "scheduler")
-    path = folder / "scheduler" / "scheduler_config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    config.pop("_diffusers_version", None)
-    _dump(path, config)
+    """The FlowMatchEulerDiscreteScheduler's config of `settings` (Z-Image-Turbo's by default), in ``folder/scheduler``."""
+    fullsize.write_scheduler(folder, "FlowMatchEulerDiscreteScheduler", settings)
 
 
 def write_config_folder(folder: str | Path, name: str) -> Path:
@@ -237,7 +199,7 @@ def write_config_folder(folder: str | Path, name: str) -> Path:
             transformer, scheduler = build("transformer", TRANSFORMER), SCHEDULER
     save_config(transformer, folder / "transformer")
     write_scheduler(folder, scheduler)
-    _dump(folder / "model_index.json", model_index())
+    dump_json(folder / "model_index.json", model_index())
     return folder
 
 
@@ -248,7 +210,6 @@ def shipped_names() -> tuple[str, ...]:
 
 #: How Tongyi-MAI/Z-Image-Turbo stores each component: dtype of its files, and how many shards.
 STORED: Mapping[str, tuple[str, int]] = MappingProxyType({"transformer": ("F32", 3), "text_encoder": ("BF16", 3), "vae": ("BF16", 1)})
-STEMS: Mapping[str, str] = MappingProxyType({"diffusers": "diffusion_pytorch_model", "transformers": "model"})
 
 
 def write_fullsize(folder: str | Path) -> Path:
@@ -261,28 +222,14 @@ def write_fullsize(folder: str | Path) -> Path:
     tokenizer folder holds a tokenizer_config.json only. A few kilobytes on
     disk; the planner reads it as it reads the real checkpoint.
     """
-    from autopipe_core.headers import write_header
-
     folder = Path(folder)
     write_config_folder(folder, "z-image-turbo")
-    _dump(folder / "tokenizer" / "tokenizer_config.json", {"tokenizer_class": "Qwen2Tokenizer", "model_max_length": 131072})
+    dump_json(folder / "tokenizer" / "tokenizer_config.json", {"tokenizer_class": "Qwen2Tokenizer", "model_max_length": 131072})
     for name, model in meta_models().items():
         if name != "transformer":
             save_config(model, folder / name)
-        stem = STEMS[COMPONENTS[name][0]]
         dtype, shards = STORED[name]
-        items = [(key, (dtype, shape)) for key, shape in state_shapes(model).items()]
-        if shards == 1:
-            write_header(folder / name / f"{stem}.safetensors", dict(items))
-            continue
-        per = -(-len(items) // shards)
-        weight_map = {}
-        for i in range(shards):
-            part = dict(items[i * per:(i + 1) * per])
-            filename = f"{stem}-{i + 1:05d}-of-{shards:05d}.safetensors"
-            write_header(folder / name / filename, part)
-            weight_map.update(dict.fromkeys(part, filename))
-        _dump(folder / name / f"{stem}.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
+        fullsize.write_weights(folder / name, STEMS[COMPONENTS[name][0]], state_shapes(model), dtype, shards)
     return folder
 
 

@@ -37,7 +37,7 @@ from dataclasses import replace
 
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan
 from autopipe_core.toolkit.allowance import Allowance
-from autopipe_core.toolkit.plans import CPU_REASON, half_precision_plan, weight_files
+from autopipe_core.toolkit.plans import CPU_REASON, bfloat16_plan
 
 #: Why a device without bfloat16 gets float32 (said in the plan's reason).
 NO_FLOAT16 = (
@@ -57,10 +57,7 @@ def plan(identity: Identity, device: DeviceFacts) -> LoadPlan:
     its image conditioning fails; the reason says so for an Omni checkpoint.
     """
     omni = identity.class_name == "ZImageOmniPipeline"
-    half = half_precision_plan(identity, device, prefer="bfloat16", on_cpu=f"{CPU_REASON} ({CPU_RAM})")
-    if half.dtype == "float16":
-        variant, files = weight_files(identity, "float32")
-        half = replace(half, dtype="float32", variant=variant, reason=f"{NO_FLOAT16} ({device.type} has no bfloat16); from {files}")
+    half = bfloat16_plan(identity, device, NO_FLOAT16, on_cpu=f"{CPU_REASON} ({CPU_RAM})")
     if omni and half.dtype == "float32":
         half = replace(half, reason=half.reason + f"; {OMNI_FLOAT32}")
     return half

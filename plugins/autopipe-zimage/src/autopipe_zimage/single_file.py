@@ -46,6 +46,7 @@ from typing import Any, Mapping
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base
 
 from . import FAMILY
 from .layout import COMFY_PREFIX
@@ -173,7 +174,7 @@ def _controlnet(header: SafetensorsHeader) -> list[Detection]:
 # Loading
 
 
-def _transformer(path: str, detection: Detection, dtype: Any) -> Any:
+def _transformer(path: str, detection: Detection, config: Any, local: bool, dtype: Any) -> Any:
     """The transformer from the file (diffusers' converter takes off ComfyUI's prefix and unfuses qkv), shipped config, offline."""
     from diffusers import ZImageTransformer2DModel
 
@@ -182,38 +183,12 @@ def _transformer(path: str, detection: Detection, dtype: Any) -> Any:
     )
 
 
-def _base(detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any:
-    """Where the components the file lacks come from: the caller's checkpoint, the shipped folder, Z-Image-Turbo's repository."""
-    shipped = str(detection.config)
-    if config is not None and str(config) != shipped:
-        return config
-    if all(passed.get(name) is not None for name in OTHERS):
-        return shipped  # every weighted component is passed: the shipped model_index and scheduler config do the rest
-    repo = PIPELINE_VARIANTS[detection.variant][1]
-    if repo is None:
-        from autopipe_core.tiny import tiny_checkpoint
-
-        return tiny_checkpoint(FAMILY)[0]
-    return repo
-
-
-def _refusal(path: str, base: Any, why: str) -> UnsupportedModelError:
-    missing = ", ".join(f"{name}=" for name in OTHERS)
-    return UnsupportedModelError(
-        f"{path}: the file holds Z-Image's transformer only, and the rest of the pipeline cannot be had from {base} ({why}). "
-        f"Download {base} once (huggingface-cli download {base}), or pass config= a local diffusers folder of the model, or "
-        f"pass {missing} yourself"
-    )
-
-
-def _check_base(path: str, base: Any, local: bool) -> None:
-    """Refuse before the transformer is read (12 GB) when the base is a hub repo that offline loading cannot find."""
-    if not isinstance(base, str) or Path(base).is_dir() or not local:
-        return
-    from huggingface_hub import try_to_load_from_cache
-
-    if not isinstance(try_to_load_from_cache(base, "model_index.json"), str):
-        raise _refusal(path, base, "not in the local Hugging Face cache, and single files load offline")
+#: Where the rest of the pipeline comes from (the caller, config=, Z-Image-Turbo's repository from the local cache) and
+#: what to say when it cannot be had: the toolkit's base-checkpoint loader.
+BASE_CHECKPOINT = BaseCheckpoint(
+    holds="Z-Image's transformer", others=lambda family: OTHERS, repo=lambda variant: PIPELINE_VARIANTS[variant][1],
+    load_transformer=_transformer,
+)
 
 
 @serialized
@@ -222,19 +197,10 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
 
     The caller's own ``transformer=`` wins (the file is then not read). A base
     that is neither passed nor in the local cache is an UnsupportedModelError
-    that says what to pass, raised before the transformer is read.
+    that says what to pass, raised before the transformer is read
+    (``toolkit.transformer_file.load_from_base``).
     """
-    kwargs = dict(kwargs)
-    config = kwargs.pop("config", None)
-    local = kwargs.pop("local_files_only", True)
-    base = _base(detection, config, kwargs)
-    _check_base(path, base, local)
-    if kwargs.get("transformer") is None:
-        kwargs["transformer"] = _transformer(path, detection, kwargs.get("torch_dtype"))
-    try:
-        return pipeline_class.from_pretrained(base, local_files_only=local, **kwargs)
-    except OSError as error:
-        raise _refusal(path, base, f"{type(error).__name__}: {str(error)[:200]}") from error
+    return load_from_base(BASE_CHECKPOINT, FAMILY, pipeline_class, path, detection, kwargs)
 
 
 def _read_header(path: str | Path) -> SafetensorsHeader:
@@ -286,15 +252,10 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     With no prefix: the layout of Comfy-Org's ``z_image_turbo_bf16.safetensors``; with ``COMFY_PREFIX``: a checkpoint
     ComfyUI saves. Reads the folder's weights (sharded or not) with safetensors, never a pickle.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     from .layout import original_state_dict
 
-    source = Path(folder) / "transformer"
-    tensors: dict[str, Any] = {}
-    for shard in sorted(source.glob("*.safetensors")):
-        tensors.update(load_file(shard))
-    if not tensors:
-        raise FileNotFoundError(f"{source} holds no .safetensors weights")
+    tensors = component_tensors(folder, "transformer")
     save_file(original_state_dict(tensors, prefix), str(path))
     return Path(path)

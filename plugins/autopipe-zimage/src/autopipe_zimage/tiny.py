@@ -73,15 +73,7 @@ def tokenizer() -> Any:
 
 def text_encoder(tok: Any) -> Any:
     """A tiny Qwen3Model (Z-Image's Qwen3-4B at 16 wide): 2 layers, 2 heads of 8, one key/value head."""
-    from transformers import Qwen3Config, Qwen3Model
-
-    config = Qwen3Config(
-        hidden_size=TEXT_WIDTH, intermediate_size=2 * TEXT_WIDTH, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-        head_dim=8, vocab_size=len(tok), max_position_embeddings=1024, tie_word_embeddings=True,
-        bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"), eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-    )
-    return Qwen3Model(config).eval()
+    return toolkit.tiny.qwen3_encoder(tok, TEXT_WIDTH, positions=1024)
 
 
 def transformer(siglip_feat_dim: int | None = None) -> Any:
@@ -185,7 +177,4 @@ def build(family: str, path: Path, variant: str | None = None, seed: int = 0) ->
     module's docstring for its processor). Neither has tiny variants: any
     `variant` but None is a ValueError, and so is another family.
     """
-    if variant not in VARIANTS:
-        raise toolkit.tiny.unknown_variant(family, variant, VARIANTS)
-    pipeline(family, seed).save_pretrained(path)
-    return Path(path)
+    return toolkit.tiny.save(pipeline, family, path, variant, seed, VARIANTS)
