@@ -497,20 +497,28 @@ def file_footprint(identity: Identity, plan: LoadPlan, passed: Mapping[str, Any]
         parameters, nbytes = _count_infos(Counter(map(id, infos)), dict(zip(map(id, infos), infos)), plan.dtype)
         return Footprint((ComponentBytes("checkpoint", nbytes, parameters, plan.dtype, "the whole file's header (no per-component prefixes from the plugin)", where),))
     # Each tensor's component, by sorted-name ranges (SafetensorsHeader.with_prefix) rather than a test of every
-    # prefix on every name: shortest prefixes first, so a longer one that also matches overwrites them; among equal
-    # prefixes the first given is written last and wins.
-    owner: dict[str, str] = {}
-    for component, prefix in reversed(sorted(prefixes.items(), key=lambda item: -len(item[1]))):
-        owner.update(dict.fromkeys(header.with_prefix(prefix), component))
-    infos = list(map(tensors.__getitem__, owner))
-    by_id = dict(zip(map(id, infos), infos))  # a header shares one TensorInfo among tensors of one dtype and shape
-    counted = Counter(zip(owner.values(), map(id, infos)))  # (component, id of its TensorInfo) -> how many tensors
+    # prefix on every name. A header shares one TensorInfo among tensors of one dtype and shape: each component's
+    # tensors are counted as {id of a TensorInfo: how many}.
+    infos = list(tensors.values())
+    by_id = dict(zip(map(id, infos), infos))
+    values = list(prefixes.values())
+    counted: dict[str, Counter[int]] = {}
+    if not any(i != j and b.startswith(a) for i, a in enumerate(values) for j, b in enumerate(values)):
+        for component, prefix in prefixes.items():  # no prefix within another (the usual case): the ranges are apart
+            counted[component] = Counter(map(id, map(tensors.__getitem__, header.with_prefix(prefix))))
+    else:  # shortest prefixes first, so a longer one that also matches overwrites them; among equal ones the first wins
+        owner: dict[str, str] = {}
+        for component, prefix in reversed(sorted(prefixes.items(), key=lambda item: -len(item[1]))):
+            owner.update(dict.fromkeys(header.with_prefix(prefix), component))
+        pairs = Counter(zip(owner.values(), map(id, map(tensors.__getitem__, owner))))
+        for component in prefixes:
+            counted[component] = Counter({info: n for (c, info), n in pairs.items() if c == component})
     out: list[ComponentBytes] = []
     for component in prefixes:
         if component in passed or component in plan.skip:
             continue
         dtype = component_dtype(plan, component)
-        mine = Counter({info: n for (c, info), n in counted.items() if c == component})
+        mine = counted[component]
         if not mine:
             out.append(ComponentBytes(component, None, None, dtype, f"unknown: the file has no {prefixes[component]}* tensors; pass {component}= when loading"))
             continue

@@ -198,3 +198,30 @@ def test_the_command_prints_json_and_a_summary(library, every_plugin):
     files = total - len(FAMILIES) - 1
     assert f"{files} checkpoint(s), {files - len(BROKEN)} usable" in text.stderr
     assert "cannot be used: UnsafeCheckpointError" in text.stdout and "--allow-pickle" in text.stdout
+
+
+@pytest.mark.parametrize("prefixes", [
+    {"unet": "model.diffusion_model.", "vae": "first_stage_model.", "text_encoder": "cond_stage_model."},
+    {"all": "", "unet": "model.diffusion_model.", "inner": "model.diffusion_model.out.", "same": "first_stage_model."},
+    {"a": "first_stage_model.", "b": "first_stage_model.", "missing": "nothing."},
+])
+def test_a_files_bytes_count_each_tensor_for_its_longest_prefix(tmp_path, prefixes):
+    """file_footprint (which a scan hands the header it read) against the rule said plainly: each tensor counts for
+    the longest prefix it starts with, the first given among equal ones; a component with no tensor is unknown."""
+    from autopipe_core.planning import count_tensors, file_footprint
+    from autopipe_core.specs import Detection, Identity, LoadPlan
+
+    tensors = layouts.layout("sd1")
+    path = layouts.write(tmp_path / "sd15.safetensors", tensors)
+    detection = Detection("stable-diffusion", "sd1", 1.0, "test", "diffusers:StableDiffusionPipeline", prefixes=prefixes)
+    identity = Identity("file", str(path), "StableDiffusionPipeline", {}, {}, (path.name,), (), detection)
+    plan = LoadPlan("float16", None, "device", "cuda", "test")
+    counted = {c.name: (c.parameters, c.nbytes) for c in file_footprint(identity, plan).components}
+    counted_again = {c.name: (c.parameters, c.nbytes) for c in file_footprint(identity, plan, header=read_header(path)).components}
+    expected = {}
+    for component, prefix in prefixes.items():
+        mine = [(n, d, s) for n, (d, s) in tensors.items()
+                if n.startswith(prefix) and max((p for p in prefixes.values() if n.startswith(p)), key=len) == prefix
+                and next(c for c, p in prefixes.items() if p == prefix) == component]
+        expected[component] = count_tensors(mine, "float16") if mine else (None, None)
+    assert counted == counted_again == expected
