@@ -73,3 +73,32 @@ def test_save_writes_the_pipeline_and_refuses_a_variant_before_building(tmp_path
     assert built == [("fam", 3)] and not (tmp_path / "other").exists()
     tiny.save(pipeline, "fam", tmp_path / "x", "base", 1, known=(None, "base"))
     assert built[-1] == ("fam", 1)
+
+
+def test_unbuildable_says_why_a_component_cannot_be_built_and_none_when_it_can():
+    assert tiny.unbuildable(lambda: object(), "Thing") is None
+
+    def fails():
+        raise ImportError("\nQwen3VLVideoProcessor requires the Torchvision library\nsecond line")
+
+    said = tiny.unbuildable(fails, "Qwen3VLProcessor", "the processor's video half")
+    assert said == (
+        "transformers cannot build a Qwen3VLProcessor here (ImportError: Qwen3VLVideoProcessor requires the Torchvision library): "
+        "with transformers 5 the processor's video half needs torchvision, which this environment lacks"
+    )
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not an Exception: not swallowed
+        tiny.unbuildable(interrupted, "Thing")
+
+
+def test_qwen2_takes_more_special_tokens_and_a_chat_template():
+    template = "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+    tok = tokenizers.qwen2(specials=("<think>", "</think>"), chat_template=template)
+    assert len(tok) == len(tokenizers.qwen2()) + 2
+    assert tok("<think>a")["input_ids"][0] == tok.convert_tokens_to_ids("<think>")  # one token, not its bytes
+    assert tok.apply_chat_template([{"role": "user", "content": "a"}], tokenize=False) == "<|im_start|>a<|im_end|>"
+    with pytest.raises(ValueError, match="specials with its default vocabulary only"):
+        tokenizers.qwen2(tokenizers.byte_level(tokenizers.QWEN2_SPECIALS), [], specials=("<think>",))

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 __all__ = [
     "BLOCKS", "EIGHT_X", "HIDDEN", "SD_SCHEDULE", "clip_text_encoder", "qwen3_encoder", "qwen_image_vae", "save", "scheduler", "seeded",
-    "t5_encoder", "unet", "unknown_variant", "vae", "vae_8x",
+    "t5_encoder", "unet", "unknown_variant", "unbuildable", "vae", "vae_8x",
 ]
 
 #: The width of the tiny text encoders and of the UNet's cross-attention.
@@ -282,6 +282,24 @@ def qwen3_encoder(tokenizer: Any, width: int = 16, *, positions: int = 1024, **o
         bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
     )
     return Qwen3Model(Qwen3Config(**{**settings, **overrides})).eval()
+
+
+def unbuildable(build: Callable[[], Any], what: str, part: str = "it") -> str | None:
+    """None when `build()` succeeds here; else why not, for a test's skip or a tiny pipeline built without the component.
+
+    transformers 5's image and video processors (Qwen2-VL's, Qwen3-VL's,
+    SigLIP 2's) need torchvision, which a CPU-only environment may lack: the
+    sentence says "transformers cannot build a {what} here ({error type}:
+    {its first line that says something, 160 characters at most}): with transformers 5 {part}
+    needs torchvision, which this environment lacks". Whatever `build`
+    raises is caught (an ``Exception``); a ``BaseException`` passes.
+    """
+    try:
+        build()
+    except Exception as error:  # noqa: BLE001 - whatever transformers raises is the reason
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:160]
+        return f"transformers cannot build a {what} here ({type(error).__name__}: {first}): with transformers 5 {part} needs torchvision, which this environment lacks"
+    return None
 
 
 def save(

@@ -332,21 +332,40 @@ def llama(
 QWEN2_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
-def qwen2(vocab: Mapping[str, int] | None = None, merges: Sequence[tuple[str, str]] | None = None, *, model_max_length: int | None = None) -> Any:
+def qwen2(
+    vocab: Mapping[str, int] | None = None,
+    merges: Sequence[tuple[str, str]] | None = None,
+    *,
+    model_max_length: int | None = None,
+    specials: Sequence[str] = (),
+    chat_template: str | None = None,
+) -> Any:
     """A Qwen2 tokenizer (``Qwen2Tokenizer``, which is ``Qwen2TokenizerFast``; Qwen2.5-VL's): byte-level BPE, no start token.
 
     Default vocabulary: :func:`byte_level` over :data:`QWEN2_SPECIALS`, 259
     entries with no merges (one token a byte). ``<|endoftext|>`` pads; the
     chat markers ``<|im_start|>`` and ``<|im_end|>`` that Qwen-Image's prompt
-    template uses are single special tokens.
+    template uses are single special tokens. `specials`: more single special
+    tokens after those (Qwen3's ``<think>``, ``</think>``, its vision markers),
+    each one id more, registered as additional special tokens; with `vocab`
+    given they are a ValueError (put them in `vocab`). `chat_template`: the
+    Jinja template ``apply_chat_template`` renders (the family's prompt
+    format), None for none.
     """
     _transformers_5("Qwen2")
     from transformers import Qwen2Tokenizer
 
+    if vocab is not None and specials:
+        raise ValueError("qwen2() takes specials with its default vocabulary only; put them in the vocab you pass")
     if vocab is None:
-        vocab, merges = byte_level(QWEN2_SPECIALS), []
+        vocab, merges = byte_level((*QWEN2_SPECIALS, *specials)), []
     extra = [t for t in QWEN2_SPECIALS[1:] if t in vocab]
-    return Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges or []), extra_special_tokens=extra, **_limit(model_max_length))
+    built = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges or []), extra_special_tokens=extra, **_limit(model_max_length))
+    if specials:
+        built.add_special_tokens({"additional_special_tokens": list(specials)})
+    if chat_template is not None:
+        built.chat_template = chat_template
+    return built
 
 
 #: GLM-4's special tokens: end of text (also padding), the mask and start-of-piece tokens its sequences start with, the roles.

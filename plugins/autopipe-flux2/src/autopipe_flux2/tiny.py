@@ -98,9 +98,7 @@ def mistral_tokenizer() -> Any:
 
 def qwen_tokenizer() -> Any:
     """The tiny FLUX.2 [klein] tokenizer: the toolkit's byte-level Qwen2 tokenizer with :data:`QWEN_TEMPLATE`."""
-    tokenizer = toolkit.tokenizers.qwen2()
-    tokenizer.chat_template = QWEN_TEMPLATE
-    return tokenizer
+    return toolkit.tokenizers.qwen2(chat_template=QWEN_TEMPLATE)
 
 
 def mistral_encoder(vocab_size: int) -> Any:

@@ -65,9 +65,7 @@ VARIANTS = (None,)
 
 def tokenizer() -> Any:
     """The toolkit's byte-level Qwen2 tokenizer (259 entries) with :data:`CHAT_TEMPLATE`."""
-    tok = toolkit.tokenizers.qwen2()
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
+    return toolkit.tokenizers.qwen2(chat_template=CHAT_TEMPLATE)
 
 
 def text_encoder(vocab_size: int) -> Any:

@@ -82,14 +82,7 @@ def processor(tok: Any) -> Any:
 
 def processor_missing() -> str | None:
     """None when this environment can build a Qwen3VLProcessor; else why not (transformers 5 needs torchvision for it)."""
-    try:
-        processor(tokenizer())
-    except Exception as error:  # noqa: BLE001 - whatever transformers raises is the reason
-        return (
-            f"transformers cannot build a Qwen3VLProcessor here ({type(error).__name__}: {str(error)[:160]}): with transformers 5 "
-            "the processor's video half needs torchvision, which this environment lacks"
-        )
-    return None
+    return toolkit.tiny.unbuildable(lambda: processor(tokenizer()), "Qwen3VLProcessor", "the processor's video half")
 
 
 def text_encoder(tok: Any) -> Any:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from autopipe_core import toolkit
-from autopipe_core.toolkit.tokenizers import QWEN2_SPECIALS, byte_level
 
 from . import FAMILIES, OVIS, OVIS_CLASS
 
@@ -62,10 +61,7 @@ VARIANTS = (None,)
 
 def tokenizer() -> Any:
     """The toolkit's Qwen2 tokenizer over bytes (261 entries), with Qwen3's thinking markers and :data:`CHAT_TEMPLATE`."""
-    built = toolkit.tokenizers.qwen2(byte_level(QWEN2_SPECIALS + THINK_SPECIALS), [])
-    built.add_special_tokens({"additional_special_tokens": list(THINK_SPECIALS)})
-    built.chat_template = CHAT_TEMPLATE
-    return built
+    return toolkit.tokenizers.qwen2(specials=THINK_SPECIALS, chat_template=CHAT_TEMPLATE)
 
 
 def text_encoder(tok: Any) -> Any:

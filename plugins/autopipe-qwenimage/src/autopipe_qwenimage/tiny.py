@@ -138,14 +138,7 @@ def scheduler() -> Any:
 
 def vision_processor_missing() -> str | None:
     """None when this environment can build a Qwen2-VL processor; else why not (transformers 5 needs torchvision for it)."""
-    try:
-        processor(tokenizer())
-    except Exception as error:  # noqa: BLE001 - whatever transformers raises is the reason
-        return (
-            f"transformers cannot build a Qwen2VLProcessor here ({type(error).__name__}: {str(error)[:160]}): with transformers 5 the "
-            "processor's video half needs torchvision, which this environment lacks"
-        )
-    return None
+    return toolkit.tiny.unbuildable(lambda: processor(tokenizer()), "Qwen2VLProcessor", "the processor's video half")
 
 
 def processor(tok: Any, qwen3: bool = False) -> Any:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from autopipe_core import toolkit
-from autopipe_core.toolkit.tokenizers import QWEN2_SPECIALS, byte_level
 
 from . import FAMILY, OMNI
 
@@ -64,11 +63,7 @@ CLASSES = {FAMILY: "ZImagePipeline", OMNI: "ZImageOmniPipeline"}
 
 def tokenizer() -> Any:
     """The toolkit's Qwen2 tokenizer over bytes, with Qwen3's vision and thinking markers as single special tokens and a chat template."""
-    specials = VISION_SPECIALS + THINK_SPECIALS
-    built = toolkit.tokenizers.qwen2(byte_level(QWEN2_SPECIALS + specials), [])
-    built.add_special_tokens({"additional_special_tokens": list(specials)})
-    built.chat_template = CHAT_TEMPLATE
-    return built
+    return toolkit.tokenizers.qwen2(specials=VISION_SPECIALS + THINK_SPECIALS, chat_template=CHAT_TEMPLATE)
 
 
 def text_encoder(tok: Any) -> Any:
@@ -139,14 +134,7 @@ def siglip_processor() -> Any:
 
 def siglip_processor_missing() -> str | None:
     """None when this environment can build a Siglip2ImageProcessor; else why not (transformers 5 needs torchvision for it)."""
-    try:
-        siglip_processor()
-    except Exception as error:  # noqa: BLE001 - whatever transformers raises is the reason
-        return (
-            f"transformers cannot build a Siglip2ImageProcessor here ({type(error).__name__}: {str(error).splitlines()[0][:160]}): "
-            "with transformers 5 it needs torchvision, which this environment lacks"
-        )
-    return None
+    return toolkit.tiny.unbuildable(siglip_processor, "Siglip2ImageProcessor")
 
 
 def pipeline(family: str, seed: int = 0) -> Any:
