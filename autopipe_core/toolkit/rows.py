@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import inspect
 import re
+import sys
 from typing import Any, Callable, Iterable, Mapping
 
 from .. import hookspecs
@@ -132,7 +133,7 @@ class _Delegate:
         return f"{self.module}:{self.attribute}"
 
     def _function(self) -> Callable[..., Any]:
-        value: Any = importlib.import_module(self.module)
+        value: Any = sys.modules.get(self.module) or importlib.import_module(self.module)  # the look-up alone, once imported
         for part in self.attribute.split("."):
             value = getattr(value, part)
         if not callable(value):
