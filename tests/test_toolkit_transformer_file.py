@@ -227,3 +227,16 @@ def test_the_familys_own_check_and_an_oserror_of_the_base_become_refusals(tmp_pa
 
     with pytest.raises(UnsupportedModelError, match=r"cannot be had from .*\(OSError: no model_index.json\)"):
         tf.load_from_base(_base_spec([]), "fam", Broken, "f.safetensors", detection, {"config": str(tmp_path / "x")})
+
+
+def test_save_tensors_writes_one_file_behind_the_prefix_in_the_dtype_asked(tmp_path):
+    from safetensors.torch import load_file
+
+    tensors = {"a.weight": torch.ones(2, 3).t(), "b": torch.zeros(2, dtype=torch.float64)}  # a non-contiguous view too
+    path = tf.save_tensors(tensors, tmp_path / "f.safetensors", prefix=COMFY, dtype="bfloat16")
+    back = load_file(path)
+    assert sorted(back) == [f"{COMFY}a.weight", f"{COMFY}b"] and {t.dtype for t in back.values()} == {torch.bfloat16}
+    kept = load_file(tf.save_tensors(tensors, tmp_path / "g.safetensors"))
+    assert kept["b"].dtype == torch.float64 and torch.equal(kept["a.weight"], tensors["a.weight"])
+    with pytest.raises(AttributeError):
+        tf.save_tensors(tensors, tmp_path / "h.safetensors", dtype="float8_nonsense")

@@ -36,7 +36,7 @@ from .single_file import ConfigFolders
 
 __all__ = [
     "BaseCheckpoint", "TransformerFile", "can_give", "component_tensors", "in_hub_cache", "load_from_base", "load_transformer_file",
-    "model_from_file", "prefixed_tensors",
+    "model_from_file", "prefixed_tensors", "save_tensors",
 ]
 
 
@@ -80,6 +80,24 @@ def component_tensors(folder: str | Path, component: str = "transformer") -> dic
     if not tensors:
         raise FileNotFoundError(f"{source} holds no .safetensors weights")
     return tensors
+
+
+def save_tensors(tensors: Mapping[str, Any], path: str | Path, *, prefix: str = "", dtype: str | None = None) -> Path:
+    """Write `tensors` to `path` as one .safetensors file (safetensors' own writer), each name behind `prefix`; returns the path.
+
+    What a plugin's tiny test file is: the tiny transformer under the names of
+    the family's published files, bare or behind ComfyUI's prefix. `dtype`
+    is a torch dtype's name ("bfloat16", "float16", as the published files
+    are stored), None to keep each tensor's own. Tensors are made
+    contiguous, as safetensors requires. AttributeError for a `dtype` torch
+    does not have.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    cast = getattr(torch, dtype) if dtype is not None else None
+    save_file({prefix + name: (t.to(cast) if cast is not None else t).contiguous() for name, t in tensors.items()}, str(path))
+    return Path(path)
 
 
 def model_from_file(

@@ -114,13 +114,9 @@ def auraflow_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: s
     ``"model.diffusion_model."`` gives the part of ComfyUI's checkpoints that
     holds it. Saved in `dtype`, float16 as fal's files.
     """
-    import torch
     from diffusers import AuraFlowTransformer2DModel
-    from safetensors.torch import save_file
 
     from .layout import original
 
     model = model if model is not None else AuraFlowTransformer2DModel.from_pretrained(Path(folder) / "transformer")
-    cast = getattr(torch, dtype)
-    save_file({prefix + name: t.to(cast).contiguous() for name, t in original(model.state_dict()).items()}, str(path))
-    return Path(path)
+    return toolkit.transformer_file.save_tensors(original(model.state_dict()), path, prefix=prefix, dtype=dtype)

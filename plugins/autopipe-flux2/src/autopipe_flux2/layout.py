@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 from autopipe_core.toolkit import fullsize
 from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
-from autopipe_core.toolkit.transformer_file import component_tensors
+from autopipe_core.toolkit.transformer_file import component_tensors, save_tensors
 
 #: ComfyUI's prefix of the diffusion model in a file it saves; BFL's files have none.
 COMFY_PREFIX = "model.diffusion_model."
@@ -136,8 +136,4 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     that of ComfyUI's. Used to write the tiny test file; reads the folder's
     weights with safetensors, never a pickle.
     """
-    from safetensors.torch import save_file
-
-    tensors = component_tensors(folder, "transformer")
-    save_file({k: v.contiguous() for k, v in bfl_names(tensors, prefix).items()}, str(path))
-    return Path(path)
+    return save_tensors(bfl_names(component_tensors(folder, "transformer"), prefix), path)

@@ -178,10 +178,5 @@ def hidream_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: st
     saves. Saved in `dtype`, bfloat16 as HiDream-ai's weights. Reads the
     folder's weights (sharded or not) with safetensors, never a pickle.
     """
-    import torch
-    from safetensors.torch import save_file
-
     tensors = toolkit.transformer_file.component_tensors(folder, "transformer")
-    cast = getattr(torch, dtype)
-    save_file({prefix + name: t.to(cast).contiguous() for name, t in tensors.items()}, str(path))
-    return Path(path)
+    return toolkit.transformer_file.save_tensors(tensors, path, prefix=prefix, dtype=dtype)

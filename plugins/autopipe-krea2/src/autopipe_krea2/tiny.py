@@ -127,13 +127,9 @@ def krea2_single_file(folder: Path, path: Path, *, prefix: str = "", dtype: str 
     ``"model.diffusion_model."`` gives ComfyUI's layout, which diffusers'
     converter strips. Saved in `dtype` (bfloat16, as Krea 2 is published).
     """
-    import torch
     from diffusers import Krea2Transformer2DModel
-    from safetensors.torch import save_file
 
     from .layout import original
 
     model = Krea2Transformer2DModel.from_pretrained(Path(folder) / "transformer")
-    cast = getattr(torch, dtype)
-    save_file({prefix + name: t.to(cast).contiguous() for name, t in original(model.state_dict()).items()}, str(path))
-    return Path(path)
+    return toolkit.transformer_file.save_tensors(original(model.state_dict()), path, prefix=prefix, dtype=dtype)

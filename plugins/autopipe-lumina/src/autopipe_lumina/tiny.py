@@ -208,13 +208,8 @@ def lumina2_single_file(path: Path, *, prefix: str = "", dtype: str = "bfloat16"
     diffusers to read the file back (:data:`SINGLE_FILE_TRANSFORMER`);
     saved in `dtype`, bfloat16 as the released files.
     """
-    import torch
-    from safetensors.torch import save_file
-
     from .layout import original
 
     transformer = transformer if transformer is not None else single_file_transformer()
     tensors = original(transformer.state_dict(), transformer.config)
-    cast = getattr(torch, dtype)
-    save_file({prefix + name: tensor.to(cast).contiguous() for name, tensor in tensors.items()}, str(path))
-    return Path(path)
+    return toolkit.transformer_file.save_tensors(tensors, path, prefix=prefix, dtype=dtype)

@@ -243,7 +243,6 @@ def sana_single_file(folder: Path, path: Path, **transformer_overrides: Any) -> 
     for a Sprint one), to test what is refused.
     """
     from diffusers import SanaTransformer2DModel
-    from safetensors.torch import save_file
 
     from .layout import sana_original
 
@@ -254,8 +253,7 @@ def sana_single_file(folder: Path, path: Path, **transformer_overrides: Any) -> 
         transformer = SanaTransformer2DModel.from_pretrained(Path(folder) / "transformer")
     config = transformer.config
     tensors = sana_original(transformer.state_dict(), config.sample_size // config.patch_size, config.caption_channels)
-    save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(path))
-    return Path(path)
+    return toolkit.transformer_file.save_tensors(tensors, path)
 
 
 #: SanaControlNetModel's settings that must equal its transformer's: the controlnet's blocks add to the transformer's.

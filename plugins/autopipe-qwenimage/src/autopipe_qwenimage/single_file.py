@@ -43,7 +43,7 @@ from typing import Any, Mapping
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
-from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, prefixed_tensors
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, prefixed_tensors, save_tensors
 
 from . import FAMILY, LAYERED, QWENIMAGE21
 
@@ -162,8 +162,4 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     ``COMFY_PREFIX`` that of a checkpoint ComfyUI saves. Used to write the tiny test file; reads the folder's weights
     (sharded or not) with safetensors, never a pickle.
     """
-    from safetensors.torch import save_file
-
-    tensors = component_tensors(folder, "transformer")
-    save_file({prefix + k: v.contiguous() for k, v in tensors.items()}, str(path))
-    return Path(path)
+    return save_tensors(component_tensors(folder, "transformer"), path, prefix=prefix)

@@ -46,7 +46,7 @@ from typing import Any, Mapping
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
-from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base
+from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, save_tensors
 
 from . import FAMILY
 from .layout import COMFY_PREFIX
@@ -252,10 +252,6 @@ def transformer_file(folder: str | Path, path: str | Path, prefix: str = "") -> 
     With no prefix: the layout of Comfy-Org's ``z_image_turbo_bf16.safetensors``; with ``COMFY_PREFIX``: a checkpoint
     ComfyUI saves. Reads the folder's weights (sharded or not) with safetensors, never a pickle.
     """
-    from safetensors.torch import save_file
-
     from .layout import original_state_dict
 
-    tensors = component_tensors(folder, "transformer")
-    save_file(original_state_dict(tensors, prefix), str(path))
-    return Path(path)
+    return save_tensors(original_state_dict(component_tensors(folder, "transformer"), prefix), path)
