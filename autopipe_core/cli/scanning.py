@@ -26,7 +26,7 @@ def scan(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(results))
         return 0
-    from . import as_said_here
+    from ..advice import as_said_here
 
     for r in results:
         if r.error:
