@@ -240,3 +240,20 @@ def test_save_tensors_writes_one_file_behind_the_prefix_in_the_dtype_asked(tmp_p
     assert kept["b"].dtype == torch.float64 and torch.equal(kept["a.weight"], tensors["a.weight"])
     with pytest.raises(AttributeError):
         tf.save_tensors(tensors, tmp_path / "h.safetensors", dtype="float8_nonsense")
+
+
+def test_block_count_of_a_header_skips_each_block_and_agrees_with_a_pass_over_every_name(tmp_path):
+    """The header's sorted index is read once per block, not once per name: the answer is the plain pass's, on names
+    built to trip it (a block's number a prefix of another's, leading zeros, letters, names past a block, a bare
+    number, the highest code point right after a block's dot)."""
+    import random
+
+    rng = random.Random(20)
+    top = chr(0x10FFFF)
+    pieces = ["0", "1", "2", "9", "10", "11", "012", "19", "100", "1a", "x", "", top]
+    ends = [".", "", ".w", "." + top, ".a.b"]
+    for _ in range(200):
+        names = {"blocks." + rng.choice(pieces) + rng.choice(ends) for _ in range(rng.randint(0, 12))}
+        names |= {"blocks", "other.3.w", "blocksX.4.w"}
+        header = read_header(write_header(tmp_path / "m.safetensors", {n: ("F16", [1]) for n in sorted(names)}))
+        assert sf.block_count(header, "blocks.") == sf.block_count(sorted(names), "blocks."), sorted(names)

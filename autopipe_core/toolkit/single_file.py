@@ -18,6 +18,7 @@ Importing this module imports no torch, diffusers or transformers.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -146,9 +147,22 @@ def block_count(header: SafetensorsHeader | Iterable[str], start: str) -> int:
     """
     if not start.endswith("."):
         raise ValueError(f"a block prefix ends with the dot before the block's number; got {start!r}")
-    names = header.with_prefix(start) if isinstance(header, SafetensorsHeader) else [n for n in header if n.startswith(start)]
-    found = [int(m[1]) for name in names if (m := _BLOCK.match(name, len(start)))]
-    return max(found) + 1 if found else 0
+    if not isinstance(header, SafetensorsHeader):
+        found = [int(m[1]) for name in header if name.startswith(start) and (m := _BLOCK.match(name, len(start)))]
+        return max(found) + 1 if found else 0
+    names = header.with_prefix(start)  # sorted: a block's names (``{start}N.``) stand together, read once per block
+    highest, i = -1, 0
+    while i < len(names):
+        m = _BLOCK.match(names[i], len(start))
+        if m is None:
+            i += 1
+            continue
+        highest = max(highest, int(m[1]))
+        block = start + m[0]
+        i = bisect_left(names, block + "\U0010ffff", i)
+        while i < len(names) and names[i].startswith(block):  # names holding U+10FFFF itself, after the bound
+            i += 1
+    return highest + 1
 
 
 def prediction_clause(prediction: Prediction, default: str, unstated: str = "") -> str:

@@ -94,7 +94,7 @@ def original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def strip_prefix(names: Iterable[str]) -> str | None:
     """The prefix under which a file holds an AuraFlow transformer (none, or ComfyUI's), or None when it holds none."""
-    names = set(names)
+    names = names if isinstance(names, (set, frozenset, Mapping)) else set(names)  # a header's tensors answer `in` already
     for prefix in ("", COMFY_PREFIX):
         if all(prefix + key in names for key in DIFFUSERS_KEYS):
             return prefix

@@ -84,7 +84,7 @@ def original(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def strip_prefix(names: Iterable[str]) -> str | None:
     """The prefix Krea 2's tensors sit under in a file with these names ("" or ComfyUI's), or None when it has none."""
-    names = set(names)
+    names = names if isinstance(names, (set, frozenset, Mapping)) else set(names)  # a header's tensors answer `in` already
     for prefix in ("", COMFY_PREFIX):
         if prefix + DETECT_KEY in names:
             return prefix

@@ -108,5 +108,5 @@ def original(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> dict[s
 
 def strip_prefix(names: Iterable[str]) -> str:
     """The prefix of a file's Lumina tensors: ComfyUI's ``model.diffusion_model.`` or none."""
-    names = set(names)
+    names = names if isinstance(names, (set, frozenset, Mapping)) else set(names)  # a header's tensors answer `in` already
     return COMFY_PREFIX if COMFY_PREFIX + CAPTION_NORM_KEY in names else ""

@@ -123,7 +123,7 @@ def read_mmdit(header: SafetensorsHeader) -> MMDiT | None:
     modulation = shape(header, prefix + MODULATION, rank=1)
     if modulation is None or modulation[0] % 6:
         return None
-    blocks = {int(m.group(1)) for name in header.tensors if name.startswith(prefix) and (m := _BLOCK.match(name[len(prefix):]))}
+    blocks = {int(m.group(1)) for name in header.with_prefix(prefix + "joint_blocks.") if (m := _BLOCK.match(name[len(prefix):]))}
     dual = tuple(sorted(i for i in blocks if prefix + f"joint_blocks.{i}.x_block.attn2.qkv.weight" in header.tensors))
     table = shape(header, prefix + "pos_embed", rank=3)
     side = round(table[1] ** 0.5) if table is not None else None
