@@ -95,6 +95,12 @@ REGISTRY = (
 REG = Metric("reg", "in-process: build the registry", "ms", scale=1000.0, digits=2)
 
 
+#: Case 1's CLI contender without a registration snapshot (autopipe_core.snapshot): its cache folder cannot be made (a
+#: path under a file), so it neither finds one nor saves one, and each run builds the registry from the plugins.
+NO_SNAPSHOT = "autopipe resolve (CLI), no registration snapshot"
+UNWRITABLE = "/dev/null/autopipe"
+
+
 def resolve_folder(folder: Path, expect: str, rounds: int, number: str = "1") -> Case:
     ap = autopipe_cli()
     return Case(
@@ -104,12 +110,18 @@ def resolve_folder(folder: Path, expect: str, rounds: int, number: str = "1") ->
         [
             Contender("python -c pass (start-up floor)", [PY, "-c", "pass"]),
             Contender("autopipe resolve (CLI)", [*ap, "resolve", str(folder), "--task", "text2img"], expect),
+            # The same command with nowhere to keep its registration snapshot: every run discovers and registers the plugins,
+            # as the first run in an environment (or after a plugin is installed) does.
+            Contender(NO_SNAPSHOT, [*ap, "resolve", str(folder), "--task", "text2img"], expect, env={"AUTOPIPE_CACHE": UNWRITABLE}),
             Contender("autopipe resolve() (Python API)", [PY, "-c", AP_RESOLVE, str(folder)], expect),
             Contender("diffusers AutoPipeline (import, load_config, table)", [PY, "-c", DF_RESOLVE, str(folder)], expect),
         ],
         reference="autopipe resolve (CLI)",
         rounds=rounds,
-        note="ratio: contender / `autopipe resolve`, so the diffusers row is autopipe's speed-up",
+        note=(
+            "ratio: contender / `autopipe resolve`, so the diffusers row is autopipe's speed-up; the no-snapshot row runs "
+            f"with `AUTOPIPE_CACHE={UNWRITABLE}`, a cache folder that cannot be made, so it neither reads nor saves one"
+        ),
     )
 
 
