@@ -7,7 +7,6 @@ imports nothing; the class is imported only when a pipeline is built.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import re
 from dataclasses import dataclass, field, replace
@@ -30,23 +29,15 @@ def class_name(ref: str) -> str:
 
 
 def import_class(ref: str) -> type:
-    """Import "module:Class" with the cyclic garbage collector paused, as the interpreter does at start-up.
+    """Import "module:Class" (the first point at which diffusers is imported).
 
-    A first import of a diffusers pipeline pulls in torch, transformers and
-    diffusers: hundreds of thousands of long-lived objects, over which the
-    collector runs several full passes that find nothing to free (measured:
-    6 to 7 passes, 50-80 ms each, on these machines). Pausing it for the import
-    alone saves that; the previous state is restored whatever happens.
+    It once paused the cyclic garbage collector for the import, to save the collector's passes over a first
+    import of torch and diffusers; make bench measured that with and without it in the same rounds (SD 1.5 and
+    SDXL, ten rounds each): no faster (time ratios 1.015 and 0.990) and more peak memory (+5.7 and +0.4 MiB),
+    so it went.
     """
     module_name, _, name = ref.partition(":")
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    finally:
-        if paused:
-            gc.enable()
+    return getattr(importlib.import_module(module_name), name)
 
 
 def _check_ref(ref: object, where: str) -> str:

@@ -5,7 +5,7 @@
                                           2 GB file), against diffusers' infer_diffusers_model_type; and the header-size
                                           pair (SD 1.5's and SDXL's headers over holes, 1,130 against 2,513 tensors)
 3  from_pretrained, full size             autopipe against diffusers' AutoPipeline and the concrete class (time, peak RSS),
-                                          autopipe with its collector pause undone, and autopipe's fixed overhead
+                                          and autopipe's fixed overhead
 4  from_pipe, full size                   the three tasks: time per switch, extra memory, shared storage
 5  plugin discovery                       cold resolve with 1, 10 and 100 installed plugins (copies of a shipped one), and
                                           the registry's build in-process with those and with the 27 shipped plugins
@@ -71,12 +71,6 @@ def load(module: str, cls: str, prelude: str = "") -> str:
     )
 
 
-#: autopipe's from_pretrained with the collector pause of ``specs.import_class`` undone: the modules that call it get a
-#: plain import instead, in this process alone (the bench's own measurement; autopipe_core is not changed for it).
-NO_PAUSE = (
-    "import importlib, autopipe_core.resolve as _r, autopipe_core.loading as _l; "
-    "_r.import_class = _l.import_class = lambda ref: getattr(importlib.import_module(ref.partition(':')[0]), ref.partition(':')[2]); "
-)
 #: A process's own peak resident memory (VmHWM, MiB), printed as a BENCH figure. ru_maxrss from wait4 cannot give it for a
 #: small process: the child's count starts with the pages of the forking parent (this benchmark), so a bare interpreter
 #: would read as the parent's size.
@@ -183,7 +177,6 @@ def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", cont
         # target as tight as 1.02.
         contenders.append(Contender(f"diffusers {cls} again (noise control)", [PY, "-c", load("diffusers", cls), str(folder)], cls))
     contenders += [
-        Contender(NOT_PAUSED, [PY, "-c", load("autopipe_core", "AutoPipelineForText2Image", NO_PAUSE), str(folder)], cls),
         Contender(BARE, [PY, "-c", OWN_PEAK], "ok", ratio_to=BARE),
         Contender(OWN, [PY, "-c", OVERHEAD], "ok", ratio_to=BARE),
     ]
@@ -200,7 +193,6 @@ def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", cont
     )
 
 
-NOT_PAUSED = "autopipe AutoPipelineForText2Image, collector not paused (import_class as a plain import)"
 FLOOR = "python -c pass (start-up floor)"
 BARE = "python reading its own peak (the bare interpreter)"
 OWN = "import autopipe_core + build the registry (autopipe's fixed overhead)"

@@ -7,7 +7,7 @@
 
 Cases (bench/cases.py): 1 cold resolve of a folder; 2 cold resolve of a single
 .safetensors file, two that differ only in size and the header-size pair; 3
-from_pretrained at full size (time and peak memory, the collector pause undone,
+from_pretrained at full size (time and peak memory, and
 autopipe's fixed overhead); 4 from_pipe at full size across the three tasks; 5
 plugin discovery with 1, 10 and 100 plugins (copies of a shipped one) and the
 27 shipped ones; 6 `import autopipe_core` and `autopipe --help`; 7 cases 2-4
@@ -241,7 +241,7 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
     cc, ap = case.by(f"diffusers {cls} (concrete class)"), case.by("autopipe AutoPipelineForText2Image")
     df = case.by("diffusers AutoPipelineForText2Image")
     ctl = next((c for c in case.contenders if c.name.endswith("(noise control)")), None)
-    nogc, floor, own = case.by(C.NOT_PAUSED), case.by(C.BARE), case.by(C.OWN)
+    floor, own = case.by(C.BARE), case.by(C.OWN)
     # Judged on the median of the round-by-round ratios: a process of several seconds drifts with the machine's load
     # over a run, and within a round the two ran back to back, so each round's ratio cancels the drift.
     pr = paired(ap.values("time"), cc.values("time"))
@@ -249,9 +249,6 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
     overhead = own.median("hwm") - floor.median("hwm")
     extra = ap.median("rss") - cc.median("rss")
     noise = f"; the noise control (the concrete class's command again) gets {ctl.median() / cc.median():.3f}" if ctl else ""
-    gc_t = paired(ap.values("time"), nogc.values("time"))
-    gc_m = ap.median("rss") - nogc.median("rss")
-    pays = statistics.median(gc_t) <= 1.0 and gc_m <= 0.0
     return [
         (
             f"{prefix}. from_pretrained no slower than the concrete class (ratio <= {LOAD_RATIO})",
@@ -269,14 +266,6 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
             f"building the registry, {_fig(own, 'hwm', 'MiB', 1, 1)}, less the bare interpreter's {_fig(floor, 'hwm', 'MiB', 1, 1)}, "
             "each process's own VmHWM); "
             f"diffusers' AutoPipeline {df.median('rss') - cc.median('rss'):+,.1f} MiB",
-        ),
-        (
-            f"{prefix}. the collector pause in `import_class`: does it pay for itself in time and memory? (a reading)",
-            READING,
-            ("yes" if pays else "no")
-            + f": with the pause / without, time {statistics.median(gc_t):.3f} (median of the round-by-round ratios "
-            f"{_series(gc_t)}, {_ratio_spread(gc_t)}; {_fig(ap)} against {_fig(nogc)}), peak memory {gc_m:+,.1f} MiB on the medians "
-            f"({_fig(ap, 'rss', 'MiB', 1, 0)} against {_fig(nogc, 'rss', 'MiB', 1, 0)})",
         ),
     ]
 
@@ -448,14 +437,13 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
         c = by["3"]
         cls = c.reference.split()[1]
         cc, ap = c.by(c.reference), c.by("autopipe AutoPipelineForText2Image")
-        own, floor, nogc = c.by(C.OWN), c.by(C.BARE), c.by(C.NOT_PAUSED)
+        own, floor = c.by(C.OWN), c.by(C.BARE)
         out.append(
             f"- **3, from_pretrained.** Both load the same float16 folder through the same diffusers code; autopipe's process "
             f"takes {ap.median():.3f} s against {cc.median():.3f} s for `{cls}.from_pretrained` (medians; the median of the "
             f"round-by-round ratios {statistics.median(paired(ap.values('time'), cc.values('time'))):.3f}). Peak memory "
             f"{ap.median('rss'):,.0f} against {cc.median('rss'):,.0f} MiB (medians), where autopipe's fixed overhead, importing the "
-            f"core and building the registry, is {own.median('hwm') - floor.median('hwm'):,.1f} MiB in this run. Without the "
-            f"collector pause in `import_class`, autopipe took {nogc.median():.3f} s and peaked at {nogc.median('rss'):,.0f} MiB."
+            f"core and building the registry, is {own.median('hwm') - floor.median('hwm'):,.1f} MiB in this run."
         )
     if "4" in by:
         c = by["4"]
@@ -565,11 +553,6 @@ def page(ctx: dict) -> str:
         "  in the same rounds: the median peak (its own VmHWM) of a process that imports autopipe_core and builds",
         "  the registry (every installed plugin), less that of a bare interpreter reading its own. The noise control",
         "  (the concrete class's command again) shows how far two identical contenders' medians land apart.",
-        "- The collector pause: `autopipe_core.specs.import_class` pauses the cyclic garbage collector while it",
-        "  imports the pipeline class. Case 3 runs autopipe a second time with that pause undone in its process alone",
-        "  (`autopipe_core.resolve` and `autopipe_core.loading` given a plain import instead; autopipe_core itself is not",
-        "  changed), and the reading says whether the pause pays for itself: no slower (median of the round-by-round",
-        "  time ratios at most 1) and no more memory (median peaks), both at once.",
         "- Files that differ only in size (case 2's and 7-2's size target): the small file is written from the large",
         "  one's header by `bench/checkpoints.py`: the same tensor names in the same order, the same count, the same",
         "  metadata and the same header length (its JSON padded with spaces, as safetensors allows); every dimension",
@@ -650,9 +633,10 @@ this benchmark was written:
    entry points with the standard library's `importlib.metadata`.
 2. **One more full garbage collection** (counted with `gc.callbacks`) while
    torch, transformers and diffusers import: autopipe's own allocations moved
-   the collector's schedule. `import_class` pauses the cyclic collector while
-   the pipeline class is imported and restores it after; case 3 measures, in
-   each run, whether that still pays for itself.
+   the collector's schedule. `import_class` paused the cyclic collector while
+   the pipeline class was imported, until a run that measured autopipe with and
+   without the pause in the same rounds found it no faster and heavier (issue
+   20); it imports plainly now.
 3. **CPython 3.11 frame-chunk churn.** Importing diffusers a few calls deeper
    than a plain script does makes the interpreter allocate and free a 16 KiB
    frame chunk at a boundary over and over (seen with `strace` as many more

@@ -290,25 +290,6 @@ def test_a_file_that_is_not_safetensors_is_refused_clearly(tmp_path):
         resolve(f, "text2img")
 
 
-def test_import_class_restores_the_garbage_collector_state():
-    import gc
-
-    from autopipe_core.resolve import import_class
-
-    assert gc.isenabled()
-    assert import_class("json:JSONDecoder").__name__ == "JSONDecoder"
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        import_class("json:JSONDecoder")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-    with pytest.raises(AttributeError):
-        import_class("json:NoSuchThing")
-    assert gc.isenabled()
-
-
 def test_an_unreachable_hub_fails_at_once_with_the_reason_and_how_to_work_offline(tmp_path):
     import socket
     import subprocess
