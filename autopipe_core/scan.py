@@ -79,6 +79,10 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
             dirs.clear()  # the components of this pipeline, not checkpoints of their own
             yield here, "folder"
             continue
+        if "config.json" in files and _model_folder(here):
+            dirs.clear()  # one diffusers model saved alone (a ControlNet, a UNet): its files are its weights
+            yield here, "folder"  # classified as a folder, it is refused with what to do with it
+            continue
         shards: set[str] = set()
         for name in sorted(files):
             if name.endswith(INDEX_SUFFIX):
@@ -90,6 +94,17 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
                 continue
             if lower.endswith(".safetensors") or lower.endswith(PICKLE_SUFFIXES):
                 yield here / name, "file"
+
+
+def _model_folder(folder: Path) -> bool:
+    """Whether `folder` holds one diffusers model: a config.json (read capped, without blocking) naming its class."""
+    from .sources import read_json
+
+    try:
+        name = read_json(folder / "config.json", "config.json").get("_class_name")
+    except (AutopipeError, OSError):
+        return False
+    return isinstance(name, str)
 
 
 def _shard_names(index: Path) -> set[str]:

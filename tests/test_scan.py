@@ -47,7 +47,7 @@ TINY_FILES = {
     "auraflow": ("autopipe_auraflow.layout", "auraflow-tiny", "AuraFlowPipeline"),
     "krea2": ("autopipe_krea2.layout", "krea2-tiny", "Krea2Pipeline"),
 }
-BROKEN = ("files/old.ckpt", "files/corrupt.safetensors", "files/fifo.safetensors", "files/controlnet.safetensors")
+BROKEN = ("files/old.ckpt", "files/corrupt.safetensors", "files/fifo.safetensors", "files/controlnet.safetensors", "folders/controlnet-model")
 
 
 def _tiny_transformer_file(folder: Path, path: Path, layout: str | None) -> Path:
@@ -70,6 +70,11 @@ def library(tiny_checkpoint, tmp_path_factory):
     for family in FAMILIES:
         shutil.copytree(tiny_checkpoint(family), root / "folders" / family, symlinks=True)
     shutil.copytree(tiny_checkpoint("stable-diffusion", "inpainting-only"), root / "folders" / "sd-inpainting")
+    # a folder holding one model, not a pipeline (a ControlNet saved alone): reported with what to do, never passed over
+    controlnet = root / "folders" / "controlnet-model"
+    controlnet.mkdir()
+    (controlnet / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel", "in_channels": 4}))
+    write_header(controlnet / "diffusion_pytorch_model.safetensors", {"controlnet_cond_embedding.conv_in.weight": ("F16", (16, 3, 3, 3))})
     files = root / "files"
     files.mkdir()
     for stem, (layout, *_) in REAL_FILES.items():
@@ -137,6 +142,8 @@ def test_every_checkpoint_is_classified_and_the_broken_ones_are_reported(library
     sharded = scanned["files/sharded/model.safetensors.index.json"]
     assert (sharded.kind, sharded.family, sharded.detected_as) == ("sharded", "stable-diffusion", "sd1")
     assert "controlnet=" in scanned["files/controlnet.safetensors"].error
+    model = scanned["folders/controlnet-model"]
+    assert model.kind == "folder" and "holds one model, a ControlNetModel" in model.error and "controlnet=" in model.error, model
     assert scanned["files/old.ckpt"].error.startswith("UnsafeCheckpointError")
     assert scanned["files/corrupt.safetensors"].error.startswith("InvalidModelError")
     assert "not a regular file" in scanned["files/fifo.safetensors"].error
@@ -195,8 +202,9 @@ def test_the_command_prints_json_and_a_summary(library, every_plugin):
     total = len(FAMILIES) + 1 + len(REAL_FILES) + len(TINY_FILES) + 3 + 1 + len(BROKEN)
     assert len(listed) == total and sum(1 for r in listed if r["error"] is None) == total - len(BROKEN)
     text = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(library / "files")], capture_output=True, text=True, timeout=300)
-    files = total - len(FAMILIES) - 1
-    assert f"{files} checkpoint(s), {files - len(BROKEN)} usable" in text.stderr
+    broken_files = [path for path in BROKEN if path.startswith("files/")]
+    files = total - len(FAMILIES) - 1 - (len(BROKEN) - len(broken_files))
+    assert f"{files} checkpoint(s), {files - len(broken_files)} usable" in text.stderr
     assert "cannot be used: UnsafeCheckpointError" in text.stdout and "--allow-pickle" in text.stdout
 
 
