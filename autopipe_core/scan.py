@@ -27,7 +27,7 @@ from .planning import family_plan, file_footprint, footprint, header_known
 from .registry import Registry, get_registry
 from .resolve import Resolution, identify, resolve_identity
 from .single_file import identify_detection
-from .sources import local_path
+from .sources import component_class, local_path, read_json
 from .specs import Detection, DeviceFacts, Identity
 from .tasks import Task
 
@@ -79,7 +79,7 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
             dirs.clear()  # the components of this pipeline, not checkpoints of their own
             yield here, "folder"
             continue
-        if "config.json" in files and _model_folder(here):
+        if "config.json" in files and component_class(here) is not None:
             dirs.clear()  # one diffusers model saved alone (a ControlNet, a UNet): its files are its weights
             yield here, "folder"  # classified as a folder, it is refused with what to do with it
             continue
@@ -96,17 +96,6 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
                 yield here / name, "file"
 
 
-def _model_folder(folder: Path) -> bool:
-    """Whether `folder` holds one diffusers model: a config.json (read capped, without blocking) naming its class."""
-    from .sources import read_json
-
-    try:
-        name = read_json(folder / "config.json", "config.json").get("_class_name")
-    except (AutopipeError, OSError):
-        return False
-    return isinstance(name, str)
-
-
 def _shard_names(index: Path) -> set[str]:
     try:
         return set(_read_index(index).values())
@@ -116,8 +105,6 @@ def _shard_names(index: Path) -> set[str]:
 
 def _read_index(index: Path) -> dict[str, str]:
     """A sharded checkpoint's weight_map (tensor -> shard file name), read capped and without blocking."""
-    from .sources import read_json
-
     weight_map = read_json(index, index.name).get("weight_map")
     if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
         raise InvalidModelError(f"{index} has no weight_map of tensor names to shard files: it is not a sharded checkpoint's index")

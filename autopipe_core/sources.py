@@ -234,7 +234,7 @@ def _identity(
     return Identity(origin, reference, name, listed, configs, files, commit=commit)
 
 
-def _component_class(path: Path) -> str | None:
+def component_class(path: Path) -> str | None:
     """The ``_class_name`` of a model folder's config.json (a ControlNetModel, a UNet saved alone), or None."""
     try:
         name = read_json(path / "config.json", "config.json").get("_class_name")
@@ -246,7 +246,7 @@ def _component_class(path: Path) -> str | None:
 def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> Identity:
     index_path = path / MODEL_INDEX
     if not os.path.lexists(index_path):
-        model = _component_class(path)
+        model = component_class(path)
         if model is not None:
             raise ComponentFolderError(
                 f"{path} holds one model, a {model} (its config.json), not a pipeline: load it with diffusers.{model}.from_pretrained "
