@@ -140,9 +140,7 @@ def _class_name(index: dict) -> str:
 def _components(index: dict) -> dict:
     listed = {}
     for key, value in index.items():
-        if key.startswith("_") or type(value) is not list:
-            if not key.startswith("_") and type(value) is tuple:
-                raise _Miss
+        if key.startswith("_") or type(value) is not list:  # JSON has no tuples: a list or not a component
             continue
         if len(value) == 2 and all(v is None or (type(v) is str and len(v) <= MAX_CLASS_NAME) for v in value):
             listed[key] = value
