@@ -42,9 +42,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 ENV_DIR = "AUTOPIPE_BENCH_DIR"
 KINDS = ("sd15", "sdxl", "small", "sparse-xl", "small-15", "sparse-15", "small-xl")
@@ -361,11 +362,24 @@ def build_folder(kind: str, dest: Path) -> None:
     (dest / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
-def build(kind: str) -> None:
-    final = target(kind)
+@contextmanager
+def staged(final: Path) -> Iterator[Path]:
+    """A temporary folder beside `final` to build into; on success it is marked DONE and renamed into place (whatever
+    was at `final` replaced), and on any failure removed: a half-built checkpoint is never taken for a built one."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
+        yield staging
+        (staging / "DONE").write_text("")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build(kind: str) -> None:
+    with staged(target(kind)) as staging:
         if kind == "small":
             from autopipe_sd.tiny import build_single_file
 
@@ -384,12 +398,6 @@ def build(kind: str) -> None:
         else:
             build_folder(kind, staging / "folder")
             write_ldm(staging / "folder", staging / "model.safetensors", xl=kind == "sdxl")
-        (staging / "DONE").write_text("")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def size_on_disk(path: Path) -> int:

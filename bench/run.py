@@ -985,25 +985,17 @@ def library_tree(scan_library, count: int, log) -> tuple[Path, str]:
     final = checkpoints.cache_dir() / f"scan-library-{count}-v1"
     if (final / "DONE").is_file():
         return final / "tree", "reused, built earlier"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     print(f"building the scan library into {final} (once) ...", file=log, flush=True)
     t = time.perf_counter()
     # In a child: the layouts import torch and diffusers, which this process never does (a child's ru_maxrss starts
     # from its parent's pages, and every figure of the run would carry them).
     code = "import sys; from pathlib import Path; import scan_library; scan_library.build(Path(sys.argv[1]), int(sys.argv[2]))"
     child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(scan_library.__file__).resolve().parent), os.environ.get("PYTHONPATH", "")])}
-    try:
+    with checkpoints.staged(final) as staging:
         out = subprocess.run([sys.executable, "-c", code, str(staging / "tree"), str(count)], env=child_env, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"building the scan library failed (exit {out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
         seconds = time.perf_counter() - t
-        (staging / "DONE").write_text("")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return final / "tree", f"built in this run in {seconds:.1f} s"
 
 
