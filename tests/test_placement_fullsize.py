@@ -219,6 +219,7 @@ def test_autopipe_plan_answers_for_every_family(checkpoints, name, capsys):
 
 def test_kandinsky_reads_a_prior_its_card_names_on_the_hub(checkpoints, tmp_path, monkeypatch):
     """kandinsky-community's decoders name their prior as a hub repo id: its headers come through huggingface_hub."""
+    import os
     import shutil
 
     import huggingface_hub
@@ -228,7 +229,8 @@ def test_kandinsky_reads_a_prior_its_card_names_on_the_hub(checkpoints, tmp_path
     from autopipe_core.headers import read_header
 
     decoder = tmp_path / "decoder"
-    shutil.copytree(checkpoints["kandinsky22"], decoder, ignore=shutil.ignore_patterns("prior"))
+    # Hard links: the full-size files are sparse, and a copy would write their gigabytes out.
+    shutil.copytree(checkpoints["kandinsky22"], decoder, ignore=shutil.ignore_patterns("prior"), copy_function=os.link)
     (decoder / "README.md").write_text("---\nprior:\n- kandinsky-community/kandinsky-2-2-prior\n---\n")
     prior = checkpoints["kandinsky22"] / "prior"
 
