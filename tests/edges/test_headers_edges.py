@@ -207,3 +207,120 @@ def test_the_collector_is_paused_while_decoding_and_restored_as_found(tmp_path):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- what the refusals show of long names and values, and where a scan stops --------------------------------------
+
+LONG = "n" * 150  # a tensor name longer than the 100 characters an error quotes
+
+
+@pytest.mark.parametrize(
+    "entry, data, problem",
+    [
+        (_t(shape=(2**16,) * 8, offsets=(0, 4)), 4, "has the shape [65536, 65536, 65536, 65536, 65536, 65536, 65536, 65536] whose size overflows 64 bits"),
+        (_t(offsets=(4, 0)), 4, "has data offsets [4, 0] that end before they start"),
+        (_t(shape=(0,), offsets=(8, 8)), 4, "has data offsets [8, 8] outside the file's 4 data bytes"),
+        (_t(dtype="F4", shape=(3,), offsets=(0, 1)), 1, "is 12 bits of F4, not a whole number of bytes"),
+        (_t(shape=(2,), offsets=(0, 4)), 4, "spans 4 bytes, but F32 [2] needs 8"),
+    ],
+)
+def test_a_refusal_quotes_the_first_100_characters_of_a_long_tensor_name(tmp_path, entry, data, problem):
+    # Eight dimensions exactly are shown whole (no "..."); an empty tensor past the end is outside, not reversed.
+    assert _problem(_file(tmp_path, json.dumps({LONG: entry}), data)) == f"tensor {LONG[:100]!r} {problem}"
+
+
+def test_gaps_and_overlaps_quote_the_first_100_characters_of_a_long_tensor_name(tmp_path):
+    gap = {"a": _t(offsets=(0, 4)), LONG: _t(offsets=(8, 12))}
+    assert _problem(_file(tmp_path, json.dumps(gap), 12)) == f"tensor {LONG[:100]!r} starts at byte 8 of the data, leaving a gap of 4 bytes after the tensor before it"
+    overlap = {"a": _t(shape=(2,), offsets=(0, 8)), LONG: _t(offsets=(4, 8))}
+    assert _problem(_file(tmp_path, json.dumps(overlap), 8, name="o.safetensors")) == (
+        f"tensor {LONG[:100]!r} starts at byte 4 of the data, an overlap of 4 bytes with the tensor before it"
+    )
+
+
+@pytest.mark.parametrize(
+    "dtype, shown",
+    [
+        ({"F99": None}, "{'F99': None}"),  # serde's enum form, of a dtype that does not exist
+        ({"a": 1, "b": 2, "c": 3}, "{'a': 1, 'b': 2, 'c': 3}"),
+        ({"a": 1, "b": 2, "c": 3, "d": 4}, "{'a': 1, 'b': 2, 'c': 3, ...}"),  # three pairs at most, then "..."
+    ],
+)
+def test_an_object_given_as_a_dtype_is_shown_as_its_first_pairs(tmp_path, dtype, shown):
+    said = _problem(_file(tmp_path, json.dumps({"a": _t(dtype=dtype)}), 4))
+    assert said.startswith(f"tensor 'a' has the unknown dtype {shown} (safetensors knows BOOL, F4, ")
+
+
+def test_a_long_value_in_an_error_is_cut_at_40_characters(tmp_path):
+    offsets = [10**18, 10**18, 10**18]
+    said = _problem(_file(tmp_path, json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": offsets}}), 4))
+    assert said == f"tensor 'a' has data offsets {str(offsets)[:40]} that are not two non-negative integers under 2**64"
+    big = "1" * 400  # beyond the f64 range: the message quotes its first 40 digits
+    assert _problem(_file(tmp_path, '{"__metadata__": {}, "x": {"k": ' + big + "}}", name="l.safetensors")) == (
+        f"its header is not JSON (the number {big[:40]} is out of range)"
+    )
+
+
+def _nested_entry(levels: int) -> str:
+    """A tensor entry with an unknown key holding `levels` arrays around a tensor-shaped object (which the
+    library reads as a plain object): the object opens level 3 + levels, its arrays the level after."""
+    inner = '{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}'
+    return '{"a": {"extra": ' + "[" * levels + inner + "]" * levels + ', "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+
+
+def test_an_unknown_key_may_nest_to_the_librarys_127th_level_and_no_deeper(tmp_path):
+    # the tensor-shaped object at level 126 holds its arrays at 127: the deepest the library reads
+    assert dict(read_header(_file(tmp_path, _nested_entry(123), 4)).tensors) == {"a": TensorInfo("F32", (1,))}
+    assert _problem(_file(tmp_path, _nested_entry(124), 4, name="deep.safetensors")) == (
+        "tensor 'a' has a key 'extra' nested deeper than JSON's 127 levels the library reads"
+    )
+
+
+def test_an_empty_or_blank_file_is_too_short_and_blanks_before_json_are_passed_over(tmp_path):
+    for content in (b"", b"  \n"):
+        path = tmp_path / "blank.safetensors"
+        path.write_bytes(content)
+        assert _problem(path) == f"it is {len(content)} bytes long, shorter than the 8-byte header length"
+    padded = tmp_path / "padded.safetensors"
+    padded.write_bytes(b" " * 8 + b'{"weight_map": {"a": "b"}}')  # eight blanks read as a header length: then JSON
+    with pytest.raises(InvalidModelError, match="is the index of a sharded checkpoint"):
+        read_header(padded)
+
+
+def test_a_file_that_is_not_json_is_refused_after_its_first_8_bytes():
+    import io
+
+    from autopipe_core.headers import parse_header
+
+    for first in (b"XXXXXXXX", b"\x80\x02}q\x00(X\x01"):  # letters, a pickle: no JSON can start so
+        f = io.BytesIO(first + b"{" * 5000)
+        with pytest.raises(InvalidModelError, match="its header claims"):
+            parse_header(f, 5008, "m.safetensors")
+        assert f.tell() == 8
+
+
+def test_write_header_writes_the_compact_json_padded_to_8_bytes(tmp_path):
+    path = write_header(tmp_path / "w.safetensors", {"a": ("F16", (2,))}, {"k": "v"})
+    raw = b'{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"__metadata__":{"k":"v"}}'
+    raw += b" " * (-len(raw) % 8)
+    assert len(raw) % 8 == 0 and path.read_bytes() == struct.pack("<Q", len(raw)) + raw + b"\0" * 4
+    for n in range(1, 9):  # whatever the JSON's length, the data starts aligned
+        header = read_header(write_header(tmp_path / f"w{n}.safetensors", {"t" * n: ("U8", (3,))}))
+        assert (header.header_bytes - 8) % 8 == 0 and header.file_size == header.header_bytes + 3
+
+
+def test_names_under_a_prefix_are_exactly_those_that_start_with_it(tmp_path):
+    top = "\U0010ffff"  # the highest code point, which a name may hold right after the prefix
+    names = ["a.x", "a." + top, "b", "c"]
+    header = read_header(write_header(tmp_path / "p.safetensors", {n: ("U8", (1,)) for n in names}))
+    assert header.with_prefix("a.") == ("a.x", "a." + top)
+    assert header.with_prefix("b") == ("b",) and header.with_prefix("") == tuple(sorted(names)) and header.with_prefix("d") == ()
+    assert header.has_prefix("a." + top) and not header.has_prefix("a.y")
+
+
+def test_a_header_is_read_only(tmp_path):
+    header = read_header(write_header(tmp_path / "r.safetensors", {"a": ("U8", (1,))}, {"k": "v"}))
+    with pytest.raises(TypeError):
+        header.tensors["b"] = TensorInfo("U8", (1,))
+    with pytest.raises(TypeError):
+        header.metadata["k"] = "w"
