@@ -170,3 +170,112 @@ def test_the_snapshot_of_a_commit_is_read_from_the_cache_offline_or_fetched_json
     assert str(info.value) == (
         f"cannot get the JSON files of 'someone/model' at {'f' * 40} to check them before loading (OSError: {'x' * 200}). Connect once, or pass a local folder."
     )
+
+
+OWN = frozenset({("my_lib", "MyUNet")})
+
+
+def _own_folder(tmp_path):
+    """A pipeline whose top and nested prior each hold an entry the family builds itself, ["my_lib", "MyUNet"]."""
+    top = _folder(tmp_path, name="own", unet=["my_lib", "MyUNet"], prior=["diffusers", "DiffusionPipeline"])
+    write_model_index(top / "prior", "KandinskyPriorPipeline")
+    index = json.loads((top / "prior" / "model_index.json").read_text())
+    index["image_encoder"] = ["my_lib", "MyUNet"]
+    (top / "prior" / "model_index.json").write_text(json.dumps(index))
+    return top
+
+
+def test_entries_the_family_builds_itself_pass_at_every_level_and_origin(tmp_path):
+    top = _own_folder(tmp_path)
+    identity = Identity("folder", str(top), "StableDiffusionPipeline")
+    assert guard.foreign(identity) == {"unet": "['my_lib', 'MyUNet'] names the library 'my_lib'", "prior/image_encoder": "['my_lib', 'MyUNet'] names the library 'my_lib'"}
+    assert guard.foreign(identity, own=OWN) == {}
+    guard.check(identity, {}, OWN)
+    assert guard.checked(str(top), {}, OWN) == (str(top.resolve()), {})
+    with pytest.raises(UntrustedCodeError):
+        guard.checked(str(top), {})
+    listed = Identity("hub", "org/x", "C", components={"unet": ("my_lib", "MyUNet")}, commit=None)
+    assert guard.foreign(listed, own=OWN) == {} and guard.foreign(listed) == {"unet": "['my_lib', 'MyUNet'] names the library 'my_lib'"}
+    cache = _hub(tmp_path, {"_class_name": "StableDiffusionPipeline", "unet": ["my_lib", "MyUNet"]})
+    assert guard.checked("someone/model", {"cache_dir": cache}, OWN) == ("someone/model", {"cache_dir": cache, "revision": "c" * 40})
+    with pytest.raises(UntrustedCodeError):
+        guard.checked("someone/model", {"cache_dir": cache})
+
+
+def test_exactly_ten_refused_components_are_all_named_with_no_count(tmp_path):
+    folder = _folder(tmp_path, **{f"c{i}": ["torch", "Module"] for i in range(guard.SHOWN)})
+    with pytest.raises(UntrustedCodeError) as info:
+        guard.check(Identity("folder", str(folder), "StableDiffusionPipeline"), {})
+    listed = "; ".join(f"c{i}: ['torch', 'Module'] names the library 'torch'" for i in range(guard.SHOWN))
+    assert f"the checkpoint chose ({listed}). autopipe loads" in str(info.value)
+
+
+def test_the_hub_snapshot_checked_is_the_commit_that_was_read_not_the_branch(tmp_path):
+    clean, bad = "a" * 40, "b" * 40
+    from layouts import hub_cache
+
+    cache = tmp_path / "hub"
+    index = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}
+    hub_cache(cache, "someone/model", {"model_index.json": json.dumps(index)}, commit=clean)
+    hub_cache(cache, "someone/model", {"model_index.json": json.dumps({**index, "unet": ["os", "system"]})}, commit=bad)  # main moved on
+    read = Identity("hub", "someone/model", "StableDiffusionPipeline", components={"unet": ("diffusers", "UNet2DConditionModel")}, commit=clean)
+    assert guard.foreign(read, {"cache_dir": cache}) == {}
+    assert guard.foreign(Identity("hub", "someone/model", "C", commit=bad), {"cache_dir": cache}) == {"unet": "['os', 'system'] names the library 'os'"}
+
+
+def test_a_hub_file_whose_commit_is_not_known_is_handed_back_with_the_callers_keywords(tmp_path):
+    from layouts import hub_cache
+
+    cache = tmp_path / "hub"
+    hub_cache(cache, "someone/model", {"model_index.json": json.dumps({"_class_name": "StableDiffusionPipeline"})}, commit="not-a-commit-hash")
+    assert guard.checked("someone/model", {"cache_dir": cache}) == ("someone/model", {"cache_dir": cache})
+
+
+def test_the_tops_own_class_name_is_not_the_guards_to_judge(tmp_path):
+    # The resolved class loads the top folder; only a nested pipeline's _class_name is looked up by diffusers.
+    folder = _folder(tmp_path, _class_name=["my_module", "MyPipeline"])
+    assert guard.foreign_in(folder) == {}
+
+
+def test_a_nested_pipeline_is_named_by_its_folder_and_a_long_class_is_cut(tmp_path):
+    top = _folder(tmp_path, priorX=["diffusers", "DiffusionPipeline"])
+    write_model_index(top / "priorX", ["my_module", "A" * 100])
+    (found,) = guard.foreign_in(top).items()
+    shown = str(["my_module", "A" * 100])[:80]
+    assert found == ("priorX", f"is a pipeline whose model_index.json names the class {shown!r}: "
+                     "a list there is a custom pipeline, code from the checkpoint that diffusers would run")
+
+
+def test_a_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
+    import errno
+
+    from autopipe_core import sources
+
+    # Running as root (as CI and this machine do), no permission bit makes a folder unlistable: the listing is made to fail.
+    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
+    write_model_index(top / "prior", "KandinskyPriorPipeline")
+    listing = sources.list_folder
+
+    def denied(folder):
+        if folder.name in denied.names:
+            raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+        return listing(folder)
+
+    denied.names = {"prior"}
+    monkeypatch.setattr(sources, "list_folder", denied)
+    assert guard.foreign_in(top) == {"prior": "cannot be listed (Permission denied)"}
+    denied.names = {top.name}
+    assert guard.foreign_in(top) == {".": "cannot be listed (Permission denied)"}
+
+
+def test_a_broken_nested_model_index_is_named_by_its_path_in_the_pipeline(tmp_path):
+    from autopipe_core import InvalidModelError
+
+    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
+    (top / "prior").mkdir()
+    (top / "prior" / "model_index.json").write_text("{not json")
+    with pytest.raises(InvalidModelError, match=r"^prior/model_index\.json \(.*\) is not valid JSON"):
+        guard.foreign_in(top)
+    (top / "prior" / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyPriorPipeline", "prior": ["diffusers", "X", "Y"]}))
+    with pytest.raises(InvalidModelError, match=r"^prior/model_index\.json: the component 'prior' is \[\"diffusers\", \"X\", \"Y\"\], not a \[library, class\] pair"):
+        guard.foreign_in(top)

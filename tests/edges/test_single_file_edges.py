@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 
@@ -11,7 +12,7 @@ from toy_plugins import install
 from autopipe_core import Detection, InvalidModelError, UnsafeCheckpointError, UnsupportedModelError
 from autopipe_core import registry as registry_module
 from autopipe_core import single_file
-from autopipe_core.headers import read_header, write_header
+from autopipe_core.headers import TensorInfo, read_header, write_header
 from autopipe_core.single_file import CONVERT_HINT, Report, Verdict, sniff_pickle
 
 PIPE = "diffusers:StableDiffusionPipeline"
@@ -210,3 +211,58 @@ def test_a_detected_file_reads_only_the_configs_its_family_wants(tmp_path):
     assert identity.class_name == "StableDiffusionInpaintPipeline" and identity.detection is detection
     assert set(identity.configs) == {"unet"} and identity.configs["unet"]["in_channels"] == 9
     assert identity.components["unet"] == ("diffusers", "UNet2DConditionModel") and identity.reference == str(tmp_path / "f.safetensors")
+
+
+def test_a_two_byte_pickle_is_still_told_by_its_opcodes(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"\x80\x02")  # a pickle's protocol opcode, and nothing after it
+    assert sniff_pickle(b"\x80\x02", path) == "a pickle (protocol 2)"
+    with pytest.raises(UnsafeCheckpointError, match=r"model\.safetensors is a pickle \(protocol 2\)\. Loading a pickle runs"):
+        single_file.read(path)
+
+
+def _saved_on_a_gpu(tmp_path):
+    """A torch.save checkpoint whose tensor says it was saved on cuda:0, as most training runs write them.
+
+    Written on the CPU, then its storage location rewritten in data.pkl: this machine may have no GPU."""
+    import torch
+
+    cpu = tmp_path / "cpu.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2, 3)}}, cpu)
+    gpu = tmp_path / "gpu.ckpt"
+    with zipfile.ZipFile(cpu) as source, zipfile.ZipFile(gpu, "w", zipfile.ZIP_STORED) as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("data.pkl"):
+                assert data.count(b"X\x03\x00\x00\x00cpu") == 1
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            target.writestr(name, data)
+    return gpu
+
+
+def test_allow_pickle_reads_a_checkpoint_saved_on_a_gpu_without_one_and_the_header_is_the_files(tmp_path):
+    path = _saved_on_a_gpu(tmp_path)
+    header = single_file.read(path, allow_pickle=True)  # the tensors go to the meta device: no GPU, no data read
+    assert dict(header.tensors) == {"w": TensorInfo("F32", (2, 3))}
+    assert header.path == str(path) and header.file_size == header.header_bytes == path.stat().st_size
+    with pytest.raises(TypeError):
+        header.metadata["k"] = "v"  # read-only like a safetensors header's
+
+
+def test_allow_pickle_never_unpickles_code_even_when_the_environment_forces_torch_to(tmp_path, monkeypatch):
+    import torch
+
+    class Code:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    path = tmp_path / "code.ckpt"
+    path.write_bytes(pickle.dumps({"state_dict": Code()}, protocol=2))
+    with pytest.raises(Exception) as torch_says:
+        torch.load(path, map_location="meta", weights_only=True)
+    cause = torch_says.value
+    assert len(str(cause)) > 200  # torch's explanation is long: the error quotes its first 200 characters
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch honours it only where weights_only is not passed
+    with pytest.raises(InvalidModelError) as info:
+        single_file.read(path, allow_pickle=True)
+    assert str(info.value) == f"{path}: torch could not read it with weights_only=True ({type(cause).__name__}: {str(cause)[:200]}). {CONVERT_HINT}"
