@@ -67,13 +67,13 @@ def card_data(folder: Path) -> dict[str, Any]:
         text = read_capped(folder / "README.md", "a model card", MAX_CARD_BYTES, f"the model card {folder / 'README.md'}")
     except FileNotFoundError:
         return {}
+    import yaml  # huggingface_hub's own YAML reader (a dependency of it)
     from huggingface_hub import ModelCard
 
     try:
-        data = ModelCard(text.decode("utf-8"), ignore_metadata_errors=True).data
-    except (ValueError, UnicodeDecodeError) as exc:  # YAML errors are ValueErrors there
+        return ModelCard(text.decode("utf-8"), ignore_metadata_errors=True).data.to_dict()
+    except (ValueError, TypeError, yaml.YAMLError) as exc:  # front matter that is not YAML, or metadata of the wrong shape
         raise InvalidModelError(f"the model card {folder / 'README.md'} cannot be read: {str(exc)[:200]}") from None
-    return data.to_dict()
 
 
 class ComponentFolderError(UnsupportedModelError):

@@ -268,3 +268,268 @@ def test_snapshot_commit_reads_every_position_of_the_path():
     assert sources.snapshot_commit(Path("snapshots") / commit / "f") == commit  # the first part
     assert sources.snapshot_commit(Path("cache") / "snapshots" / commit) == commit  # the last two parts
     assert sources.snapshot_commit(Path(commit) / "x" / "snapshots") is None  # no wrapping round to the start
+
+
+# The hub: huggingface_hub's own cache layout (tests/layouts.py hub_cache), read by huggingface_hub itself; only the
+# network is stood in for (the probe, and hf_hub_download where the repo answers what a cache cannot: "no such file").
+
+REPO = "someone/model"
+COMMIT = "c" * 40
+SD_INDEX = {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}
+
+
+def _hub_repo(cache, index=SD_INDEX, repo=REPO, **files):
+    from layouts import hub_cache
+
+    laid = {"model_index.json": index if isinstance(index, str) else json.dumps(index), "unet/config.json": json.dumps(UNET)}
+    hub_cache(cache, repo, {**laid, **files}, commit=COMMIT)
+    return cache
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every hf_hub_download call (filename, keywords), passed on to huggingface_hub's own, which reads the cache."""
+    import huggingface_hub
+
+    real = huggingface_hub.hf_hub_download
+    asked = []
+
+    def download(repo_id, filename, **kw):
+        from huggingface_hub import constants
+
+        asked.append((repo_id, filename, kw))
+        if not (constants.HF_HUB_OFFLINE or kw.get("local_files_only")):
+            raise OSError("the network is not reachable from the tests")
+        return real(repo_id, filename, **kw)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    return asked
+
+
+def test_a_hub_repo_is_read_from_the_cache_and_its_configs_at_the_commit_of_its_model_index(tmp_path, downloads):
+    cache = _hub_repo(tmp_path / "hub")
+    identity = sources.from_hub(REPO, WANT_UNET, cache_dir=cache, revision="main", token=None, torch_dtype="float16")
+    assert (identity.origin, identity.reference, identity.class_name, identity.commit, identity.files) == ("hub", REPO, "StableDiffusionPipeline", COMMIT, None)
+    assert identity.components == {"unet": ("diffusers", "UNet2DConditionModel"), "vae": ("diffusers", "AutoencoderKL")}
+    assert identity.configs == {"unet": UNET}
+    # Only hub options reach huggingface_hub (no torch_dtype, no token=None), and the config comes from model_index.json's commit.
+    assert downloads == [(REPO, "model_index.json", {"cache_dir": cache, "revision": "main"}), (REPO, "unet/config.json", {"cache_dir": cache, "revision": COMMIT})]
+
+    class Passed:
+        config = {"in_channels": 9}
+
+    downloads.clear()
+    assert sources.from_hub(REPO, WANT_UNET, {"unet": Passed()}, cache_dir=cache).configs == {"unet": {"in_channels": 9}}
+    assert [name for _, name, _ in downloads] == ["model_index.json"]  # a component passed in is not fetched
+
+
+def test_an_unreachable_hub_answers_from_the_cache_at_once_and_says_why_a_file_cannot_be_had(tmp_path, monkeypatch, downloads):
+    cache = _hub_repo(tmp_path / "hub")
+    probes = []
+    monkeypatch.setattr(sources, "hub_unreachable", lambda: probes.append(1) or "hub.example:443: Connection refused")
+    assert sources.from_hub(REPO, WANT_UNET, cache_dir=cache).configs == {"unet": UNET}
+    assert [kw for _, _, kw in downloads] == [{"cache_dir": cache, "local_files_only": True}, {"cache_dir": cache, "local_files_only": True, "revision": COMMIT}]
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.from_hub("someone/absent", WANT_UNET, cache_dir=cache)
+    assert str(info.value) == (
+        f"'someone/absent' is not a local folder, and its model_index.json is not in the hub cache ({cache}) and cannot be downloaded "
+        "(the hub cannot be reached (hub.example:443: Connection refused)). Connect once to download it, or pass a local folder; "
+        "to work offline on purpose, set HF_HUB_OFFLINE=1."
+    )
+    # local_files_only=True asks the cache alone: no probe, and the refusal says it was the caller's choice.
+    probes.clear()
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "default-cache"))
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.from_hub("someone/absent", WANT_UNET, local_files_only=True)
+    assert str(info.value) == (
+        "'someone/absent' is not a local folder, and its model_index.json is not in the hub cache and cannot be downloaded "
+        "(offline, or local_files_only=True). Connect once to download it, or pass a local folder; to work offline on purpose, set HF_HUB_OFFLINE=1."
+    )
+    assert probes == []
+
+
+def test_what_the_hub_answers_is_a_typed_error_naming_the_repo_and_the_file(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    real = huggingface_hub.hf_hub_download
+    missing, failing = set(), set()
+
+    def download(repo_id, filename, **kw):  # the repo online: these files are not there, those fail to come
+        if filename in missing:
+            raise EntryNotFoundError(f"404: {filename}")
+        if filename in failing:
+            raise OSError("connection reset")
+        return real(repo_id, filename, **kw)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    cache = _hub_repo(tmp_path / "hub")
+    missing.add("model_index.json")
+    with pytest.raises(InvalidModelError) as info:
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    assert str(info.value) == "the hub repo 'someone/model' has no model_index.json: it is not a diffusers pipeline repo."
+    missing.clear()
+    missing.add("unet/config.json")
+    with pytest.raises(InvalidModelError) as info:
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    assert str(info.value) == "someone/model: model_index.json lists 'unet' but the repo has no unet/config.json"
+    missing.clear()
+    failing.add("model_index.json")
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    assert str(info.value) == "cannot get model_index.json of 'someone/model' from the hub: connection reset. Check the repo id, revision and token."
+
+
+def test_a_bad_json_file_of_a_hub_repo_is_named_by_repo_and_file(tmp_path):
+    snapshot = tmp_path / "hub" / "models--someone--model" / "snapshots" / COMMIT
+    cache = _hub_repo(tmp_path / "hub", "{nope")
+    with pytest.raises(InvalidModelError, match=r"^someone/model/model_index\.json \(.*\) is not valid JSON: "):
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    cache = _hub_repo(tmp_path / "hub", {"unet": ["diffusers", "UNet2DConditionModel"]})
+    with pytest.raises(InvalidModelError) as info:
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    assert str(info.value) == "someone/model/model_index.json has no '_class_name': it does not say which pipeline it is. Is it a diffusers pipeline folder?"
+    cache = _hub_repo(tmp_path / "hub", SD_INDEX, **{"unet/config.json": "[1]"})
+    with pytest.raises(InvalidModelError) as info:
+        sources.from_hub(REPO, WANT_UNET, cache_dir=cache)
+    assert str(info.value) == f"someone/model/unet/config.json ({snapshot / 'unet' / 'config.json'}) must hold a JSON object, not list"
+
+
+def test_a_hub_identity_gets_its_file_list_at_its_commit_and_others_are_left_as_they_are(monkeypatch):
+    import huggingface_hub
+
+    from autopipe_core.specs import Identity
+
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, **kw: asked.append((repo_id, kw)) or ["model_index.json", "unet/w.fp16.safetensors"])
+    hub = Identity("hub", REPO, "StableDiffusionPipeline", commit=COMMIT)
+    listed = sources.with_files(hub, {"token": "hf_x", "revision": "main", "cache_dir": "/c"})
+    assert listed.files == ("model_index.json", "unet/w.fp16.safetensors") and listed.reference == REPO and listed.commit == COMMIT
+    assert asked == [(REPO, {"revision": COMMIT, "token": "hf_x"})]  # the commit read, and only the token of the options
+    asked.clear()
+    assert sources.with_files(hub, {"token": None}).files == listed.files and asked == [(REPO, {"revision": COMMIT})]
+    asked.clear()
+    known = Identity("hub", REPO, "StableDiffusionPipeline", files=("a",), commit=COMMIT)
+    folder = Identity("folder", "/m", "StableDiffusionPipeline")
+    assert sources.with_files(known) is known and sources.with_files(folder) is folder and asked == []
+
+    def gated(repo_id, **kw):
+        raise OSError("401 gated")
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", gated)
+    assert sources.with_files(hub) is hub  # the plan then says it could not see the files
+
+
+def test_a_hub_probe_that_hangs_is_given_up_after_the_probe_time_in_a_daemon_thread(monkeypatch):
+    import socket
+    import threading
+
+    from huggingface_hub import constants
+
+    release = threading.Event()
+    asked = []
+
+    def connect(address, timeout=None):  # a name lookup that hangs (released when the test ends)
+        asked.append((address, timeout, threading.current_thread().daemon))
+        release.wait(5)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(sources, "_probed", {})
+    monkeypatch.setattr(sources, "HUB_PROBE_SECONDS", 0.05)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.example")
+    try:
+        assert sources.hub_unreachable() == "hub.example:443 did not answer within 0 s"
+        assert asked == [(("hub.example", 443), 0.05, True)]  # bounded, and never keeps the interpreter from exiting
+    finally:
+        release.set()
+
+
+def test_a_proxy_without_a_host_is_probed_and_named_as_it_reads(monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    asked = []
+
+    def refused(address, timeout=None):
+        asked.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(sources, "_probed", {})
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://:3128")
+    assert sources.hub_unreachable() == ":3128: Connection refused" and asked == [("", 3128)]
+
+
+def test_a_model_card_is_read_for_its_metadata_and_refused_clearly_when_it_cannot_be(tmp_path):
+    assert sources.card_data(tmp_path) == {}
+    card = tmp_path / "README.md"
+    card.write_text("---\nprior: [kandinsky-community/prior]\nmodel-index: 3\n---\n# A model\n")
+    assert sources.card_data(tmp_path) == {"prior": ["kandinsky-community/prior"]}  # metadata diffusers does not read is let go
+    card.write_text("---\nprior: [" + "x" * 300 + "\n---\n")
+    with pytest.raises(InvalidModelError) as info:
+        sources.card_data(tmp_path)
+    text = str(info.value)
+    assert text.startswith(f"the model card {card} cannot be read: while parsing a flow sequence")
+    assert len(text) == len(f"the model card {card} cannot be read: ") + 200
+    card.write_text("---\neval_results: 3\n---\n")  # metadata huggingface_hub fails on even when told to let errors go
+    with pytest.raises(InvalidModelError, match=f"^the model card {card} cannot be read: 'int' object is not iterable$"):
+        sources.card_data(tmp_path)
+    card.write_bytes(b"---\nprior: \xff\n---\n")
+    with pytest.raises(InvalidModelError, match=f"^the model card {card} cannot be read: 'utf-8' codec can't decode byte 0xff"):
+        sources.card_data(tmp_path)
+    card.write_bytes(b"")
+    os.truncate(card, sources.MAX_CARD_BYTES + 1)
+    with pytest.raises(InvalidModelError) as info:
+        sources.card_data(tmp_path)
+    assert str(info.value) == f"the model card {card} is {sources.MAX_CARD_BYTES + 1} bytes; autopipe reads at most {sources.MAX_CARD_BYTES}, so it is not a model card."
+
+
+def test_a_model_folder_is_named_by_its_class_up_to_the_longest_class_name(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"_class_name": "A" * sources.MAX_CLASS_NAME}))
+    assert sources.component_class(folder) == "A" * sources.MAX_CLASS_NAME
+    (folder / "config.json").write_text(json.dumps({"_class_name": "A" * (sources.MAX_CLASS_NAME + 1)}))
+    assert sources.component_class(folder) is None
+    (folder / "config.json").write_text("{nope")
+    assert sources.component_class(folder) is None
+
+
+@pytest.mark.parametrize("ref", ["org/a..b", "a..b"])
+def test_a_repo_id_with_two_dots_in_a_row_is_not_one(ref):
+    assert sources.is_repo_id(ref) is False
+
+
+@pytest.mark.parametrize(
+    "ref, path", [("/abs", True), (".hidden", True), ("~user", True), ("a\\b", True), ("org/", True), ("a/b/c", True), ("models/sd15", True),
+                  ("org/name", False), ("name", False)],
+)
+def test_what_reads_as_a_path_rather_than_a_repo_id(ref, path, tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert sources.looks_like_path(ref) is path
+
+
+def test_a_folders_files_compare_as_the_tuple_they_stand_for(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    files = sources.FolderFiles(tmp_path)
+    assert files == sources.FolderFiles(tmp_path) and files == ("model_index.json",) and files != ["model_index.json"]
+
+
+def test_a_snapshot_asked_for_with_local_files_only_is_read_from_the_cache_alone(tmp_path, monkeypatch, downloads):
+    from huggingface_hub import constants
+
+    cache = _hub_repo(tmp_path / "hub")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # online, but the caller said local_files_only=True
+    snapshot = sources.hub_snapshot(REPO, COMMIT, cache_dir=cache, local_files_only=True, revision="main")
+    assert snapshot == cache / "models--someone--model" / "snapshots" / COMMIT
+    assert downloads == [(REPO, "model_index.json", {"revision": COMMIT, "local_files_only": True, "cache_dir": cache})]
