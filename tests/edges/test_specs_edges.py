@@ -205,7 +205,42 @@ def test_a_footprint_adds_up_what_is_known():
 @pytest.mark.parametrize(
     "name, fp16",
     [("model.fp16.safetensors", True), ("a/b/model.fp16-00001-of-00002.safetensors", True), ("model.fp16", False),
-     ("fp16.model.safetensors", False), ("model-fp16.safetensors", False), ("a.fp16/model.safetensors", False)],
+     ("fp16.model.safetensors", False), ("model-fp16.safetensors", False), ("a.fp16/model.safetensors", False),
+     ("unet.fp16.old/model.safetensors", False), ("unet.fp16-x/model.safetensors", False)],
 )
 def test_a_weight_variant_is_read_from_the_file_name_alone(name, fp16):
     assert Identity("folder", "/m", "C", files=(name,)).has_weight_variant("fp16") is fp16
+
+
+def test_a_family_spec_freezes_a_copy_of_its_tiny_call_whose_keys_are_keyword_names():
+    tiny_call = {"num_frames": 1}
+    spec = FamilySpec("fam", tiny_call=tiny_call)
+    tiny_call["height"] = 8
+    assert dict(spec.tiny_call) == {"num_frames": 1}
+    with pytest.raises(TypeError):
+        spec.tiny_call["height"] = 8
+    for bad in ({"num frames": 1}, {3: 1}, {"": 1}):
+        _refused("family 'fam': tiny_call's keys must be keyword names", lambda: FamilySpec("fam", tiny_call=bad))
+
+
+def test_a_family_spec_takes_loads_itself_as_library_class_pairs_lists_or_tuples():
+    spec = FamilySpec("fam", loads_itself=[["wuerstchen", "WuerstchenDiffNeXt"], ("wuerstchen", "WuerstchenPrior")])
+    assert spec.loads_itself == frozenset({("wuerstchen", "WuerstchenDiffNeXt"), ("wuerstchen", "WuerstchenPrior")})
+    for bad in ("ab", ("a", "b", "c"), ("a", 1), ("a",)):
+        _refused(f"family 'fam': loads_itself holds (library, class name) pairs, not {bad!r}", lambda: FamilySpec("fam", loads_itself={bad}))
+
+
+def test_a_load_plan_freezes_a_copy_of_its_component_dtypes_and_shows_forty_characters_of_a_bad_keyword():
+    dtypes = {"vae": "float32"}
+    plan = LoadPlan("float16", None, "device", "cuda", "r", component_dtypes=dtypes)
+    dtypes["unet"] = "float32"
+    assert dict(plan.component_dtypes) == {"vae": "float32"}
+    with pytest.raises(TypeError):
+        plan.component_dtypes["unet"] = "float32"
+    key = "a b" + "c" * 60
+    _refused(f"load plan extra: {key[:40]!r} is not a keyword name", lambda: LoadPlan("float16", None, "device", "cpu", "r", extra={key: 1}))
+
+
+def test_a_modifier_spec_and_a_row_name_what_is_misnamed():
+    _refused("modifier 'Bad' must be lower case letters, digits, '.', '_' or '-'", lambda: ModifierSpec("k", {"Bad"}, len))
+    _refused("family name 'Fam' must be lower case letters, digits, '.', '_' or '-'", lambda: PipelineRow("Fam", {}))
