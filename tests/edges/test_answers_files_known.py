@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -155,6 +156,12 @@ def test_install_hint_names_only_what_is_missing_and_nothing_when_all_is_install
     cn = known.known_classes()["StableDiffusionControlNetPipeline"]
     assert set(cn) == {"autopipe-sd", "autopipe-controlnet"}
     assert known.install_hint(("StableDiffusionControlNetPipeline",), {"autopipe-sd"}) == known.install_command(["autopipe-controlnet"])
+
+
+def test_known_families_name_each_familys_own_plugin():
+    families = known.known_families()
+    assert families["stable-diffusion"] == "autopipe-sd" and families["stable-diffusion-xl"] == "autopipe-sdxl"
+    assert families == {**json.loads(known.DATA.read_text())["families"]}
 
 
 def test_known_rows_and_modifiers_are_tuples_and_names():
