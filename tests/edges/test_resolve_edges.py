@@ -166,3 +166,37 @@ def test_with_no_family_installed_the_refusal_says_none(tmp_path, monkeypatch):
     live = Identity("pipeline", "x", "Mine", bases=("Mine", "object"))
     with pytest.raises(UnsupportedModelError, match=r"^no installed autopipe plugin handles Mine\. Families installed: none\."):
         resolve_identity(live, "text2img")
+
+
+def test_allow_pickle_alone_opens_a_pickle_checkpoint(tmp_path):
+    import torch
+
+    from autopipe_core import UnsafeCheckpointError
+
+    path = tmp_path / "sd15.ckpt"
+    torch.save({"state_dict": {
+        "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3, dtype=torch.float16),
+        "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 768, dtype=torch.float16),
+    }}, path)
+    with pytest.raises(UnsafeCheckpointError, match="allow_pickle=True"):
+        resolve(path, "text2img")
+    r = resolve(path, "text2img", allow_pickle=True, torch_dtype="float16")
+    assert (r.family, r.pipeline_class, r.identity.origin, r.identity.detection.variant) == ("stable-diffusion", "StableDiffusionPipeline", "file", "sd1")
+
+
+def test_a_class_nobody_handles_lists_every_family_installed(tmp_path, site, monkeypatch):
+    toy = install(site, "aaa-listed", """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("toy")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})]
+""")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{toy}")
+    folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
+    with pytest.raises(UnsupportedModelError, match=rf"\. Families installed: stable-diffusion \(autopipe-sd\), toy \({toy}\)\. If a plugin"):
+        resolve(folder, "text2img")
