@@ -18,6 +18,13 @@ def site(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture
+def unbuilt(monkeypatch):
+    """No registry built yet in this process, whatever ran before (get_registry keeps one per settings for the process's
+    life; a process forked from one that ran these tests, as mutmut's are, would otherwise be handed that one)."""
+    monkeypatch.setattr(registry, "_cache", {})
+
+
 def family_plugin(family: str, priority: int = 0, cls: str = "fractions:Fraction", img2img: str | None = None, extra: str = "") -> str:
     classes = f"Task.TEXT2IMG: {cls!r}" + (f", Task.IMG2IMG: {img2img!r}" if img2img else "")
     return f"""
@@ -161,12 +168,13 @@ def autopipe_placement(family, identity, device, footprint, plan):
     assert built.ask("no-such-plugin", "autopipe_load_plan", family="toy", identity=None, device=None) is None
 
 
-def test_get_registry_is_built_once_per_settings(monkeypatch):
+def test_get_registry_is_built_once_per_settings(monkeypatch, unbuilt):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd")
     monkeypatch.delenv("AUTOPIPE_PREFER", raising=False)
     monkeypatch.delenv("AUTOPIPE_STRICT", raising=False)
     first = get_registry()
-    assert get_registry() is first
+    assert get_registry() is first and first.prefer == ()  # unset: nobody preferred
+    assert [p.distribution for p in first.plugins] == ["autopipe-core", "autopipe-sd"]  # the plugins allowed, no others
     monkeypatch.setenv("AUTOPIPE_PREFER", " autopipe_SD , ,")
     preferred = get_registry()
     assert preferred is not first and preferred.prefer == ("autopipe-sd",)
@@ -178,7 +186,7 @@ def test_strict_mode_is_read_from_the_usual_spellings(monkeypatch, value, strict
     assert registry._settings()[2] is strict
 
 
-def test_strict_mode_names_every_broken_plugin(site, monkeypatch):
+def test_strict_mode_names_every_broken_plugin(site, monkeypatch, unbuilt):
     broken = install(site, "aaa-broken-import", "raise ImportError('missing dependency')\n", version="0.9")
     monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{broken}")
     monkeypatch.setenv("AUTOPIPE_STRICT", "1")
@@ -187,12 +195,39 @@ def test_strict_mode_names_every_broken_plugin(site, monkeypatch):
     assert str(info.value).startswith(f"AUTOPIPE_STRICT is set and 1 plugin(s) are broken: {broken} 0.9: ImportError: missing dependency (at ")
     monkeypatch.setenv("AUTOPIPE_STRICT", "0")
     assert not {p.distribution: p for p in get_registry().plugins}[broken].ok
+    other = install(site, "aaa-broken-too", "raise ImportError('another')\n", version="0.1")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"{broken},{other}")
+    monkeypatch.setenv("AUTOPIPE_STRICT", "1")
+    with pytest.raises(PluginError, match=f"^AUTOPIPE_STRICT is set and 2 plugin\\(s\\) are broken: {broken} 0.9: ImportError: missing dependency \\(at .*\\); {other} 0.1: ImportError: another"):
+        get_registry()
 
 
-def test_a_plugin_asking_for_the_registry_while_it_is_built_is_named(site, monkeypatch):
+def test_a_plugin_asking_for_the_registry_while_it_is_built_is_named(site, monkeypatch, unbuilt):
     asks = install(site, "aaa-asks-early", "from autopipe_core.registry import get_registry\nget_registry()\n")
     monkeypatch.setenv("AUTOPIPE_PLUGINS", asks)
     built = get_registry()
     error = {p.distribution: p for p in built.plugins}[asks].error
     assert f"the plugin {asks} called get_registry() while the registry was being built" in error
     assert f"This is a bug in {asks}: report it to its authors." in error
+
+
+def test_a_plugins_long_error_is_cut_at_500_characters(site):
+    source = "from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_load_plan(family, identity, device):\n    raise ValueError('x' * 600)\n"
+    toy = install(site, "aaa-long", source, version="2.0")
+    with pytest.raises(PluginError) as error:
+        build(frozenset({toy})).ask(toy, "autopipe_load_plan", family="toy", identity=None, device=None)
+    assert str(error.value) == f"the plugin {toy} 2.0 raised ValueError in its autopipe_load_plan hook: {'x' * 500}. This is a bug in {toy}: report it to its authors, or upgrade it."
+
+
+def test_a_registry_built_by_hand_finds_its_classes_and_calls_a_plugin_it_does_not_list_version_unknown(site):
+    from dataclasses import replace
+
+    from autopipe_core.registry import Registry
+
+    entry = ClassEntry("toy", frozenset(), frozenset({Task.TEXT2IMG}), "aaa-toy")
+    by_hand = Registry(plugins=(), families={}, table={}, missing={}, classes={"Fraction": entry}, modifiers={})
+    assert by_hand.candidates(["Nope", "Fraction"]) == (entry,) and by_hand.candidates(["Nope"]) == ()
+    toy = install(site, "aaa-unlisted", "from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_load_plan(family, identity, device):\n    return 'a plan'\n")
+    unlisted = replace(build(frozenset({toy})), plugins=())
+    with pytest.raises(PluginError, match=f"^the plugin {toy} \\? gave a malformed answer from its autopipe_load_plan hook: returned str, not a LoadPlan or None\\."):
+        unlisted.ask(toy, "autopipe_load_plan", family="toy", identity=None, device=None)
