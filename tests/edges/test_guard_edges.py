@@ -252,8 +252,8 @@ def test_a_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
     from autopipe_core import sources
 
     # Running as root (as CI and this machine do), no permission bit makes a folder unlistable: the listing is made to fail.
-    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
-    write_model_index(top / "prior", "KandinskyPriorPipeline")
+    top = _folder(tmp_path, priorX=["diffusers", "DiffusionPipeline"])  # a name ending in X: cut at the last "/" only
+    write_model_index(top / "priorX", "KandinskyPriorPipeline")
     listing = sources.list_folder
 
     def denied(folder):
@@ -261,9 +261,9 @@ def test_a_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(folder))
         return listing(folder)
 
-    denied.names = {"prior"}
+    denied.names = {"priorX"}
     monkeypatch.setattr(sources, "list_folder", denied)
-    assert guard.foreign_in(top) == {"prior": "cannot be listed (Permission denied)"}
+    assert guard.foreign_in(top) == {"priorX": "cannot be listed (Permission denied)"}
     denied.names = {top.name}
     assert guard.foreign_in(top) == {".": "cannot be listed (Permission denied)"}
 
