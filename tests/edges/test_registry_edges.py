@@ -172,8 +172,10 @@ def test_get_registry_is_built_once_per_settings(monkeypatch, unbuilt):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd")
     monkeypatch.delenv("AUTOPIPE_PREFER", raising=False)
     monkeypatch.delenv("AUTOPIPE_STRICT", raising=False)
+    assert registry.built() is None  # asking builds nothing
     first = get_registry()
     assert get_registry() is first and first.prefer == ()  # unset: nobody preferred
+    assert registry.built() is first
     assert [p.distribution for p in first.plugins] == ["autopipe-core", "autopipe-sd"]  # the plugins allowed, no others
     monkeypatch.setenv("AUTOPIPE_PREFER", " autopipe_SD , ,")
     preferred = get_registry()
@@ -231,3 +233,125 @@ def test_a_registry_built_by_hand_finds_its_classes_and_calls_a_plugin_it_does_n
     unlisted = replace(build(frozenset({toy})), plugins=())
     with pytest.raises(PluginError, match=f"^the plugin {toy} \\? gave a malformed answer from its autopipe_load_plan hook: returned str, not a LoadPlan or None\\."):
         unlisted.ask(toy, "autopipe_load_plan", family="toy", identity=None, device=None)
+
+
+def plugin(families: str = "", rows: str = "", modifiers: str = "") -> str:
+    """A toy plugin's source registering the given lists (Python expressions over FamilySpec, PipelineRow, ...)."""
+    source = "from autopipe_core import FamilySpec, ModifierSpec, PipelineRow, Requirement, Task, hookimpl\n"
+    for hook, items in (("autopipe_families", families), ("autopipe_pipelines", rows), ("autopipe_modifiers", modifiers)):
+        if items:
+            source += f"\n@hookimpl\ndef {hook}():\n    return [{items}]\n"
+    return source
+
+
+FANCY = 'ModifierSpec("fancy", frozenset({"fancy"}), lambda v: "fancy" if v else None, consume=True)'
+
+
+def test_rows_keep_what_they_say_of_missing_tasks_and_on_disk_modifiers_and_a_row_for_an_absent_family_skips_only_itself(site):
+    toy = install(site, "aaa-rows-say", plugin(
+        families='FamilySpec("toy")',
+        rows='PipelineRow("nobodys", {Task.TEXT2IMG: "decimal:Decimal"}), '
+             'PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"}, missing={Task.INPAINT: "it paints whole pictures"}, on_disk={"fancy"}), '
+             'PipelineRow("toy", {Task.IMG2IMG: "fractions:Fraction"}, missing={Task.INPAINT: "said second"}), '
+             'PipelineRow("toy", {Task.TEXT2IMG: "collections:OrderedDict"}, modifiers={"fancy"})',
+        modifiers=FANCY,
+    ))
+    built = build(frozenset({toy}))
+    plain, fancy = ("toy", frozenset()), ("toy", frozenset({"fancy"}))
+    assert built.missing == {plain: {Task.INPAINT: "it paints whole pictures"}}  # the first word on a task stands
+    with pytest.raises(TypeError):
+        built.missing[plain][Task.TEXT2IMG] = "no"
+    assert dict(built.table[plain]) == {Task.TEXT2IMG: ("fractions:Fraction", toy), Task.IMG2IMG: ("fractions:Fraction", toy)}
+    assert built.classes["Fraction"] == ClassEntry("toy", frozenset(), frozenset({Task.TEXT2IMG, Task.IMG2IMG}), toy, frozenset({"fancy"}))
+    assert built.classes["OrderedDict"] == ClassEntry("toy", frozenset({"fancy"}), frozenset({Task.TEXT2IMG}), toy, None)
+    assert "Decimal" not in built.classes
+
+
+def test_the_tables_and_conflicts_are_in_a_fixed_order_whatever_order_the_plugins_registered_in(site):
+    rows = ('PipelineRow("toy", {Task.TEXT2IMG: "collections:OrderedDict"}, modifiers={"fancy"}), '
+            'PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction", Task.IMG2IMG: "decimal:Decimal"})')
+    a = install(site, "aaa-order", plugin(families='FamilySpec("toy")', rows=rows, modifiers=FANCY))
+    b = install(site, "bbb-order", plugin(families='FamilySpec("toy")', rows=rows))
+    built = build(frozenset({a, b}))
+    plain, fancy = ("toy", frozenset()), ("toy", frozenset({"fancy"}))
+    assert list(built.table) == [plain, fancy] and list(built.table[plain]) == [Task.IMG2IMG, Task.TEXT2IMG]
+    assert built.conflicts == (
+        Conflict("family 'toy'", a, (b,)),
+        Conflict("img2img class of toy", a, (b,)),
+        Conflict("text2img class of toy", a, (b,)),
+        Conflict("text2img class of toy+fancy", a, (b,)),
+    )
+
+
+def test_a_plugin_offering_two_classes_for_one_task_has_its_first_used(site):
+    toy = install(site, "aaa-twice", plugin(
+        families='FamilySpec("toy")', rows='PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"}), PipelineRow("toy", {Task.TEXT2IMG: "decimal:Decimal"})',
+    ))
+    built = build(frozenset({toy}))
+    assert built.table[("toy", frozenset())][Task.TEXT2IMG] == ("fractions:Fraction", toy)
+    assert built.conflicts == (Conflict("text2img class of toy", toy, (toy,)),)
+
+
+def test_a_class_offered_by_two_plugins_goes_to_its_familys_own_plugin_then_to_the_preferred(site):
+    owner = install(site, "zzz-owner", plugin(families='FamilySpec("toy")', rows='PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})'))
+    extra = install(site, "aaa-extra", plugin(rows='PipelineRow("toy", {Task.INPAINT: "fractions:Fraction"})'))
+    over = install(site, "aaa-over", plugin(rows='PipelineRow("toy", {Task.IMG2IMG: "fractions:Fraction"}, modifiers={"fancy"})', modifiers=FANCY))
+    mine = ClassEntry("toy", frozenset(), frozenset({Task.TEXT2IMG}), owner, None)
+    theirs = ClassEntry("toy", frozenset(), frozenset({Task.INPAINT}), extra, None)
+    fancy = ClassEntry("toy", frozenset({"fancy"}), frozenset({Task.IMG2IMG}), over, None)
+    built = build(frozenset({owner, extra}))  # one row, two plugins: the family's own wins though the other sorts first
+    assert built.classes["Fraction"] == mine and built.claimants["Fraction"] == (mine, theirs)
+    assert Conflict("class Fraction", owner, (extra,)) in built.conflicts
+    built = build(frozenset({owner, extra, over}))
+    assert built.classes["Fraction"] == mine and built.claimants["Fraction"] == (mine, theirs, fancy)
+    preferred = build(frozenset({owner, extra, over}), prefer=(extra,))
+    assert preferred.classes["Fraction"] == theirs and preferred.claimants["Fraction"] == (theirs, mine, fancy)
+
+
+def test_a_plugins_class_in_two_of_its_families_goes_to_the_higher_priority(site):
+    def families(*names):
+        return plugin(families=", ".join(f'FamilySpec("{n}", priority={p})' for n, p in names),
+                      rows=", ".join(f'PipelineRow("{n}", {{Task.TEXT2IMG: "fractions:Fraction"}})' for n, _ in names))
+
+    two = install(site, "aaa-two-families", families(("aaa", 0), ("bbb", 5)))
+    three = install(site, "aaa-three-families", families(("aaa", 0), ("bbb", 5), ("ccc", 0)))
+    entry = {(f, p): ClassEntry(f, frozenset(), frozenset({Task.TEXT2IMG}), p, None) for f in ("aaa", "bbb", "ccc") for p in (two, three)}
+    built = build(frozenset({two}))
+    assert built.classes["Fraction"] == entry["bbb", two] and built.claimants["Fraction"] == (entry["bbb", two], entry["aaa", two])
+    assert Conflict("class Fraction", two, (two,)) in built.conflicts
+    built = build(frozenset({three}))  # aaa and ccc rank alike: their order is the tables'
+    assert built.claimants["Fraction"] == (entry["bbb", three], entry["aaa", three], entry["ccc", three])
+
+
+def test_a_family_claiming_another_familys_class_name_comes_after_the_owners_entries(site):
+    owner = install(site, "aaa-owner", plugin(families='FamilySpec("toy")', rows='PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})'))
+    claims = install(site, "bbb-claims", plugin(
+        families='FamilySpec("kin", also_named={"Fraction", "Nobodys"}, requires=(Requirement("unet", "k", 1, "not kin"),)), FamilySpec("bare", also_named={"Fraction"}, requires=(Requirement("unet", "k", 2, "not bare"),))',
+        rows='PipelineRow("kin", {Task.TEXT2IMG: "decimal:Decimal", Task.IMG2IMG: "decimal:Decimal"}), PipelineRow("kin", {Task.INPAINT: "decimal:Decimal"}, modifiers={"fancy"})',
+        modifiers=FANCY,
+    ))
+    built = build(frozenset({owner, claims}))
+    kin = ClassEntry("kin", frozenset(), frozenset({Task.TEXT2IMG, Task.IMG2IMG}), claims, frozenset(), claimed=True)
+    bare = ClassEntry("bare", frozenset(), frozenset(), claims, frozenset(), claimed=True)  # no plain row: no task
+    assert built.claimants["Fraction"] == (built.classes["Fraction"], bare, kin)  # the families' claims in their names' order
+    assert built.claimants["Nobodys"] == (kin,) and "Nobodys" not in built.classes
+    assert built.classes["Fraction"] == ClassEntry("toy", frozenset(), frozenset({Task.TEXT2IMG}), owner, None)
+
+
+@pytest.mark.parametrize("hook", ["autopipe_families", "autopipe_pipelines", "autopipe_modifiers"])
+def test_a_malformed_registration_leaves_the_plugin_out_with_the_words_of_the_refusal(site, hook):
+    toy = install(site, "aaa-malformed", f"from autopipe_core import hookimpl\n\n@hookimpl\ndef {hook}():\n    return 'not a list'\n", version="3.1")
+    info = {p.distribution: p for p in build(frozenset({toy})).plugins}[toy]
+    kind = {"autopipe_families": "FamilySpec", "autopipe_pipelines": "PipelineRow", "autopipe_modifiers": "ModifierSpec"}[hook]
+    assert info.error == (
+        f"registration failed: the plugin {toy} 3.1 gave a malformed answer from its {hook} hook: must return a list of {kind}, not str. "
+        f"This is a bug in {toy}: report it to its authors, or upgrade it."
+    )
+
+
+def test_ask_without_a_version_says_it_is_unknown_and_quotes_any_error(site):
+    toy = install(site, "aaa-raises", "from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_load_plan(family, identity, device):\n    raise RuntimeError('boom')\n")
+    built = build(frozenset({toy}))
+    with pytest.raises(PluginError) as info:
+        registry.ask(built.manager, toy, "autopipe_load_plan", family="toy", identity=None, device=None)
+    assert str(info.value) == f"the plugin {toy} ? raised RuntimeError in its autopipe_load_plan hook: boom. This is a bug in {toy}: report it to its authors, or upgrade it."

@@ -200,3 +200,36 @@ def autopipe_pipelines():
     folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
     with pytest.raises(UnsupportedModelError, match=rf"\. Families installed: stable-diffusion \(autopipe-sd\), toy \({toy}\)\. If a plugin"):
         resolve(folder, "text2img")
+
+
+def test_a_live_pipeline_is_identified_with_the_registry_and_components_it_is_given(site):
+    from autopipe_core.resolve import identify_pipeline
+
+    toy = install(site, "aaa-live", """
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("live", configs=("unet",))]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("live", {Task.TEXT2IMG: "fractions:Fraction"})]
+""")
+    given = registry_module.build(frozenset({toy}))
+
+    class Unet:
+        config = {"in_channels": 4}
+
+    class Fraction:  # a live pipeline of the toy family's class
+        def __init__(self):
+            self.unet, self.config = Unet(), {}
+
+        @property
+        def components(self):
+            raise AssertionError("read again")
+
+    live = Fraction()
+    identity = identify_pipeline(live, given, {"unet": live.unet})
+    assert identity.configs == {"unet": {"in_channels": 4}} and identity.components == {"unet": (Unet.__module__.split(".")[0], "Unet")}
+    assert identify_pipeline(live, None, {"unet": live.unet}).configs == {}  # the current registry (autopipe-sd) has no such class

@@ -523,6 +523,7 @@ def test_a_folders_files_compare_as_the_tuple_they_stand_for(tmp_path):
     (tmp_path / "model_index.json").write_text("{}")
     files = sources.FolderFiles(tmp_path)
     assert files == sources.FolderFiles(tmp_path) and files == ("model_index.json",) and files != ["model_index.json"]
+    assert hash(files) == hash(("model_index.json",)) and repr(files) == "('model_index.json',)"
 
 
 def test_a_snapshot_asked_for_with_local_files_only_is_read_from_the_cache_alone(tmp_path, monkeypatch, downloads):
@@ -533,3 +534,71 @@ def test_a_snapshot_asked_for_with_local_files_only_is_read_from_the_cache_alone
     snapshot = sources.hub_snapshot(REPO, COMMIT, cache_dir=cache, local_files_only=True, revision="main")
     assert snapshot == cache / "models--someone--model" / "snapshots" / COMMIT
     assert downloads == [(REPO, "model_index.json", {"revision": COMMIT, "local_files_only": True, "cache_dir": cache})]
+
+
+class _Counted:
+    """A pipeline-like object whose ``components`` and ``config`` are properties that count their reads (diffusers'
+    ``components`` inspects the class's signature on each read)."""
+
+    reads = 0
+
+    def __init__(self, components=None, config=None):
+        self._components, self._config = components or {}, config or {}
+
+    @property
+    def components(self):
+        type(self).reads += 1
+        return self._components
+
+    @property
+    def config(self):
+        type(self).reads += 1
+        return self._config
+
+
+def test_what_is_a_pipeline_is_asked_without_running_its_properties(monkeypatch):
+    monkeypatch.setattr(_Counted, "reads", 0)
+    assert sources.is_pipeline(_Counted()) and _Counted.reads == 0
+
+    class Proxy:  # attributes found only through __getattr__ (a wrapper around a pipeline)
+        def __getattr__(self, name):
+            if name in ("components", "config"):
+                return {}
+            raise AttributeError(name)
+
+    class OnlyConfig:
+        config = {}
+
+    class OnlyComponents:
+        components = {}
+
+    assert sources.is_pipeline(Proxy()) and not sources.is_pipeline(OnlyConfig()) and not sources.is_pipeline(OnlyComponents())
+    assert sources.live_components(OnlyComponents()) is None and sources.live_components(3) is None
+    with pytest.raises(TypeError, match="^model must be a path, a hub repo id or a diffusers pipeline, not OnlyConfig$"):
+        sources.identify(OnlyConfig(), WANT_UNET)
+
+
+def test_a_pipeline_whose_properties_fail_is_read_as_having_none():
+    class Failing:
+        @property
+        def components(self):
+            raise AttributeError("components failed")
+
+        @property
+        def config(self):
+            raise AttributeError("config failed")
+
+    assert sources.is_pipeline(Failing()) and sources.live_components(Failing()) == {}
+    identity = sources.from_pipeline(Failing(), WANT_UNET)
+    assert (identity.class_name, identity.reference, identity.components, identity.configs) == ("Failing", "Failing", {}, {})
+
+
+def test_a_live_pipelines_components_read_already_are_not_read_again(monkeypatch):
+    class Unet:
+        config = {"in_channels": 4}
+
+    monkeypatch.setattr(_Counted, "reads", 0)
+    pipe = _Counted({"unet": Unet(), "vae": None}, {"_name_or_path": "org/model"})
+    identity = sources.from_pipeline(pipe, lambda names: (), components={"unet": Unet()})
+    assert identity.components == {"unet": (Unet.__module__.split(".")[0], "Unet")} and identity.reference == "org/model"
+    assert _Counted.reads == 1  # the config, once; not the components
