@@ -268,18 +268,20 @@ def test_rows_keep_what_they_say_of_missing_tasks_and_on_disk_modifiers_and_a_ro
 
 
 def test_the_tables_and_conflicts_are_in_a_fixed_order_whatever_order_the_plugins_registered_in(site):
-    rows = ('PipelineRow("toy", {Task.TEXT2IMG: "collections:OrderedDict"}, modifiers={"fancy"}), '
+    rows = ('PipelineRow("toy", {Task.TEXT2IMG: "collections:Counter"}, modifiers={"pag"}), '
+            'PipelineRow("toy", {Task.TEXT2IMG: "collections:OrderedDict"}, modifiers={"fancy"}), '
             'PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction", Task.IMG2IMG: "decimal:Decimal"})')
     a = install(site, "aaa-order", plugin(families='FamilySpec("toy")', rows=rows, modifiers=FANCY))
     b = install(site, "bbb-order", plugin(families='FamilySpec("toy")', rows=rows))
     built = build(frozenset({a, b}))
-    plain, fancy = ("toy", frozenset()), ("toy", frozenset({"fancy"}))
-    assert list(built.table) == [plain, fancy] and list(built.table[plain]) == [Task.IMG2IMG, Task.TEXT2IMG]
+    plain, fancy, pag = ("toy", frozenset()), ("toy", frozenset({"fancy"})), ("toy", frozenset({"pag"}))
+    assert list(built.table) == [plain, fancy, pag] and list(built.table[plain]) == [Task.IMG2IMG, Task.TEXT2IMG]
     assert built.conflicts == (
         Conflict("family 'toy'", a, (b,)),
         Conflict("img2img class of toy", a, (b,)),
         Conflict("text2img class of toy", a, (b,)),
         Conflict("text2img class of toy+fancy", a, (b,)),
+        Conflict("text2img class of toy+pag", a, (b,)),
     )
 
 

@@ -233,3 +233,47 @@ def autopipe_pipelines():
     identity = identify_pipeline(live, given, {"unet": live.unet})
     assert identity.configs == {"unet": {"in_channels": 4}} and identity.components == {"unet": (Unet.__module__.split(".")[0], "Unet")}
     assert identify_pipeline(live, None, {"unet": live.unet}).configs == {}  # the current registry (autopipe-sd) has no such class
+
+
+@pytest.fixture(scope="module")
+def controlnets():
+    """Real (tiny) ControlNetModels: two for UNets of other cross-attention widths, one with SDXL's added embeddings."""
+    from diffusers import ControlNetModel
+
+    shape = dict(block_out_channels=(4, 8), layers_per_block=1, attention_head_dim=2, norm_num_groups=4, conditioning_embedding_out_channels=(4, 8),
+                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"))
+    return {
+        32: ControlNetModel(cross_attention_dim=32, **shape),
+        64: ControlNetModel(cross_attention_dim=64, **shape),
+        "xl": ControlNetModel(cross_attention_dim=32, addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=48, **shape),
+    }
+
+
+def test_a_controlnet_trained_for_another_unet_does_not_fit_and_says_which_entry_differs(tmp_path, monkeypatch, controlnets):
+    from diffusers import MultiControlNetModel
+
+    from autopipe_core.builtin import choose_controlnet, controlnet_fits
+
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd,autopipe-controlnet")
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet=dict(UNET))
+    cn32, cn64, xl = controlnets[32], controlnets[64], controlnets["xl"]
+    assert resolve(folder, "text2img", controlnet=cn32).pipeline_class == "StableDiffusionControlNetPipeline"
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img", controlnet=cn64)
+    assert str(info.value) == (
+        f"controlnet= does not fit {folder}: the ControlNetModel was trained for a UNet with cross_attention_dim 64, and this checkpoint's UNet has 32 "
+        "(a ControlNet for the SDXL base under the refiner, or for SD 1.x under SD 2.x); use a ControlNet trained for this model."
+    )
+    identity = Identity("folder", str(folder), "StableDiffusionPipeline", configs={"unet": dict(UNET)})
+    for value in ([cn32, cn64], (cn32, cn64), MultiControlNetModel([cn32, cn64])):  # each model of a list or a MultiControlNetModel
+        assert controlnet_fits(value, identity).startswith("the ControlNetModel was trained for a UNet with cross_attention_dim 64, and this checkpoint's UNet has 32 (")
+    assert controlnet_fits([cn32, cn32], identity) is None and controlnet_fits(MultiControlNetModel([cn32]), identity) is None
+    # An entry only one side has says nothing; nor does a checkpoint whose UNet config was not read.
+    assert controlnet_fits(xl, identity) is None
+    assert controlnet_fits(cn32, Identity("folder", "m", "C", configs={"unet": {**UNET, "addition_time_embed_dim": 8}})) is None
+    assert controlnet_fits(xl, Identity("folder", "m", "C", configs={"unet": {**UNET, "addition_time_embed_dim": 16}})).startswith(
+        "the ControlNetModel was trained for a UNet with addition_time_embed_dim 8, and this checkpoint's UNet has 16 (")
+    assert controlnet_fits(cn64, Identity("folder", "m", "C")) is None and controlnet_fits(cn64, None) is None
+    with pytest.raises(ValueError) as error:
+        choose_controlnet([])
+    assert str(error.value) == "controlnet= got an empty list: pass a ControlNet model, a list of them, or None"
