@@ -13,6 +13,7 @@ mutmut's command line with the arguments given (default ``run``):
     .venv/bin/python mutation/run.py show NAME            # one mutant's diff
     .venv/bin/python mutation/run.py score                # killed / total, per module and overall
     .venv/bin/python mutation/run.py survivors "autopipe_core.units*"   # the diffs of the survivors not judged equivalent
+    .venv/bin/python mutation/run.py retry                # the survivors again, against the tests as they are now
 
 mutmut records which tests call each mutated function while it runs the selection once unmutated, then runs
 for each mutant only those tests (narrowed to the module's own, setup.cfg's [focus]), each mutant in a forked
@@ -48,7 +49,13 @@ def prepare() -> None:
         link = WORK / "src" / package.parent.name
         if not link.is_symlink():
             link.symlink_to(package.parent)
-    shutil.copyfile(HERE / "setup.cfg", WORK / "setup.cfg")
+    # setup.cfg, with every plugin's pyproject.toml added to also_copy: the tests that check the install-hint table
+    # against the repository's plugins list them from plugins/*/pyproject.toml beside their own copy under mutants/.
+    config = (HERE / "setup.cfg").read_text()
+    tomls = "".join(f"\n    {p.relative_to(ROOT)}" for p in sorted(ROOT.glob("plugins/*/pyproject.toml")))
+    (WORK / "setup.cfg").write_text(config.replace("also_copy =", "also_copy =" + tomls, 1))
+    for toml in ROOT.glob("plugins/*/pyproject.toml"):  # mutmut copies a file into a folder it expects to exist
+        (WORK / "mutants" / toml.parent.relative_to(ROOT)).mkdir(parents=True, exist_ok=True)
     os.chdir(WORK)
     refresh()
 
@@ -122,6 +129,25 @@ def survivors(patterns: list[str]) -> int:
     return 0
 
 
+def forget_survivors() -> int:
+    """Clear the verdict of every survivor and every mutant with no tests, so that the next ``run`` tries them again.
+
+    mutmut keeps a verdict until the mutated function's source changes: a test written since does not reach a
+    survivor by itself (``run.py retry`` = this, then ``run``; new tests are mapped to functions first).
+    """
+    cleared = 0
+    for meta in Path("mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        verdicts = data.get("exit_code_by_key", {})
+        for name, exit_code in verdicts.items():
+            if exit_code in (0, 33):  # survived, no tests
+                verdicts[name] = None
+                cleared += 1
+        meta.write_text(json.dumps(data, indent=4))
+    print(f"{cleared} survivors and untested mutants to try again")
+    return cleared
+
+
 def focus_tests() -> None:
     """Run each mutant against its module's own tests: mutmut's per-test coverage, narrowed by setup.cfg's [focus].
 
@@ -160,6 +186,9 @@ def main(argv: list[str]) -> int:
         return score()
     if argv[:1] == ["survivors"]:
         return survivors(argv[1:])
+    if argv[:1] == ["retry"]:
+        forget_survivors()
+        argv = ["run"]
     from mutmut.__main__ import cli
 
     focus_tests()
