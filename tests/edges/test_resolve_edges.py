@@ -73,6 +73,7 @@ def test_a_misspelt_modifier_is_a_type_error_and_an_uninstalled_one_says_what_to
         modifiers_for(reg, frozenset(), {"enable_pg": True})
     assert str(info.value) == "unexpected keyword argument 'enable_pg': did you mean 'enable_pag'?"
     assert modifiers_for(reg, frozenset(), {"torch_dtype": 1, "cache_dir": "x", "zzz_unrelated": 1}) == frozenset()
+    assert modifiers_for(reg, frozenset(), {"controls": 1}) == frozenset()  # near "controlnet", but not a likely misspelling of it (0.78 < 0.8)
     assert modifiers_for(reg, frozenset({"pag"}), {"enable_pag": False}) == frozenset()
     assert modifiers_for(reg, frozenset(), {"enable_pag": True, "controlnet": None}) == frozenset({"pag"})
 
@@ -85,6 +86,8 @@ def test_passed_components_are_objects_with_a_config_or_none():
     assert passed_components({"unet": model, "vae": None, "torch_dtype": "x", "n": 3}) == {"unet": model, "vae": None}
     reg = registry_module.get_registry()
     assert class_kwargs(reg, {"enable_pag": True, "unet": model}) == {"unet": model}
+    assert class_kwargs(reg, {"controlnet": model, "enable_pag": False}) == {"controlnet": model}  # not consumed: the class takes it
+    assert class_kwargs(reg, {"controlnet": None, "x": 1}) == {"x": 1}  # set to None, it only removed ControlNet
 
 
 def test_a_missing_combination_lists_those_available(tmp_path, site, monkeypatch):
@@ -320,3 +323,123 @@ def autopipe_pipelines():
     given = registry_module.build(frozenset({toy}))
     r = resolve_identity(Identity("folder", "/m", "Fraction"), "text2img", {}, given)  # the current registry (autopipe-sd) has no toy
     assert (r.family, r.pipeline_class, r.plugin, r.plugin_version) == ("toy", "Fraction", toy, "2.5")
+
+
+def _one_class_toy(site, dist, ref, requires=()):
+    return install(site, dist, f"""
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("toy")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("toy", {{Task.TEXT2IMG: {ref!r}, Task.IMG2IMG: "fractions:Fraction"}})]
+""", version="1.4", requires=requires)
+
+
+def test_a_class_that_cannot_be_imported_is_the_plugins_error_or_the_library_version_it_needs(tmp_path, site, monkeypatch):
+    from importlib import metadata
+
+    from autopipe_core import PluginError
+
+    typo = _one_class_toy(site, "aaa-typo", "fractions:Fractoin")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", typo)
+    resolution = resolve(write_model_index(tmp_path / "m", "Fractoin"), "text2img")
+    with pytest.raises(PluginError) as info:
+        resolution.load_class()
+    assert str(info.value) == (
+        f"{typo} 1.4 registered fractions:Fractoin for text2img of toy, but it cannot be imported (AttributeError: module 'fractions' has no attribute "
+        f"'Fractoin'). Upgrade {typo} or the library it names (its requirements say which versions it supports); `autopipe plugins --check` imports every registered class."
+    )
+    assert isinstance(info.value.__cause__, AttributeError)
+    future = _one_class_toy(site, "aaa-future", "pluggy:FuturePipeline", requires=("pluggy>=99", "pytest>=1"))
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", future)
+    resolution = resolve(write_model_index(tmp_path / "f", "FuturePipeline"), "text2img")
+    import pluggy
+
+    with pytest.raises(AttributeError) as missing:
+        pluggy.FuturePipeline  # noqa: B018 - pluggy's own words for it
+    with pytest.raises(UnsupportedModelError) as info:
+        resolution.load_class()
+    assert str(info.value) == (
+        f"FuturePipeline, which {future} serves for text2img of toy, cannot be imported (AttributeError: {missing.value}): "
+        f"{future} needs pluggy>=99; pluggy {metadata.version('pluggy')} is installed: pip install 'pluggy>=99'"
+    )
+    assert isinstance(info.value.__cause__, AttributeError)
+    assert resolve(tmp_path / "f", "img2img").load_class().__name__ == "Fraction"
+
+
+def test_a_folder_holding_one_model_says_which_keyword_takes_it(tmp_path, site, monkeypatch):
+    from autopipe_core.sources import ComponentFolderError
+
+    folder = tmp_path / "cn"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
+    told = (f"{folder} holds one model, a ControlNetModel (its config.json), not a pipeline: load it with diffusers.ControlNetModel.from_pretrained "
+            "and pass it to a pipeline of its family when loading that, or pass the pipeline folder that holds model_index.json.")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value) == (
+        f"{told} It is the kind of model controlnet= takes: load it with diffusers.ControlNetModel.from_pretrained(folder) and pass it as controlnet= "
+        "to from_pretrained of the pipeline it was trained for."
+    )
+    also = install(site, "aaa-takes-controlnets", """
+from autopipe_core import ModifierSpec, hookimpl
+
+@hookimpl
+def autopipe_modifiers():
+    return [ModifierSpec("guide", frozenset({"guide"}), lambda v: "guide" if v else None, components=frozenset({"ControlNetModel"}))]
+""")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{also}")
+    with pytest.raises(UnsupportedModelError, match="It is the kind of model controlnet= or guide= takes: load it with diffusers.ControlNetModel.from_pretrained\\(folder\\) and pass it as controlnet= to"):
+        resolve(folder, "text2img")
+    (folder / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel"}))  # a model no keyword takes
+    with pytest.raises(ComponentFolderError) as info:
+        resolve(folder, "text2img")
+    assert str(info.value).startswith(f"{folder} holds one model, a UNet2DConditionModel (its config.json), not a pipeline") and info.value.class_name == "UNet2DConditionModel"
+
+
+def test_identify_reads_with_the_registry_given_a_folder_a_single_file_and_a_hub_repo(tmp_path, site, monkeypatch):
+    from layouts import hub_cache
+
+    from autopipe_core.headers import write_header
+    from autopipe_core.resolve import identify
+
+    toy = install(site, "aaa-identifies", """
+from autopipe_core import Detection, FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("toy", configs=("unet",))]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})]
+
+@hookimpl
+def autopipe_detect(header):
+    if "toy.weight" in header.tensors:
+        return Detection("toy", "tiny", 1.0, "a toy tensor", pipeline_class="fractions:Fraction")
+""")
+    given = registry_module.build(frozenset({toy}))
+    folder = write_model_index(tmp_path / "m", "Fraction", unet=dict(UNET))
+    assert identify(folder, given).configs == {"unet": UNET}  # the given registry's family wants the UNet config
+    assert identify(folder).configs == {}  # the current one (autopipe-sd) knows no Fraction
+    file = write_header(tmp_path / "toy.safetensors", {"toy.weight": ("F16", (2,))})
+    assert identify(file, given).detection.family == "toy"
+    index = json.dumps({"_class_name": "Fraction", "unet": ["diffusers", "UNet2DConditionModel"]})
+    hub_cache(tmp_path / "hub", "someone/toy", {"model_index.json": index, "unet/config.json": json.dumps(UNET)}, commit="e" * 40)
+    identity = identify("someone/toy", given, cache_dir=tmp_path / "hub")
+    assert (identity.origin, identity.commit, identity.configs) == ("hub", "e" * 40, {"unet": UNET})
+
+
+def test_a_component_passed_to_resolve_stands_for_its_folder(tmp_path):
+    class Unet:
+        config = {**UNET, "in_channels": 9}
+
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet=dict(UNET))
+    (folder / "unet" / "config.json").unlink()
+    r = resolve(folder, "inpaint", unet=Unet(), torch_dtype="float16")
+    assert r.variant == "inpainting-only" and r.identity.configs["unet"]["in_channels"] == 9
