@@ -443,3 +443,17 @@ def test_a_component_passed_to_resolve_stands_for_its_folder(tmp_path):
     (folder / "unet" / "config.json").unlink()
     r = resolve(folder, "inpaint", unet=Unet(), torch_dtype="float16")
     assert r.variant == "inpainting-only" and r.identity.configs["unet"]["in_channels"] == 9
+
+
+def test_a_loading_option_is_never_taken_for_a_misspelt_modifier(site):
+    toy = install(site, "aaa-near-options", """
+from autopipe_core import ModifierSpec, hookimpl
+
+@hookimpl
+def autopipe_modifiers():
+    return [ModifierSpec("variants", frozenset({"variants"}), lambda v: "variants" if v else None, consume=True)]
+""")
+    reg = registry_module.build(frozenset({toy}))
+    assert modifiers_for(reg, frozenset(), {"variant": "fp16", "revision": "main"}) == frozenset()  # from_pretrained's own keywords
+    with pytest.raises(TypeError, match="did you mean 'variants'"):
+        modifiers_for(reg, frozenset(), {"variantz": True})
