@@ -308,8 +308,7 @@ def test_a_hub_repo_is_sized_from_its_headers_through_huggingface_hub(tmp_path, 
     assert from_hub.plan.variant == "fp16" and ("org/sd15", "unet/diffusion_pytorch_model.fp16.safetensors", "main") in asked
 
 
-@pytest.mark.parametrize("value", [10**300, -64, 1.5e300, "64", True])
-def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_path, value):
+def _absurd_sample_size(tiny_sd, tmp_path, value):
     import json
     import shutil
 
@@ -318,10 +317,21 @@ def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_pa
     config = json.loads((folder / "unet" / "config.json").read_text())
     config["sample_size"] = value
     (folder / "unet" / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("value", [10**300, -64, 1.5e300, "64", True])
+def test_an_absurd_number_in_a_config_is_a_typed_error_naming_it(tiny_sd, tmp_path, value):
     from autopipe_core.planning import plan
 
+    folder = _absurd_sample_size(tiny_sd, tmp_path, value)
     with pytest.raises(InvalidModelError, match="unet/config.json says sample_size = .*not a whole number"):
         plan(resolve(folder, "t2i"), DeviceFacts("cuda", 1, 8 * GiB, 8 * GiB))
+
+
+def test_an_absurd_number_in_a_config_is_an_error_line_from_autopipe_plan(tiny_sd, tmp_path):
+    """The command line's side of the case above, once (the same path for each value): a line, no traceback."""
+    folder = _absurd_sample_size(tiny_sd, tmp_path, 10**300)
     out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "plan", str(folder), "--task", "t2i", "--memory", "8GiB"],
                          capture_output=True, text=True, env={**os.environ, "AUTOPIPE_PLUGINS": "autopipe-sd"})
     assert out.returncode == 1 and out.stderr.startswith("autopipe: error: ") and "Traceback" not in out.stderr
