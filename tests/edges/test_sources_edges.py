@@ -602,3 +602,15 @@ def test_a_live_pipelines_components_read_already_are_not_read_again(monkeypatch
     identity = sources.from_pipeline(pipe, lambda names: (), components={"unet": Unet()})
     assert identity.components == {"unet": (Unet.__module__.split(".")[0], "Unet")} and identity.reference == "org/model"
     assert _Counted.reads == 1  # the config, once; not the components
+
+
+def test_a_folders_files_are_listed_once_when_first_read_and_a_folder_that_cannot_be_is_not_found(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    files = sources.FolderFiles(tmp_path)
+    assert not files.listed and "model_index.json" in files and files.listed
+    (tmp_path / "late.json").write_text("{}")
+    assert list(files) == ["model_index.json"] and len(files) == 1 and files[0] == "model_index.json"  # the listing of the first read
+    gone = sources.FolderFiles(tmp_path / "gone")
+    with pytest.raises(ModelNotFoundError) as info:
+        len(gone)
+    assert str(info.value) == f"cannot list {tmp_path / 'gone'}: No such file or directory"
