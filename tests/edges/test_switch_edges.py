@@ -94,3 +94,26 @@ def test_sequential_offload_is_carried_by_its_recorded_device_or_by_the_plan(tin
     new = Target()
     carry_placement(t2i, new)
     assert new._offload_device == t2i._offload_device and new._offload_gpu_id == t2i._offload_gpu_id
+
+
+def test_a_class_needing_components_the_source_lacks_names_them_all(sd):
+    from diffusers import StableDiffusionControlNetPipeline
+
+    from autopipe_core import UnsupportedModelError
+
+    without_unet = {k: v for k, v in sd.components.items() if k != "unet"}  # the components as the caller read them
+    with pytest.raises(UnsupportedModelError) as info:
+        switch(sd, StableDiffusionControlNetPipeline, {}, components=without_unet)
+    assert str(info.value) == (
+        "StableDiffusionControlNetPipeline needs controlnet, unet, which StableDiffusionPipeline does not have. "
+        "Pass them: from_pipe(pipe, controlnet=..., unet=...)."
+    )
+
+
+def test_the_name_or_path_is_carried_and_a_pipeline_built_by_hand_has_none(sd):
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+
+    switched = switch(sd, StableDiffusionImg2ImgPipeline, {})
+    assert switched.config["_name_or_path"] == sd.config["_name_or_path"] and switched.name_or_path == sd.name_or_path
+    by_hand = StableDiffusionPipeline(**sd.components)
+    assert switch(by_hand, StableDiffusionImg2ImgPipeline, {}).config.get("_name_or_path") == by_hand.config.get("_name_or_path")
