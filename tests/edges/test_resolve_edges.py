@@ -344,7 +344,7 @@ def test_a_class_that_cannot_be_imported_is_the_plugins_error_or_the_library_ver
 
     from autopipe_core import PluginError
 
-    typo = _one_class_toy(site, "aaa-typo", "fractions:Fractoin")
+    typo = _one_class_toy(site, "aaa-typo", "fractions:Fractoin", requires=("no-such-library-here>=1",))  # unmet, but not what the class needs
     monkeypatch.setenv("AUTOPIPE_PLUGINS", typo)
     resolution = resolve(write_model_index(tmp_path / "m", "Fractoin"), "text2img")
     with pytest.raises(PluginError) as info:
@@ -354,7 +354,7 @@ def test_a_class_that_cannot_be_imported_is_the_plugins_error_or_the_library_ver
         f"'Fractoin'). Upgrade {typo} or the library it names (its requirements say which versions it supports); `autopipe plugins --check` imports every registered class."
     )
     assert isinstance(info.value.__cause__, AttributeError)
-    future = _one_class_toy(site, "aaa-future", "pluggy:FuturePipeline", requires=("pluggy>=99", "pytest>=1"))
+    future = _one_class_toy(site, "aaa-future", "pluggy:FuturePipeline", requires=("no-such-library-here>=1", "pluggy>=99", "pytest>=1"))
     monkeypatch.setenv("AUTOPIPE_PLUGINS", future)
     resolution = resolve(write_model_index(tmp_path / "f", "FuturePipeline"), "text2img")
     import pluggy
