@@ -244,3 +244,14 @@ def test_a_load_plan_freezes_a_copy_of_its_component_dtypes_and_shows_forty_char
 def test_a_modifier_spec_and_a_row_name_what_is_misnamed():
     _refused("modifier 'Bad' must be lower case letters, digits, '.', '_' or '-'", lambda: ModifierSpec("k", {"Bad"}, len))
     _refused("family name 'Fam' must be lower case letters, digits, '.', '_' or '-'", lambda: PipelineRow("Fam", {}))
+
+
+def test_a_footprint_with_a_component_adds_it_or_replaces_the_one_of_its_name_in_place():
+    a, b, c = ComponentBytes("a", 5, 1, "float16", "s"), ComponentBytes("b", 9, 1, "float16", "s"), ComponentBytes("c", 2, 1, "float16", "s")
+    activation = Activation(64, 8, 8, "r")
+    fp = Footprint([a, b], activation)
+    bigger = ComponentBytes("a", 7, 1, "float32", "passed in")
+    replaced = fp.with_component(bigger)
+    assert replaced.components == (bigger, b) and replaced.weights == 16 and replaced.activation is activation
+    added = fp.with_component(c)
+    assert added.components == (a, b, c) and added.activation is activation and fp.components == (a, b)
