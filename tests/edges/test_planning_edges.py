@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from autopipe_core import DeviceFacts
@@ -69,7 +71,8 @@ def test_several_gpus_are_balanced_when_every_component_finds_room():
         "kept for activations) device_map='balanced' puts each component on a GPU: unet -> cuda:0, text_encoder -> cuda:1, vae -> cuda:1"
     )
     crowded = choose(_fp(GiB, unet=3 * GiB, text_encoder=3 * GiB, vae=GiB), _cuda(4 * GiB, count=2))
-    assert crowded.placement == "model_cpu_offload" and "and do not spread over 2 devices component by component; the largest" in crowded.reason
+    assert crowded.placement == "model_cpu_offload" and crowded.reason.startswith(
+        "weights 7.00 GiB + activations 1.00 GiB at 512x512 = 8.00 GiB exceed 4.00 GiB and do not spread over 2 devices component by component; the largest")
     assert choose(_fp(GiB, unet=3 * GiB, vae=GiB), DeviceFacts("mps", 2, 4 * GiB, 4 * GiB, True)).placement == "model_cpu_offload"  # balanced is CUDA's
     assert choose(_fp(4 * GiB, unet=3 * GiB, vae=GiB), _cuda(4 * GiB, count=2)).placement == "sequential_cpu_offload"  # no room left after activations
 
@@ -211,3 +214,508 @@ def test_the_text_of_a_plan_on_one_device_and_with_several_of_each():
     assert "left out:    a, b (not loaded: passed to diffusers as None, not counted)" in text
     listed = [line.split()[0] for line in text[text.index("components:") + 1:] if line.startswith("  ")]
     assert listed == ["tiny", "mystery"]  # the largest first; an unknown size counts as none
+
+
+def test_the_json_of_a_plan_has_every_key_a_script_reads():
+    fp = Footprint((ComponentBytes("unet", 2 * GiB, GiB, "float16", "headers", ("unet/a.safetensors",)), ComponentBytes("mystery", None, None, "float32", "a pickle")),
+                   Activation(GiB, 640, 480, "a"))
+    plan = LoadPlan("float16", "fp16", "model_cpu_offload", "cuda:1", "why so", component_dtypes={"vae": "float32"}, skip={"b", "a"}, extra={"y": [1, "z"]})
+    placed = Placement(plan, fp, 3 * GiB, 1, "sequential_cpu_offload", "autopipe-x")
+    assert placed.to_json() == {
+        "dtype": "float16", "variant": "fp16", "placement": "model_cpu_offload", "device": "cuda:1",
+        "estimated_bytes": 2 * GiB, "activation_bytes": GiB, "activation_size": [640, 480], "budget_bytes": 3 * GiB, "devices": 1,
+        "rule": "sequential_cpu_offload", "overridden_by": "autopipe-x", "component_dtypes": {"vae": "float32"}, "skipped_components": ["a", "b"],
+        "extra_keywords": {"y": [1, "z"]},
+        "components": {
+            "unet": {"bytes": 2 * GiB, "parameters": GiB, "dtype": "float16", "source": "headers"},
+            "mystery": {"bytes": None, "parameters": None, "dtype": "float32", "source": "a pickle"},
+        },
+        "unknown_components": ["mystery"], "max_memory": None, "device_map": None, "reason": "why so",
+    }
+
+
+# --- single-file checkpoints: bytes per component from the header's key prefixes -------------------------------------
+
+#: A made-up single file: (dtype, shape) per tensor name. Two UNet tensors share a dtype and shape (counted twice).
+SINGLE = {
+    "model.diffusion_model.a.weight": ("F32", (4, 4)),
+    "model.diffusion_model.in.weight": ("F32", (4, 4)),
+    "model.diffusion_model.out.weight": ("F32", (2, 3)),
+    "model.diffusion_model.out.bias": ("F32", (3,)),
+    "first_stage_model.w": ("F16", (2, 2)),
+    "cond_stage_model.ids": ("I64", (5,)),
+    "model_ema.x": ("F32", (10,)),
+}
+HALF = LoadPlan("float16", None, "device", "cuda", "test", component_dtypes={"vae": "float32"})
+
+
+def _single(path, prefixes=None):
+    from autopipe_core.headers import write_header
+    from autopipe_core.specs import Detection
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_header(path, SINGLE)
+    detection = None if prefixes is None else Detection("stable-diffusion", "sd1", 1.0, "test", "diffusers:StableDiffusionPipeline", prefixes=prefixes)
+    return Identity("file", str(path), "StableDiffusionPipeline", {}, {}, (path.name,), (), detection)
+
+
+def test_a_single_file_counts_each_component_under_its_prefix_in_its_own_dtype(tmp_path):
+    import torch
+
+    from autopipe_core.planning import file_footprint, footprint
+
+    prefixes = {"text_encoder": "cond_stage_model.", "controlnet": "control_model.", "missing": "conditioner.",
+                "unet": "model.diffusion_model.", "vae": "first_stage_model."}
+    identity = _single(tmp_path / "in" / "ckpt.safetensors", prefixes)
+    plan = replace_plan(component_dtypes={"vae": "float32"}, skip={"text_encoder"})
+    controlnet = torch.nn.Linear(2, 3)  # 9 float32 parameters, as they are
+    expected = Footprint((
+        ComponentBytes("missing", None, None, "float16", "unknown: the file has no conditioner.* tensors; pass missing= when loading"),
+        ComponentBytes("unet", 2 * 41, 41, "float16", "the file's header (model.diffusion_model.*)", ("ckpt.safetensors",)),
+        ComponentBytes("vae", 16, 4, "float32", "the file's header (first_stage_model.*)", ("ckpt.safetensors",)),
+        ComponentBytes("controlnet", 36, 9, "float32", "the object passed in, as it is (passed components are not cast)"),
+    ))
+    assert file_footprint(identity, plan, {"controlnet": controlnet, "prompt": "not a model"}) == expected
+    assert footprint(identity, plan, {"controlnet": controlnet}) == expected
+    skipped_last = replace_plan(skip={"vae", "missing"})
+    assert [c.name for c in file_footprint(identity, skipped_last).components] == ["text_encoder", "controlnet", "unet"]
+    assert file_footprint(identity, skipped_last).components[0] == ComponentBytes(
+        "text_encoder", 40, 5, "float16", "the file's header (cond_stage_model.*)", ("ckpt.safetensors",))  # integers keep their size
+
+
+def test_a_tensor_counts_for_the_longest_prefix_it_starts_with_and_the_first_among_equal_ones(tmp_path):
+    from autopipe_core.planning import file_footprint
+
+    prefixes = {"all": "", "unet": "model.diffusion_model.", "out": "model.diffusion_model.out.", "vae": "first_stage_model.",
+                "vae_again": "first_stage_model."}
+    identity = _single(tmp_path / "ckpt.safetensors", prefixes)
+    where = ("ckpt.safetensors",)
+    assert file_footprint(identity, PLAN).components == (
+        ComponentBytes("all", 40 + 20, 15, "float16", "the file's header (*)", where),  # the I64 ids and the EMA copy
+        ComponentBytes("unet", 64, 32, "float16", "the file's header (model.diffusion_model.*)", where),
+        ComponentBytes("out", 18, 9, "float16", "the file's header (model.diffusion_model.out.*)", where),
+        ComponentBytes("vae", 8, 4, "float16", "the file's header (first_stage_model.*)", where),
+        ComponentBytes("vae_again", None, None, "float16", "unknown: the file has no first_stage_model.* tensors; pass vae_again= when loading"),
+    )
+
+
+def test_a_single_file_without_prefixes_is_one_component_of_the_whole_header(tmp_path):
+    from autopipe_core.planning import file_footprint
+    from autopipe_core.specs import Detection
+
+    identity = _single(tmp_path / "whole.safetensors")
+    whole = ComponentBytes("checkpoint", 2 * 41 + 2 * 4 + 40 + 2 * 10, 41 + 4 + 5 + 10, "float16",
+                           "the whole file's header (no per-component prefixes from the plugin)", ("whole.safetensors",))
+    assert file_footprint(identity, HALF) == Footprint((whole,))  # the plan's dtype: no component is named here
+    bare = replace(identity, detection=Detection("stable-diffusion", "sd1", 1.0, "test", "diffusers:StableDiffusionPipeline"))
+    assert file_footprint(bare, replace_plan(dtype="float32")) == Footprint((replace(whole, nbytes=4 * 55 + 40, dtype="float32"),))
+
+
+def test_a_header_already_read_is_taken_for_its_own_file_only(tmp_path):
+    from autopipe_core.headers import read_header
+    from autopipe_core.planning import file_footprint, header_known
+
+    first = _single(tmp_path / "first.safetensors")
+    second = _single(tmp_path / "second.safetensors")
+    header = read_header(first.reference)
+    (tmp_path / "first.safetensors").unlink()  # from here on only the header read before knows the first file
+    with header_known(header):
+        assert file_footprint(first, PLAN).components[0].nbytes == 2 * 55 + 40
+        assert file_footprint(second, PLAN).components[0].files == ("second.safetensors",)  # another file: read itself
+    assert file_footprint(first, PLAN, header=header).components[0].parameters == 60
+    with pytest.raises(OSError):
+        file_footprint(first, PLAN)  # outside the block the file is read again, and it is gone
+
+
+def test_a_pickle_single_file_is_counted_only_when_the_caller_opts_in(tmp_path):
+    import torch
+
+    from autopipe_core.errors import UnsafeCheckpointError
+    from autopipe_core.planning import file_footprint
+    from autopipe_core.specs import Detection
+
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {"model.diffusion_model.w": torch.zeros(2, 3), "first_stage_model.b": torch.zeros(4, dtype=torch.float16)}}, path)
+    detection = Detection("stable-diffusion", "sd1", 1.0, "test", "diffusers:StableDiffusionPipeline", prefixes={"unet": "model.diffusion_model."})
+    identity = Identity("file", str(path), "StableDiffusionPipeline", {}, {}, (path.name,), (), detection)
+    with pytest.raises(UnsafeCheckpointError, match="does not open it unless you opt in"):
+        file_footprint(identity, PLAN)
+    assert file_footprint(identity, PLAN, allow_pickle=True).components == (
+        ComponentBytes("unet", 12, 6, "float16", "the file's header (model.diffusion_model.*)", ("old.ckpt",)),
+    )
+
+
+# --- components passed as objects, and components counted again with float32 modules ---------------------------------
+
+
+def test_a_component_passed_as_an_object_counts_as_it_is():
+    import torch
+
+    from autopipe_core.planning import live_bytes
+
+    half, full = torch.nn.Linear(2, 3).half(), torch.nn.Linear(4, 1)  # 9 parameters in float16, 5 in float32
+    source = "the object passed in, as it is (passed components are not cast)"
+    assert live_bytes("controlnet", half) == ComponentBytes("controlnet", 18, 9, "float16", source)
+    assert live_bytes("controlnet", (half, half)) == ComponentBytes("controlnet", 36, 18, "float16", source)
+    assert live_bytes("controlnet", [half, full]) == ComponentBytes("controlnet", 18 + 20, 14, "mixed", source)
+    for not_models in ([], (), object(), "text", [half, "text"], None):
+        assert live_bytes("controlnet", not_models) is None
+
+
+def _t5_folder(root, wo_shape=(4, 4)):
+    from autopipe_core.headers import write_header
+
+    (root / "text_encoder").mkdir(parents=True, exist_ok=True)
+    write_header(root / "text_encoder" / "model.safetensors", {
+        "encoder.block.0.layer.1.DenseReluDense.wo.weight": ("F32", wo_shape),
+        "encoder.block.0.layer.1.DenseReluDense.wi.weight": ("F32", (4, 2)),
+        "shared.weight": ("F32", (3, 2)),
+    })
+    return Identity("folder", str(root), "C", {"text_encoder": ("transformers", "T5EncoderModel")})
+
+
+def test_recount_keeps_the_named_modules_in_float32_from_the_headers(tmp_path):
+    from autopipe_core.planning import count_folder, recount
+
+    identity = _t5_folder(tmp_path)
+    (counted,) = count_folder(tmp_path, PLAN, ["text_encoder"])
+    assert counted == ComponentBytes("text_encoder", 60, 30, "float16", "safetensors headers", ("text_encoder/model.safetensors",))
+    assert recount(identity, counted, ["wo"]) == replace(counted, nbytes=16 * 4 + 14 * 2, source="safetensors headers; wo kept in float32")
+    assert recount(identity, counted, ["wo", "shared"]).source == "safetensors headers; shared, wo kept in float32"
+    _t5_folder(tmp_path, wo_shape=(8, 4))  # the file replaced since it was counted: the figures are the headers' now
+    assert recount(identity, counted, ["wo"]) == replace(counted, nbytes=32 * 4 + 14 * 2, parameters=46, source="safetensors headers; wo kept in float32")
+
+
+def test_recount_leaves_alone_what_it_cannot_read_again(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from autopipe_core.planning import count_folder, recount
+
+    identity = _t5_folder(tmp_path)
+    (tmp_path / "text_encoder" / "model.safetensors").rename(tmp_path / "text_encoder" / "pytorch_model.bin")
+    (pickled,) = count_folder(tmp_path, PLAN, ["text_encoder"])
+    assert pickled.source.startswith("estimated from the size of pickle weights") and pickled.files == ("text_encoder/pytorch_model.bin",)
+    assert recount(identity, pickled, ["wo"]) is pickled
+    no_files = ComponentBytes("text_encoder", 60, 30, "float16", "safetensors headers")
+    unknown = ComponentBytes("text_encoder", None, None, "float16", "safetensors headers", ("text_encoder/model.safetensors",))
+    assert recount(identity, no_files, ["wo"]) is no_files and recount(identity, unknown, ["wo"]) is unknown
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", lambda *a, **k: asked.append((a, k)))
+    counted = ComponentBytes("text_encoder", 60, 30, "float16", "safetensors headers", ("text_encoder/model.safetensors",))
+    for origin in ("file", "pipeline"):
+        assert recount(Identity(origin, str(tmp_path), "C"), counted, ["wo"]) is counted
+    assert asked == []
+
+
+def test_recount_reads_a_hub_repos_headers_at_the_callers_revision_with_their_token(monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from autopipe_core.planning import recount
+
+    asked = []
+
+    def metadata(repo_id, filename, revision=None, token=None):
+        asked.append((repo_id, filename, revision, token))
+        return SimpleNamespace(tensors={"a.wo.weight": SimpleNamespace(dtype="F32", shape=[4, 4]), "a.wi.weight": SimpleNamespace(dtype="F32", shape=[2])})
+
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", metadata)
+    counted = ComponentBytes("text_encoder", 36, 18, "float16", "safetensors headers", ("text_encoder/model-1.safetensors", "text_encoder/model-2.safetensors"))
+    hub = Identity("hub", "org/t5", "C")
+    assert recount(hub, counted, ["wo"], {"revision": "abc", "token": "secret"}) == replace(
+        counted, nbytes=2 * (64 + 4), parameters=36, source="safetensors headers; wo kept in float32")
+    assert asked == [("org/t5", "text_encoder/model-1.safetensors", "abc", "secret"), ("org/t5", "text_encoder/model-2.safetensors", "abc", "secret")]
+    asked.clear()
+    recount(hub, counted, ["wo"])
+    assert [a[2:] for a in asked] == [(None, None), (None, None)]
+
+
+# --- a component's bytes from its folder: each kind of weight file, and each reason a figure is missing -------------
+
+
+def test_a_components_weights_each_way_they_can_be_stored(tmp_path):
+    from autopipe_core.headers import write_header
+    from autopipe_core.planning import count_component, file_sizes, folder_reader
+
+    (tmp_path / "te").mkdir()
+    write_header(tmp_path / "te" / "model.safetensors", {"a.wo.weight": ("F32", (2, 2)), "a.wi.weight": ("F32", (3,))})
+    read, size_of = folder_reader(tmp_path), file_sizes(tmp_path)
+    files = ("te/model.safetensors", "te/config.json")
+    assert count_component("te", files, None, "float16", read, size_of) == ComponentBytes("te", 14, 7, "float16", "safetensors headers", ("te/model.safetensors",))
+    assert count_component("te", files, "fp16", "float16", read, keep_float32=["wo"], label="prior_te") == ComponentBytes(
+        "prior_te", 16 + 6, 7, "float16", "safetensors headers (no fp16 files: the plain ones)", ("te/model.safetensors",))
+    assert count_component("te", ("te/config.json", "other/model.safetensors"), None, "float16", read) is None  # no weights: a tokenizer, a scheduler
+
+    (tmp_path / "u").mkdir()
+    for name, size in (("u/m.fp16-00001-of-00002.bin", 100), ("u/m.fp16-00002-of-00002.bin", 60), ("u/m.bin", 400)):
+        (tmp_path / name).write_bytes(b"\0" * size)
+    shards = ("u/m.fp16-00001-of-00002.bin", "u/m.fp16-00002-of-00002.bin")
+    pickles = (*shards, "u/m.bin")
+    assert count_component("u", pickles, "fp16", "float32", read, size_of) == ComponentBytes(
+        "u", 320, 80, "float32", "estimated from the size of pickle weights (.bin, not opened; assumed 16-bit)", shards)
+    assert count_component("u", pickles, None, "float16", read, size_of) == ComponentBytes(
+        "u", 200, 100, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 32-bit)", ("u/m.bin",))
+    assert count_component("u", pickles, "bf16", "bfloat16", read, size_of).source.endswith("assumed 32-bit)")  # no bf16 files: the plain ones
+    (tmp_path / "u" / "m.bf16.bin").write_bytes(b"\0" * 30)
+    assert count_component("u", (*pickles, "u/m.bf16.bin"), "bf16", "float16", read, size_of) == ComponentBytes(
+        "u", 30, 15, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 16-bit)", ("u/m.bf16.bin",))
+    assert count_component("u", pickles, None, "float16", read) == ComponentBytes(
+        "u", None, None, "float16", "pickle weights (.bin) only, and their size is not known here", ("u/m.bin",))
+
+
+def test_a_component_whose_size_cannot_be_read_says_why(tmp_path):
+    from autopipe_core.planning import count_component, folder_reader
+
+    halves = ("vae/d.fp16.safetensors", "vae/d.bf16.safetensors", "vae/config.json")
+    assert count_component("vae", halves, None, "float16", folder_reader(tmp_path)) == ComponentBytes(
+        "vae", None, None, "float16", "unknown: diffusers would look for its plain weight files and it has only bf16, fp16 ones")
+    assert count_component("vae", halves[:1], "bf16", "bfloat16", folder_reader(tmp_path)).source == (
+        "unknown: diffusers would look for its bf16 weight files and it has only fp16 ones")
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "d.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{}")  # a header cut short
+    cut = count_component("vae", ("vae/d.safetensors",), None, "float16", folder_reader(tmp_path))
+    assert (cut.nbytes, cut.parameters, cut.files) == (None, None, ("vae/d.safetensors",)) and cut.source.startswith("unreadable: ")
+    assert str(tmp_path / "vae" / "d.safetensors") in cut.source
+
+    def offline(relpath):
+        raise ConnectionError(f"no network for {relpath}")
+
+    assert count_component("vae", ("vae/d.safetensors", "vae/e.safetensors"), None, "float16", offline) == ComponentBytes(
+        "vae", None, None, "float16", "could not read the header of vae/d.safetensors: ConnectionError: no network for vae/d.safetensors",
+        ("vae/d.safetensors", "vae/e.safetensors"))
+
+
+def test_a_pipeline_folder_is_listed_two_levels_down_without_hidden_files(tmp_path):
+    from autopipe_core.planning import list_folder
+
+    for name in ("model_index.json", "unet/config.json", "unet/sub/deeper.json", "unet/sub/deeper/deepest.json", ".cache/x", "unet/.hidden",
+                 "text_encoder/model.safetensors"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "empty").mkdir()
+    assert list_folder(tmp_path) == ("model_index.json", "text_encoder/model.safetensors", "unet/config.json", "unet/sub/deeper.json")
+    assert list_folder(str(tmp_path)) == list_folder(tmp_path)
+
+
+def _folder(root):
+    """A pipeline folder: a UNet in fp16 and plain files, a VAE config without weights, a tokenizer, a safety checker, and
+    components model_index.json names without a class (not loaded)."""
+    from autopipe_core.headers import write_header
+
+    for name, tensors in (("unet/d.safetensors", {"w": ("F32", (4, 4))}), ("unet/d.fp16.safetensors", {"w": ("F16", (4, 4))}),
+                          ("text_encoder/model.safetensors", {"w": ("F32", (2, 5))}), ("safety_checker/model.safetensors", {"w": ("F32", (3,))}),
+                          ("image_encoder/model.safetensors", {"w": ("F32", (7,))})):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_header(root / name, tensors)
+    for name in ("unet/config.json", "vae/config.json", "tokenizer/vocab.json", "scheduler/scheduler_config.json"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("{}")
+    components = {"unet": ("diffusers", "UNet2DConditionModel"), "vae": ("diffusers", "AutoencoderKL"), "text_encoder": ("transformers", "CLIPTextModel"),
+                  "tokenizer": ("transformers", "CLIPTokenizer"), "scheduler": ("diffusers", "PNDMScheduler"),
+                  "safety_checker": ("stable_diffusion", "StableDiffusionSafetyChecker"), "feature_extractor": (None, None),
+                  "image_encoder": ("transformers", None)}  # a library without a class: not loaded, so not counted
+    return Identity("folder", str(root), "StableDiffusionPipeline", components)
+
+
+def test_a_folders_footprint_counts_what_will_load_and_nothing_else(tmp_path):
+    import torch
+
+    from autopipe_core.planning import footprint
+
+    identity = _folder(tmp_path)
+    plan = replace_plan(variant="fp16", component_dtypes={"text_encoder": "float32"}, skip={"safety_checker"})
+    controlnet = torch.nn.Linear(1, 1)
+    assert footprint(identity, plan, {"text_encoder": torch.nn.Linear(2, 2).half(), "controlnet": controlnet, "prompt": "x"}) == Footprint((
+        ComponentBytes("unet", 32, 16, "float16", "safetensors headers", ("unet/d.fp16.safetensors",)),
+        ComponentBytes("vae", None, None, "float16", "unknown: vae/ has a config.json but no weight files (an incomplete download?)"),
+        ComponentBytes("text_encoder", 12, 6, "float16", "the object passed in, as it is (passed components are not cast)"),
+        ComponentBytes("controlnet", 8, 2, "float32", "the object passed in, as it is (passed components are not cast)"),
+    ))
+    counted = footprint(identity, replace_plan(component_dtypes={"text_encoder": "float32"}), {"safety_checker": "not a model"})
+    assert [(c.name, c.nbytes, c.source) for c in counted.components] == [
+        ("unet", 32, "safetensors headers"), ("vae", None, counted.components[1].source), ("text_encoder", 40, "safetensors headers"),
+    ]  # a passed value that is no model is not counted, and the component is not counted from its files either
+    assert counted.components[2].dtype == "float32" and counted.components[0].files == ("unet/d.safetensors",)
+
+
+def test_a_checkpoint_whose_files_cannot_be_listed_has_its_models_unknown(tmp_path):
+    from autopipe_core.planning import footprint
+
+    identity = replace(_folder(tmp_path), origin="hub", reference="org/sd", files=None)
+    unknown = "unknown: the checkpoint's files could not be listed (offline, or not a folder)"
+    assert footprint(identity, replace_plan(skip={"vae"})) == Footprint(tuple(
+        ComponentBytes(name, None, None, "float16", unknown) for name in ("unet", "text_encoder", "safety_checker")))
+    pipeline = replace(_folder(tmp_path), origin="pipeline", files=("unet/d.safetensors", "tokenizer/vocab.json"))
+    assert footprint(pipeline, PLAN) == Footprint((ComponentBytes("unet", None, None, "float16", unknown),))  # only models with files there
+
+
+def test_a_hub_repo_is_counted_from_its_file_list_and_headers_at_the_callers_revision(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from autopipe_core.planning import count_hub, footprint
+
+    files = ("model_index.json", "prior/d.safetensors", "prior/d.fp16.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json")
+    asked = []
+
+    def metadata(repo_id, filename, revision=None, token=None):
+        asked.append((repo_id, filename, revision, token))
+        return SimpleNamespace(tensors={"w": SimpleNamespace(dtype="F16" if "fp16" in filename else "F32", shape=[2, 4])})
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo_id, revision=None, token=None: asked.append((repo_id, revision, token)) or files)
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", metadata)
+    plan = replace_plan(variant="fp16", component_dtypes={"prior_text_encoder": "float32"})
+    assert count_hub("org/prior", plan, ["prior", "text_encoder", "tokenizer"], "prior_", "v1", "tok") == [
+        ComponentBytes("prior_prior", 16, 8, "float16", "safetensors headers", ("prior/d.fp16.safetensors",)),
+        ComponentBytes("prior_text_encoder", 32, 8, "float32", "safetensors headers (no fp16 files: the plain ones)", ("text_encoder/model.safetensors",)),
+    ]
+    assert asked == [("org/prior", "v1", "tok"), ("org/prior", "prior/d.fp16.safetensors", "v1", "tok"), ("org/prior", "text_encoder/model.safetensors", "v1", "tok")]
+    asked.clear()
+    hub = Identity("hub", "org/sd", "C", {"prior": ("diffusers", "PriorTransformer"), "tokenizer": ("transformers", "CLIPTokenizer")}, files=files)
+    assert footprint(hub, PLAN, hub={"revision": "v2", "token": "t2"}).components == (
+        ComponentBytes("prior", 16, 8, "float16", "safetensors headers", ("prior/d.safetensors",)),)
+    assert asked == [("org/sd", "prior/d.safetensors", "v2", "t2")]
+
+
+def test_count_folder_names_each_component_with_the_prefix(tmp_path):
+    from autopipe_core.planning import count_folder
+
+    _folder(tmp_path)
+    plan = replace_plan(variant="fp16", component_dtypes={"prior_text_encoder": "float32"})
+    assert count_folder(tmp_path, plan, ["unet", "tokenizer", "text_encoder"], label_prefix="prior_") == [
+        ComponentBytes("prior_unet", 32, 16, "float16", "safetensors headers", ("unet/d.fp16.safetensors",)),
+        ComponentBytes("prior_text_encoder", 40, 10, "float32", "safetensors headers (no fp16 files: the plain ones)", ("text_encoder/model.safetensors",)),
+    ]
+    assert [c.name for c in count_folder(str(tmp_path), PLAN, ["text_encoder"])] == ["text_encoder"]
+
+
+# --- the whole plan of a resolved checkpoint ---------------------------------------------------------------------
+
+
+def test_a_placement_the_caller_forces_is_checked_applied_and_said(tiny_sd):
+    from autopipe_core import PlacementError, resolve
+    from autopipe_core.planning import plan
+
+    resolution = resolve(tiny_sd, "text2img")
+    with pytest.raises(PlacementError) as info:
+        plan(resolution, _cuda(8 * GiB), force="gpu")
+    assert str(info.value) == "placement 'gpu' is not one of auto, device, balanced, model_cpu_offload, sequential_cpu_offload"
+    auto = plan(resolution, _cuda(8 * GiB))
+    assert (auto.rule, auto.plan.placement, auto.overridden_by, auto.budget, auto.devices) == ("device", "device", None, 8 * GiB, 1)
+    assert plan(resolution, _cuda(8 * GiB), force="auto") == auto == plan(resolution, _cuda(8 * GiB), force="device")
+    forced = plan(resolution, _cuda(8 * GiB), force="sequential_cpu_offload")
+    assert (forced.rule, forced.plan.placement, forced.footprint) == ("device", "sequential_cpu_offload", auto.footprint)
+    assert forced.plan.reason == f"placement 'sequential_cpu_offload' as the caller asked (the rules said device); {auto.plan.reason}"
+    assert plan(resolution, _cuda(8 * GiB), device_name="cuda:1").plan == replace(auto.plan, device="cuda:1")
+    on_total = plan(resolution, DeviceFacts("cuda", 3, None, 6 * GiB, True))
+    assert (on_total.budget, on_total.devices) == (6 * GiB, 3)
+    cpu = plan(resolution, DeviceFacts("cpu", 4, GiB, GiB))
+    assert (cpu.budget, cpu.devices, cpu.plan.dtype, cpu.plan.device) == (GiB, 0, "float32", "cpu")
+
+
+def test_balanced_keeps_its_device_map_only_while_it_is_the_placement(tiny_sd):
+    from autopipe_core import resolve
+    from autopipe_core.planning import plan
+
+    resolution = resolve(tiny_sd, "text2img")
+    fp = plan(resolution, _cuda(8 * GiB)).footprint
+    budget = fp.weights + fp.activation.nbytes - 1  # one byte short on one GPU; every component finds room on two
+    balanced = plan(resolution, _cuda(budget, count=2))
+    assert (balanced.rule, balanced.plan.placement, balanced.devices) == ("balanced", "balanced", 2)
+    assert dict(balanced.max_memory) == {0: fp.weights - 1, 1: fp.weights - 1}
+    assert set(balanced.device_map) == {c.name for c in fp.components} and set(balanced.device_map.values()) == {0, 1}
+    offloaded = plan(resolution, _cuda(budget, count=2), force="model_cpu_offload")
+    assert (offloaded.rule, offloaded.plan.placement, offloaded.max_memory, offloaded.device_map) == ("balanced", "model_cpu_offload", None, None)
+
+
+def test_the_callers_keywords_reach_the_count(tiny_sd):
+    import torch
+
+    from autopipe_core import resolve
+    from autopipe_core.planning import plan
+
+    resolution = resolve(tiny_sd, "text2img")
+    auto = plan(resolution, _cuda(8 * GiB))
+    sizes = {c.name: c.nbytes for c in auto.footprint.components}
+    asked = plan(resolution, _cuda(8 * GiB), kwargs={"variant": "fp16"})  # the caller's variant stands, whatever the files
+    assert asked.plan.variant == "fp16" and asked.plan.reason.startswith("variant='fp16' as the caller asked; ")
+    assert {c.source for c in asked.footprint.components} == {"safetensors headers (no fp16 files: the plain ones)"}
+    mine = plan(resolution, _cuda(8 * GiB), kwargs={"text_encoder": torch.nn.Linear(2, 2), "controlnet": torch.nn.Linear(1, 1), "safety_checker": None,
+                                                    "guidance": "not a model"})
+    counted = {c.name: (c.nbytes, c.source.split(" (")[0]) for c in mine.footprint.components}
+    assert counted == {"unet": (sizes["unet"], "safetensors headers"), "vae": (sizes["vae"], "safetensors headers"),
+                       "text_encoder": (24, "the object passed in, as it is"), "controlnet": (8, "the object passed in, as it is")}
+    wide = plan(resolution, _cuda(8 * GiB), width=768, height=384).footprint.activation
+    assert (wide.width, wide.height) == (768, 384) and wide.nbytes == GiB // 2 + GiB * 768 * 384 // (512 * 512)
+
+
+def test_the_callers_keywords_at_their_edges():
+    import torch
+
+    both = user_plan(PLAN, {"dtype": torch.float16, "torch_dtype": torch.float32})  # diffusers' newer name wins
+    assert both.dtype == "float16" and both.reason == "dtype=torch.float16, torch_dtype=torch.float32 as the caller asked; the family's"
+    assert user_plan(PLAN, {"torch_dtype": {"default": "int8", "unet": "bfloat16"}}).dtype == "float32"  # no default of ours: float32
+    assert dict(user_plan(PLAN, {"torch_dtype": {"default": "int8", "unet": "bfloat16"}}).component_dtypes) == {"unet": "bfloat16"}
+    assert user_plan(PLAN, {"variant": None}).reason == "variant=None as the caller asked; the family's"
+    skipping = replace_plan(skip={"text_encoder", "safety_checker"}, extra={"use_safetensors": True, "low_cpu_mem_usage": False})
+    only_extra = user_plan(skipping, {"use_safetensors": False})
+    assert only_extra.skip == skipping.skip and dict(only_extra.extra) == {"low_cpu_mem_usage": False}
+    only_skip = user_plan(skipping, {"safety_checker": None})
+    assert only_skip.skip == {"text_encoder"} and dict(only_skip.extra) == dict(skipping.extra)
+
+
+def test_fit_variant_prefers_fp16_then_bf16_then_any_tag_the_files_have():
+    components = {"unet": ("d", "U"), "vae": ("d", "V")}
+    both = Identity("hub", "org/m", "C", components=components,
+                    files=("unet/m.bf16.safetensors", "unet/m.fp16.safetensors", "vae/m.bf16.safetensors", "vae/m.fp16.safetensors"))
+    assert fit_variant(replace_plan(variant=None), both).reason == "the family's; variant fp16: the fp16 files, as unet, vae have no other weights"
+    assert fit_variant(replace_plan(variant="bf16"), both).variant == "bf16"  # the plan's own choice loads: kept
+    ema = Identity("folder", "/m", "C", components=components, files=("unet/m.ema.safetensors", "vae/m.safetensors", "vae/m.ema.bin"))
+    assert fit_variant(replace_plan(variant="fp16"), ema).reason == "the family's; variant ema: the ema files, as unet has no other weights"
+    assert fit_variant(replace_plan(variant="fp16"), replace(ema, files=("vae/m.safetensors", "tokenizer/vocab.json"))).variant == "fp16"  # nothing to fix
+
+
+def test_the_rules_at_the_edges_of_balanced():
+    just = choose(_fp(GiB, unet=GiB, vae=GiB), _cuda(GiB + 1, count=2))  # 1 byte left per GPU: not enough for either
+    assert just.placement == "sequential_cpu_offload"
+    none_left = choose(_fp(GiB, unet=GiB), _cuda(GiB, count=2))  # the activations take all of it
+    assert none_left.placement == "sequential_cpu_offload" and "spread" not in none_left.reason
+    empty = choose(Footprint((ComponentBytes("unet", 2 * GiB, 1, "float16", "h"), ComponentBytes("vae", 2 * GiB, 1, "float16", "h"),
+                              ComponentBytes("empty", 0, 0, "float16", "h")), Activation(GiB, 8, 8, "a")), _cuda(3 * GiB, count=2))
+    assert empty.placement == "balanced" and dict(empty.device_map) == {"unet": 0, "vae": 1}  # nothing to place for a weightless one
+    assert choose(_fp(GiB, unet=2 * GiB, vae=GiB), _cuda(3 * GiB, count=1)).placement == "model_cpu_offload"
+    assert choose(_fp(GiB, unet=2 * GiB, vae=GiB), _cuda(3 * GiB, count=0)).placement == "model_cpu_offload"
+
+
+def test_pickle_weights_in_a_folder_are_sized_from_the_files_and_on_the_hub_are_unknown(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from autopipe_core.planning import footprint
+
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"\0" * 400)
+    components = {"unet": ("diffusers", "UNet2DConditionModel")}
+    assert footprint(Identity("folder", str(tmp_path), "C", components), PLAN).components == (ComponentBytes(
+        "unet", 200, 100, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 32-bit)", ("unet/diffusion_pytorch_model.bin",)),)
+    monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", lambda *a, **k: SimpleNamespace(tensors={}))
+    hub = Identity("hub", "org/old", "C", components, files=("unet/diffusion_pytorch_model.bin",))
+    assert footprint(hub, PLAN).components == (ComponentBytes(
+        "unet", None, None, "float16", "pickle weights (.bin) only, and their size is not known here", ("unet/diffusion_pytorch_model.bin",)),)
+
+
+def test_a_pickle_single_files_footprint_needs_the_callers_opt_in(tmp_path):
+    import torch
+
+    from autopipe_core.errors import UnsafeCheckpointError
+    from autopipe_core.planning import footprint
+
+    path = tmp_path / "old.ckpt"
+    torch.save({"model.diffusion_model.w": torch.zeros(3)}, path)
+    identity = Identity("file", str(path), "StableDiffusionPipeline", {}, {}, (path.name,))
+    with pytest.raises(UnsafeCheckpointError):
+        footprint(identity, PLAN)
+    assert footprint(identity, PLAN, allow_pickle=True).components[0].parameters == 3

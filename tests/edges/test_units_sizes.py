@@ -135,3 +135,27 @@ def test_native_size_refuses_a_side_beyond_the_largest_image():
         native_size(_identity(sample_size=MAX_IMAGE_SIDE // 8 + 1), 1)
     with pytest.raises(InvalidModelError, match="from 1 to "):
         native_size(_identity(sample_size=0), 1)
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("x" * 40, "x" * 40),  # up to 40 characters: whole
+        ("y" * 20 + "z" * 21, "y" * 20 + "... (41 characters)"),
+        (2**3999, f"{str(2**3999)[:20]}... ({len(str(2**3999))} characters)"),  # 4,000 bits: str() still works
+        (2**4000, "an integer of 4001 bits"),
+        (-(2**4000), "an integer of 4001 bits"),
+    ],
+)
+def test_a_refused_value_is_shown_whole_or_cut_at_its_edges(value, shown):
+    with pytest.raises(InvalidModelError) as info:
+        config_int(_identity(sample_size=value), "unet", "sample_size", 1, 10)
+    assert f"says sample_size = {shown}, which is not" in str(info.value)
+
+
+def test_native_size_takes_a_side_of_one_and_says_its_range_in_whole_numbers():
+    assert native_size(_identity(sample_size=1), 999) == 8
+    assert native_size(_identity(sample_size=1), 999, scale=3) == 3
+    with pytest.raises(InvalidModelError) as info:
+        native_size(_identity(sample_size=MAX_IMAGE_SIDE), 1, scale=3)
+    assert f"which is not a whole number from 1 to {MAX_IMAGE_SIDE // 3}. The config is corrupt" in str(info.value)
