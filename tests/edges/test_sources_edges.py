@@ -614,3 +614,53 @@ def test_a_folders_files_are_listed_once_when_first_read_and_a_folder_that_canno
     with pytest.raises(ModelNotFoundError) as info:
         len(gone)
     assert str(info.value) == f"cannot list {tmp_path / 'gone'}: No such file or directory"
+
+
+def test_a_custom_or_modular_pipeline_is_named_word_for_word_and_long_names_are_cut_at_80():
+    long = "M" * 90
+    with pytest.raises(UnsupportedModelError) as info:
+        sources._class_name({"_class_name": long, "_blocks_class_name": "B" * 90}, "W")
+    assert str(info.value) == (
+        f"W is in diffusers' modular pipeline format ({'M' * 80}: components with a loading spec, blocks in {'B' * 80}). autopipe serves "
+        "DiffusionPipeline checkpoints; load this one with diffusers.ModularPipeline.from_pretrained (its blocks are code of the checkpoint's "
+        "choosing: trust_remote_code=True only if you trust it)."
+    )
+    with pytest.raises(UntrustedCodeError) as info:
+        sources._class_name({"_class_name": ["m" * 90, "C" * 90]}, "W")
+    assert str(info.value) == (
+        f"W: _class_name [{'m' * 80!r}, {'C' * 80!r}] names a custom pipeline: the class {'C' * 80} in {'m' * 80}.py, code shipped with the checkpoint, "
+        "which autopipe does not run. If you trust it, load it with diffusers.DiffusionPipeline.from_pretrained(..., trust_remote_code=True), "
+        "or use the checkpoint's own instructions."
+    )
+
+
+def test_a_class_name_is_taken_up_to_200_characters_and_a_bad_one_shown_whole_up_to_80():
+    assert sources._class_name({"_class_name": "A" * 200}, "W") == "A" * 200
+    for bad, shown in (("1" + "a" * 79, "1" + "a" * 79), ("1" + "a" * 80, "1" + "a" * 76 + "...")):
+        with pytest.raises(InvalidModelError) as info:
+            sources._class_name({"_class_name": bad}, "W")
+        assert str(info.value) == f"W: '_class_name' {shown!r} is not a Python class name"
+
+
+def test_a_component_entry_is_taken_up_to_200_characters_and_a_bad_one_shown_to_80():
+    assert sources.components({"unet": ["diffusers", "U" * 200]}) == {"unet": ("diffusers", "U" * 200)}
+    value = ["diffusers", "U", "x" * 100]
+    with pytest.raises(InvalidModelError) as info:
+        sources.components({"k" * 100: value}, "W")
+    assert str(info.value).startswith(f"W: the component {'k' * 80!r} is {json.dumps(value)[:80]}, not a [library, class] pair of strings. ")
+
+
+def test_a_json_file_over_the_limit_is_named_and_refused_as_what_it_is_not(tmp_path):
+    big = tmp_path / "a.json"
+    big.write_text('{"a": 1}')
+    with pytest.raises(InvalidModelError) as info:
+        sources.read_json(big, "a config", limit=4)
+    assert str(info.value) == f"a config ({big}) is 8 bytes; autopipe reads at most 4, so it is not a diffusers JSON file."
+
+
+def test_a_folder_listing_skips_what_is_neither_a_file_nor_a_folder(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text("{}")
+    assert sources.list_folder(tmp_path) == ("model_index.json", "unet/config.json")
