@@ -144,8 +144,9 @@ def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> Safetensor
     ``data.pkl``), and a pickle suffix on a file that is not JSON counts too.
     A safetensors file costs ``8 + header length`` bytes, never a byte of
     tensor data; a pickle is refused after reading 8 bytes twice (a zip
-    after its directory). The file is opened without blocking and must be
-    a regular file: a FIFO fails at once.
+    after its directory; a file taken for one by its suffix alone, 4 KiB
+    more, to tell it from JSON). The file is opened without blocking and
+    must be a regular file: a FIFO fails at once.
     """
     path = Path(path)
     with opened(path, "a checkpoint file") as f:
@@ -155,7 +156,8 @@ def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> Safetensor
             f.seek(0)
             first = f.read(8)
             what = sniff_pickle(first, f)
-            if what is None and path.suffix.lower() in PICKLE_SUFFIXES and not first.lstrip(b" \t\n\r").startswith((b"{", b"[")):
+            # JSON as the header reader tells it (its first non-blank byte within 8 + 4096): blanks may pad more than 8 bytes
+            if what is None and path.suffix.lower() in PICKLE_SUFFIXES and not (first + f.read(4096)).lstrip(b" \t\n\r").startswith((b"{", b"[")):
                 what = f"a {path.suffix} file, the suffix of pickle checkpoints"
             if what is None:
                 raise
