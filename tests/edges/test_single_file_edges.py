@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
@@ -266,3 +267,137 @@ def test_allow_pickle_never_unpickles_code_even_when_the_environment_forces_torc
     with pytest.raises(InvalidModelError) as info:
         single_file.read(path, allow_pickle=True)
     assert str(info.value) == f"{path}: torch could not read it with weights_only=True ({type(cause).__name__}: {str(cause)[:200]}). {CONVERT_HINT}"
+
+
+def test_a_plugins_typed_error_is_its_verdict_word_for_word_and_the_plugins_after_it_answer(site, tmp_path):
+    typed = install(site, "aaa-typed", """
+        from autopipe_core import InvalidModelError, hookimpl
+
+        @hookimpl
+        def autopipe_detect(header):
+            try:
+                raise KeyError("inner")
+            except KeyError as exc:
+                raise InvalidModelError("the header is not one of ours to judge") from exc
+    """)
+    broken = install(site, "aab-broken", "raise ImportError('cannot import me')\n")
+    good = install(site, "zzz-good", DETECTS.format(family="fz", priority=0, owns=True, confidence=0.5))
+    built = registry_module.build(frozenset({typed, broken, good}))
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    report = single_file.detect(header, built)
+    assert [(v.plugin, v.error, v.asked) for v in report.verdicts] == [
+        ("autopipe-core", None, False), (typed, "the header is not one of ours to judge", True), (good, None, True),
+    ]
+    assert [d.plugin for d in report.ranked] == [good]  # asked after a plugin that raised and one that failed to import
+
+
+def test_a_claim_for_a_family_nobody_registers_ranks_as_priority_zero_and_equal_claims_keep_their_order(site):
+    plugins = {
+        "mmm-owner": dict(family="fo", priority=0, owns=True, confidence=0.5),
+        "bbb-guest": dict(family="fo", priority=0, owns=False, confidence=0.5),
+        "zzz-ghost": dict(family="ghost", priority=0, owns=False, confidence=0.5),  # no plugin registers "ghost"
+    }
+    assert _ranked(site, plugins) == [("mmm-owner", "fo"), ("bbb-guest", "fo"), ("zzz-ghost", "ghost")]
+    twice = install(site, "two-claims", """
+        from autopipe_core import Detection, hookimpl
+
+        @hookimpl
+        def autopipe_detect(header):
+            return [Detection("fa", "first", 0.5, "one reading", pipeline_class="fractions:Fraction"),
+                    Detection("fa", "second", 0.5, "another", pipeline_class="fractions:Fraction")]
+    """)
+    header = read_header(write_header(site.parent / "g.safetensors", {"x": ("F16", (1,))}))
+    ranked = single_file.detect(header, registry_module.build(frozenset({twice}))).ranked
+    assert [d.variant for d in ranked] == ["first", "second"]
+
+
+def test_identify_file_asks_the_registry_given_and_refuses_a_pickle_by_default(site, tmp_path):
+    toy = install(site, "toy-detects", DETECTS.format(family="fz", priority=0, owns=True, confidence=0.5))
+    built = registry_module.build(frozenset({toy}))
+    path = write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))})
+    identity = single_file.identify_file(path, built)
+    assert (identity.origin, identity.class_name, identity.detection.plugin) == ("file", "Fraction", toy)
+    ckpt = tmp_path / "m.ckpt"
+    ckpt.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(UnsafeCheckpointError):
+        single_file.identify_file(ckpt, built)
+
+
+def _config_folder(tmp_path, index: str, unet: str):
+    folder = tmp_path / "configs"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "model_index.json").write_text(index)
+    (folder / "unet" / "config.json").write_text(unet)
+    return folder
+
+
+def test_a_detected_files_identity_is_its_class_components_and_the_configs_wanted(tmp_path):
+    from autopipe_core.specs import Identity
+
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    index = json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    folder = _config_folder(tmp_path, index, json.dumps({"in_channels": 4}))
+    sd = _d(family="stable-diffusion", config=str(folder), plugin="autopipe-sd")
+    identity = single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (sd,)), registry_module.get_registry())
+    assert identity == Identity("file", str(tmp_path / "f.safetensors"), "StableDiffusionPipeline", {"unet": ("diffusers", "UNet2DConditionModel")},
+                                {"unet": {"in_channels": 4}}, ("f.safetensors",), (), sd)
+    unknown = _d(family="fam", config=str(folder), plugin="somebody", pipeline_class="fractions:Fraction")  # a class no family lists
+    other = single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (unknown,)), registry_module.get_registry())
+    assert (other.class_name, dict(other.components), dict(other.configs)) == ("Fraction", {"unet": ("diffusers", "UNet2DConditionModel")}, {})
+
+
+def test_a_broken_shipped_config_is_named_as_the_plugins(tmp_path):
+    header = read_header(write_header(tmp_path / "f.safetensors", {"x": ("F16", (1,))}))
+    index = json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})
+    for name, (index_text, unet_text), broken in [
+        ("index", ("{not json", "{}"), "autopipe-sd's model_index.json"),
+        ("unet", (index, "{not json"), "autopipe-sd's unet/config.json"),
+    ]:
+        folder = _config_folder(tmp_path / name, index_text, unet_text)
+        sd = _d(family="stable-diffusion", config=str(folder), plugin="autopipe-sd")
+        with pytest.raises(InvalidModelError) as info:
+            single_file.identify_detection(tmp_path / "f.safetensors", Report(header, (), (sd,)), registry_module.get_registry())
+        assert str(info.value).startswith(f"{broken} ({folder / ('model_index.json' if name == 'index' else 'unet/config.json')}) is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    "content, refused",
+    [
+        (b"\x0c{\"a\": 1}", UnsafeCheckpointError),  # a form feed is no JSON blank: not JSON, so the suffix counts
+        (b"XX{\"a\": 1}", UnsafeCheckpointError),
+        (b"  [1, 2, 3]", InvalidModelError),  # JSON (an array) under a pickle's suffix: said to be JSON
+        (b" " * 8 + b'{"a": 1}', InvalidModelError),  # JSON after more blanks than the 8 bytes sniffed
+    ],
+)
+def test_a_pickle_suffix_counts_only_on_a_file_that_is_not_json(tmp_path, content, refused):
+    path = tmp_path / "model.bin"
+    path.write_bytes(content)
+    with pytest.raises(refused) as info:
+        single_file.read(path)
+    if refused is InvalidModelError:
+        assert type(info.value) is InvalidModelError and "is a JSON file, not a safetensors weight file" in str(info.value)
+
+
+def test_a_fifo_is_refused_as_not_a_checkpoint_file(tmp_path):
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidModelError) as info:
+        single_file.read(fifo)
+    assert str(info.value).endswith("is not a regular file (a FIFO, a device or a socket), so it is not a checkpoint file. Replace it with the real file.")
+
+
+def test_a_large_pickle_is_refused_after_its_first_bytes_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "model.ckpt"
+    with open(path, "wb") as f:
+        f.write(b"\x00" * 64)
+        f.truncate(256 << 20)  # 256 MiB of a hole: a checkpoint-sized file the disk does not store
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeCheckpointError):
+            single_file.read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
