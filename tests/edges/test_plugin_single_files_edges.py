@@ -314,3 +314,26 @@ def test_a_pickled_controlnet_is_refused_unless_allowed_and_then_loads(tmp_path)
         autopipe_controlnet.from_single_file(str(path))
     loaded = autopipe_controlnet.from_single_file(str(path), allow_pickle=True)
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in source.state_dict().items())
+
+
+def test_the_canonical_cross_attention_is_read_before_any_name_that_sorts_first(header):
+    from autopipe_controlnet.single_file import detect as detect_controlnet
+    from autopipe_sd.single_file import detect as detect_sd
+
+    earlier = UNET + "input_blocks.1.0.attn2.to_k.weight"  # sorts before input_blocks.1.1...: a stray tensor of another width
+    (sd,) = detect_sd(header({CONV_IN: (320, 4, 3, 3), CROSS: (320, 768), earlier: (320, 1024), SD_TEXT: (49408, 768)}))
+    assert sd.variant == "sd1"
+    cond = "controlnet_cond_embedding.conv_in.weight"
+    canonical = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
+    stray = "down_blocks.0.attentions.0.a.transformer_blocks.0.attn2.to_k.weight"
+    (controlnet,) = detect_controlnet(header({cond: (16, 3, 3, 3), canonical: (320, 768), stray: (320, 1024)}))
+    assert (controlnet.variant, controlnet.reason) == ("controlnet-sd1", f"diffusers layout ({cond}); {canonical} takes 768")
+    assert controlnet.use.startswith("It is a ControlNet for Stable Diffusion 1.x: load it with autopipe_controlnet.from_single_file(PATH)")
+    assert detect_controlnet(header({cond: (16, 3, 3, 3), canonical: (320, 768, 1)})) == []  # a cross-attention of another rank
+
+
+def test_the_tiny_sdxl_layout_reads_what_the_file_states_too(header):
+    from autopipe_sdxl.single_file import detect
+
+    (d,) = detect(header({LABEL: (64, 2816), "v_pred": MARKER}))
+    assert (d.variant, dict(d.scheduler)) == ("xl-tiny", {"prediction_type": "v_prediction"})
