@@ -324,3 +324,27 @@ def test_a_header_is_read_only(tmp_path):
         header.tensors["b"] = TensorInfo("U8", (1,))
     with pytest.raises(TypeError):
         header.metadata["k"] = "w"
+
+
+# --- files.read_capped: the small files' reader beside the header reader -------------------------------------------
+
+
+def test_a_small_file_is_read_whole_up_to_its_limit_and_refused_past_it(tmp_path):
+    from autopipe_core.files import read_capped
+
+    path = tmp_path / "config.json"
+    path.write_bytes(b"x" * 16)
+    assert read_capped(path, "a config file", 16) == b"x" * 16
+    with pytest.raises(InvalidModelError) as info:
+        read_capped(path, "a config file", 15, "unet/config.json")
+    assert str(info.value) == "unet/config.json is 16 bytes; autopipe reads at most 15, so it is not a config file."
+
+
+def test_a_file_that_holds_more_than_its_size_says_is_still_cut_at_the_limit():
+    from autopipe_core.files import read_capped
+
+    # /proc files report a size of 0 and hold more: the limit holds while reading, not only on the size told
+    with pytest.raises(InvalidModelError) as info:
+        read_capped("/proc/self/status", "a status file", 16)
+    assert str(info.value) == "/proc/self/status is larger than 16 bytes, so it is not a status file."
+    assert read_capped("/proc/self/status", "a status file", 1 << 20).startswith(b"Name:")
