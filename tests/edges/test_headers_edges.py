@@ -348,3 +348,29 @@ def test_a_file_that_holds_more_than_its_size_says_is_still_cut_at_the_limit():
         read_capped("/proc/self/status", "a status file", 16)
     assert str(info.value) == "/proc/self/status is larger than 16 bytes, so it is not a status file."
     assert read_capped("/proc/self/status", "a status file", 1 << 20).startswith(b"Name:")
+
+
+def test_plain_header_vouches_for_headers_as_writers_write_them_and_for_nothing_else():
+    from autopipe_core.headers import plain_header
+
+    def plain(text: str, data: int):
+        return plain_header(text.encode(), text, data)
+
+    e = '{{"dtype":"{}","shape":{},"data_offsets":{}}}'.format
+    assert plain('{"__metadata__":{"k":"v"},"b":' + e("F16", "[2]", "[4,8]") + ',"a":' + e("F32", "[1]", "[0,4]") + ',"z":' + e("F16", "[0]", "[8,8]") + "}", 8) == (
+        {"b": TensorInfo("F16", (2,)), "a": TensorInfo("F32", (1,)), "z": TensorInfo("F16", (0,))}, {"k": "v"}
+    )
+    assert plain('{"__metadata__":null,\n "a": {"dtype": "U8", "shape": [2, 3], "data_offsets": [0, 6]}}', 6) == ({"a": TensorInfo("U8", (2, 3))}, {})
+    refused = [
+        ('{"a":' + e("F16", "[2]", "[0,4]") + ',"a":' + e("F16", "[2]", "[4,8]") + "}", 8),  # a name twice
+        ('{"a":{"dtype":"F16","dtype":"F16","shape":[2],"data_offsets":[0,4]}}', 4),  # a key twice
+        ('{"a":' + e("F16", "[2]", "[0,4]") + ',"__metadata__":{"k":1}}', 4),  # metadata not of strings
+        ('{"a":' + e("F16", "[1, -0]", "[0,2]") + "}", 2), ('{"a":' + e("F16", "[1.0]", "[0,2]") + "}", 2),  # -0, a float
+        ('{"a":' + e("F16", "[true]", "[0,2]") + "}", 2), ('{"a":' + e("F99", "[1]", "[0,2]") + "}", 2),  # a bool, an unknown dtype
+        ('{"a":' + e("F16", "[2]", "[0,4]") + ',"b":' + e("F16", "[2]", "[6,10]") + "}", 10),  # a gap
+        ('{"a":' + e("F16", "[2]", "[0,4]") + "}", 6), ('{"a":' + e("F16", "[2]", "[0,6]") + "}", 6),  # bytes after, a wrong span
+        ('{"a":' + e("F16", "[18446744073709551616]", "[0,2]") + "}", 2), ('{"\\u0061":' + e("F16", "[1]", "[0,2]") + "}", 2),
+        ('{"a":' + e("F16", "[1]", "[0,2,4]") + "}", 4), ('{"a":["F16",[1],[0,2]]}', 2), ("[1]", 0), ("{}", 0),
+        ('{"' + "n" * 1025 + '":' + e("F16", "[1]", "[0,2]") + "}", 2),  # a name past the limit
+    ]
+    assert [plain(text, data) for text, data in refused] == [None] * len(refused)
