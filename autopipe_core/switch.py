@@ -122,8 +122,10 @@ def switch(pipeline: Any, target: type, kwargs: dict[str, Any], readers: Readers
     kept_components = {k: v for k, v in source.items() if k in expected and k not in passed_components}
     passed_config = {k: kwargs.pop(k) for k in arguments if k in kwargs}
     kept_config = {k: v for k, v in original.items() if k in arguments and k not in passed_config}
-    for key in [k for k in original if k.startswith("_") and k[1:] in arguments and k[1:] not in passed_config]:
-        kept_config[key[1:]] = original.pop(key)
+    for key in [k for k in original if k.startswith("_") and k[1:] in arguments]:
+        kept = original.pop(key)  # a value kept aside: given back, unless the caller passes a new one (then it is stale)
+        if key[1:] not in passed_config:
+            kept_config[key[1:]] = kept
     kept_state = {k: v for k, v in state.items() if k in arguments and k not in passed_config and k not in kept_config}
 
     init = {**passed_components, **kept_components, **passed_config, **kept_config, **kept_state}

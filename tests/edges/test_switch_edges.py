@@ -117,3 +117,15 @@ def test_the_name_or_path_is_carried_and_a_pipeline_built_by_hand_has_none(sd):
     assert switched.config["_name_or_path"] == sd.config["_name_or_path"] and switched.name_or_path == sd.name_or_path
     by_hand = StableDiffusionPipeline(**sd.components)
     assert switch(by_hand, StableDiffusionImg2ImgPipeline, {}).config.get("_name_or_path") == by_hand.config.get("_name_or_path")
+
+
+def test_a_value_passed_again_wins_over_the_one_kept_aside_and_replaces_it(sd):
+    from diffusers import LatentConsistencyModelImg2ImgPipeline, LatentConsistencyModelPipeline
+
+    start = switch(sd, LatentConsistencyModelPipeline, {"requires_safety_checker": False})
+    img2img = switch(start, LatentConsistencyModelImg2ImgPipeline, {})
+    assert img2img.config["_requires_safety_checker"] is False  # the LCM img2img class does not record it: kept aside
+    back = switch(img2img, LatentConsistencyModelPipeline, {"requires_safety_checker": True})
+    assert back.config.requires_safety_checker is True  # what the caller passes wins over what was kept aside
+    again = switch(back, LatentConsistencyModelImg2ImgPipeline, {})
+    assert again.config["_requires_safety_checker"] is True  # and the value kept aside now is that one, not the stale False
