@@ -664,3 +664,13 @@ def test_a_folder_listing_skips_what_is_neither_a_file_nor_a_folder(tmp_path):
     (tmp_path / "unet").mkdir()
     (tmp_path / "unet" / "config.json").write_text("{}")
     assert sources.list_folder(tmp_path) == ("model_index.json", "unet/config.json")
+
+
+def test_a_bad_entry_of_a_folders_model_index_is_named_with_the_files_path(tmp_path):
+    folder = _index(tmp_path, {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "U", "extra"]})
+    with pytest.raises(InvalidModelError, match=f"^{folder / 'model_index.json'}: the component 'unet' is "):
+        sources.from_folder(folder, WANT_UNET)
+    folder = _index(tmp_path, {"_class_name": "1abc"}, name="n")
+    with pytest.raises(InvalidModelError) as info:
+        sources.from_folder(folder, WANT_UNET)
+    assert str(info.value) == f"{folder / 'model_index.json'}: '_class_name' '1abc' is not a Python class name"
