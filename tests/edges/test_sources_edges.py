@@ -674,3 +674,18 @@ def test_a_bad_entry_of_a_folders_model_index_is_named_with_the_files_path(tmp_p
     with pytest.raises(InvalidModelError) as info:
         sources.from_folder(folder, WANT_UNET)
     assert str(info.value) == f"{folder / 'model_index.json'}: '_class_name' '1abc' is not a Python class name"
+
+
+def test_identify_hands_a_hub_repo_its_options_and_passed_components_and_a_path_object_is_never_a_repo_id(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    class Passed:
+        config = {"in_channels": 9}
+
+    cache = _hub_repo(tmp_path / "hub")
+    identity = sources.identify(REPO, WANT_UNET, {"unet": Passed()}, cache_dir=cache)
+    assert (identity.origin, identity.commit, identity.configs) == ("hub", COMMIT, {"unet": {"in_channels": 9}})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.identify(Path("no-such-model"), WANT_UNET)
+    assert str(info.value) == f"there is no folder or file at {tmp_path / 'no-such-model'} ('no-such-model'). Check the path."
