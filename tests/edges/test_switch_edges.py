@@ -129,3 +129,29 @@ def test_a_value_passed_again_wins_over_the_one_kept_aside_and_replaces_it(sd):
     assert back.config.requires_safety_checker is True  # what the caller passes wins over what was kept aside
     again = switch(back, LatentConsistencyModelImg2ImgPipeline, {})
     assert again.config["_requires_safety_checker"] is True  # and the value kept aside now is that one, not the stale False
+
+
+def test_model_offload_goes_to_a_class_whose_inner_pipelines_take_it_and_a_bare_object_gets_a_warning(tiny_checkpoint, sd):
+    t2i = AutoPipelineForText2Image.from_pretrained(tiny_checkpoint("stable-diffusion"), placement="model_cpu_offload", device="cpu")
+
+    class Combined:  # no model_cpu_offload_seq of its own, but holding a pipeline that has one (Kandinsky's combined pipelines)
+        model_cpu_offload_seq = None
+
+        def __init__(self, inner):
+            self.decoder_pipe, self.offloaded_to = inner, []
+
+        def enable_model_cpu_offload(self, device=None):
+            self.offloaded_to.append(device)
+
+    combined = Combined(sd)
+    carry_placement(t2i, combined)
+    assert combined.offloaded_to == [t2i._offload_device] and t2i._offload_device is not None
+
+    class Bare:  # nothing of a pipeline's placement at all
+        pass
+
+    with pytest.warns(PlacementWarning, match="^StableDiffusionPipeline had model CPU offload, which Bare cannot take"):
+        carry_placement(t2i, Bare())
+    nothing = Bare()
+    carry_placement(Bare(), nothing)  # a source with no placement gives none
+    assert vars(nothing) == {}
