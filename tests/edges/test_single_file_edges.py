@@ -367,6 +367,7 @@ def test_a_broken_shipped_config_is_named_as_the_plugins(tmp_path):
         (b"XX{\"a\": 1}", UnsafeCheckpointError),
         (b"  [1, 2, 3]", InvalidModelError),  # JSON (an array) under a pickle's suffix: said to be JSON
         (b" " * 8 + b'{"a": 1}', InvalidModelError),  # JSON after more blanks than the 8 bytes sniffed
+        (b" " * (8 + 4096) + b'{"a": 1}', UnsafeCheckpointError),  # past the 8 + 4096 bytes the header reader looks at
     ],
 )
 def test_a_pickle_suffix_counts_only_on_a_file_that_is_not_json(tmp_path, content, refused):
