@@ -155,3 +155,32 @@ def test_model_offload_goes_to_a_class_whose_inner_pipelines_take_it_and_a_bare_
     nothing = Bare()
     carry_placement(Bare(), nothing)  # a source with no placement gives none
     assert vars(nothing) == {}
+
+
+def test_sequential_offload_is_carried_from_diffusers_alone_or_from_the_plan_alone(tiny_checkpoint):
+    from diffusers import StableDiffusionPipeline
+
+    own = StableDiffusionPipeline.from_pretrained(tiny_checkpoint("stable-diffusion"))
+    own.enable_sequential_cpu_offload(device="cpu")  # diffusers' own call: no plan recorded
+    assert getattr(own, PLAN, None) is None and own._offload_device is not None
+
+    class Target:
+        pass
+
+    new = Target()
+    carry_placement(own, new)
+    assert new._offload_device == own._offload_device and new._offload_gpu_id == own._offload_gpu_id
+
+    class Planned:  # the plan says sequential offload; no device was recorded
+        pass
+
+    planned = Planned()
+    setattr(planned, PLAN, LoadPlan("float32", None, "sequential_cpu_offload", "cpu", "r"))
+    planned._offload_gpu_id = 0
+    new = Target()
+    carry_placement(planned, new)
+    assert vars(new) == {PLAN: getattr(planned, PLAN), "_offload_gpu_id": 0}
+    setattr(planned, PLAN, LoadPlan("float32", None, "model_cpu_offload", "cpu", "r"))
+    new = Target()
+    carry_placement(planned, new)
+    assert vars(new) == {PLAN: getattr(planned, PLAN)}  # another placement: nothing of sequential offload
