@@ -457,3 +457,16 @@ def autopipe_modifiers():
     assert modifiers_for(reg, frozenset(), {"variant": "fp16", "revision": "main"}) == frozenset()  # from_pretrained's own keywords
     with pytest.raises(TypeError, match="did you mean 'variants'"):
         modifiers_for(reg, frozenset(), {"variantz": True})
+
+
+def test_a_row_of_a_plugin_the_registry_does_not_list_resolves_with_version_unknown():
+    from autopipe_core.registry import ClassEntry, Registry
+    from autopipe_core.specs import FamilySpec
+
+    plain = ("toy", frozenset())
+    by_hand = Registry(
+        plugins=(), families={"toy": (FamilySpec("toy"), "aaa-toy")}, table={plain: {Task.TEXT2IMG: ("fractions:Fraction", "aaa-toy")}}, missing={},
+        classes={"Fraction": ClassEntry("toy", frozenset(), frozenset({Task.TEXT2IMG}), "aaa-toy")}, modifiers={},
+    )
+    r = resolve_identity(Identity("folder", "/m", "Fraction"), "text2img", {}, by_hand)
+    assert (r.family, r.pipeline_class, r.plugin, r.plugin_version) == ("toy", "Fraction", "aaa-toy", "?")
