@@ -277,6 +277,7 @@ def test_a_controlnet_trained_for_another_unet_does_not_fit_and_says_which_entry
     assert controlnet_fits(xl, Identity("folder", "m", "C", configs={"unet": {**UNET, "addition_time_embed_dim": 16}})).startswith(
         "the ControlNetModel was trained for a UNet with addition_time_embed_dim 8, and this checkpoint's UNet has 16 (")
     assert controlnet_fits(cn64, Identity("folder", "m", "C")) is None and controlnet_fits(cn64, None) is None
+    assert controlnet_fits(object(), identity) is None  # nothing with a config to compare: diffusers will say what it is not
     with pytest.raises(ValueError) as error:
         choose_controlnet([])
     assert str(error.value) == "controlnet= got an empty list: pass a ControlNet model, a list of them, or None"
