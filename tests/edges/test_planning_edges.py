@@ -577,6 +577,7 @@ def test_a_hub_repo_is_counted_from_its_file_list_and_headers_at_the_callers_rev
     assert footprint(hub, PLAN, hub={"revision": "v2", "token": "t2"}).components == (
         ComponentBytes("prior", 16, 8, "float16", "safetensors headers", ("prior/d.safetensors",)),)
     assert asked == [("org/sd", "prior/d.safetensors", "v2", "t2")]
+    assert [c.name for c in count_hub("org/prior", PLAN, ["text_encoder"])] == ["text_encoder"]  # no prefix unless asked
 
 
 def test_count_folder_names_each_component_with_the_prefix(tmp_path):
@@ -657,6 +658,7 @@ def test_the_callers_keywords_at_their_edges():
     both = user_plan(PLAN, {"dtype": torch.float16, "torch_dtype": torch.float32})  # diffusers' newer name wins
     assert both.dtype == "float16" and both.reason == "dtype=torch.float16, torch_dtype=torch.float32 as the caller asked; the family's"
     assert user_plan(PLAN, {"torch_dtype": {"default": "int8", "unet": "bfloat16"}}).dtype == "float32"  # no default of ours: float32
+    assert user_plan(PLAN, {"torch_dtype": {"default": torch.bfloat16}}).dtype == "bfloat16"
     assert dict(user_plan(PLAN, {"torch_dtype": {"default": "int8", "unet": "bfloat16"}}).component_dtypes) == {"unet": "bfloat16"}
     assert user_plan(PLAN, {"variant": None}).reason == "variant=None as the caller asked; the family's"
     skipping = replace_plan(skip={"text_encoder", "safety_checker"}, extra={"use_safetensors": True, "low_cpu_mem_usage": False})
