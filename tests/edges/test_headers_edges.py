@@ -361,6 +361,7 @@ def test_plain_header_vouches_for_headers_as_writers_write_them_and_for_nothing_
         {"b": TensorInfo("F16", (2,)), "a": TensorInfo("F32", (1,)), "z": TensorInfo("F16", (0,))}, {"k": "v"}
     )
     assert plain('{"__metadata__":null,\n "a": {"dtype": "U8", "shape": [2, 3], "data_offsets": [0, 6]}}', 6) == ({"a": TensorInfo("U8", (2, 3))}, {})
+    assert plain('{"a":' + e("BF16", "[2]", "[0,4]") + "}", 4) == ({"a": TensorInfo("BF16", (2,))}, {})  # no __metadata__ at all
     refused = [
         ('{"a":' + e("F16", "[2]", "[0,4]") + ',"a":' + e("F16", "[2]", "[4,8]") + "}", 8),  # a name twice
         ('{"a":{"dtype":"F16","dtype":"F16","shape":[2],"data_offsets":[0,4]}}', 4),  # a key twice
