@@ -107,6 +107,7 @@ def test_a_tensor_name_longer_than_the_limit_is_refused(tmp_path):
         (b'{"a": NaN}', "its header is not JSON (NaN is not JSON)"),
         (b'{"a": 1e999}', "its header is not JSON (the number 1e999 is out of range)"),
         (b'{"a": "\\ud800"}', "its header holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not valid JSON text"),
+        (b'{"a": "\\uD800"}', "its header holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not valid JSON text"),  # upper case
         (b'{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}', "its header is a JSON tensor entry, not an object of tensors"),
     ],
 )
@@ -375,3 +376,9 @@ def test_plain_header_vouches_for_headers_as_writers_write_them_and_for_nothing_
         ('{"' + "n" * 1025 + '":' + e("F16", "[1]", "[0,2]") + "}", 2),  # a name past the limit
     ]
     assert [plain(text, data) for text, data in refused] == [None] * len(refused)
+
+
+def test_a_float_shape_equal_to_one_read_before_is_still_refused(tmp_path):
+    # 2.0 == 2 and hashes alike: a shape seen first as [2] must not let [2.0] through as the same shape
+    raw = '{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2.0], "data_offsets": [8, 16]}}'
+    assert _problem(_file(tmp_path, raw, 16)) == "tensor 'b' has a shape that is not a list of non-negative integers under 2**64"
