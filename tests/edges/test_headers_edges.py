@@ -382,3 +382,9 @@ def test_a_float_shape_equal_to_one_read_before_is_still_refused(tmp_path):
     # 2.0 == 2 and hashes alike: a shape seen first as [2] must not let [2.0] through as the same shape
     raw = '{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2.0], "data_offsets": [8, 16]}}'
     assert _problem(_file(tmp_path, raw, 16)) == "tensor 'b' has a shape that is not a list of non-negative integers under 2**64"
+
+
+def test_a_product_reaching_exactly_2_64_overflows_before_a_zero_after_it(tmp_path):
+    # the library multiplies in order with checked_mul: 2**32 * 2**32 overflows, whatever the 0 that follows
+    said = _problem(_file(tmp_path, json.dumps({"a": _t(shape=(2**32, 2**32, 0), offsets=(0, 0))}), 0))
+    assert said == "tensor 'a' has the shape [4294967296, 4294967296, 0] whose size overflows 64 bits"
