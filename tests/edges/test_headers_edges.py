@@ -388,3 +388,17 @@ def test_a_product_reaching_exactly_2_64_overflows_before_a_zero_after_it(tmp_pa
     # the library multiplies in order with checked_mul: 2**32 * 2**32 overflows, whatever the 0 that follows
     said = _problem(_file(tmp_path, json.dumps({"a": _t(shape=(2**32, 2**32, 0), offsets=(0, 0))}), 0))
     assert said == "tensor 'a' has the shape [4294967296, 4294967296, 0] whose size overflows 64 bits"
+
+
+def test_half_a_byte_is_no_whole_tensor_even_when_empty_offsets_would_fit(tmp_path):
+    assert _problem(_file(tmp_path, json.dumps({"a": _t(dtype="F4", shape=(1,), offsets=(0, 0))}), 0)) == "tensor 'a' is 4 bits of F4, not a whole number of bytes"
+
+
+def test_a_fifo_is_refused_as_not_a_safetensors_file(tmp_path):
+    import os
+
+    fifo = tmp_path / "x.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidModelError) as info:
+        read_header(fifo)
+    assert str(info.value) == f"{fifo} is not a regular file (a FIFO, a device or a socket), so it is not a safetensors file. Replace it with the real file."
