@@ -19,6 +19,17 @@ STORE = Path(__file__).resolve().parent / "work" / "tiny-checkpoints"
 def pytest_configure(config) -> None:
     _memoise_tiny_checkpoints()
     _memoise_plugin_installs()
+    _forget_the_registry()
+
+
+def _forget_the_registry() -> None:
+    """Each mutant's session starts with no registry built: its process is forked from mutmut's, which ran the tests
+    unmutated and kept the registry they built, so a mutant of registry.build or get_registry would never run."""
+    import sys
+
+    registry = sys.modules.get("autopipe_core.registry")
+    if registry is not None:
+        registry._cache.clear()  # the module's own cache; no public way to empty it, as nothing else needs one
 
 
 def _memoise_plugin_installs() -> None:
