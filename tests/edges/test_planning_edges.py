@@ -648,6 +648,9 @@ def test_the_callers_keywords_reach_the_count(tiny_sd):
     counted = {c.name: (c.nbytes, c.source.split(" (")[0]) for c in mine.footprint.components}
     assert counted == {"unet": (sizes["unet"], "safetensors headers"), "vae": (sizes["vae"], "safetensors headers"),
                        "text_encoder": (24, "the object passed in, as it is"), "controlnet": (8, "the object passed in, as it is")}
+    assert "vae" not in {c.name for c in plan(resolution, _cuda(8 * GiB), kwargs={"vae": None}).footprint.components}  # None: not loaded
+    bare = plan(replace(resolution, identity=None), _cuda(8 * GiB))  # a resolution made without its identity: nothing to count
+    assert (bare.footprint.components, bare.plan.placement, bare.rule) == ((), "device", "device")
     wide = plan(resolution, _cuda(8 * GiB), width=768, height=384).footprint.activation
     assert (wide.width, wide.height) == (768, 384) and wide.nbytes == GiB // 2 + GiB * 768 * 384 // (512 * 512)
 
