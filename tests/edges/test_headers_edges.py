@@ -402,3 +402,12 @@ def test_a_fifo_is_refused_as_not_a_safetensors_file(tmp_path):
     with pytest.raises(InvalidModelError) as info:
         read_header(fifo)
     assert str(info.value) == f"{fifo} is not a regular file (a FIFO, a device or a socket), so it is not a safetensors file. Replace it with the real file."
+
+
+def test_a_small_file_that_is_a_folder_is_named_by_its_label(tmp_path):
+    from autopipe_core.files import read_capped
+
+    (tmp_path / "config.json").mkdir()
+    with pytest.raises(InvalidModelError) as info:
+        read_capped(tmp_path / "config.json", "a config file", 16, "unet/config.json")
+    assert str(info.value) == "unet/config.json is a folder, not a config file"
