@@ -173,6 +173,8 @@ def sample(size: int, seed: int) -> list[str]:
     import random
 
     names = sorted(name for meta in Path("mutants").rglob("*.py.meta") for name in json.loads(meta.read_text())["exit_code_by_key"])
+    if not names:
+        raise SystemExit("no mutants generated yet: mutmut generates them at the start of a run (make mutate, or run.py run NAME)")
     return sorted(random.Random(seed).sample(names, min(size, len(names))))
 
 
