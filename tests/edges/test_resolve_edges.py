@@ -25,6 +25,21 @@ def site(tmp_path, monkeypatch):
     return folder
 
 
+def _toy_family(site, dist, row='Task.TEXT2IMG: "fractions:Fraction"', version="1.0", requires=()):
+    """A toy plugin registering the family "toy" and one row of it (`row`: the row's task-to-class entries, as source)."""
+    return install(site, dist, f"""
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("toy")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("toy", {{{row}}})]
+""", version=version, requires=requires)
+
+
 def test_the_words_resolution_builds_its_advice_from():
     assert [_article(w) for w in ("inpainting-only", "edit", "Other", "x", "union")] == ["an", "an", "an", "a", "a"]
     assert _label("stable-diffusion", frozenset()) == "stable-diffusion"
@@ -188,17 +203,7 @@ def test_allow_pickle_alone_opens_a_pickle_checkpoint(tmp_path):
 
 
 def test_a_class_nobody_handles_lists_every_family_installed(tmp_path, site, monkeypatch):
-    toy = install(site, "aaa-listed", """
-from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
-
-@hookimpl
-def autopipe_families():
-    return [FamilySpec("toy")]
-
-@hookimpl
-def autopipe_pipelines():
-    return [PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})]
-""")
+    toy = _toy_family(site, "aaa-listed")
     monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{toy}")
     folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
     with pytest.raises(UnsupportedModelError, match=rf"\. Families installed: stable-diffusion \(autopipe-sd\), toy \({toy}\)\. If a plugin"):
@@ -310,34 +315,14 @@ def autopipe_pipelines():
 
 
 def test_resolve_identity_reads_the_registry_it_is_given(site):
-    toy = install(site, "aaa-given", """
-from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
-
-@hookimpl
-def autopipe_families():
-    return [FamilySpec("toy")]
-
-@hookimpl
-def autopipe_pipelines():
-    return [PipelineRow("toy", {Task.TEXT2IMG: "fractions:Fraction"})]
-""", version="2.5")
+    toy = _toy_family(site, "aaa-given", version="2.5")
     given = registry_module.build(frozenset({toy}))
     r = resolve_identity(Identity("folder", "/m", "Fraction"), "text2img", {}, given)  # the current registry (autopipe-sd) has no toy
     assert (r.family, r.pipeline_class, r.plugin, r.plugin_version) == ("toy", "Fraction", toy, "2.5")
 
 
 def _one_class_toy(site, dist, ref, requires=()):
-    return install(site, dist, f"""
-from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
-
-@hookimpl
-def autopipe_families():
-    return [FamilySpec("toy")]
-
-@hookimpl
-def autopipe_pipelines():
-    return [PipelineRow("toy", {{Task.TEXT2IMG: {ref!r}, Task.IMG2IMG: "fractions:Fraction"}})]
-""", version="1.4", requires=requires)
+    return _toy_family(site, dist, f'Task.TEXT2IMG: {ref!r}, Task.IMG2IMG: "fractions:Fraction"', version="1.4", requires=requires)
 
 
 def test_a_class_that_cannot_be_imported_is_the_plugins_error_or_the_library_version_it_needs(tmp_path, site, monkeypatch):
