@@ -52,11 +52,11 @@ def prepare() -> None:
             link.symlink_to(package.parent)
     # setup.cfg, with every plugin's pyproject.toml added to also_copy: the tests that check the install-hint table
     # against the repository's plugins list them from plugins/*/pyproject.toml beside their own copy under mutants/.
+    tomls = [p.relative_to(ROOT) for p in sorted(ROOT.glob("plugins/*/pyproject.toml"))]
     config = (HERE / "setup.cfg").read_text()
-    tomls = "".join(f"\n    {p.relative_to(ROOT)}" for p in sorted(ROOT.glob("plugins/*/pyproject.toml")))
-    (WORK / "setup.cfg").write_text(config.replace("also_copy =", "also_copy =" + tomls, 1))
-    for toml in ROOT.glob("plugins/*/pyproject.toml"):  # mutmut copies a file into a folder it expects to exist
-        (WORK / "mutants" / toml.parent.relative_to(ROOT)).mkdir(parents=True, exist_ok=True)
+    (WORK / "setup.cfg").write_text(config.replace("also_copy =", "also_copy =" + "".join(f"\n    {p}" for p in tomls), 1))
+    for toml in tomls:  # mutmut copies a file into a folder it expects to exist
+        (WORK / "mutants" / toml.parent).mkdir(parents=True, exist_ok=True)
     os.chdir(WORK)
     refresh()
 
