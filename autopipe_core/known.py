@@ -48,15 +48,14 @@ def install_command(distributions: list[str] | tuple[str, ...]) -> str:
     return _data()["install"].format(paths=" ".join(f"./plugins/{d}" for d in distributions), names=" ".join(distributions))
 
 
-def install_hint(class_names: tuple[str, ...], installed: set[str]) -> str | None:
-    """The install line for the first known class among these names, listing only what is not installed."""
+def plugins_needed(class_names: tuple[str, ...], loaded: set[str]) -> tuple[str, ...]:
+    """The distributions the first known class among these names needs that are not `loaded` (empty: none, or no class known)."""
     classes = known_classes()
     for name in class_names:
         needed = classes.get(name)
         if needed:
-            missing = [d for d in needed if d not in installed]
-            return install_command(missing) if missing else None
-    return None
+            return tuple(d for d in needed if d not in loaded)
+    return ()
 
 
 def install_hint_for_any_family() -> str:

@@ -371,14 +371,27 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[str,
     return hooks
 
 
+def _found() -> list[_Found]:
+    found = _scan()
+    if found is None:
+        found = [_Found(ep.name, ep.value, *_dist_facts(ep), ep=ep) for ep in _entry_points()]
+    return found
+
+
+def installed() -> frozenset[str]:
+    """The normalised names of the distributions that offer an entry point in autopipe's group, whatever AUTOPIPE_PLUGINS says.
+
+    Read the way :func:`discover` reads them, without importing any: an error
+    uses it to tell a plugin AUTOPIPE_PLUGINS leaves out from one not installed.
+    """
+    return frozenset(f.dist for f in _found())
+
+
 def discover(allowed: frozenset[str] | None) -> tuple[pluggy.PluginManager, tuple[PluginInfo, ...]]:
     """Load every allowed plugin into a fresh manager; report each, working or not."""
     pm = new_manager()
     infos: list[PluginInfo] = [PluginInfo(CORE, _core_version(), "autopipe_core.builtin", _register(pm, builtin, CORE))]
-    found = _scan()
-    if found is None:
-        found = [_Found(ep.name, ep.value, *_dist_facts(ep), ep=ep) for ep in _entry_points()]
-    for ep in sorted(found, key=lambda f: (f.dist, f.name)):
+    for ep in sorted(_found(), key=lambda f: (f.dist, f.name)):
         dist, version = ep.dist, ep.version
         if allowed is not None and dist not in allowed:
             continue

@@ -26,6 +26,7 @@ import pluggy
 from . import plugins as _plugins
 from .answers import CHECKS, LOADING_HOOKS
 from .errors import AutopipeError, PluginError
+from .known import install_command
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
 
@@ -275,6 +276,49 @@ def _settings() -> tuple:
     prefer = tuple(_plugins.normalize(p.strip()) for p in os.environ.get(ENV_PREFER, "").split(",") if p.strip())
     strict = os.environ.get(ENV_STRICT, "").strip().lower() in ("1", "true", "yes", "on")
     return _plugins.allowed_from_env(), prefer, strict
+
+
+def not_loaded(distributions: Iterable[str], registry: Registry) -> tuple[str, str]:
+    """Why these plugins, which a checkpoint needs, are not in `registry`, and what to do: ``(state, advice)``.
+
+    ``state`` is "not installed", or "not loaded" where one is installed but
+    AUTOPIPE_PLUGINS leaves it out (a typo there, or a setting left from a
+    test, must not send the user to pip for what they already have) or it
+    failed to load; ``advice`` says, in that order, to add those left out to
+    AUTOPIPE_PLUGINS, to read ``autopipe plugins`` for those that failed, and
+    gives the install line for the rest.
+    """
+    distributions = list(distributions)
+    failed = [d for d in distributions if any(p.distribution == d and not p.ok for p in registry.plugins)]
+    left = [d for d in distributions if d not in failed and d in left_out()]
+    absent = [d for d in distributions if d not in failed and d not in left]
+    advice = []
+    if left:
+        one = len(left) == 1
+        advice.append(
+            f"{', '.join(left)} {'is' if one else 'are'} installed but {_plugins.ENV_PLUGINS}={os.environ[_plugins.ENV_PLUGINS]!r} "
+            f"leaves {'it' if one else 'them'} out: add {'it' if one else 'them'} to {_plugins.ENV_PLUGINS}, "
+            f"or unset {_plugins.ENV_PLUGINS} to load every installed plugin."
+        )
+    if failed:
+        advice.append(f"{', '.join(failed)} {'is' if len(failed) == 1 else 'are'} installed but failed to load: `autopipe plugins` says why.")
+    if absent:
+        advice.append(f"Install {'it' if len(absent) == 1 else 'them'} with: {install_command(absent)}")
+    return ("not loaded" if left or failed else "not installed"), " ".join(advice)
+
+
+def left_out() -> tuple[str, ...]:
+    """The installed plugins AUTOPIPE_PLUGINS does not name, so not loaded (none when it is unset), sorted."""
+    allowed = _plugins.allowed_from_env()
+    return () if allowed is None else tuple(sorted(_plugins.installed() - allowed))
+
+
+def not_installed_settings() -> dict[str, tuple[str, ...]]:
+    """Names in AUTOPIPE_PLUGINS and AUTOPIPE_PREFER that are no installed plugin (a typo: the setting then does nothing)."""
+    installed = _plugins.installed() | {_plugins.CORE}
+    allowed, prefer, _ = _settings()
+    named = {_plugins.ENV_PLUGINS: sorted(allowed or ()), ENV_PREFER: list(prefer)}
+    return {setting: tuple(n for n in names if n not in installed) for setting, names in named.items() if any(n not in installed for n in names)}
 
 
 def built() -> Registry | None:

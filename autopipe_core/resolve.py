@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 from . import refusals, sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
-from .known import install_command, install_hint, known_modifiers, known_rows
+from .known import known_modifiers, known_rows, plugins_needed
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
-from .registry import Registry, get_registry
+from .registry import Registry, get_registry, not_installed_settings, not_loaded
 from .specs import Identity, class_name, import_class
 from .tasks import Task
 
@@ -71,6 +71,10 @@ def _wanted(registry: Registry):
     return wanted
 
 
+#: Up to this many, the families installed are named in the message for a class no plugin handles; beyond, counted.
+LISTED_FAMILIES = 8
+
+
 def _installed(registry: Registry) -> set[str]:
     return {p.distribution for p in registry.plugins if p.ok}
 
@@ -101,14 +105,17 @@ def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelEr
         holder = "" if identity.origin == "pipeline" else f"{identity.reference} holds "
         return UnsupportedModelError(f"{holder}{identity.class_name} (family {family}, plugin {plugin}): {reason}")
     where = "" if identity.origin == "pipeline" else f" (from {identity.reference})"
-    hint = install_hint(names, _installed(registry))
-    if hint:
-        return UnsupportedModelError(
-            f"{identity.class_name}{where} is handled by a plugin that is not installed. Install it with: {hint}"
-        )
-    families = ", ".join(f"{f} ({p})" for f, (_, p) in sorted(registry.families.items())) or "none"
+    needed = plugins_needed(names, _installed(registry))
+    if needed:
+        state, advice = not_loaded(needed, registry)
+        return UnsupportedModelError(f"{identity.class_name}{where} is handled by a plugin that is {state}. {advice}")
+    if len(registry.families) > LISTED_FAMILIES:
+        families = f"{len(registry.families)}, from {len({p for _, p in registry.families.values()})} plugins"
+    else:
+        families = ", ".join(f"{f} ({p})" for f, (_, p) in sorted(registry.families.items())) or "none"
+    typos = "".join(f" {setting} names {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed." for setting, names in not_installed_settings().items())
     return UnsupportedModelError(
-        f"no installed autopipe plugin handles {identity.class_name}{where}. Families installed: {families}. "
+        f"no installed autopipe plugin handles {identity.class_name}{where}. Families installed: {families}.{typos} "
         "If a plugin exists for this model, pip install it; `autopipe plugins` lists what is loaded and what failed."
     )
 
@@ -126,7 +133,8 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
             modifiers = registered[0].apply(modifiers, value)
         elif kwarg in known_modifiers() and value is not None:
             dist = known_modifiers()[kwarg]
-            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is not installed. Install it with: {install_command([dist])}")
+            state, advice = not_loaded([dist], registry)
+            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is {state}. {advice}")
         elif kwarg not in LOADING_OPTIONS and kwarg not in HUB_OPTIONS:
             import difflib
 
@@ -172,7 +180,7 @@ def resolve_identity(identity: Identity, task: Task | str, kwargs: Mapping[str, 
     if not row and (entry.family, modifiers) not in registry.missing:
         combos = sorted(refusals.label(f, m) for f, m in registry.table if f == entry.family)
         needed = [d for d in known_rows().get("+".join([entry.family, *sorted(modifiers)]), ()) if d not in _installed(registry)]
-        hint = f" The plugin that has it is not installed: {install_command(needed)}" if needed else ""
+        hint = " The plugin that has it is {}. {}".format(*not_loaded(needed, registry)) if needed else ""
         raise UnsupportedModelError(f"{identity.reference}: there is no {label} pipeline. Combinations available: {'; '.join(combos)}.{hint}")
     matching = [v for v in spec.variants if v.matches(identity.configs)]
     if task not in row:

@@ -67,7 +67,7 @@ GENERATE_MISTAKES = [
     (["--task", "text2img", "--size", "-5"], "--size must be from 8", 2),
     (["--task", "txt2imgg"], "unknown task 'txt2imgg': use one of text2img, img2img, inpaint", 2),
     (["--task", "text2img", "--family", "nope"], "argument --family: no family 'nope'. Installed: stable-diffusion (autopipe plugins lists them)", 2),
-    (["--task", "text2img", "--family", "stable-diffusion-xl"], "the family 'stable-diffusion-xl' is autopipe-sdxl's, which is not installed. Install it with: pip install ./plugins/autopipe-sdxl", 2),
+    (["--task", "text2img", "--family", "stable-diffusion-xl"], "the family 'stable-diffusion-xl' is autopipe-sdxl's, which is not loaded. autopipe-sdxl is installed but AUTOPIPE_PLUGINS='autopipe-sd' leaves it out", 2),
     (["--task", "text2img", "--family", "stable-difusion"], "no family 'stable-difusion' (did you mean 'stable-diffusion'?)", 2),
     (["--task", "text2img", "--seed", "x"], "--seed must be a whole number", 2),
 ]

@@ -29,10 +29,12 @@ def test_every_class_a_shipped_plugin_registers_has_an_install_hint_naming_it():
 
 
 def test_the_hint_names_an_install_that_works_today():
-    hint = known.install_hint(("StableDiffusionXLPipeline",), {"autopipe-core"})
+    needed = known.plugins_needed(("StableDiffusionXLPipeline",), {"autopipe-core"})
+    assert needed == ("autopipe-sdxl",)
+    hint = known.install_command(needed)
     assert hint.startswith("pip install ./plugins/autopipe-sdxl") and "not on PyPI" in hint
     assert all((ROOT / "plugins" / d / "pyproject.toml").is_file() for dists in known.known_classes().values() for d in dists)
-    assert known.install_hint(("StableDiffusionXLPipeline",), {"autopipe-sdxl"}) is None
+    assert known.plugins_needed(("StableDiffusionXLPipeline",), {"autopipe-sdxl"}) == ()
 
 
 def test_every_known_class_exists_in_diffusers_or_is_an_old_name_a_family_recognises():

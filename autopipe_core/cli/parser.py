@@ -72,11 +72,12 @@ def family(installed: Sequence[str]) -> Callable[[str], str]:
             return text
         import difflib
 
-        from ..known import install_command, known_families
+        from ..known import known_families
+        from ..registry import get_registry, not_loaded
 
         plugin = known_families().get(text)
         if plugin is not None:
-            raise argparse.ArgumentTypeError(f"the family {text!r} is {plugin}'s, which is not installed. Install it with: {install_command([plugin])}")
+            raise argparse.ArgumentTypeError("the family {!r} is {}'s, which is {}. {}".format(text, plugin, *not_loaded([plugin], get_registry())))
         near = difflib.get_close_matches(text, list(installed) + list(known_families()), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise argparse.ArgumentTypeError(f"no family {text!r}{hint}. Installed: {', '.join(installed) or 'none'} (autopipe plugins lists them)")

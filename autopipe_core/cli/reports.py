@@ -68,9 +68,10 @@ def _print_json(value: Any) -> None:
 def plugins(args: argparse.Namespace) -> int:
     from ..dependencies import unmet
     from ..plugins import SLOW_IMPORT_SECONDS
-    from ..registry import get_registry
+    from ..registry import get_registry, left_out, not_installed_settings
 
     registry = get_registry()
+    settings = {"left_out": list(left_out()), "not_installed": {k: list(v) for k, v in not_installed_settings().items()}}
     rows = []
     for p in registry.plugins:
         needs = unmet(p.distribution) if p.distribution != "autopipe-core" else ()
@@ -99,7 +100,7 @@ def plugins(args: argparse.Namespace) -> int:
             r["unimportable"] = [{"class": c.class_ref, "error": c.error} for c in problems if c.plugin == r["distribution"]]
     status = 1 if problems or (args.check and any(r["unmet"] for r in rows)) else 0
     if args.json:
-        _print_json({"plugins": rows, "conflicts": conflicts})
+        _print_json({"plugins": rows, "conflicts": conflicts, **settings})
         return status
     for r in rows:
         health = "BROKEN" if r["error"] is not None else "unmet requirements" if r["unmet"] else "ok"
@@ -120,6 +121,10 @@ def plugins(args: argparse.Namespace) -> int:
             print(f"    cannot import {c['class']}: {c['error']}")
     for c in conflicts:
         print(f"conflict: {c['what']} registered by {', '.join([c['winner'], *c['losers']])}; {c['winner']} wins (set AUTOPIPE_PREFER to choose)")
+    if settings["left_out"]:
+        print(f"left out by AUTOPIPE_PLUGINS (installed, not loaded): {', '.join(settings['left_out'])}")
+    for setting, names in settings["not_installed"].items():
+        print(f"{setting} names {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed")
     if args.check:
         print(f"checked: {'every registered class imports' if not problems else f'{len(problems)} registered class(es) cannot be imported'}")
     return status

@@ -147,15 +147,15 @@ def test_install_command_lists_every_distribution_by_its_folder():
     assert known.install_command(["autopipe-sd", "autopipe-controlnet"]).startswith("pip install ./plugins/autopipe-sd ./plugins/autopipe-controlnet  (")
 
 
-def test_install_hint_names_only_what_is_missing_and_nothing_when_all_is_installed():
+def test_plugins_needed_names_only_what_is_not_loaded_and_nothing_when_all_is():
     sd = known.known_classes()["StableDiffusionPipeline"]
     assert sd == ("autopipe-sd",)
-    assert known.install_hint(("NoSuchClass", "StableDiffusionPipeline"), set()) == known.install_command(["autopipe-sd"])
-    assert known.install_hint(("StableDiffusionPipeline",), {"autopipe-sd"}) is None
-    assert known.install_hint(("NoSuchClass",), set()) is None
+    assert known.plugins_needed(("NoSuchClass", "StableDiffusionPipeline"), set()) == ("autopipe-sd",)
+    assert known.plugins_needed(("StableDiffusionPipeline",), {"autopipe-sd"}) == ()
+    assert known.plugins_needed(("NoSuchClass",), set()) == ()
     cn = known.known_classes()["StableDiffusionControlNetPipeline"]
     assert set(cn) == {"autopipe-sd", "autopipe-controlnet"}
-    assert known.install_hint(("StableDiffusionControlNetPipeline",), {"autopipe-sd"}) == known.install_command(["autopipe-controlnet"])
+    assert known.plugins_needed(("StableDiffusionControlNetPipeline",), {"autopipe-sd"}) == ("autopipe-controlnet",)
 
 
 def test_known_families_name_each_familys_own_plugin():
