@@ -34,13 +34,15 @@ from .registry import Registry, ask, get_registry
 from .specs import Detection, Identity, class_name
 
 HOOK = "autopipe_detect"
-CONVERT_HINT = (
+#: How to get a safetensors file from a pickle: said whenever a pickle is refused or cannot be read.
+CONVERT = (
     "Convert it to .safetensors once, in an environment where you trust the file, e.g. "
     "`python -c \"import torch, safetensors.torch as st; sd = torch.load('IN.ckpt', weights_only=True); "
     "sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in sd.items()}, 'OUT.safetensors')\"`, "
-    "or download the .safetensors version of the checkpoint. To load it as it is, pass allow_pickle=True "
-    "(torch then reads it with weights_only=True)."
+    "or download the .safetensors version of the checkpoint."
 )
+#: CONVERT, and the opt-in: said where a pickle is refused, never where allow_pickle was passed already.
+CONVERT_HINT = f"{CONVERT} To load it as it is, pass allow_pickle=True (torch then reads it with weights_only=True)."
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def pickle_header(path: Path) -> SafetensorsHeader:
     try:
         obj = torch.load(path, map_location="meta", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds; all mean "cannot read it safely"
-        raise InvalidModelError(f"{path}: torch could not read it with weights_only=True ({type(exc).__name__}: {str(exc)[:200]}). {CONVERT_HINT}") from exc
+        raise InvalidModelError(f"{path}: torch could not read it with weights_only=True ({type(exc).__name__}: {str(exc)[:200]}). {CONVERT}") from exc
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise InvalidModelError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
@@ -150,9 +152,12 @@ def read(path: str | os.PathLike[str], allow_pickle: bool = False) -> Safetensor
     """
     path = Path(path)
     with opened(path, "a checkpoint file") as f:
+        size = os.fstat(f.fileno()).st_size
         try:
-            return parse_header(f, os.fstat(f.fileno()).st_size, str(path))
+            return parse_header(f, size, str(path))
         except InvalidModelError:
+            if size == 0 and path.suffix.lower() in PICKLE_SUFFIXES:  # nothing in it: neither a pickle to refuse nor to read
+                raise InvalidModelError(f"{path} is empty (0 bytes): a download or copy that did not finish leaves such a file. Fetch it again.") from None
             f.seek(0)
             first = f.read(8)
             what = sniff_pickle(first, f)

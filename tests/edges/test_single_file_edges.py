@@ -14,7 +14,7 @@ from autopipe_core import Detection, InvalidModelError, UnsafeCheckpointError, U
 from autopipe_core import registry as registry_module
 from autopipe_core import single_file
 from autopipe_core.headers import TensorInfo, read_header, write_header
-from autopipe_core.single_file import CONVERT_HINT, Report, Verdict, sniff_pickle
+from autopipe_core.single_file import CONVERT, CONVERT_HINT, Report, Verdict, sniff_pickle
 
 PIPE = "diffusers:StableDiffusionPipeline"
 
@@ -127,7 +127,18 @@ def test_allow_pickle_reads_shapes_and_refuses_what_torch_will_not_read_safely(t
     with pytest.raises(InvalidModelError) as info:
         single_file.read(evil, allow_pickle=True)
     assert str(info.value).startswith(f"{evil}: torch could not read it with weights_only=True (UnpicklingError: ")
-    assert str(info.value).endswith(CONVERT_HINT)
+    assert str(info.value).endswith(CONVERT) and "pass allow_pickle" not in str(info.value)  # it was passed: no advice to pass it
+
+
+@pytest.mark.parametrize("name", ["empty.ckpt", "empty.bin", "empty.pt", "empty.pth"])
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_an_empty_file_with_a_pickle_suffix_is_said_empty_not_refused_as_a_pickle(tmp_path, name, allow_pickle):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(InvalidModelError) as info:
+        single_file.read(path, allow_pickle=allow_pickle)
+    assert type(info.value) is InvalidModelError
+    assert str(info.value) == f"{path} is empty (0 bytes): a download or copy that did not finish leaves such a file. Fetch it again."
 
 
 DETECTS = """
@@ -266,7 +277,7 @@ def test_allow_pickle_never_unpickles_code_even_when_the_environment_forces_torc
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch honours it only where weights_only is not passed
     with pytest.raises(InvalidModelError) as info:
         single_file.read(path, allow_pickle=True)
-    assert str(info.value) == f"{path}: torch could not read it with weights_only=True ({type(cause).__name__}: {str(cause)[:200]}). {CONVERT_HINT}"
+    assert str(info.value) == f"{path}: torch could not read it with weights_only=True ({type(cause).__name__}: {str(cause)[:200]}). {CONVERT}"
 
 
 def test_a_plugins_typed_error_is_its_verdict_word_for_word_and_the_plugins_after_it_answer(site, tmp_path):
