@@ -272,6 +272,8 @@ def scan(root: str | os.PathLike[str], registry: Registry | None = None, allow_p
     """
     from .errors import ModelNotFoundError
 
+    if os.fspath(root) == "":  # Path("") is the working folder: scanning it unasked could take long
+        raise ModelNotFoundError("'' is an empty path: pass the folder to scan ('.' for the working folder).")
     registry = registry or get_registry()
     start = Path(os.path.expanduser(os.fspath(root)))
     try:

@@ -481,6 +481,8 @@ def local_path(model: str | os.PathLike[str]) -> Path | None:
     a path the system cannot follow (a symlink loop, no permission).
     """
     text = os.fspath(model)
+    if text == "":  # realpath("") is the working folder; diffusers takes "" for a hub repo id and fails there
+        raise ModelNotFoundError("'' is an empty model reference: pass a diffusers folder, a single-file checkpoint or a hub repo id ('org/name').")
     if text.startswith("~"):
         text = os.path.expanduser(text)
     try:

@@ -77,7 +77,14 @@ def test_shap_e_is_unsupported_naming_the_class(tmp_path):
     assert "pip install autopipe" not in str(info.value)  # no plugin of this project would handle it
 
 
-def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path):
+@pytest.fixture
+def only_sd_installed(monkeypatch):
+    """As in an environment where autopipe-sd is the only plugin installed (tests/test_install_alone.py has the real one):
+    the others are then not installed, rather than left out by AUTOPIPE_PLUGINS (tests/test_plugin_settings.py)."""
+    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset({"autopipe-sd"}))
+
+
+def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path, only_sd_installed):
     folder = write_model_index(tmp_path / "sdxl", "StableDiffusionXLPipeline")
     with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-sdxl"):
         resolve(folder, "text2img")
@@ -85,11 +92,12 @@ def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path):
 
 def test_with_no_plugin_at_all_sd_names_autopipe_sd(monkeypatch, tiny_sd):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
+    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset())
     with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-sd"):
         resolve(tiny_sd, "text2img")
 
 
-def test_controlnet_without_its_plugin_says_to_install_it(tiny_sd):
+def test_controlnet_without_its_plugin_says_to_install_it(tiny_sd, only_sd_installed):
     with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-controlnet"):
         resolve(tiny_sd, "text2img", controlnet=object())
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from layouts import write_model_index
 
 from autopipe_core import InvalidModelError, ModelNotFoundError, UnsupportedModelError, UntrustedCodeError
-from autopipe_core import sources
+from autopipe_core import resolve, sources
 from autopipe_core.sources import ComponentFolderError
 
 WANT_UNET = lambda names: ("unet",)  # noqa: E731
@@ -163,6 +164,25 @@ def test_local_paths_are_canonical_or_absent_or_refused(tmp_path, monkeypatch):
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(ModelNotFoundError, match=f"cannot follow the path {tmp_path / 'loop'}: .*Check the links in it\\."):
         sources.local_path(tmp_path / "loop")
+
+
+def test_an_empty_reference_is_refused_not_read_as_the_working_folder(tmp_path, monkeypatch):
+    # os.path.realpath("") is the working folder; diffusers takes "" for a hub repo id and fails there
+    write_model_index(tmp_path, "StableDiffusionPipeline", unet={"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32})
+    monkeypatch.chdir(tmp_path)
+    empty = ""
+    message = "'' is an empty model reference: pass a diffusers folder, a single-file checkpoint or a hub repo id ('org/name')."
+    for call in (sources.local_path, lambda m: sources.identify(m, WANT_UNET), lambda m: resolve(m, "text2img")):
+        with pytest.raises(ModelNotFoundError) as info:
+            call(empty)
+        assert str(info.value) == message
+    assert sources.local_path(Path("")) == tmp_path.resolve()  # a Path("") is Path("."): the working folder, said as such
+    from autopipe_core.scan import scan
+
+    with pytest.raises(ModelNotFoundError) as info:
+        scan(empty)
+    assert str(info.value) == "'' is an empty path: pass the folder to scan ('.' for the working folder)."
+    assert [s.path for s in scan(".")] == ["."] and scan(".")[0].family == "stable-diffusion"
 
 
 def test_identify_says_what_a_reference_is_not(tmp_path):
