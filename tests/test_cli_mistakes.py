@@ -162,10 +162,28 @@ def test_a_normal_run_prints_no_other_librarys_noise(tmp_path):
     assert "built " in out.stderr and "  import the class (torch and diffusers: imported by the build above) ..." in out.stdout
 
 
-def test_with_no_family_plugin_installed_the_demo_says_what_to_install():
+def test_with_every_family_plugin_left_out_the_demo_says_so_not_what_to_install():
+    from autopipe_core.plugins import installed
+
     out = _cli("demo", AUTOPIPE_PLUGINS="")
-    _one_line_error(out, "no family plugin is installed, so there is no model to run.", 2)
-    assert "pip install ./plugins/autopipe-sd" in out.stderr
+    every = sorted(installed())
+    _one_line_error(
+        out, f"no family plugin is loaded, so there is no model to run: AUTOPIPE_PLUGINS='' leaves out the {len(every)} installed "
+        f"({', '.join(every)}). Name one there (e.g. autopipe-sd), or unset AUTOPIPE_PLUGINS.", 2)
+    assert "pip install" not in out.stderr
+
+
+def test_with_no_family_plugin_installed_the_demo_says_what_to_install(monkeypatch):
+    from autopipe_core.cli.running import model_or_tiny
+
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
+    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset())  # as in an environment with the core alone
+    with pytest.raises(Exception) as info:
+        model_or_tiny(None, None)
+    assert str(info.value) == (
+        "no family plugin is installed, so there is no model to run. Install one, e.g. the Stable Diffusion family: "
+        "pip install ./plugins/autopipe-sd  (from a clone of the autopipe repository: its plugins are not on PyPI; see its README)."
+    )
 
 
 def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_was_made(tmp_path):

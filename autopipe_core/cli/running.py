@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,16 @@ def _note(message: str) -> None:
 
 def _no_family() -> UsageError:
     from ..known import install_hint_for_any_family
+    from ..registry import left_out
+    from ..settings import PLUGINS
 
+    out = left_out()
+    if out:  # installed, but the setting leaves them out: pip would install nothing new
+        example = "autopipe-sd" if "autopipe-sd" in out else out[0]
+        return UsageError(
+            f"no family plugin is loaded, so there is no model to run: {PLUGINS}={os.environ[PLUGINS]!r} leaves out the {len(out)} "
+            f"installed ({', '.join(out)}). Name one there (e.g. {example}), or unset {PLUGINS}."
+        )
     return UsageError(f"no family plugin is installed, so there is no model to run. {install_hint_for_any_family()}")
 
 
