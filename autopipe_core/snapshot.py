@@ -44,6 +44,9 @@ FORMAT = 1
 ENV_CACHE = "AUTOPIPE_CACHE"
 #: The settings the registry is built from (registry.py reads them): part of a snapshot's key.
 SETTINGS = ("AUTOPIPE_PLUGINS", "AUTOPIPE_PREFER", "AUTOPIPE_STRICT")
+#: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
+#: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
+KEEP = 32
 #: What stands for :data:`autopipe_core.specs.PRESENT` in a saved value (marshal cannot hold that object).
 PRESENT_MARK = Ellipsis
 
@@ -202,4 +205,19 @@ def save(registry: object) -> str | None:
         write_atomic(path, lambda f: f.write(marshal.dumps(data)))
     except (OSError, ValueError):
         return None
+    _prune(os.path.dirname(path))
     return path
+
+
+def _prune(folder: str) -> None:
+    """Remove all but the :data:`KEEP` most recently saved snapshots in `folder` (another process may race: quietly)."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [(e.stat().st_mtime_ns, e.path) for e in entries if e.name.endswith(".marshal") and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for _, path in sorted(found, reverse=True)[KEEP:]:
+        try:
+            os.remove(path)
+        except OSError:
+            pass

@@ -166,6 +166,22 @@ def test_a_snapshot_is_used_only_while_what_it_was_built_from_is_unchanged(every
     assert snapshot.load() is None
 
 
+def test_the_snapshot_folder_keeps_the_newest_snapshots_only(every_plugin):
+    # One snapshot per environment and settings: without a bound, every venv and AUTOPIPE_PLUGINS value ever used stays.
+    folder = Path(snapshot.path_for(snapshot.key())).parent
+    old = [folder / f"{i:08x}.marshal" for i in range(snapshot.KEEP + 5)]
+    for i, path in enumerate(old):
+        path.write_bytes(b"x")
+        os.utime(path, ns=(0, (i + 1) * 10**9))  # oldest first, all older than the one saved below
+    other = folder / "notes.txt"
+    other.write_text("not a snapshot")
+    saved = snapshot.save(get_registry())
+    kept = sorted(p.name for p in folder.glob("*.marshal"))
+    assert len(kept) == snapshot.KEEP and Path(saved).name in kept
+    assert kept == sorted([Path(saved).name, *(p.name for p in old[-(snapshot.KEEP - 1):])])
+    assert other.read_text() == "not a snapshot" and snapshot.load() is not None
+
+
 def test_a_family_whose_rules_are_not_plain_data_is_opaque(every_plugin):
     from autopipe_core.specs import FamilySpec, Variant
 
