@@ -20,11 +20,11 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import builtin, hookspecs
+from . import builtin, hookspecs, settings
 from ._version import __version__
 
 ENTRY_POINT_GROUP = "autopipe.plugins"
-ENV_PLUGINS = "AUTOPIPE_PLUGINS"
+ENV_PLUGINS = settings.PLUGINS
 CORE = "autopipe-core"
 
 #: A plugin whose import takes longer than this many seconds is flagged "slow import" by

@@ -19,7 +19,7 @@ runs, which also saves a fresh snapshot. So the full path stays the one
 source of every message, and a test compares the two on every checkpoint
 there is (tests/test_quick.py).
 
-Imports: ``os``, ``sys``, ``json``, ``stat`` and the snapshot; no typing, no
+Imports: ``os``, ``sys``, ``json``, ``stat``, the settings and the snapshot; no typing, no
 dataclasses, no argparse, no pluggy, no plugin.
 """
 
@@ -29,7 +29,7 @@ import json
 import os
 import stat
 
-from . import snapshot
+from . import settings, snapshot
 from .refusals import label, no_pipeline, variant_cannot
 from .tasks import Task
 
@@ -50,7 +50,7 @@ def answer(argv: list[str]) -> int | None:
     try:
         model, task, as_json = _arguments(argv[1:])
         data = snapshot.load()
-        if data is None or (data["broken"] and (os.environ.get("AUTOPIPE_STRICT") or "").strip().lower() in ("1", "true", "yes", "on")):
+        if data is None or (data["broken"] and settings.strict()):
             return None
         lines = _resolve(data, model, task, as_json)
     except _Miss:

@@ -24,14 +24,15 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from . import plugins as _plugins
+from . import settings
 from .answers import CHECKS, LOADING_HOOKS
 from .errors import AutopipeError, PluginError
 from .known import install_command
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
 
-ENV_PREFER = "AUTOPIPE_PREFER"
-ENV_STRICT = "AUTOPIPE_STRICT"
+ENV_PREFER = settings.PREFER
+ENV_STRICT = settings.STRICT
 
 Key = tuple[str, frozenset]
 
@@ -274,8 +275,7 @@ _building = threading.local()  # .active: this thread is building a registry now
 
 def _settings() -> tuple:
     prefer = tuple(_plugins.normalize(p.strip()) for p in os.environ.get(ENV_PREFER, "").split(",") if p.strip())
-    strict = os.environ.get(ENV_STRICT, "").strip().lower() in ("1", "true", "yes", "on")
-    return _plugins.allowed_from_env(), prefer, strict
+    return _plugins.allowed_from_env(), prefer, settings.strict()
 
 
 def not_loaded(distributions: Iterable[str], registry: Registry) -> tuple[str, str]:

@@ -28,7 +28,7 @@ cache folder (``$AUTOPIPE_CACHE``, else ``$XDG_CACHE_HOME/autopipe``, else
 ``~/.cache/autopipe``), under ``registry/``. It is written and read only by
 autopipe; nothing a checkpoint says goes into it.
 
-This module imports only ``os``, ``sys``, ``marshal`` and ``zlib``: reading
+This module imports only ``os``, ``sys``, ``marshal``, ``zlib`` and the settings' names: reading
 a snapshot must cost less than what it saves.
 """
 
@@ -39,11 +39,13 @@ import os
 import sys
 import zlib
 
+from . import settings
+
 #: Bumped whenever what is saved changes meaning; a snapshot of another format is a miss.
 FORMAT = 1
 ENV_CACHE = "AUTOPIPE_CACHE"
 #: The settings the registry is built from (registry.py reads them): part of a snapshot's key.
-SETTINGS = ("AUTOPIPE_PLUGINS", "AUTOPIPE_PREFER", "AUTOPIPE_STRICT")
+SETTINGS = settings.ALL
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
 KEEP = 32
