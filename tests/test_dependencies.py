@@ -28,14 +28,6 @@ def autopipe_pipelines():
 DIFFUSERS = metadata.version("diffusers")
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def _folder(tmp_path, cls):
     folder = tmp_path / cls
     folder.mkdir()

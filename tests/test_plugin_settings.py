@@ -23,14 +23,6 @@ UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}
 LEFT_OUT = "installed but AUTOPIPE_PLUGINS='autopipe-sd' leaves it out: add it to AUTOPIPE_PLUGINS, or unset AUTOPIPE_PLUGINS to load every installed plugin."
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def test_a_class_whose_plugin_is_installed_but_left_out_says_to_add_it_not_to_install_it(tmp_path):
     folder = write_model_index(tmp_path / "m", "StableDiffusionXLPipeline")
     with pytest.raises(UnsupportedModelError) as info:

@@ -148,14 +148,6 @@ def _install(site: Path, dist: str, source: str, version: str = "1.0") -> str:
     return dist
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 RIVAL_ROWS = """
 from autopipe_core import PipelineRow, Task, hookimpl
 

@@ -11,14 +11,6 @@ from autopipe_core.registry import ClassEntry, Conflict, build, get_registry
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
-@pytest.fixture
 def unbuilt(monkeypatch):
     """No registry built yet in this process, whatever ran before (get_registry keeps one per settings for the process's
     life; a process forked from one that ran these tests, as mutmut's are, would otherwise be handed that one)."""

@@ -17,14 +17,6 @@ from autopipe_core.specs import Identity
 UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def _toy_family(site, dist, row='Task.TEXT2IMG: "fractions:Fraction"', version="1.0", requires=()):
     """A toy plugin registering the family "toy" and one row of it (`row`: the row's task-to-class entries, as source)."""
     return install(site, dist, f"""

@@ -19,14 +19,6 @@ from autopipe_core.single_file import CONVERT, CONVERT_HINT, Report, Verdict, sn
 PIPE = "diffusers:StableDiffusionPipeline"
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
-
-
 def _d(family="fam", variant="v", confidence=0.5, reason="why", **kw):
     kw.setdefault("pipeline_class", PIPE) if "component" not in kw else None
     return Detection(family, variant, confidence, reason, **kw)
