@@ -90,6 +90,9 @@ def install_plugins(root: Path, target: Path, plugins: dict[str, tuple[str, str,
     `pip install`; put `target` on sys.path (or PYTHONPATH) to see them.
     """
     projects = [str(write_project(root, d, *spec)) for d, spec in plugins.items()]
+    for module, _, _ in plugins.values():  # one of the same name another test imported would shadow this one
+        for name in [n for n in sys.modules if n == module or n.startswith(module + ".")]:
+            del sys.modules[name]
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), *projects],
         check=True,
