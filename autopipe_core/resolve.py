@@ -131,10 +131,11 @@ def modifiers_for(registry: Registry, base: frozenset[str], kwargs: Mapping[str,
         registered = registry.modifiers.get(kwarg)
         if registered is not None:
             modifiers = registered[0].apply(modifiers, value)
-        elif kwarg in known_modifiers() and value is not None:
-            dist = known_modifiers()[kwarg]
-            state, advice = not_loaded([dist], registry)
-            raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is {state}. {advice}")
+        elif kwarg in known_modifiers():
+            if value is not None:  # None asks for nothing: there is nothing to refuse, and no misspelling either
+                dist = known_modifiers()[kwarg]
+                state, advice = not_loaded([dist], registry)
+                raise UnsupportedModelError(f"{kwarg}= needs the plugin {dist}, which is {state}. {advice}")
         elif kwarg not in LOADING_OPTIONS and kwarg not in HUB_OPTIONS:
             import difflib
 

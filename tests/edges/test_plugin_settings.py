@@ -115,3 +115,52 @@ def test_autopipe_plugins_lists_what_the_settings_leave_out_and_the_names_they_g
     ]
     data = json.loads(as_json.stdout)
     assert data["left_out"] == left and data["not_installed"] == {"AUTOPIPE_PLUGINS": ["autopipe-sdd"], "AUTOPIPE_PREFER": ["autopipe-sdx"]}
+
+
+def _families(site, count: int) -> str:
+    """A toy plugin registering `count` families (toy0, toy1, ...) and nothing else."""
+    names = ", ".join(f'FamilySpec("toy{i}")' for i in range(count))
+    return install(site, f"toy-families-{count}", f"""
+from autopipe_core import FamilySpec, hookimpl
+
+@hookimpl
+def autopipe_families():
+    return [{names}]
+""")
+
+
+@pytest.mark.parametrize(("toys", "listed"), [(7, True), (8, False)])
+def test_up_to_eight_families_are_named_and_more_are_counted(site, tmp_path, monkeypatch, toys, listed):
+    dist = _families(site, toys)
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{dist}")
+    folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    if listed:  # 8 in all: stable-diffusion and toy0..toy6
+        named = ", ".join(["stable-diffusion (autopipe-sd)", *(f"toy{i} ({dist})" for i in range(toys))])
+        assert f"Families installed: {named}. If a plugin" in str(info.value)
+    else:
+        assert f"Families installed: {toys + 1}, from 2 plugins. If a plugin" in str(info.value)
+
+
+def test_several_names_that_match_nothing_are_said_together(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", "autopipe-sd,autopipe-sdd,autopipe-sdxxl")
+    folder = write_model_index(tmp_path / "m", "TotallyNewPipeline")
+    with pytest.raises(UnsupportedModelError) as info:
+        resolve(folder, "text2img")
+    assert "(autopipe-sd). AUTOPIPE_PLUGINS names autopipe-sdd, autopipe-sdxxl, which are not installed. If a plugin" in str(info.value)
+
+
+def test_a_modifier_keyword_of_a_plugin_left_out_says_so(monkeypatch):
+    # known.json names no modifier today (the core registers enable_pag and controlnet); one a plugin registers
+    # would be written there by bench/known_table.py, as this stands for.
+    import importlib
+
+    resolution = importlib.import_module("autopipe_core.resolve")  # the module: autopipe_core.resolve is also the function
+    monkeypatch.setattr(resolution, "known_modifiers", lambda: {"ip_adapter_toy": "autopipe-sdxl"})
+    modifiers_for = resolution.modifiers_for
+    reg = registry_module.get_registry()
+    with pytest.raises(UnsupportedModelError) as info:
+        modifiers_for(reg, frozenset(), {"ip_adapter_toy": object()})
+    assert str(info.value) == f"ip_adapter_toy= needs the plugin autopipe-sdxl, which is not loaded. autopipe-sdxl is {LEFT_OUT}"
+    assert modifiers_for(reg, frozenset(), {"ip_adapter_toy": None}) == frozenset()  # None asks for nothing
