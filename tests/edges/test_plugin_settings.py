@@ -54,6 +54,11 @@ def test_not_loaded_tells_left_out_failed_and_absent_apart(site, monkeypatch):
         f"or unset AUTOPIPE_PLUGINS to load every installed plugin. {broken} is installed but failed to load: `autopipe plugins` says why. "
         f"Install them with: {install_command(['autopipe-nonesuch', 'autopipe-other'])}",
     )
+    other = install(site, "toy-broken-too", "raise RuntimeError('nor here')\n")
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", f"autopipe-sd,{broken},{other}")
+    assert registry_module.not_loaded([broken, other], registry_module.get_registry()) == (
+        "not loaded", f"{broken}, {other} are installed but failed to load: `autopipe plugins` says why."
+    )
     monkeypatch.delenv("AUTOPIPE_PLUGINS")
     assert registry_module.left_out() == ()
     assert registry_module.not_loaded(["autopipe-nonesuch"], registry_module.get_registry())[0] == "not installed"
