@@ -80,7 +80,7 @@ def test_shap_e_is_unsupported_naming_the_class(tmp_path):
 @pytest.fixture
 def only_sd_installed(monkeypatch):
     """As in an environment where autopipe-sd is the only plugin installed (tests/test_install_alone.py has the real one):
-    the others are then not installed, rather than left out by AUTOPIPE_PLUGINS (tests/test_plugin_settings.py)."""
+    the others are then not installed, rather than left out by AUTOPIPE_PLUGINS (tests/edges/test_plugin_settings.py)."""
     monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset({"autopipe-sd"}))
 
 
