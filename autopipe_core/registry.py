@@ -289,8 +289,10 @@ def not_loaded(distributions: Iterable[str], registry: Registry) -> tuple[str, s
     gives the install line for the rest.
     """
     distributions = list(distributions)
-    failed = [d for d in distributions if any(p.distribution == d and not p.ok for p in registry.plugins)]
-    left = [d for d in distributions if d not in failed and d in left_out()]
+    broken = {p.distribution for p in registry.plugins if not p.ok}
+    failed = [d for d in distributions if d in broken]
+    leaves_out = left_out()  # one walk of sys.path's distributions, not one per name
+    left = [d for d in distributions if d not in failed and d in leaves_out]
     absent = [d for d in distributions if d not in failed and d not in left]
     advice = []
     if left:
