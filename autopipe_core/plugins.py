@@ -24,7 +24,6 @@ from . import builtin, hookspecs, settings
 from ._version import __version__
 
 ENTRY_POINT_GROUP = "autopipe.plugins"
-ENV_PLUGINS = settings.PLUGINS
 CORE = "autopipe-core"
 
 #: A plugin whose import takes longer than this many seconds is flagged "slow import" by
@@ -120,7 +119,7 @@ def normalize(name: str) -> str:
 
 def allowed_from_env(environ: dict[str, str] | None = None) -> frozenset[str] | None:
     """The distributions AUTOPIPE_PLUGINS allows: None when unset (all), empty when set empty (none)."""
-    value = (os.environ if environ is None else environ).get(ENV_PLUGINS)
+    value = (os.environ if environ is None else environ).get(settings.PLUGINS)
     if value is None:
         return None
     return frozenset(normalize(p.strip()) for p in value.split(",") if p.strip())

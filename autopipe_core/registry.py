@@ -31,8 +31,6 @@ from .known import install_command
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
 
-ENV_PREFER = settings.PREFER
-ENV_STRICT = settings.STRICT
 
 Key = tuple[str, frozenset]
 
@@ -274,7 +272,7 @@ _building = threading.local()  # .active: this thread is building a registry now
 
 
 def _settings() -> tuple:
-    prefer = tuple(_plugins.normalize(p.strip()) for p in os.environ.get(ENV_PREFER, "").split(",") if p.strip())
+    prefer = tuple(_plugins.normalize(p.strip()) for p in os.environ.get(settings.PREFER, "").split(",") if p.strip())
     return _plugins.allowed_from_env(), prefer, settings.strict()
 
 
@@ -298,9 +296,9 @@ def not_loaded(distributions: Iterable[str], registry: Registry) -> tuple[str, s
     if left:
         one = len(left) == 1
         advice.append(
-            f"{', '.join(left)} {'is' if one else 'are'} installed but {_plugins.ENV_PLUGINS}={os.environ[_plugins.ENV_PLUGINS]!r} "
-            f"leaves {'it' if one else 'them'} out: add {'it' if one else 'them'} to {_plugins.ENV_PLUGINS}, "
-            f"or unset {_plugins.ENV_PLUGINS} to load every installed plugin."
+            f"{', '.join(left)} {'is' if one else 'are'} installed but {settings.PLUGINS}={os.environ[settings.PLUGINS]!r} "
+            f"leaves {'it' if one else 'them'} out: add {'it' if one else 'them'} to {settings.PLUGINS}, "
+            f"or unset {settings.PLUGINS} to load every installed plugin."
         )
     if failed:
         advice.append(f"{', '.join(failed)} {'is' if len(failed) == 1 else 'are'} installed but failed to load: `autopipe plugins` says why.")
@@ -319,7 +317,7 @@ def not_installed_settings() -> dict[str, tuple[str, ...]]:
     """Names in AUTOPIPE_PLUGINS and AUTOPIPE_PREFER that are no installed plugin (a typo: the setting then does nothing)."""
     installed = _plugins.installed() | {_plugins.CORE}
     allowed, prefer, _ = _settings()
-    named = {_plugins.ENV_PLUGINS: sorted(allowed or ()), ENV_PREFER: list(prefer)}
+    named = {settings.PLUGINS: sorted(allowed or ()), settings.PREFER: list(prefer)}
     return {setting: tuple(n for n in names if n not in installed) for setting, names in named.items() if any(n not in installed for n in names)}
 
 
@@ -358,5 +356,5 @@ def get_registry() -> Registry:
         broken = [p for p in registry.plugins if not p.ok]
         if broken:
             lines = "; ".join(f"{p.distribution} {p.version}: {p.error}" for p in broken)
-            raise PluginError(f"{ENV_STRICT} is set and {len(broken)} plugin(s) are broken: {lines}")
+            raise PluginError(f"{settings.STRICT} is set and {len(broken)} plugin(s) are broken: {lines}")
     return registry

@@ -44,8 +44,6 @@ from . import settings
 #: Bumped whenever what is saved changes meaning; a snapshot of another format is a miss.
 FORMAT = 1
 ENV_CACHE = "AUTOPIPE_CACHE"
-#: The settings the registry is built from (registry.py reads them): part of a snapshot's key.
-SETTINGS = settings.ALL
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
 KEEP = 32
@@ -63,7 +61,7 @@ def cache_root() -> str:
 
 def key() -> tuple:
     """What a snapshot must have been built under: this interpreter, its import path and the registry's settings."""
-    return (FORMAT, sys.executable, sys.version, tuple(sys.path), tuple(os.environ.get(name) for name in SETTINGS))
+    return (FORMAT, sys.executable, sys.version, tuple(sys.path), tuple(os.environ.get(name) for name in settings.ALL))
 
 
 def path_for(snapshot_key: tuple) -> str:
