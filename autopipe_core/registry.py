@@ -321,6 +321,12 @@ def not_installed_settings() -> dict[str, tuple[str, ...]]:
     return {setting: tuple(n for n in names if n not in installed) for setting, names in named.items() if any(n not in installed for n in names)}
 
 
+def said_not_installed(setting: str, names: Iterable[str]) -> str:
+    """The sentence for names in a setting that match no installed plugin (:func:`not_installed_settings`), unpunctuated."""
+    names = list(names)
+    return f"{setting} names {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed"
+
+
 def built() -> Registry | None:
     """The registry this process built for the current settings, or None where none was asked for yet (builds nothing)."""
     return _cache.get(_settings())

@@ -16,7 +16,7 @@ from . import refusals, sources
 from .errors import PluginError, UnsupportedModelError, UnsupportedTaskError
 from .known import known_modifiers, known_rows, plugins_needed
 from .options import HUB_OPTIONS, LOADING_OPTIONS, hub_options
-from .registry import Registry, get_registry, not_installed_settings, not_loaded
+from .registry import Registry, get_registry, not_installed_settings, not_loaded, said_not_installed
 from .specs import Identity, class_name, import_class
 from .tasks import Task
 
@@ -113,7 +113,7 @@ def _unknown_model(identity: Identity, registry: Registry) -> UnsupportedModelEr
         families = f"{len(registry.families)}, from {len({p for _, p in registry.families.values()})} plugins"
     else:
         families = ", ".join(f"{f} ({p})" for f, (_, p) in sorted(registry.families.items())) or "none"
-    typos = "".join(f" {setting} names {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed." for setting, names in not_installed_settings().items())
+    typos = "".join(f" {said_not_installed(setting, names)}." for setting, names in not_installed_settings().items())
     return UnsupportedModelError(
         f"no installed autopipe plugin handles {identity.class_name}{where}. Families installed: {families}.{typos} "
         "If a plugin exists for this model, pip install it; `autopipe plugins` lists what is loaded and what failed."

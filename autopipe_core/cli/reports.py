@@ -68,7 +68,7 @@ def _print_json(value: Any) -> None:
 def plugins(args: argparse.Namespace) -> int:
     from ..dependencies import unmet
     from ..plugins import SLOW_IMPORT_SECONDS
-    from ..registry import get_registry, left_out, not_installed_settings
+    from ..registry import get_registry, left_out, not_installed_settings, said_not_installed
 
     registry = get_registry()
     settings = {"left_out": list(left_out()), "not_installed": {k: list(v) for k, v in not_installed_settings().items()}}
@@ -124,7 +124,7 @@ def plugins(args: argparse.Namespace) -> int:
     if settings["left_out"]:
         print(f"left out by AUTOPIPE_PLUGINS (installed, not loaded): {', '.join(settings['left_out'])}")
     for setting, names in settings["not_installed"].items():
-        print(f"{setting} names {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed")
+        print(said_not_installed(setting, names))
     if args.check:
         print(f"checked: {'every registered class imports' if not problems else f'{len(problems)} registered class(es) cannot be imported'}")
     return status
