@@ -12,3 +12,15 @@ def site(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     return folder
+
+
+@pytest.fixture
+def installed_only(monkeypatch):
+    """Call with distribution names: autopipe then takes those for the only plugins installed (``plugins.installed``), as
+    in an environment where the others are not, rather than left out by AUTOPIPE_PLUGINS. The real such environment
+    is tests/test_install_alone.py's; this one is for what it cannot reach cheaply."""
+
+    def only(*distributions: str) -> None:
+        monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset(distributions))
+
+    return only

@@ -173,12 +173,13 @@ def test_with_every_family_plugin_left_out_the_demo_says_so_not_what_to_install(
     assert "pip install" not in out.stderr
 
 
-def test_with_no_family_plugin_installed_the_demo_says_what_to_install(monkeypatch):
+def test_with_no_family_plugin_installed_the_demo_says_what_to_install(monkeypatch, installed_only):
+    from autopipe_core.cli import UsageError
     from autopipe_core.cli.running import model_or_tiny
 
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
-    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset())  # as in an environment with the core alone
-    with pytest.raises(Exception) as info:
+    installed_only()  # as in an environment with the core alone
+    with pytest.raises(UsageError) as info:
         model_or_tiny(None, None)
     assert str(info.value) == (
         "no family plugin is installed, so there is no model to run. Install one, e.g. the Stable Diffusion family: "

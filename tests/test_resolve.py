@@ -78,10 +78,10 @@ def test_shap_e_is_unsupported_naming_the_class(tmp_path):
 
 
 @pytest.fixture
-def only_sd_installed(monkeypatch):
-    """As in an environment where autopipe-sd is the only plugin installed (tests/test_install_alone.py has the real one):
-    the others are then not installed, rather than left out by AUTOPIPE_PLUGINS (tests/edges/test_plugin_settings.py)."""
-    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset({"autopipe-sd"}))
+def only_sd_installed(installed_only):
+    """As in an environment where autopipe-sd is the only plugin installed: the others are then not installed, rather
+    than left out by AUTOPIPE_PLUGINS (tests/edges/test_plugin_settings.py)."""
+    installed_only("autopipe-sd")
 
 
 def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path, only_sd_installed):
@@ -90,9 +90,9 @@ def test_a_family_of_an_uninstalled_plugin_names_the_pip_install_line(tmp_path, 
         resolve(folder, "text2img")
 
 
-def test_with_no_plugin_at_all_sd_names_autopipe_sd(monkeypatch, tiny_sd):
+def test_with_no_plugin_at_all_sd_names_autopipe_sd(monkeypatch, tiny_sd, installed_only):
     monkeypatch.setenv("AUTOPIPE_PLUGINS", "")
-    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset())
+    installed_only()
     with pytest.raises(UnsupportedModelError, match="pip install ./plugins/autopipe-sd"):
         resolve(tiny_sd, "text2img")
 

@@ -67,8 +67,8 @@ def test_a_class_nobody_handles_names_the_installed_families(tmp_path):
     )
 
 
-def test_a_class_of_a_plugin_not_installed_says_how_to_install_it(tmp_path, monkeypatch):
-    monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset({"autopipe-sd"}))  # as where autopipe-sdxl is not installed
+def test_a_class_of_a_plugin_not_installed_says_how_to_install_it(tmp_path, installed_only):
+    installed_only("autopipe-sd")  # as where autopipe-sdxl is not installed
     folder = write_model_index(tmp_path / "m", "StableDiffusionXLPipeline")
     with pytest.raises(UnsupportedModelError) as info:
         resolve(folder, "text2img")
