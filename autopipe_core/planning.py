@@ -55,6 +55,7 @@ from .resolve import Resolution
 from .sources import with_files
 from .units import GiB, KiB, MiB, gib, parse_memory  # noqa: F401 - re-exported for plugins written against them
 from .specs import DTYPES, NO_ACTIVATION, PLACEMENTS, Activation, ComponentBytes, DeviceFacts, Footprint, Identity, LoadPlan  # noqa: F401 - the hook types, re-exported
+from .weight_variants import WEIGHT_VARIANTS, stored_variants, weight_files  # noqa: F401 - re-exported, planning's names before weight_variants
 
 #: Bytes per element of each dtype a LoadPlan can choose.
 ITEMSIZE: Mapping[str, int] = MappingProxyType({"float32": 4, "float16": 2, "bfloat16": 2})
@@ -65,7 +66,6 @@ FLOATING = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M
 #: What from_pretrained(placement=...) accepts: "auto" plans; a placement name forces it.
 CHOICES = ("auto", *PLACEMENTS)
 
-_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 #: Component classes that hold no weights, by the libraries' naming (where a checkpoint's files cannot be listed).
 _NOT_A_MODEL = re.compile(r"(Scheduler|Tokenizer|TokenizerFast|Processor|ProcessorPil|FeatureExtractor)$")
 
@@ -151,51 +151,6 @@ def count_tensors(tensors: Iterable[tuple[str, str, Sequence[int]]], dtype: str,
             size = DTYPE_BYTES[stored]
         nbytes += numel * size
     return parameters, nbytes
-
-
-def _stem(filename: str) -> str:
-    """``diffusion_pytorch_model.fp16-00001-of-00002.safetensors`` -> ``diffusion_pytorch_model.fp16``."""
-    stem = filename.rsplit(".", 1)[0]
-    return _SHARD.sub("", stem)
-
-
-def weight_files(files: Iterable[str], component: str, variant: str | None) -> tuple[tuple[str, ...], str, bool]:
-    """The weight files of `component` that diffusers would load with `variant`: (files, "safetensors" or "pickle", variant_found).
-
-    Within the component's folder: the variant's files (``*.fp16.safetensors``,
-    ``*.fp16-00001-of-00002.safetensors``) if there are some, else the plain
-    ones, as diffusers falls back; safetensors before pickle (``.bin``), as
-    diffusers prefers them. Empty when the folder holds no weights (a
-    tokenizer, a scheduler).
-    """
-    prefix = component.rstrip("/") + "/"
-    names = [f[len(prefix):] for f in files if f.startswith(prefix) and "/" not in f[len(prefix):]]
-    for kind, suffix in (("safetensors", ".safetensors"), ("pickle", ".bin")):
-        found = [n for n in names if n.endswith(suffix)]
-        tagged = [n for n in found if variant and _stem(n).endswith(f".{variant}")]
-        if tagged:
-            return tuple(prefix + n for n in sorted(tagged)), kind, True
-        plain = [n for n in found if "." not in _stem(n)]
-        if plain:
-            return tuple(prefix + n for n in sorted(plain)), kind, False
-    return (), "", False
-
-
-#: The weight variants diffusers checkpoints are saved in besides the plain files (the files' ".<variant>." tag).
-WEIGHT_VARIANTS = ("fp16", "bf16")
-
-
-def stored_variants(files: Iterable[str], component: str) -> set[str | None]:
-    """The weight variants `component`'s folder holds files of: None for the plain files, "fp16", "bf16" (any tag seen)."""
-    prefix = component.rstrip("/") + "/"
-    out: set[str | None] = set()
-    for f in files:
-        name = f[len(prefix):] if f.startswith(prefix) else None
-        if name is None or "/" in name or not name.endswith((".safetensors", ".bin")):
-            continue
-        stem = _stem(name)
-        out.add(stem.rpartition(".")[2] if "." in stem else None)
-    return out
 
 
 def fit_variant(plan: LoadPlan, identity: Identity) -> LoadPlan:

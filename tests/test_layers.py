@@ -1,6 +1,6 @@
 """The core's imports run one way: each module imports only from its own layer or below, never upward, not even
-inside a function; no module uses another's private names. The layers are docs/architecture.md's table, read from it,
-so the page and the code cannot drift apart."""
+inside a function; no two modules import each other, even through others; no module uses another's private names.
+The layers are docs/architecture.md's table, read from it, so the page and the code cannot drift apart."""
 
 import ast
 import re
@@ -104,3 +104,55 @@ def test_no_module_uses_another_modules_private_names():
                 if node.attr.startswith("_") and not node.attr.startswith("__"):
                     used.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert used == []
+
+
+def _circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module in `edges` (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_two_modules_import_each_other_even_through_others():
+    """Within a layer too: a circle (planning -> toolkit.plans -> planning, once) means two modules hold one idea
+    between them, or one holds what a lower module should."""
+    modules = _modules()
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        for target, _, _ in _imports(name, path):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            # Left out: a package's own __init__ and the top one, whose lazy names reach every module by design.
+            if target and target != name and not name.startswith(target + ".") and target != "__init__":
+                edges.setdefault(name, set()).add(target)
+    assert _circles(edges) == []
+
+
+def test_the_circle_finder_finds_a_circle_through_a_third_module():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []

@@ -25,7 +25,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ..planning import WEIGHT_VARIANTS, stored_variants
+from ..weight_variants import WEIGHT_VARIANTS, stored_variants
 from ..specs import DeviceFacts, Identity, LoadPlan
 
 __all__ = ["CPU_REASON", "HALF", "asked_dtype", "bfloat16_plan", "half_precision_plan", "leave_out", "weight_files"]
