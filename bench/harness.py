@@ -5,7 +5,9 @@ Standard library only (the parent process never imports torch or diffusers).
 A contender is one command, run as a fresh process and timed from the outside
 (``time.perf_counter()`` around the child's whole life). Its peak resident
 memory comes from ``os.wait4`` (the child's own ``ru_maxrss``, not the
-maximum over all children). A contender may also report figures it measured
+maximum over all children), unless the child reads its own VmHWM: ``ru_maxrss``
+starts from the forking parent's pages, so only a child larger than this
+benchmark is measured by it. A contender may also report figures it measured
 itself: a last stdout line ``BENCH {json}`` whose numbers are recorded beside
 the wall time (e.g. a ``from_pipe`` call timed inside the process).
 
@@ -139,7 +141,10 @@ def run_once(c: Contender, env: dict[str, str], timeout: float) -> dict[str, flo
             f"  command: {shlex.join(c.argv)}\n--- stdout ---\n{out[-4000:]}\n--- stderr ---\n{err[-4000:]}"
         )
     result = {"time": elapsed, **metrics}
-    if maxrss is not None:
+    # wait4's ru_maxrss starts from the forking parent's pages (Linux carries the high-water mark across exec), so a
+    # process smaller than this benchmark reads as the benchmark's size: where the child reads its own VmHWM ("hwm"),
+    # that is its peak, and the parent's figure is not recorded as the child's.
+    if maxrss is not None and "hwm" not in metrics:
         result["rss"] = maxrss
     return result
 

@@ -34,6 +34,14 @@ def test_a_case_runs_round_robin_and_the_table_has_ratio_and_command():
     assert "| 9 | demo | other | wall time |" in table and "reference" in table and "`python -c" in table
 
 
+def test_a_contender_reading_its_own_peak_has_no_figure_from_wait4_which_would_be_the_parents():
+    code = "import json; print('ok'); print('BENCH ' + json.dumps({'hwm': 9.5}))"
+    res = harness.run_once(harness.Contender("own", [sys.executable, "-c", code], "ok"), dict(os.environ), 60)
+    assert res["hwm"] == 9.5 and "rss" not in res
+    res = harness.run_once(harness.Contender("plain", [sys.executable, "-c", "print('ok')"], "ok"), dict(os.environ), 60)
+    assert res["rss"] > 0
+
+
 def test_a_contender_that_prints_the_wrong_answer_stops_the_benchmark():
     c = harness.Contender("wrong", [sys.executable, "-c", "print('no')"], "yes")
     with pytest.raises(SystemExit, match="expected 'yes'"):
