@@ -176,21 +176,39 @@ def spread(values: list[float]) -> float:
     return 0.0 if mid == 0 else (max(values) - min(values)) / abs(mid) * 100.0
 
 
-def run_case(case: Case, env: dict[str, str], timeout: float, log=sys.stderr) -> None:
-    total = case.warmup + case.rounds
-    for r in range(total):
-        label = "warm-up" if r < case.warmup else f"round {r - case.warmup + 1}/{case.rounds}"
+def run_case(case: Case, env: dict[str, str], timeout: float, log=sys.stderr, part: tuple[int, int] = (0, 1)) -> None:
+    """Run `case`'s warm-up rounds, then its share of the timed rounds for pass `part` = (i, n): the i-th of n
+    equal shares, so that n passes over a benchmark's cases spread every case's rounds over the whole run."""
+    i, n = part
+    first, stop = case.rounds * i // n, case.rounds * (i + 1) // n
+    # Warm-up rounds run in the forward order, timed round t in the order of round warmup + t, whichever pass it falls
+    # in: the alternation runs on across passes as in one.
+    schedule = [(w, "warm-up") for w in range(case.warmup)]
+    schedule += [(case.warmup + t, f"round {t + 1}/{case.rounds}") for t in range(first, stop)]
+    for r, label in schedule:
+        timed = label != "warm-up"
         parts = []
         ran = slot_order(case.contenders, r)
         case.order.append([c.name for c in ran])
         for c in ran:
             res = run_once(c, env, timeout)
-            if r >= case.warmup:
+            if timed:
                 for k, v in res.items():
                     c.samples.setdefault(k, []).append(v)
             parts.append(f"{res['time']:.3f}")
         way = "" if r % 2 == 0 else " (reversed order)"
         print(f"  {case.number:<3} {case.key:<24} {label:<12} " + "  ".join(parts) + way, file=log, flush=True)
+
+
+def run_cases(cases: list[Case], env: dict[str, str], timeout: float, log=sys.stderr, passes: int = 1) -> None:
+    """Every case's rounds in `passes` passes over the cases (each pass warms up again): with two, each figure's
+    rounds come from both ends of the run, so its spread takes in the machine's drift over a run's length, which
+    rounds taken back to back cannot show."""
+    for i in range(passes):
+        for case in cases:
+            head = f"case {case.number}, {case.title}: {', '.join(c.name for c in case.contenders)}"
+            print(head + (f" (pass {i + 1} of {passes})" if passes > 1 else ""), file=log, flush=True)
+            run_case(case, env, timeout, log, (i, passes))
 
 
 # --------------------------------------------------------------------------- the table

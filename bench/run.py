@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cases as C  # noqa: E402
 import checkpoints  # noqa: E402
 import plugin_site  # noqa: E402
-from harness import READING, Case, Check, Contender, Shower, fmt, loadavg, mem_available_gib, paired, raw, run_case, spread, table  # noqa: E402
+from harness import READING, Case, Check, Contender, Shower, fmt, loadavg, mem_available_gib, paired, raw, run_cases, spread, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ("1", "2", "3", "4", "5", "6", "7", "8")
@@ -97,6 +97,10 @@ def outside_chance(n: int) -> float:
     k = (n + 1) // 2
     return 2 * comb(2 * n - k, n - k) / comb(2 * n, n)
 QUICK = {k: (1, 2) for k in ROUNDS}
+#: A full run goes over its cases this many times, each case's timed rounds split evenly between the passes (each pass
+#: warming up again), so every figure's rounds come from both ends of the run and its spread takes in the machine's
+#: drift over a run's length (a --quick run: one pass).
+PASSES = 2
 
 
 def _version(dist: str) -> str:
@@ -515,7 +519,8 @@ def page(ctx: dict) -> str:
     lines += [f"- case {c.number}: {c.note}." for c in ctx["cases"] if c.note]
     lines += [
         "",
-        "Rounds (warm-up + timed): " + ", ".join(f"{c.number} {c.warmup}+{c.rounds}" for c in ctx["cases"]) + ".",
+        "Rounds (warm-up + timed): " + ", ".join(f"{c.number} {c.warmup}+{c.rounds}" for c in ctx["cases"])
+        + (f"; in {ctx['passes']} passes over the cases, each case's timed rounds split evenly between them and its warm-up run in each." if ctx.get("passes", 1) > 1 else "."),
         "",
         *([*ctx["against"], ""] if ctx.get("against") else []),
         "## Reproduce",
@@ -543,8 +548,11 @@ def page(ctx: dict) -> str:
         "  a rerun's median lands within that band: if rounds were independent and alike, the chance that a rerun's",
         "  median of n rounds falls outside this run's min-max is at most "
         + ", ".join(f"{outside_chance(n):.1%} for n = {n}" for n in sorted({c.rounds for c in ctx["cases"]})),
-        "  (`outside_chance` in bench/run.py); the machine's own drift between two runs comes on top, which the",
-        "  section against the previous run shows. A ratio's spread is that of its round-by-round ratios. Targets",
+        "  (`outside_chance` in bench/run.py). The machine also drifts over minutes, which rounds taken back to back",
+        "  cannot show: so a full run goes over the cases",
+        f"  {PASSES} times, each case's timed rounds split evenly between the passes and its warm-up run again in each, and every",
+        "  figure's rounds come from both ends of the run. Drift between two runs beyond a run's own comes on top, which",
+        "  the section against the previous run shows. A ratio's spread is that of its round-by-round ratios. Targets",
         "  are judged on medians: timing targets on the ratio of medians, except from_pretrained's 1.02, judged on",
         "  the median of the round-by-round ratios (a process of several seconds drifts with the machine's load",
         "  over a run; within a round the two ran back to back).",
@@ -769,10 +777,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             plan.append(mk(case8, "8"))
 
+    passes = 1 if args.quick else PASSES
     try:
-        for case in plan:
-            print(f"case {case.number}, {case.title}: {', '.join(c.name for c in case.contenders)}", file=log, flush=True)
-            run_case(case, env, args.timeout, log)
+        run_cases(plan, env, args.timeout, log, passes)
     finally:
         if site_root is not None:
             shutil.rmtree(site_root, ignore_errors=True)
@@ -837,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = {
             "checks": checks, "notes": notes, "table": tbl, "cases": plan, "rerun": rerun, "checkpoints": ckpts,
             "machine": machine(), "started": started, "wall": wall, "build_s": build_s, "load_start": load_start,
-            "load_end": load_end, "raw": raw(plan), "closing": closing(by, checks, {**facts, "library": library}, (load_start, load_end)),
+            "load_end": load_end, "raw": raw(plan), "passes": passes, "closing": closing(by, checks, {**facts, "library": library}, (load_start, load_end)),
         }
         last = last_run_file()
         previous = json.loads(last.read_text()) if last.is_file() else {}
@@ -851,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started,
         "commit": commit(),
         "quick": args.quick,
+        "passes": passes,
         "machine": machine(),
         "load": [load_start, load_end],
         "wall_s": wall,

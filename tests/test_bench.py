@@ -112,6 +112,25 @@ def test_contenders_run_in_alternating_slot_order(tmp_path):
     assert all(len(c.values("time")) == 4 for c in contenders)
 
 
+def test_in_two_passes_each_case_runs_half_its_rounds_in_each_after_its_own_warm_up(tmp_path):
+    log = tmp_path / "ran"
+    code = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+    cases = [
+        harness.Case(k, k, k, [harness.Contender(k + n, [sys.executable, "-c", code, str(log), k + n]) for n in "AB"], reference=k + "A", rounds=4, warmup=1)
+        for k in "xy"
+    ]
+    harness.run_cases(cases, dict(os.environ), 60, log=open(os.devnull, "w"), passes=2)
+    ran = log.read_text().split()
+    rounds = [ran[i:i + 2] for i in range(0, len(ran), 2)]
+    # Pass 1: x's warm-up and timed rounds 1-2, then y's; pass 2: x's warm-up again and rounds 3-4, then y's. The slot
+    # order alternates over the timed rounds across passes as it would in one (reversed in rounds 1 and 3).
+    x = [["xA", "xB"], ["xB", "xA"], ["xA", "xB"]]
+    y = [[n.replace("x", "y") for n in r] for r in x]
+    assert rounds == x + y + x + y
+    assert all(len(c.values("time")) == 4 for case in cases for c in case.contenders)
+    assert cases[0].order == x + x
+
+
 def test_every_figure_has_its_spread_beside_it():
     assert harness.spread([1.0, 2.0, 3.0]) == 100.0
     assert harness.spread([5.0]) == 0.0
