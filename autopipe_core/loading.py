@@ -20,18 +20,29 @@ from .switch import PLAN, keep_dropped, signature
 from .registry import Registry, get_registry
 from .resolve import Resolution
 from .planning import family_plan  # noqa: F401 - its name here before it moved to planning
-from .specs import DeviceFacts, Identity, LoadPlan, import_class
+from .specs import DeviceFacts, Identity, LoadPlan, device_type, import_class
 from .toolkit.single_file import default_load
 from .units import parse_memory
 
 
 
 def detect(device: str | None = None) -> DeviceFacts:
-    """Read the device's facts from torch (the only function here that imports it)."""
+    """Read the device's facts from torch (the only function here that imports it); None: the best one there is.
+
+    Raises PlacementError, before anything loads, for a name that is no device autopipe places on
+    (:func:`autopipe_core.specs.device_type`) and for one torch does not find here: CUDA in a CPU-only build or on
+    a machine without a GPU, an index past the last device, MPS off Apple silicon.
+    """
+    if device is not None:
+        kind = device_type(device)
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        kind = device
+    missing = unavailable(device, kind, torch)
+    if missing is not None:
+        raise PlacementError(f"{missing}: pass device='cpu', or no device for the best one there is")
     dev = torch.device(device)
     if dev.type == "cuda":
         index = dev.index if dev.index is not None else torch.cuda.current_device()
@@ -40,6 +51,22 @@ def detect(device: str | None = None) -> DeviceFacts:
     if dev.type == "cpu":
         return DeviceFacts("cpu", 0)
     return DeviceFacts(dev.type, 1)
+
+
+def unavailable(device: str, kind: str, torch: Any) -> str | None:
+    """Why torch cannot use `device` (of type `kind`) here, or None: it finds none of that type, or fewer than its index."""
+    if kind == "cpu":
+        return None
+    module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    if module is None or not module.is_available():
+        build = " (a CPU-only build)" if kind == "cuda" and torch.version.cuda is None else ""
+        return f"{device}: torch {torch.__version__}{build} finds no {kind.upper()} device on this machine"
+    index = device.partition(":")[2]
+    count = torch.cuda.device_count() if kind == "cuda" else getattr(module, "device_count", lambda: 1)()
+    if index and int(index) >= count:
+        names = ", ".join(f"{kind}:{i}" for i in range(count))
+        return f"{device}: torch finds {count} {kind.upper()} device{'s' if count != 1 else ''} ({names})"
+    return None
 
 
 def plan(resolution: Resolution, device: DeviceFacts, registry: Registry | None = None, width: int | None = None, height: int | None = None) -> LoadPlan:

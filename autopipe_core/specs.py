@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .errors import PlacementError
 from .tasks import Task
 
 _CLASS_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
@@ -370,6 +371,23 @@ class Identity:
         """True when the checkpoint is known to ship weight files of this variant (e.g. "fp16"), sharded or not."""
         markers = (f".{variant}.", f".{variant}-")  # model.fp16.safetensors, model.fp16-00001-of-00002.safetensors
         return bool(self.files) and any(m in f.rpartition("/")[2] for f in self.files for m in markers)
+
+
+#: The torch device types autopipe places pipelines on (the planner's DeviceFacts.type).
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def device_type(name: str) -> str:
+    """The type of a device name autopipe places pipelines on: "cuda" for "cuda" or "cuda:1", read without torch.
+
+    torch's own spelling (``torch.device``): a type from DEVICE_TYPES, lower case, optionally ``:`` and a device
+    index. Raises PlacementError for anything else ("gpu", "CUDA", "cuda:x", "meta"), naming what works, so a
+    mistyped name is refused before a plan is made or torch imported.
+    """
+    kind, sep, index = name.partition(":")
+    if kind not in DEVICE_TYPES or (sep and not (index.isascii() and index.isdigit())):
+        raise PlacementError(f"device {name!r} is not one autopipe places pipelines on: pass cpu, cuda, cuda:1 (a device index), mps or xpu")
+    return kind
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,18 @@ def memory(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def device(text: str) -> str:
+    """A device name autopipe places pipelines on (cuda, cuda:1, mps, cpu, xpu), checked without torch."""
+    from ..errors import PlacementError
+    from ..specs import device_type
+
+    try:
+        device_type(text)
+    except PlacementError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def family(installed: Sequence[str]) -> Callable[[str], str]:
     """An installed family's name; another is refused saying which plugin to install for it (known.json), or, for a
     name no shipped plugin registers, the installed ones and the nearest."""
@@ -164,7 +176,7 @@ def _scan(p: argparse.ArgumentParser) -> None:
 def _plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a diffusers folder, a single .safetensors file or a hub repo id")
     p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
-    p.add_argument("--device", default="cuda", help="cuda, cuda:1, mps or cpu (default: cuda)")
+    p.add_argument("--device", default="cuda", type=device, help="cuda, cuda:1, mps, xpu or cpu (default: cuda)")
     p.add_argument("--memory", type=memory, help="budget per device, e.g. 8GiB, 1.5GiB or 8GB (GiB = 2**30 bytes, GB = 10**9; default: what torch reports free)")
     p.add_argument("--gpus", type=counted("--gpus", 1, 1024), help="number of devices of that budget; several: device_map='balanced' is considered (default: 1)")
     p.add_argument("--width", type=counted("--width", 8, MAX_SIDE, 8), help="image width the activation allowance is planned for (default: the family's)")
@@ -192,7 +204,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", help="mask image file, white where to repaint (inpaint)")
     p.add_argument("--out", required=True, help="output image file; its suffix picks the format (.png, .jpg, .webp, ...)")
     _call(p, 20)
-    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--device", type=device, help="cpu, cuda, cuda:1, mps or xpu (default: the best available)")
     _pickle(p)
     _hub(p)
     _modifiers(p)

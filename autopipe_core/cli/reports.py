@@ -207,8 +207,13 @@ def plan(args: argparse.Namespace) -> int:
     device = args.device
     kind = device.partition(":")[0]
     if args.memory is None and kind != "cpu":
-        from ..loading import detect
+        from ..loading import detect, unavailable
 
+        import torch
+
+        missing = unavailable(device, kind, torch)
+        if missing is not None:
+            raise PlacementError(f"cannot read the free memory of {missing}; to plan for a device elsewhere, pass --memory, e.g. --memory 8GiB")
         try:
             facts = detect(device)  # what torch reports free
         except (RuntimeError, AssertionError, ValueError) as exc:
