@@ -94,6 +94,17 @@ def test_unbuildable_says_why_a_component_cannot_be_built_and_none_when_it_can()
         tiny.unbuildable(interrupted, "Thing")
 
 
+def test_cannot_build_is_a_typed_error_the_core_passes_on_with_what_to_install():
+    from autopipe_core import UnsupportedModelError
+
+    error = tiny.cannot_build("fam", "transformers cannot build a Thing here (...)")
+    assert type(error) is UnsupportedModelError
+    assert str(error) == (
+        "cannot build the tiny fam checkpoint: transformers cannot build a Thing here (...). "
+        "Install the torchvision release that matches your torch (from the same index as torch) to build it"
+    )
+
+
 def test_qwen2_takes_more_special_tokens_and_a_chat_template():
     template = "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
     tok = tokenizers.qwen2(specials=("<think>", "</think>"), chat_template=template)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 __all__ = [
     "BLOCKS", "EIGHT_X", "HIDDEN", "SD_SCHEDULE", "clip_text_encoder", "qwen3_encoder", "qwen_image_vae", "save", "scheduler", "seeded",
-    "t5_encoder", "unet", "unknown_variant", "unbuildable", "vae", "vae_8x",
+    "t5_encoder", "unet", "unknown_variant", "unbuildable", "cannot_build", "vae", "vae_8x",
 ]
 
 #: The width of the tiny text encoders and of the UNet's cross-attention.
@@ -300,6 +300,21 @@ def unbuildable(build: Callable[[], Any], what: str, part: str = "it") -> str | 
         first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:160]
         return f"transformers cannot build a {what} here ({type(error).__name__}: {first}): with transformers 5 {part} needs torchvision, which this environment lacks"
     return None
+
+
+def cannot_build(family: str, missing: str) -> Exception:
+    """The error a tiny builder raises where :func:`unbuildable` gave `missing`: ``raise cannot_build(FAMILY, missing)``.
+
+    An UnsupportedModelError, which the core passes on unchanged (any other exception from a hook is reported as a
+    bug in the plugin): "cannot build the tiny {family} checkpoint: {missing}. Install the torchvision release that
+    matches your torch (from the same index as torch) to build it".
+    """
+    from ..errors import UnsupportedModelError
+
+    return UnsupportedModelError(
+        f"cannot build the tiny {family} checkpoint: {missing}. Install the torchvision release that matches your torch "
+        "(from the same index as torch) to build it"
+    )
 
 
 def save(

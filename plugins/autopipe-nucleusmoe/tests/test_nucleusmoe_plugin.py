@@ -8,7 +8,7 @@ import json
 import pytest
 
 import autopipe_nucleusmoe as nucleus
-from autopipe_core import DeviceFacts, GiB, Identity, Task, resolve
+from autopipe_core import DeviceFacts, GiB, Identity, Task, UnsupportedModelError, resolve
 from autopipe_core import testing as kit
 from autopipe_nucleusmoe import tiny
 from autopipe_nucleusmoe.loading import ALLOWANCE, plan
@@ -118,8 +118,9 @@ def test_the_builder_says_why_it_cannot_build_where_the_processor_is_missing(tmp
         assert type(NucleusMoEImagePipeline.from_pretrained(tmp_path / "tiny").processor).__name__ == "Qwen3VLProcessor"
         return
     assert "torchvision" in missing
-    with pytest.raises(RuntimeError, match="cannot build the tiny nucleusmoe-image checkpoint: transformers cannot build a Qwen3VLProcessor"):
+    with pytest.raises(UnsupportedModelError, match="cannot build the tiny nucleusmoe-image checkpoint: transformers cannot build a Qwen3VLProcessor") as info:
         tiny.build(nucleus.NUCLEUSMOE, tmp_path / "tiny")
+    assert str(info.value).endswith("Install the torchvision release that matches your torch (from the same index as torch) to build it")
     assert not (tmp_path / "tiny").exists()
 
 

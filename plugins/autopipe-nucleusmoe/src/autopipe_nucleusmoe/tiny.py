@@ -22,7 +22,7 @@ well under a second on a CPU:
 
 With transformers 5 a Qwen3VLProcessor needs torchvision (its video
 processor): :func:`processor_missing` says whether this environment can
-build one. Where it cannot, :func:`build` raises a RuntimeError saying so
+build one. Where it cannot, :func:`build` raises an UnsupportedModelError saying so
 (no checkpoint of the family loads there either: diffusers loads the
 processor with ``Qwen3VLProcessor.from_pretrained``), and
 :func:`pipeline` with ``processor=False`` gives the pipeline without it,
@@ -129,8 +129,8 @@ def scheduler() -> Any:
 def pipeline(family: str = NUCLEUSMOE, seed: int = 0, processor: bool = True) -> Any:
     """The tiny NucleusMoEImagePipeline in memory, its weights drawn under `seed`.
 
-    ValueError for a family this plugin does not build; RuntimeError, saying
-    why, where `processor` is asked for and cannot be built
+    ValueError for a family this plugin does not build; UnsupportedModelError,
+    saying why and what to install, where `processor` is asked for and cannot be built
     (:func:`processor_missing`). Without `processor`, the pipeline's
     processor is None: it runs from ``prompt_embeds`` only.
     """
@@ -139,7 +139,7 @@ def pipeline(family: str = NUCLEUSMOE, seed: int = 0, processor: bool = True) ->
     if family not in FAMILIES:
         raise ValueError(f"autopipe-nucleusmoe builds no tiny {family!r}; it builds {', '.join(FAMILIES)}")
     if processor and (missing := processor_missing()) is not None:
-        raise RuntimeError(f"cannot build the tiny {family} checkpoint: {missing}")
+        raise toolkit.tiny.cannot_build(family, missing)
     with toolkit.tiny.seeded(seed):
         tok = tokenizer()
         return NucleusMoEImagePipeline(
@@ -171,7 +171,7 @@ def prompt_embeds(pipe: Any, prompt: str, tok: Any | None = None) -> tuple[Any, 
 def build(family: str, path: Path, variant: str | None = None, seed: int = 0) -> Path:
     """Save the tiny checkpoint to `path` with save_pretrained (``autopipe_build_tiny``); return the path.
 
-    No variants (any `variant` but None is a ValueError); a RuntimeError
+    No variants (any `variant` but None is a ValueError); an UnsupportedModelError
     where the processor cannot be built (:func:`processor_missing`).
     """
     return toolkit.tiny.save(pipeline, family, path, variant, seed)

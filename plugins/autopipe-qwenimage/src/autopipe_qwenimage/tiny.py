@@ -196,12 +196,7 @@ def pipeline(family: str, seed: int = 0) -> Any:
     if family not in CLASSES:
         raise ValueError(f"autopipe-qwenimage builds no tiny {family!r}; it builds {', '.join(CLASSES)}")
     if family != FAMILY and (missing := vision_processor_missing()) is not None:
-        from autopipe_core import UnsupportedModelError
-
-        raise UnsupportedModelError(
-            f"cannot build the tiny {family} checkpoint: {missing}. Install the torchvision release that matches your torch "
-            "(from the same index as torch) to build it"
-        )
+        raise toolkit.tiny.cannot_build(family, missing)
     with toolkit.tiny.seeded(seed):
         tok = tokenizer()
         if family == QWENIMAGE21:
