@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import sources
-from .errors import UntrustedCodeError
+from .errors import InvalidModelError, ModelNotFoundError, UntrustedCodeError
 from .options import REMOTE_CODE_KWARGS, hub_options  # noqa: F401 - REMOTE_CODE_KWARGS re-exported
 from .specs import Identity
 
@@ -106,11 +107,24 @@ def foreign_in(folder: Path, prefix: str = "", depth: int = 0, own: Own = frozen
     that diffusers loads with ``DiffusionPipeline.from_pretrained``, reading
     that file and importing what it names in turn: it is checked the same
     way, to MAX_NESTING levels. Its ``_class_name`` must be a class name
-    (a list there is a custom pipeline: code from the checkpoint).
-    Raises the typed errors of :func:`autopipe_core.sources.read_json`.
+    (a list there is a custom pipeline: code from the checkpoint). A folder
+    reached again through a link is checked once, its findings named by the
+    first path that reached it. Raises the typed errors of
+    :func:`autopipe_core.sources.read_json`; InvalidModelError for a nested
+    pipeline that is a link back to a pipeline it is inside (diffusers would
+    load it without end); ModelNotFoundError for a pipeline folder that
+    cannot be listed.
     """
-    index = sources.read_json(folder / sources.MODEL_INDEX, f"{prefix}{sources.MODEL_INDEX}")
     out: dict[str, str] = {}
+    _walk(folder, prefix, depth, own, out, {}, {}, folder)
+    return out
+
+
+def _walk(folder: Path, prefix: str, depth: int, own: Own, out: dict[str, str], seen: dict[str, str], inside: dict[str, Path], top: Path) -> None:
+    """:func:`foreign_in`'s walk: `seen` the real folders checked (each once), `inside` the pipelines above this one."""
+    real = os.path.realpath(folder)
+    seen[real] = prefix
+    index = sources.read_json(folder / sources.MODEL_INDEX, f"{prefix}{sources.MODEL_INDEX}")
     if depth > 0:
         name = index.get("_class_name")
         if not (isinstance(name, str) and _MODULE.match(name)):
@@ -118,21 +132,29 @@ def foreign_in(folder: Path, prefix: str = "", depth: int = 0, own: Own = frozen
                 f"is a pipeline whose model_index.json names the class {str(name)[:80]!r}: "
                 "a list there is a custom pipeline, code from the checkpoint that diffusers would run"
             )
+    components = sources.components(index, f"{prefix}{sources.MODEL_INDEX}")
     try:
-        files = set(sources.list_folder(folder))
+        files = set(sources.list_folder(folder, {c for c, (library, _) in components.items() if library is not None}))
     except OSError as exc:
-        out[prefix.rstrip("/") or "."] = f"cannot be listed ({exc.strerror or exc})"
-        return out
-    for component, (library, cls) in sources.components(index, f"{prefix}{sources.MODEL_INDEX}").items():
+        raise ModelNotFoundError(f"cannot list {exc.filename or folder} ({exc.strerror or exc}): make it readable, or check the path") from None
+    inside = {**inside, real: folder}
+    for component, (library, cls) in components.items():
         why = _declared(library, cls, component, files, own)
         if why is not None:
             out[prefix + component] = why
         if f"{component}/{sources.MODEL_INDEX}" in files:
+            nested = os.path.realpath(folder / component)
+            if nested in inside:
+                raise InvalidModelError(
+                    f"{top}: the component {prefix}{component} is the pipeline folder {inside[nested]} itself (a link back to it): "
+                    "diffusers would load the pipeline inside itself without end. Remove the link, or point it at the component's own folder."
+                )
+            if nested in seen:
+                continue  # checked already, its findings under the path that first reached it
             if depth + 1 > MAX_NESTING:
                 out[prefix + component] = f"is a pipeline nested more than {MAX_NESTING} levels deep; autopipe does not follow it"
             else:
-                out.update(foreign_in(folder / component, f"{prefix}{component}/", depth + 1, own))
-    return out
+                _walk(folder / component, f"{prefix}{component}/", depth + 1, own, out, seen, inside, top)
 
 
 def foreign(identity: Identity, hub: Mapping[str, Any] | None = None, own: Own = frozenset()) -> dict[str, str]:

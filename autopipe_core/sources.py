@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -138,17 +138,34 @@ def components(index: Mapping[str, Any], where: str = MODEL_INDEX) -> dict[str, 
     return out
 
 
-def list_folder(root: Path) -> tuple[str, ...]:
-    """Files at the top and one level down (the component folders): enough to see weight variants and component code."""
+def list_folder(root: Path, needed: Container[str] | None = None) -> tuple[str, ...]:
+    """Files at the top and one level down (the component folders): enough to see weight variants and component code.
+
+    Raises OSError when `root` cannot be listed, or a folder in it named in `needed` (default: any), the error's
+    filename that folder. A folder not needed that cannot be listed (no permission, a link loop) is left out:
+    diffusers reads only the component folders model_index.json names, so nothing in it can be loaded or run.
+    """
     files = []
     with os.scandir(root) as top:
         for entry in top:
-            if entry.is_file():
-                files.append(entry.name)
-            elif entry.is_dir() and not entry.name.startswith("."):
-                with os.scandir(entry.path) as sub:
-                    files.extend(f"{entry.name}/{e.name}" for e in sub if e.is_file())
+            try:  # a link's target is looked at: a loop or a target that cannot be read raises here
+                if entry.is_file():
+                    files.append(entry.name)
+                elif entry.is_dir() and not entry.name.startswith("."):
+                    with os.scandir(entry.path) as sub:
+                        files.extend(f"{entry.name}/{e.name}" for e in sub if _is_file(e))
+            except OSError as exc:
+                if needed is None or entry.name in needed:
+                    raise OSError(exc.errno, exc.strerror, entry.path) from None
     return tuple(sorted(files))
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether a component folder's entry is a file; a link that loops or cannot be followed is not one."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 class FolderFiles(Sequence[str]):
@@ -162,19 +179,20 @@ class FolderFiles(Sequence[str]):
     (:func:`autopipe_core.guard.foreign_in`), so this changes nothing of what it checks.
     """
 
-    __slots__ = ("root", "_files")
+    __slots__ = ("root", "needed", "_files")
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, needed: Container[str] | None = None):
         self.root = root
+        self.needed = needed  # the folders that must list (list_folder's `needed`): the components
         self._files: tuple[str, ...] | None = None
 
     def _listed(self) -> tuple[str, ...]:
         files = self._files
         if files is None:
             try:
-                files = self._files = list_folder(self.root)
+                files = self._files = list_folder(self.root, self.needed)
             except OSError as exc:
-                raise ModelNotFoundError(f"cannot list {self.root}: {exc.strerror or exc}") from None
+                raise ModelNotFoundError(f"cannot list {exc.filename or self.root}: {exc.strerror or exc}") from None
         return files
 
     @property
@@ -273,7 +291,9 @@ def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> I
                 f"The checkpoint is incomplete: complete it, or pass {component}=... to from_pretrained."
             ) from None
 
-    return _identity("folder", str(path), index, str(index_path), read_config, wanted, FolderFiles(path), passed=passed)
+    # The folders diffusers reads: the components with a library ([null, null] is one it does not load).
+    needed = frozenset(k for k, v in index.items() if not k.startswith("_") and not (isinstance(v, list) and v[:1] == [None]))
+    return _identity("folder", str(path), index, str(index_path), read_config, wanted, FolderFiles(path, needed), passed=passed)
 
 
 def is_repo_id(reference: str) -> bool:

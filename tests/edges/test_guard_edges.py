@@ -246,7 +246,7 @@ def test_a_nested_pipeline_is_named_by_its_folder_and_a_long_class_is_cut(tmp_pa
                      "a list there is a custom pipeline, code from the checkpoint that diffusers would run")
 
 
-def test_a_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
+def test_a_pipeline_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
     import errno
 
     from autopipe_core import sources
@@ -256,16 +256,22 @@ def test_a_folder_that_cannot_be_listed_is_named_and_why(tmp_path, monkeypatch):
     write_model_index(top / "priorX", "KandinskyPriorPipeline")
     listing = sources.list_folder
 
-    def denied(folder):
+    def denied(folder, *needed):
         if folder.name in denied.names:
             raise PermissionError(errno.EACCES, "Permission denied", str(folder))
-        return listing(folder)
+        return listing(folder, *needed)
+
+    # Not a reason to trust the checkpoint's code (as it once said): the folder is named, and what to do.
+    from autopipe_core import ModelNotFoundError
 
     denied.names = {"priorX"}
     monkeypatch.setattr(sources, "list_folder", denied)
-    assert guard.foreign_in(top) == {"priorX": "cannot be listed (Permission denied)"}
+    with pytest.raises(ModelNotFoundError) as info:
+        guard.foreign_in(top)
+    assert str(info.value) == f"cannot list {top / 'priorX'} (Permission denied): make it readable, or check the path"
     denied.names = {top.name}
-    assert guard.foreign_in(top) == {".": "cannot be listed (Permission denied)"}
+    with pytest.raises(ModelNotFoundError, match=r"^cannot list .*/m \(Permission denied\)"):
+        guard.foreign_in(top)
 
 
 def test_a_broken_nested_model_index_is_named_by_its_path_in_the_pipeline(tmp_path):
@@ -279,3 +285,84 @@ def test_a_broken_nested_model_index_is_named_by_its_path_in_the_pipeline(tmp_pa
     (top / "prior" / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyPriorPipeline", "prior": ["diffusers", "X", "Y"]}))
     with pytest.raises(InvalidModelError, match=r"^prior/model_index\.json: the component 'prior' is \[\"diffusers\", \"X\", \"Y\"\], not a \[library, class\] pair"):
         guard.foreign_in(top)
+
+
+def _counting(monkeypatch):
+    from autopipe_core import sources
+
+    listing, calls = sources.list_folder, []
+
+    def counted(folder, *needed):
+        calls.append(folder)
+        return listing(folder, *needed)
+
+    monkeypatch.setattr(sources, "list_folder", counted)
+    return calls
+
+
+def test_a_pipeline_linked_inside_itself_is_refused_after_one_listing(tmp_path, monkeypatch):
+    # Found by a hostile-input trial: thirty components linked to "." made the guard walk 30**3 nested pipelines
+    # (155 s, 200 MB) before refusing; diffusers itself would load such a pipeline without end.
+    from autopipe_core import InvalidModelError
+
+    top = _folder(tmp_path, **{f"x{i}": ["diffusers", "UNet2DConditionModel"] for i in range(30)})
+    for i in range(30):
+        (top / f"x{i}").symlink_to(".")
+    calls = _counting(monkeypatch)
+    with pytest.raises(InvalidModelError) as info:
+        guard.foreign_in(top)
+    assert str(info.value) == (
+        f"{top}: the component x0 is the pipeline folder {top} itself (a link back to it): diffusers would load "
+        "the pipeline inside itself without end. Remove the link, or point it at the component's own folder."
+    )
+    assert len(calls) == 1
+
+
+def test_a_pipeline_reached_through_many_links_is_checked_once(tmp_path, monkeypatch):
+    shared = write_model_index(tmp_path / "shared", "KandinskyPriorPipeline", unet=dict(UNET))
+    index = json.loads((shared / "model_index.json").read_text())
+    index["image_encoder"] = ["os", "system"]
+    (shared / "model_index.json").write_text(json.dumps(index))
+    top = _folder(tmp_path, **{f"p{i}": ["diffusers", "DiffusionPipeline"] for i in range(20)})
+    for i in range(20):
+        (top / f"p{i}").symlink_to(shared)
+    calls = _counting(monkeypatch)
+    # Its problems are said once, under the first path that reaches it (the others name the same folder).
+    assert guard.foreign_in(top) == {"p0/image_encoder": "['os', 'system'] names the library 'os'"}
+    assert len(calls) == 2
+
+
+def test_a_subfolder_that_cannot_be_listed_and_is_no_component_is_not_the_guards_concern(tmp_path, monkeypatch):
+    # lost+found on a mounted volume, notes a user locked: diffusers never reads them, so loading goes on.
+    import errno
+    import os
+
+    from autopipe_core import sources
+
+    top = _folder(tmp_path)
+    (top / "notes").mkdir()
+    scandir = os.scandir
+
+    def denied(path):
+        if str(path).endswith("notes"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert "unet/config.json" in sources.list_folder(top, needed={"unet"})
+    assert "notes" not in {f.partition("/")[0] for f in sources.list_folder(top, needed={"unet"})}
+    with pytest.raises(PermissionError) as info:  # asked for every folder: the one that fails is named
+        sources.list_folder(top)
+    assert info.value.filename == str(top / "notes")
+    assert guard.foreign_in(top) == {}
+    assert sources.identify(top, lambda names: ()).files[:1]  # the identity's listing skips it too
+
+
+def test_a_null_component_whose_folder_is_a_link_loop_is_not_read(tmp_path):
+    # safety_checker: [null, null] is a component diffusers does not load; a broken link in its place changes nothing.
+    from autopipe_core import sources
+
+    top = _folder(tmp_path, safety_checker=[None, None])
+    (top / "safety_checker").symlink_to("safety_checker")
+    assert guard.foreign_in(top) == {}
+    assert "unet/config.json" in sources.identify(top, lambda names: ()).files
