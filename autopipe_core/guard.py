@@ -11,6 +11,10 @@ way the checkpoint, not the caller, would choose what runs: ``["os",
 "system"]`` is in ``sys.modules`` in every process, and a module on sys.path
 with import side effects would run them.
 
+Every pipeline folder diffusers loads is also searched for ``None.py``:
+diffusers looks for ``f"{custom_pipeline}.py"`` even when no custom pipeline
+is asked for, and runs the file it finds.
+
 So before a checkpoint is handed to diffusers, :func:`check` refuses every
 component whose library is not one autopipe families load from: ``diffusers``,
 ``transformers``, a null entry, or a pipeline subpackage that diffusers ships
@@ -81,6 +85,10 @@ def allowed(library: str | None) -> bool:
 #: How many refused components an error lists by name (a hostile model_index.json can list thousands).
 SHOWN = 10
 
+#: The file diffusers takes for a custom pipeline in every pipeline folder it loads when the caller names none:
+#: ``_resolve_custom_pipeline_and_cls`` looks for ``f"{custom_pipeline}.py"`` with custom_pipeline None.
+CUSTOM_NONE = "None.py"
+
 #: How deep pipelines nested in pipelines are followed (diffusers loads a component whose folder holds a
 #: model_index.json with DiffusionPipeline.from_pretrained, which reads that file in turn). Real checkpoints
 #: nest at most one level (a combined pipeline's prior); deeper is refused rather than followed forever.
@@ -137,6 +145,11 @@ def _walk(folder: Path, prefix: str, depth: int, own: Own, out: dict[str, str], 
         files = set(sources.list_folder(folder, {c for c, (library, _) in components.items() if library is not None}))
     except OSError as exc:
         raise ModelNotFoundError(f"cannot list {exc.filename or folder} ({exc.strerror or exc}): make it readable, or check the path") from None
+    if CUSTOM_NONE in files:
+        out[prefix + CUSTOM_NONE] = (
+            f"ships {CUSTOM_NONE}, which diffusers loads as a custom pipeline when none is asked for "
+            "(it looks for '<custom_pipeline>.py', and custom_pipeline is None)"
+        )
     inside = {**inside, real: folder}
     for component, (library, cls) in components.items():
         why = _declared(library, cls, component, files, own)

@@ -366,3 +366,19 @@ def test_a_null_component_whose_folder_is_a_link_loop_is_not_read(tmp_path):
     (top / "safety_checker").symlink_to("safety_checker")
     assert guard.foreign_in(top) == {}
     assert "unet/config.json" in sources.identify(top, lambda names: ()).files
+
+
+def test_a_none_py_beside_model_index_is_code_diffusers_would_run(tmp_path):
+    # diffusers looks for f"{custom_pipeline}.py" in the folder even when custom_pipeline is None (pipeline_loading_utils.
+    # _resolve_custom_pipeline_and_cls), and loads a None.py it finds as a custom pipeline; only diffusers 0.42's own
+    # trust check stopped it, after torch and diffusers were imported, with a bare ValueError.
+    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
+    (top / "None.py").write_text("open('PWNED', 'w')")
+    write_model_index(top / "prior", "KandinskyPriorPipeline")
+    (top / "prior" / "None.py").write_text("open('PWNED', 'w')")
+    why = "ships None.py, which diffusers loads as a custom pipeline when none is asked for (it looks for '<custom_pipeline>.py', and custom_pipeline is None)"
+    assert guard.foreign_in(top) == {"None.py": why, "prior/None.py": why}
+    identity = Identity("folder", str(top), "StableDiffusionPipeline", {}, {}, ())
+    with pytest.raises(UntrustedCodeError, match=r"\(None\.py: ships None\.py, which diffusers loads as a custom pipeline"):
+        guard.check(identity, {})
+    guard.check(identity, {"trust_remote_code": True})
