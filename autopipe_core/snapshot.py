@@ -28,7 +28,7 @@ cache folder (``$AUTOPIPE_CACHE``, else ``$XDG_CACHE_HOME/autopipe``, else
 ``~/.cache/autopipe``), under ``registry/``. It is written and read only by
 autopipe; nothing a checkpoint says goes into it.
 
-This module imports only ``os``, ``sys``, ``marshal``, ``zlib`` and the settings' names: reading
+This module imports only ``os``, ``stat``, ``sys``, ``marshal``, ``zlib`` and the settings' names: reading
 a snapshot must cost less than what it saves.
 """
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 import sys
 import zlib
 
@@ -47,6 +48,8 @@ ENV_CACHE = "AUTOPIPE_CACHE"
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
 KEEP = 32
+#: The largest snapshot file read (a snapshot of every shipped plugin is tens of KiB).
+MAX_BYTES = 16 << 20
 #: What stands for :data:`autopipe_core.specs.PRESENT` in a saved value (marshal cannot hold that object).
 PRESENT_MARK = Ellipsis
 
@@ -88,8 +91,7 @@ def load() -> dict | None:
     """The saved snapshot for this environment, or None: none saved, unreadable, or anything it was built from changed."""
     wanted = key()
     try:
-        with open(path_for(wanted), "rb") as f:
-            data = marshal.loads(f.read())
+        data = marshal.loads(_read(path_for(wanted)))
     except (OSError, ValueError, EOFError, TypeError):
         return None
     if not isinstance(data, dict) or data.get("key") != wanted:
@@ -101,6 +103,21 @@ def load() -> dict | None:
         if _file_stamp(file) != stamp:
             return None
     return data
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes; OSError unless it is a regular file of at most MAX_BYTES (opened without blocking: a FIFO
+    put in its place fails at once, a link to /dev/zero is no regular file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode) or size > MAX_BYTES:
+            raise OSError(f"{path}: not a regular file of at most {MAX_BYTES} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(size + 1)
+    finally:
+        os.close(fd)
 
 
 def _value(value: object, present: object) -> object:

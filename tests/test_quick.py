@@ -166,6 +166,23 @@ def test_a_snapshot_is_used_only_while_what_it_was_built_from_is_unchanged(every
     assert snapshot.load() is None
 
 
+def test_a_snapshot_that_is_no_regular_file_or_too_large_is_a_miss_at_once(every_plugin):
+    # Found by a hostile-input trial: a FIFO in its place made every cold resolve wait forever, a link to /dev/zero
+    # read until memory ran out. The cache is the user's, but a cache must never stop or sink the command.
+    snapshot.save(get_registry())
+    path = Path(snapshot.path_for(snapshot.key()))
+    path.unlink()
+    os.mkfifo(path)
+    assert snapshot.load() is None  # at once: opened without blocking, and not a regular file
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    assert snapshot.load() is None
+    path.unlink()
+    with open(path, "wb") as f:
+        f.truncate(snapshot.MAX_BYTES + 1)  # sparse: no disk used
+    assert snapshot.load() is None
+
+
 def test_the_snapshot_folder_keeps_the_newest_snapshots_only(every_plugin):
     # One snapshot per environment and settings: without a bound, every venv and AUTOPIPE_PLUGINS value ever used stays.
     folder = Path(snapshot.path_for(snapshot.key())).parent
