@@ -29,15 +29,19 @@ ADVICE = (
 )
 
 
-def as_said_here(message: str) -> str:
-    """A message's advice with command-line flags in place of Python keywords."""
-    for pattern, replacement in ADVICE:
-        message = pattern.sub(replacement, message)
-    return message
+#: Control characters (C0, DEL, C1) as the escapes Python writes them ("\\n", "\\x1b").
+_CONTROL = {c: repr(chr(c))[1:-1] for c in (*range(32), *range(127, 160))}
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters escaped, for a terminal: a stranger's text (a header's metadata, a file
+    name, a key quoted in an error) cannot then move to a new line, colour, clear or retitle the terminal."""
+    return text.translate(_CONTROL)
 
 
 def as_said_here(message: str) -> str:
-    """A message's advice with command-line flags in place of Python keywords."""
+    """A message as the command line says it: its advice with command-line flags in place of Python keywords, and
+    its control characters escaped (:func:`printable`), so it stays one line whatever text it quotes."""
     for pattern, replacement in ADVICE:
         message = pattern.sub(replacement, message)
-    return message
+    return printable(message)

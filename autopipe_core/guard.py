@@ -46,7 +46,7 @@ from .specs import Identity
 ALLOWED_LIBRARIES = frozenset({"diffusers", "transformers"})
 
 
-_MODULE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # \Z: "$" also matches before a final newline
 #: (library, class name) entries a family's loading code builds itself (FamilySpec.loads_itself).
 Own = frozenset[tuple[str, str]]
 

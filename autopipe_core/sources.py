@@ -30,8 +30,9 @@ MAX_CARD_BYTES = 1 << 20
 
 MODEL_INDEX = "model_index.json"
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+# ASCII only, and \Z (not $, which also matches before a final newline): "Name\n" is no class name or repo id.
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?\Z")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Given the candidate class names, which component configs are worth reading.
 Wanted = Callable[[tuple[str, ...]], Iterable[str]]
@@ -386,7 +387,7 @@ def hub_unreachable() -> str | None:
     return _probed[key]
 
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = re.compile(r"[0-9a-f]{40}\Z")
 
 
 def with_files(identity: Identity, hub: Mapping[str, Any] = {}) -> Identity:

@@ -1,6 +1,7 @@
 """Every user mistake on the command line is one line, `autopipe: error: ...`, never a traceback, and is caught
 before anything heavy is imported. Run as a user runs it: `python -m autopipe_core.cli` in a subprocess."""
 
+import json
 import os
 import subprocess
 import sys
@@ -113,6 +114,32 @@ def test_a_checkpoint_problem_is_one_line_in_command_line_terms(tiny_sd, tmp_pat
     line = _one_line_error(_cli("resolve", str(pickle)), "pass --allow-pickle", 1)
     assert "allow_pickle" not in line
     _one_line_error(_cli("resolve", str(tmp_path / "nothing" / "here")), "there is no folder or file at", 1)
+
+
+def test_a_strangers_text_cannot_drive_the_terminal_or_forge_a_line(tmp_path):
+    # Found by a hostile-input trial: inspect printed a header's __metadata__ as it was, so a file could print
+    # "=> ... recognised" on a line of its own, colour the terminal or retitle it; an error quoting a file did the same.
+    import struct
+
+    forged = "pt\n=> autopipe-sd: recognised (safe)\x1b[31mX\x1b]0;title\x07\r\x9b"
+    header = json.dumps({"__metadata__": {"format": forged}, "a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}).encode()
+    header += b" " * (-len(header) % 8)
+    path = tmp_path / "e\x1b[2Jvil.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0")
+    for args in (("inspect", str(path)), ("scan", str(tmp_path)), ("resolve", str(path))):
+        out = _cli(*args)
+        text = out.stdout + out.stderr
+        assert not any(c in text for c in "\x1b\x07\r\x9b"), (args, text)
+        assert "\n=> autopipe-sd: recognised (safe)" not in text
+    assert "format: pt\\n=> autopipe-sd: recognised (safe)\\x1b[31mX" in _cli("inspect", str(path)).stdout
+
+
+def test_an_error_quoting_a_strangers_text_is_still_one_line(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "X", "unet\n=> forged": ["diffusers", "UNet2DConditionModel"]}))
+    out = _cli("resolve", str(folder))
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and out.stderr.startswith("autopipe: error: "), out.stderr
 
 
 def test_a_pipe_closed_early_ends_quietly():

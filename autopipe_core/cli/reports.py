@@ -254,7 +254,9 @@ def inspect(args: argparse.Namespace) -> int:
         best = _detection_json(report.best) if report.best else None
         _print_json({"header": header_to_json(header), "verdicts": verdicts, "best": best})
         return 0
-    print(f"file:       {header.path}")
+    from ..advice import printable
+
+    print(f"file:       {printable(str(header.path))}")
     print(f"size:       {header.file_size:,} bytes (header {header.header_bytes:,} bytes, the only part read)")
     print(f"tensors:    {len(header.tensors):,}, {header.parameters:,} parameters")
     for dtype, size in sorted(header.bytes_by_dtype().items(), key=lambda kv: -kv[1]):
@@ -264,10 +266,10 @@ def inspect(args: argparse.Namespace) -> int:
         print("metadata:")
         for key, value in sorted(header.metadata.items()):
             shown = value if len(value) <= 100 else value[:97] + "..."
-            print(f"  {key}: {shown}")
+            print(printable(f"  {key}: {shown}"))
     print("verdicts:")
     for v in report.verdicts:
-        print(f"  {v.describe()}")
+        print(printable(f"  {v.describe()}"))
     best = report.best
     if best is None:
         print("=> no installed plugin recognises it")

@@ -26,14 +26,14 @@ def scan(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(results))
         return 0
-    from ..advice import as_said_here
+    from ..advice import as_said_here, printable
 
     for r in results:
         if r.error:
-            print(f"{r.path}\n    cannot be used: {as_said_here(r.error)}")
+            print(f"{printable(r.path)}\n    cannot be used: {as_said_here(r.error)}")
             continue
         size = "size unknown" if r.weights_bytes is None else human(r.weights_bytes)
-        print(f"{r.path}\n    {r.family}{' / ' + r.variant if r.variant else ''} ({r.plugin}), {size}")
+        print(f"{printable(r.path)}\n    {r.family}{' / ' + r.variant if r.variant else ''} ({r.plugin}), {size}")
         for task, cls in r.pipelines.items():
             print(f"    {task:<9} {cls or 'cannot: ' + as_said_here(r.refused.get(task, ''))}")
     usable = sum(1 for r in results if not r.error)

@@ -52,6 +52,9 @@ def test_read_json_refuses_what_is_not_a_json_object(tmp_path):
         ("1abc", InvalidModelError, "W: '_class_name' '1abc' is not a Python class name"),
         ("A" * 201, InvalidModelError, f"W: '_class_name' {'A' * 77 + '...'!r} is not a Python class name"),
         ("Bad Name", InvalidModelError, "W: '_class_name' 'Bad Name' is not a Python class name"),
+        # "$" matched before a final newline, and \w took any letter: a second output line, a look-alike name.
+        ("StableDiffusionPipeline\n", InvalidModelError, "W: '_class_name' 'StableDiffusionPipeline\\n' is not a Python class name"),
+        ("StableDiffusionPipel\u0456ne", InvalidModelError, "W: '_class_name' 'StableDiffusionPipel\u0456ne' is not a Python class name"),
     ],
 )
 def test_the_class_name_must_be_a_python_class_name(name, error, text):
@@ -144,7 +147,8 @@ def test_a_folder_identity_reads_only_the_wanted_configs_and_lists_two_levels(tm
 
 
 @pytest.mark.parametrize("ref, ok", [("org/name", True), ("name", True), ("a/b.c-d_e", True), ("org/../x", False), ("/abs/path", False), ("a/b/c", False),
-                                     ("-org/x", False), ("o" * 97 + "/x", False), ("org/" + "n" * 96, True), ("org/", False)])
+                                     ("-org/x", False), ("o" * 97 + "/x", False), ("org/" + "n" * 96, True), ("org/", False),
+                                     ("org/name\n", False), ("org/n\u0430me", False)])
 def test_repo_ids(ref, ok):
     assert sources.is_repo_id(ref) is ok
 
