@@ -18,6 +18,11 @@ from typing import Iterable
 #: The weight variants diffusers checkpoints are saved in besides the plain files (the files' ".<variant>." tag).
 WEIGHT_VARIANTS = ("fp16", "bf16")
 
+#: The weight files' names before the variant tag and shard suffix: diffusers' models load
+#: ``diffusion_pytorch_model`` (``SAFETENSORS_WEIGHTS_NAME``, ``WEIGHTS_NAME``), transformers' ``model`` and, for
+#: pickles, ``pytorch_model``. Any other file in a component's folder is never loaded, so never counted.
+WEIGHT_NAMES = frozenset({"diffusion_pytorch_model", "model", "pytorch_model"})
+
 _SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
 
@@ -27,11 +32,16 @@ def _stem(filename: str) -> str:
     return _SHARD.sub("", stem)
 
 
+def _loaded(filename: str) -> bool:
+    """Whether a component folder's file is one the libraries load: a weight name, perhaps a variant, perhaps a shard."""
+    return _stem(filename).partition(".")[0] in WEIGHT_NAMES
+
+
 def weight_files(files: Iterable[str], component: str, variant: str | None) -> tuple[tuple[str, ...], str, bool]:
     """The weight files of `component` that diffusers would load with `variant`: (files, "safetensors" or "pickle", variant_found).
 
-    Within the component's folder: the variant's files (``*.fp16.safetensors``,
-    ``*.fp16-00001-of-00002.safetensors``) if there are some, else the plain
+    Within the component's folder, among the files named as the libraries load them (:data:`WEIGHT_NAMES`): the
+    variant's files (``*.fp16.safetensors``, ``*.fp16-00001-of-00002.safetensors``) if there are some, else the plain
     ones, as diffusers falls back; safetensors before pickle (``.bin``), as
     diffusers prefers them. Empty when the folder holds no weights (a
     tokenizer, a scheduler).
@@ -39,7 +49,7 @@ def weight_files(files: Iterable[str], component: str, variant: str | None) -> t
     prefix = component.rstrip("/") + "/"
     names = [f[len(prefix):] for f in files if f.startswith(prefix) and "/" not in f[len(prefix):]]
     for kind, suffix in (("safetensors", ".safetensors"), ("pickle", ".bin")):
-        found = [n for n in names if n.endswith(suffix)]
+        found = [n for n in names if n.endswith(suffix) and _loaded(n)]
         tagged = [n for n in found if variant and _stem(n).endswith(f".{variant}")]
         if tagged:
             return tuple(prefix + n for n in sorted(tagged)), kind, True
@@ -55,7 +65,7 @@ def stored_variants(files: Iterable[str], component: str) -> set[str | None]:
     out: set[str | None] = set()
     for f in files:
         name = f[len(prefix):] if f.startswith(prefix) else None
-        if name is None or "/" in name or not name.endswith((".safetensors", ".bin")):
+        if name is None or "/" in name or not name.endswith((".safetensors", ".bin")) or not _loaded(name):
             continue
         stem = _stem(name)
         out.add(stem.rpartition(".")[2] if "." in stem else None)

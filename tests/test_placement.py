@@ -25,6 +25,7 @@ from autopipe_core.planning import (
     choose,
     count_tensors,
     parse_memory,
+    stored_variants,
     weight_files,
 )
 
@@ -72,6 +73,23 @@ def test_weight_files_follow_diffusers_choice_of_variant_shards_and_format():
     assert weight_files(files, "vae", "fp16") == (("vae/diffusion_pytorch_model.safetensors",), "safetensors", False)
     assert weight_files(files, "old", None) == (("old/pytorch_model.bin",), "pickle", False)
     assert weight_files(files, "tokenizer", None) == ((), "", False)
+
+
+def test_only_the_weight_file_names_diffusers_and_transformers_load_are_weights():
+    # Found by a hostile-input trial: an old_backup.safetensors left in unet/ was counted (7.45 GiB planned for a
+    # tiny UNet), though diffusers loads only diffusion_pytorch_model[.variant].safetensors or its shards, and
+    # transformers model[.variant].safetensors (pytorch_model.bin before safetensors).
+    files = [
+        "unet/diffusion_pytorch_model.safetensors", "unet/old_backup.safetensors", "unet/old_backup.fp16.safetensors",
+        "unet/diffusion_pytorch_model.ema.bin", "text_encoder/model.safetensors", "text_encoder/notes.safetensors",
+        "vae/vae-ft-mse.safetensors",
+    ]
+    assert weight_files(files, "unet", None) == (("unet/diffusion_pytorch_model.safetensors",), "safetensors", False)
+    assert weight_files(files, "unet", "fp16") == (("unet/diffusion_pytorch_model.safetensors",), "safetensors", False)
+    assert weight_files(files, "text_encoder", None) == (("text_encoder/model.safetensors",), "safetensors", False)
+    assert weight_files(files, "vae", None) == ((), "", False)  # nothing diffusers would load: none counted
+    assert stored_variants(files, "unet") == {None, "ema"}
+    assert stored_variants(files, "vae") == set()
 
 
 def test_bytes_are_counted_in_the_target_dtype_with_kept_float32_layers_and_integer_tensors():

@@ -139,9 +139,9 @@ def test_fit_variant_keeps_a_choice_that_loads_and_else_takes_the_one_that_does(
     assert fit_variant(replace_plan(variant="fp16"), identity).variant == "fp16"
     chosen = fit_variant(replace_plan(variant=None), identity)
     assert chosen.variant == "fp16" and chosen.reason == "the family's; variant fp16: the fp16 files, as vae has no other weights"
-    bf16 = Identity("folder", "/m", "C", components={"unet": ("d", "U"), "vae": ("d", "V")}, files=("unet/m.bf16.safetensors", "vae/m.bf16.safetensors"))
+    bf16 = Identity("folder", "/m", "C", components={"unet": ("d", "U"), "vae": ("d", "V")}, files=("unet/diffusion_pytorch_model.bf16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors"))
     assert fit_variant(replace_plan(variant="fp16"), bf16).reason == "the family's; variant bf16: the bf16 files, as unet, vae have no other weights"
-    mixed = Identity("folder", "/m", "C", components={"unet": ("d", "U"), "vae": ("d", "V")}, files=("unet/m.bf16.safetensors", "vae/m.fp16.safetensors"))
+    mixed = Identity("folder", "/m", "C", components={"unet": ("d", "U"), "vae": ("d", "V")}, files=("unet/diffusion_pytorch_model.bf16.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"))
     assert fit_variant(replace_plan(variant=None), mixed).variant is None  # no single variant loads both: left to counting
     for origin, files in (("file", FILES), ("pipeline", FILES), ("folder", None)):
         odd = Identity(origin, "/m", "C", components={"vae": ("d", "V")}, files=files)
@@ -448,42 +448,42 @@ def test_a_components_weights_each_way_they_can_be_stored(tmp_path):
     assert count_component("te", ("te/config.json", "other/model.safetensors"), None, "float16", read) is None  # no weights: a tokenizer, a scheduler
 
     (tmp_path / "u").mkdir()
-    for name, size in (("u/m.fp16-00001-of-00002.bin", 100), ("u/m.fp16-00002-of-00002.bin", 60), ("u/m.bin", 400)):
+    for name, size in (("u/diffusion_pytorch_model.fp16-00001-of-00002.bin", 100), ("u/diffusion_pytorch_model.fp16-00002-of-00002.bin", 60), ("u/diffusion_pytorch_model.bin", 400)):
         (tmp_path / name).write_bytes(b"\0" * size)
-    shards = ("u/m.fp16-00001-of-00002.bin", "u/m.fp16-00002-of-00002.bin")
-    pickles = (*shards, "u/m.bin")
+    shards = ("u/diffusion_pytorch_model.fp16-00001-of-00002.bin", "u/diffusion_pytorch_model.fp16-00002-of-00002.bin")
+    pickles = (*shards, "u/diffusion_pytorch_model.bin")
     assert count_component("u", pickles, "fp16", "float32", read, size_of) == ComponentBytes(
         "u", 320, 80, "float32", "estimated from the size of pickle weights (.bin, not opened; assumed 16-bit)", shards)
     assert count_component("u", pickles, None, "float16", read, size_of) == ComponentBytes(
-        "u", 200, 100, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 32-bit)", ("u/m.bin",))
+        "u", 200, 100, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 32-bit)", ("u/diffusion_pytorch_model.bin",))
     assert count_component("u", pickles, "bf16", "bfloat16", read, size_of).source.endswith("assumed 32-bit)")  # no bf16 files: the plain ones
-    (tmp_path / "u" / "m.bf16.bin").write_bytes(b"\0" * 30)
-    assert count_component("u", (*pickles, "u/m.bf16.bin"), "bf16", "float16", read, size_of) == ComponentBytes(
-        "u", 30, 15, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 16-bit)", ("u/m.bf16.bin",))
+    (tmp_path / "u" / "diffusion_pytorch_model.bf16.bin").write_bytes(b"\0" * 30)
+    assert count_component("u", (*pickles, "u/diffusion_pytorch_model.bf16.bin"), "bf16", "float16", read, size_of) == ComponentBytes(
+        "u", 30, 15, "float16", "estimated from the size of pickle weights (.bin, not opened; assumed 16-bit)", ("u/diffusion_pytorch_model.bf16.bin",))
     assert count_component("u", pickles, None, "float16", read) == ComponentBytes(
-        "u", None, None, "float16", "pickle weights (.bin) only, and their size is not known here", ("u/m.bin",))
+        "u", None, None, "float16", "pickle weights (.bin) only, and their size is not known here", ("u/diffusion_pytorch_model.bin",))
 
 
 def test_a_component_whose_size_cannot_be_read_says_why(tmp_path):
     from autopipe_core.planning import count_component, folder_reader
 
-    halves = ("vae/d.fp16.safetensors", "vae/d.bf16.safetensors", "vae/config.json")
+    halves = ("vae/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors", "vae/config.json")
     assert count_component("vae", halves, None, "float16", folder_reader(tmp_path)) == ComponentBytes(
         "vae", None, None, "float16", "unknown: diffusers would look for its plain weight files and it has only bf16, fp16 ones")
     assert count_component("vae", halves[:1], "bf16", "bfloat16", folder_reader(tmp_path)).source == (
         "unknown: diffusers would look for its bf16 weight files and it has only fp16 ones")
     (tmp_path / "vae").mkdir()
-    (tmp_path / "vae" / "d.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{}")  # a header cut short
-    cut = count_component("vae", ("vae/d.safetensors",), None, "float16", folder_reader(tmp_path))
-    assert (cut.nbytes, cut.parameters, cut.files) == (None, None, ("vae/d.safetensors",)) and cut.source.startswith("unreadable: ")
-    assert str(tmp_path / "vae" / "d.safetensors") in cut.source
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{}")  # a header cut short
+    cut = count_component("vae", ("vae/diffusion_pytorch_model.safetensors",), None, "float16", folder_reader(tmp_path))
+    assert (cut.nbytes, cut.parameters, cut.files) == (None, None, ("vae/diffusion_pytorch_model.safetensors",)) and cut.source.startswith("unreadable: ")
+    assert str(tmp_path / "vae" / "diffusion_pytorch_model.safetensors") in cut.source
 
     def offline(relpath):
         raise ConnectionError(f"no network for {relpath}")
 
-    assert count_component("vae", ("vae/d.safetensors", "vae/e.safetensors"), None, "float16", offline) == ComponentBytes(
-        "vae", None, None, "float16", "could not read the header of vae/d.safetensors: ConnectionError: no network for vae/d.safetensors",
-        ("vae/d.safetensors", "vae/e.safetensors"))
+    assert count_component("vae", ("vae/diffusion_pytorch_model-00001-of-00002.safetensors", "vae/diffusion_pytorch_model-00002-of-00002.safetensors"), None, "float16", offline) == ComponentBytes(
+        "vae", None, None, "float16", "could not read the header of vae/diffusion_pytorch_model-00001-of-00002.safetensors: ConnectionError: no network for vae/diffusion_pytorch_model-00001-of-00002.safetensors",
+        ("vae/diffusion_pytorch_model-00001-of-00002.safetensors", "vae/diffusion_pytorch_model-00002-of-00002.safetensors"))
 
 
 def test_a_pipeline_folder_is_listed_two_levels_down_without_hidden_files(tmp_path):
@@ -503,7 +503,7 @@ def _folder(root):
     components model_index.json names without a class (not loaded)."""
     from autopipe_core.headers import write_header
 
-    for name, tensors in (("unet/d.safetensors", {"w": ("F32", (4, 4))}), ("unet/d.fp16.safetensors", {"w": ("F16", (4, 4))}),
+    for name, tensors in (("unet/diffusion_pytorch_model.safetensors", {"w": ("F32", (4, 4))}), ("unet/diffusion_pytorch_model.fp16.safetensors", {"w": ("F16", (4, 4))}),
                           ("text_encoder/model.safetensors", {"w": ("F32", (2, 5))}), ("safety_checker/model.safetensors", {"w": ("F32", (3,))}),
                           ("image_encoder/model.safetensors", {"w": ("F32", (7,))})):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -527,7 +527,7 @@ def test_a_folders_footprint_counts_what_will_load_and_nothing_else(tmp_path):
     plan = replace_plan(variant="fp16", component_dtypes={"text_encoder": "float32"}, skip={"safety_checker"})
     controlnet = torch.nn.Linear(1, 1)
     assert footprint(identity, plan, {"text_encoder": torch.nn.Linear(2, 2).half(), "controlnet": controlnet, "prompt": "x"}) == Footprint((
-        ComponentBytes("unet", 32, 16, "float16", "safetensors headers", ("unet/d.fp16.safetensors",)),
+        ComponentBytes("unet", 32, 16, "float16", "safetensors headers", ("unet/diffusion_pytorch_model.fp16.safetensors",)),
         ComponentBytes("vae", None, None, "float16", "unknown: vae/ has a config.json but no weight files (an incomplete download?)"),
         ComponentBytes("text_encoder", 12, 6, "float16", "the object passed in, as it is (passed components are not cast)"),
         ComponentBytes("controlnet", 8, 2, "float32", "the object passed in, as it is (passed components are not cast)"),
@@ -536,7 +536,7 @@ def test_a_folders_footprint_counts_what_will_load_and_nothing_else(tmp_path):
     assert [(c.name, c.nbytes, c.source) for c in counted.components] == [
         ("unet", 32, "safetensors headers"), ("vae", None, counted.components[1].source), ("text_encoder", 40, "safetensors headers"),
     ]  # a passed value that is no model is not counted, and the component is not counted from its files either
-    assert counted.components[2].dtype == "float32" and counted.components[0].files == ("unet/d.safetensors",)
+    assert counted.components[2].dtype == "float32" and counted.components[0].files == ("unet/diffusion_pytorch_model.safetensors",)
 
 
 def test_a_checkpoint_whose_files_cannot_be_listed_has_its_models_unknown(tmp_path):
@@ -546,7 +546,7 @@ def test_a_checkpoint_whose_files_cannot_be_listed_has_its_models_unknown(tmp_pa
     unknown = "unknown: the checkpoint's files could not be listed (offline, or not a folder)"
     assert footprint(identity, replace_plan(skip={"vae"})) == Footprint(tuple(
         ComponentBytes(name, None, None, "float16", unknown) for name in ("unet", "text_encoder", "safety_checker")))
-    pipeline = replace(_folder(tmp_path), origin="pipeline", files=("unet/d.safetensors", "tokenizer/vocab.json"))
+    pipeline = replace(_folder(tmp_path), origin="pipeline", files=("unet/diffusion_pytorch_model.safetensors", "tokenizer/vocab.json"))
     assert footprint(pipeline, PLAN) == Footprint((ComponentBytes("unet", None, None, "float16", unknown),))  # only models with files there
 
 
@@ -557,7 +557,7 @@ def test_a_hub_repo_is_counted_from_its_file_list_and_headers_at_the_callers_rev
 
     from autopipe_core.planning import count_hub, footprint
 
-    files = ("model_index.json", "prior/d.safetensors", "prior/d.fp16.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json")
+    files = ("model_index.json", "prior/diffusion_pytorch_model.safetensors", "prior/diffusion_pytorch_model.fp16.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json")
     asked = []
 
     def metadata(repo_id, filename, revision=None, token=None):
@@ -568,15 +568,15 @@ def test_a_hub_repo_is_counted_from_its_file_list_and_headers_at_the_callers_rev
     monkeypatch.setattr(huggingface_hub, "parse_safetensors_file_metadata", metadata)
     plan = replace_plan(variant="fp16", component_dtypes={"prior_text_encoder": "float32"})
     assert count_hub("org/prior", plan, ["prior", "text_encoder", "tokenizer"], "prior_", "v1", "tok") == [
-        ComponentBytes("prior_prior", 16, 8, "float16", "safetensors headers", ("prior/d.fp16.safetensors",)),
+        ComponentBytes("prior_prior", 16, 8, "float16", "safetensors headers", ("prior/diffusion_pytorch_model.fp16.safetensors",)),
         ComponentBytes("prior_text_encoder", 32, 8, "float32", "safetensors headers (no fp16 files: the plain ones)", ("text_encoder/model.safetensors",)),
     ]
-    assert asked == [("org/prior", "v1", "tok"), ("org/prior", "prior/d.fp16.safetensors", "v1", "tok"), ("org/prior", "text_encoder/model.safetensors", "v1", "tok")]
+    assert asked == [("org/prior", "v1", "tok"), ("org/prior", "prior/diffusion_pytorch_model.fp16.safetensors", "v1", "tok"), ("org/prior", "text_encoder/model.safetensors", "v1", "tok")]
     asked.clear()
     hub = Identity("hub", "org/sd", "C", {"prior": ("diffusers", "PriorTransformer"), "tokenizer": ("transformers", "CLIPTokenizer")}, files=files)
     assert footprint(hub, PLAN, hub={"revision": "v2", "token": "t2"}).components == (
-        ComponentBytes("prior", 16, 8, "float16", "safetensors headers", ("prior/d.safetensors",)),)
-    assert asked == [("org/sd", "prior/d.safetensors", "v2", "t2")]
+        ComponentBytes("prior", 16, 8, "float16", "safetensors headers", ("prior/diffusion_pytorch_model.safetensors",)),)
+    assert asked == [("org/sd", "prior/diffusion_pytorch_model.safetensors", "v2", "t2")]
     assert [c.name for c in count_hub("org/prior", PLAN, ["text_encoder"])] == ["text_encoder"]  # no prefix unless asked
 
 
@@ -586,7 +586,7 @@ def test_count_folder_names_each_component_with_the_prefix(tmp_path):
     _folder(tmp_path)
     plan = replace_plan(variant="fp16", component_dtypes={"prior_text_encoder": "float32"})
     assert count_folder(tmp_path, plan, ["unet", "tokenizer", "text_encoder"], label_prefix="prior_") == [
-        ComponentBytes("prior_unet", 32, 16, "float16", "safetensors headers", ("unet/d.fp16.safetensors",)),
+        ComponentBytes("prior_unet", 32, 16, "float16", "safetensors headers", ("unet/diffusion_pytorch_model.fp16.safetensors",)),
         ComponentBytes("prior_text_encoder", 40, 10, "float32", "safetensors headers (no fp16 files: the plain ones)", ("text_encoder/model.safetensors",)),
     ]
     assert [c.name for c in count_folder(str(tmp_path), PLAN, ["text_encoder"])] == ["text_encoder"]
@@ -674,12 +674,12 @@ def test_the_callers_keywords_at_their_edges():
 def test_fit_variant_prefers_fp16_then_bf16_then_any_tag_the_files_have():
     components = {"unet": ("d", "U"), "vae": ("d", "V")}
     both = Identity("hub", "org/m", "C", components=components,
-                    files=("unet/m.bf16.safetensors", "unet/m.fp16.safetensors", "vae/m.bf16.safetensors", "vae/m.fp16.safetensors"))
+                    files=("unet/diffusion_pytorch_model.bf16.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.bf16.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"))
     assert fit_variant(replace_plan(variant=None), both).reason == "the family's; variant fp16: the fp16 files, as unet, vae have no other weights"
     assert fit_variant(replace_plan(variant="bf16"), both).variant == "bf16"  # the plan's own choice loads: kept
-    ema = Identity("folder", "/m", "C", components=components, files=("unet/m.ema.safetensors", "vae/m.safetensors", "vae/m.ema.bin"))
+    ema = Identity("folder", "/m", "C", components=components, files=("unet/diffusion_pytorch_model.ema.safetensors", "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.ema.bin"))
     assert fit_variant(replace_plan(variant="fp16"), ema).reason == "the family's; variant ema: the ema files, as unet has no other weights"
-    assert fit_variant(replace_plan(variant="fp16"), replace(ema, files=("vae/m.safetensors", "tokenizer/vocab.json"))).variant == "fp16"  # nothing to fix
+    assert fit_variant(replace_plan(variant="fp16"), replace(ema, files=("vae/diffusion_pytorch_model.safetensors", "tokenizer/vocab.json"))).variant == "fp16"  # nothing to fix
 
 
 def test_the_rules_at_the_edges_of_balanced():
