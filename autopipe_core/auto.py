@@ -16,7 +16,7 @@ from .errors import ModelNotFoundError
 from .options import hub_options
 from .registry import get_registry
 from .resolve import class_kwargs, identify, identify_pipeline, resolve_identity
-from .sources import live_components
+from .sources import is_pipeline, live_components
 from .switch import switch
 from .tasks import Task
 
@@ -110,6 +110,13 @@ class _AutoPipeline:
         A keyword the new pipeline does not take raises an
         IgnoredArgumentWarning that says where it belongs.
         """
+        if isinstance(pipeline, type):
+            raise TypeError(f"{cls.__name__}.from_pipe takes a loaded pipeline (an object with components and config), not the class {pipeline.__name__}; load it first")
+        if not is_pipeline(pipeline):
+            raise TypeError(
+                f"{cls.__name__}.from_pipe takes a loaded pipeline (an object with components and config), not {type(pipeline).__name__}; "
+                f"for a path or repo id use {cls.__name__}.from_pretrained"
+            )
         registry = get_registry()
         components = live_components(pipeline)  # read once: diffusers' property inspects the class's signature each time
         identity = identify(pipeline, registry) if components is None else identify_pipeline(pipeline, registry, components)

@@ -5,6 +5,8 @@ import json
 import shutil
 import warnings
 
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -299,3 +301,21 @@ def test_load_config_works_as_on_diffusers_autopipeline_classes(tiny_sd):
         assert ours == theirs and ours["_class_name"] == "StableDiffusionPipeline"
     config, unused = AutoPipelineForText2Image.load_config(tiny_sd, return_unused_kwargs=True, foo=1)
     assert unused == {"foo": 1}
+
+
+@pytest.mark.parametrize("given", ["some/folder", Path("some/folder"), None, 3])
+def test_from_pipe_of_a_path_or_anything_but_a_pipeline_says_to_use_from_pretrained(given):
+    # Found by a hostile-input trial: from_pipe("sd") raised a raw AttributeError from deep in the switch.
+    with pytest.raises(TypeError) as info:
+        AutoPipelineForImage2Image.from_pipe(given)
+    assert str(info.value) == (
+        f"AutoPipelineForImage2Image.from_pipe takes a loaded pipeline (an object with components and config), not {type(given).__name__}; "
+        "for a path or repo id use AutoPipelineForImage2Image.from_pretrained"
+    )
+
+
+def test_from_pipe_of_a_pipeline_class_says_to_load_it_first():
+    from diffusers import StableDiffusionPipeline
+
+    with pytest.raises(TypeError, match=r"takes a loaded pipeline .* not the class StableDiffusionPipeline; load it first"):
+        AutoPipelineForImage2Image.from_pipe(StableDiffusionPipeline)
