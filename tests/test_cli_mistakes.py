@@ -246,3 +246,19 @@ def test_a_picture_for_text2img_goes_to_a_class_that_takes_one_and_is_refused_by
     out = _cli("generate", "--family", "flux2", "--task", "text2img", "--prompt", "x", "--image", str(picture), "--out", str(tmp_path / "f.png"),
                "--steps", "1", AUTOPIPE_PLUGINS="autopipe-flux2", AUTOPIPE_CACHE=str(tmp_path / "cache"))
     assert out.returncode == 0 and (tmp_path / "f.png").is_file(), out.stderr
+
+
+def test_a_leading_tilde_is_the_home_folder_in_every_path_option(tmp_path, monkeypatch, tiny_sd):
+    # Found by a hostile-input trial: --out=~/o.png (no shell expansion after "=") made a folder named "~" in the
+    # working folder, one "rm -rf ~" away from a disaster; --image and inspect took "~/x" literally.
+    from autopipe_core.cli import main
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    args = ["generate", "--model", str(tiny_sd), "--task", "text2img", "--prompt", "a cat", "--steps", "2", "--device", "cpu"]
+    assert main([*args, "--out=~/o.png"]) == 0
+    assert (home / "o.png").is_file() and not (work / "~").exists()
+    assert main([*args[:4], "img2img", *args[5:], "--image", "~/o.png", "--out", "~/p.png"]) == 0
+    assert (home / "p.png").is_file()

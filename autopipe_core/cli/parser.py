@@ -63,6 +63,14 @@ def memory(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def user_path(text: str) -> str:
+    """A file path with a leading ``~`` expanded, as the shell does for ``--out ~/a.png`` but not ``--out=~/a.png``:
+    the same spelling then means the same file everywhere (models and scan paths are expanded where they are read)."""
+    import os
+
+    return os.path.expanduser(text)
+
+
 def device(text: str) -> str:
     """A device name autopipe places pipelines on (cuda, cuda:1, mps, cpu, xpu), checked without torch."""
     from ..errors import PlacementError
@@ -162,14 +170,14 @@ def _resolve(p: argparse.ArgumentParser) -> None:
 
 
 def _inspect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .safetensors file (only its header is read)")
+    p.add_argument("file", type=user_path, help="a .safetensors file (only its header is read)")
     p.add_argument("--json", action="store_true", help="print JSON (default: text)")
     _pickle(p)
 
 
 def _scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="a folder to walk (or one checkpoint): diffusers folders, .safetensors files, sharded indexes")
-    p.add_argument("--json", action="store_true", help="print JSON, one object per checkpoint (default: text)")
+    p.add_argument("--json", action="store_true", help="print one JSON array, an object per checkpoint (default: text)")
     _pickle(p)
 
 
@@ -200,9 +208,9 @@ def _generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a diffusers folder, a single .safetensors file or a hub repo id (default: the built-in tiny checkpoint of --family)")
     p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
     p.add_argument("--prompt", required=True, help="what to draw")
-    p.add_argument("--image", help="input image file (img2img, inpaint)")
-    p.add_argument("--mask", help="mask image file, white where to repaint (inpaint)")
-    p.add_argument("--out", required=True, help="output image file; its suffix picks the format (.png, .jpg, .webp, ...)")
+    p.add_argument("--image", type=user_path, help="input image file (img2img, inpaint)")
+    p.add_argument("--mask", type=user_path, help="mask image file, white where to repaint (inpaint)")
+    p.add_argument("--out", required=True, type=user_path, help="output image file; its suffix picks the format (.png, .jpg, .webp, ...)")
     _call(p, 20)
     p.add_argument("--device", type=device, help="cpu, cuda, cuda:1, mps or xpu (default: the best available)")
     _pickle(p)
@@ -214,7 +222,7 @@ def _demo(p: argparse.ArgumentParser) -> None:
     families = _families()
     p.add_argument("--model", help="a real checkpoint instead of the built-in tiny one (a folder, a .safetensors file or a hub repo id)")
     p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
-    p.add_argument("--out-dir", default="autopipe-demo", help="where the three images are written (default: %(default)s)")
+    p.add_argument("--out-dir", default="autopipe-demo", type=user_path, help="where the three images are written (default: %(default)s)")
     p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn", help="what to draw (default: %(default)r)")
     _call(p, 4)
 
