@@ -77,7 +77,19 @@ class Report:
         return self.ranked[0] if self.ranked else None
 
     def summary(self) -> str:
+        """Every verdict in full, one after another (what :class:`Verdict` describes)."""
         return "; ".join(v.describe() for v in self.verdicts) or "no plugin is installed"
+
+    def brief(self) -> str:
+        """The verdicts grouped for an error line: the plugins that said no, by name; claims and errors in full; the
+        plugins that detect no single files counted."""
+        declined = [v.plugin for v in self.verdicts if v.asked and v.error is None and not v.detections]
+        unasked = sum(1 for v in self.verdicts if not v.asked)
+        parts = [f"{', '.join(declined)}: not one of {'their' if len(declined) > 1 else 'its'} families"] if declined else []
+        parts += [v.describe() for v in self.verdicts if v.error is not None or v.detections]
+        if unasked:
+            parts.append(f"{unasked} other plugin{'s detect' if unasked > 1 else ' detects'} no single files")
+        return "; ".join(parts) or "no plugin is installed"
 
 
 def sniff_pickle(first: bytes, path: Path | BinaryIO) -> str | None:
@@ -227,6 +239,22 @@ def _config_identity(path: Path, detection: Detection, registry: Registry) -> Id
     return Identity("file", str(path), name, components, configs, (path.name,), (), detection)
 
 
+#: Tensor names only diffusers' and transformers' own layouts use at the top of a file: a UNet's first convolution
+#: and time embedding, a VAE's encoder, a CLIP text model; also under a pipeline component's name (a whole pipeline's
+#: state dict saved as one file). No original single-file layout starts its names so.
+DIFFUSERS_NAMES = ("conv_in.weight", "time_embedding.linear_1.weight", "encoder.conv_in.weight", "text_model.embeddings.token_embedding.weight")
+DIFFUSERS_PREFIXES = ("", "unet.", "vae.", "text_encoder.")
+
+
+def diffusers_layout(header: SafetensorsHeader) -> str | None:
+    """A tensor name that shows the file is in diffusers' or transformers' own layout, or None."""
+    for prefix in DIFFUSERS_PREFIXES:
+        for name in DIFFUSERS_NAMES:
+            if prefix + name in header.tensors:
+                return prefix + name
+    return None
+
+
 def identify_file(path: str | os.PathLike[str], registry: Registry | None = None, allow_pickle: bool = False) -> Identity:
     """The Identity of a single-file checkpoint: read its header, ask the plugins, take the best claim."""
     registry = registry or get_registry()
@@ -238,9 +266,17 @@ def identify_detection(path: Path, report: Report, registry: Registry) -> Identi
     """The Identity of a checkpoint whose header the plugins have judged (`report`): the best claim, or why none fits."""
     best = report.best
     if best is None:
+        said = f"{path}: no installed plugin recognises this checkpoint ({len(report.header.tensors)} tensors). What each said: {report.brief()}. "
+        seen = diffusers_layout(report.header)
+        if seen is not None:
+            raise UnsupportedModelError(
+                said + f"Its tensor names are in diffusers' or transformers' own layout ({seen}, ...): a model or pipeline saved "
+                "that way, which single-file loading does not read (a single file holds the original layout its family "
+                "published, e.g. model.diffusion_model.* for Stable Diffusion). Load the model from its folder with its "
+                "class's from_pretrained, or the pipeline from its folder."
+            )
         raise UnsupportedModelError(
-            f"{path}: no installed plugin recognises this checkpoint ({len(report.header.tensors)} tensors). "
-            f"What each said: {report.summary()}. If it is a diffusers pipeline saved as one file of a family not listed, "
+            said + "If it is a diffusers pipeline saved as one file of a family not listed, "
             "install that family's plugin; `autopipe inspect FILE` shows what its header holds."
         )
     if not best.is_pipeline:

@@ -40,6 +40,15 @@ def test_a_report_has_a_best_claim_or_none(tmp_path):
     assert report.best is first and report.summary() == "p: fam/a (0.50: why); q: detects no single files"
 
 
+def test_the_brief_form_names_who_said_no_and_counts_who_was_not_asked(tmp_path):
+    # An error listed every plugin's verdict one by one (about 1,500 characters with the shipped plugins).
+    header = read_header(write_header(tmp_path / "a.safetensors", {"x": ("F16", (1,))}))
+    verdicts = (Verdict("p"), Verdict("q", asked=False), Verdict("r", error="KeyError: 'x'"), Verdict("s"), Verdict("t", asked=False))
+    assert Report(header, verdicts, ()).brief() == "p, s: not one of their families; r: raised KeyError: 'x'; 2 other plugins detect no single files"
+    assert Report(header, verdicts[:2], ()).brief() == "p: not one of its families; 1 other plugin detects no single files"
+    assert Report(header, (), ()).brief() == "no plugin is installed"
+
+
 @pytest.mark.parametrize(
     "first, what",
     [(b"\x80\x02abcdef", "a pickle (protocol 2)"), (b"\x80\x05abcdef", "a pickle (protocol 5)"), (b"\x80\x01abcdef", None), (b"\x80\x06abcdef", None),
@@ -187,7 +196,7 @@ def test_a_plugin_raising_in_detection_is_its_verdict_and_the_others_answer(site
     with pytest.raises(UnsupportedModelError) as info:
         single_file.identify_detection(tmp_path / "f.safetensors", Report(header, report.verdicts, ()), built)
     assert str(info.value) == (
-        f"{tmp_path / 'f.safetensors'}: no installed plugin recognises this checkpoint (1 tensors). What each said: {Report(header, report.verdicts, ()).summary()}. "
+        f"{tmp_path / 'f.safetensors'}: no installed plugin recognises this checkpoint (1 tensors). What each said: {Report(header, report.verdicts, ()).brief()}. "
         "If it is a diffusers pipeline saved as one file of a family not listed, install that family's plugin; `autopipe inspect FILE` shows what its header holds."
     )
 
@@ -405,3 +414,26 @@ def test_a_large_pickle_is_refused_after_its_first_bytes_in_bounded_memory(tmp_p
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+@pytest.mark.parametrize("names, seen", [
+    ({"conv_in.weight": ("F16", (32, 4, 3, 3)), "down_blocks.0.resnets.0.conv1.weight": ("F16", (32, 32, 3, 3))}, "conv_in.weight"),
+    ({"unet.conv_in.weight": ("F16", (32, 4, 3, 3)), "vae.encoder.conv_in.weight": ("F16", (32, 3, 3, 3))}, "unet.conv_in.weight"),
+    ({"text_model.embeddings.token_embedding.weight": ("F16", (10, 4))}, "text_model.embeddings.token_embedding.weight"),
+])
+def test_a_file_in_diffusers_own_layout_is_said_to_be_one_not_of_a_family_to_install(tmp_path, names, seen):
+    # A newcomer saved the tiny pipeline's UNet (and the whole pipeline, prefixed unet./vae.) as one file: the error
+    # said to install the family's plugin, though autopipe-sd was installed; single files are read in the original layout.
+    path = write_header(tmp_path / "f.safetensors", names)
+    with pytest.raises(UnsupportedModelError) as info:
+        single_file.identify_file(path)
+    text = str(info.value)
+    assert f"Its tensor names are in diffusers' or transformers' own layout ({seen}" in text
+    assert "install that family's plugin" not in text and len(text) < 900, text
+
+
+def test_an_original_layout_file_nobody_claims_is_not_taken_for_diffusers_layout(tmp_path):
+    path = write_header(tmp_path / "f.safetensors", {"first_stage_model.encoder.conv_in.weight": ("F16", (32, 3, 3, 3)), "model.x": ("F16", (1,))})
+    with pytest.raises(UnsupportedModelError) as info:
+        single_file.identify_file(path)
+    assert "own layout" not in str(info.value) and "install that family's plugin" in str(info.value)
