@@ -55,7 +55,7 @@ GENERATE_MISTAKES = [
     (["--task", "img2img"], "--task img2img needs --image FILE", 2),
     (["--task", "inpaint", "--image", "{ok}"], "--task inpaint needs --mask FILE", 2),
     (["--task", "img2img", "--image", "{root}/missing.png"], "--image {root}/missing.png does not exist", 2),
-    (["--task", "img2img", "--image", "{root}/notes.txt"], "is not an image PIL can read", 2),
+    (["--task", "img2img", "--image", "{root}/notes.txt"], "--image {root}/notes.txt is not an image PIL can read (no image format PIL knows). Pass a PNG", 2),
     (["--task", "inpaint", "--image", "{ok}", "--mask", "{root}/folder"], "--mask {root}/folder", 2),
     (["--task", "text2img", "--out", "{root}/folder"], "--out {root}/folder is a folder", 2),
     (["--task", "text2img", "--out", "{root}/x.xyz"], "names no image format autopipe can write", 2),
@@ -262,3 +262,15 @@ def test_a_leading_tilde_is_the_home_folder_in_every_path_option(tmp_path, monke
     assert (home / "o.png").is_file() and not (work / "~").exists()
     assert main([*args[:4], "img2img", *args[5:], "--image", "~/o.png", "--out", "~/p.png"]) == 0
     assert (home / "p.png").is_file()
+
+
+def test_an_option_a_subcommand_does_not_take_points_to_that_subcommands_help():
+    out = _cli("demo", "--json")
+    assert out.returncode == 2 and out.stderr == "autopipe: error: unrecognized arguments: --json (see `autopipe demo --help`)\n"
+
+
+def test_family_and_model_together_are_refused_not_one_silently_ignored(tiny_sd):
+    for command in ("generate", "demo"):
+        extra = ["--task", "t2i", "--prompt", "a", "--out", "x.png"] if command == "generate" else []
+        out = _cli(command, "--model", str(tiny_sd), "--family", "stable-diffusion", *extra)
+        assert out.returncode == 2 and "give one of them, not both (--family stable-diffusion would be ignored)" in out.stderr, out.stderr

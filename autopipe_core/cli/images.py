@@ -30,7 +30,9 @@ def read_image(path: str, mode: str, flag: str) -> Any:
     except AutopipeError as exc:
         raise UsageError(str(exc)) from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:  # PIL: not an image, truncated, too many pixels
-        raise UsageError(f"{flag} {path} is not an image PIL can read ({type(exc).__name__}: {exc}). Pass a PNG, JPEG or WebP file.") from None
+        # PIL names an unknown format by its file object ("cannot identify image file <_io.BufferedReader name=3>")
+        why = "no image format PIL knows" if isinstance(exc, Image.UnidentifiedImageError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(f"{flag} {path} is not an image PIL can read ({why}). Pass a PNG, JPEG or WebP file.") from None
 
 
 def output_format(path: str) -> str:

@@ -206,7 +206,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
     families = _families()
     p.add_argument("--task", required=True, type=task, help="text2img, img2img or inpaint")
     p.add_argument("--model", help="a diffusers folder, a single .safetensors file or a hub repo id (default: the built-in tiny checkpoint of --family)")
-    p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--family", type=family(families), action=Given, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s; not with --model)")
     p.add_argument("--prompt", required=True, help="what to draw")
     p.add_argument("--image", type=user_path, help="input image file (img2img, inpaint)")
     p.add_argument("--mask", type=user_path, help="mask image file, white where to repaint (inpaint)")
@@ -221,7 +221,7 @@ def _generate(p: argparse.ArgumentParser) -> None:
 def _demo(p: argparse.ArgumentParser) -> None:
     families = _families()
     p.add_argument("--model", help="a real checkpoint instead of the built-in tiny one (a folder, a .safetensors file or a hub repo id)")
-    p.add_argument("--family", type=family(families), default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s)")
+    p.add_argument("--family", type=family(families), action=Given, default=_default_family(families), help=f"family of the built-in tiny checkpoint: {', '.join(families) or 'none installed'} (default: %(default)s; not with --model)")
     p.add_argument("--out-dir", default="autopipe-demo", type=user_path, help="where the three images are written (default: %(default)s)")
     p.add_argument("--prompt", default="a watercolor painting of a lighthouse at dawn", help="what to draw (default: %(default)r)")
     _call(p, 4)
@@ -253,6 +253,14 @@ def _serve(p: argparse.ArgumentParser) -> None:
 #: The demo's family when several are installed: the first of these, else the first installed. Only a default for a
 #: command-line choice (the installed plugins are the truth); naming none of them would change nothing else.
 PREFERRED_DEMO_FAMILIES = ("stable-diffusion",)
+
+
+class Given(argparse.Action):
+    """Store the value and note that it was given (``<dest>_given``), where the default alone cannot tell."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def _default_family(families: Sequence[str]) -> str | None:
@@ -295,7 +303,15 @@ def build(argv: Sequence[str]) -> Parser:
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return build(argv).parse_args(argv)
+    parser = build(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # said by the subcommand, whose --help lists what it takes (argparse says it as the top command)
+        Parser(prog=f"{parser.prog} {args.command}").error(f"unrecognized arguments: {' '.join(extras)}")
+    if getattr(args, "family_given", False) and getattr(args, "model", None) is not None:
+        Parser(prog=f"{parser.prog} {args.command}").error(
+            f"--family chooses a built-in tiny checkpoint and --model names a checkpoint of your own: give one of them, not both (--family {args.family} would be ignored)"
+        )
+    return args
 
 
 def env_verbose() -> bool:

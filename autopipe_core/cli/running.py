@@ -63,7 +63,7 @@ def model_or_tiny(model: str | None, family: str | None, verbose: bool = False) 
     from ..tiny import tiny_checkpoint
 
     start = time.perf_counter()
-    _note(f"preparing the built-in tiny {family} checkpoint (random weights; built once, then cached)...")
+    _note(f"preparing the built-in tiny {family} checkpoint (random weights; built on first use, then cached)...")
     path, built = tiny_checkpoint(family)
     _note(f"{'built' if built else 'using'} {path} ({time.perf_counter() - start:.1f} s)")
     return str(path)
