@@ -38,7 +38,9 @@ def _is(d, family, variant, base, confidence=0.95, shipped=True):
     assert (d.config == str(CONFIGS / variant)) if shipped else d.config is None
     how = "autopipe_controlnet.from_single_file(PATH)" if shipped else "diffusers.ControlNetModel.from_single_file(PATH, config=<a folder with its config.json>)"
     assert d.use.startswith(f"It is a ControlNet for {base}: load it with {how}")
-    assert d.use.endswith(f"then pass it as controlnet= when loading a {base} checkpoint (from_pretrained or from_single_file).")
+    loading = base if "checkpoint" in base else f"a {base} checkpoint"  # "a autopipe-sd's tiny test checkpoint (...) checkpoint" once
+    assert d.use.endswith(f"then pass it as controlnet= when loading {loading} (from_pretrained or from_single_file).")
+    assert " a autopipe" not in d.use and "checkpoint) checkpoint" not in d.use
 
 
 @pytest.mark.parametrize("prefix", ["control_model.", ""])

@@ -59,7 +59,8 @@ def _use(base: str, variant: str, has_config: bool) -> str:
         if has_config
         else "load it with diffusers.ControlNetModel.from_single_file(PATH, config=<a folder with its config.json>)"
     )
-    return f"It is a ControlNet for {base}: {how}, then pass it as controlnet= when loading a {base} checkpoint (from_pretrained or from_single_file)."
+    loading = base if base.endswith("checkpoint") or "checkpoint (" in base else f"a {base} checkpoint"  # the tiny one names itself one
+    return f"It is a ControlNet for {base}: {how}, then pass it as controlnet= when loading {loading} (from_pretrained or from_single_file)."
 
 
 def _detection(family: str, variant: str, base: str, reason: str, confidence: float = 0.95) -> Detection:
