@@ -315,11 +315,15 @@ def from_hub(repo_id: str, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub
         try:
             return Path(hf_hub_download(repo_id, filename, **options))
         except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:  # before EntryNotFoundError: a subclass
-            why = f"the hub cannot be reached ({unreachable})" if unreachable else "offline, or local_files_only=True"
+            if unreachable:
+                why = f"the hub cannot be reached ({unreachable})"
+                then = "Connect once to download it, or pass a local folder; to work offline on purpose, set HF_HUB_OFFLINE=1."
+            else:  # offline on purpose already: setting it is no advice
+                why = "offline, or local_files_only=True"
+                then = "Download it once without HF_HUB_OFFLINE or local_files_only, or pass a local folder."
             raise ModelNotFoundError(
                 f"{repo_id!r} is not a local folder, and its {filename} is not in the hub cache"
-                f"{' (' + str(options['cache_dir']) + ')' if 'cache_dir' in options else ''} and cannot be downloaded "
-                f"({why}). Connect once to download it, or pass a local folder; to work offline on purpose, set HF_HUB_OFFLINE=1."
+                f"{' (' + str(options['cache_dir']) + ')' if 'cache_dir' in options else ''} and cannot be downloaded ({why}). {then}"
             ) from exc
         except EntryNotFoundError:
             raise FileNotFoundError(filename) from None

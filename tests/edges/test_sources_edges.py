@@ -369,7 +369,7 @@ def test_an_unreachable_hub_answers_from_the_cache_at_once_and_says_why_a_file_c
         sources.from_hub("someone/absent", WANT_UNET, local_files_only=True)
     assert str(info.value) == (
         "'someone/absent' is not a local folder, and its model_index.json is not in the hub cache and cannot be downloaded "
-        "(offline, or local_files_only=True). Connect once to download it, or pass a local folder; to work offline on purpose, set HF_HUB_OFFLINE=1."
+        "(offline, or local_files_only=True). Download it once without HF_HUB_OFFLINE or local_files_only, or pass a local folder."
     )
     assert probes == []
 
