@@ -42,8 +42,8 @@ INDEX_SUFFIX = ".safetensors.index.json"
 class Scanned:
     """One checkpoint found by a scan, classified, or the reason it cannot be used.
 
-    `kind` is "folder" (a diffusers folder), "file" (a single .safetensors or pickle file) or "sharded" (an index and
-    its shards). `pipelines` maps each task to the class autopipe would load, or None with the reason in `refused`.
+    `kind` is "folder" (a diffusers folder, or a folder the scan could not list, with the reason in `error`), "file"
+    (a single .safetensors or pickle file) or "sharded" (an index and its shards). `pipelines` maps each task to the class autopipe would load, or None with the reason in `refused`.
     `variant` is the family's kind of checkpoint (Resolution.variant: "inpainting-only"), `detected_as` what a
     file's header was recognised as (Detection.variant: "sd1").
     `weights_bytes` is what the family's plan on an accelerator would load (None: not counted). `error` is
@@ -72,7 +72,10 @@ class Scanned:
 def candidates(root: Path) -> Iterator[tuple[Path, str]]:
     """(path, kind) of every checkpoint under `root`, in a stable order: folders with a model_index.json (not
     entered further: their files are their components), sharded indexes, single files. Links are not followed."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    unlisted: list[OSError] = []  # os.walk's errors: a folder it cannot list is reported, not skipped in silence
+    for folder, dirs, files in os.walk(root, onerror=unlisted.append, followlinks=False):
+        while unlisted:
+            yield Path(unlisted.pop(0).filename), "unlisted"
         dirs.sort()
         here = Path(folder)
         if "model_index.json" in files:
@@ -94,6 +97,10 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
                 continue
             if lower.endswith(".safetensors") or lower.endswith(PICKLE_SUFFIXES):
                 yield here / name, "file"
+
+
+    for error in unlisted:
+        yield Path(error.filename), "unlisted"
 
 
 def _shard_names(index: Path) -> set[str]:
@@ -156,6 +163,8 @@ class _Classifier:
         self.answers: dict[tuple[Any, ...], tuple[dict[str, str | None], dict[str, str], Resolution | None]] = {}
 
     def classify(self, path: Path, kind: str) -> Scanned:
+        if kind == "unlisted":
+            return Scanned(str(path), "folder", error=f"ModelNotFoundError: {_unlisted(path)}")
         try:
             if kind == "folder":
                 return self._folder(path, identify(path, self.registry, self.allow_pickle))
@@ -241,6 +250,16 @@ class _Classifier:
         return Scanned(str(path), kind, resolved.family, resolved.variant, resolved.plugin, pipelines, refused, weights, None, detected)
 
 
+def _unlisted(path: Path) -> str:
+    """Why a folder the walk could not list was left out (asked again, for the system's own words)."""
+    try:
+        with os.scandir(path):
+            why = "it could not be listed during the scan"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    return f"cannot list {path} ({why}): the checkpoints in it were not scanned; make it readable"
+
+
 def _detection_key(detection: Detection) -> tuple[Any, ...]:
     """A Detection as a dict key: every field (its mappings as items; a scheduler entry's value by its repr)."""
     return (
@@ -278,6 +297,9 @@ def scan(root: str | os.PathLike[str], registry: Registry | None = None, allow_p
     start = Path(os.path.expanduser(os.fspath(root)))
     try:
         mode = os.stat(start).st_mode
+        if stat.S_ISDIR(mode):
+            with os.scandir(start):  # a folder it may not list: said here, not by pathlib's PermissionError below
+                pass
     except OSError as exc:
         raise ModelNotFoundError(f"cannot scan {start}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):

@@ -264,7 +264,14 @@ def component_class(path: Path) -> str | None:
 
 def from_folder(path: Path, wanted: Wanted, passed: Mapping[str, Any] = {}) -> Identity:
     index_path = path / MODEL_INDEX
-    if not os.path.lexists(index_path):
+    try:
+        os.lstat(index_path)
+        present = True
+    except FileNotFoundError:
+        present = False
+    except OSError as exc:  # no permission to look into the folder: not a folder without model_index.json
+        raise ModelNotFoundError(f"cannot look into {path} ({exc.strerror or exc}): make it readable, or check the path") from None
+    if not present:
         model = component_class(path)
         if model is not None:
             raise ComponentFolderError(

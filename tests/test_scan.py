@@ -233,3 +233,39 @@ def test_a_files_bytes_count_each_tensor_for_its_longest_prefix(tmp_path, prefix
                 and next(c for c, p in prefixes.items() if p == prefix) == component]
         expected[component] = count_tensors(mine, "float16") if mine else (None, None)
     assert counted == counted_again == expected
+
+
+def _locked(monkeypatch, *names):
+    """os.scandir refusing the folders of these names, as it does a folder without read permission (this machine
+    runs the tests as root, whom no permission bit stops)."""
+    import errno
+
+    scandir = os.scandir
+
+    def denied(path="."):
+        if Path(os.fspath(path)).name in names:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_skipped_in_silence(tmp_path, tiny_sd, monkeypatch):
+    # Found by a hostile-input trial: os.walk left a locked folder out without a word ("1 checkpoint(s), 1 usable").
+    shutil.copytree(tiny_sd, tmp_path / "ok")
+    (tmp_path / "locked").mkdir()
+    _locked(monkeypatch, "locked")
+    found = {Path(r.path).name: r for r in scan(tmp_path)}
+    assert sorted(found) == ["locked", "ok"] and found["ok"].error is None
+    assert found["locked"].kind == "folder"
+    assert found["locked"].error == f"ModelNotFoundError: cannot list {tmp_path / 'locked'} (Permission denied): the checkpoints in it were not scanned; make it readable"
+
+
+def test_scanning_a_folder_that_cannot_be_listed_is_a_typed_error(tmp_path, monkeypatch):
+    from autopipe_core import ModelNotFoundError
+
+    (tmp_path / "locked").mkdir()
+    _locked(monkeypatch, "locked")
+    with pytest.raises(ModelNotFoundError) as info:  # it raised PermissionError from inside pathlib
+        scan(tmp_path / "locked")
+    assert str(info.value) == f"cannot scan {tmp_path / 'locked'}: Permission denied"

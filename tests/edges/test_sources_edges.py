@@ -713,3 +713,23 @@ def test_identify_hands_a_hub_repo_its_options_and_passed_components_and_a_path_
     with pytest.raises(ModelNotFoundError) as info:
         sources.identify(Path("no-such-model"), WANT_UNET)
     assert str(info.value) == f"there is no folder or file at {tmp_path / 'no-such-model'} ('no-such-model'). Check the path."
+
+
+def test_a_folder_whose_model_index_cannot_be_looked_at_says_so_not_that_it_has_none(tmp_path, monkeypatch):
+    # Found by a hostile-input trial: resolve on a folder without read permission said it "has no model_index.json".
+    import errno
+
+    from autopipe_core import ModelNotFoundError
+
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline")
+    lstat = os.lstat
+
+    def denied(path, *args, **kwargs):
+        if os.fspath(path) == str(folder / "model_index.json"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", denied)
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.from_folder(folder, WANT_UNET)
+    assert str(info.value) == f"cannot look into {folder} (Permission denied): make it readable, or check the path"
