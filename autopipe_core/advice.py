@@ -14,7 +14,6 @@ ADVICE = (
     (re.compile(r"allow_pickle=True"), "--allow-pickle"),
     (re.compile(r"pass trust_remote_code=True"), "load it from Python with trust_remote_code=True (the command line never runs a checkpoint's code)"),
     (re.compile(r"local_files_only=True"), "--local-files-only"),
-    (re.compile(r"(?<![.\w])from_pretrained\(folder\)"), "--model FOLDER"),
     # A whole call first ("AutoPipelineForText2Image.from_pretrained('Qwen/Qwen-Image')"), then the class alone.
     (re.compile(r"AutoPipelineForText2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task text2img --model \1"),
     (re.compile(r"AutoPipelineForImage2Image\.from_pretrained\('([^'\s]+)'\)"), r"--task img2img --model \1"),

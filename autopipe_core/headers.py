@@ -733,16 +733,15 @@ def _not_weights(where: str, first: bytes, f: BinaryIO) -> None:
         return
     name = Path(where).name
     if name.endswith(".index.json") or b'"weight_map"' in head:
-        raise InvalidModelError(
-            f"{where} is the index of a sharded checkpoint (a JSON list of which shard holds each tensor), not a weight file. "
-            "Pass the folder that holds it and its shards (from_pretrained(folder), or the pipeline folder above it "
-            "for a component such as unet/), or merge the shards into one .safetensors file."
-        )
+        said = f"{where} is the index of a sharded checkpoint (a JSON list of which shard holds each tensor), not a weight file"
+        if os.path.isfile(os.path.join(os.path.dirname(where), "config.json")):
+            raise InvalidModelError(
+                f"{said}; its folder holds one diffusers model (it has a config.json). Pass the pipeline folder above it "
+                "for a component such as unet/, or load the model from its folder with its class's from_pretrained."
+            )
+        raise InvalidModelError(f"{said}. `autopipe scan` classifies it with its shards; to load it, merge the shards into one .safetensors file.")
     if name == "model_index.json":
-        raise InvalidModelError(
-            f"{where} is a diffusers pipeline's model_index.json, not a weight file. "
-            "Pass the folder that holds it (from_pretrained(folder)) instead of the file."
-        )
+        raise InvalidModelError(f"{where} is a diffusers pipeline's model_index.json, not a weight file. Pass the folder that holds it instead of the file.")
     raise InvalidModelError(
         f"{where} is a JSON file, not a safetensors weight file (it starts with {text[:1].decode()!r}, not an 8-byte header length). "
         "Pass the .safetensors file itself, or the checkpoint folder that holds this JSON."

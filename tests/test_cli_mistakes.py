@@ -227,7 +227,6 @@ def test_too_few_steps_for_the_strength_is_said_before_the_call_and_keeps_what_w
     ("no PAG pipeline for AuraFlow; leave out enable_pag", "no PAG pipeline for AuraFlow; leave out --enable-pag"),
     ("Complete the checkpoint, or pass tokenizer=..., unet=... to from_pretrained.",
      "Complete the checkpoint, or load it from Python and pass tokenizer=..., unet=... to from_pretrained."),
-    ("Pass the folder that holds it (from_pretrained(folder)) instead of the file.", "Pass the folder that holds it (--model FOLDER) instead of the file."),
     ("load diffusers.ControlNetModel.from_pretrained(folder) and pass it", "load diffusers.ControlNetModel.from_pretrained(folder) and pass it"),
 ])
 def test_advice_is_given_in_the_command_lines_terms(message, said):

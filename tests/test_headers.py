@@ -260,10 +260,24 @@ def test_a_name_longer_than_the_limit_is_refused_though_the_library_reads_it(tmp
 INDEX = {"metadata": {"total_size": 8}, "weight_map": {"w": "diffusion_pytorch_model-00001-of-00002.safetensors"}}
 
 
+def test_a_sharded_models_index_beside_its_config_says_to_pass_the_pipeline_or_load_the_model(tmp_path):
+    # It said "Pass the folder that holds it and its shards", and that folder is no pipeline: the advice went in a circle.
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel"}))
+    path = tmp_path / "diffusion_pytorch_model.safetensors.index.json"
+    path.write_text(json.dumps(INDEX))
+    with pytest.raises(InvalidModelError) as info:
+        read_header(path)
+    assert str(info.value) == (
+        f"{path} is the index of a sharded checkpoint (a JSON list of which shard holds each tensor), not a weight file; its folder "
+        "holds one diffusers model (it has a config.json). Pass the pipeline folder above it for a component such as unet/, "
+        "or load the model from its folder with its class's from_pretrained."
+    )
+
+
 @pytest.mark.parametrize(
     "name, content, says",
     [
-        ("diffusion_pytorch_model.safetensors.index.json", INDEX, r"index of a sharded checkpoint.*Pass the folder that holds it and its shards"),
+        ("diffusion_pytorch_model.safetensors.index.json", INDEX, r"index of a sharded checkpoint.*`autopipe scan` classifies it with its shards; to load it, merge the shards"),
         ("model.safetensors", INDEX, r"index of a sharded checkpoint"),  # renamed: its weight_map gives it away
         ("model_index.json", {"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}, r"model_index.json, not a weight file. Pass the folder that holds it"),
         ("config.json", {"_class_name": "UNet2DConditionModel"}, r"is a JSON file, not a safetensors weight file"),

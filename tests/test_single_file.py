@@ -356,7 +356,7 @@ INDEX = {"metadata": {"total_size": 8}, "weight_map": {"w": "diffusion_pytorch_m
 @pytest.mark.parametrize(
     "name, content, says",
     [
-        ("diffusion_pytorch_model.safetensors.index.json", INDEX, "index of a sharded checkpoint.*Pass the folder that holds it and its shards"),
+        ("diffusion_pytorch_model.safetensors.index.json", INDEX, "index of a sharded checkpoint.*merge the shards into one .safetensors file"),
         ("model_index.json", {"_class_name": "StableDiffusionPipeline"}, "model_index.json, not a weight file. Pass the folder that holds it"),
         ("model.bin", {"_class_name": "UNet2DConditionModel"}, "is a JSON file, not a safetensors weight file"),  # JSON, whatever its suffix
     ],

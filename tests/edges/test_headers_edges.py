@@ -147,7 +147,7 @@ def test_a_file_shorter_than_the_length_is_named(tmp_path):
 def test_json_files_given_as_weights_say_what_they_are(tmp_path):
     index = tmp_path / "diffusion_pytorch_model.safetensors.index.json"
     index.write_text('{"metadata": {}, "weight_map": {}}')
-    with pytest.raises(InvalidModelError, match=r"is the index of a sharded checkpoint .* or merge the shards into one \.safetensors file\.$"):
+    with pytest.raises(InvalidModelError, match=r"is the index of a sharded checkpoint .* to load it, merge the shards into one \.safetensors file\.$"):
         read_header(index)
     named = tmp_path / "weights.safetensors"
     named.write_text('  {"weight_map": {"a": "b"}}')
@@ -158,7 +158,7 @@ def test_json_files_given_as_weights_say_what_they_are(tmp_path):
     with pytest.raises(InvalidModelError) as info:
         read_header(model_index)
     assert str(info.value) == (
-        f"{model_index} is a diffusers pipeline's model_index.json, not a weight file. Pass the folder that holds it (from_pretrained(folder)) instead of the file."
+        f"{model_index} is a diffusers pipeline's model_index.json, not a weight file. Pass the folder that holds it instead of the file."
     )
     other = tmp_path / "config.safetensors"
     other.write_text('[1, 2, 3, 4, 5, 6]')
