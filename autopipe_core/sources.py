@@ -9,6 +9,7 @@ checkpoint names is imported.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -524,7 +525,13 @@ def local_path(model: str | os.PathLike[str]) -> Path | None:
     except ValueError:
         raise ModelNotFoundError(f"{text[:200]!r} is not a usable path (it holds a NUL character)") from None
     except OSError as exc:
-        raise ModelNotFoundError(f"cannot follow the path {text}: {exc.strerror or exc}. Check the links in it.") from None
+        what = {
+            errno.ELOOP: "Check the links in it.",
+            errno.ENAMETOOLONG: "A name in it is longer than the system allows: check the path.",
+            errno.EACCES: "Check the permissions of the folders on it.",
+        }.get(exc.errno, "Check the path.")
+        shown = text if len(text) <= 200 else text[:197] + "..."
+        raise ModelNotFoundError(f"cannot follow the path {shown}: {exc.strerror or exc}. {what}") from None
 
 
 def identify(model: Any, wanted: Wanted, passed: Mapping[str, Any] = {}, **hub: Any) -> Identity:

@@ -48,7 +48,7 @@ def parse_memory(value: int | str, unit_required: bool = False) -> int:
             f"memory {value[:40]!r} is not a size: write a number with a unit, e.g. 8GiB or 1.5GiB "
             "(KiB, MiB, GiB, TiB are powers of 1024, as GPU memory is counted; KB, MB, GB, TB are powers of 1000)"
         )
-    if not unit and unit_required:
+    if not unit and unit_required and float(match.group(1)) > 0:  # "0": no unit would make it fit, so it is said below
         raise PlacementError(f"memory {value!r} has no unit: write it with one, e.g. {value.strip()}GiB (GiB = 2**30 bytes, GB = 10**9)")
     nbytes = int(float(match.group(1)) * UNITS[unit or "b"])
     if not 0 < nbytes <= MAX_BYTES:

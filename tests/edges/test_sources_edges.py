@@ -733,3 +733,12 @@ def test_a_folder_whose_model_index_cannot_be_looked_at_says_so_not_that_it_has_
     with pytest.raises(ModelNotFoundError) as info:
         sources.from_folder(folder, WANT_UNET)
     assert str(info.value) == f"cannot look into {folder} (Permission denied): make it readable, or check the path"
+
+
+def test_a_name_too_long_is_not_said_to_be_a_link_problem(tmp_path):
+    from autopipe_core import ModelNotFoundError
+
+    long = str(tmp_path / ("a" * 300))
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path(long)
+    assert str(info.value) == f"cannot follow the path {long[:197]}...: File name too long. A name in it is longer than the system allows: check the path."

@@ -159,3 +159,11 @@ def test_native_size_takes_a_side_of_one_and_says_its_range_in_whole_numbers():
     with pytest.raises(InvalidModelError) as info:
         native_size(_identity(sample_size=MAX_IMAGE_SIDE), 1, scale=3)
     assert f"which is not a whole number from 1 to {MAX_IMAGE_SIDE // 3}. The config is corrupt" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", " 0 "])
+def test_zero_without_a_unit_is_said_to_be_too_small_not_to_lack_a_unit(text):
+    # It advised "e.g. 0GiB", which was then refused as too small.
+    with pytest.raises(PlacementError) as info:
+        parse_memory(text, unit_required=True)
+    assert str(info.value) == f"memory {text!r} must be more than 0 bytes and at most 1 EiB"
