@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from . import guard, planning
-from .errors import InvalidModelError, PlacementError, PluginError
+from .errors import InvalidModelError, ModelNotFoundError, PlacementError, PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
 from .switch import PLAN, keep_dropped, signature
@@ -209,6 +209,13 @@ def source(identity: Identity | None, model: Any, kwargs: Mapping[str, Any]) -> 
     if identity is None:
         return model, kwargs
     if identity.origin in ("folder", "file"):
+        try:
+            identity.reference.encode("utf-8")
+        except UnicodeEncodeError:  # a name of bytes that are no UTF-8, kept by Python as surrogates
+            raise ModelNotFoundError(
+                f"{identity.reference!r}: a name on this path is not valid UTF-8, and safetensors, which reads the weights, "
+                "opens UTF-8 paths only. Rename it (resolve and plan read it; loading cannot)."
+            ) from None
         return identity.reference, kwargs
     if identity.origin == "hub" and identity.commit is not None:
         kwargs["revision"] = identity.commit

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan
+from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, resolve
 from autopipe_core.headers import write_header
 from autopipe_core.specs import Activation, ComponentBytes, Footprint
 from autopipe_core.toolkit.plans import CPU_REASON
@@ -140,3 +140,18 @@ def test_kandinskys_combined_pipeline_is_never_balanced_over_gpus(tmp_path):
     assert placement("kandinsky", Identity("folder", "/k", "KandinskyCombinedPipeline"), two, fp, balanced).placement == "model_cpu_offload"
     assert placement("kandinsky22", identity, two, fp, LoadPlan("float16", None, "model_cpu_offload", "cuda", "r")) is None
     assert placement("kandinsky22", Identity("folder", "/k", "KandinskyV22PriorPipeline"), two, fp, balanced) is None
+
+
+def test_a_path_whose_name_is_not_utf8_is_refused_before_loading_not_inside_safetensors(tmp_path, tiny_sd):
+    # Found by a hostile-input trial: such a folder resolved and planned, then failed inside safetensors with
+    # "Unable to load weights from checkpoint file", after loading began.
+    import os
+    import shutil
+
+    from autopipe_core import AutoPipelineForText2Image, ModelNotFoundError
+
+    folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xff")
+    shutil.copytree(tiny_sd, folder)
+    assert resolve(folder, "text2img").pipeline_class == "StableDiffusionPipeline"
+    with pytest.raises(ModelNotFoundError, match=r"a name on this path is not valid UTF-8, and safetensors, which reads the weights, opens UTF-8 paths only"):
+        AutoPipelineForText2Image.from_pretrained(folder)
