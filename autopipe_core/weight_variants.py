@@ -68,5 +68,5 @@ def stored_variants(files: Iterable[str], component: str) -> set[str | None]:
         if name is None or "/" in name or not name.endswith((".safetensors", ".bin")) or not _loaded(name):
             continue
         stem = _stem(name)
-        out.add(stem.rpartition(".")[2] if "." in stem else None)
+        out.add(stem.partition(".")[2] if "." in stem else None)  # f"{name}.{variant}": a variant may hold a dot
     return out

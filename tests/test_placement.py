@@ -75,6 +75,22 @@ def test_weight_files_follow_diffusers_choice_of_variant_shards_and_format():
     assert weight_files(files, "tokenizer", None) == ((), "", False)
 
 
+def test_weight_file_rules_at_their_edges():
+    files = [
+        "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.non.ema.safetensors",
+        "unet/model.x/diffusion_pytorch_model.safetensors",  # a folder inside the component's: never loaded
+        "unetx/diffusion_pytorch_model.bf16.safetensors",  # another component whose name starts alike
+        "te/model.fp16-00001-of-00002.bin", "te/model.fp16-00002-of-00002.bin",
+    ]
+    # diffusers names a variant's file f"{name}.{variant}.{ext}": the variant is all between the first dot and the suffix
+    assert stored_variants(files, "unet") == stored_variants(files, "unet/") == {None, "non.ema"}
+    assert weight_files(files, "unet/", "non.ema") == (("unet/diffusion_pytorch_model.non.ema.safetensors",), "safetensors", True)
+    assert weight_files(files, "unet", "bf16") == (("unet/diffusion_pytorch_model.safetensors",), "safetensors", False)
+    assert stored_variants(files, "te") == {"fp16"}
+    assert weight_files(files, "te", "fp16") == (("te/model.fp16-00001-of-00002.bin", "te/model.fp16-00002-of-00002.bin"), "pickle", True)
+    assert weight_files(files, "te", None) == ((), "", False)  # only fp16 shards: diffusers finds no plain file
+
+
 def test_only_the_weight_file_names_diffusers_and_transformers_load_are_weights():
     # Found by a hostile-input trial: an old_backup.safetensors left in unet/ was counted (7.45 GiB planned for a
     # tiny UNet), though diffusers loads only diffusion_pytorch_model[.variant].safetensors or its shards, and
