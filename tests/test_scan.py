@@ -269,3 +269,13 @@ def test_scanning_a_folder_that_cannot_be_listed_is_a_typed_error(tmp_path, monk
     with pytest.raises(ModelNotFoundError) as info:  # it raised PermissionError from inside pathlib
         scan(tmp_path / "locked")
     assert str(info.value) == f"cannot scan {tmp_path / 'locked'}: Permission denied"
+
+
+def test_the_text_says_the_size_is_of_the_weights_as_loaded_not_of_the_file(tmp_path, tiny_sd):
+    # A newcomer read "869.83 KiB" beside a 1.83 MB file as a wrong file size: it is the float16 weights a GPU loads.
+    shutil.copytree(tiny_sd, tmp_path / "sd")
+    out = subprocess.run([sys.executable, "-m", "autopipe_core.cli", "scan", str(tmp_path)], capture_output=True, text=True, check=True)
+    (result,) = scan(tmp_path)
+    from autopipe_core.units import human
+
+    assert f"stable-diffusion (autopipe-sd), weights: {human(result.weights_bytes)} as loaded on a GPU" in out.stdout

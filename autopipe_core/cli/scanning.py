@@ -32,7 +32,8 @@ def scan(args: argparse.Namespace) -> int:
         if r.error:
             print(f"{printable(r.path)}\n    cannot be used: {as_said_here(r.error)}")
             continue
-        size = "size unknown" if r.weights_bytes is None else human(r.weights_bytes)
+        # The weights its family's plan loads on a GPU (in its dtype), not the file's size
+        size = "weights: size unknown" if r.weights_bytes is None else f"weights: {human(r.weights_bytes)} as loaded on a GPU"
         print(f"{printable(r.path)}\n    {r.family}{' / ' + r.variant if r.variant else ''} ({r.plugin}), {size}")
         for task, cls in r.pipelines.items():
             print(f"    {task:<9} {cls or 'cannot: ' + as_said_here(r.refused.get(task, ''))}")
