@@ -7,7 +7,7 @@ import json
 import pytest
 from layouts import write_model_index
 
-from autopipe_core import UntrustedCodeError, guard
+from autopipe_core import ModelNotFoundError, UntrustedCodeError, guard
 from autopipe_core.specs import Identity
 
 UNET = {"in_channels": 4, "sample_size": 8, "cross_attention_dim": 32}
@@ -382,3 +382,36 @@ def test_a_none_py_beside_model_index_is_code_diffusers_would_run(tmp_path):
     with pytest.raises(UntrustedCodeError, match=r"\(None\.py: ships None\.py, which diffusers loads as a custom pipeline"):
         guard.check(identity, {})
     guard.check(identity, {"trust_remote_code": True})
+
+
+def test_a_component_folder_that_cannot_be_listed_is_named_by_its_own_path_and_why(tmp_path):
+    top = _folder(tmp_path, text_encoder=["transformers", "CLIPTextModel"])
+    (top / "text_encoder").symlink_to("text_encoder")  # a link loop where a component's folder should be
+    with pytest.raises(ModelNotFoundError) as info:
+        guard.foreign_in(top)
+    assert str(info.value) == f"cannot list {top / 'text_encoder'} (Too many levels of symbolic links): make it readable, or check the path"
+
+
+def test_the_components_after_a_pipeline_checked_already_are_still_checked(tmp_path):
+    shared = write_model_index(tmp_path / "shared", "KandinskyPriorPipeline", unet=dict(UNET))
+    top = _folder(tmp_path, p0=["diffusers", "DiffusionPipeline"], p1=["diffusers", "DiffusionPipeline"], zz=["os", "system"])
+    (top / "p0").symlink_to(shared)
+    (top / "p1").symlink_to(shared)
+    assert guard.foreign_in(top) == {"zz": "['os', 'system'] names the library 'os'"}
+
+
+def test_a_link_back_from_a_nested_pipeline_is_refused_naming_the_top_folder(tmp_path):
+    from autopipe_core import InvalidModelError
+
+    top = _folder(tmp_path, prior=["diffusers", "DiffusionPipeline"])
+    prior = write_model_index(top / "prior", "KandinskyPriorPipeline")
+    index = json.loads((prior / "model_index.json").read_text())
+    index["back"] = ["diffusers", "DiffusionPipeline"]
+    (prior / "model_index.json").write_text(json.dumps(index))
+    (prior / "back").symlink_to("..")
+    with pytest.raises(InvalidModelError) as info:
+        guard.foreign_in(top)
+    assert str(info.value) == (
+        f"{top}: the component prior/back is the pipeline folder {top} itself (a link back to it): diffusers would load "
+        "the pipeline inside itself without end. Remove the link, or point it at the component's own folder."
+    )

@@ -742,3 +742,81 @@ def test_a_name_too_long_is_not_said_to_be_a_link_problem(tmp_path):
     with pytest.raises(ModelNotFoundError) as info:
         sources.local_path(long)
     assert str(info.value) == f"cannot follow the path {long[:197]}...: File name too long. A name in it is longer than the system allows: check the path."
+
+
+def test_a_link_loop_inside_a_component_folder_is_not_a_file(tmp_path):
+    write_model_index(tmp_path, "StableDiffusionPipeline", unet=dict(UNET))
+    (tmp_path / "unet" / "loop").symlink_to("loop")
+    assert sources.list_folder(tmp_path) == ("model_index.json", "unet/config.json")
+
+
+def test_a_folder_identitys_component_folder_that_cannot_be_listed_is_named_when_the_files_are_read(tmp_path):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet=dict(UNET))
+    index = json.loads((folder / "model_index.json").read_text())
+    index["text_encoder"] = ["transformers", "CLIPTextModel"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    (folder / "text_encoder").symlink_to("text_encoder")
+    identity = sources.from_folder(folder, WANT_UNET)  # resolving does not list the folder
+    with pytest.raises(ModelNotFoundError) as info:
+        len(identity.files)
+    assert str(info.value) == f"cannot list {folder / 'text_encoder'}: Too many levels of symbolic links"
+
+
+def test_a_folder_named_after_a_model_index_setting_is_no_component_and_may_be_unlistable(tmp_path):
+    folder = write_model_index(tmp_path / "m", "StableDiffusionPipeline", unet=dict(UNET))
+    (folder / "_class_name").symlink_to("_class_name")
+    (folder / "_diffusers_version").symlink_to("_diffusers_version")
+    identity = sources.from_folder(folder, WANT_UNET)
+    assert tuple(identity.files) == ("model_index.json", "unet/config.json")
+
+
+def test_a_path_holding_a_nul_is_shown_to_its_first_200_characters(tmp_path):
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path("\0" + "a" * 250)
+    assert str(info.value) == "'\\x00" + "a" * 199 + "' is not a usable path (it holds a NUL character)"
+
+
+def test_a_link_loop_path_is_shown_whole_up_to_200_characters_and_cut_beyond(tmp_path):
+    base = len(str(tmp_path)) + 1
+    at_200 = tmp_path / ("l" * (200 - base))
+    at_201 = tmp_path / ("k" * (201 - base))
+    for loop in (at_200, at_201):
+        loop.symlink_to(loop.name)
+    assert len(str(at_200)) == 200 and len(str(at_201)) == 201
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path(str(at_200))
+    assert str(info.value) == f"cannot follow the path {at_200}: Too many levels of symbolic links. Check the links in it."
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path(str(at_201))
+    assert str(info.value) == f"cannot follow the path {str(at_201)[:197]}...: Too many levels of symbolic links. Check the links in it."
+
+
+def _lstat_fails(monkeypatch, where: Path, code: int, why: str):
+    lstat = os.lstat
+
+    def failing(path, *args, **kwargs):
+        if os.fspath(path) == str(where):
+            raise OSError(code, why, os.fspath(path))
+        return lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", failing)
+
+
+def test_a_folder_on_the_path_that_cannot_be_read_says_to_check_permissions(tmp_path, monkeypatch):
+    import errno
+
+    (tmp_path / "locked" / "m").mkdir(parents=True)
+    _lstat_fails(monkeypatch, tmp_path / "locked", errno.EACCES, "Permission denied")  # root reads every folder: made to fail
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path(str(tmp_path / "locked" / "m"))
+    assert str(info.value) == f"cannot follow the path {tmp_path / 'locked' / 'm'}: Permission denied. Check the permissions of the folders on it."
+
+
+def test_any_other_failure_to_follow_a_path_says_to_check_the_path(tmp_path, monkeypatch):
+    import errno
+
+    (tmp_path / "disk" / "m").mkdir(parents=True)
+    _lstat_fails(monkeypatch, tmp_path / "disk", errno.EIO, "Input/output error")
+    with pytest.raises(ModelNotFoundError) as info:
+        sources.local_path(str(tmp_path / "disk" / "m"))
+    assert str(info.value) == f"cannot follow the path {tmp_path / 'disk' / 'm'}: Input/output error. Check the path."
