@@ -62,7 +62,7 @@ def unavailable(device: str, kind: str, torch: Any) -> str | None:
         build = " (a CPU-only build)" if kind == "cuda" and torch.version.cuda is None else ""
         return f"{device}: torch {torch.__version__}{build} finds no {kind.upper()} device on this machine"
     index = device.partition(":")[2]
-    count = torch.cuda.device_count() if kind == "cuda" else getattr(module, "device_count", lambda: 1)()
+    count = getattr(module, "device_count", lambda: 1)()  # torch.cuda's, torch.xpu's; MPS is one device
     if index and int(index) >= count:
         names = ", ".join(f"{kind}:{i}" for i in range(count))
         return f"{device}: torch finds {count} {kind.upper()} device{'s' if count != 1 else ''} ({names})"

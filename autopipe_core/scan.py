@@ -43,7 +43,8 @@ class Scanned:
     """One checkpoint found by a scan, classified, or the reason it cannot be used.
 
     `kind` is "folder" (a diffusers folder, or a folder the scan could not list, with the reason in `error`), "file"
-    (a single .safetensors or pickle file) or "sharded" (an index and its shards). `pipelines` maps each task to the class autopipe would load, or None with the reason in `refused`.
+    (a single .safetensors or pickle file) or "sharded" (an index and its shards). `pipelines` maps each task to the
+    class autopipe would load, or None with the reason in `refused`.
     `variant` is the family's kind of checkpoint (Resolution.variant: "inpainting-only"), `detected_as` what a
     file's header was recognised as (Detection.variant: "sd1").
     `weights_bytes` is what the family's plan on an accelerator would load (None: not counted). `error` is
@@ -97,8 +98,6 @@ def candidates(root: Path) -> Iterator[tuple[Path, str]]:
                 continue
             if lower.endswith(".safetensors") or lower.endswith(PICKLE_SUFFIXES):
                 yield here / name, "file"
-
-
     for error in unlisted:
         yield Path(error.filename), "unlisted"
 
