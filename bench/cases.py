@@ -131,6 +131,18 @@ def df_classify(label: str) -> str:
     return f"diffusers load_single_file_checkpoint + infer_diffusers_model_type, {label}"
 
 
+def header_floor(label: str) -> str:
+    return f"python reading the header with json alone (the floor), {label}"
+
+
+#: The least any cold answer about a single file costs: an interpreter that reads the 8-byte length and the header's
+#: JSON with the standard library and nothing else (no check, no detection, no plugin).
+READ_HEADER = (
+    "import sys, json; f = open(sys.argv[1], 'rb'); n = int.from_bytes(f.read(8), 'little'); "
+    "print('ok' if json.loads(f.read(n)) else 'empty')"
+)
+
+
 def resolve_files(
     small: tuple[str, Path], large: tuple[str, Path], expect: str, diffusers_type: str, rounds: int, number: str,
     headers: list[tuple[str, Path, str]] | None = None,
@@ -145,6 +157,7 @@ def resolve_files(
         Contender(ap_api(s_label), [PY, "-c", AP_RESOLVE_NET, str(s_file)], expect, ratio_to=ap_cli(s_label)),
         Contender(ap_api(l_label), [PY, "-c", AP_RESOLVE_NET, str(l_file)], expect, ratio_to=ap_cli(l_label)),
         Contender(df_classify(l_label), [PY, "-c", DF_CLASSIFY, str(l_file)], diffusers_type, ratio_to=ap_cli(l_label)),
+        Contender(header_floor(l_label), [PY, "-c", READ_HEADER, str(l_file)], "ok", ratio_to=ap_cli(l_label)),
     ]
     for i, (label, file, cls) in enumerate(headers or []):
         contenders.append(
@@ -161,7 +174,7 @@ def resolve_files(
         metrics=[TIME, NET],
         note="each row's ratio names what it divides by: the large file's row divides by the small one (the size target, files "
         "that differ only in size), diffusers' and the Python API's by `autopipe resolve` of the same file, the second "
-        "header-size row by the first (the header-size reading); the in-process rows time resolve() (after imports and plugin "
+        "header-size row by the first (the header-size reading), the floor's by `autopipe resolve` of the same file; the in-process rows time resolve() (after imports and plugin "
         "discovery) and diffusers' reading and classifying (after imports)",
     )
 
