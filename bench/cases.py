@@ -179,7 +179,13 @@ def resolve_files(
     )
 
 
-def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", control: bool = True, warmup: int = 1) -> Case:
+#: The pair that measures what autopipe adds to a load apart from the weights: both classes loading the plugin's tiny
+#: checkpoint (weights of about 2 MB), each process reading its own peak.
+TINY_CC = "diffusers {cls} (concrete class), tiny checkpoint"
+TINY_AP = "autopipe AutoPipelineForText2Image, tiny checkpoint"
+
+
+def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", control: bool = True, warmup: int = 1, tiny: Path | None = None) -> Case:
     contenders = [
         Contender(f"diffusers {cls} (concrete class)", [PY, "-c", load("diffusers", cls), str(folder)], cls),
         Contender("autopipe AutoPipelineForText2Image", [PY, "-c", load("autopipe_core", "AutoPipelineForText2Image"), str(folder)], cls),
@@ -193,6 +199,12 @@ def from_pretrained(folder: Path, cls: str, rounds: int, number: str = "3", cont
         Contender(BARE, [PY, "-c", OWN_PEAK], "ok", ratio_to=BARE),
         Contender(OWN, [PY, "-c", OVERHEAD], "ok", ratio_to=BARE),
     ]
+    if tiny is not None:
+        cc = TINY_CC.format(cls=cls)
+        contenders += [
+            Contender(cc, [PY, "-c", load("diffusers", cls) + "; " + PRINT_PEAK, str(tiny)], cls, ratio_to=cc),
+            Contender(TINY_AP, [PY, "-c", load("autopipe_core", "AutoPipelineForText2Image") + "; " + PRINT_PEAK, str(tiny)], cls, ratio_to=cc),
+        ]
     return Case(
         number,
         "from_pretrained",

@@ -7,6 +7,8 @@
     python bench/checkpoints.py small-15  # the SD 1.5 file's tensor names and count, tiny shapes, real bytes (about 1/1000 of it)
     python bench/checkpoints.py sparse-15 # the SD 1.5 file's header over a hole (2 GB on paper)
     python bench/checkpoints.py small-xl  # sparse-xl's tensor names and count, tiny shapes, real bytes
+    python bench/checkpoints.py tiny-sd   # the plugins' tiny SD and SDXL pipelines as diffusers folders (about 2 MB):
+    python bench/checkpoints.py tiny-sdxl # a load whose weights cost next to nothing, for autopipe's own overhead
 
 The small-* files and the SD 1.5 file differ only in size: the same names in
 the same order, the same count and the same header length (the small one's
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 ENV_DIR = "AUTOPIPE_BENCH_DIR"
-KINDS = ("sd15", "sdxl", "small", "sparse-xl", "small-15", "sparse-15", "small-xl")
+KINDS = ("sd15", "sdxl", "small", "sparse-xl", "small-15", "sparse-15", "small-xl", "tiny-sd", "tiny-sdxl")
 #: What each derived kind is made from: built after it.
 SOURCE = {"small-15": "sd15", "sparse-15": "sd15", "small-xl": "sparse-xl"}
 #: Tensors whose shapes detection reads (autopipe-sd's conv_in and cross-attention width, autopipe-sdxl's label_emb):
@@ -84,9 +86,13 @@ def target(kind: str) -> Path:
     return cache_dir() / f"{kind}{dtype}-diffusers{_version('diffusers')}-autopipe-sd{_version('autopipe-sd')}-{version}"
 
 
+#: The kinds that are a diffusers folder (`folder/`); the tiny ones are nothing else.
+FOLDER_KINDS = ("sd15", "sdxl", "tiny-sd", "tiny-sdxl")
+
+
 def paths(kind: str) -> tuple[Path | None, Path]:
     t = target(kind)
-    return (t / "folder" if kind in ("sd15", "sdxl") else None), t / "model.safetensors"
+    return (t / "folder" if kind in FOLDER_KINDS else None), t / "model.safetensors"
 
 
 def ready(kind: str) -> bool:
@@ -395,6 +401,10 @@ def build(kind: str) -> None:
             write_small(paths(SOURCE[kind])[1], staging / "model.safetensors")
         elif kind == "sparse-15":
             write_sparse_copy(paths("sd15")[1], staging / "model.safetensors")
+        elif kind in ("tiny-sd", "tiny-sdxl"):
+            import importlib
+
+            importlib.import_module("autopipe_sd.tiny" if kind == "tiny-sd" else "autopipe_sdxl.tiny").build(staging / "folder")
         else:
             build_folder(kind, staging / "folder")
             write_ldm(staging / "folder", staging / "model.safetensors", xl=kind == "sdxl")

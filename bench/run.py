@@ -256,12 +256,26 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
     overhead = own.median("hwm") - floor.median("hwm")
     extra = ap.median("rss") - cc.median("rss")
     noise = f"; the noise control (the concrete class's command again) gets {ctl.median() / cc.median():.3f}" if ctl else ""
+    # The tiny pair: what autopipe adds to a load apart from its weights, where a full-size load's noise is far larger.
+    t_cc = next((c for c in case.contenders if c.name == C.TINY_CC.format(cls=cls)), None)
+    t_ap = next((c for c in case.contenders if c.name == C.TINY_AP), None)
+    tiny_time = tiny_memory = ""
+    if t_cc is not None and t_ap is not None:
+        tiny_time = (
+            f"; on the plugin's tiny checkpoint (weights of about 2 MB) {_fig(t_ap)} against {_fig(t_cc)}, "
+            f"{t_ap.median() - t_cc.median():+.3f} s: what autopipe itself adds to a load"
+        )
+        tiny_memory = (
+            f"; on the plugin's tiny checkpoint, where the weights cost next to nothing, autopipe's own peak is "
+            f"{t_ap.median('hwm') - t_cc.median('hwm'):+,.1f} MiB over the concrete class's ({_fig(t_ap, 'hwm', 'MiB', 1, 1)} against "
+            f"{_fig(t_cc, 'hwm', 'MiB', 1, 1)}, each process's own VmHWM): what autopipe itself adds to a load's peak"
+        )
     return [
         (
             f"{prefix}. from_pretrained no slower than the concrete class (ratio <= {LOAD_RATIO})",
             t <= LOAD_RATIO,
             f"{t:.3f}, the median of the round-by-round ratios {_series(pr)} ({_ratio_spread(pr)}; ratio of the medians "
-            f"{ap.median() / cc.median():.3f}: {_fig(ap)} against {_fig(cc)}){noise}; diffusers' AutoPipeline {df.median() / cc.median():.3f}",
+            f"{ap.median() / cc.median():.3f}: {_fig(ap)} against {_fig(cc)}){noise}; diffusers' AutoPipeline {df.median() / cc.median():.3f}{tiny_time}",
         ),
         (
             f"{prefix}. from_pretrained peak memory no higher than the concrete class's plus autopipe's fixed overhead",
@@ -272,7 +286,7 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
             + f"); autopipe's fixed overhead, measured in the same rounds: {overhead:,.1f} MiB (importing autopipe_core and "
             f"building the registry, {_fig(own, 'hwm', 'MiB', 1, 1)}, less the bare interpreter's {_fig(floor, 'hwm', 'MiB', 1, 1)}, "
             "each process's own VmHWM); "
-            f"diffusers' AutoPipeline {df.median('rss') - cc.median('rss'):+,.1f} MiB",
+            f"diffusers' AutoPipeline {df.median('rss') - cc.median('rss'):+,.1f} MiB{tiny_memory}",
         ),
     ]
 
@@ -563,7 +577,9 @@ def page(ctx: dict) -> str:
         "  autopipe's median peak is above the concrete class's by no more than autopipe's fixed overhead, measured",
         "  in the same rounds: the median peak (its own VmHWM) of a process that imports autopipe_core and builds",
         "  the registry (every installed plugin), less that of a bare interpreter reading its own. The noise control",
-        "  (the concrete class's command again) shows how far two identical contenders' medians land apart.",
+        "  (the concrete class's command again) shows how far two identical contenders' medians land apart. The tiny",
+        "  pair, both classes loading the plugin's tiny checkpoint (about 2 MB of weights), shows what autopipe adds to",
+        "  a load apart from its weights, time and peak, with far less noise than a full-size load has; a reading.",
         "- Files that differ only in size (case 2's and 7-2's size target): the small file is written from the large",
         "  one's header by `bench/checkpoints.py`: the same tensor names in the same order, the same count, the same",
         "  metadata and the same header length (its JSON padded with spaces, as safetensors allows); every dimension",
@@ -721,7 +737,11 @@ def main(argv: list[str] | None = None) -> int:
     if sdxl:
         need |= {"sdxl", "small-xl"}
     built: dict[str, checkpoints.Built] = {}
-    for kind in ("sd15", "small-15", "sparse-15", "sparse-xl", "sdxl", "small-xl"):
+    if "3" in wanted:
+        need.add("tiny-sd")
+    if sdxl:
+        need.add("tiny-sdxl")
+    for kind in ("sd15", "small-15", "sparse-15", "sparse-xl", "sdxl", "small-xl", "tiny-sd", "tiny-sdxl"):
         if kind in need:
             if kind in checkpoints.SOURCE and checkpoints.SOURCE[kind] not in built:
                 built[checkpoints.SOURCE[kind]] = checkpoints.ensure(checkpoints.SOURCE[kind], env, log)
@@ -733,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     _, sparse_file = checkpoints.paths("sparse-xl")
     _, smallxl_file = checkpoints.paths("small-xl")
     xl_folder, xl_file = checkpoints.paths("sdxl")
+    tiny_sd, tiny_xl = checkpoints.paths("tiny-sd")[0], checkpoints.paths("tiny-sdxl")[0]
     facts: dict[str, dict] = {}
     for label, file in ((SMALL_15, small_file), (SD_FILE_LABEL, sd_file), (HEADERS[0], sparse15_file), (HEADERS[1], sparse_file),
                         (SMALL_XL, smallxl_file), (XL_FILE_LABEL, xl_file)):
@@ -757,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         headers = [(HEADERS[0], sparse15_file, sd_cls), (HEADERS[1], sparse_file, xl_cls)]
         plan.append(mk(C.resolve_files((SMALL_15, small_file), (SD_FILE_LABEL, sd_file), sd_cls, "v1", 0, "2", headers), "2"))
     if "3" in wanted:
-        plan.append(mk(C.from_pretrained(sd_folder, sd_cls, 0), "3"))
+        plan.append(mk(C.from_pretrained(sd_folder, sd_cls, 0, tiny=tiny_sd), "3"))
     if "4" in wanted:
         plan.append(mk(C.from_pipe(sd_folder, sd_classes, 0), "4"))
     if "5" in wanted:
@@ -771,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(mk(C.imports(0), "6"))
     if sdxl:
         plan.append(mk(C.resolve_files((SMALL_XL, smallxl_file), (XL_FILE_LABEL, xl_file), xl_cls, "xl_base", 0, "7-2"), "7-2"))
-        plan.append(mk(C.from_pretrained(xl_folder, xl_cls, 0, number="7-3"), "7-3"))
+        plan.append(mk(C.from_pretrained(xl_folder, xl_cls, 0, number="7-3", tiny=tiny_xl), "7-3"))
         plan.append(mk(C.from_pipe(xl_folder, xl_classes, 0, number="7-4", repeats=3), "7-4"))
     if "8" in wanted:
         case8 = scan_case(env, log, library, built)
