@@ -180,7 +180,7 @@ def resolve_files(
 
 
 #: The pair that measures what autopipe adds to a load apart from the weights: both classes loading the plugin's tiny
-#: checkpoint (weights of about 2 MB), each process reading its own peak.
+#: checkpoint (a few MB of weights), each process reading its own peak.
 TINY_CC = "diffusers {cls} (concrete class), tiny checkpoint"
 TINY_AP = "autopipe AutoPipelineForText2Image, tiny checkpoint"
 

@@ -7,7 +7,7 @@
     python bench/checkpoints.py small-15  # the SD 1.5 file's tensor names and count, tiny shapes, real bytes (about 1/1000 of it)
     python bench/checkpoints.py sparse-15 # the SD 1.5 file's header over a hole (2 GB on paper)
     python bench/checkpoints.py small-xl  # sparse-xl's tensor names and count, tiny shapes, real bytes
-    python bench/checkpoints.py tiny-sd   # the plugins' tiny SD and SDXL pipelines as diffusers folders (about 2 MB):
+    python bench/checkpoints.py tiny-sd   # the plugins' tiny SD and SDXL pipelines as diffusers folders (a few MB):
     python bench/checkpoints.py tiny-sdxl # a load whose weights cost next to nothing, for autopipe's own overhead
 
 The small-* files and the SD 1.5 file differ only in size: the same names in
@@ -408,6 +408,11 @@ def build(kind: str) -> None:
         else:
             build_folder(kind, staging / "folder")
             write_ldm(staging / "folder", staging / "model.safetensors", xl=kind == "sdxl")
+
+
+def weights_on_disk(path: Path) -> int:
+    """The bytes of the .safetensors files under `path`: a checkpoint's weights, without its configs and tokenizers."""
+    return sum(f.stat().st_size for f in path.rglob("*.safetensors"))
 
 
 def size_on_disk(path: Path) -> int:

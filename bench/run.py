@@ -244,7 +244,7 @@ def check_files(case: Case, small: str, large: str, prefix: str = "2", headers: 
     return out
 
 
-def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
+def check_load(case: Case, cls: str, prefix: str = "3", tiny_bytes: int | None = None) -> list[Check]:
     cc, ap = case.by(f"diffusers {cls} (concrete class)"), case.by("autopipe AutoPipelineForText2Image")
     df = case.by("diffusers AutoPipelineForText2Image")
     ctl = next((c for c in case.contenders if c.name.endswith("(noise control)")), None)
@@ -261,8 +261,9 @@ def check_load(case: Case, cls: str, prefix: str = "3") -> list[Check]:
     t_ap = next((c for c in case.contenders if c.name == C.TINY_AP), None)
     tiny_time = tiny_memory = ""
     if t_cc is not None and t_ap is not None:
+        weights = f" ({tiny_bytes / 1e6:.1f} MB of weights)" if tiny_bytes else ""
         tiny_time = (
-            f"; on the plugin's tiny checkpoint (weights of about 2 MB) {_fig(t_ap)} against {_fig(t_cc)}, "
+            f"; on the plugin's tiny checkpoint{weights} {_fig(t_ap)} against {_fig(t_cc)}, "
             f"{t_ap.median() - t_cc.median():+.3f} s: what autopipe itself adds to a load"
         )
         tiny_memory = (
@@ -578,7 +579,7 @@ def page(ctx: dict) -> str:
         "  in the same rounds: the median peak (its own VmHWM) of a process that imports autopipe_core and builds",
         "  the registry (every installed plugin), less that of a bare interpreter reading its own. The noise control",
         "  (the concrete class's command again) shows how far two identical contenders' medians land apart. The tiny",
-        "  pair, both classes loading the plugin's tiny checkpoint (about 2 MB of weights), shows what autopipe adds to",
+        "  pair, both classes loading the plugin's tiny checkpoint (a few MB of weights), shows what autopipe adds to",
         "  a load apart from its weights, time and peak, with far less noise than a full-size load has; a reading.",
         "- Files that differ only in size (case 2's and 7-2's size target): the small file is written from the large",
         "  one's header by `bench/checkpoints.py`: the same tensor names in the same order, the same count, the same",
@@ -816,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     if "2" in by:
         checks += check_files(by["2"], SMALL_15, SD_FILE_LABEL, "2", HEADERS, facts)
     if "3" in by:
-        checks += check_load(by["3"], sd_cls)
+        checks += check_load(by["3"], sd_cls, tiny_bytes=checkpoints.weights_on_disk(tiny_sd))
     if "4" in by:
         checks += check_from_pipe(by["4"])
     if "5" in by:
@@ -825,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
         checks += check_imports(by["6"], modules)
     if "7-2" in by:
         checks += check_files(by["7-2"], SMALL_XL, XL_FILE_LABEL, "7-2", None, facts)
-        checks += check_load(by["7-3"], xl_cls, "7-3")
+        checks += check_load(by["7-3"], xl_cls, "7-3", tiny_bytes=checkpoints.weights_on_disk(tiny_xl))
         checks += check_from_pipe(by["7-4"], "7-4")
     elif "7" in wanted:
         checks.append(("7. SDXL at full size, cases 2-4", None, notes[-1] if notes else "left out"))
