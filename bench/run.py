@@ -736,12 +736,10 @@ def main(argv: list[str] | None = None) -> int:
     if "7" in wanted and args.no_sdxl:
         notes.append("Case 7 (SDXL at full size) was left out with `--no-sdxl`.")
     if sdxl:
-        need |= {"sdxl", "small-xl"}
-    built: dict[str, checkpoints.Built] = {}
+        need |= {"sdxl", "small-xl", "tiny-sdxl"}
     if "3" in wanted:
         need.add("tiny-sd")
-    if sdxl:
-        need.add("tiny-sdxl")
+    built: dict[str, checkpoints.Built] = {}
     for kind in ("sd15", "small-15", "sparse-15", "sparse-xl", "sdxl", "small-xl", "tiny-sd", "tiny-sdxl"):
         if kind in need:
             if kind in checkpoints.SOURCE and checkpoints.SOURCE[kind] not in built:
