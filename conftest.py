@@ -30,3 +30,31 @@ def tiny_sd(tiny_checkpoint) -> Path:
 @pytest.fixture(scope="session")
 def tiny_sd_inpainting(tiny_checkpoint) -> Path:
     return tiny_checkpoint("stable-diffusion", "inpainting-only")
+
+
+@pytest.fixture(autouse=True)
+def detect_keys_are_necessary(request, monkeypatch):
+    """Every header any test shows to detection is also shown to every plugin, whatever its autopipe_detect_keys: the
+    claims must be the same. A plugin's keys may only spare it files it would not claim (hookspecs.autopipe_detect_keys).
+    A test marked ``detect_keys_unchecked`` (one that checks what the keys leave unimported) is left alone."""
+    if request.node.get_closest_marker("detect_keys_unchecked"):
+        return
+    from dataclasses import replace
+
+    from autopipe_core import single_file
+    from autopipe_core.registry import get_registry
+
+    gated = single_file.detect
+
+    def checked(header, registry=None):
+        report = gated(header, registry)
+        registry = registry or get_registry()
+        if registry.detect_keys:
+            every = gated(header, replace(registry, detect_keys={}))
+            assert report.ranked == every.ranked, (
+                f"{header.path}: with autopipe_detect_keys the claims are {[(d.plugin, d.family, d.variant) for d in report.ranked]}, "
+                f"shown to every plugin {[(d.plugin, d.family, d.variant) for d in every.ranked]}: a plugin's keys leave out a file it claims"
+            )
+        return report
+
+    monkeypatch.setattr(single_file, "detect", checked)

@@ -74,6 +74,7 @@ CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "autopipe_placement": optional(LoadPlan),
     "autopipe_from_pretrained": pipeline_or_none,
     "autopipe_detect": many(Detection, one_alone=True),
+    "autopipe_detect_keys": many(str),
     "autopipe_from_single_file": pipeline_or_none,
     "autopipe_build_tiny": ignored,
 }

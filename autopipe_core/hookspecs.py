@@ -118,6 +118,25 @@ def autopipe_detect(header: SafetensorsHeader) -> Sequence[Detection] | Detectio
 
 
 @hookspec
+def autopipe_detect_keys() -> Sequence[str]:
+    """Tensor names one of which every file your ``autopipe_detect`` claims holds: it is shown only such files.
+
+    Called once per process, when the registry is built, like the other
+    registration hooks: return constants, written in the plugin's package
+    (not its detection module, which this hook exists to leave unimported).
+    Give each name as a file holds it, once per prefix your layouts put
+    before it (``"model.diffusion_model.img_in.weight"`` and
+    ``"img_in.weight"``). A file that holds none of them is answered "not one
+    of its families" without calling ``autopipe_detect`` or importing the
+    module it lives in, so a file is read by the one or two plugins whose
+    layout it is, not by every plugin installed (``autopipe scan``'s and a
+    cold ``autopipe resolve FILE``'s time). Return nothing (or leave the hook
+    out) to be shown every file. The conformance kit checks that each tiny
+    single file of yours holds one.
+    """
+
+
+@hookspec
 def autopipe_from_single_file(family: str, pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
     """Load the single-file checkpoint at `path` as `pipeline_class` when the default is not enough.
 
@@ -142,6 +161,9 @@ def autopipe_build_tiny(family: str, path: Path, variant: str | None) -> None:
     offline (build tokenizers in memory) and in seconds on a CPU.
     """
 
+
+#: The hooks asked once per process, when the registry is built: a plugin failing any of them is left out whole.
+REGISTRATION_HOOKS: tuple[str, ...] = ("autopipe_families", "autopipe_pipelines", "autopipe_modifiers", "autopipe_detect_keys")
 
 HOOKS: tuple[str, ...] = tuple(
     name for name, value in list(globals().items()) if name.startswith("autopipe_") and callable(value)

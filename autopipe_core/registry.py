@@ -5,6 +5,7 @@
               class names and live pipelines
     families: family name -> (FamilySpec, plugin)
     modifiers: keyword argument -> (ModifierSpec, plugin)
+    detect_keys: plugin -> the tensor names a file must hold one of to be shown its autopipe_detect
 
 Where two plugins register the same thing, the winner is chosen in a fixed
 order and the conflict is kept for ``autopipe plugins`` to show: first the
@@ -27,6 +28,7 @@ from . import plugins as _plugins
 from . import settings
 from .answers import CHECKS, LOADING_HOOKS
 from .errors import AutopipeError, PluginError
+from .hookspecs import REGISTRATION_HOOKS
 from .known import install_command
 from .specs import FamilySpec, ModifierSpec, PipelineRow, class_name
 from .tasks import Task
@@ -108,6 +110,9 @@ class Registry:
     conflicts: tuple[Conflict, ...] = ()
     manager: pluggy.PluginManager | None = field(default=None, compare=False, repr=False)
     prefer: tuple[str, ...] = ()  # AUTOPIPE_PREFER, normalised: distributions that win conflicts, in order
+    #: distribution -> its autopipe_detect_keys: a file holding none of them is not shown to its autopipe_detect.
+    #: A plugin absent here (no keys given) is shown every file.
+    detect_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def candidates(self, class_names: Iterable[str]) -> tuple[ClassEntry, ...]:
         """Every (family, modifiers) claiming the first of these class names the tables know, best first.
@@ -153,21 +158,17 @@ class Registry:
     call = ask  # the name of before (tests, third-party code)
 
 
-def _collect(pm: pluggy.PluginManager, info: _plugins.PluginInfo) -> tuple[list[FamilySpec], list[PipelineRow], list[ModifierSpec]]:
+def _collect(pm: pluggy.PluginManager, info: _plugins.PluginInfo) -> tuple[list[FamilySpec], list[PipelineRow], list[ModifierSpec], list[str]]:
     """All of one plugin's registrations, or a PluginError: a plugin counts whole or not at all."""
-    name, version = info.distribution, info.version
-    return (
-        ask(pm, name, "autopipe_families", version),
-        ask(pm, name, "autopipe_pipelines", version),
-        ask(pm, name, "autopipe_modifiers", version),
-    )
+    families, rows, modifiers, detect_keys = (ask(pm, info.distribution, hook, info.version) for hook in REGISTRATION_HOOKS)
+    return families, rows, modifiers, detect_keys
 
 
 def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Registry:
     """Discover plugins and build the tables. Every failure is recorded, none is raised."""
     pm, infos = _plugins.discover(allowed)
     infos = list(infos)
-    registrations: dict[str, tuple[list, list, list]] = {}
+    registrations: dict[str, tuple[list, list, list, list]] = {}
     for i, info in enumerate(infos):
         if not info.ok:
             continue
@@ -192,7 +193,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
 
     # Families.
     offers: dict[str, list] = {}
-    for plugin, (families, _, _) in registrations.items():
+    for plugin, (families, *_) in registrations.items():
         for spec in families:
             offers.setdefault(spec.name, []).append((rank(plugin, spec.priority), plugin, (spec, plugin)))
     families = {name: pick(f"family {name!r}", c) for name, c in sorted(offers.items())}
@@ -202,7 +203,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
     task_offers: dict[tuple[str, frozenset, Task], list] = {}
     missing: dict[Key, dict[Task, str]] = {}
     on_disk: dict[Key, frozenset[str]] = {}
-    for plugin, (_, rows, _) in registrations.items():
+    for plugin, (_, rows, *_) in registrations.items():
         for row in rows:
             if row.family not in families:
                 continue  # a modifier plugin's rows for a family that is not installed
@@ -247,7 +248,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
 
     # Modifiers.
     mod_offers: dict[str, list] = {}
-    for plugin, (_, _, mods) in registrations.items():
+    for plugin, (_, _, mods, _) in registrations.items():
         for spec in mods:
             mod_offers.setdefault(spec.kwarg, []).append((rank(plugin), plugin, (spec, plugin)))
     modifiers = {kwarg: pick(f"modifier {kwarg}=", c) for kwarg, c in sorted(mod_offers.items())}
@@ -263,6 +264,7 @@ def build(allowed: frozenset[str] | None, prefer: tuple[str, ...] = ()) -> Regis
         conflicts=tuple(conflicts),
         manager=pm,
         prefer=tuple(prefer),
+        detect_keys=MappingProxyType({plugin: frozenset(keys) for plugin, (*_, keys) in registrations.items() if keys}),
     )
 
 

@@ -189,10 +189,14 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
     Ranking, best first: distributions named in AUTOPIPE_PREFER, then the
     higher confidence, then a claim made by the plugin that owns the family,
     then the family's higher priority, then the distribution name. A plugin
-    that raises is reported in its verdict and the others still answer.
+    that raises is reported in its verdict and the others still answer. A
+    plugin that gave ``autopipe_detect_keys`` is asked only when the header
+    holds one of them; else its verdict is "not one of its families", as it
+    declared, and its detection module is not imported.
     """
     registry = registry or get_registry()
     prefer = registry.prefer
+    tensors = header.tensors
     verdicts = []
     claims: list[tuple[tuple, Detection]] = []
     for info in registry.plugins:
@@ -200,6 +204,10 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
             continue
         if HOOK not in info.hooks:
             verdicts.append(Verdict(info.distribution, asked=False))
+            continue
+        keys = registry.detect_keys.get(info.distribution)
+        if keys is not None and not any(key in tensors for key in keys):
+            verdicts.append(Verdict(info.distribution))
             continue
         try:
             found = registry.ask(info.distribution, HOOK, header=header)

@@ -406,18 +406,33 @@ def test_a_plugin_reading_single_files_must_say_how_to_write_one(pytester):
     result.stdout.fnmatch_lines(["*autopipe-sd implements autopipe_detect: override tiny_single_file(self, family, path) in TestSD*or declare no_single_file*"])
 
 
-def test_a_single_file_the_plugin_does_not_recognise_fails(pytester):
-    pytester.makepyfile(test_author=textwrap.dedent(SD_SINGLE_FILE + """
+def _sd_single_file_of(pytester, tensors: str) -> None:
+    pytester.makepyfile(test_author=textwrap.dedent(SD_SINGLE_FILE + f"""
     def tiny_single_file(self, family, path):
         import torch
         from safetensors.torch import save_file
 
-        save_file({"something.else.weight": torch.zeros(2, 2)}, str(path))
+        save_file({tensors}, str(path))
         return path
-    """.replace("\n    ", "\n    ")))
+    """))
+
+
+def test_a_single_file_the_plugin_does_not_recognise_fails(pytester):
+    # SD's detect key, the UNet's first convolution, with 5 input channels (a depth model's): shown to autopipe-sd, not claimed
+    _sd_single_file_of(pytester, '{"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 5, 3, 3)}')
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "single_file")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*autopipe-sd's autopipe_detect does not recognise the tiny stable-diffusion single file TestSD.tiny_single_file wrote*"])
+
+
+def test_a_single_file_holding_none_of_the_detect_keys_fails_and_names_them(pytester):
+    _sd_single_file_of(pytester, '{"something.else.weight": torch.zeros(2, 2)}')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "single_file")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the tiny stable-diffusion single file TestSD.tiny_single_file wrote holds none of autopipe-sd's autopipe_detect_keys "
+        "(model.diffusion_model.input_blocks.0.0.weight), so its autopipe_detect is never shown it*"
+    ])
 
 
 def test_a_single_file_another_installed_plugin_outranks_fails(pytester, monkeypatch, toys):

@@ -57,9 +57,6 @@ def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
     return pipeline_class(1)
 """
 
-REGISTRATION_HOOKS = ("autopipe_families", "autopipe_pipelines", "autopipe_modifiers")
-
-
 def _raiser_dist(hook: str) -> str:
     return "autopipe-raises-in-" + hook.removeprefix("autopipe_").replace("_", "-")
 
@@ -206,7 +203,7 @@ def test_a_plugin_raising_in_any_hook_is_isolated_and_named(site, monkeypatch, h
     reg = registry_module.build(allowed=frozenset({dist, "autopipe-sd"}))
     info = {p.distribution: p for p in reg.plugins}
     assert info["autopipe-sd"].ok and reg.classes["StableDiffusionPipeline"].plugin == "autopipe-sd"
-    if hook in REGISTRATION_HOOKS:  # asked when the registry is built: the plugin is left out whole
+    if hook in hookspecs.REGISTRATION_HOOKS:  # asked when the registry is built: the plugin is left out whole
         assert not info[dist].ok and f"boom in {hook}" in info[dist].error
         assert reg.families_of(dist) == () and "Fraction" not in reg.classes
     else:  # asked at load time: a PluginError that names the distribution and the hook

@@ -609,8 +609,15 @@ class PluginConformance:
         path = self._single_file(case.family)
         if self._state.installed is None:
             self._state.installed = build_registry(allowed=None)
-        report = detect(read(path), self._state.installed)
+        header = read(path)
         name = self._claims().plugin
+        keys = self._state.installed.detect_keys.get(name)
+        assert keys is None or any(key in header.tensors for key in keys), (
+            f"the tiny {case.family} single file {type(self).__name__}.tiny_single_file wrote holds none of {self.plugin}'s "
+            f"autopipe_detect_keys ({', '.join(sorted(keys))}), so its autopipe_detect is never shown it: every file it claims "
+            "must hold one of those names; add the one this layout has"
+        )
+        report = detect(header, self._state.installed)
         mine = [d for d in report.ranked if d.plugin == name]
         assert mine, (
             f"{self.plugin}'s autopipe_detect does not recognise the tiny {case.family} single file "

@@ -437,3 +437,68 @@ def test_an_original_layout_file_nobody_claims_is_not_taken_for_diffusers_layout
     with pytest.raises(UnsupportedModelError) as info:
         single_file.identify_file(path)
     assert "own layout" not in str(info.value) and "install that family's plugin" in str(info.value)
+
+
+KEYED = """
+import sys
+from autopipe_core import Detection, FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core.toolkit.rows import lazy_hooks
+
+@hookimpl
+def autopipe_families():
+    return [FamilySpec("keyed")]
+
+@hookimpl
+def autopipe_pipelines():
+    return [PipelineRow("keyed", {Task.TEXT2IMG: "fractions:Fraction"})]
+
+@hookimpl
+def autopipe_detect_keys():
+    return ["bare.img_in.weight", "model.img_in.weight"]
+
+globals().update(lazy_hooks(__name__, autopipe_detect="keyed_detection:detect"))
+"""
+
+KEYED_DETECTION = """
+from autopipe_core import Detection
+
+def detect(header):
+    if "bare.img_in.weight" in header.tensors or "model.img_in.weight" in header.tensors:
+        return Detection("keyed", "v", 0.9, "img_in", pipeline_class="fractions:Fraction")
+    return None
+"""
+
+
+@pytest.mark.detect_keys_unchecked  # conftest's check would show the foreign file to every plugin, importing keyed_detection
+def test_a_plugin_is_shown_only_files_holding_one_of_its_detect_keys_and_its_detection_module_stays_unimported(site, tmp_path):
+    import sys
+
+    (site / "keyed_detection.py").write_text(KEYED_DETECTION)
+    sys.modules.pop("keyed_detection", None)
+    keyed = install(site, "keyed-plugin", KEYED)
+    other = install(site, "aaa-other", DETECTS.format(family="fa", priority=0, owns=True, confidence=0.5))
+    built = registry_module.build(frozenset({keyed, other}))
+    assert built.detect_keys == {keyed: frozenset({"bare.img_in.weight", "model.img_in.weight"})}  # aaa-other gave none: shown every file
+
+    foreign = read_header(write_header(tmp_path / "foreign.safetensors", {"x": ("F16", (1,))}))
+    report = single_file.detect(foreign, built)
+    verdicts = {v.plugin: v for v in report.verdicts}
+    assert verdicts[keyed] == Verdict(keyed) and verdicts[keyed].describe() == f"{keyed}: not one of its families"
+    assert [d.plugin for d in report.ranked] == [other] and "keyed_detection" not in sys.modules
+
+    for name in ("bare.img_in.weight", "model.img_in.weight"):  # either key will do
+        mine = read_header(write_header(tmp_path / "mine.safetensors", {name: ("F16", (2, 2)), "x": ("F16", (1,))}))
+        report = single_file.detect(mine, built)
+        assert [(d.plugin, d.family) for d in report.ranked] == [(keyed, "keyed"), (other, "fa")]
+    assert "keyed_detection" in sys.modules
+
+
+@pytest.mark.parametrize("answer, said", [
+    ("'img_in.weight'", "must return a list of str, not str"),
+    ("[b'img_in.weight']", "must return str objects, got bytes"),
+])
+def test_a_malformed_detect_keys_answer_leaves_the_plugin_out_by_name(site, answer, said):
+    bad = install(site, "bad-keys", f"from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_detect_keys():\n    return {answer}\n")
+    built = registry_module.build(frozenset({bad}))
+    info = next(p for p in built.plugins if p.distribution == bad)
+    assert not info.ok and "autopipe_detect_keys" in info.error and said in info.error and bad not in built.detect_keys
