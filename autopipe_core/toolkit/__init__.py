@@ -4,7 +4,7 @@ loads itself.
 
 ``from autopipe_core import toolkit``, then ``toolkit.rows``, ``toolkit.plans``,
 ``toolkit.allowance``, ``toolkit.tokenizers``, ``toolkit.tiny``,
-``toolkit.single_file``, ``toolkit.transformer_file``, ``toolkit.renames``, ``toolkit.fullsize``, ``toolkit.missing``,
+``toolkit.single_file``, ``toolkit.tensor_names``, ``toolkit.transformer_file``, ``toolkit.renames``, ``toolkit.fullsize``, ``toolkit.missing``,
 ``toolkit.requirements``, ``toolkit.connected``, ``toolkit.own_components``
 (each imported on first use).
 Importing any of them imports no torch, diffusers or transformers: they are

@@ -27,23 +27,13 @@ from ..errors import UnsupportedModelError
 from ..headers import SafetensorsHeader
 from ..prediction import Prediction
 from ..specs import Detection
+from .tensor_names import COMFY_PREFIX, LDM_CONV_IN, LDM_LABEL_EMB, LDM_TEXT, LDM_UNET, LDM_VAE  # the layouts' names, light to import
 
 __all__ = [
     "CLIP_TOKENIZERS", "COMFY_PREFIX", "LDM_CONV_IN", "LDM_LABEL_EMB", "LDM_TEXT", "LDM_UNET", "LDM_VAE", "VOCABULARY_FILES", "ConfigFolders",
     "block_count", "clip_tokenizer_from", "default_load", "first_key", "missing_tokenizers", "prediction_clause", "read_config", "shape",
 ]
 
-#: The original (LDM / SGM) layout's prefixes: the UNet, the VAE, SD 1.x/2.x's text encoder.
-LDM_UNET = "model.diffusion_model."
-LDM_VAE = "first_stage_model."
-LDM_TEXT = "cond_stage_model."
-#: Where ComfyUI puts a diffusion model's tensors in a checkpoint it saves (and where fal, Comfy-Org and others ship
-#: all-in-one files): the same names as the bare transformer file, behind this prefix.
-COMFY_PREFIX = "model.diffusion_model."
-#: The UNet's first convolution, (model channels, input channels, 3, 3): 4 input channels, or 9 for inpainting.
-LDM_CONV_IN = LDM_UNET + "input_blocks.0.0.weight"
-#: SDXL's micro-conditioning embedding, (time embedding width, pooled text + time ids x 256).
-LDM_LABEL_EMB = LDM_UNET + "label_emb.0.0.weight"
 #: The tokenizer classes :func:`missing_tokenizers` builds.
 CLIP_TOKENIZERS = frozenset({"CLIPTokenizer", "CLIPTokenizerFast"})
 #: Files that make a tokenizer folder loadable by transformers as it is.
