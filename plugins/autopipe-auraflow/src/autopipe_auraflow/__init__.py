@@ -21,12 +21,23 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
 AURAFLOW = "auraflow"
 FAMILIES = (AURAFLOW,)
 AURAFLOW_CLASS = "AuraFlowPipeline"
+
+#: ComfyUI's prefix for a checkpoint's diffusion model (fal's aura_flow_0.x.safetensors carry the text encoder under
+#: ``text_encoders.`` and the VAE under ``vae.`` beside it); the authors' files have none. diffusers' AuraFlow converter
+#: does not strip it. layout.COMFY_PREFIX.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: What diffusers' CHECKPOINT_KEY_NAMES["auraflow"] requires, all of them, without a prefix (layout.DIFFUSERS_KEYS).
+AURAFLOW_KEYS = ("double_layers.0.attn.w2q.weight", "double_layers.0.attn.w1q.weight", "cond_seq_linear.weight", "t_embedder.mlp.0.weight")
+#: autopipe_detect_keys, mirroring detect's first check (layout.strip_prefix): it claims no file without all of
+#: AURAFLOW_KEYS, bare or under ComfyUI's prefix, so every AuraFlow file it claims holds the first of them under one.
+DETECT_KEYS: tuple[str, ...] = (AURAFLOW_KEYS[0], COMFY_PREFIX + AURAFLOW_KEYS[0])
 
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for AuraFlow (its AutoPipeline tables list AuraFlowPipeline for text2img only); "
@@ -60,6 +71,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(AURAFLOW, PAG, NO_PAG),
         unsupported(AURAFLOW, CONTROLNET, NO_CONTROLNET),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

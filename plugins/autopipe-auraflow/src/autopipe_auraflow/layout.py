@@ -21,12 +21,11 @@ from typing import Any, Iterable, Mapping
 
 from autopipe_core.toolkit.renames import swap_halves
 
-#: ComfyUI's prefix for a checkpoint's diffusion model (fal's aura_flow_0.x.safetensors carry the text encoder under
-#: ``text_encoders.`` and the VAE under ``vae.`` beside it). diffusers' AuraFlow converter does not strip it.
-COMFY_PREFIX = "model.diffusion_model."
+# ComfyUI's prefix (COMFY_PREFIX) and the keys diffusers knows AuraFlow by live in the package, beside its autopipe_detect_keys.
+from . import AURAFLOW_KEYS, COMFY_PREFIX
 
 #: What diffusers' CHECKPOINT_KEY_NAMES["auraflow"] requires, all of them, without a prefix.
-DIFFUSERS_KEYS = ("double_layers.0.attn.w2q.weight", "double_layers.0.attn.w1q.weight", "cond_seq_linear.weight", "t_embedder.mlp.0.weight")
+DIFFUSERS_KEYS = AURAFLOW_KEYS
 #: The patch embedding, a Linear: (hidden, patch_size**2 x latent channels).
 PATCH_KEY = "init_x_linear.weight"
 #: The learned positions: (1, positions, hidden); positions = the largest patch grid, 4096 = 64 x 64 for AuraFlow.

@@ -34,6 +34,15 @@ CASCADE = "cascade"
 WUERSTCHEN = "wuerstchen"
 FAMILIES = (CASCADE, WUERSTCHEN)
 
+#: Only Stage C reads text tokens: diffusers' marker of a Stage C file (CHECKPOINT_KEY_NAMES["stable_cascade_stage_c"]).
+STAGE_C_MARKER = "clip_txt_mapper.weight"
+#: diffusers' marker of a Stage B file (CHECKPOINT_KEY_NAMES["stable_cascade_stage_b"]): its second level's first block.
+STAGE_B_MARKER = "down_blocks.1.0.channelwise.0.weight"
+#: autopipe_detect_keys, mirroring single_file.detect's first check: a file with neither marker is not claimed (both
+#: layouts name them bare), so every Stable Cascade file it claims holds one. Here, not there, so that registering them
+#: imports no detection code; single_file.py takes both from this module.
+DETECT_KEYS: tuple[str, ...] = (STAGE_C_MARKER, STAGE_B_MARKER)
+
 #: The modifier of the decoder-only rows.
 DECODER = "decoder"
 #: The core's ControlNet modifier (``controlnet=``), refused for both families.
@@ -128,6 +137,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
             unsupported(family, CONTROLNET, NO_CONTROLNET[family]),
         ]
     return out
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

@@ -48,15 +48,13 @@ from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
 
-from . import CASCADE
+from . import CASCADE, STAGE_B_MARKER, STAGE_C_MARKER  # the detect keys
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-cascade")
 
 #: The component class every detection names.
 COMPONENT = "diffusers:StableCascadeUNet"
-#: Only Stage C reads text tokens: diffusers' marker of a Stage C file.
-STAGE_C_MARKER = "clip_txt_mapper.weight"
 #: The pooled-text projection: diffusers' name, and Stage B's in the original layout.
 POOLED = ("clip_txt_pooled_mapper.weight", "clip_mapper.weight")
 #: An original-layout file's attention (nn.MultiheadAttention), which diffusers' converter splits into to_q, to_k, to_v.
@@ -135,7 +133,7 @@ def detect(header: SafetensorsHeader) -> Detection | None:
     (another architecture) is not claimed: it could not be loaded offline.
     """
     is_c = STAGE_C_MARKER in header.tensors
-    if not is_c and shape(header, "down_blocks.1.0.channelwise.0.weight") is None:
+    if not is_c and shape(header, STAGE_B_MARKER) is None:
         return None
     seen = _header_facts(header)
     if not seen["widths"] or None in seen["widths"]:

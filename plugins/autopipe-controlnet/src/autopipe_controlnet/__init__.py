@@ -18,6 +18,16 @@ from autopipe_core.builtin import CONTROLNET, UNION, choose_controlnet as choose
 
 _NO_PAG = "diffusers has no PAG ControlNet pipeline for this task; leave out enable_pag or controlnet"
 
+#: The two layouts single_file.detect recognises, by the tensor each is told by: the original one's hint encoder (under
+#: lllyasviel's prefix, or bare as in some SD 2.1 ControlNets, thibaud's), diffusers' own by its conditioning embedding.
+#: Here, not there, so that registering the keys below imports no detection code; single_file.py takes them from this module.
+LDM_PREFIXES = ("control_model.", "")
+LDM_HINT = "input_hint_block.0.weight"
+DIFFUSERS_KEY = "controlnet_cond_embedding.conv_in.weight"
+#: autopipe_detect_keys, mirroring detect's first checks: a file with no LDM_HINT under one of LDM_PREFIXES and no
+#: DIFFUSERS_KEY is not claimed, so every ControlNet file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (*(prefix + LDM_HINT for prefix in LDM_PREFIXES), DIFFUSERS_KEY)
+
 
 @hookimpl
 def autopipe_pipelines() -> list[PipelineRow]:
@@ -64,6 +74,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
             inpaint="diffusers:StableDiffusionXLControlNetUnionInpaintPipeline",
         ),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # ControlNet files (original or diffusers layout, for SD 1.x, 2.x or SDXL): recognised as a component to pass as controlnet=.

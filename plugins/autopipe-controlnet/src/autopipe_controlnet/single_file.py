@@ -31,15 +31,14 @@ from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, first_key, shape
 
+from . import DIFFUSERS_KEY, LDM_HINT, LDM_PREFIXES  # the names the detect keys are built from
+
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-controlnet")
 COMPONENT = "diffusers:ControlNetModel"
 
-LDM_PREFIXES = ("control_model.", "")  # lllyasviel's files carry the prefix; some SD 2.1 ControlNets (thibaud's) do not
-LDM_HINT = "input_hint_block.0.weight"
 LDM_CROSS = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
 CROSS_SUFFIX = "transformer_blocks.0.attn2.to_k.weight"
-DIFFUSERS_KEY = "controlnet_cond_embedding.conv_in.weight"
 DIFFUSERS_CROSS = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
 XL_ADD = "add_embedding.linear_1.weight"
 XL_CROSS = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight"

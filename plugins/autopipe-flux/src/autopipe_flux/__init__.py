@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.requirements import model_type
 from autopipe_core.toolkit.rows import lazy_hooks, row, rows
 
@@ -62,6 +63,14 @@ KONTEXT = "kontext"
 LATENT_CHANNELS = 64
 CONTROL_CHANNELS = 2 * LATENT_CHANNELS  # 128
 FILL_CHANNELS = 2 * LATENT_CHANNELS + 4 * 8 * 8  # 384
+
+#: Where ComfyUI's all-in-one files put the transformer's tensors (layout.TRANSFORMER); BFL's own files have no prefix.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: The patch embedding: the first tensor single_file.detect reads, under the file's prefix.
+IMG_IN = "img_in.weight"
+#: autopipe_detect_keys, mirroring detect's first check: it claims nothing whose img_in.weight it cannot read, bare (BFL's
+#: layout) or under ComfyUI's prefix, so every FLUX.1 and Chroma file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (IMG_IN, COMFY_PREFIX + IMG_IN)
 
 NO_FILL_TEXT2IMG = (
     f"FLUX.1 Fill's transformer takes {FILL_CHANNELS} input channels (the noisy latents, the masked image's latents and the mask), "
@@ -129,6 +138,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         ),
         *rows(CHROMA, text2img="diffusers:ChromaPipeline", img2img="diffusers:ChromaImg2ImgPipeline", inpaint="diffusers:ChromaInpaintPipeline"),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers, or reads files: each module is imported when its hook is first asked.

@@ -40,8 +40,10 @@ from typing import Any, Mapping
 from autopipe_core.toolkit import fullsize
 from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
 
+from . import COMFY_PREFIX
+
 #: Where the transformer's tensors are in ComfyUI's all-in-one files; BFL's own files have no prefix.
-TRANSFORMER = "model.diffusion_model."
+TRANSFORMER = COMFY_PREFIX
 CLIP_L = "text_encoders.clip_l.transformer."
 T5XXL = "text_encoders.t5xxl.transformer."
 #: The VAE's prefixes diffusers reads (``LDM_VAE_KEYS``): ComfyUI's FLUX files use ``vae.``.

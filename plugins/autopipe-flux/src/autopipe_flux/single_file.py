@@ -46,7 +46,7 @@ from autopipe_core import Detection, UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 
-from . import CHROMA, CONTROL_CHANNELS, FILL_CHANNELS, FLUX, LATENT_CHANNELS
+from . import CHROMA, CONTROL_CHANNELS, FILL_CHANNELS, FLUX, IMG_IN, LATENT_CHANNELS
 from .layout import CLIP_L, T5XXL, TRANSFORMER, VAE_PREFIXES
 
 FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-flux")
@@ -128,7 +128,7 @@ def _contents(header: SafetensorsHeader, family: str) -> str:
 def detect(header: SafetensorsHeader) -> list[Detection]:
     """FLUX.1 dev, schnell, Fill and Canny/Depth Control, and Chroma transformers, alone or in an all-in-one file; nothing else."""
     p = TRANSFORMER if header.has_prefix(TRANSFORMER) else ""
-    img_in = shape(header, p + "img_in.weight", rank=2)
+    img_in = shape(header, p + IMG_IN, rank=2)
     if img_in is None:
         return []
     if p + CHROMA_KEY in header.tensors:

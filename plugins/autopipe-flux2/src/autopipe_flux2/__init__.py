@@ -48,6 +48,7 @@ import inspect
 from typing import Any
 
 from autopipe_core import PRESENT, FamilySpec, PipelineRow, Requirement, Task, hookimpl
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.requirements import flag, model_type
 from autopipe_core.toolkit.rows import lazy_hooks, row, rows
 
@@ -56,6 +57,14 @@ KLEIN = "flux2-klein"
 
 #: The modifier of FLUX.2 [klein] 9B KV's row: no keyword selects it, a checkpoint (or live pipeline) of Flux2KleinKVPipeline does.
 KV = "kv"
+
+#: ComfyUI's prefix of the diffusion model in a file it saves (layout.COMFY_PREFIX); BFL's files have none.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: diffusers' key for FLUX.2 files (CHECKPOINT_KEY_NAMES["flux2"], without the prefix): the modulation all single blocks share.
+FLUX2_KEY = "single_stream_modulation.lin.weight"
+#: autopipe_detect_keys, mirroring detect's first check (single_file._prefix): it claims no file without FLUX2_KEY, bare
+#: or under ComfyUI's prefix, so every FLUX.2 file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (FLUX2_KEY, COMFY_PREFIX + FLUX2_KEY)
 
 NO_DEV_INPAINT = (
     "diffusers 0.42.1 has no FLUX.2 [dev] inpainting pipeline (its Flux2KleinInpaintPipeline encodes prompts with Qwen3, "
@@ -164,6 +173,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
             missing={Task.INPAINT: NO_KV_INPAINT},
         ),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers, or reads files: each module is imported when its hook is first asked.

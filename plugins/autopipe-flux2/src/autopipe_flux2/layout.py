@@ -39,8 +39,7 @@ from autopipe_core.toolkit import fullsize
 from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
 from autopipe_core.toolkit.transformer_file import component_tensors, save_tensors
 
-#: ComfyUI's prefix of the diffusion model in a file it saves; BFL's files have none.
-COMFY_PREFIX = "model.diffusion_model."
+from . import COMFY_PREFIX  # ComfyUI's prefix of the diffusion model in a file it saves; BFL's files have none
 
 #: diffusers' names -> BFL's, in the order tried (the first match wins).
 _RENAMES = (

@@ -50,15 +50,13 @@ from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, prefixed_tensors
 
-from . import FLUX2, KLEIN
+from . import FLUX2, FLUX2_KEY, KLEIN
 from .layout import COMFY_PREFIX
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-flux2")
 
 PREFIXES = ("", COMFY_PREFIX)
-#: diffusers' key for FLUX.2 files (CHECKPOINT_KEY_NAMES["flux2"], without the prefix): the modulation all single blocks share.
-FLUX2_KEY = "single_stream_modulation.lin.weight"
 GUIDANCE = "guidance_in.in_layer.weight"
 IMG_IN = "img_in.weight"
 TXT_IN = "txt_in.weight"

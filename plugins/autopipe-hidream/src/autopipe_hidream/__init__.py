@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
@@ -45,6 +46,14 @@ HIDREAM = "hidream"
 FAMILIES = (HIDREAM,)
 HIDREAM_CLASS = "HiDreamImagePipeline"
 EXAMPLE = "HiDream-ai/HiDream-I1-Dev"
+
+#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; HiDream-ai's and Comfy-Org's split files have none.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: diffusers' CHECKPOINT_KEY_NAMES["hidream"] (diffusers/loaders/single_file_utils.py, 0.42.1), single_file.KEY.
+HIDREAM_KEY = "double_stream_blocks.0.block.adaLN_modulation.1.bias"
+#: autopipe_detect_keys, mirroring detect's first check: it claims no file without HIDREAM_KEY, bare or under ComfyUI's
+#: prefix, so every HiDream file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (HIDREAM_KEY, COMFY_PREFIX + HIDREAM_KEY)
 
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for HiDream-I1 (it ships HiDreamImagePipeline, text to image, alone, and HiDream "
@@ -81,6 +90,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(HIDREAM, PAG, NO_PAG),
         unsupported(HIDREAM, CONTROLNET, NO_CONTROLNET),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

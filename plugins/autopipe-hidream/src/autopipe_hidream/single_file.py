@@ -42,16 +42,15 @@ from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, model_from_file, prefixed_tensors
 
-from . import EXAMPLE, HIDREAM, HIDREAM_CLASS
+from . import COMFY_PREFIX, EXAMPLE, HIDREAM, HIDREAM_CLASS, HIDREAM_KEY
 from .loading import LLAMA_ADVICE, lacks_llama
 
 FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-hidream")
 
-#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; HiDream-ai's and Comfy-Org's split files have none.
-COMFY_PREFIX = "model.diffusion_model."
+#: Bare (HiDream-ai's and Comfy-Org's split files) or ComfyUI's (a checkpoint it saves).
 PREFIXES = ("", COMFY_PREFIX)
-#: diffusers' CHECKPOINT_KEY_NAMES["hidream"] (diffusers/loaders/single_file_utils.py, 0.42.1).
-KEY = "double_stream_blocks.0.block.adaLN_modulation.1.bias"
+#: diffusers' CHECKPOINT_KEY_NAMES["hidream"]: the package's, beside the autopipe_detect_keys built from it.
+KEY = HIDREAM_KEY
 #: The patch embedding: (inner width, patch_size**2 x latent channels).
 PATCH_KEY = "x_embedder.proj.weight"
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import no_controlnet, no_pag, unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
 
@@ -39,6 +40,15 @@ FAMILIES = (KREA2,)
 KREA2_CLASS = "Krea2Pipeline"
 #: The repo diffusers 0.42.1's single-file code names for Krea 2 (single_file_utils.DIFFUSERS_DEFAULT_PIPELINE_PATHS).
 EXAMPLE = "krea/Krea-2-Raw"
+
+#: ComfyUI's prefix for the diffusion model (layout.COMFY_PREFIX); diffusers' converter strips it.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: The tensor diffusers' single-file code recognises Krea 2 by (CHECKPOINT_KEY_NAMES["krea2"], without the prefix),
+#: layout.DETECT_KEY.
+KREA2_KEY = "txtfusion.projector.weight"
+#: autopipe_detect_keys, mirroring detect's first check (layout.strip_prefix): it claims no file without KREA2_KEY, bare
+#: or under ComfyUI's prefix, so every Krea 2 file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (KREA2_KEY, COMFY_PREFIX + KREA2_KEY)
 
 NO_IMG2IMG = (
     "diffusers has no image-to-image pipeline for Krea 2 (its AutoPipeline tables list Krea2Pipeline for text2img only, and no "
@@ -74,6 +84,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(KREA2, PAG, NO_PAG),
         unsupported(KREA2, CONTROLNET, NO_CONTROLNET),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

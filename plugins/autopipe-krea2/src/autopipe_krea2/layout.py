@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-#: ComfyUI's prefix for the diffusion model; diffusers' converter strips it.
-COMFY_PREFIX = "model.diffusion_model."
+# ComfyUI's prefix (COMFY_PREFIX) and the key diffusers knows Krea 2 by live in the package, beside its autopipe_detect_keys.
+from . import COMFY_PREFIX, KREA2_KEY
+
 #: The tensor diffusers' single-file code recognises Krea 2 by (CHECKPOINT_KEY_NAMES["krea2"], without the prefix).
-DETECT_KEY = "txtfusion.projector.weight"
+DETECT_KEY = KREA2_KEY
 #: (hidden, in_channels) of the first layer: ``first.weight`` is (hidden, in_channels).
 FIRST_KEY = "first.weight"
 #: The text projection's first linear layer: (hidden, text width).

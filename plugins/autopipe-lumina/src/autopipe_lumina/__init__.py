@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import IMG2IMG_ELSEWHERE, INPAINT_ELSEWHERE, unsupported
 from autopipe_core.toolkit.requirements import model_type
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, rows
@@ -67,6 +68,15 @@ NO_PAG = "diffusers has no PAG pipeline for {what} (no PAG class takes its trans
 NO_CONTROLNET = "diffusers has no ControlNet pipeline or ControlNet model for {what}; leave out controlnet="
 LUMINA_WHAT = "Lumina-Next"
 LUMINA2_WHAT = "Lumina-Image 2.0"
+
+#: ComfyUI's and kohya's prefix for a diffusion model's tensors (diffusers' Lumina 2 converter strips it).
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: Lumina 2 and Lumina-Next: the caption embedder's norm, what diffusers' CHECKPOINT_KEY_NAMES["lumina2"] looks for.
+CAPTION_NORM_KEY = "cap_embedder.0.weight"
+#: The single-file detection's first check (single_file.detect, with layout.strip_prefix): no file without the caption
+#: embedder's norm, bare or under ComfyUI's prefix, is claimed. Here, not there, so that registering them imports no
+#: detection code; layout.py takes both names from this module.
+DETECT_KEYS = (COMFY_PREFIX + CAPTION_NORM_KEY, CAPTION_NORM_KEY)
 
 #: Lumina-Next encodes prompts with Gemma (gemma-2b): its text encoder's config says model_type "gemma".
 GEMMA = model_type(
@@ -117,6 +127,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(LUMINA2, PAG, NO_PAG.format(what=LUMINA2_WHAT)),
         unsupported(LUMINA2, CONTROLNET, NO_CONTROLNET.format(what=LUMINA2_WHAT)),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

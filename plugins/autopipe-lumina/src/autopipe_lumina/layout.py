@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-#: ComfyUI's and kohya's prefix for a diffusion model's tensors (diffusers' Lumina 2 converter strips it).
-COMFY_PREFIX = "model.diffusion_model."
+# ComfyUI's prefix and the caption embedder's norm: the package's, which registers them as autopipe_detect_keys.
+from . import CAPTION_NORM_KEY, COMFY_PREFIX
 
-#: Lumina 2 and Lumina-Next: the caption embedder's norm, what diffusers' CHECKPOINT_KEY_NAMES["lumina2"] looks for.
-CAPTION_NORM_KEY = "cap_embedder.0.weight"
-#: Its projection from the text encoder's width to the transformer's: (hidden, caption features).
+#: The caption embedder's projection from the text encoder's width to the transformer's: (hidden, caption features).
 CAPTION_KEY = "cap_embedder.1.weight"
 #: The patch embedding, a Linear: (hidden, patch_size**2 * latent channels).
 PATCH_KEY = "x_embedder.weight"

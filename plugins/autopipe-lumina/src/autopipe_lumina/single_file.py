@@ -50,6 +50,7 @@ from autopipe_core.toolkit.transformer_file import TransformerFile, load_transfo
 from . import LUMINA, LUMINA2, LUMINA2_CLASS
 from .layout import (
     CAPTION_KEY,
+    CAPTION_NORM_KEY,
     CONTEXT_REFINER,
     CONVERTER_SPLIT,
     NEXT_CAPTION_KEY,
@@ -104,7 +105,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     """Lumina-Image 2.0 transformers in the authors' layout (Lumina-Next's and other widths refused with what to do); nothing else."""
     names = header.tensors
     prefix = strip_prefix(names)
-    if prefix + "cap_embedder.0.weight" not in names or prefix + ZIMAGE_KEY in names:
+    if prefix + CAPTION_NORM_KEY not in names or prefix + ZIMAGE_KEY in names:
         return []
     layers = block_count(header, prefix + "layers.")
     if prefix + NEXT_QUERY_KEY in names and prefix + NEXT_CAPTION_KEY in names:

@@ -35,6 +35,7 @@ under Sprint's to Sana's (``FamilySpec.also_named``).
 from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.requirements import flag
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row, rows
@@ -44,6 +45,15 @@ PIXART_SIGMA = "pixart-sigma"
 SANA = "sana"
 SANA_SPRINT = "sana-sprint"
 FAMILIES = (PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT)
+
+#: The tensor diffusers looks for to call a file "sana" (CHECKPOINT_KEY_NAMES["sana"]); PixArt's original files have it too.
+CROSS_ATTN_KEY = "blocks.0.cross_attn.q_linear.weight"
+#: The prefix ComfyUI-style files put before the transformer's names; diffusers' converter strips it.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: The single-file detection's first check (single_file.detect, with layout.strip_prefix): no file without the first
+#: block's cross-attention query, bare or under ComfyUI's prefix, is claimed (Sana's, PixArt's, Sana 1.5's or Sprint's).
+#: Here, not there, so that registering them imports no detection code; layout.py takes both names from this module.
+DETECT_KEYS = (COMFY_PREFIX + CROSS_ATTN_KEY, CROSS_ATTN_KEY)
 
 #: The core's ControlNet modifier (``controlnet=``), which SanaControlNetPipeline's row carries.
 CONTROLNET = "controlnet"
@@ -166,6 +176,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(SANA_SPRINT, PAG, SPRINT_NO_PAG),
         unsupported(SANA_SPRINT, CONTROLNET, SPRINT_NO_CONTROLNET),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

@@ -19,10 +19,9 @@ from typing import Any, Mapping
 
 from autopipe_core.toolkit.single_file import block_count
 
-#: The tensor diffusers looks for to call a file "sana" (CHECKPOINT_KEY_NAMES["sana"]); PixArt's original files have it too.
-CROSS_ATTN_KEY = "blocks.0.cross_attn.q_linear.weight"
-#: The prefix ComfyUI-style files put before the transformer's names; diffusers' converter strips it.
-COMFY_PREFIX = "model.diffusion_model."
+# diffusers' "sana" key and ComfyUI's prefix: the package's, which registers them as autopipe_detect_keys.
+from . import COMFY_PREFIX, CROSS_ATTN_KEY
+
 #: The patch embedding, (width, latent channels, patch, patch): Sana (2240 or 1152, 32, 1, 1), PixArt (1152, 4, 2, 2).
 PATCH_KEY = "x_embedder.proj.weight"
 #: Sana's feed-forward is a GLUMBConv (``mlp.inverted_conv``); PixArt's an MLP (``mlp.fc1``).

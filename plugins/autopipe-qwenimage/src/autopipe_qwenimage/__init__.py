@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Requirement, Task
 from autopipe_core import hookimpl
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.rows import lazy_hooks, row
 
 FAMILY = "qwenimage"
@@ -48,6 +49,17 @@ VISION_FAMILIES = (EDIT, EDIT_PLUS, LAYERED, QWENIMAGE21)
 
 #: The modifier of diffusers' ``qwenimage-controlnet`` key: the core's ``controlnet=`` keyword selects it.
 CONTROLNET = "controlnet"
+
+#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; Comfy-Org's split diffusion-model files have none.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: The prefixes a single file's transformer names may carry.
+PREFIXES = ("", COMFY_PREFIX)
+TXT_NORM = "txt_norm.weight"  # (joint_attention_dim,): 3584 for Qwen2.5-VL-7B's states
+TEXT_NORM_21 = "txt_in.text_norm.weight"  # diffusers' key for "qwen-image-2.1" (CHECKPOINT_KEY_NAMES)
+#: The single-file detection's first checks (single_file.detect): Qwen-Image 2.1 is claimed by its text norm, Qwen-Image
+#: and Layered only with theirs, each under one of PREFIXES. Here, not there, so that registering them imports no
+#: detection code; single_file.py takes these names from this module.
+DETECT_KEYS = tuple(prefix + key for key in (TEXT_NORM_21, TXT_NORM) for prefix in PREFIXES)
 
 #: The transformer config key only Qwen-Image-Layered sets: an embedding of whether the layers are RGB or RGBA.
 LAYER_KEY = "use_additional_t_cond"
@@ -172,6 +184,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
             missing={Task.IMG2IMG: QWENIMAGE21_NO_IMG2IMG, Task.INPAINT: QWENIMAGE21_NO_INPAINT},
         ),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch, diffusers or transformers (or reads shipped files): each module is

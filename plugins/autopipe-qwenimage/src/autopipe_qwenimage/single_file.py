@@ -45,20 +45,14 @@ from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, prefixed_tensors, save_tensors
 
-from . import FAMILY, LAYERED, QWENIMAGE21
+from . import COMFY_PREFIX, FAMILY, LAYERED, PREFIXES, QWENIMAGE21, TEXT_NORM_21, TXT_NORM  # the names registered as detect keys
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-qwenimage")
 
-#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; Comfy-Org's split diffusion-model files have none.
-COMFY_PREFIX = "model.diffusion_model."
-PREFIXES = ("", COMFY_PREFIX)
-
-TXT_NORM = "txt_norm.weight"  # (joint_attention_dim,): 3584 for Qwen2.5-VL-7B's states
 IMG_IN = "img_in.weight"  # (inner width, in_channels): (3072, 64) for Qwen-Image
 FIRST_MOD = "transformer_blocks.0.img_mod.1.weight"  # the first block's image modulation: 6 x inner width rows
 LAYER_COND = "time_text_embed.addition_t_embedding.weight"  # (2, inner width): Qwen-Image-Layered's RGB/RGBA condition
-TEXT_NORM_21 = "txt_in.text_norm.weight"  # diffusers' key for "qwen-image-2.1" (CHECKPOINT_KEY_NAMES)
 IMG_IN_21 = "img_in.weight"
 
 #: img_in.weight of the full-size transformers: 24 heads x 128 over 2 x 2 patches of 16 latent channels.

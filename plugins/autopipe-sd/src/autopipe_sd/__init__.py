@@ -8,11 +8,19 @@ they are called.
 from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, hookimpl
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks, rows
 
 FAMILY = "stable-diffusion"
 
 INPAINTING = inpainting_only()
+
+#: The UNet's first convolution in the original (LDM) layout: the first tensor single_file.detect reads. From the
+#: toolkit's tensor_names, which imports nothing, so that registering the keys below imports no detection code.
+CONV_IN = tensor_names.LDM_CONV_IN
+#: autopipe_detect_keys, mirroring detect's first check: it claims nothing without a 4-d CONV_IN (there is no other
+#: prefix it reads a UNet under), so every SD 1.x/2.x file it claims holds it.
+DETECT_KEYS: tuple[str, ...] = (CONV_IN,)
 
 _OTHER_SD_PIPELINES = {
     "StableDiffusionUpscalePipeline": "it is the x4 upscaler, not a text-to-image model: load it with diffusers.StableDiffusionUpscalePipeline",
@@ -53,6 +61,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         inpaint="diffusers:StableDiffusionInpaintPipeline",
         pag=("diffusers:StableDiffusionPAGPipeline", "diffusers:StableDiffusionPAGImg2ImgPipeline", "diffusers:StableDiffusionPAGInpaintPipeline"),
     )
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

@@ -42,7 +42,6 @@ from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import EPSILON, V_PREDICTION, Prediction
 from autopipe_core.prediction import read as read_prediction
 from autopipe_core.toolkit.single_file import (
-    LDM_CONV_IN,
     LDM_LABEL_EMB,
     LDM_TEXT,
     LDM_UNET,
@@ -56,12 +55,13 @@ from autopipe_core.toolkit.single_file import (
 from autopipe_core.toolkit.single_file import clip_tokenizer_from as tokenizer  # noqa: F401 - its name here before the toolkit
 from autopipe_core.toolkit.tokenizers import clip_bpe  # noqa: F401 - its name here before the toolkit
 
+from . import CONV_IN  # the name registered as the detect key (the core's LDM_CONV_IN)
+
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sd")
 FAMILY = "stable-diffusion"
 
 UNET = LDM_UNET
-CONV_IN = LDM_CONV_IN
 LABEL_EMB = LDM_LABEL_EMB  # SDXL's micro-conditioning: not ours
 TEXT_ENCODER = LDM_TEXT
 CROSS_ATTENTION = UNET + "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"

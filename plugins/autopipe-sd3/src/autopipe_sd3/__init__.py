@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.builtin import CONTROLNET, UNION
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, inpainting_only, lazy_hooks, row, rows
 
@@ -35,6 +36,15 @@ FAMILY = "stable-diffusion-3"
 LATENT_CHANNELS = 16
 SCALING_FACTOR = 1.5305
 SHIFT_FACTOR = 0.0609
+
+#: Where Stability AI's single files hold the MMDiT (the core's ``LDM_UNET``), or bare, as diffusers also takes it.
+TRANSFORMER_PREFIXES = (tensor_names.LDM_UNET, "")
+#: The adaLN modulation of block 0's text stream: (6 x width,), present in every SD3 transformer.
+MODULATION = "joint_blocks.0.context_block.adaLN_modulation.1.bias"
+#: autopipe_detect_keys, mirroring single_file.read_mmdit's first check: detect claims no file without MODULATION under
+#: one of TRANSFORMER_PREFIXES, so every SD3 file it claims holds one of these. Here, not there, so that registering
+#: them imports no detection code; single_file.py takes both names from this module.
+DETECT_KEYS: tuple[str, ...] = tuple(prefix + MODULATION for prefix in TRANSFORMER_PREFIXES)
 
 #: A transformer taking latents, mask and masked-image latents: 16 + 1 + 16 input channels.
 INPAINTING = inpainting_only(component="transformer", channels=2 * LATENT_CHANNELS + 1, what="transformer")
@@ -85,6 +95,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         row(FAMILY, modifiers={CONTROLNET, PAG}, missing=dict.fromkeys(Task, NO_CONTROLNET_PAG)),
         unsupported(FAMILY, UNION, NO_UNION),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers, or reads files: each module is imported when its hook is first asked.

@@ -54,9 +54,9 @@ from autopipe_core import Detection
 from autopipe_core.errors import UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import read as read_prediction
-from autopipe_core.toolkit.single_file import LDM_UNET, LDM_VAE, VOCABULARY_FILES, ConfigFolders, default_load, shape
+from autopipe_core.toolkit.single_file import LDM_VAE, VOCABULARY_FILES, ConfigFolders, default_load, shape
 
-from . import FAMILY, LATENT_CHANNELS
+from . import FAMILY, LATENT_CHANNELS, MODULATION, TRANSFORMER_PREFIXES  # MODULATION, TRANSFORMER_PREFIXES: the detect keys
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sd3")
@@ -66,8 +66,6 @@ CLIP_L = "text_encoders.clip_l."
 CLIP_G = "text_encoders.clip_g."
 T5 = "text_encoders.t5xxl."
 T5_MARKER = T5 + "transformer.shared.weight"
-#: The adaLN modulation of block 0's text stream: (6 x width,), present in every SD3 transformer.
-MODULATION = "joint_blocks.0.context_block.adaLN_modulation.1.bias"
 
 #: Variant -> how a reason names it.
 TITLES: Mapping[str, str] = {
@@ -117,7 +115,7 @@ class MMDiT:
 
 def read_mmdit(header: SafetensorsHeader) -> MMDiT | None:
     """The SD3 transformer in `header` (under ``model.diffusion_model.`` or bare), or None when the file has none."""
-    prefix = next((p for p in (LDM_UNET, "") if header.shape(p + MODULATION) is not None), None)
+    prefix = next((p for p in TRANSFORMER_PREFIXES if header.shape(p + MODULATION) is not None), None)
     if prefix is None:
         return None
     modulation = shape(header, prefix + MODULATION, rank=1)

@@ -20,6 +20,7 @@ config.json, never from weights):
 from __future__ import annotations
 
 from autopipe_core import PRESENT, FamilySpec, PipelineRow, Requirement, Task, Variant, hookimpl
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks, rows
 
 FAMILY = "stable-diffusion-xl"
@@ -31,6 +32,15 @@ ADD_TIME_EMBED_DIM = 256
 #: UNet ``projection_class_embeddings_input_dim`` of the base (6 time ids) and of the refiner (5).
 BASE_ADD_EMBED_DIM = POOLED_DIM + 6 * ADD_TIME_EMBED_DIM  # 2816
 REFINER_ADD_EMBED_DIM = POOLED_DIM + 5 * ADD_TIME_EMBED_DIM  # 2560
+
+#: The original (SGM) layout's micro-conditioning embedding and first convolution: the two UNet tensors
+#: single_file.detect reads. From the toolkit's tensor_names, which imports nothing, so that registering the keys below
+#: imports no detection code.
+LABEL_EMB = tensor_names.LDM_LABEL_EMB
+CONV_IN = tensor_names.LDM_CONV_IN
+#: autopipe_detect_keys, mirroring detect's checks: a file is claimed by its label_emb, or, without one, by its text
+#: encoders together with a CONV_IN; so every SDXL file it claims holds one of these.
+DETECT_KEYS: tuple[str, ...] = (LABEL_EMB, CONV_IN)
 
 REFINER = Variant(
     name="refiner",
@@ -115,6 +125,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         inpaint="diffusers:StableDiffusionXLInpaintPipeline",
         pag=("diffusers:StableDiffusionXLPAGPipeline", "diffusers:StableDiffusionXLPAGImg2ImgPipeline", "diffusers:StableDiffusionXLPAGInpaintPipeline"),
     )
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.

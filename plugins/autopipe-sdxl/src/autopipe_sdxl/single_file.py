@@ -42,17 +42,15 @@ from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import Prediction
 from autopipe_core.prediction import read as read_prediction
-from autopipe_core.toolkit.single_file import LDM_CONV_IN, LDM_LABEL_EMB, LDM_UNET, LDM_VAE, ConfigFolders, prediction_clause, shape
+from autopipe_core.toolkit.single_file import LDM_UNET, LDM_VAE, ConfigFolders, prediction_clause, shape
 from autopipe_core.toolkit.single_file import default_load as load  # noqa: F401 - its name here before the core's default did it
 
-from . import BASE_ADD_EMBED_DIM, FAMILY, REFINER_ADD_EMBED_DIM
+from . import BASE_ADD_EMBED_DIM, CONV_IN, FAMILY, LABEL_EMB, REFINER_ADD_EMBED_DIM  # CONV_IN, LABEL_EMB: the detect keys
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sdxl")
 
 UNET = LDM_UNET
-CONV_IN = LDM_CONV_IN
-LABEL_EMB = LDM_LABEL_EMB
 BASE_TEXT = "conditioner.embedders.1.model."  # OpenCLIP bigG, second encoder of the base
 REFINER_TEXT = "conditioner.embedders.0.model."  # OpenCLIP bigG, only encoder of the refiner
 BASE_LABEL = (1280, BASE_ADD_EMBED_DIM)

@@ -39,6 +39,7 @@ from typing import Any
 from autopipe_core import FamilySpec, PipelineRow, Requirement, Task, hookimpl, serialized
 from autopipe_core.specs import PRESENT
 from autopipe_core.builtin import CONTROLNET, UNION
+from autopipe_core.toolkit import tensor_names
 from autopipe_core.toolkit.missing import unsupported
 from autopipe_core.toolkit.rows import PAG, lazy_hooks, row
 
@@ -48,6 +49,17 @@ FAMILIES = (FAMILY, OMNI)
 
 #: The transformer config key only Z-Image-Omni's transformer sets: the width of the SigLIP2 features it embeds.
 SIGLIP_KEY = "siglip_feat_dim"
+
+#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; Comfy-Org's split diffusion-model files have none.
+COMFY_PREFIX = tensor_names.COMFY_PREFIX
+#: The prefixes a single file's transformer names may carry.
+PREFIXES = ("", COMFY_PREFIX)
+MODULATION = "layers.0.adaLN_modulation.0.weight"  # diffusers' key for "z-image-turbo" (CHECKPOINT_KEY_NAMES)
+CONTROL_EMBEDDER = "control_all_x_embedder.2-1.weight"  # (dim, 4 x control_in_dim); diffusers' "z-image-turbo-controlnet" key
+#: The single-file detection's first checks (single_file.detect): a Union ControlNet is claimed only with its control
+#: embedder (bare: the files have no prefix), a transformer only with its first modulation under one of PREFIXES. Here,
+#: not there, so that registering them imports no detection code; single_file.py and layout.py take them from here.
+DETECT_KEYS = (CONTROL_EMBEDDER, *(prefix + MODULATION for prefix in PREFIXES))
 
 _TURBO = "Tongyi-MAI/Z-Image-Turbo"
 
@@ -137,6 +149,11 @@ def autopipe_pipelines() -> list[PipelineRow]:
         unsupported(OMNI, CONTROLNET, OMNI_NO_CONTROLNET),
         unsupported(OMNI, PAG, OMNI_NO_PAG),
     ]
+
+
+@hookimpl
+def autopipe_detect_keys() -> tuple[str, ...]:
+    return DETECT_KEYS
 
 
 # The code behind these hooks imports torch, diffusers or transformers (or reads shipped files): each module is

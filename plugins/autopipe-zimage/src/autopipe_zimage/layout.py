@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-#: ComfyUI's prefix of the diffusion model in a checkpoint it saves; Comfy-Org's split diffusion-model files have none.
-COMFY_PREFIX = "model.diffusion_model."
+# ComfyUI's prefix: the package's, which registers the names under it as autopipe_detect_keys.
+from . import COMFY_PREFIX
 
 #: diffusers' name part -> the original's (applied to each name in this order).
 RENAMES = (

@@ -48,21 +48,17 @@ from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_tensors, load_from_base, save_tensors
 
-from . import FAMILY
-from .layout import COMFY_PREFIX
+from . import CONTROL_EMBEDDER, FAMILY, MODULATION, PREFIXES  # the names registered as detect keys
 
 CONFIGS = Path(__file__).parent / "configs"
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-zimage")
-PREFIXES = ("", COMFY_PREFIX)
 
-MODULATION = "layers.0.adaLN_modulation.0.weight"  # diffusers' key for "z-image-turbo" (CHECKPOINT_KEY_NAMES)
 X_EMBEDDER = "x_embedder.weight"  # (dim, 2 x 2 x 16 latent channels): (3840, 64)
 CAP_EMBEDDER = "cap_embedder.0.weight"  # (caption width,): 2560 for Qwen3-4B's states
 QKV = "layers.0.attention.qkv.weight"  # the original layout's fused projection
 SIGLIP = "siglip_embedder.0.weight"  # Z-Image-Omni's SigLIP embedder
 DIFFUSERS_X_EMBEDDER = "all_x_embedder.2-1.weight"  # a transformer saved in diffusers' names, which diffusers' converter mangles
 
-CONTROL_EMBEDDER = "control_all_x_embedder.2-1.weight"  # (dim, 4 x control_in_dim); diffusers' "z-image-turbo-controlnet" key
 CONTROL_2X = "control_layers.14.adaLN_modulation.0.weight"  # diffusers' "z-image-turbo-controlnet-2.x" key
 BEFORE_PROJ = "control_noise_refiner.0.before_proj.weight"  # 2.1's trained refiner control blocks (2.0's are zeros)
 PLAIN_REFINER = "control_noise_refiner.0.adaLN_modulation.0.weight"  # the first Union's refiner: plain Z-Image blocks
