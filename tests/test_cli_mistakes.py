@@ -273,3 +273,12 @@ def test_family_and_model_together_are_refused_not_one_silently_ignored(tiny_sd)
         extra = ["--task", "t2i", "--prompt", "a", "--out", "x.png"] if command == "generate" else []
         out = _cli(command, "--model", str(tiny_sd), "--family", "stable-diffusion", *extra)
         assert out.returncode == 2 and "give one of them, not both (--family stable-diffusion would be ignored)" in out.stderr, out.stderr
+
+
+def test_verbose_shows_the_traceback_above_the_one_line_error(tmp_path):
+    missing = str(tmp_path / "missing.safetensors")
+    plain = _cli("resolve", missing)
+    said = _one_line_error(plain, "there is no folder or file at", 1)
+    verbose = _cli("-v", "resolve", missing)
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr and "ModelNotFoundError" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == said

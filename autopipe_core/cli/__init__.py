@@ -70,7 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if status is not None:
             return status
     import importlib
-    import traceback
 
     from .parser import env_verbose, parse
 
@@ -95,17 +94,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AutopipeError, OSError, ValueError) as exc:
         # A checkpoint or a file that cannot be used, said by autopipe or by diffusers underneath it.
         if verbose:
-            traceback.print_exc()
+            _traceback()
         _say(str(exc) or type(exc).__name__)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug: one line, and how to see the rest
         if verbose:
-            traceback.print_exc()
+            _traceback()
         _say(f"internal error, {type(exc).__name__}: {exc}. Run with -v for the traceback, and please report it.")
         return 1
     finally:
         if argv is None:
             _save_snapshot()  # also after an answer that was an error: the next run reads the same plugins
+
+
+def _traceback() -> None:
+    """The exception being handled, as Python prints it (-v); traceback is imported here, not by every run (2 ms)."""
+    import traceback
+
+    traceback.print_exc()
 
 
 def _save_snapshot() -> None:
