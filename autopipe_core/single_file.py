@@ -53,12 +53,15 @@ class Verdict:
     detections: tuple[Detection, ...] = ()
     error: str | None = None
     asked: bool = True  # False: the plugin has no autopipe_detect
+    keys_absent: bool = False  # True: the file holds none of its autopipe_detect_keys, so its detect was not called
 
     def describe(self) -> str:
         if self.error is not None:
             return f"{self.plugin}: raised {self.error}"
         if not self.asked:
             return f"{self.plugin}: detects no single files"
+        if self.keys_absent:
+            return f"{self.plugin}: not one of its families (the file holds none of its autopipe_detect_keys)"
         if not self.detections:
             return f"{self.plugin}: not one of its families"
         return f"{self.plugin}: " + "; ".join(f"{d.family}/{d.variant} ({d.confidence:.2f}: {d.reason})" for d in self.detections)
@@ -192,7 +195,7 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
     that raises is reported in its verdict and the others still answer. A
     plugin that gave ``autopipe_detect_keys`` is asked only when the header
     holds one of them; else its verdict is "not one of its families", as it
-    declared, and its detection module is not imported.
+    declared (``keys_absent``), and its detection module is not imported.
     """
     registry = registry or get_registry()
     prefer = registry.prefer
@@ -207,7 +210,7 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
             continue
         keys = registry.detect_keys.get(info.distribution)
         if keys is not None and not any(key in tensors for key in keys):
-            verdicts.append(Verdict(info.distribution))
+            verdicts.append(Verdict(info.distribution, keys_absent=True))
             continue
         try:
             found = registry.ask(info.distribution, HOOK, header=header)

@@ -62,6 +62,7 @@ def test_plugins_json(capsys):
     sd = next(p for p in data["plugins"] if p["distribution"] == "autopipe-sd")
     assert sd["families"] == ["stable-diffusion"] and sd["error"] is None and sd["version"]
     assert "autopipe_load_plan" in sd["hooks"] and "autopipe_build_tiny" in sd["hooks"]
+    assert sd["detect_keys"] == ["model.diffusion_model.input_blocks.0.0.weight"]  # what a file must hold to be shown its detect
     core = next(p for p in data["plugins"] if p["distribution"] == "autopipe-core")
     assert core["modifiers"] == ["controlnet", "enable_pag"]  # the keywords every family shares, registered by the core
 

@@ -491,9 +491,12 @@ def test_cli_resolve_and_inspect_a_file(files, capsys):
     verdicts = {v["plugin"]: v for v in info["verdicts"]}
     assert verdicts["autopipe-sdxl"]["detections"][0]["variant"] == "xl-refiner"
     assert verdicts["autopipe-sd"]["detections"] == [] and info["best"]["plugin"] == "autopipe-sdxl"
+    # SD was shown the file (it holds SD's key, the UNet's conv_in) and declined it; ControlNet's keys are not in it
+    assert verdicts["autopipe-sd"]["keys_absent"] is False and verdicts["autopipe-controlnet"]["keys_absent"] is True
     assert main(["inspect", path]) == 0
     text = capsys.readouterr().out
     assert "autopipe-sdxl" in text and "xl-refiner" in text and "F16" in text
+    assert "autopipe-controlnet: not one of its families (the file holds none of its autopipe_detect_keys)" in text
 
 
 @pytest.mark.parametrize("layout", ["diffusers", "original"])

@@ -83,6 +83,7 @@ def plugins(args: argparse.Namespace) -> int:
                 "families": list(registry.families_of(p.distribution)),
                 "modifiers": sorted(k for k, (_, owner) in registry.modifiers.items() if owner == p.distribution),
                 "hooks": list(p.hooks),
+                "detect_keys": sorted(registry.detect_keys.get(p.distribution, ())),
                 "error": p.error,
                 "import_seconds": round(p.import_seconds, 4),
                 "slow_import": p.slow,
@@ -112,6 +113,8 @@ def plugins(args: argparse.Namespace) -> int:
             print(f"    modifiers: {', '.join(k + '=' for k in r['modifiers'])}")
         if r["hooks"]:
             print(f"    hooks:     {', '.join(r['hooks'])}")
+        if r["detect_keys"]:
+            print(f"    detects:   only files holding {' or '.join(r['detect_keys'])}")
         if r["error"]:
             print(f"    error:     {r['error']}")
         for u in r["unmet"]:
@@ -247,7 +250,7 @@ def inspect(args: argparse.Namespace) -> int:
     report = detect(read(args.file, args.allow_pickle))
     header = report.header
     verdicts = [
-        {"plugin": v.plugin, "asked": v.asked, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
+        {"plugin": v.plugin, "asked": v.asked, "keys_absent": v.keys_absent, "error": v.error, "detections": [_detection_json(d) for d in v.detections]}
         for v in report.verdicts
     ]
     if args.json:

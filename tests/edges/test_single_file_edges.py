@@ -483,7 +483,9 @@ def test_a_plugin_is_shown_only_files_holding_one_of_its_detect_keys_and_its_det
     foreign = read_header(write_header(tmp_path / "foreign.safetensors", {"x": ("F16", (1,))}))
     report = single_file.detect(foreign, built)
     verdicts = {v.plugin: v for v in report.verdicts}
-    assert verdicts[keyed] == Verdict(keyed) and verdicts[keyed].describe() == f"{keyed}: not one of its families"
+    assert verdicts[keyed] == Verdict(keyed, keys_absent=True)
+    assert verdicts[keyed].describe() == f"{keyed}: not one of its families (the file holds none of its autopipe_detect_keys)"
+    assert verdicts[other].keys_absent is False and report.brief().startswith(f"{keyed}: not one of its families")
     assert [d.plugin for d in report.ranked] == [other] and "keyed_detection" not in sys.modules
 
     for name in ("bare.img_in.weight", "model.img_in.weight"):  # either key will do
@@ -496,6 +498,8 @@ def test_a_plugin_is_shown_only_files_holding_one_of_its_detect_keys_and_its_det
 @pytest.mark.parametrize("answer, said", [
     ("'img_in.weight'", "must return a list of str, not str"),
     ("[b'img_in.weight']", "must return str objects, got bytes"),
+    ("['img_in.weight', 'model.diffusion_model.']", "returned 'model.diffusion_model.', which is a prefix, not a tensor name"),
+    ("['']", "returned '', which is a prefix, not a tensor name"),
 ])
 def test_a_malformed_detect_keys_answer_leaves_the_plugin_out_by_name(site, answer, said):
     bad = install(site, "bad-keys", f"from autopipe_core import hookimpl\n\n@hookimpl\ndef autopipe_detect_keys():\n    return {answer}\n")
