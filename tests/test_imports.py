@@ -90,3 +90,20 @@ def test_the_old_module_name_placement_still_works_with_a_deprecation_warning():
     from autopipe_core import planning
 
     assert old.plan is planning.plan and old.GiB == planning.GiB and old.Footprint is planning.Footprint
+
+
+def test_registering_every_shipped_plugin_imports_no_detection_module():
+    """Each detecting plugin gives its autopipe_detect_keys from its package; were they taken from its detection module,
+    registration would import all fourteen, the cost the keys exist to spare (a cold resolve of one file, a scan)."""
+    import os
+
+    probe = (
+        "import sys, json\nfrom autopipe_core.registry import build\nr = build(None)\n"
+        "detecting = sorted(p.distribution for p in r.plugins if 'autopipe_detect' in p.hooks)\n"
+        "print(json.dumps([detecting, sorted(r.detect_keys), sorted(m for m in sys.modules if m.endswith(('.single_file', '.layout')))]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AUTOPIPE_PLUGINS"}  # every plugin installed
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    detecting, keyed, detection_modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(detecting) == 14 and keyed == detecting  # every shipped plugin that detects gives its keys
+    assert detection_modules == []
