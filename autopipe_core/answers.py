@@ -40,7 +40,7 @@ def many(kind: type, one_alone: bool = False) -> Callable[[Any, Mapping[str, Any
     return check
 
 
-def tensor_names(answer: Any, kwargs: Mapping[str, Any]) -> list[str]:
+def whole_tensor_names(answer: Any, kwargs: Mapping[str, Any]) -> list[str]:
     """``autopipe_detect_keys``' answer: whole tensor names. An empty name or one ending in "." is a prefix given by
     mistake, which no file holds as a name: the plugin would silently recognise nothing."""
     names = many(str)(answer, kwargs)
@@ -87,7 +87,7 @@ CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "autopipe_placement": optional(LoadPlan),
     "autopipe_from_pretrained": pipeline_or_none,
     "autopipe_detect": many(Detection, one_alone=True),
-    "autopipe_detect_keys": tensor_names,
+    "autopipe_detect_keys": whole_tensor_names,
     "autopipe_from_single_file": pipeline_or_none,
     "autopipe_build_tiny": ignored,
 }

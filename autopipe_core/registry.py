@@ -146,6 +146,12 @@ class Registry:
                     return family, spec.recognised[name], plugin
         return None
 
+    def shows(self, plugin: str, tensors: Mapping[str, Any]) -> bool:
+        """Whether a file holding `tensors` (names -> anything) is shown to `plugin`'s autopipe_detect: the plugin
+        gave no autopipe_detect_keys, or the file holds one of them."""
+        keys = self.detect_keys.get(plugin)
+        return keys is None or any(key in tensors for key in keys)
+
     def families_of(self, plugin: str) -> tuple[str, ...]:
         return tuple(sorted(f for f, (_, p) in self.families.items() if p == plugin))
 

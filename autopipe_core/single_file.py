@@ -208,8 +208,7 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
         if HOOK not in info.hooks:
             verdicts.append(Verdict(info.distribution, asked=False))
             continue
-        keys = registry.detect_keys.get(info.distribution)
-        if keys is not None and not any(key in tensors for key in keys):
+        if not registry.shows(info.distribution, tensors):
             verdicts.append(Verdict(info.distribution, keys_absent=True))
             continue
         try:

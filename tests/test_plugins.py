@@ -57,6 +57,7 @@ def autopipe_from_pretrained(family, pipeline_class, model, kwargs):
     return pipeline_class(1)
 """
 
+
 def _raiser_dist(hook: str) -> str:
     return "autopipe-raises-in-" + hook.removeprefix("autopipe_").replace("_", "-")
 

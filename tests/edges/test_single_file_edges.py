@@ -440,8 +440,7 @@ def test_an_original_layout_file_nobody_claims_is_not_taken_for_diffusers_layout
 
 
 KEYED = """
-import sys
-from autopipe_core import Detection, FamilySpec, PipelineRow, Task, hookimpl
+from autopipe_core import FamilySpec, PipelineRow, Task, hookimpl
 from autopipe_core.toolkit.rows import lazy_hooks
 
 @hookimpl
