@@ -6,19 +6,28 @@ careful path alone (``FAST_HEADER_BYTES`` below every header), and by ``safetens
 and metadata, or the same refusal, every time. The cases aim at the fast path's conditions: a key twice inside an
 entry, ``__metadata__`` twice, a name twice, escapes, the text ``"data_offsets"`` as a name, ``-0``, ``1.0``,
 ``true``, numbers past 64 bits, entries out of offset order, unknown keys, whitespace.
+
+A header byte for byte as the safetensors library writes it skips even json.loads (headers.library_header): each case
+says whether that path takes it, and what it takes must read the same as the careful path; a property test
+(hypothesis) mutates such headers one byte at a time and holds the fast paths to the careful one.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors import safe_open
+from safetensors.numpy import save as library_save
 
 import autopipe_core.headers as headers
 import single_file_layouts as layouts
 from autopipe_core import InvalidModelError
-from autopipe_core.headers import plain_header, read_header, write_header
+from autopipe_core.headers import DTYPE_BITS, library_header, parse_header, plain_header, read_header, write_header
 
 
 def _entry(dtype: str = "F16", shape: str = "[2]", offsets: str = "[0,4]") -> str:
@@ -65,6 +74,42 @@ CASES = {
     "a list in a shape": ('{"a":' + _entry(shape="[[2]]") + "}", 4, False),
     "an array entry": ('{"a":["F16",[2],[0,4]]}', 4, False),
     "not an object": ("[1]", 0, False),
+    # the library's own layout, and what is one byte away from it
+    "metadata last": ('{"a":' + _entry() + ',"__metadata__":{"format":"pt"}}', 4, True),
+    "metadata between tensors": ('{"a":' + _entry() + ',"__metadata__":{"format":"pt"},"b":' + _entry(offsets="[4,8]") + "}", 8, True),
+    "braces in a metadata value": ('{"__metadata__":{"x":"}{,"},"a":' + _entry() + "}", 4, True),
+    "empty metadata": ('{"__metadata__":{},"a":' + _entry() + "}", 4, True),
+    "spaces after the header": ('{"a":' + _entry() + "}      ", 4, True),
+    "a scalar": ('{"a":' + _entry(shape="[]", offsets="[0,2]") + "}", 2, True),
+    "a name of brackets and commas": ('{"],{:x":' + _entry() + ',"b,0":' + _entry(offsets="[4,8]") + "}", 8, True),
+    "a name not ASCII": ('{"é😀":' + _entry() + "}", 4, True),
+    "a blank between entries": ('{"a":' + _entry() + ', "b":' + _entry(offsets="[4,8]") + "}", 8, True),
+    "a tensor named __metadata__": ('{"__metadata__":' + _entry() + "}", 4, False),
+    "a control character in a name": ('{"a\x01":' + _entry() + "}", 4, False),
+    "a tab in a metadata value": ('{"__metadata__":{"k":"a\tb"},"a":' + _entry() + "}", 4, False),
+    "a leading zero in a shape": ('{"a":' + _entry(shape="[02]") + "}", 4, False),
+    "a leading zero in an offset": ('{"a":' + _entry(offsets="[0,04]") + "}", 4, False),
+    "00 as the first offset": ('{"a":' + _entry(offsets="[00,4]") + "}", 4, False),
+    "an empty dimension": ('{"a":' + _entry(shape="[1,,2]") + "}", 4, False),
+    "two commas between entries": ('{"a":' + _entry() + ',,"b":' + _entry(offsets="[4,8]") + "}", 8, False),
+    "no comma between entries": ('{"a":' + _entry() + '"b":' + _entry(offsets="[4,8]") + "}", 8, False),
+    "a comma before the first entry": ('{,"a":' + _entry() + "}", 4, False),
+    "a blank for the comma after the metadata": ('{"__metadata__":{"k":"v"} "a":' + _entry() + "}", 4, False),
+    "a blank for the comma before the metadata": ('{"a":' + _entry() + ' "__metadata__":{"k":"v"}}', 4, False),
+    "no comma between metadata members": ('{"__metadata__":{"a":"b""c":"d"},"x":' + _entry() + "}", 4, False),
+    "a comma after the last metadata member": ('{"__metadata__":{"a":"b",},"x":' + _entry() + "}", 4, False),
+    "metadata and a tensor named __metadata__": ('{"__metadata__":{"k":"v"},"__metadata__":' + _entry() + "}", 4, False),
+    "out of offset order, from past 0": ('{"b":' + _entry(offsets="[6,10]") + ',"a":' + _entry(offsets="[2,6]") + "}", 10, False),
+    "out of offset order, spans not their sizes": ('{"b":' + _entry(offsets="[6,8]") + ',"a":' + _entry(offsets="[0,6]") + "}", 8, False),
+    "metadata alone": ('{"__metadata__":{"k":"v"}}', 0, False),
+    "a dimension past 64 bits after a 0": ('{"a":' + _entry(shape="[0,18446744073709551616]", offsets="[0,0]") + "}", 0, False),
+}
+
+#: The cases library_header reads from the bytes; every other one is left to json.loads or the careful path.
+LIBRARY_TAKES = {
+    "as writers write it", "with metadata", "out of offset order", "a tensor named data_offsets", "zero-size tensors",
+    "dashes in strings", "metadata last", "braces in a metadata value", "empty metadata", "spaces after the header", "a scalar",
+    "a name of brackets and commas", "a name not ASCII",
 }
 
 
@@ -104,6 +149,10 @@ def test_the_plain_decoding_agrees_with_the_careful_one_and_the_library(tmp_path
     assert (taken is not None) == plain, taken
     fast, careful = _read(path, monkeypatch, False), _read(path, monkeypatch, True)
     assert fast == careful
+    library = library_header(raw, data) if "\\" not in text else None  # it is only ever asked about headers without one
+    assert (library is not None) == (name in LIBRARY_TAKES), library
+    if library is not None:
+        assert (list(library[0].items()), library[1]) == careful
     theirs = _library(path)
     if isinstance(fast, str):
         assert theirs is None, f"autopipe refuses what the library reads: {fast}"
@@ -118,6 +167,7 @@ def test_real_headers_take_the_plain_path_and_read_the_same(tmp_path, monkeypatc
     with open(path, "rb") as f:
         raw = f.read(int.from_bytes(f.read(8), "little"))
     assert plain_header(raw, raw.decode(), path.stat().st_size - 8 - len(raw)) is not None
+    assert library_header(raw, path.stat().st_size - 8 - len(raw)) is not None  # write_header writes as the library does
     fast, careful = _read(path, monkeypatch, False), _read(path, monkeypatch, True)
     assert fast == careful and len(fast[0]) == len(layouts.layout(layout))
     shared = {id(info) for _, info in fast[0]}
@@ -132,3 +182,77 @@ def test_mixed_dtypes_and_a_header_above_the_plain_limit(tmp_path, monkeypatch):
     assert fast.tensors["t1"] is fast.tensors["t3"] and fast.tensors["t0"] is not fast.tensors["t1"]
     monkeypatch.setattr(headers, "FAST_HEADER_BYTES", 16)  # too large for the plain path: the careful one reads it alike
     assert read_header(path).tensors == fast.tensors
+
+
+def _careful(raw: bytes, data: int):
+    """(tensors, metadata) of a header's JSON bytes read by the careful path alone, or the refusal's message."""
+    blob = struct.pack("<Q", len(raw)) + raw + b"\0" * data
+    saved = headers.FAST_HEADER_BYTES
+    headers.FAST_HEADER_BYTES = -1
+    try:
+        header = parse_header(io.BytesIO(blob), len(blob), "h")
+    except InvalidModelError as exc:
+        return str(exc)
+    finally:
+        headers.FAST_HEADER_BYTES = saved
+    return list(header.tensors.items()), dict(header.metadata)
+
+
+def test_the_librarys_own_files_are_read_from_their_bytes(tmp_path, monkeypatch):
+    """safetensors' own writer (metadata first, several dtypes, a scalar, an empty tensor, names of any characters)."""
+    tensors = {
+        "b": np.zeros((2, 3), np.float16), "a": np.zeros((0,), np.float32), "c,d-e]}": np.zeros((1,), np.int64),
+        "s": np.zeros((), np.float64), "é": np.zeros((4, 1), np.uint8),
+    }
+    blob = library_save(tensors, metadata={"format": "pt", "x": "}{,", "date": "2023-07-26"})
+    length = int.from_bytes(blob[:8], "little")
+    raw, data = blob[8:8 + length], len(blob) - 8 - length
+    taken = library_header(raw, data)
+    assert taken is not None
+    assert (list(taken[0].items()), taken[1]) == _careful(raw, data)
+    assert {n: info.shape for n, info in taken[0].items()} == {n: v.shape for n, v in tensors.items()}
+
+
+# --- library_header against the careful path, on headers one byte away from the library's layout -------------------
+
+_names = st.text(st.sampled_from('ab.0,]}{:é"\x01 '), max_size=5)
+
+
+@st.composite
+def _library_layout(draw):
+    """A header as the library writes it, then maybe one byte inserted, removed or changed: (JSON bytes, data bytes)."""
+    names = draw(st.lists(_names, min_size=1, max_size=5))
+    position, entries = 0, []
+    for name in names:
+        dtype = draw(st.sampled_from(["F16", "BF16", "F32", "I64", "U8", "F4"]))
+        shape = draw(st.lists(st.integers(0, 3), max_size=3))
+        size = -(-DTYPE_BITS[dtype] * int(np.prod(shape)) // 8)
+        entries.append((name, f'{{"dtype":"{dtype}","shape":[{",".join(map(str, shape))}],"data_offsets":[{position},{position + size}]}}'))
+        position += size
+    if draw(st.booleans()):
+        entries.reverse()  # out of offset order
+    text = ",".join(f'"{name}":{entry}' for name, entry in entries)
+    meta = draw(st.none() | st.dictionaries(_names, _names, max_size=2))
+    if meta is not None:
+        pairs = "{" + ",".join(f'"{k}":"{v}"' for k, v in meta.items()) + "}"
+        text = f'"__metadata__":{pairs},{text}' if draw(st.booleans()) else f'{text},"__metadata__":{pairs}'
+    raw = ("{" + text + "}" + " " * draw(st.integers(0, 7))).encode()
+    edit = draw(st.sampled_from(["none", "insert", "delete", "replace"]))
+    if edit != "none":
+        at = draw(st.integers(0, len(raw) - 1))
+        byte = draw(st.sampled_from(b',"0 }{:]1\x01'))
+        raw = raw[:at] + (bytes([byte]) if edit != "delete" else b"") + raw[at + (edit != "insert"):]
+    return raw, position + draw(st.sampled_from([0, 0, 0, 1]))
+
+
+@settings(max_examples=int(__import__("os").environ.get("AUTOPIPE_FUZZ_EXAMPLES", "300")), deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(_library_layout())
+def test_library_header_reads_only_what_the_careful_path_reads_alike(case):
+    raw, data = case
+    if b"\\" in raw:
+        return  # plain_header never asks library_header about a backslash
+    taken = library_header(raw, data)
+    careful = _careful(raw, data)
+    if taken is not None:
+        assert (list(taken[0].items()), taken[1]) == careful
