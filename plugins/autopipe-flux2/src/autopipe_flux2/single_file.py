@@ -41,6 +41,7 @@ Nothing here imports torch until a file is loaded.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -99,10 +100,12 @@ def geometry(config: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int
     return (width, config["in_channels"]), (width, config["joint_attention_dim"]), config["num_layers"], config["num_single_layers"]
 
 
-def _shipped(guided: bool) -> dict[str, tuple]:
-    """variant -> its geometry, for the shipped variants of the family the guidance embedding says."""
+@functools.lru_cache(maxsize=None)
+def _shipped(guided: bool) -> Mapping[str, tuple]:
+    """variant -> its geometry, for the shipped variants of the family the guidance embedding says (this plugin's own
+    files, read once a process: a scan asks for every FLUX.2 file), read-only."""
     family = FLUX2 if guided else KLEIN
-    return {v: geometry(FOLDERS.config(v, "transformer")) for v, (f, *_) in VARIANTS.items() if f == family}
+    return MappingProxyType({v: geometry(FOLDERS.config(v, "transformer")) for v, (f, *_) in VARIANTS.items() if f == family})
 
 
 def _detection(variant: str, confidence: float, reason: str, prefix: str) -> Detection:

@@ -45,7 +45,7 @@ says so when there is one. Nothing here imports torch.
 
 from __future__ import annotations
 
-import re
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -54,7 +54,7 @@ from autopipe_core import Detection
 from autopipe_core.errors import UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import read as read_prediction
-from autopipe_core.toolkit.single_file import LDM_VAE, VOCABULARY_FILES, ConfigFolders, default_load, shape
+from autopipe_core.toolkit.single_file import LDM_VAE, VOCABULARY_FILES, ConfigFolders, block_count, default_load, shape
 
 from . import FAMILY, LATENT_CHANNELS, MODULATION, TRANSFORMER_PREFIXES  # MODULATION, TRANSFORMER_PREFIXES: the detect keys
 
@@ -75,7 +75,6 @@ TITLES: Mapping[str, str] = {
     "sd3-tiny": "autopipe-sd3's tiny test layout",
 }
 
-_BLOCK = re.compile(r"joint_blocks\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -121,13 +120,13 @@ def read_mmdit(header: SafetensorsHeader) -> MMDiT | None:
     modulation = shape(header, prefix + MODULATION, rank=1)
     if modulation is None or modulation[0] % 6:
         return None
-    blocks = {int(m.group(1)) for name in header.with_prefix(prefix + "joint_blocks.") if (m := _BLOCK.match(name[len(prefix):]))}
-    dual = tuple(sorted(i for i in blocks if prefix + f"joint_blocks.{i}.x_block.attn2.qkv.weight" in header.tensors))
+    depth = block_count(header, prefix + "joint_blocks.")  # at least 1: MODULATION is in block 0
+    dual = tuple(i for i in range(depth) if prefix + f"joint_blocks.{i}.x_block.attn2.qkv.weight" in header.tensors)
     table = shape(header, prefix + "pos_embed", rank=3)
     side = round(table[1] ** 0.5) if table is not None else None
     patches = shape(header, prefix + "x_embedder.proj.weight", rank=4)
     return MMDiT(
-        prefix, modulation[0] // 6, max(blocks) + 1, side if side is not None and side * side == table[1] else None, dual,
+        prefix, modulation[0] // 6, depth, side if side is not None and side * side == table[1] else None, dual,
         prefix + "joint_blocks.0.x_block.attn.ln_q.weight" in header.tensors, patches[1] if patches is not None else None,
     )
 
@@ -138,10 +137,13 @@ def config_folder(variant: str) -> Path:
 
 
 def _matching_variant(mmdit: MMDiT) -> str | None:
-    for name in FOLDERS.names():
-        if MMDiT.of_config(FOLDERS.config(name, "transformer")).same_architecture(mmdit):
-            return name
-    return None
+    return next((name for name, shipped in _shipped() if shipped.same_architecture(mmdit)), None)
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped() -> tuple[tuple[str, MMDiT], ...]:
+    """Each shipped folder's transformer, read once a process: a scan asks for every SD3 file."""
+    return tuple((name, MMDiT.of_config(FOLDERS.config(name, "transformer"))) for name in FOLDERS.names())
 
 
 def _text_encoders(header: SafetensorsHeader) -> tuple[dict[str, str], str]:
