@@ -414,6 +414,13 @@ def _core_version() -> str:
     return __version__
 
 
+def implementation(pm: pluggy.PluginManager, plugin_name: str, hook: str) -> Any:
+    """One plugin's implementation of a hook (``.function``, ``.argnames``), or None when it has none."""
+    if isinstance(pm, _Manager):
+        return pm.impl(hook, plugin_name)
+    return next((i for i in getattr(pm.hook, hook).get_hookimpls() if i.plugin_name == plugin_name), None)
+
+
 def call(pm: pluggy.PluginManager, plugin_name: str, hook: str, **kwargs: Any) -> Any:
     """Call one plugin's implementation of a hook, and only that one.
 
@@ -422,10 +429,7 @@ def call(pm: pluggy.PluginManager, plugin_name: str, hook: str, **kwargs: Any) -
     Arguments are passed the pluggy way: an implementation takes any subset of
     the hook's parameters. Returns None when the plugin does not implement it.
     """
-    if isinstance(pm, _Manager):
-        impl = pm.impl(hook, plugin_name)
-    else:
-        impl = next((i for i in getattr(pm.hook, hook).get_hookimpls() if i.plugin_name == plugin_name), None)
+    impl = implementation(pm, plugin_name, hook)
     if impl is None:
         return None
     with running(plugin_name.partition(":")[0]):

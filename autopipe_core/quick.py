@@ -1,26 +1,33 @@
-"""A cold ``autopipe resolve FOLDER`` answered from the registration snapshot, at the interpreter's floor.
+"""A cold ``autopipe resolve FOLDER`` or ``resolve FILE`` answered from the registration snapshot, no plugin discovered or registered.
 
 The command line tries this before anything else (``autopipe_core.cli.main``
 with no argument list, i.e. a real process). It answers only what it can
 answer exactly as the full path would, byte for byte:
 
-- the command ``resolve`` of a local diffusers folder, with ``--task`` and
-  ``--json`` and nothing else;
+- the command ``resolve`` of a local diffusers folder or ``.safetensors``
+  file, with ``--task`` and ``--json`` and nothing else;
 - a snapshot saved for this environment and still valid
   (:mod:`autopipe_core.snapshot`);
 - a checkpoint every step of whose resolution is a look-up in that data: its
   model_index.json and the component configs read cleanly, a candidate
   family that is not opaque fits, and every task either resolves or is
-  refused by the rules of :mod:`autopipe_core.refusals`.
+  refused by the rules of :mod:`autopipe_core.refusals`;
+- for a file, a header that reads cleanly, shown to each plugin the snapshot
+  says detects and whose ``autopipe_detect_keys`` it holds, as
+  :func:`autopipe_core.single_file.detect` shows it: each such plugin's own
+  detect runs (importing that plugin alone), its answer checked as the
+  registry checks it, the claims ranked by the same rules, and the best one
+  a pipeline whose shipped config folder reads cleanly.
 
-Anything else (an error to report, a hub repo id, a single file, a modifier
-flag, a snapshot missing or stale) returns None and the full command line
-runs, which also saves a fresh snapshot. So the full path stays the one
-source of every message, and a test compares the two on every checkpoint
-there is (tests/test_quick.py).
+Anything else (an error to report, a hub repo id, a pickle, a plugin whose
+detect raises, a modifier flag, a snapshot missing or stale) returns None and
+the full command line runs, which also saves a fresh snapshot. So the full
+path stays the one source of every message, and a test compares the two on
+every checkpoint there is (tests/test_quick.py).
 
-Imports: ``os``, ``sys``, ``json``, ``stat``, the settings and the snapshot; no typing, no
-dataclasses, no argparse, no pluggy, no plugin.
+Imports for a folder: ``os``, ``sys``, ``json``, ``stat``, the settings and the snapshot; no typing, no
+dataclasses, no argparse, no pluggy, no plugin. For a file, also the header reader, the specs and the plugins
+the header's names point to: what detection itself needs.
 """
 
 from __future__ import annotations
@@ -91,16 +98,13 @@ def _task(text: str) -> Task:
         raise _Miss from None
 
 
-def _folder(model: str) -> str:
-    """The canonical folder, as sources.local_path makes it; a miss for anything but a folder that exists."""
+def _local(model: str) -> str:
+    """The canonical path, as sources.local_path makes it; a miss for anything but a folder or file that exists."""
     text = os.path.expanduser(model) if model.startswith("~") else model
     try:
-        path = os.path.realpath(text, strict=True)
+        return os.path.realpath(text, strict=True)
     except (OSError, ValueError):
         raise _Miss from None
-    if not os.path.isdir(path):
-        raise _Miss
-    return path
 
 
 def _read(path: str) -> dict:
@@ -166,9 +170,19 @@ def _unmet(family: tuple, configs: dict) -> bool:
 
 
 def _resolve(data: dict, model: str, task: Task | None, as_json: bool) -> list[str]:
-    folder = _folder(model)
-    index_path = os.path.join(folder, "model_index.json")
-    index = _read(index_path)
+    path = _local(model)
+    detection = None
+    if os.path.isdir(path):
+        name, configs = _folder_facts(data, path)
+    else:
+        name, configs, detection = _file_facts(data, path)
+    family, results = _results(data, path, name, configs, task)
+    return _report(data, path, name, family, task, results, as_json, detection)
+
+
+def _folder_facts(data: dict, folder: str) -> tuple[str, dict]:
+    """The class a diffusers folder names and the component configs its candidate families read (resolve.identify's)."""
+    index = _read(os.path.join(folder, "model_index.json"))
     name = _class_name(index)
     listed = _components(index)
     entries = data["claimants"].get(name)
@@ -185,6 +199,77 @@ def _resolve(data: dict, model: str, task: Task | None, as_json: bool) -> list[s
     for component in wanted:
         if component in listed and listed[component][1] is not None:
             configs[component] = _read(os.path.join(folder, component, "config.json"))
+    return name, configs
+
+
+def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
+    """What single_file.identify_file finds in a .safetensors file: the class the best claim names, the configs of the
+    folder its plugin ships, and the claim. Each plugin's own autopipe_detect runs, as the snapshot names it."""
+    detectors = data.get("detectors")
+    if detectors is None or not path.endswith(".safetensors"):
+        raise _Miss  # a pickle or another kind of file: the full path says what it is
+    import importlib
+    from dataclasses import replace
+
+    from . import headers
+    from .answers import CHECKS
+    from .specs import class_name
+
+    try:
+        with headers.opened(path, "a checkpoint file") as f:
+            header = headers.parse_header(f, os.fstat(f.fileno()).st_size, path)
+    except (OSError, ValueError):  # AutopipeError is a ValueError: the full path reads again and says what is wrong
+        raise _Miss from None
+    arguments = {"header": header}
+    prefer, families, priorities = data["prefer"], data["families"], data["priorities"]
+    claims = []
+    for plugin, keys, ref, argnames in detectors:  # as single_file.detect asks them, and ranks the claims
+        if keys is not None and not any(key in header.tensors for key in keys):
+            continue
+        if ref is None:
+            raise _Miss
+        module, _, attribute = ref.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), attribute)(*(arguments[a] for a in argnames))
+            found = CHECKS["autopipe_detect"](found, arguments)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - the full path reports the plugin's error in its verdict
+            raise _Miss from None
+        for detection in found:
+            detection = replace(detection, plugin=plugin)
+            owner = families[detection.family][0] if detection.family in families else None
+            pref = prefer.index(plugin) if plugin in prefer else len(prefer)
+            claims.append(((pref, -detection.confidence, owner != plugin, -priorities.get(detection.family, 0), plugin), detection))
+    claims.sort(key=lambda c: c[0])
+    if not claims or not claims[0][1].is_pipeline:
+        raise _Miss  # no plugin recognises it, or one model and not a pipeline: the full path words the refusal
+    best = claims[0][1]
+    name = class_name(best.pipeline_class)
+    configs = {}
+    if best.config is not None:
+        listed = _components(_read(os.path.join(best.config, "model_index.json")))
+        family = data["classes"].get(name)
+        spec = families.get(family) if family is not None else None
+        if family is not None and (spec is None or spec[1]):
+            raise _Miss
+        for component in spec[2] if spec is not None else ():
+            config = os.path.join(best.config, component, "config.json")
+            if component in listed and os.path.isfile(config):
+                configs[component] = _read(config)
+    return name, configs, best
+
+
+def _results(data: dict, reference: str, name: str, configs: dict, task: Task | None) -> tuple[str, dict]:
+    """The family, and each task's (class reference, plugin) or refusal, as resolve_identity gives them."""
+    entries = data["claimants"].get(name)
+    if not entries:
+        raise _Miss
+    families = data["families"]
+    for family, *_ in entries:
+        spec = families.get(family)
+        if spec is None or spec[1]:
+            raise _Miss
     entry = None
     for candidate in entries:
         spec = families[candidate[0]]
@@ -209,14 +294,15 @@ def _resolve(data: dict, model: str, task: Task | None, as_json: bool) -> list[s
             continue
         refusal = next((v for v in matching if t.value not in v[4]), None)
         if refusal is not None:
-            results[t] = variant_cannot(folder, refusal[0], refusal[5], family, t, can)
+            results[t] = variant_cannot(reference, refusal[0], refusal[5], family, t, can)
             continue
         results[t] = row[t.value]
-    return _report(data, folder, name, family, task, results, as_json)
+    return family, results
 
 
-def _report(data: dict, folder: str, name: str, family: str, task: Task | None, results: dict, as_json: bool) -> list[str]:
-    """The lines autopipe_core.cli.reports.resolve prints for these results."""
+def _report(data: dict, reference: str, name: str, family: str, task: Task | None, results: dict, as_json: bool,
+            detection: object = None) -> list[str]:
+    """The lines autopipe_core.cli.reports.resolve prints for these results (`detection`: a single file's claim)."""
     if task is not None:
         found = results[task]
         if type(found) is str:
@@ -234,8 +320,11 @@ def _report(data: dict, folder: str, name: str, family: str, task: Task | None, 
     if as_json:
         pipelines = {t.value: (None if type(r) is str else r[0].rpartition(":")[2]) for t, r in results.items()}
         refused = {t.value: as_said_here(r) for t, r in results.items() if type(r) is str}
-        return [json.dumps({"family": family, "plugin": owner, "pipelines": pipelines, **({"refused": refused} if refused else {})})]
-    lines = [f"model:   {folder} ({name})", f"family:  {family} (plugin {owner})"]
+        detected = {"variant": detection.variant, "detected_by": detection.plugin} if detection is not None else {}
+        return [json.dumps({"family": family, "plugin": owner, "pipelines": pipelines, **({"refused": refused} if refused else {}), **detected})]
+    lines = [f"model:   {reference} ({name})", f"family:  {family} (plugin {owner})"]
+    if detection is not None:
+        lines.append(f"file:    {detection.variant}, detected by {detection.plugin} ({detection.confidence:.2f}): {detection.reason}")
     for t, r in results.items():
         lines.append(f"  {t.value:<9} {('cannot: ' + as_said_here(r)) if type(r) is str else r[0].rpartition(':')[2]}")
     return lines

@@ -1,13 +1,17 @@
-"""The registration snapshot: the part of the registry that resolving a folder reads, saved per environment.
+"""The registration snapshot: the part of the registry that resolving a folder or a file reads, saved per environment.
 
 A cold ``autopipe resolve FOLDER`` spent most of its time before reading a
 byte of the checkpoint: discovering the plugins' entry points, importing each
 plugin, registering its hooks with pluggy and building the tables. What
 resolving a folder then reads from all that is plain data: the reverse index
 of class names, each family's requirements and variants (component, key,
-value), and the class table. The command line saves that data here after it
-built a registry, and :mod:`autopipe_core.quick` answers the next cold run
-from it, so the number of plugins installed costs almost nothing.
+value), and the class table. A single file reads a little more: which plugins
+detect, with their ``autopipe_detect_keys`` and where their detect function
+is ("module:name"), each family's priority and ``AUTOPIPE_PREFER`` (how claims
+are ranked), and the family of each class name. The command line saves that
+data here after it built a registry, and :mod:`autopipe_core.quick` answers
+the next cold run from it, so the number of plugins installed costs almost
+nothing, and a file imports only the plugins its tensor names point to.
 
 **Keyed on the installed distributions.** A snapshot is used only when
 everything it was built from is as it was: the interpreter, ``sys.path`` and
@@ -43,7 +47,7 @@ import zlib
 from . import settings
 
 #: Bumped whenever what is saved changes meaning; a snapshot of another format is a miss.
-FORMAT = 1
+FORMAT = 2
 ENV_CACHE = "AUTOPIPE_CACHE"
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
@@ -205,7 +209,32 @@ def build(registry: object) -> dict:
         "claimants": claimants,
         "table": table,
         "missing": missing,
+        "classes": {cls: entry.family for cls, entry in registry.classes.items()},  # type: ignore[attr-defined]
+        "priorities": {name: spec.priority for name, (spec, _) in registry.families.items()},  # type: ignore[attr-defined]
+        "prefer": tuple(registry.prefer),  # type: ignore[attr-defined]
+        "detectors": _detectors(registry),
     }
+
+
+def _detectors(registry: object) -> tuple[tuple[str, frozenset[str] | None, str | None, tuple[str, ...]], ...]:
+    """(distribution, autopipe_detect_keys or None, "module:name" of its autopipe_detect function or None, the
+    function's argument names) of every working plugin that detects, in the registry's order: what a single file's
+    detection calls. The reference is None unless the function is its module's attribute of that name (a lazy hook
+    is: ``lazy_hooks`` puts it in the package), so that importing the name gives the very function pluggy calls."""
+    from .plugins import implementation
+
+    out = []
+    for info in registry.plugins:  # type: ignore[attr-defined]
+        if not info.ok or "autopipe_detect" not in info.hooks:
+            continue
+        impl = implementation(registry.manager, info.distribution, "autopipe_detect")  # type: ignore[attr-defined]
+        function = getattr(impl, "function", None)
+        module, name = getattr(function, "__module__", None), getattr(function, "__name__", None)
+        found = sys.modules.get(module) if isinstance(module, str) else None
+        ref = f"{module}:{name}" if found is not None and isinstance(name, str) and getattr(found, name, None) is function else None
+        keys = registry.detect_keys.get(info.distribution)  # type: ignore[attr-defined]
+        out.append((info.distribution, keys, ref, tuple(impl.argnames) if impl is not None else ()))
+    return tuple(out)
 
 
 def save(registry: object) -> str | None:

@@ -1,8 +1,9 @@
-"""The cold `autopipe resolve FOLDER` from the registration snapshot (autopipe_core.quick, autopipe_core.snapshot).
+"""The cold `autopipe resolve FOLDER` and `resolve FILE` from the registration snapshot (autopipe_core.quick, autopipe_core.snapshot).
 
 The full command line is the oracle: on every folder of the real-checkpoint corpus, on tiny checkpoints and on
-broken folders, with every combination of --task and --json, the quick path prints exactly what the full path
-prints, or declines and lets it run. A snapshot is used only while everything it was built from is unchanged.
+broken folders, on single files of every layout the scan bench holds and on broken ones, with every combination of
+--task and --json, the quick path prints exactly what the full path prints, or declines and lets it run. A snapshot
+is used only while everything it was built from is unchanged.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from pathlib import Path
 import pytest
 
 import real_checkpoints_data as data
+import single_file_layouts as layouts
 from autopipe_core import quick, snapshot, sources
+from autopipe_core.headers import write_header
 from autopipe_core.cli import main
 from autopipe_core.registry import get_registry
 
 CORPUS = data.corpus_dir()
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import scan_library  # noqa: E402 - bench/scan_library.py: the real single-file layouts the benchmark scans
 ARGS = ([], ["--json"], ["--task", "text2img"], ["--task=img2img", "--json"], ["--json", "--task", "inpaint"], ["--task", "inpainting"])
 
 
@@ -285,3 +291,80 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path):
         os.close(write)
         assert out.returncode == 0 and out.stderr == ""
     assert list((tmp_path / "cache" / "registry").iterdir())
+
+
+# --- single files -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def single_files(tmp_path_factory) -> dict[str, Path]:
+    """A file of every layout the scan bench holds (SD 1.5 and its inpainting, SD 2 v, SDXL base, refiner and
+    inpainting, FLUX.1 in both layouts, Chroma, FLUX.2, SD 3, an SD 1.5 ControlNet), an SD 2 file that states its
+    prediction, and files the full path refuses."""
+    folder = tmp_path_factory.mktemp("files")
+    out = {}
+    for name in scan_library.LAYOUTS:
+        out[name] = write_header(folder / f"{name}.safetensors", dict(scan_library.layout(name)), {"format": "pt"})
+    out["sd2-v-said"] = layouts.write(folder / "sd2-said.safetensors", layouts.layout("sd2-v"), {"modelspec.prediction_type": "epsilon"})
+    out["no family"] = write_header(folder / "unknown.safetensors", {"a.weight": ("F16", (2, 2))})
+    out["diffusers layout"] = write_header(folder / "unet.safetensors", {"conv_in.weight": ("F16", (320, 4, 3, 3))})
+    (folder / "corrupt.safetensors").write_bytes(b"\xff" * 64)
+    out["corrupt"] = folder / "corrupt.safetensors"
+    (folder / "old.ckpt").write_bytes(b"\x80\x04K\x01.")
+    out["pickle"] = folder / "old.ckpt"
+    os.mkfifo(folder / "fifo.safetensors")
+    out["fifo"] = folder / "fifo.safetensors"
+    (folder / "link.safetensors").symlink_to(out["sd15"])
+    out["link"] = folder / "link.safetensors"
+    return out
+
+
+def test_the_quick_answer_is_the_full_answer_on_single_files(every_plugin, capsys, single_files):
+    answered = set()
+    for name, path in single_files.items():
+        for args in ARGS:
+            full, fast = both(["resolve", str(path), *args], capsys)
+            if fast is not None:
+                assert fast == full, (name, args)
+                answered.add(name)
+            if full[0] != 0:
+                assert fast is None, (name, args)  # every error is worded by the full path
+    # Every file a plugin claims as a pipeline is answered, the refiner (which refuses text2img) included; the
+    # ControlNet (one model), the unknown and the broken files are left to the full path.
+    assert answered == set(scan_library.LAYOUTS) - {"controlnet-sd15"} | {"sd2-v-said", "link"}, sorted(answered)
+
+
+def test_a_plugin_whose_detection_raises_leaves_the_file_to_the_full_path(every_plugin, capsys, single_files, monkeypatch):
+    import autopipe_sd.single_file
+
+    def broken(header):
+        raise RuntimeError("a bug in detect")
+
+    monkeypatch.setattr(autopipe_sd.single_file, "detect", broken)
+    full, fast = both(["resolve", str(single_files["sdxl-base"]), "--task", "text2img"], capsys)
+    assert fast is None and full[0] == 0  # the full path reports the plugin's error in its verdict and goes on with SDXL's claim
+
+
+_PROBE = """
+import sys
+from autopipe_core import quick, snapshot
+from autopipe_core.registry import get_registry
+if sys.argv[1] == "save":
+    snapshot.save(get_registry())
+else:
+    status = quick.answer(["resolve", sys.argv[2], "--task", "text2img"])
+    print("status", status)
+    print("plugins", sorted(m for m in sys.modules if m.startswith("autopipe_") and m.count(".") == 0 and m != "autopipe_core"))
+"""
+
+
+def test_a_cold_answer_about_a_file_imports_only_the_plugins_its_keys_name(tmp_path, single_files):
+    """The point of the quick path for files: not every plugin imported and registered, only those shown the file."""
+    probe = tmp_path / "probe" / "probe.py"  # its folder is sys.path[0], part of the snapshot's key: nothing else is written there
+    probe.parent.mkdir()
+    probe.write_text(_PROBE)
+    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache")}
+    env.pop("AUTOPIPE_PLUGINS", None)
+    subprocess.run([sys.executable, str(probe), "save"], env=env, check=True)
+    out = subprocess.run([sys.executable, str(probe), "answer", str(single_files["sd15"])], env=env, check=True, capture_output=True, text=True).stdout
+    assert "status 0" in out and "plugins ['autopipe_sd', 'autopipe_sdxl']" in out, out  # SD 1.5's conv_in is SDXL's key too

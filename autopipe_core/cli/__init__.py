@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status.
 
     Without `argv` (a real process: the ``autopipe`` script, ``python -m autopipe_core.cli``), a plain
-    ``resolve FOLDER`` is first answered from the registration snapshot (:mod:`autopipe_core.quick`) when one
-    is valid; else the full command line runs, and saves the snapshot for the next process.
+    ``resolve FOLDER`` or ``resolve FILE`` is first answered from the registration snapshot
+    (:mod:`autopipe_core.quick`) when one is valid; else the full command line runs, and saves the snapshot for
+    the next process.
     """
     if argv is None and sys.argv[1:2] == ["resolve"]:
         from ..quick import answer
