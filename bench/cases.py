@@ -91,7 +91,8 @@ REG = Metric("reg", "in-process: build the registry", "ms", scale=1000.0, digits
 
 #: Case 1's CLI contender without a registration snapshot (autopipe_core.snapshot): its cache folder cannot be made (a
 #: path under a file), so it neither finds one nor saves one, and each run builds the registry from the plugins.
-NO_SNAPSHOT = "autopipe resolve (CLI), no registration snapshot"
+NO_SNAPSHOT_SHORT = "no registration snapshot"
+NO_SNAPSHOT = f"autopipe resolve (CLI), {NO_SNAPSHOT_SHORT}"
 UNWRITABLE = "/dev/null/autopipe"
 
 
@@ -158,6 +159,9 @@ def resolve_files(
         Contender(ap_api(l_label), [PY, "-c", AP_RESOLVE_NET, str(l_file)], expect, ratio_to=ap_cli(l_label)),
         Contender(df_classify(l_label), [PY, "-c", DF_CLASSIFY, str(l_file)], diffusers_type, ratio_to=ap_cli(l_label)),
         Contender(header_floor(l_label), [PY, "-c", READ_HEADER, str(l_file)], "ok", ratio_to=ap_cli(l_label)),
+        # The same command with nowhere to keep its registration snapshot, as case 1's: every plugin discovered and registered.
+        Contender(f"{ap_cli(l_label)}, {NO_SNAPSHOT_SHORT}", [*ap, "resolve", str(l_file), "--task", "text2img"], expect,
+                  env={"AUTOPIPE_CACHE": UNWRITABLE}, ratio_to=ap_cli(l_label)),
     ]
     for i, (label, file, cls) in enumerate(headers or []):
         contenders.append(
@@ -174,7 +178,8 @@ def resolve_files(
         metrics=[TIME, NET],
         note="each row's ratio names what it divides by: the large file's row divides by the small one (the size target, files "
         "that differ only in size), diffusers' and the Python API's by `autopipe resolve` of the same file, the second "
-        "header-size row by the first (the header-size reading), the floor's by `autopipe resolve` of the same file; the in-process rows time resolve() (after imports and plugin "
+        "header-size row by the first (the header-size reading), the floor's and the no-snapshot row's (`AUTOPIPE_CACHE` "
+        "a folder that cannot be made, as in case 1) by `autopipe resolve` of the same file; the in-process rows time resolve() (after imports and plugin "
         "discovery) and diffusers' reading and classifying (after imports)",
     )
 

@@ -448,6 +448,13 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
             f"{d_l.median('net') * 1000:.1f} ms; in cold processes diffusers takes {d_l.median():.3f} s"
             + (f" (importing diffusers' AutoPipeline alone: {df_import:.3f} s, case 6)." if df_import else ".")
         )
+        no_snapshot = f"{C.ap_cli(large)}, {C.NO_SNAPSHOT_SHORT}"
+        if any(x.name == no_snapshot for x in c.contenders):
+            line += (
+                f" Cold, `autopipe resolve` answers from the registration snapshot its warm-up run saved, importing only the "
+                f"plugins whose `autopipe_detect_keys` the header holds (autopipe_core.quick); with no snapshot, discovering and "
+                f"registering every plugin, the {large} file takes {c.by(no_snapshot).median():.3f} s."
+            )
         if headers:
             h_s, h_l = c.by(C.ap_cli(headers[0])).median(), c.by(C.ap_cli(headers[1])).median()
             line += (
