@@ -716,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("AUTOPIPE_PLUGINS", "AUTOPIPE_PREFER", "AUTOPIPE_STRICT", "PYTHONPATH"):
         env.pop(var, None)
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    measured = commit()  # now: the page this run writes later is in the tree too, and would read as a change
     load_start = loadavg()
     t0 = time.perf_counter()
     log = sys.stderr
@@ -886,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.write}", file=log)
     data = {
         "started": started,
-        "commit": commit(),
+        "commit": measured,
         "quick": args.quick,
         "passes": passes,
         "machine": machine(),

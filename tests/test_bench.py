@@ -378,3 +378,17 @@ def test_the_page_has_its_sections_and_every_row_its_spread(tmp_path):
     assert rows and all(line.split(" | ")[5].endswith("%") for line in rows)  # the spread column
     assert "**met**" in text or "**missed**" in text
     assert "Slot order" in text and "fixed overhead" in text and "differ only in size" in text
+
+
+def test_the_commit_recorded_is_the_one_the_run_measured_not_the_tree_after_it_wrote_its_page(tmp_path):
+    # Found reading run 9's page: every run said "+changes", clean trees included, because the commit was read after
+    # the run had written docs/performance.md (a tracked file) into the tree. In a child process: the benchmark's
+    # parent must not hold torch, which other tests here import.
+    page, figures = tmp_path / "performance.md", tmp_path / "figures.json"
+    script = (
+        f"import sys; sys.path.insert(0, {str(BENCH)!r}); import run; from pathlib import Path; page = Path(sys.argv[1]); "
+        "run.commit = lambda: 'abc1234+changes' if page.exists() else 'abc1234'; "
+        "raise SystemExit(run.main(['--quick', '--cases', '6', '--write', sys.argv[1], '--json', sys.argv[2]]))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(page), str(figures)], check=True, capture_output=True)
+    assert page.is_file() and json.loads(figures.read_text())["commit"] == "abc1234"
