@@ -15,6 +15,7 @@ says whether that path takes it, and what it takes must read the same as the car
 from __future__ import annotations
 
 import io
+import os
 import struct
 
 import numpy as np
@@ -245,7 +246,7 @@ def _library_layout(draw):
     return raw, position + draw(st.sampled_from([0, 0, 0, 1]))
 
 
-@settings(max_examples=int(__import__("os").environ.get("AUTOPIPE_FUZZ_EXAMPLES", "300")), deadline=None, database=None,
+@settings(max_examples=int(os.environ.get("AUTOPIPE_FUZZ_EXAMPLES", "300")), deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(_library_layout())
 def test_library_header_reads_only_what_the_careful_path_reads_alike(case):

@@ -76,7 +76,6 @@ TITLES: Mapping[str, str] = {
 }
 
 
-
 @dataclass(frozen=True)
 class MMDiT:
     """What a header says about an SD3 transformer: its key prefix, width, depth, position table side, the blocks
