@@ -213,6 +213,7 @@ def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
 
     from . import headers
     from .answers import CHECKS
+    from .claims import rank, shown
     from .specs import class_name
 
     try:
@@ -224,7 +225,7 @@ def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
     prefer, families, priorities = data["prefer"], data["families"], data["priorities"]
     claims = []
     for plugin, keys, ref, argnames in detectors:  # as single_file.detect asks them, and ranks the claims
-        if keys is not None and not any(key in header.tensors for key in keys):
+        if not shown(keys, header.tensors):
             continue
         if ref is None:
             raise _Miss
@@ -239,8 +240,7 @@ def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
         for detection in found:
             detection = replace(detection, plugin=plugin)
             owner = families[detection.family][0] if detection.family in families else None
-            pref = prefer.index(plugin) if plugin in prefer else len(prefer)
-            claims.append(((pref, -detection.confidence, owner != plugin, -priorities.get(detection.family, 0), plugin), detection))
+            claims.append((rank(plugin, detection.confidence, owner, priorities.get(detection.family, 0), prefer), detection))
     claims.sort(key=lambda c: c[0])
     if not claims or not claims[0][1].is_pipeline:
         raise _Miss  # no plugin recognises it, or one model and not a pipeline: the full path words the refusal

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import pluggy
 
+from . import claims
 from . import plugins as _plugins
 from . import settings
 from .answers import CHECKS, LOADING_HOOKS
@@ -149,8 +150,7 @@ class Registry:
     def shows(self, plugin: str, tensors: Mapping[str, Any]) -> bool:
         """Whether a file holding `tensors` (names -> anything) is shown to `plugin`'s autopipe_detect: the plugin
         gave no autopipe_detect_keys, or the file holds one of them."""
-        keys = self.detect_keys.get(plugin)
-        return keys is None or any(key in tensors for key in keys)
+        return claims.shown(self.detect_keys.get(plugin), tensors)
 
     def families_of(self, plugin: str) -> tuple[str, ...]:
         return tuple(sorted(f for f, (_, p) in self.families.items() if p == plugin))

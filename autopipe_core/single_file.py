@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, BinaryIO
 
 from . import sources
+from .claims import rank
 from .errors import AutopipeError, InvalidModelError, PluginError, UnsafeCheckpointError, UnsupportedModelError
 from .headers import PICKLE_SUFFIXES, SafetensorsHeader, TensorInfo, opened, parse_header
 from .plugins import describe
@@ -221,9 +222,7 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
         verdicts.append(Verdict(info.distribution, found))
         for d in found:
             spec, owner = registry.families.get(d.family, (None, None))
-            pref = prefer.index(info.distribution) if info.distribution in prefer else len(prefer)
-            rank = (pref, -d.confidence, owner != info.distribution, -(spec.priority if spec else 0), info.distribution)
-            claims.append((rank, d))
+            claims.append((rank(info.distribution, d.confidence, owner, spec.priority if spec else 0, prefer), d))
     claims.sort(key=lambda c: c[0])
     return Report(header, tuple(verdicts), tuple(d for _, d in claims))
 
