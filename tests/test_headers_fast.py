@@ -188,14 +188,12 @@ def test_mixed_dtypes_and_a_header_above_the_plain_limit(tmp_path, monkeypatch):
 def _careful(raw: bytes, data: int):
     """(tensors, metadata) of a header's JSON bytes read by the careful path alone, or the refusal's message."""
     blob = struct.pack("<Q", len(raw)) + raw + b"\0" * data
-    saved = headers.FAST_HEADER_BYTES
-    headers.FAST_HEADER_BYTES = -1
-    try:
-        header = parse_header(io.BytesIO(blob), len(blob), "h")
-    except InvalidModelError as exc:
-        return str(exc)
-    finally:
-        headers.FAST_HEADER_BYTES = saved
+    with pytest.MonkeyPatch.context() as m:  # as _read does; hypothesis gives no monkeypatch fixture per example
+        m.setattr(headers, "FAST_HEADER_BYTES", -1)
+        try:
+            header = parse_header(io.BytesIO(blob), len(blob), "h")
+        except InvalidModelError as exc:
+            return str(exc)
     return list(header.tensors.items()), dict(header.metadata)
 
 
