@@ -34,7 +34,7 @@ _EXPORTS = {
     "resolve": "resolve",
     "Activation": "specs",
     "ComponentBytes": "specs",
-    "Detection": "specs",
+    "Detection": "detection",
     "DeviceFacts": "specs",
     "Footprint": "specs",
     "FamilySpec": "specs",
@@ -78,12 +78,12 @@ if TYPE_CHECKING:  # what static tools see: the eager imports of before
     from .hookspecs import hookimpl
     from .resolve import Resolution, resolve
     from . import toolkit
+    from .detection import Detection
     from .headers import SafetensorsHeader, TensorInfo
     from .specs import (
         PRESENT,
         Activation,
         ComponentBytes,
-        Detection,
         DeviceFacts,
         FamilySpec,
         Footprint,

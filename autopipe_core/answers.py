@@ -9,35 +9,10 @@ registration hooks) or raises :class:`TypeError` saying what was wrong.
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Any, Callable, Mapping
 
-from .specs import Detection, FamilySpec, Footprint, LoadPlan, ModifierSpec, PipelineRow
-
-#: The most items a registration or detection hook may return. A real plugin registers tens; an
-#: endless generator is cut off here instead of hanging the process.
-MAX_ITEMS = 10_000
-
-
-def many(kind: type, one_alone: bool = False) -> Callable[[Any, Mapping[str, Any]], list]:
-    """An answer that is a list (any finite iterable) of `kind`, None for none; with `one_alone`, a lone `kind` too."""
-
-    def check(answer: Any, kwargs: Mapping[str, Any]) -> list:
-        if answer is None:
-            return []
-        if one_alone and isinstance(answer, kind):
-            return [answer]
-        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
-            raise TypeError(f"must return a list of {kind.__name__}, not {type(answer).__name__}")
-        items = list(islice(answer, MAX_ITEMS + 1))
-        if len(items) > MAX_ITEMS:
-            raise TypeError(f"returned more than {MAX_ITEMS} items (an endless generator?); it was cut off")
-        for item in items:
-            if not isinstance(item, kind):
-                raise TypeError(f"must return {kind.__name__} objects, got {type(item).__name__}: {str(item)[:200]}")
-        return items
-
-    return check
+from .answer_lists import MAX_ITEMS, detections, many  # MAX_ITEMS: its name here too, where it was defined before
+from .specs import FamilySpec, Footprint, LoadPlan, ModifierSpec, PipelineRow
 
 
 def whole_tensor_names(answer: Any, kwargs: Mapping[str, Any]) -> list[str]:
@@ -86,7 +61,7 @@ CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "autopipe_footprint": optional(Footprint),
     "autopipe_placement": optional(LoadPlan),
     "autopipe_from_pretrained": pipeline_or_none,
-    "autopipe_detect": many(Detection, one_alone=True),
+    "autopipe_detect": detections,
     "autopipe_detect_keys": whole_tensor_names,
     "autopipe_from_single_file": pipeline_or_none,
     "autopipe_build_tiny": ignored,

@@ -6,7 +6,9 @@ Imports nothing, so the cold path pays nothing for it.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the cold path ranks claims too
+if TYPE_CHECKING:
+    from typing import Any, Collection, Mapping
 
 
 def shown(keys: Collection[str] | None, tensors: Mapping[str, Any]) -> bool:

@@ -14,10 +14,13 @@ import contextlib
 import os
 import stat
 from contextlib import contextmanager
-from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
 
 from .errors import InvalidModelError, ModelNotFoundError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (nor pathlib): every read of a file starts here
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO, Callable, Iterator
 
 
 @contextmanager
@@ -90,8 +93,10 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     was. The file gets the permissions a plain ``open(path, "w")`` would
     (0o666 less the umask), not mkstemp's 0o600.
     """
-    target = Path(path)
     import tempfile  # here: reading, which every command does, needs none of it
+    from pathlib import Path
+
+    target = Path(path)
 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: detection modules import serialized
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 #: The attribute :func:`serialized` sets on the functions it wraps (the conformance kit looks for it).
 MARK = "__autopipe_serialized__"

@@ -73,10 +73,12 @@ header's names and metadata, never a byte of tensor data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from collections import namedtuple
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: SD's and SDXL's detection read the prediction
 if TYPE_CHECKING:
+    from typing import Any, Mapping
+
     from .headers import SafetensorsHeader
 
 EPSILON = "epsilon"
@@ -106,24 +108,25 @@ _V_ARCHITECTURE = re.compile(r"\d+-v$")  # stable-diffusion-v2-768-v
 _EPSILON_ARCHITECTURES = ("stable-diffusion-v2-512",)
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(namedtuple("Prediction", ("type", "zero_terminal_snr", "source"), defaults=(None, None, ""))):
     """What the header says: the prediction type, zero terminal SNR, and exactly where it was found.
 
     ``type`` is ``"epsilon"``, ``"v_prediction"`` or None (the file does not
     say); ``zero_terminal_snr`` is True or False when the file says, else
     None; ``source`` names the keys and values read ("metadata
     modelspec.prediction_type = 'v'", "marker tensors v_pred, ztsnr"), empty
-    when nothing was found.
+    when nothing was found. ValueError for any other type.
+
+    A frozen named tuple, not a dataclass, as :class:`autopipe_core.detection.Detection` is and for its reason:
+    detection builds it in a cold ``autopipe resolve FILE``.
     """
 
-    type: str | None = None
-    zero_terminal_snr: bool | None = None
-    source: str = ""
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        if self.type not in (None, EPSILON, V_PREDICTION):
-            raise ValueError(f"prediction type must be {EPSILON!r}, {V_PREDICTION!r} or None, not {self.type!r}")
+    def __new__(cls, type: str | None = None, zero_terminal_snr: bool | None = None, source: str = "") -> Prediction:  # noqa: A002 - the field's name
+        if type not in (None, EPSILON, V_PREDICTION):
+            raise ValueError(f"prediction type must be {EPSILON!r}, {V_PREDICTION!r} or None, not {type!r}")
+        return super().__new__(cls, type, zero_terminal_snr, source)
 
     @property
     def found(self) -> bool:

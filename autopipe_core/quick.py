@@ -209,12 +209,10 @@ def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
     if detectors is None or not path.endswith(".safetensors"):
         raise _Miss  # a pickle or another kind of file: the full path says what it is
     import importlib
-    from dataclasses import replace
 
     from . import headers
-    from .answers import CHECKS
+    from .answer_lists import detections
     from .claims import rank, shown
-    from .specs import class_name
 
     try:
         with headers.opened(path, "a checkpoint file") as f:
@@ -231,21 +229,23 @@ def _file_facts(data: dict, path: str) -> tuple[str, dict, object]:
             raise _Miss
         module, _, attribute = ref.partition(":")
         try:
-            found = getattr(importlib.import_module(module), attribute)(*(arguments[a] for a in argnames))
-            found = CHECKS["autopipe_detect"](found, arguments)
+            function = importlib.import_module(module)
+            for part in attribute.split("."):  # as a lazy hook looks up its target, at every call
+                function = getattr(function, part)
+            found = detections(function(**{a: arguments[a] for a in argnames}), arguments)
         except KeyboardInterrupt:
             raise
         except BaseException:  # noqa: BLE001 - the full path reports the plugin's error in its verdict
             raise _Miss from None
         for detection in found:
-            detection = replace(detection, plugin=plugin)
+            detection = detection._replace(plugin=plugin)
             owner = families[detection.family][0] if detection.family in families else None
             claims.append((rank(plugin, detection.confidence, owner, priorities.get(detection.family, 0), prefer), detection))
     claims.sort(key=lambda c: c[0])
     if not claims or not claims[0][1].is_pipeline:
         raise _Miss  # no plugin recognises it, or one model and not a pipeline: the full path words the refusal
     best = claims[0][1]
-    name = class_name(best.pipeline_class)
+    name = best.pipeline_class.rpartition(":")[2]
     configs = {}
     if best.config is not None:
         listed = _components(_read(os.path.join(best.config, "model_index.json")))

@@ -21,7 +21,7 @@ shapes with ``weights_only=True``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO
@@ -218,7 +218,7 @@ def detect(header: SafetensorsHeader, registry: Registry | None = None) -> Repor
             cause = exc.__cause__ if isinstance(exc, PluginError) and exc.__cause__ is not None else None
             verdicts.append(Verdict(info.distribution, error=describe(cause) if cause is not None else str(exc)))
             continue
-        found = tuple(replace(d, plugin=info.distribution) for d in found)
+        found = tuple(d._replace(plugin=info.distribution) for d in found)
         verdicts.append(Verdict(info.distribution, found))
         for d in found:
             spec, owner = registry.families.get(d.family, (None, None))

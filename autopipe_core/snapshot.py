@@ -46,8 +46,11 @@ import zlib
 
 from . import settings
 
+#: A lazy hook's `target` when it is one "module:attribute" reference (``lazy_hooks`` of toolkit.rows).
+_ONE_TARGET = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
+
 #: Bumped whenever what is saved changes meaning; a snapshot of another format is a miss.
-FORMAT = 2
+FORMAT = 3
 ENV_CACHE = "AUTOPIPE_CACHE"
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
@@ -217,10 +220,16 @@ def build(registry: object) -> dict:
 
 
 def _detectors(registry: object) -> tuple[tuple[str, frozenset[str] | None, str | None, tuple[str, ...]], ...]:
-    """(distribution, autopipe_detect_keys or None, "module:name" of its autopipe_detect function or None, the
-    function's argument names) of every working plugin that detects, in the registry's order: what a single file's
-    detection calls. The reference is None unless the function is its module's attribute of that name (a lazy hook
-    is: ``lazy_hooks`` puts it in the package), so that importing the name gives the very function pluggy calls."""
+    """(distribution, autopipe_detect_keys or None, "module:function" that detects or None, the hook arguments it is
+    given by name) of every working plugin that detects, in the registry's order: what a single file's detection calls.
+
+    For a hook made by ``lazy_hooks`` the reference is its `target`, the function the hook imports and calls with the
+    arguments it names (``autopipe_sd.single_file:detect``): so the cold path imports the detection module alone, not
+    the plugin module whose registrations import the specs and pluggy. Otherwise it is the function itself, and None
+    unless the function is its module's attribute of that name, so that importing the name gives the very function
+    pluggy calls."""
+    import re
+
     from .plugins import implementation
 
     out = []
@@ -229,9 +238,13 @@ def _detectors(registry: object) -> tuple[tuple[str, frozenset[str] | None, str 
             continue
         impl = implementation(registry.manager, info.distribution, "autopipe_detect")  # type: ignore[attr-defined]
         function = getattr(impl, "function", None)
-        module, name = getattr(function, "__module__", None), getattr(function, "__name__", None)
-        found = sys.modules.get(module) if isinstance(module, str) else None
-        ref = f"{module}:{name}" if found is not None and isinstance(name, str) and getattr(found, name, None) is function else None
+        target = getattr(function, "target", None)
+        if isinstance(target, str) and re.fullmatch(_ONE_TARGET, target):
+            ref = target  # a lazy hook (one reference for every family: no "family: ref; ..." list)
+        else:
+            module, name = getattr(function, "__module__", None), getattr(function, "__name__", None)
+            found = sys.modules.get(module) if isinstance(module, str) else None
+            ref = f"{module}:{name}" if found is not None and isinstance(name, str) and getattr(found, name, None) is function else None
         keys = registry.detect_keys.get(info.distribution)  # type: ignore[attr-defined]
         out.append((info.distribution, keys, ref, tuple(impl.argnames) if impl is not None else ()))
     return tuple(out)

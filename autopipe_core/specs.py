@@ -8,16 +8,14 @@ imports nothing; the class is imported only when a pipeline is built.
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .detection import Detection, check_name, check_ref  # Detection: its name here too, where it was defined before
 from .errors import PlacementError
 from .tasks import Task
 
-_CLASS_REF = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 #: Placements a LoadPlan can choose, in order of decreasing device memory.
 PLACEMENTS = ("device", "balanced", "model_cpu_offload", "sequential_cpu_offload")
@@ -39,18 +37,6 @@ def import_class(ref: str) -> type:
     """
     module_name, _, name = ref.partition(":")
     return getattr(importlib.import_module(module_name), name)
-
-
-def _check_ref(ref: object, where: str) -> str:
-    if not isinstance(ref, str) or not _CLASS_REF.match(ref):
-        raise ValueError(f"{where}: class reference {ref!r} is not of the form 'module:ClassName'")
-    return ref
-
-
-def _check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"{what} {name!r} must be lower case letters, digits, '.', '_' or '-'")
-    return name
 
 
 def _frozen_tasks(mapping: Mapping[Any, Any] | None, where: str) -> Mapping[Task, Any]:
@@ -80,21 +66,21 @@ class PipelineRow:
     on_disk: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
-        _check_name(self.family, "family name")
+        check_name(self.family, "family name")
         where = f"pipelines of {self.family!r}"
         classes = _frozen_tasks(self.classes, where)
         for ref in classes.values():
-            _check_ref(ref, where)
+            check_ref(ref, where)
         object.__setattr__(self, "classes", classes)
         object.__setattr__(self, "missing", _frozen_tasks(self.missing, where))
         mods = self.modifiers
         if isinstance(mods, str) or not isinstance(mods, Iterable):
             raise ValueError(f"{where}: modifiers must be a set of names, not {mods!r}")
-        object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in mods))
+        object.__setattr__(self, "modifiers", frozenset(check_name(m, "modifier") for m in mods))
         if self.on_disk is not None:
             if isinstance(self.on_disk, str):
                 raise ValueError(f"{where}: on_disk must be a set of modifier names, not {self.on_disk!r}")
-            object.__setattr__(self, "on_disk", frozenset(_check_name(m, "modifier") for m in self.on_disk))
+            object.__setattr__(self, "on_disk", frozenset(check_name(m, "modifier") for m in self.on_disk))
 
 
 class _Present:
@@ -215,7 +201,7 @@ class FamilySpec:
     tiny_call: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "family name")
+        check_name(self.name, "family name")
         object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
         if not all(isinstance(k, str) and k.isidentifier() for k in self.tiny_call):
             raise ValueError(f"family {self.name!r}: tiny_call's keys must be keyword names")
@@ -276,7 +262,7 @@ class ModifierSpec:
     fits: Callable[[Any, Any], str | None] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "modifiers", frozenset(_check_name(m, "modifier") for m in self.modifiers))
+        object.__setattr__(self, "modifiers", frozenset(check_name(m, "modifier") for m in self.modifiers))
         object.__setattr__(self, "components", frozenset(self.components))
         if not callable(self.choose):
             raise ValueError(f"modifier {self.kwarg!r}: choose must be callable")
@@ -289,60 +275,6 @@ class ModifierSpec:
             raise ValueError(f"modifier {self.kwarg!r} chose {chosen!r}, which it did not declare")
         rest = current - self.modifiers
         return rest | {chosen} if chosen else rest
-
-
-@dataclass(frozen=True)
-class Detection:
-    """What a plugin recognised in a single-file checkpoint's header (``autopipe_detect``).
-
-    `family` and `variant` name what the file is ("stable-diffusion",
-    "sd1"); `confidence` (0 to 1) and `reason` say how sure the plugin is and
-    from which tensors. A pipeline checkpoint names its `pipeline_class`
-    ("diffusers:StableDiffusionPipeline", as the family's table has it) and
-    `config`, a local folder the plugin ships with the model_index.json and
-    component configs diffusers' ``from_single_file`` needs offline. A
-    checkpoint of one component (a ControlNet) leaves `pipeline_class` None,
-    names its `component` class and says in `use` how to load and pass it.
-    `plugin` is filled in by the core: the distribution that said so.
-    """
-
-    family: str
-    variant: str
-    confidence: float
-    reason: str
-    pipeline_class: str | None = None
-    config: str | None = None
-    component: str | None = None
-    use: str = ""
-    plugin: str = ""
-    #: component -> the key prefix of its tensors in the file ({"unet": "model.diffusion_model.", "vae": "first_stage_model."}):
-    #: how ``autopipe plan`` counts a single file's bytes per component from its header.
-    prefixes: Mapping[str, str] = field(default_factory=dict)
-    #: scheduler config entries the file says (prediction_type, rescale_betas_zero_snr from metadata or marker keys):
-    #: applied at load unless the caller passes a scheduler or these entries.
-    scheduler: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _check_name(self.family, "family name")
-        where = f"detection {self.family}/{self.variant}"
-        object.__setattr__(self, "prefixes", MappingProxyType(dict(self.prefixes)))
-        object.__setattr__(self, "scheduler", MappingProxyType(dict(self.scheduler)))
-        for component, prefix in self.prefixes.items():
-            if not isinstance(component, str) or not isinstance(prefix, str):
-                raise ValueError(f"{where}: prefixes map component names to key prefixes (strings)")
-        if not isinstance(self.variant, str) or not self.variant:
-            raise ValueError(f"{where}: variant must be a non-empty string")
-        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 <= self.confidence <= 1:
-            raise ValueError(f"{where}: confidence must be a number from 0 to 1, not {self.confidence!r}")
-        if (self.pipeline_class is None) == (self.component is None):
-            raise ValueError(f"{where}: name exactly one of pipeline_class (a pipeline checkpoint) or component (one model)")
-        for ref in (self.pipeline_class, self.component):
-            if ref is not None:
-                _check_ref(ref, where)
-
-    @property
-    def is_pipeline(self) -> bool:
-        return self.pipeline_class is not None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def test_the_cli_resolve_and_plugins_import_nothing_heavy(tiny_sd):
 
 
 def test_the_sd_plugin_module_imports_nothing_heavy():
-    assert _imported_after("import autopipe_sd") == []
+    assert _imported_after("import autopipe_sd.plugin") == []
 
 
 def _autopipe_modules_after(code: str) -> list[str]:

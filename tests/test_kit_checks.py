@@ -121,11 +121,11 @@ def test_a_family_diffusers_reads_single_files_of_fails(word, classes, models, s
 
 
 def test_a_plugin_that_detects_files_fails_and_a_word_is_needed():
-    import autopipe_sd
+    import autopipe_sd.plugin
 
-    assert hasattr(autopipe_sd, "autopipe_detect")
-    with pytest.raises(AssertionError, match="autopipe_sd implements autopipe_detect"):
-        check_no_diffusers_single_file("glm", plugin=autopipe_sd)
+    assert hasattr(autopipe_sd.plugin, "autopipe_detect")
+    with pytest.raises(AssertionError, match="autopipe_sd.plugin implements autopipe_detect"):
+        check_no_diffusers_single_file("glm", plugin=autopipe_sd.plugin)
     check_no_diffusers_single_file("glm", plugin=types.ModuleType("a_plugin_without_detection"))
     with pytest.raises(ValueError, match="needs the word"):
         check_no_diffusers_single_file("")

@@ -17,17 +17,23 @@ Importing this module imports no torch, diffusers or transformers.
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_left
-from pathlib import Path
-from typing import Any, Iterable, Mapping
 
-from .. import sources
 from ..errors import UnsupportedModelError
 from ..headers import SafetensorsHeader
-from ..prediction import Prediction
-from ..specs import Detection
 from .tensor_names import COMFY_PREFIX, LDM_CONV_IN, LDM_LABEL_EMB, LDM_TEXT, LDM_UNET, LDM_VAE  # the layouts' names, light to import
+
+#: typing.TYPE_CHECKING without importing typing. A cold ``autopipe resolve FILE`` imports this module with each
+#: plugin's detection, so it imports no typing, pathlib, dataclasses or sources at module level (docs/plugin-guide.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Iterable, Mapping
+
+    from ..detection import Detection
+    from ..prediction import Prediction
 
 __all__ = [
     "CLIP_TOKENIZERS", "COMFY_PREFIX", "LDM_CONV_IN", "LDM_LABEL_EMB", "LDM_TEXT", "LDM_UNET", "LDM_VAE", "VOCABULARY_FILES", "ConfigFolders",
@@ -46,7 +52,9 @@ def read_config(folder: str | Path, component: str | None = None) -> dict[str, A
     A missing file is a FileNotFoundError naming it; one too large, malformed or not an object
     InvalidModelError (a ValueError): read capped, as every config a caller can point at (sources.read_json).
     """
-    path = Path(folder) / (component or "") / "config.json"
+    from .. import sources
+
+    path = os.path.join(folder, component or "", "config.json")
     return sources.read_json(path, f"{component or '.'}/config.json")
 
 
@@ -57,42 +65,66 @@ class ConfigFolders:
     or a ``config.json`` (one component). `owner` is the distribution that
     ships them, for errors (default: the package folder's name with "-" for
     "_", ``autopipe_sd/configs`` -> "autopipe-sd").
+
+    Detection asks for a folder as a string (:meth:`folder_path`, what
+    ``Detection.config`` holds), which needs no pathlib; :meth:`get` and
+    :meth:`folder` give a ``pathlib.Path``.
     """
 
-    def __init__(self, root: str | Path, owner: str | None = None) -> None:
-        self.root = Path(root)
-        self.owner = owner or self.root.parent.name.replace("_", "-")
+    def __init__(self, root: str | os.PathLike[str], owner: str | None = None) -> None:
+        self._root = os.fspath(root)
+        self.owner = owner or os.path.basename(os.path.dirname(self._root)).replace("_", "-")
+
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
 
     def __repr__(self) -> str:
-        return f"ConfigFolders({str(self.root)!r}, owner={self.owner!r})"
+        return f"ConfigFolders({self._root!r}, owner={self.owner!r})"
 
     def names(self) -> list[str]:
         """The config folders shipped, sorted by name."""
-        if not self.root.is_dir():
+        try:
+            entries = os.listdir(self._root)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.name for p in self.root.iterdir() if self._is_config(p))
+        return sorted(name for name in entries if self._is_config(os.path.join(self._root, name)))
 
     @staticmethod
-    def _is_config(folder: Path) -> bool:
-        return (folder / "model_index.json").is_file() or (folder / "config.json").is_file()
+    def _is_config(folder: str) -> bool:
+        return os.path.isfile(os.path.join(folder, "model_index.json")) or os.path.isfile(os.path.join(folder, "config.json"))
+
+    def _shipped(self, name: str) -> str | None:
+        if not name or os.path.basename(name) != name or name in (".", ".."):
+            return None  # a folder's own name only, never a path out of root
+        folder = os.path.join(self._root, name)
+        return folder if self._is_config(folder) else None
 
     def get(self, name: str) -> Path | None:
         """The folder shipped for `name`, or None when there is none."""
-        if not name or Path(name).name != name or name in (".", ".."):
-            return None  # a folder's own name only, never a path out of root
-        folder = self.root / name
-        return folder if self._is_config(folder) else None
+        from pathlib import Path
+
+        found = self._shipped(name)
+        return Path(found) if found is not None else None
+
+    def folder_path(self, name: str) -> str:
+        """The folder shipped for `name`, as a string path; a ValueError naming what there is when there is none: pass it as ``config=``."""
+        found = self._shipped(name)
+        if found is None:
+            raise ValueError(f"{self.owner} ships no config for {name!r}; it has: {', '.join(self.names())}")
+        return found
 
     def folder(self, name: str) -> Path:
-        """The folder shipped for `name`; a ValueError naming what there is when there is none: pass it as ``config=``."""
-        folder = self.get(name)
-        if folder is None:
-            raise ValueError(f"{self.owner} ships no config for {name!r}; it has: {', '.join(self.names())}")
-        return folder
+        """The folder shipped for `name` (:meth:`folder_path` as a ``pathlib.Path``); a ValueError as that gives."""
+        from pathlib import Path
+
+        return Path(self.folder_path(name))
 
     def config(self, name: str, component: str | None = None) -> dict[str, Any]:
         """The config.json of `component` in the folder shipped for `name` (of the folder itself when None)."""
-        return read_config(self.folder(name), component)
+        return read_config(self.folder_path(name), component)
 
 
 def shape(header: SafetensorsHeader, key: str | None, rank: int | None = None) -> tuple[int, ...] | None:
@@ -176,9 +208,10 @@ def clip_tokenizer_from(folder: str | Path) -> Any:
     Its vocabulary and merges come from the copy the core ships, so the
     folder needs only tokenizer_config.json. FileNotFoundError without one.
     """
+    from .. import sources
     from .tokenizers import clip_from_config
 
-    config = sources.read_json(Path(folder) / "tokenizer_config.json", "tokenizer_config.json")
+    config = sources.read_json(os.path.join(folder, "tokenizer_config.json"), "tokenizer_config.json")
     return clip_from_config(config)
 
 
@@ -193,6 +226,10 @@ def missing_tokenizers(config: str | Path | None, kwargs: Mapping[str, Any]) -> 
     """
     if config is None:
         return {}
+    from pathlib import Path
+
+    from .. import sources
+
     folder = Path(config)
     index = folder / "model_index.json"
     if not index.is_file():

@@ -5,7 +5,7 @@ Most DiT families publish their transformer as one .safetensors file, bare or
 under ComfyUI's ``model.diffusion_model.`` (:data:`~autopipe_core.toolkit.single_file.COMFY_PREFIX`);
 diffusers' ``<Transformer>.from_single_file`` converts it with a config, and
 the pipeline's other components (text encoders, tokenizers, VAE) come from
-elsewhere. Two ways of saying where are in use, each a frozen dataclass of
+elsewhere. Two ways of saying where are in use, each a frozen named tuple of
 the family's data and one hook function:
 
 - :class:`TransformerFile` / :func:`load_transformer_file`: the rest from the
@@ -25,14 +25,19 @@ functions that read or load do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from collections import namedtuple
 
 from ..errors import UnsupportedModelError
-from ..specs import Detection
-from .plans import asked_dtype
-from .single_file import ConfigFolders
+
+#: typing.TYPE_CHECKING without importing typing. Plugins' detection modules build their TransformerFile and
+#: BaseCheckpoint at import, and a cold ``autopipe resolve FILE`` imports those modules: so this module imports no
+#: typing, pathlib, dataclasses or plans at module level, and the two are frozen named tuples, not dataclasses.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+    from ..detection import Detection
 
 __all__ = [
     "BaseCheckpoint", "TransformerFile", "can_give", "component_tensors", "in_hub_cache", "load_from_base", "load_transformer_file",
@@ -71,6 +76,8 @@ def component_tensors(folder: str | Path, component: str = "transformer") -> dic
     transformer, renamed to the original layout). FileNotFoundError naming
     the sub-folder when it holds no .safetensors file.
     """
+    from pathlib import Path
+
     from safetensors.torch import load_file
 
     source = Path(folder) / component
@@ -92,6 +99,8 @@ def save_tensors(tensors: Mapping[str, Any], path: str | Path, *, prefix: str = 
     contiguous, as safetensors requires. AttributeError for a `dtype` torch
     does not have.
     """
+    from pathlib import Path
+
     import torch
     from safetensors.torch import save_file
 
@@ -124,6 +133,8 @@ def can_give(source: str | Path, component: str, names: tuple[str, ...] = ("toke
     """Whether ``from_pretrained(source)`` can give `component`: a hub repo id (diffusers finds it), or a folder whose
     sub-folder `component` holds a weight file (.safetensors, .bin) or a file whose name starts with one of `names`
     (a tokenizer's files). A shipped config folder (JSON only) gives nothing."""
+    from pathlib import Path
+
     folder = Path(source)
     if not folder.is_dir():
         return True
@@ -131,8 +142,11 @@ def can_give(source: str | Path, component: str, names: tuple[str, ...] = ("toke
     return sub.is_dir() and any(f.suffix in (".safetensors", ".bin") or f.name.startswith(names) for f in sub.iterdir())
 
 
-@dataclass(frozen=True)
-class TransformerFile:
+_TRANSFORMER_FILE = ("folders", "family", "tiny_variant", "holds", "supplies", "checkpoint", "example", "load_transformer", "others",
+                     "tokenizer_files", "config_from_source")
+
+
+class TransformerFile(namedtuple("TransformerFile", _TRANSFORMER_FILE, defaults=(("text_encoder", "tokenizer", "vae"), ("tokenizer",), False))):
     """What a family whose single files hold the transformer alone says to load one: the data of :func:`load_transformer_file`.
 
     - `folders`: the plugin's shipped config folders; a detection's variant names the one its transformer's config is read from;
@@ -148,17 +162,7 @@ class TransformerFile:
     - `config_from_source`: the transformer's config read from config= when it has ``transformer/config.json`` (else from the shipped folder).
     """
 
-    folders: ConfigFolders
-    family: str
-    tiny_variant: str
-    holds: str
-    supplies: str
-    checkpoint: str
-    example: str
-    load_transformer: Callable[[str, str, str, Any, bool], Any]
-    others: tuple[str, ...] = ("text_encoder", "tokenizer", "vae")
-    tokenizer_files: tuple[str, ...] = ("tokenizer",)
-    config_from_source: bool = False
+    __slots__ = ()
 
 
 def load_transformer_file(spec: TransformerFile, pipeline_class: type, path: str, detection: Detection, kwargs: Mapping[str, Any]) -> Any:
@@ -179,6 +183,10 @@ def load_transformer_file(spec: TransformerFile, pipeline_class: type, path: str
     ``spec.load_transformer`` of the file under ``detection.prefixes["transformer"]``
     in the dtype the keywords ask (:func:`~autopipe_core.toolkit.plans.asked_dtype`).
     """
+    from pathlib import Path
+
+    from .plans import asked_dtype
+
     kwargs = dict(kwargs)
     shipped = str(spec.folders.folder(detection.variant))
     source = str(kwargs.pop("config", None) or shipped)
@@ -207,8 +215,7 @@ def in_hub_cache(repo: str) -> bool:
     return isinstance(try_to_load_from_cache(repo, "model_index.json"), str)
 
 
-@dataclass(frozen=True)
-class BaseCheckpoint:
+class BaseCheckpoint(namedtuple("BaseCheckpoint", ("holds", "others", "repo", "load_transformer", "passing", "check", "choose"), defaults=(None, None, None))):
     """What a family whose single files hold the transformer alone says to load the rest from a base checkpoint.
 
     - `holds`: what the file holds, for the refusal, ``{family}`` standing for the detection's family ("Z-Image's transformer");
@@ -223,13 +230,7 @@ class BaseCheckpoint:
       not its (HiDream counts a component passed as None as given); None: :meth:`base`.
     """
 
-    holds: str
-    others: Callable[[str], Sequence[str]]
-    repo: Callable[[str], str | None]
-    load_transformer: Callable[[str, Detection, Any, bool, Any], Any]
-    passing: Callable[[str], str] | None = None
-    check: Callable[[str, Any, Mapping[str, Any]], None] | None = None
-    choose: Callable[[str, Detection, Any, Mapping[str, Any]], Any] | None = None
+    __slots__ = ()
 
     def refusal(self, path: str, family: str, base: Any, why: str) -> UnsupportedModelError:
         """The error of a base that cannot give the rest: what the file holds, where the rest was sought, why not, what to do."""
@@ -266,6 +267,10 @@ def load_from_base(spec: BaseCheckpoint, family: str, pipeline_class: type, path
     caller's ``transformer=`` wins (the file is then not read); else
     ``spec.load_transformer`` in the dtype the keywords ask (:func:`~autopipe_core.toolkit.plans.asked_dtype`).
     """
+    from pathlib import Path
+
+    from .plans import asked_dtype
+
     kwargs = dict(kwargs)
     config = kwargs.pop("config", None)
     config = None if config is not None and str(config) == str(detection.config) else config  # the core hands the shipped one

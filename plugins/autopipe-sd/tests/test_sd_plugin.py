@@ -7,7 +7,7 @@ import torch
 
 from autopipe_core import DeviceFacts, Identity, LoadPlan, resolve
 from autopipe_core import loading, planning
-from autopipe_sd import INPAINTING
+from autopipe_sd.plugin import INPAINTING
 from autopipe_sd.loading import ACTIVATION_AT_NATIVE, FIXED, plan
 
 GiB = 1 << 30

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autopipe_sdxl import FP16_SAFE_VAE
+from autopipe_sdxl.plugin import FP16_SAFE_VAE
 
 # A conftest setting: the repository's tests run as one pytest run, whose root conftest names autopipe-sd.
 autopipe_plugins = "autopipe-sdxl"

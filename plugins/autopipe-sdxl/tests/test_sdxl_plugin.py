@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import autopipe_sdxl
+import autopipe_sdxl.plugin
 from autopipe_core import (
     AutoPipelineForImage2Image,
     AutoPipelineForInpainting,
@@ -26,7 +26,8 @@ from autopipe_core import (
 from autopipe_core.known import known_classes
 from autopipe_core.registry import get_registry
 from autopipe_core.testing import check_registered_alone, write_json_files
-from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER, REFINER_ADD_EMBED_DIM
+from autopipe_sdxl import BASE_ADD_EMBED_DIM, FAMILY, REFINER_ADD_EMBED_DIM
+from autopipe_sdxl.plugin import INPAINTING, LATENTS_NORMALISED, NOT_KOLORS, REFINER
 from autopipe_sdxl.loading import ACTIVATION_AT_NATIVE, ACTIVATION_AT_NATIVE_FP16_VAE, FIXED, plan
 
 GiB = 1 << 30
@@ -110,7 +111,7 @@ def test_family_and_rows_are_registered_without_autopipe_sd():
 
 
 def test_every_class_reference_names_a_diffusers_class_that_takes_sdxl_components():
-    for row in autopipe_sdxl.autopipe_pipelines():
+    for row in autopipe_sdxl.plugin.autopipe_pipelines():
         assert set(row.classes) == set(Task)
         for task, ref in row.classes.items():
             module, _, name = ref.partition(":")
@@ -122,7 +123,7 @@ def test_every_class_reference_names_a_diffusers_class_that_takes_sdxl_component
 
 
 def test_the_install_hints_name_this_plugin_for_every_class_it_registers():
-    for row in autopipe_sdxl.autopipe_pipelines():
+    for row in autopipe_sdxl.plugin.autopipe_pipelines():
         for ref in row.classes.values():
             assert known_classes()[ref.rpartition(":")[2]] == ("autopipe-sdxl",)
 
@@ -338,8 +339,8 @@ def test_tiny_inpainting_only_and_fp16_safe_vae(tiny_sdxl_inpainting, tiny_sdxl_
 def test_tiny_builder_builds_every_declared_variant_and_refuses_others(tmp_path):
     from autopipe_sdxl.tiny import VARIANT_NAMES, build
 
-    spec = autopipe_sdxl.autopipe_families()[0]
-    assert set(VARIANT_NAMES) == {None, autopipe_sdxl.FP16_SAFE_VAE, *(v.name for v in spec.variants)}
+    spec = autopipe_sdxl.plugin.autopipe_families()[0]
+    assert set(VARIANT_NAMES) == {None, autopipe_sdxl.plugin.FP16_SAFE_VAE, *(v.name for v in spec.variants)}
     with pytest.raises(ValueError, match="no tiny variant"):
         build(tmp_path / "x", "turbo")
 
@@ -361,10 +362,10 @@ HEAVY = ("torch", "diffusers", "transformers")
 
 def test_the_plugin_and_resolution_import_nothing_heavy(tiny_sdxl, tiny_sdxl_refiner):
     code = (
-        "import autopipe_sdxl\n"
+        "import autopipe_sdxl.plugin\n"
         "from autopipe_sdxl.loading import plan\n"
         "from autopipe_core import DeviceFacts, resolve\n"
-        "autopipe_sdxl.autopipe_families(); autopipe_sdxl.autopipe_pipelines()\n"
+        "autopipe_sdxl.plugin.autopipe_families(); autopipe_sdxl.plugin.autopipe_pipelines()\n"
         f"for t in ('text2img', 'img2img', 'inpaint'): r = resolve({str(tiny_sdxl)!r}, t)\n"
         "plan(r.identity, DeviceFacts('cuda', 1, 1 << 34, 1 << 35))\n"
         f"for t in ('img2img', 'inpaint'): resolve({str(tiny_sdxl_refiner)!r}, t)\n"

@@ -1,19 +1,19 @@
 """autopipe plugin for Stable Diffusion 1.x and 2.x.
 
-Everything here is data and lazy references: importing this module imports
-no torch or diffusers. The loading code and the tiny builder import them when
-they are called.
+The package holds the names its single-file detection shares with the
+registrations: the family and the detect keys, plain strings. The
+registrations are in :mod:`autopipe_sd.plugin`, which the entry point names;
+detection is in :mod:`autopipe_sd.single_file`. So a cold ``autopipe resolve
+FILE`` imports the detection module alone (and this package), never the
+specs and pluggy the registrations import. Nothing here imports torch,
+diffusers or transformers.
 """
 
 from __future__ import annotations
 
-from autopipe_core import FamilySpec, PipelineRow, hookimpl
 from autopipe_core.toolkit import tensor_names
-from autopipe_core.toolkit.rows import inpainting_only, lazy_hooks, rows
 
 FAMILY = "stable-diffusion"
-
-INPAINTING = inpainting_only()
 
 #: The UNet's first convolution in the original (LDM) layout: the first tensor single_file.detect reads. From the
 #: toolkit's tensor_names, which imports nothing, so that registering the keys below imports no detection code.
@@ -21,59 +21,3 @@ CONV_IN = tensor_names.LDM_CONV_IN
 #: autopipe_detect_keys, mirroring detect's first check: it claims nothing without a 4-d CONV_IN (there is no other
 #: prefix it reads a UNet under), so every SD 1.x/2.x file it claims holds it.
 DETECT_KEYS: tuple[str, ...] = (CONV_IN,)
-
-_OTHER_SD_PIPELINES = {
-    "StableDiffusionUpscalePipeline": "it is the x4 upscaler, not a text-to-image model: load it with diffusers.StableDiffusionUpscalePipeline",
-    "StableDiffusionLatentUpscalePipeline": "it is the x2 latent upscaler: load it with diffusers.StableDiffusionLatentUpscalePipeline",
-    "StableDiffusionDepth2ImgPipeline": "it is a depth-conditioned model (5 input channels): load it with diffusers.StableDiffusionDepth2ImgPipeline",
-    "StableDiffusionImageVariationPipeline": "it makes variations of an image from CLIP image embeddings: load it with diffusers.StableDiffusionImageVariationPipeline",
-    "StableDiffusionInstructPix2PixPipeline": (
-        "it is an InstructPix2Pix model (8 UNet input channels: latents and the image to edit), which edits an image by an "
-        "instruction and serves no AutoPipeline task: load it with diffusers.StableDiffusionInstructPix2PixPipeline"
-    ),
-    **dict.fromkeys(
-        ("OnnxStableDiffusionPipeline", "OnnxStableDiffusionImg2ImgPipeline", "OnnxStableDiffusionInpaintPipeline", "StableDiffusionOnnxPipeline"),
-        "it is an ONNX export (OnnxRuntimeModel components run by onnxruntime), and autopipe loads PyTorch weights: "
-        "load it with diffusers.OnnxStableDiffusionPipeline, or use the PyTorch checkpoint it was exported from",
-    ),
-}
-
-
-@hookimpl
-def autopipe_families() -> list[FamilySpec]:
-    return [
-        FamilySpec(
-            name=FAMILY,
-            example="stable-diffusion-v1-5/stable-diffusion-v1-5",
-            description="Stable Diffusion 1.x and 2.x",
-            variants=(INPAINTING,),
-            recognised=_OTHER_SD_PIPELINES,
-        )
-    ]
-
-
-@hookimpl
-def autopipe_pipelines() -> list[PipelineRow]:
-    return rows(
-        FAMILY,
-        text2img="diffusers:StableDiffusionPipeline",
-        img2img="diffusers:StableDiffusionImg2ImgPipeline",
-        inpaint="diffusers:StableDiffusionInpaintPipeline",
-        pag=("diffusers:StableDiffusionPAGPipeline", "diffusers:StableDiffusionPAGImg2ImgPipeline", "diffusers:StableDiffusionPAGInpaintPipeline"),
-    )
-
-
-@hookimpl
-def autopipe_detect_keys() -> tuple[str, ...]:
-    return DETECT_KEYS
-
-
-# The code behind these hooks imports torch or diffusers: each module is imported when its hook is first asked.
-globals().update(lazy_hooks(
-    __name__,
-    autopipe_load_plan=".loading:plan",
-    autopipe_footprint=".loading:ALLOWANCE.footprint",
-    autopipe_detect=".single_file:detect",
-    autopipe_from_single_file=".single_file:load",
-    autopipe_build_tiny=".tiny:build",
-))

@@ -34,10 +34,9 @@ JSON.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
 
-from autopipe_core import Detection, sources
+from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.prediction import EPSILON, V_PREDICTION, Prediction
 from autopipe_core.prediction import read as read_prediction
@@ -53,11 +52,15 @@ from autopipe_core.toolkit.single_file import (
     shape,
 )
 from autopipe_core.toolkit.single_file import clip_tokenizer_from as tokenizer  # noqa: F401 - its name here before the toolkit
-from autopipe_core.toolkit.tokenizers import clip_bpe  # noqa: F401 - its name here before the toolkit
 
 from . import CONV_IN  # the name registered as the detect key (the core's LDM_CONV_IN)
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sd")
 FAMILY = "stable-diffusion"
 
@@ -79,6 +82,15 @@ def config_folder(variant: str) -> Path:
     return FOLDERS.folder(variant)
 
 
+def __getattr__(name: str) -> Any:
+    """``clip_bpe``, its name here before the toolkit, imported when first asked (the tokenizers module imports pathlib)."""
+    if name == "clip_bpe":
+        from autopipe_core.toolkit.tokenizers import clip_bpe
+
+        return clip_bpe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Where each component's tensors are in the original layout: how ``autopipe plan`` counts a file per component.
 PREFIXES = {"unet": UNET, "vae": LDM_VAE, "text_encoder": TEXT_ENCODER}
 
@@ -86,7 +98,7 @@ PREFIXES = {"unet": UNET, "vae": LDM_VAE, "text_encoder": TEXT_ENCODER}
 def _detection(variant: str, config: str, confidence: float, reason: str, inpainting: bool, prediction: Prediction) -> Detection:
     cls = "StableDiffusionInpaintPipeline" if inpainting else "StableDiffusionPipeline"
     return Detection(
-        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(config)),
+        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=FOLDERS.folder_path(config),
         prefixes=PREFIXES, scheduler=prediction.scheduler_config(),
     )
 
@@ -138,6 +150,8 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
 
 def load(pipeline_class: type, path: str, detection: Detection, kwargs: dict[str, Any]) -> Any:
     """The core's default single-file load (tokenizers from the shipped CLIP merges), with DDIM for a zero-SNR file PNDM cannot rescale."""
+    from pathlib import Path
+
     zero_snr = zero_snr_scheduler(Path(kwargs.get("config") or detection.config or ""), detection.scheduler, kwargs)
     if zero_snr is not None:
         kwargs = {**kwargs, "scheduler": zero_snr}
@@ -163,6 +177,8 @@ def zero_snr_scheduler(config: Path, entries: Any, kwargs: dict[str, Any]) -> An
     import inspect
 
     import diffusers
+
+    from autopipe_core import sources
 
     scheduler_config = sources.read_json(file, "scheduler/scheduler_config.json")
     cls = getattr(diffusers, str(scheduler_config.get("_class_name", "")), None)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from autopipe_core import toolkit
 
-from . import FAMILY, INPAINTING
+from . import FAMILY
+from .plugin import INPAINTING
 
 VARIANT_NAMES = (None, INPAINTING.name)
 

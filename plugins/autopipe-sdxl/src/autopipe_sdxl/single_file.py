@@ -36,7 +36,7 @@ the core ships, so this plugin has no ``autopipe_from_single_file``.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
@@ -47,7 +47,11 @@ from autopipe_core.toolkit.single_file import default_load as load  # noqa: F401
 
 from . import BASE_ADD_EMBED_DIM, CONV_IN, FAMILY, LABEL_EMB, REFINER_ADD_EMBED_DIM  # CONV_IN, LABEL_EMB: the detect keys
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sdxl")
 
 UNET = LDM_UNET
@@ -76,7 +80,7 @@ def _detection(variant: str, cls: str, confidence: float, reason: str, predictio
         prediction, "epsilon, as SDXL was released", ": the file states no prediction type (no model-spec or kohya metadata, no v_pred marker)"
     )
     return Detection(
-        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)),
+        FAMILY, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=FOLDERS.folder_path(variant),
         prefixes=prefixes, scheduler=prediction.scheduler_config(),
     )
 

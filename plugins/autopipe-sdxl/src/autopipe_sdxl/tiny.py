@@ -20,7 +20,8 @@ from pathlib import Path
 
 from autopipe_core import toolkit
 
-from . import ADD_TIME_EMBED_DIM, FAMILY, FP16_SAFE_VAE, INPAINTING, LATENTS_NORMALISED, POOLED_DIM, REFINER
+from . import ADD_TIME_EMBED_DIM, FAMILY, POOLED_DIM
+from .plugin import FP16_SAFE_VAE, INPAINTING, LATENTS_NORMALISED, REFINER
 
 HIDDEN_1 = 32  # text_encoder (CLIP ViT-L/14 in SDXL: 768)
 HIDDEN_2 = 48  # text_encoder_2 (OpenCLIP ViT-bigG/14: 1280)
