@@ -11,6 +11,7 @@ turned into autopipe's typed ones.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from contextlib import contextmanager
@@ -20,7 +21,10 @@ from .errors import InvalidModelError, ModelNotFoundError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (nor pathlib): every read of a file starts here
 if TYPE_CHECKING:
     from pathlib import Path
-    from typing import BinaryIO, Callable, Iterator
+    from typing import Any, BinaryIO, Callable, Iterator
+
+#: model_index.json and component configs larger than this are refused (real ones are a few KiB).
+MAX_JSON_BYTES = 1 << 20
 
 
 @contextmanager
@@ -80,6 +84,26 @@ def read_capped(path: str | os.PathLike[str], what: str, limit: int, label: str 
     if len(data) > limit:
         raise InvalidModelError(f"{where} is larger than {limit} bytes, so it is not {what}.")
     return data
+
+
+def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """Read a small JSON object, refusing what is too large, not JSON, or not an object.
+
+    Opened through :func:`read_capped`: without blocking, checked to be a
+    regular file of at most `limit` bytes before a byte is read, so a FIFO or
+    a link to a device named config.json fails at once. Raises
+    FileNotFoundError for a missing file (the caller says what that means),
+    else :class:`InvalidModelError`. Here, not in :mod:`autopipe_core.sources`, because detection reads the
+    configs its plugin ships (``toolkit.single_file.read_config``) in a cold ``autopipe resolve FILE``.
+    """
+    data = read_capped(path, "a diffusers JSON file", limit, f"{what} ({os.fspath(path)})")
+    try:
+        value = json.loads(data.decode("utf-8"))  # as diffusers reads it; json.loads(bytes) would also guess UTF-16/32
+    except (ValueError, RecursionError) as exc:
+        raise InvalidModelError(f"{what} ({os.fspath(path)}) is not valid JSON: {str(exc)[:200]}. Re-download or re-save the checkpoint.") from None
+    if not isinstance(value, dict):
+        raise InvalidModelError(f"{what} ({os.fspath(path)}) must hold a JSON object, not {type(value).__name__}")
+    return value
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:

@@ -15,9 +15,9 @@ answer exactly as the full path would, byte for byte:
 - for a file, a header that reads cleanly, shown to each plugin the snapshot
   says detects and whose ``autopipe_detect_keys`` it holds, as
   :func:`autopipe_core.single_file.detect` shows it: each such plugin's own
-  detect runs (importing that plugin alone), its answer checked as the
-  registry checks it, the claims ranked by the same rules, and the best one
-  a pipeline whose shipped config folder reads cleanly.
+  detection runs (importing its detection module alone), its answer checked
+  as the registry checks it, the claims ranked by the same rules, and the
+  best one a pipeline whose shipped config folder reads cleanly.
 
 Anything else (an error to report, a hub repo id, a pickle, a plugin whose
 detect raises, a modifier flag, a snapshot missing or stale) returns None and
@@ -26,8 +26,10 @@ path stays the one source of every message, and a test compares the two on
 every checkpoint there is (tests/test_quick.py).
 
 Imports for a folder: ``os``, ``sys``, ``json``, ``stat``, the settings and the snapshot; no typing, no
-dataclasses, no argparse, no pluggy, no plugin. For a file, also the header reader, the specs and the plugins
-the header's names point to: what detection itself needs.
+dataclasses, no argparse, no pluggy, no plugin. For a file, also the header reader, :class:`~autopipe_core.detection.Detection`
+and the detection modules of the plugins the header's names point to (a lazy hook's target, with its package):
+still no typing, pathlib, dataclasses, specs or pluggy, which would cost more than half of the run
+(tests/test_quick.py probes a file of each layout for them).
 """
 
 from __future__ import annotations
@@ -142,14 +144,16 @@ def _class_name(index: dict) -> str:
 
 
 def _components(index: dict) -> dict:
+    """The [library, class] pairs, as sources.components reads them (JSON has no tuples: a list or not a component)."""
     listed = {}
     for key, value in index.items():
-        if key.startswith("_") or type(value) is not list:  # JSON has no tuples: a list or not a component
+        if key.startswith("_") or type(value) is not list:
             continue
         if len(value) == 2 and all(v is None or (type(v) is str and len(v) <= MAX_CLASS_NAME) for v in value):
             listed[key] = value
-        else:
-            raise _Miss  # a modular spec or a malformed entry
+        elif value and type(value[0]) is str:
+            raise _Miss  # a malformed entry: the full path words the error
+        # else pipeline config, not a component (Krea 2's "text_encoder_select_layers": [1, 2])
     return listed
 
 

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, UntrustedCodeError
-from .files import read_capped
+from .files import MAX_JSON_BYTES, read_capped, read_json  # MAX_JSON_BYTES, read_json: their names here before they moved
 from .options import HUB_OPTIONS  # re-exported: plugins and tests read it here
 from .specs import Identity
 
-#: model_index.json and component configs larger than this are refused (real ones are a few KiB).
-MAX_JSON_BYTES = 1 << 20
 #: A `_class_name` longer than this is refused (the longest diffusers class name is under 60).
 MAX_CLASS_NAME = 200
 #: Model cards (README.md) larger than this are refused (real ones are a few KiB; diffusers reads only their front matter).
@@ -37,25 +35,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Given the candidate class names, which component configs are worth reading.
 Wanted = Callable[[tuple[str, ...]], Iterable[str]]
-
-
-def read_json(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """Read a small JSON object, refusing what is too large, not JSON, or not an object.
-
-    Opened through :func:`~autopipe_core.files.read_capped`: without blocking,
-    checked to be a regular file of at most `limit` bytes before a byte is
-    read, so a FIFO or a link to a device named config.json fails at once.
-    Raises FileNotFoundError for a missing file (the caller says what that
-    means), else the typed errors.
-    """
-    data = read_capped(path, "a diffusers JSON file", limit, f"{what} ({path})")
-    try:
-        value = json.loads(data.decode("utf-8"))  # as diffusers reads it; json.loads(bytes) would also guess UTF-16/32
-    except (ValueError, RecursionError) as exc:
-        raise InvalidModelError(f"{what} ({path}) is not valid JSON: {str(exc)[:200]}. Re-download or re-save the checkpoint.") from None
-    if not isinstance(value, dict):
-        raise InvalidModelError(f"{what} ({path}) must hold a JSON object, not {type(value).__name__}")
-    return value
 
 
 def card_data(folder: Path) -> dict[str, Any]:

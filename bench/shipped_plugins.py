@@ -60,7 +60,7 @@ def environments(root: Path) -> tuple[Path, Path]:
     for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("packaging", "packaging"), ("autopipe_sd", "autopipe-sd")):
         plugin_site.link_installed(site, module, dist)
     every, site = plugin_site.bare_venv(root / "every")
-    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("packaging", "packaging"), *((m, d) for d, m in shipped().items())):
+    for module, dist in (("autopipe_core", "autopipe-core"), ("pluggy", "pluggy"), ("packaging", "packaging"), *((m.partition(".")[0], d) for d, m in shipped().items())):  # the package the entry point's module is in
         plugin_site.link_installed(site, module, dist)
     return one, every
 

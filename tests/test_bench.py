@@ -177,9 +177,11 @@ def test_each_dummy_plugin_is_a_renamed_copy_of_a_shipped_one(tmp_path):
     copy = site / "autopipe_dummy_007"
     files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)  # noqa: E731
     assert files(copy) == files(donor)  # every module and shipped config
-    init = (copy / "__init__.py").read_text()
-    assert '"diffusers:' not in init and 'FAMILY = "dummy-007"' in init and "autopipe_dummy_007:Dummy007StableDiffusionPipeline" in init
-    assert init.count("@hookimpl") == (donor / "__init__.py").read_text().count("@hookimpl") and "lazy_hooks" in init
+    init, plugin = (copy / "__init__.py").read_text(), (copy / "plugin.py").read_text()
+    assert 'FAMILY = "dummy-007"' in init and "autopipe_sd" not in init + plugin
+    assert '"diffusers:' not in plugin and "autopipe_dummy_007:Dummy007StableDiffusionPipeline" in plugin
+    assert plugin.count("@hookimpl") == (donor / "plugin.py").read_text().count("@hookimpl") and "lazy_hooks" in plugin
+    assert (site / "autopipe_dummy_007-0.1.0.dist-info" / "entry_points.txt").read_text().endswith("= autopipe_dummy_007.plugin\n")
 
 
 def test_built_or_reused_is_said_with_a_measured_figure_or_none():

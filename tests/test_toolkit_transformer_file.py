@@ -140,9 +140,8 @@ def test_the_callers_transformer_wins_and_config_from_source_reads_its_transform
     source = tmp_path / "theirs"
     (source / "transformer").mkdir(parents=True)
     (source / "transformer" / "config.json").write_text("{}")
-    from dataclasses import replace
 
-    tf.load_transformer_file(replace(spec, config_from_source=True), _Pipeline, "f.safetensors", detection, {**every, "config": str(source)})
+    tf.load_transformer_file(spec._replace(config_from_source=True), _Pipeline, "f.safetensors", detection, {**every, "config": str(source)})
     assert loads[-1][1] == str(source)
 
 

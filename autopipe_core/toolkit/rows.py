@@ -174,9 +174,11 @@ def lazy_hooks(package: str, **targets: str | Mapping[str, str]) -> dict[str, Ca
     (``".loading:plan"``); the function may be an attribute path
     (``".loading:ALLOWANCE.footprint"``). The function takes any subset of
     the hook's parameters, by name, as a hook implementation does. Put the
-    result in your plugin module's namespace::
+    result in your plugin module's namespace, with ``__package__`` (the same
+    as ``__name__`` in a package's ``__init__``; in ``my_package/plugin.py``
+    it is ``my_package``)::
 
-        globals().update(lazy_hooks(__name__, autopipe_load_plan=".loading:plan", autopipe_build_tiny=".tiny:build"))
+        globals().update(lazy_hooks(__package__, autopipe_load_plan=".loading:plan", autopipe_build_tiny=".tiny:build"))
 
     A plugin with several families whose code differs gives a hook that takes
     a family a mapping instead, family -> reference, ``"*"`` for the others;
@@ -186,7 +188,10 @@ def lazy_hooks(package: str, **targets: str | Mapping[str, str]) -> dict[str, Ca
 
     Each is a plain function named after its hook and decorated with
     ``hookimpl``, exactly what the five-line wrapper it replaces was;
-    ``autopipe plugins`` lists it as usual. Raises ValueError for a name that
+    ``autopipe plugins`` lists it as usual. Its ``target`` says what it calls
+    (``"my_package.loading:plan"``; for a mapping ``"family: ref; ..."``): a
+    cold ``autopipe resolve FILE`` calls a one-reference ``autopipe_detect``'s
+    target itself (autopipe_core.snapshot). Raises ValueError for a name that
     is no hook or a reference that is not "module:function"; the module is
     imported at the first call, and a function that needs a parameter the
     hook does not give is a TypeError then (which the core reports as the

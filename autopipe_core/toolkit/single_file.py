@@ -22,6 +22,7 @@ import re
 from bisect import bisect_left
 
 from ..errors import UnsupportedModelError
+from ..files import read_json
 from ..headers import SafetensorsHeader
 from .tensor_names import COMFY_PREFIX, LDM_CONV_IN, LDM_LABEL_EMB, LDM_TEXT, LDM_UNET, LDM_VAE  # the layouts' names, light to import
 
@@ -50,12 +51,10 @@ def read_config(folder: str | Path, component: str | None = None) -> dict[str, A
     """The JSON of ``folder/component/config.json`` (or ``folder/config.json``), as a dict.
 
     A missing file is a FileNotFoundError naming it; one too large, malformed or not an object
-    InvalidModelError (a ValueError): read capped, as every config a caller can point at (sources.read_json).
+    InvalidModelError (a ValueError): read capped, as every config a caller can point at (files.read_json).
     """
-    from .. import sources
-
     path = os.path.join(folder, component or "", "config.json")
-    return sources.read_json(path, f"{component or '.'}/config.json")
+    return read_json(path, f"{component or '.'}/config.json")
 
 
 class ConfigFolders:
@@ -208,10 +207,9 @@ def clip_tokenizer_from(folder: str | Path) -> Any:
     Its vocabulary and merges come from the copy the core ships, so the
     folder needs only tokenizer_config.json. FileNotFoundError without one.
     """
-    from .. import sources
     from .tokenizers import clip_from_config
 
-    config = sources.read_json(os.path.join(folder, "tokenizer_config.json"), "tokenizer_config.json")
+    config = read_json(os.path.join(folder, "tokenizer_config.json"), "tokenizer_config.json")
     return clip_from_config(config)
 
 
@@ -228,14 +226,12 @@ def missing_tokenizers(config: str | Path | None, kwargs: Mapping[str, Any]) -> 
         return {}
     from pathlib import Path
 
-    from .. import sources
-
     folder = Path(config)
     index = folder / "model_index.json"
     if not index.is_file():
         return {}
     out = {}
-    for name, entry in sources.read_json(index, "model_index.json").items():
+    for name, entry in read_json(index, "model_index.json").items():
         if name.startswith("_") or name in kwargs or not isinstance(entry, list) or len(entry) != 2 or entry[1] not in CLIP_TOKENIZERS:
             continue
         sub = folder / name
