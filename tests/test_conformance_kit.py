@@ -100,13 +100,13 @@ def test_a_plugin_that_is_not_installed_fails_loudly(pytester):
 def test_a_public_loader_without_the_load_lock_fails(pytester):
     pytester.makepyfile(test_author=textwrap.dedent("""
         import pytest
-        import autopipe_controlnet
+        import autopipe_controlnet.plugin
         from autopipe_core import Task
         from autopipe_core.testing import PluginConformance
 
         @pytest.fixture(autouse=True)
         def unlocked(monkeypatch):  # the author forgot @serialized
-            monkeypatch.setattr(autopipe_controlnet, "from_single_file", autopipe_controlnet.from_single_file.__wrapped__)
+            monkeypatch.setattr(autopipe_controlnet.plugin, "from_single_file", autopipe_controlnet.plugin.from_single_file.__wrapped__)
 
         class TestControlNet(PluginConformance):
             plugin = "autopipe-controlnet"

@@ -92,6 +92,7 @@ BROKEN = {
     "class with a newline": lambda f: _edit(f / "model_index.json", lambda d: d.update(_class_name="StableDiffusionPipeline\n")),
     "modular": lambda f: _edit(f / "model_index.json", lambda d: d.update(_blocks_class_name="Blocks")),
     "malformed component": lambda f: _edit(f / "model_index.json", lambda d: d.update(unet=["diffusers", "UNet2DConditionModel", "x"])),
+    "a string and a number": lambda f: _edit(f / "model_index.json", lambda d: d.update(extra=["diffusers", 3])),
     "component config missing": lambda f: (f / "unet" / "config.json").unlink(),
     "component config a FIFO": lambda f: ((f / "unet" / "config.json").unlink(), os.mkfifo(f / "unet" / "config.json")),
     "component config too large": lambda f: (f / "unet" / "config.json").write_text(" " * (sources.MAX_JSON_BYTES + 1) + "{}"),
@@ -119,6 +120,17 @@ def test_a_broken_or_unusual_folder_is_answered_the_same_or_left_to_the_full_pat
         assert fast is None or fast == full, (broken, args)
         if full[0] != 0:
             assert fast is None, (broken, args)  # every error is worded by the full path
+
+
+def test_a_list_of_numbers_in_the_index_is_pipeline_config_not_a_component(every_plugin, capsys, tmp_path):
+    """As sources.components reads it (Krea 2's model_index.json has "text_encoder_select_layers": [1, 2]): answered."""
+    if not (CORPUS / "sd15").is_dir():
+        pytest.skip("the real-checkpoint corpus is absent")
+    folder = _copy(CORPUS / "sd15", tmp_path)
+    _edit(folder / "model_index.json", lambda d: d.update(text_encoder_select_layers=[1, 2], empty=[]))
+    for args in ARGS:
+        full, fast = both(["resolve", str(folder), *args], capsys)
+        assert fast == full, args
 
 
 @pytest.mark.parametrize(
@@ -348,23 +360,74 @@ def test_a_plugin_whose_detection_raises_leaves_the_file_to_the_full_path(every_
 _PROBE = """
 import sys
 from autopipe_core import quick, snapshot
-from autopipe_core.registry import get_registry
 if sys.argv[1] == "save":
+    from autopipe_core.registry import get_registry
+
     snapshot.save(get_registry())
 else:
-    status = quick.answer(["resolve", sys.argv[2], "--task", "text2img"])
+    status = quick.answer(["resolve", sys.argv[2]])  # every task: the refiner's and inpainting's refusals are answered too
     print("status", status)
     print("plugins", sorted(m for m in sys.modules if m.startswith("autopipe_") and m.count(".") == 0 and m != "autopipe_core"))
+    print("modules", " ".join(sorted(sys.modules)))
 """
 
 
-def test_a_cold_answer_about_a_file_imports_only_the_plugins_its_keys_name(tmp_path, single_files):
-    """The point of the quick path for files: not every plugin imported and registered, only those shown the file."""
-    probe = tmp_path / "probe" / "probe.py"  # its folder is sys.path[0], part of the snapshot's key: nothing else is written there
-    probe.parent.mkdir()
-    probe.write_text(_PROBE)
-    env = {**os.environ, "AUTOPIPE_CACHE": str(tmp_path / "cache")}
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    """Run the probe in a cold process: ``probe(file)`` -> its stdout, answering from a snapshot saved for it first."""
+    root = tmp_path_factory.mktemp("probe")
+    script = root / "probe" / "probe.py"  # its folder is sys.path[0], part of the snapshot's key: nothing else is written there
+    script.parent.mkdir()
+    script.write_text(_PROBE)
+    env = {**os.environ, "AUTOPIPE_CACHE": str(root / "cache")}
     env.pop("AUTOPIPE_PLUGINS", None)
-    subprocess.run([sys.executable, str(probe), "save"], env=env, check=True)
-    out = subprocess.run([sys.executable, str(probe), "answer", str(single_files["sd15"])], env=env, check=True, capture_output=True, text=True).stdout
+    subprocess.run([sys.executable, str(script), "save"], env=env, check=True)
+    return lambda path: subprocess.run([sys.executable, str(script), "answer", str(path)], env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_a_cold_answer_about_a_file_imports_only_the_plugins_its_keys_name(probe, single_files):
+    """The point of the quick path for files: not every plugin imported and registered, only those shown the file."""
+    out = probe(single_files["sd15"])
     assert "status 0" in out and "plugins ['autopipe_sd', 'autopipe_sdxl']" in out, out  # SD 1.5's conv_in is SDXL's key too
+
+
+#: What a cold answer about a file never imports: the full path's registry and specs, and the standard library's and
+#: pluggy's slow imports (dataclasses and pluggy import inspect, with ast, dis and tokenize; typing; pathlib, with
+#: urllib). Together about 25 ms of a 40 ms run: the plugin guide asks detection modules to keep clear of them.
+SLOW_IMPORTS = frozenset({
+    "autopipe_core.registry", "autopipe_core.specs", "autopipe_core.plugins", "autopipe_core.sources",
+    "argparse", "dataclasses", "inspect", "pathlib", "pluggy", "typing",
+})
+
+
+@pytest.mark.parametrize("name", [*scan_library.LAYOUTS, "sd2-v-said"])
+def test_a_cold_answer_about_a_file_imports_nothing_slow(name, probe, single_files):
+    """Each shipped plugin's detection module, with its package and what it imports, is light: the cold path imports
+    the plugins a file's keys name, and none of them brings in the slow imports. The ControlNet file (one model, left
+    to the full path's words) is probed too: its detection runs before the miss."""
+    out = probe(single_files[name])
+    status = "status None" if name == "controlnet-sd15" else "status 0"
+    assert status in out, out
+    modules = set(out.partition("modules ")[2].split())
+    assert not SLOW_IMPORTS & modules, sorted(SLOW_IMPORTS & modules)
+
+
+_IMPORT_PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_every_shipped_detection_module_imports_nothing_slow(every_plugin):
+    """What the cold path imports for a plugin shown a file: the module of the detection the snapshot records (a lazy
+    hook's target), with its package. The file probes above reach six plugins; this reaches every shipped one that
+    detects, each in a fresh process."""
+    detectors = snapshot.build(every_plugin)["detectors"]
+    assert len(detectors) >= 14, detectors  # every shipped plugin that reads single files
+    for plugin, _, ref, argnames in detectors:
+        assert ref is not None and not ref.endswith(":autopipe_detect") and argnames == ("header",), (plugin, ref)
+        module = ref.partition(":")[0]
+        out = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, module], check=True, capture_output=True, text=True).stdout
+        slow = SLOW_IMPORTS & set(out.split())
+        assert not slow, (plugin, module, sorted(slow))

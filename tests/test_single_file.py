@@ -511,7 +511,7 @@ def test_a_controlnet_file_loads_offline_and_drives_a_single_file_pipeline(tiny_
     from autopipe_controlnet.single_file import CONFIGS
 
     torch.manual_seed(0)
-    source = ControlNetModel.from_config(json.loads((CONFIGS / "controlnet-tiny" / "config.json").read_text()))
+    source = ControlNetModel.from_config(json.loads((Path(CONFIGS) / "controlnet-tiny" / "config.json").read_text()))
     path = tmp_path / "control_tiny.safetensors"
     state = source.state_dict()
     if layout == "original":

@@ -286,12 +286,14 @@ def diffusers_gets(monkeypatch):
 def test_a_controlnet_file_is_loaded_offline_over_the_shipped_config_and_the_callers_keywords_win(tmp_path, diffusers_gets):
     import single_file_layouts as layouts
 
+    from pathlib import Path
+
     import autopipe_controlnet
     from autopipe_controlnet.single_file import CONFIGS
 
     path = str(layouts.write(tmp_path / "control.safetensors", layouts.controlnet_layout("controlnet-sd1")))
     assert autopipe_controlnet.from_single_file(path, allow_pickle=False) == "loaded"
-    assert diffusers_gets.pop() == (path, {"config": str(CONFIGS / "controlnet-sd1"), "local_files_only": True})
+    assert diffusers_gets.pop() == (path, {"config": str(Path(CONFIGS) / "controlnet-sd1"), "local_files_only": True})
     autopipe_controlnet.from_single_file(path, config="mine", local_files_only=False, torch_dtype="x")
     assert diffusers_gets.pop() == (path, {"config": "mine", "local_files_only": False, "torch_dtype": "x"})
     small = str(layouts.write(tmp_path / "small.safetensors", layouts.controlnet_layout("controlnet-sdxl-small")))
@@ -300,6 +302,8 @@ def test_a_controlnet_file_is_loaded_offline_over_the_shipped_config_and_the_cal
 
 
 def test_a_pickled_controlnet_is_refused_unless_allowed_and_then_loads(tmp_path):
+    from pathlib import Path
+
     import torch
     from diffusers import ControlNetModel
 
@@ -307,7 +311,7 @@ def test_a_pickled_controlnet_is_refused_unless_allowed_and_then_loads(tmp_path)
     from autopipe_controlnet.single_file import CONFIGS
 
     torch.manual_seed(0)
-    source = ControlNetModel.from_config(json.loads((CONFIGS / "controlnet-tiny" / "config.json").read_text()))
+    source = ControlNetModel.from_config(json.loads((Path(CONFIGS) / "controlnet-tiny" / "config.json").read_text()))
     path = tmp_path / "control_tiny.ckpt"
     torch.save({k: v.contiguous() for k, v in source.state_dict().items()}, path)
     with pytest.raises(UnsafeCheckpointError, match=r"control_tiny\.ckpt is a torch\.save zip archive with a pickle inside"):

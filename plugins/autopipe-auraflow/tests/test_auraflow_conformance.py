@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import autopipe_auraflow as auraflow
+import autopipe_auraflow.plugin as auraflow
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 

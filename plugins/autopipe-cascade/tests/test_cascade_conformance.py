@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import autopipe_cascade as cascade
+import autopipe_cascade.plugin as cascade
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 

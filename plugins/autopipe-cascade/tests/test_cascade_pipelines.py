@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import autopipe_cascade as cascade
+import autopipe_cascade.plugin as cascade
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForText2Image, UnsupportedModelError, UnsupportedTaskError
 
 #: A short call of a combined pipeline: 2 steps of each stage, at 128x128 (the prior on 3x3 latents, the decoder on 32x32).

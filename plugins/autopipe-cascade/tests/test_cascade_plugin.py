@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import autopipe_cascade as cascade
+import autopipe_cascade.plugin as cascade
 from autopipe_cascade import loading
 from autopipe_core import (
     AutoPipelineForImage2Image,

@@ -5,6 +5,7 @@ how to pass it, and loaded offline and run as decoder= or prior_prior=."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def _meta_model(variant):
 
 @pytest.mark.parametrize("variant", list(architectures.ARCHITECTURES))
 def test_each_shipped_config_is_its_architecture_and_builds_the_model(variant):
-    shipped = json.loads((single_file.CONFIGS / variant / "config.json").read_text())
+    shipped = json.loads((Path(single_file.CONFIGS) / variant / "config.json").read_text())
     assert shipped == json.loads(json.dumps(architectures.config(variant)))
     model = _meta_model(variant)
     state = model.state_dict()
@@ -92,7 +93,7 @@ def test_a_full_size_stage_in_the_original_layout_is_told_from_its_header(varian
     best = detect(read(path)).best
     assert best is not None and (best.family, best.variant, best.plugin) == ("cascade", variant, "autopipe-cascade")
     assert best.component == single_file.COMPONENT and best.pipeline_class is None
-    assert best.config == str(single_file.CONFIGS / variant) and "original layout" in best.reason
+    assert best.config == str(Path(single_file.CONFIGS) / variant) and "original layout" in best.reason
     keyword = "prior_prior=" if stage_c else "decoder="
     with pytest.raises(UnsupportedModelError) as err:
         resolve(path, "text2img")

@@ -105,7 +105,8 @@ def test_the_guard_lets_only_the_three_old_entries_pass_and_only_for_these_famil
     """Another class under the old library, or the old entries in a checkpoint of another family, are still refused."""
     import json
 
-    from autopipe_cascade import OLD_ENTRIES, components
+    from autopipe_cascade import components
+    from autopipe_cascade.plugin import OLD_ENTRIES
 
     assert {name for _, name in OLD_ENTRIES} == set(components.CLASSES)  # every entry let pass is one the plugin loads
     odd = _with_library(tiny_wuerstchen, tmp_path / "odd", "wuerstchen")

@@ -35,7 +35,7 @@ def header(tmp_path):
 
 def _is(d, family, variant, base, confidence=0.95, shipped=True):
     assert (d.family, d.variant, d.component, d.pipeline_class, d.confidence) == (family, variant, "diffusers:ControlNetModel", None, confidence)
-    assert (d.config == str(CONFIGS / variant)) if shipped else d.config is None
+    assert (d.config == str(Path(CONFIGS) / variant)) if shipped else d.config is None
     how = "autopipe_controlnet.from_single_file(PATH)" if shipped else "diffusers.ControlNetModel.from_single_file(PATH, config=<a folder with its config.json>)"
     assert d.use.startswith(f"It is a ControlNet for {base}: load it with {how}")
     loading = base if "checkpoint" in base else f"a {base} checkpoint"  # "a autopipe-sd's tiny test checkpoint (...) checkpoint" once

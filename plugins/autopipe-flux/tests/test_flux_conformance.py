@@ -7,7 +7,7 @@ from typing import Any
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 
-from autopipe_flux import NO_FILL_IMG2IMG, NO_FILL_TEXT2IMG
+from autopipe_flux.plugin import NO_FILL_IMG2IMG, NO_FILL_TEXT2IMG
 
 _NO_KEYWORD = "no keyword selects it: a checkpoint (or a live pipeline) of its class does; test_flux_rows.py runs each task on its own tiny checkpoint"
 #: diffusers 0.42.1's FLUX and Chroma converters split the single blocks at a width of 3072 (inner_dim = 3072 in

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from real_checkpoints_data import corpus_dir
 
-import autopipe_flux
+import autopipe_flux.plugin
 from autopipe_core import DeviceFacts, GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.testing import check_registered_alone
-from autopipe_flux import CHROMA, CLIP_TEXT_ENCODER, CONTROL, FILL, FLUX, KONTEXT, T5_TEXT_ENCODER
+from autopipe_flux import CHROMA, CONTROL, FILL, FLUX, KONTEXT
 from autopipe_flux.loading import FIXED, FLUX_ALLOWANCE, TRANSFORMER_ALLOWANCE, plan
+from autopipe_flux.plugin import CLIP_TEXT_ENCODER, T5_TEXT_ENCODER
 
 CORPUS = corpus_dir()  # ../shared/real_configs, or $AUTOPIPE_REAL_CONFIGS; read in place, never copied
 BF16_GPU = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
@@ -47,7 +48,7 @@ def test_both_families_and_their_rows_are_registered_without_any_other_plugin():
 
 
 def test_every_class_reference_names_a_diffusers_pipeline_of_the_family():
-    for row in autopipe_flux.autopipe_pipelines():
+    for row in autopipe_flux.plugin.autopipe_pipelines():
         for task, ref in row.classes.items():
             module, _, name = ref.partition(":")
             cls = getattr(importlib.import_module(module), name)

@@ -15,8 +15,9 @@ from autopipe_core import AutoPipelineForInpainting, AutoPipelineForText2Image, 
 from autopipe_core.headers import write_header
 from autopipe_core.registry import build as build_registry
 from autopipe_core.single_file import detect, read
-from autopipe_flux import FILL_CHANNELS, NO_FILL_TEXT2IMG
+from autopipe_flux import FILL_CHANNELS
 from autopipe_flux.layout import TRANSFORMER, bfl_names, single_file_layout
+from autopipe_flux.plugin import NO_FILL_TEXT2IMG
 from autopipe_flux.single_file import config_folder
 
 #: The shipped plugins that read single files: a FLUX file must be claimed by autopipe-flux alone among them.

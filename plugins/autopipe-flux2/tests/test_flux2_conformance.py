@@ -7,7 +7,8 @@ from pathlib import Path
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 
-from autopipe_flux2 import FLUX2, KLEIN, KV, NO_DEV_INPAINT, NO_KV_INPAINT
+from autopipe_flux2 import FLUX2, KLEIN, KV
+from autopipe_flux2.plugin import NO_DEV_INPAINT, NO_KV_INPAINT
 
 #: The pipelines draw 1024x1024 unless told: the tiny checkpoints draw the kit's 64x64.
 SMALL = {"height": 64, "width": 64}

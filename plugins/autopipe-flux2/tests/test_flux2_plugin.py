@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import autopipe_flux2
+import autopipe_flux2.plugin
 from autopipe_core import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, DeviceFacts, GiB, Identity, LoadPlan, Task
 from autopipe_core import UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
 from autopipe_core.testing import check_registered_alone, check_rows_serve_diffusers
 from autopipe_core.testing.images import sample_image, sample_mask
-from autopipe_flux2 import FLUX2, KLEIN, KV, NO_DEV_INPAINT, NO_KV_INPAINT
+from autopipe_flux2 import FLUX2, KLEIN, KV
 from autopipe_flux2.loading import ALLOWANCES, FIXED, plan
+from autopipe_flux2.plugin import NO_DEV_INPAINT, NO_KV_INPAINT
 from autopipe_flux2.single_file import config_folder
 from autopipe_flux2.tiny import BASE
 
@@ -69,14 +70,14 @@ def test_every_flux2_pipeline_class_diffusers_has_is_registered():
 
     classes = {n for n in dir(diffusers) if n.startswith("Flux2") and n.endswith("Pipeline") and "Modular" not in n}
     assert classes == {"Flux2Pipeline", "Flux2KleinPipeline", "Flux2KleinInpaintPipeline", "Flux2KleinKVPipeline"}
-    registered = {ref.partition(":")[2] for row in autopipe_flux2.autopipe_pipelines() for ref in row.classes.values()}
+    registered = {ref.partition(":")[2] for row in autopipe_flux2.plugin.autopipe_pipelines() for ref in row.classes.values()}
     assert registered == classes
 
 
 def test_every_class_takes_the_lineages_components():
     import diffusers
 
-    for row in autopipe_flux2.autopipe_pipelines():
+    for row in autopipe_flux2.plugin.autopipe_pipelines():
         for ref in row.classes.values():
             cls = getattr(diffusers, ref.partition(":")[2])
             expected, _ = cls._get_signature_keys(cls)
@@ -148,7 +149,7 @@ def test_a_klein_class_with_mistral_as_its_text_encoder_is_refused(tmp_path):
 
 def test_mistral_requirement_tells_the_text_encoders_apart_though_the_kit_keeps_it_out_of_dev_s_requirements():
     """MISTRAL_TEXT_ENCODER is ready for the core change GUIDED_TRANSFORMER's docstring asks for."""
-    from autopipe_flux2 import MISTRAL_TEXT_ENCODER
+    from autopipe_flux2.plugin import MISTRAL_TEXT_ENCODER
 
     assert MISTRAL_TEXT_ENCODER.met({"text_encoder": _config("flux2-dev", "text_encoder")})
     qwen = {"text_encoder": _config("flux2-klein-4b", "text_encoder")}
@@ -203,7 +204,7 @@ def test_the_kv_refusal_s_recipe_is_needed_and_works(tiny_checkpoint):
     _call(inpaint, Task.INPAINT)
     spec = get_registry().families[KLEIN][0]
     assert live_state(kv, spec.init_readers)["is_distilled"] is True
-    assert autopipe_flux2.is_distilled(object()) is None  # a class without the argument
+    assert autopipe_flux2.plugin.is_distilled(object()) is None  # a class without the argument
 
 
 @pytest.mark.parametrize("variant", [None, BASE])

@@ -17,8 +17,9 @@ from autopipe_core.headers import write_header
 from autopipe_core.registry import build as build_registry
 from autopipe_core.single_file import detect, read
 from autopipe_core.testing.images import sample_image, sample_mask
-from autopipe_flux2 import FLUX2, KLEIN, NO_DEV_INPAINT
+from autopipe_flux2 import FLUX2, KLEIN
 from autopipe_flux2.layout import COMFY_PREFIX, bfl_names, single_file_layout, transformer_file
+from autopipe_flux2.plugin import NO_DEV_INPAINT
 from autopipe_flux2.single_file import config_folder
 
 FULL = {"flux2-dev": "Flux2Pipeline", "flux2-klein-4b": "Flux2KleinPipeline", "flux2-klein-9b": "Flux2KleinPipeline"}

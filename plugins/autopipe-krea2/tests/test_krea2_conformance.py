@@ -7,6 +7,7 @@ from pathlib import Path
 import autopipe_krea2 as krea2
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
+from autopipe_krea2.plugin import NO_CONTROLNET, NO_IMG2IMG, NO_INPAINT, NO_PAG
 
 #: Krea2Pipeline draws 1024x1024 and pads prompts to 512 tokens unless told: the kit's calls draw 64x64 over 32 tokens,
 #: well under a second on one core for the tiny checkpoint. tests/test_krea2_plugin.py runs the defaults once.
@@ -16,10 +17,10 @@ SMALL = {"height": 64, "width": 64, "max_sequence_length": 32}
 class TestConformance(PluginConformance):
     plugin = "autopipe-krea2"
     cannot = {
-        (krea2.KREA2, Task.IMG2IMG): krea2.NO_IMG2IMG,
-        (krea2.KREA2, Task.INPAINT): krea2.NO_INPAINT,
-        **{(f"{krea2.KREA2}+pag", t): krea2.NO_PAG for t in Task},
-        **{(f"{krea2.KREA2}+controlnet", t): krea2.NO_CONTROLNET for t in Task},
+        (krea2.KREA2, Task.IMG2IMG): NO_IMG2IMG,
+        (krea2.KREA2, Task.INPAINT): NO_INPAINT,
+        **{(f"{krea2.KREA2}+pag", t): NO_PAG for t in Task},
+        **{(f"{krea2.KREA2}+controlnet", t): NO_CONTROLNET for t in Task},
     }
     call_kwargs = {krea2.KREA2: SMALL}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import autopipe_pixart as pixart
+import autopipe_pixart.plugin as pixart_plugin
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 
@@ -18,22 +19,22 @@ QUIET = {"clean_caption": False}  # PixArt's default asks for beautifulsoup4 and
 class TestConformance(PluginConformance):
     plugin = "autopipe-pixart"
     cannot = {
-        (pixart.PIXART_ALPHA, Task.IMG2IMG): pixart.PIXART_NO_IMG2IMG,
-        (pixart.PIXART_ALPHA, Task.INPAINT): pixart.PIXART_NO_INPAINT,
-        **{(f"{pixart.PIXART_ALPHA}+pag", t): pixart.ALPHA_NO_PAG for t in Task},
-        (pixart.PIXART_SIGMA, Task.IMG2IMG): pixart.PIXART_NO_IMG2IMG,
-        (pixart.PIXART_SIGMA, Task.INPAINT): pixart.PIXART_NO_INPAINT,
-        (f"{pixart.PIXART_SIGMA}+pag", Task.IMG2IMG): pixart.PIXART_NO_IMG2IMG,
-        (f"{pixart.PIXART_SIGMA}+pag", Task.INPAINT): pixart.PIXART_NO_INPAINT,
-        (pixart.SANA, Task.IMG2IMG): pixart.SANA_NO_IMG2IMG,
-        (pixart.SANA, Task.INPAINT): pixart.SANA_NO_INPAINT,
-        (f"{pixart.SANA}+pag", Task.IMG2IMG): pixart.SANA_NO_IMG2IMG,
-        (f"{pixart.SANA}+pag", Task.INPAINT): pixart.SANA_NO_INPAINT,
-        (f"{pixart.SANA}+controlnet", Task.IMG2IMG): pixart.CONTROLNET_TEXT2IMG_ONLY,
-        (f"{pixart.SANA}+controlnet", Task.INPAINT): pixart.CONTROLNET_TEXT2IMG_ONLY,
-        (pixart.SANA_SPRINT, Task.INPAINT): pixart.SPRINT_NO_INPAINT,
-        **{(f"{pixart.SANA_SPRINT}+pag", t): pixart.SPRINT_NO_PAG for t in Task},
-        **{(f"{pixart.SANA_SPRINT}+controlnet", t): pixart.SPRINT_NO_CONTROLNET for t in Task},
+        (pixart.PIXART_ALPHA, Task.IMG2IMG): pixart_plugin.PIXART_NO_IMG2IMG,
+        (pixart.PIXART_ALPHA, Task.INPAINT): pixart_plugin.PIXART_NO_INPAINT,
+        **{(f"{pixart.PIXART_ALPHA}+pag", t): pixart_plugin.ALPHA_NO_PAG for t in Task},
+        (pixart.PIXART_SIGMA, Task.IMG2IMG): pixart_plugin.PIXART_NO_IMG2IMG,
+        (pixart.PIXART_SIGMA, Task.INPAINT): pixart_plugin.PIXART_NO_INPAINT,
+        (f"{pixart.PIXART_SIGMA}+pag", Task.IMG2IMG): pixart_plugin.PIXART_NO_IMG2IMG,
+        (f"{pixart.PIXART_SIGMA}+pag", Task.INPAINT): pixart_plugin.PIXART_NO_INPAINT,
+        (pixart.SANA, Task.IMG2IMG): pixart_plugin.SANA_NO_IMG2IMG,
+        (pixart.SANA, Task.INPAINT): pixart_plugin.SANA_NO_INPAINT,
+        (f"{pixart.SANA}+pag", Task.IMG2IMG): pixart_plugin.SANA_NO_IMG2IMG,
+        (f"{pixart.SANA}+pag", Task.INPAINT): pixart_plugin.SANA_NO_INPAINT,
+        (f"{pixart.SANA}+controlnet", Task.IMG2IMG): pixart_plugin.CONTROLNET_TEXT2IMG_ONLY,
+        (f"{pixart.SANA}+controlnet", Task.INPAINT): pixart_plugin.CONTROLNET_TEXT2IMG_ONLY,
+        (pixart.SANA_SPRINT, Task.INPAINT): pixart_plugin.SPRINT_NO_INPAINT,
+        **{(f"{pixart.SANA_SPRINT}+pag", t): pixart_plugin.SPRINT_NO_PAG for t in Task},
+        **{(f"{pixart.SANA_SPRINT}+controlnet", t): pixart_plugin.SPRINT_NO_CONTROLNET for t in Task},
     }
     no_single_file = {
         pixart.PIXART_ALPHA: "diffusers has no single-file loader for PixArt: the plugin recognises PixArt's original files only to refuse them",
@@ -49,7 +50,7 @@ class TestConformance(PluginConformance):
 
     def modifier_kwargs(self, family: str, modifiers: frozenset[str], pipeline: Any) -> dict[str, Any] | None:
         """controlnet=: a tiny SanaControlNetModel as wide as the pipeline's transformer (what diffusers' row needs)."""
-        if pixart.CONTROLNET not in modifiers:
+        if pixart_plugin.CONTROLNET not in modifiers:
             return None
         from autopipe_pixart.tiny import sana_controlnet
 
@@ -57,7 +58,7 @@ class TestConformance(PluginConformance):
 
     def inputs(self, family: str, modifiers: frozenset[str], task: Task) -> dict[str, Any]:
         kwargs = super().inputs(family, modifiers, task)
-        if pixart.CONTROLNET in modifiers:
+        if pixart_plugin.CONTROLNET in modifiers:
             from autopipe_core.testing.images import sample_image
 
             kwargs["control_image"] = sample_image(self.image_size)

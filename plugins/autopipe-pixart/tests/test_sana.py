@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import autopipe_pixart as pixart
+import autopipe_pixart.plugin as pixart_plugin
 from autopipe_core import (
     AutoPipelineForImage2Image,
     AutoPipelineForText2Image,
@@ -146,7 +147,7 @@ def test_a_saved_sana_controlnet_pipeline_loads_and_goes_back_without_its_contro
     with_controlnet = AutoPipelineForText2Image.from_pipe(base, controlnet=sana_controlnet(base.transformer))
     assert type(with_controlnet).__name__ == "SanaControlNetPipeline"
     with_controlnet.save_pretrained(tmp_path / "saved")
-    assert resolve(tmp_path / "saved", Task.TEXT2IMG).modifiers == frozenset({pixart.CONTROLNET})
+    assert resolve(tmp_path / "saved", Task.TEXT2IMG).modifiers == frozenset({pixart_plugin.CONTROLNET})
     loaded = _quiet(AutoPipelineForText2Image.from_pretrained(tmp_path / "saved"))
     assert type(loaded).__name__ == "SanaControlNetPipeline"
     image = loaded("a fox", control_image=torch.zeros(1, 3, 64, 64), num_inference_steps=2, height=64, width=64, use_resolution_binning=False)

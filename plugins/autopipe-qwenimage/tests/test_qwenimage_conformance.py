@@ -19,7 +19,8 @@ import pytest
 
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
-from autopipe_qwenimage import CONTROLNET, FAMILY, LAYERED, QWENIMAGE21, VISION_FAMILIES, tiny
+from autopipe_qwenimage import FAMILY, LAYERED, QWENIMAGE21, tiny
+from autopipe_qwenimage.plugin import CONTROLNET, VISION_FAMILIES
 
 SMALL = {"height": 64, "width": 64}  # the pipelines' default is 128 latents x the VAE's scale: 512 px with the tiny VAE
 

@@ -10,9 +10,8 @@ import pytest
 from autopipe_core import GiB, Identity, LoadPlan, Task, UnsupportedModelError, UnsupportedTaskError, resolve
 from autopipe_core.registry import get_registry
 from autopipe_core.testing import auto_tables, check_bfloat16_plan, write_json_files
-from autopipe_qwenimage import (
-    CONTROLNET, EDIT, EDIT_NO_TEXT2IMG, EDIT_PLUS, FAMILIES, FAMILY, LAYERED, QWENIMAGE21, VISION_FAMILIES, tiny,
-)
+from autopipe_qwenimage import EDIT, EDIT_PLUS, FAMILIES, FAMILY, LAYERED, QWENIMAGE21, tiny
+from autopipe_qwenimage.plugin import CONTROLNET, EDIT_NO_TEXT2IMG, VISION_FAMILIES
 from autopipe_qwenimage import loading
 
 
@@ -80,7 +79,7 @@ def test_every_row_of_diffusers_tables_for_these_keys_is_served_with_diffusers_c
 
 def test_each_class_takes_the_components_of_its_family():
     """The rows name classes whose constructors take a Qwen transformer, and a VL processor exactly in the vision families."""
-    for row in importlib.import_module("autopipe_qwenimage").autopipe_pipelines():
+    for row in importlib.import_module("autopipe_qwenimage.plugin").autopipe_pipelines():
         for ref in row.classes.values():
             cls = getattr(importlib.import_module("diffusers"), ref.partition(":")[2])
             expected, _ = cls._get_signature_keys(cls)

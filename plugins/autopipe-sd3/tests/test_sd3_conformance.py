@@ -11,7 +11,8 @@ from typing import Any
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
 
-from autopipe_sd3 import FAMILY, NO_CONTROLNET_IMG2IMG, NO_CONTROLNET_PAG, NO_UNION
+from autopipe_sd3 import FAMILY
+from autopipe_sd3.plugin import NO_CONTROLNET_IMG2IMG, NO_CONTROLNET_PAG, NO_UNION
 
 PAG, CONTROLNET = f"{FAMILY}+pag", f"{FAMILY}+controlnet"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import autopipe_sd3
+import autopipe_sd3.plugin
 from autopipe_core import (
     AutoPipelineForText2Image,
     DeviceFacts,
@@ -27,8 +27,9 @@ from autopipe_core.builtin import CONTROLNET_CLASSES
 from autopipe_core.planning import plan as placement_plan
 from autopipe_core.registry import get_registry
 from autopipe_core.testing import check_rows_serve_diffusers
-from autopipe_sd3 import FAMILY, INPAINTING, NO_CONTROLNET_IMG2IMG
+from autopipe_sd3 import FAMILY
 from autopipe_sd3.loading import ALLOWANCE, FIXED, T5, plan
+from autopipe_sd3.plugin import INPAINTING, NO_CONTROLNET_IMG2IMG
 
 GiB = 1 << 30
 BF16_GPU = DeviceFacts("cuda", 1, 70 * GiB, 80 * GiB, True)
@@ -62,7 +63,7 @@ def test_each_row_is_diffusers_autopipeline_key_and_each_gap_is_one_there():
         "stable-diffusion-3-controlnet": {Task.TEXT2IMG, Task.INPAINT},
     }
     # The rows diffusers has no key for at all say so for every task.
-    rows = {row.modifiers: row for row in autopipe_sd3.autopipe_pipelines()}
+    rows = {row.modifiers: row for row in autopipe_sd3.plugin.autopipe_pipelines()}
     for modifiers in ({"controlnet", "pag"}, {"controlnet-union"}):
         row = rows[frozenset(modifiers)]
         assert not row.classes and set(row.missing) == set(Task)
@@ -277,7 +278,7 @@ def test_the_tiny_checkpoint_has_sd3s_shape(tiny_sd3):
 def test_the_tiny_builder_refuses_a_variant_it_does_not_build(tmp_path):
     from autopipe_sd3.tiny import VARIANT_NAMES, build
 
-    assert set(VARIANT_NAMES) == {None, *(v.name for v in autopipe_sd3.VARIANTS)}
+    assert set(VARIANT_NAMES) == {None, *(v.name for v in autopipe_sd3.plugin.VARIANTS)}
     with pytest.raises(ValueError, match="stable-diffusion-3 has no tiny variant 'turbo'"):
         build(tmp_path / "x", "turbo")
 
@@ -288,7 +289,7 @@ def test_the_tiny_builder_refuses_a_variant_it_does_not_build(tmp_path):
 def test_registering_resolving_and_planning_import_nothing_heavy(tiny_sd3):
     code = (
         "import json, sys\n"
-        "import autopipe_sd3\n"
+        "import autopipe_sd3.plugin\n"
         "from autopipe_core import DeviceFacts, resolve\n"
         "from autopipe_core.planning import plan\n"
         f"r = resolve({str(tiny_sd3)!r}, 'text2img')\n"

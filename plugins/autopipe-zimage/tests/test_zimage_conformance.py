@@ -7,9 +7,9 @@ from typing import Any
 
 from autopipe_core import Task
 from autopipe_core.testing import PluginConformance
-from autopipe_zimage import (
-    FAMILY, NO_CONTROLNET_IMG2IMG, NO_CONTROLNET_PAG, NO_PAG, NO_UNION, OMNI, OMNI_NO_CONTROLNET, OMNI_NO_IMG2IMG, OMNI_NO_INPAINT,
-    OMNI_NO_PAG, tiny,
+from autopipe_zimage import FAMILY, OMNI, tiny
+from autopipe_zimage.plugin import (
+    NO_CONTROLNET_IMG2IMG, NO_CONTROLNET_PAG, NO_PAG, NO_UNION, OMNI_NO_CONTROLNET, OMNI_NO_IMG2IMG, OMNI_NO_INPAINT, OMNI_NO_PAG,
 )
 
 #: The Z-Image pipelines draw 1024x1024 unless told; the tiny VAE makes 64x64 images 32x32 latents.

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import autopipe_zimage
+import autopipe_zimage.plugin
 from autopipe_core import (
     AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image, DeviceFacts, GiB, Identity, LoadPlan, Task,
     UnsupportedModelError, UnsupportedTaskError, resolve,
 )
 from autopipe_core.registry import get_registry
 from autopipe_core.testing import auto_tables, check_bfloat16_plan, check_registered_alone, write_json_files
-from autopipe_zimage import CONTROLNET, FAMILIES, FAMILY, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI, OMNI_NO_IMG2IMG, loading, tiny
+from autopipe_zimage import FAMILIES, FAMILY, OMNI, loading, tiny
+from autopipe_zimage.plugin import CONTROLNET, NO_CONTROLNET_IMG2IMG, NO_PAG, OMNI_NO_IMG2IMG
 
 GPU_BF16 = DeviceFacts("cuda", 1, 80 * GiB, 80 * GiB, True)
 GPU_NO_BF16 = DeviceFacts("cuda", 1, 32 * GiB, 32 * GiB, False)
@@ -91,7 +92,7 @@ def test_every_z_image_pipeline_class_diffusers_has_is_served():
         n for n in dir(diffusers)
         if n.startswith("ZImage") and n.endswith("Pipeline") and issubclass(getattr(diffusers, n), diffusers.DiffusionPipeline)
     }
-    ours = {ref.partition(":")[2] for row in autopipe_zimage.autopipe_pipelines() for ref in row.classes.values()}
+    ours = {ref.partition(":")[2] for row in autopipe_zimage.plugin.autopipe_pipelines() for ref in row.classes.values()}
     assert classes == ours == {
         "ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline", "ZImageControlNetPipeline",
         "ZImageControlNetInpaintPipeline", "ZImageOmniPipeline",
@@ -101,7 +102,7 @@ def test_every_z_image_pipeline_class_diffusers_has_is_served():
 def test_each_class_takes_the_components_of_its_row():
     import diffusers
 
-    for row in autopipe_zimage.autopipe_pipelines():
+    for row in autopipe_zimage.plugin.autopipe_pipelines():
         for ref in row.classes.values():
             cls = getattr(diffusers, ref.partition(":")[2])
             expected, _ = cls._get_signature_keys(cls)

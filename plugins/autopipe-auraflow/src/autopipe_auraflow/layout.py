@@ -17,12 +17,14 @@ import time.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
-
-from autopipe_core.toolkit.renames import swap_halves
+from collections.abc import Mapping
 
 # ComfyUI's prefix (COMFY_PREFIX) and the keys diffusers knows AuraFlow by live in the package, beside its autopipe_detect_keys.
 from . import AURAFLOW_KEYS, COMFY_PREFIX
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 #: What diffusers' CHECKPOINT_KEY_NAMES["auraflow"] requires, all of them, without a prefix.
 DIFFUSERS_KEYS = AURAFLOW_KEYS
@@ -80,6 +82,8 @@ def original(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     class). The tensors are the same objects, but the final modulation,
     whose halves are swapped back.
     """
+    from autopipe_core.toolkit.renames import swap_halves  # the renames module imports dataclasses and typing
+
     out: dict[str, Any] = {}
     for name, tensor in state_dict.items():
         if name in _TOP:

@@ -28,8 +28,7 @@ AuraFlow diffusers folder or repo. Nothing here imports torch but the loaders.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+import os
 
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -39,7 +38,12 @@ from autopipe_core.toolkit.transformer_file import TransformerFile, load_transfo
 from . import AURAFLOW, AURAFLOW_CLASS
 from .layout import CAPTION_KEY, PATCH_KEY, POSITIONS_KEY, strip_prefix
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-auraflow")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-auraflow")
 
 #: (hidden, joint blocks, single-stream blocks, text width) -> the shipped config folder: AuraFlow v0.1 to v0.3 and
 #: their fine-tunes (6.8 B; fal/AuraFlow's transformer/config.json) and this plugin's tiny test layout.
@@ -96,7 +100,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )
     return [Detection(
         AURAFLOW, variant, 0.95 if variant == "auraflow" else 0.9, reason, pipeline_class=f"diffusers:{AURAFLOW_CLASS}",
-        config=str(config_folder(variant)), prefixes={"transformer": prefix},
+        config=FOLDERS.folder_path(variant), prefixes={"transformer": prefix},
     )]
 
 

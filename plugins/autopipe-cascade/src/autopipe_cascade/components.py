@@ -33,7 +33,7 @@ loads the rest) and builds the pipeline with the loaded models in place.
 The core's guard refuses a library diffusers would look up in ``sys.modules``,
 such as ``wuerstchen``, before any loading code runs; both families declare
 the three ``["wuerstchen", ...]`` entries as loaded by themselves
-(``FamilySpec.loads_itself``, :data:`autopipe_cascade.OLD_ENTRIES`), so for
+(``FamilySpec.loads_itself``, :data:`autopipe_cascade.plugin.OLD_ENTRIES`), so for
 their checkpoints exactly those entries pass, and this module loads them as
 above, importing nothing the checkpoint chose. Any other library is refused.
 """

@@ -27,8 +27,9 @@ from typing import Any
 from autopipe_core.toolkit import connected
 from autopipe_core.toolkit.connected import Connection
 
-from . import COMBINED, DECODER_ONLY, FAMILIES, OLD_ENTRIES, PRIOR_CLASS, PRIOR_COMPONENTS, PRIOR_REPO, TITLE
+from . import FAMILIES
 from .components import load
+from .plugin import COMBINED, DECODER_ONLY, OLD_ENTRIES, PRIOR_CLASS, PRIOR_COMPONENTS, PRIOR_REPO, TITLE
 
 #: Each family's combined pipeline, decoder and prior, as the toolkit takes them.
 CONNECTIONS = {

@@ -40,9 +40,8 @@ nothing is detected. Nothing here imports torch.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
-from typing import Any, Mapping
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
@@ -50,7 +49,11 @@ from autopipe_core.toolkit.single_file import ConfigFolders, shape
 
 from . import CASCADE, STAGE_B_MARKER, STAGE_C_MARKER  # the detect keys
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-cascade")
 
 #: The component class every detection names.
@@ -116,12 +119,20 @@ def _header_facts(header: SafetensorsHeader) -> dict[str, Any]:
     return facts(header.tensors, lambda key: shape(header, key))
 
 
-def _use(variant: str, folder: Path) -> str:
+def _shipped(variant: str) -> str | None:
+    """The config folder shipped for `variant`, as a string path; None when there is none."""
+    try:
+        return FOLDERS.folder_path(variant)
+    except ValueError:
+        return None
+
+
+def _use(variant: str, folder: str) -> str:
     what, keyword = VARIANTS[variant]
     into = "a Stable Cascade decoder folder (stabilityai/stable-cascade style; its card names the prior)"
     return (
         f"it is {what}, one StableCascadeUNet: load it with diffusers.StableCascadeUNet.from_single_file(path, "
-        f"config={str(folder)!r}, local_files_only=True) and pass it as {keyword}= to "
+        f"config={folder!r}, local_files_only=True) and pass it as {keyword}= to "
         f"AutoPipelineForText2Image.from_pretrained of {into}"
     )
 
@@ -141,7 +152,7 @@ def detect(header: SafetensorsHeader) -> Detection | None:
     for variant in VARIANTS:
         if variant.startswith("stage-c") != is_c:
             continue
-        folder = FOLDERS.get(variant)
+        folder = _shipped(variant)
         if folder is None or config_facts(FOLDERS.config(variant)) != seen:
             continue
         layout = "original" if any(name.endswith(ORIGINAL_ATTENTION) for name in header.tensors) else "diffusers'"
@@ -150,5 +161,5 @@ def detect(header: SafetensorsHeader) -> Detection | None:
             f"{what} in {layout} layout: {STAGE_C_MARKER if is_c else 'no text-token mapper'}, level widths "
             f"{list(seen['widths'])}, blocks {list(seen['blocks'])}, as its shipped config"
         )
-        return Detection(CASCADE, variant, 0.95, reason, component=COMPONENT, config=str(folder), use=_use(variant, folder))
+        return Detection(CASCADE, variant, 0.95, reason, component=COMPONENT, config=folder, use=_use(variant, folder))
     return None

@@ -24,8 +24,7 @@ and need ``config=``.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
@@ -33,7 +32,11 @@ from autopipe_core.toolkit.single_file import ConfigFolders, first_key, shape
 
 from . import DIFFUSERS_KEY, LDM_HINT, LDM_PREFIXES  # the names the detect keys are built from
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-controlnet")
 COMPONENT = "diffusers:ControlNetModel"
 
@@ -62,9 +65,17 @@ def _use(base: str, variant: str, has_config: bool) -> str:
     return f"It is a ControlNet for {base}: {how}, then pass it as controlnet= when loading {loading} (from_pretrained or from_single_file)."
 
 
+def _shipped(variant: str) -> str | None:
+    """The config folder shipped for `variant`, as a string path; None when there is none (the SDXL mid and small ones)."""
+    try:
+        return FOLDERS.folder_path(variant)
+    except ValueError:
+        return None
+
+
 def _detection(family: str, variant: str, base: str, reason: str, confidence: float = 0.95) -> Detection:
-    config = FOLDERS.get(variant)
-    return Detection(family, variant, confidence, reason, component=COMPONENT, config=None if config is None else str(config), use=_use(base, variant, config is not None))
+    config = _shipped(variant)
+    return Detection(family, variant, confidence, reason, component=COMPONENT, config=config, use=_use(base, variant, config is not None))
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:

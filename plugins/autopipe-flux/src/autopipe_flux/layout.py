@@ -40,14 +40,10 @@ from typing import Any, Mapping
 from autopipe_core.toolkit import fullsize
 from autopipe_core.toolkit.renames import Join, Rename, renamed, swap_halves
 
-from . import COMFY_PREFIX
+from . import CLIP_L, COMFY_PREFIX, T5XXL, VAE_PREFIXES  # the text encoders' and the VAE's prefixes: detection reads them too
 
 #: Where the transformer's tensors are in ComfyUI's all-in-one files; BFL's own files have no prefix.
 TRANSFORMER = COMFY_PREFIX
-CLIP_L = "text_encoders.clip_l.transformer."
-T5XXL = "text_encoders.t5xxl.transformer."
-#: The VAE's prefixes diffusers reads (``LDM_VAE_KEYS``): ComfyUI's FLUX files use ``vae.``.
-VAE_PREFIXES = ("vae.", "first_stage_model.")
 
 #: diffusers' names -> BFL's, in the order tried (the first match wins).
 _RENAMES = (

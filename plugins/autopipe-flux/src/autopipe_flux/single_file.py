@@ -38,18 +38,25 @@ no VAE. It also loads ``FluxInpaintPipeline``, which diffusers 0.42.1 gives no
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 from types import MappingProxyType
-from typing import Any, Mapping
 
 from autopipe_core import Detection, UnsupportedModelError
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 
-from . import CHROMA, CONTROL_CHANNELS, FILL_CHANNELS, FLUX, IMG_IN, LATENT_CHANNELS
-from .layout import CLIP_L, T5XXL, TRANSFORMER, VAE_PREFIXES
+from . import CHROMA, CLIP_L, COMFY_PREFIX, CONTROL_CHANNELS, FILL_CHANNELS, FLUX, IMG_IN, LATENT_CHANNELS, T5XXL, VAE_PREFIXES
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-flux")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-flux")
+
+#: Where ComfyUI's all-in-one files put the transformer (layout.TRANSFORMER, named here without importing the layout's
+#: renaming tables); BFL's own files have no prefix.
+TRANSFORMER = COMFY_PREFIX
 
 FLUX_KEY = "double_blocks.0.img_attn.norm.key_norm.scale"
 CHROMA_KEY = "distilled_guidance_layer.in_proj.bias"
@@ -158,7 +165,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
             "of its own architecture"
         )
     reason += _contents(header, family)
-    return [Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes=prefixes(header, family))]
+    return [Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=FOLDERS.folder_path(variant), prefixes=prefixes(header, family))]
 
 
 def missing(header: SafetensorsHeader, family: str, kwargs: Mapping[str, Any]) -> list[str]:

@@ -42,19 +42,22 @@ Nothing here imports torch until a file is loaded.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 from types import MappingProxyType
-from typing import Any, Mapping
 
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, prefixed_tensors
 
-from . import FLUX2, FLUX2_KEY, KLEIN
-from .layout import COMFY_PREFIX
+from . import COMFY_PREFIX, FLUX2, FLUX2_KEY, KLEIN
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-flux2")
 
 PREFIXES = ("", COMFY_PREFIX)
@@ -115,7 +118,7 @@ def _detection(variant: str, confidence: float, reason: str, prefix: str) -> Det
     # The components the file lacks are named too, under diffusers' own folder names (no FLUX.2 file holds them), so the
     # planner says they are unknown instead of planning the transformer as if it were the whole pipeline.
     prefixes = {"transformer": prefix, **{name: f"{name}." for name in ("text_encoder", "vae")}}
-    return Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)), prefixes=prefixes)
+    return Detection(family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=FOLDERS.folder_path(variant), prefixes=prefixes)
 
 
 def detect(header: SafetensorsHeader) -> list[Detection]:

@@ -34,8 +34,7 @@ until a file is loaded.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping
+import os
 
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -43,9 +42,13 @@ from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 from autopipe_core.toolkit.transformer_file import BaseCheckpoint, load_from_base, model_from_file, prefixed_tensors
 
 from . import COMFY_PREFIX, EXAMPLE, HIDREAM, HIDREAM_CLASS, HIDREAM_KEY
-from .loading import LLAMA_ADVICE, lacks_llama
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-hidream")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-hidream")
 
 #: Bare (HiDream-ai's and Comfy-Org's split files) or ComfyUI's (a checkpoint it saves).
 PREFIXES = ("", COMFY_PREFIX)
@@ -99,7 +102,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     reason = f"{said}: {what}{unread}; the file holds the transformer only: the text encoders, tokenizers and VAE come from {base}"
     return [Detection(
         HIDREAM, variant, 0.95 if variant == "hidream-i1" else 0.9, reason, pipeline_class=f"diffusers:{HIDREAM_CLASS}",
-        config=str(config_folder(variant)), prefixes={"transformer": prefix},
+        config=FOLDERS.folder_path(variant), prefixes={"transformer": prefix},
     )]
 
 
@@ -133,6 +136,8 @@ def base_of(detection: Detection, config: Any, passed: Mapping[str, Any]) -> Any
 
 def _check_llama(path: str, base: Any, passed: Mapping[str, Any]) -> None:
     """Refuse before the transformer (32 GiB) is read a base without the Llama the caller does not pass."""
+    from .loading import LLAMA_ADVICE, lacks_llama  # the loading module imports pathlib and the core's sources: load time only
+
     lacking = [name for name in (lacks_llama(base) or ()) if name not in passed]
     if lacking:
         raise UnsupportedModelError(f"{path}: the HiDream-I1 checkpoint {base} that gives the rest has no {', '.join(lacking)}: {LLAMA_ADVICE}")

@@ -14,10 +14,14 @@ started from). Nothing here imports torch.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
 
 # ComfyUI's prefix (COMFY_PREFIX) and the key diffusers knows Krea 2 by live in the package, beside its autopipe_detect_keys.
 from . import COMFY_PREFIX, KREA2_KEY
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 #: The tensor diffusers' single-file code recognises Krea 2 by (CHECKPOINT_KEY_NAMES["krea2"], without the prefix).
 DETECT_KEY = KREA2_KEY

@@ -27,8 +27,7 @@ the loaders.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
 
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -38,7 +37,12 @@ from autopipe_core.toolkit.transformer_file import TransformerFile, load_transfo
 from . import EXAMPLE, KREA2, KREA2_CLASS
 from .layout import DETECT_KEY, FIRST_KEY, TEXT_KEY, strip_prefix
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-krea2")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-krea2")
 
 #: (hidden, in_channels, blocks, text width, tapped layers) -> the shipped config folder: Krea 2 (the class's defaults)
 #: and this plugin's tiny test layout.
@@ -87,7 +91,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )
     return [Detection(
         KREA2, variant, 0.95 if variant == "krea2" else 0.9, reason, pipeline_class=f"diffusers:{KREA2_CLASS}",
-        config=str(config_folder(variant)), prefixes={"transformer": prefix},
+        config=FOLDERS.folder_path(variant), prefixes={"transformer": prefix},
     )]
 
 

@@ -20,10 +20,14 @@ Nothing here imports torch at import time.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
 
 # ComfyUI's prefix and the caption embedder's norm: the package's, which registers them as autopipe_detect_keys.
 from . import CAPTION_NORM_KEY, COMFY_PREFIX
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 #: The caption embedder's projection from the text encoder's width to the transformer's: (hidden, caption features).
 CAPTION_KEY = "cap_embedder.1.weight"

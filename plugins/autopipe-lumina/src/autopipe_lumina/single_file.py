@@ -39,8 +39,7 @@ here imports torch but :func:`load`.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
 
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -62,7 +61,12 @@ from .layout import (
     strip_prefix,
 )
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-lumina")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-lumina")
 
 #: (hidden, layers, refiner layers, caption width, head width) -> the shipped config folder: Lumina-Image 2.0 (2.6 B;
 #: Alpha-VLLM/Lumina-Image-2.0's transformer/config.json) and this plugin's tiny test file (autopipe_lumina.tiny).
@@ -139,7 +143,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )
     confidence = 0.95 if variant == "lumina2-2b" else 0.9
     return [Detection(
-        LUMINA2, variant, confidence, reason, pipeline_class=f"diffusers:{LUMINA2_CLASS}", config=str(config_folder(variant)),
+        LUMINA2, variant, confidence, reason, pipeline_class=f"diffusers:{LUMINA2_CLASS}", config=FOLDERS.folder_path(variant),
         prefixes={"transformer": prefix},
     )]
 

@@ -15,7 +15,9 @@ guidance embedder the original layout names too (``q_norm``, ``k_norm``,
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 from autopipe_core.toolkit.single_file import block_count
 

@@ -38,15 +38,14 @@ here imports torch but :func:`load`.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+import os
 
 from autopipe_core import Detection
 from autopipe_core.headers import SafetensorsHeader
 from autopipe_core.toolkit.single_file import ConfigFolders, block_count, shape
 from autopipe_core.toolkit.transformer_file import TransformerFile, load_transformer_file, model_from_file
 
-from . import PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT
+from . import PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SAMPLE_SIZE, SANA_SPRINT  # SANA_SAMPLE_SIZE: the tiny test layout's latent side
 from .layout import (
     CROSS_ATTN_KEY,
     GUIDANCE_KEY,
@@ -58,9 +57,13 @@ from .layout import (
     SANA_MLP_KEY,
     strip_prefix,
 )
-from .tiny import SANA_SAMPLE_SIZE  # the tiny test layout's latent side (tiny.py imports torch only inside its builders)
 
-FOLDERS = ConfigFolders(Path(__file__).parent / "configs", "autopipe-pixart")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+FOLDERS = ConfigFolders(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs"), "autopipe-pixart")
 
 #: (transformer width, blocks) -> the model's name in the config folders: Sana 0.6B and 1.6B, and this plugin's tiny test layout.
 SANA_MODELS = {(1152, 28): "600m", (2240, 20): "1600m", (16, 2): "tiny"}
@@ -86,6 +89,16 @@ _PIXART = (
 def config_folder(variant: str) -> Path:
     """The shipped config folder of a Sana variant ("sana-1600m-1024"); ValueError naming those shipped for another."""
     return FOLDERS.folder(variant)
+
+
+def _shipped(variant: str | None) -> str | None:
+    """The shipped config folder of `variant` as a string path (what ``Detection.config`` holds), None when there is none."""
+    if variant is None:
+        return None
+    try:
+        return FOLDERS.folder_path(variant)
+    except ValueError:
+        return None
 
 
 def _side(header: SafetensorsHeader, prefix: str, width: int) -> int | None:
@@ -142,7 +155,8 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         variant = "sana-tiny" if side == SANA_SAMPLE_SIZE else None
     else:
         variant = f"sana-{model}-{SANA_SIDES[side]}" if model and side in SANA_SIDES else None
-    if variant is None or FOLDERS.get(variant) is None:
+    config = _shipped(variant)
+    if config is None:
         reason = f"a Sana transformer in the original layout ({said}, pos_embed {list(shape(header, prefix + POS_EMBED_KEY) or ())})"
         use = (
             "autopipe-pixart ships configs for Sana 0.6B (1152 wide, 28 blocks) at 512 and 1024 px and Sana 1.6B (2240 wide, "
@@ -158,7 +172,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     )
     prefixes = {"transformer": prefix, **{c: f"{c}." for c in ("text_encoder", "vae")}}
     confidence = 0.95 if model != "tiny" else 0.9
-    return [Detection(SANA, variant, confidence, reason, pipeline_class="diffusers:SanaPipeline", config=str(config_folder(variant)), prefixes=prefixes)]
+    return [Detection(SANA, variant, confidence, reason, pipeline_class="diffusers:SanaPipeline", config=config, prefixes=prefixes)]
 
 
 def load_transformer(path: str, folder: str, prefix: str = "", dtype: Any = None, local_files_only: bool = True) -> Any:

@@ -38,14 +38,14 @@ from typing import Any
 
 from autopipe_core import toolkit
 
-from . import FAMILIES, PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SPRINT
+from . import FAMILIES, PIXART_ALPHA, PIXART_SIGMA, SANA, SANA_SAMPLE_SIZE, SANA_SPRINT  # SANA_SAMPLE_SIZE: single_file.detect's too
 
 #: The text encoders' width, which the transformers' caption projection takes (T5-XXL and Gemma 2 2B: 4096 and 2304).
 TEXT_HIDDEN = 32
 #: Latent pixels per side, sizes diffusers' resolution bins are keyed on: PixArt's 32 draws on the 256 px bins (8x VAE), Sana's
-#: 16 on the 512 px bins (32x DC-AE, as Sana_600M_512px), Sana Sprint's 32 on the 1024 px bins, the only ones Sprint has.
+#: 16 on the 512 px bins (32x DC-AE, as Sana_600M_512px; SANA_SAMPLE_SIZE, the package's, which detection reads too),
+#: Sana Sprint's 32 on the 1024 px bins, the only ones Sprint has.
 SAMPLE_SIZE = 32
-SANA_SAMPLE_SIZE = 16
 SPRINT_SAMPLE_SIZE = 32
 #: Sana's latent channels (DC-AE f32c32: 32); the tiny one keeps fewer.
 SANA_LATENT_CHANNELS = 8

@@ -37,8 +37,7 @@ loaded.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping
+import os
 
 from autopipe_core import Detection, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -47,7 +46,12 @@ from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_ten
 
 from . import COMFY_PREFIX, FAMILY, LAYERED, PREFIXES, QWENIMAGE21, TEXT_NORM_21, TXT_NORM  # the names registered as detect keys
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-qwenimage")
 
 IMG_IN = "img_in.weight"  # (inner width, in_channels): (3072, 64) for Qwen-Image
@@ -90,7 +94,7 @@ def _detection(variant: str, confidence: float, reason: str, prefix: str) -> Det
     where = f"the base checkpoint ({base}, from the local cache) or config=" if base else "the family's tiny checkpoint"
     reason += f"; the file holds the transformer only: {others} come from {where}, or pass them"
     return Detection(
-        family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=str(config_folder(variant)),
+        family, variant, confidence, reason, pipeline_class=f"diffusers:{cls}", config=FOLDERS.folder_path(variant),
         prefixes={"transformer": prefix},
     )
 

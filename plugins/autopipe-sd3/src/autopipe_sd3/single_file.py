@@ -46,9 +46,8 @@ says so when there is one. Nothing here imports torch.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping
+import os
+from collections import namedtuple
 
 from autopipe_core import Detection
 from autopipe_core.errors import UnsupportedModelError
@@ -58,7 +57,12 @@ from autopipe_core.toolkit.single_file import LDM_VAE, VOCABULARY_FILES, ConfigF
 
 from . import FAMILY, LATENT_CHANNELS, MODULATION, TRANSFORMER_PREFIXES  # MODULATION, TRANSFORMER_PREFIXES: the detect keys
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-sd3")
 
 #: Where each text encoder's tensors are, and the tensor that says it is there (diffusers' own markers).
@@ -76,18 +80,16 @@ TITLES: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class MMDiT:
+class MMDiT(namedtuple("MMDiT", ("prefix", "width", "depth", "positions", "dual", "qk_norm", "in_channels"))):
     """What a header says about an SD3 transformer: its key prefix, width, depth, position table side, the blocks
-    with a second (image-only) attention, whether queries and keys are RMS-normed, and its input channels."""
+    with a second (image-only) attention, whether queries and keys are RMS-normed, and its input channels.
 
-    prefix: str
-    width: int
-    depth: int
-    positions: int | None
-    dual: tuple[int, ...]
-    qk_norm: bool
-    in_channels: int | None
+    ``prefix`` a str, ``width`` and ``depth`` ints, ``positions`` an int or None, ``dual`` a tuple of block numbers,
+    ``qk_norm`` a bool, ``in_channels`` an int or None. A frozen named tuple, not a dataclass, as the core's
+    :class:`~autopipe_core.headers.TensorInfo` is: detection builds it in a cold ``autopipe resolve FILE``.
+    """
+
+    __slots__ = ()
 
     @classmethod
     def of_config(cls, config: Mapping[str, Any]) -> "MMDiT":
@@ -181,7 +183,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
     return [
         Detection(
             FAMILY, variant, 0.95 if has_vae else 0.9, reason, pipeline_class="diffusers:StableDiffusion3Pipeline",
-            config=str(config_folder(variant)), prefixes={"transformer": mmdit.prefix, "vae": LDM_VAE, **prefixes},
+            config=FOLDERS.folder_path(variant), prefixes={"transformer": mmdit.prefix, "vae": LDM_VAE, **prefixes},
         )
     ]
 
@@ -210,6 +212,8 @@ def load(pipeline_class: type, path: str, detection: Detection, kwargs: dict[str
         kwargs.setdefault("text_encoder_3", None)
         kwargs.setdefault("tokenizer_3", None)
     elif "tokenizer_3" not in kwargs:
+        from pathlib import Path
+
         config = kwargs.get("config") or detection.config
         if config is not None and Path(config).is_dir() and not _has_vocabulary(Path(config) / "tokenizer_3"):
             raise UnsupportedModelError(

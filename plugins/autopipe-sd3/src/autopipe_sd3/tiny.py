@@ -24,7 +24,8 @@ from pathlib import Path
 
 from autopipe_core import toolkit
 
-from . import FAMILY, INPAINTING, LATENT_CHANNELS, SCALING_FACTOR, SHIFT_FACTOR
+from . import FAMILY, LATENT_CHANNELS, SCALING_FACTOR, SHIFT_FACTOR
+from .plugin import INPAINTING
 
 CLIP_L = 32  # text_encoder: CLIP ViT-L/14 in SD3, 768 wide
 CLIP_G = 48  # text_encoder_2: OpenCLIP ViT-bigG/14, 1280 wide

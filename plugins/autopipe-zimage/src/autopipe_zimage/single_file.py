@@ -39,9 +39,8 @@ Nothing here imports torch until a file is loaded.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
-from typing import Any, Mapping
 
 from autopipe_core import Detection, UnsupportedModelError, serialized
 from autopipe_core.headers import SafetensorsHeader
@@ -50,7 +49,12 @@ from autopipe_core.toolkit.transformer_file import BaseCheckpoint, component_ten
 
 from . import CONTROL_EMBEDDER, FAMILY, MODULATION, PREFIXES  # the names registered as detect keys
 
-CONFIGS = Path(__file__).parent / "configs"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: a cold `autopipe resolve FILE` imports this module
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Mapping
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 FOLDERS = ConfigFolders(CONFIGS, "autopipe-zimage")
 
 X_EMBEDDER = "x_embedder.weight"  # (dim, 2 x 2 x 16 latent channels): (3840, 64)
@@ -127,7 +131,7 @@ def _pipeline(variant: str, confidence: float, reason: str, prefix: str) -> Dete
     where = f"the base checkpoint ({base}, from the local cache) or config=" if base else "the family's tiny checkpoint"
     reason += f"; the file holds the transformer only: {', '.join(OTHERS)} come from {where}, or pass them"
     return Detection(
-        FAMILY, variant, confidence, reason, pipeline_class="diffusers:ZImagePipeline", config=str(config_folder(folder)),
+        FAMILY, variant, confidence, reason, pipeline_class="diffusers:ZImagePipeline", config=FOLDERS.folder_path(folder),
         prefixes={"transformer": prefix},
     )
 
@@ -156,15 +160,15 @@ def _controlnet(header: SafetensorsHeader) -> list[Detection]:
         )
     elif variant.endswith("2.0"):
         said += f": 2.0 ({BEFORE_PROJ} absent)"
-    folder_path = config_folder(folder)
+    folder_path = FOLDERS.folder_path(folder)
     use = (
-        f"load it with diffusers.ZImageControlNetModel.from_single_file(path, config={str(folder_path)!r}, local_files_only=True) "
+        f"load it with diffusers.ZImageControlNetModel.from_single_file(path, config={folder_path!r}, local_files_only=True) "
         "(or autopipe_zimage.load_controlnet(path), which picks the config from the file) and pass it as controlnet= to "
         f"AutoPipelineForText2Image.from_pretrained('{BASE}') (ZImageControlNetPipeline)"
         + ("" if key[1] == 16 else f" or AutoPipelineForInpainting.from_pretrained('{BASE}') (ZImageControlNetInpaintPipeline)")
     )
     confidence = 0.95 if full else 0.9
-    return [Detection(FAMILY, variant, confidence, said, component="diffusers:ZImageControlNetModel", config=str(folder_path), use=use)]
+    return [Detection(FAMILY, variant, confidence, said, component="diffusers:ZImageControlNetModel", config=folder_path, use=use)]
 
 
 # Loading
@@ -200,6 +204,8 @@ def load(family: str, pipeline_class: type, path: str, detection: Detection, kwa
 
 
 def _read_header(path: str | Path) -> SafetensorsHeader:
+    from pathlib import Path
+
     from autopipe_core.single_file import read
 
     return read(Path(path))
@@ -213,6 +219,8 @@ def controlnet_folder(path: str | Path) -> Path:
     decide (all zeros: 2.0), read alone with safetensors. UnsupportedModelError
     for a file that is no Z-Image ControlNet this plugin recognises.
     """
+    from pathlib import Path
+
     found = [d for d in detect(_read_header(path)) if not d.is_pipeline]
     if not found:
         raise UnsupportedModelError(
