@@ -6,7 +6,7 @@ cold ``autopipe resolve FILE`` builds detections, and ``dataclasses`` imports
 ``inspect`` (with ``ast``, ``dis`` and ``tokenize``: about 8 ms, more than a
 third of the whole run's own cost). ``collections`` is already imported by
 ``json``. A test holds it to the frozen dataclass it replaces: the same
-fields, defaults, checks and errors (tests/test_detection.py).
+fields, defaults, checks and errors (tests/test_records.py).
 
 Imports ``re`` and ``collections`` only: no typing, no dataclasses.
 """
