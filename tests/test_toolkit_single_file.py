@@ -41,6 +41,11 @@ def test_config_folders_find_pipelines_and_components_and_say_what_they_have(con
     assert folders.owner == "autopipe-myfamily" and folders.names() == ["base", "control"]
     assert folders.folder("base") == configs / "base" and folders.get("control") == configs / "control"
     assert folders.get("notes") is None and folders.get("../configs/base") is None and folders.get("..") is None
+    # The same as strings, without pathlib, for detection (get_path: None where get says None, and for no name).
+    assert folders.folder_path("base") == str(configs / "base") and folders.get_path("control") == str(configs / "control")
+    assert [folders.get_path(n) for n in ("notes", "../configs/base", "..", "", None)] == [None] * 5
+    with pytest.raises(ValueError, match=r"^autopipe-x ships no config for 'xl'; it has: base, control$"):
+        sf.ConfigFolders(configs, "autopipe-x").folder_path("xl")
     assert folders.config("base", "unet") == {"in_channels": 4} and folders.config("control") == {"cross_attention_dim": 32}
     with pytest.raises(ValueError, match=r"^autopipe-x ships no config for 'xl'; it has: base, control$"):
         sf.ConfigFolders(configs, "autopipe-x").folder("xl")

@@ -65,9 +65,10 @@ class ConfigFolders:
     ships them, for errors (default: the package folder's name with "-" for
     "_", ``autopipe_sd/configs`` -> "autopipe-sd").
 
-    Detection asks for a folder as a string (:meth:`folder_path`, what
-    ``Detection.config`` holds), which needs no pathlib; :meth:`get` and
-    :meth:`folder` give a ``pathlib.Path``.
+    Detection asks for a folder as a string (:meth:`folder_path`, or
+    :meth:`get_path` where there may be none; what ``Detection.config``
+    holds), which needs no pathlib; :meth:`get` and :meth:`folder` give a
+    ``pathlib.Path``.
     """
 
     def __init__(self, root: str | os.PathLike[str], owner: str | None = None) -> None:
@@ -95,7 +96,9 @@ class ConfigFolders:
     def _is_config(folder: str) -> bool:
         return os.path.isfile(os.path.join(folder, "model_index.json")) or os.path.isfile(os.path.join(folder, "config.json"))
 
-    def _shipped(self, name: str) -> str | None:
+    def get_path(self, name: str | None) -> str | None:
+        """The folder shipped for `name` as a string path, or None when there is none (or `name` is None): :meth:`get`
+        without pathlib, for detection that asks about a variant it may ship no config for."""
         if not name or os.path.basename(name) != name or name in (".", ".."):
             return None  # a folder's own name only, never a path out of root
         folder = os.path.join(self._root, name)
@@ -105,12 +108,12 @@ class ConfigFolders:
         """The folder shipped for `name`, or None when there is none."""
         from pathlib import Path
 
-        found = self._shipped(name)
+        found = self.get_path(name)
         return Path(found) if found is not None else None
 
     def folder_path(self, name: str) -> str:
         """The folder shipped for `name`, as a string path; a ValueError naming what there is when there is none: pass it as ``config=``."""
-        found = self._shipped(name)
+        found = self.get_path(name)
         if found is None:
             raise ValueError(f"{self.owner} ships no config for {name!r}; it has: {', '.join(self.names())}")
         return found

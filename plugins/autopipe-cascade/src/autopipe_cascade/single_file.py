@@ -119,14 +119,6 @@ def _header_facts(header: SafetensorsHeader) -> dict[str, Any]:
     return facts(header.tensors, lambda key: shape(header, key))
 
 
-def _shipped(variant: str) -> str | None:
-    """The config folder shipped for `variant`, as a string path; None when there is none."""
-    try:
-        return FOLDERS.folder_path(variant)
-    except ValueError:
-        return None
-
-
 def _use(variant: str, folder: str) -> str:
     what, keyword = VARIANTS[variant]
     into = "a Stable Cascade decoder folder (stabilityai/stable-cascade style; its card names the prior)"
@@ -152,7 +144,7 @@ def detect(header: SafetensorsHeader) -> Detection | None:
     for variant in VARIANTS:
         if variant.startswith("stage-c") != is_c:
             continue
-        folder = _shipped(variant)
+        folder = FOLDERS.get_path(variant)
         if folder is None or config_facts(FOLDERS.config(variant)) != seen:
             continue
         layout = "original" if any(name.endswith(ORIGINAL_ATTENTION) for name in header.tensors) else "diffusers'"

@@ -65,16 +65,8 @@ def _use(base: str, variant: str, has_config: bool) -> str:
     return f"It is a ControlNet for {base}: {how}, then pass it as controlnet= when loading {loading} (from_pretrained or from_single_file)."
 
 
-def _shipped(variant: str) -> str | None:
-    """The config folder shipped for `variant`, as a string path; None when there is none (the SDXL mid and small ones)."""
-    try:
-        return FOLDERS.folder_path(variant)
-    except ValueError:
-        return None
-
-
 def _detection(family: str, variant: str, base: str, reason: str, confidence: float = 0.95) -> Detection:
-    config = _shipped(variant)
+    config = FOLDERS.get_path(variant)
     return Detection(family, variant, confidence, reason, component=COMPONENT, config=config, use=_use(base, variant, config is not None))
 
 

@@ -91,16 +91,6 @@ def config_folder(variant: str) -> Path:
     return FOLDERS.folder(variant)
 
 
-def _shipped(variant: str | None) -> str | None:
-    """The shipped config folder of `variant` as a string path (what ``Detection.config`` holds), None when there is none."""
-    if variant is None:
-        return None
-    try:
-        return FOLDERS.folder_path(variant)
-    except ValueError:
-        return None
-
-
 def _side(header: SafetensorsHeader, prefix: str, width: int) -> int | None:
     """The latent side the ``pos_embed`` buffer was made for, (1, side**2, width); None when it is absent or of another shape."""
     found = shape(header, prefix + POS_EMBED_KEY, rank=3)
@@ -155,7 +145,7 @@ def detect(header: SafetensorsHeader) -> list[Detection]:
         variant = "sana-tiny" if side == SANA_SAMPLE_SIZE else None
     else:
         variant = f"sana-{model}-{SANA_SIDES[side]}" if model and side in SANA_SIDES else None
-    config = _shipped(variant)
+    config = FOLDERS.get_path(variant)
     if config is None:
         reason = f"a Sana transformer in the original layout ({said}, pos_embed {list(shape(header, prefix + POS_EMBED_KEY) or ())})"
         use = (
