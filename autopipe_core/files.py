@@ -96,13 +96,14 @@ def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_JSON_BYT
     else :class:`InvalidModelError`. Here, not in :mod:`autopipe_core.sources`, because detection reads the
     configs its plugin ships (``toolkit.single_file.read_config``) in a cold ``autopipe resolve FILE``.
     """
-    data = read_capped(path, "a diffusers JSON file", limit, f"{what} ({os.fspath(path)})")
+    where = f"{what} ({os.fspath(path)})"
+    data = read_capped(path, "a diffusers JSON file", limit, where)
     try:
         value = json.loads(data.decode("utf-8"))  # as diffusers reads it; json.loads(bytes) would also guess UTF-16/32
     except (ValueError, RecursionError) as exc:
-        raise InvalidModelError(f"{what} ({os.fspath(path)}) is not valid JSON: {str(exc)[:200]}. Re-download or re-save the checkpoint.") from None
+        raise InvalidModelError(f"{where} is not valid JSON: {str(exc)[:200]}. Re-download or re-save the checkpoint.") from None
     if not isinstance(value, dict):
-        raise InvalidModelError(f"{what} ({os.fspath(path)}) must hold a JSON object, not {type(value).__name__}")
+        raise InvalidModelError(f"{where} must hold a JSON object, not {type(value).__name__}")
     return value
 
 

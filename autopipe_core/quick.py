@@ -110,7 +110,7 @@ def _local(model: str) -> str:
 
 
 def _read(path: str) -> dict:
-    """A small JSON object read as sources.read_json reads it; a miss wherever that would refuse it."""
+    """A small JSON object read as files.read_json reads it (without importing files and its contextlib: a folder imports neither); a miss wherever that would refuse it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
