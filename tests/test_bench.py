@@ -131,6 +131,25 @@ def test_in_two_passes_each_case_runs_half_its_rounds_in_each_after_its_own_warm
     assert cases[0].order == x + x
 
 
+def test_the_contenders_of_a_round_share_one_hash_seed_and_each_round_draws_its_own():
+    # A full-size load's peak memory moves by about 30 MiB with PYTHONHASHSEED (set and dict order decide what is
+    # allocated when), alike for every contender: sharing the round's seed makes each round a pair, and drawing one
+    # per round keeps a run from measuring one seed's layout.
+    code = "import os, json; print('ok'); print('BENCH ' + json.dumps({'seed': int(os.environ['PYTHONHASHSEED'])}))"
+    contenders = [harness.Contender(n, [sys.executable, "-c", code], "ok") for n in "AB"]
+    case = harness.Case("9", "demo", "demo", contenders, reference="A", rounds=4, warmup=1)
+    harness.run_case(case, {**os.environ, "PYTHONHASHSEED": "7"}, 60, log=open(os.devnull, "w"))
+    a, b = (c.values("seed") for c in contenders)
+    assert a == b
+    assert len(set(a)) == 4 and 7 not in a and 0 not in a  # 0 would switch the randomisation off
+    assert case.seeds == [int(s) for s in a]  # the timed rounds', in the order of the samples
+    assert " ".join(str(s) for s in case.seeds) in harness.raw([case])
+
+
+def test_memory_is_judged_on_the_round_by_round_differences():
+    assert harness.differences([460.0, 480.0, 450.0], [455.0, 476.0, 447.0]) == [5.0, 4.0, 3.0]
+
+
 def test_every_figure_has_its_spread_beside_it():
     assert harness.spread([1.0, 2.0, 3.0]) == 100.0
     assert harness.spread([5.0]) == 0.0
