@@ -97,6 +97,13 @@ CASES = {
     "a comma before the first entry": ('{,"a":' + _entry() + "}", 4, False),
     "a blank for the comma after the metadata": ('{"__metadata__":{"k":"v"} "a":' + _entry() + "}", 4, False),
     "a blank for the comma before the metadata": ('{"a":' + _entry() + ' "__metadata__":{"k":"v"}}', 4, False),
+    # what a reader that splits the text at its quotes must not take: pieces that tile it but are no entry alone
+    "offsets of one number and of three": ('{"a":' + _entry(offsets="[0]") + ',"b":' + _entry(offsets="[4,4,8]") + "}", 8, False),
+    "a second pair after a bar, out of offset order": ('{"a":' + _entry(offsets="[4,8]},|:[0,4]") + ',"b":' + _entry(offsets="[8,12]") + "}", 8, False),
+    "a blank in a shape": ('{"a":' + _entry(shape="[1, 2]") + "}", 4, True),
+    "a plus sign in an offset": ('{"a":' + _entry(offsets="[0,+4]") + "}", 4, False),
+    "an underscore in a dimension": ('{"a":' + _entry(shape="[1_0]", offsets="[0,20]") + "}", 20, False),
+    "a digit not ASCII in a dimension": ('{"a":' + _entry(shape="[\u0662]".encode().decode("unicode_escape")) + "}", 4, False),
     "no comma between metadata members": ('{"__metadata__":{"a":"b""c":"d"},"x":' + _entry() + "}", 4, False),
     "a comma after the last metadata member": ('{"__metadata__":{"a":"b",},"x":' + _entry() + "}", 4, False),
     "metadata and a tensor named __metadata__": ('{"__metadata__":{"k":"v"},"__metadata__":' + _entry() + "}", 4, False),
@@ -255,3 +262,20 @@ def test_library_header_reads_only_what_the_careful_path_reads_alike(case):
     careful = _careful(raw, data)
     if taken is not None:
         assert (list(taken[0].items()), taken[1]) == careful
+
+
+def test_shapes_kept_between_headers_are_kept_per_dtype_and_bounded(monkeypatch):
+    # A scan reads many headers of few layouts, so a parsed shape is kept for the next header: keyed on the dtype
+    # too (the same "[2]" spans 4 bytes in F16, 8 in F32), and emptied when full.
+    f16 = '{"a":' + _entry("F16", "[2]", "[0,4]") + "}"
+    f32 = '{"a":' + _entry("F32", "[2]", "[0,8]") + "}"
+    assert library_header(f16.encode(), 4)[0]["a"].dtype == "F16"
+    assert library_header(f32.encode(), 4) is None  # 4 bytes of F16 [2] do not vouch for an F32 [2]
+    assert library_header(f32.encode(), 8)[0]["a"].dtype == "F32"
+    monkeypatch.setattr(headers, "_SHAPES", {})
+    monkeypatch.setattr(headers, "_SHAPES_KEPT", 3)
+    for n in range(1, 8):
+        raw = ('{"a":' + _entry("U8", f"[{n}]", f"[0,{n}]") + ',"b":' + _entry("U8", f"[{n},2]", f"[{n},{3 * n}]") + "}").encode()
+        taken = library_header(raw, 3 * n)
+        assert (list(taken[0].items()), taken[1]) == _careful(raw, 3 * n)
+        assert len(headers._SHAPES) <= 3
