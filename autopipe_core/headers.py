@@ -726,7 +726,7 @@ _METADATA_KEY = '"__metadata__":'
 #: Every tensor's offsets piece, each followed by a NUL (which no header library_header reads holds, so each piece must
 #: be exactly one pair): no leading zero.
 _LIBRARY_OFFSETS = re.compile(r"(?::\[(?:0|[1-9][0-9]*),(?:0|[1-9][0-9]*)\]\},\0)*")
-_CONTROL = bytes(range(0x20))  # not allowed unescaped in a JSON string; the library writes none outside strings either
+_CONTROL_BYTES = [bytes([c]) for c in range(0x20)]  # not allowed unescaped in a JSON string; the library writes none outside strings either
 #: (dtype, shape piece) -> (TensorInfo, bytes), or None for a piece that is no shape: shared by the headers one process
 #: reads (a scan reads many of few layouts); emptied when it reaches _SHAPES_KEPT entries (about 300 bytes each).
 _SHAPES: dict[tuple[str, str], tuple[TensorInfo, int | None] | None] = {}
@@ -741,7 +741,7 @@ def library_header(raw: bytes, data_size: int, text: str | None = None) -> tuple
     bytes after the header. Never raises for what `raw` holds.
     """
     try:
-        if len(raw.translate(None, _CONTROL)) != len(raw):
+        if any(map(raw.__contains__, _CONTROL_BYTES)):  # 32 memchr passes: under half the time of one translate
             return None
         return _library_header(raw.decode("utf-8") if text is None else text, data_size)
     except ValueError:  # not UTF-8 (UnicodeDecodeError), an empty dimension, a number of more than 4,300 digits
