@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from . import guard, planning
+from .collector import survivors_frozen
 from .errors import InvalidModelError, ModelNotFoundError, PlacementError, PluginError
 from .load_lock import LOAD_LOCK
 from .options import hub_options
@@ -249,6 +250,12 @@ def from_pretrained(resolution: Resolution, model: Any, kwargs: dict[str, Any], 
     registry = registry or get_registry()
     if not checked:
         check(resolution, kwargs, registry)  # before torch is imported
+    with survivors_frozen():  # the class's import and the load: collector.py says why
+        return _load_folder(resolution, model, kwargs, registry)
+
+
+def _load_folder(resolution: Resolution, model: Any, kwargs: dict[str, Any], registry: Registry) -> Any:
+    """from_pretrained's load, after its checks: the class imported, its components checked, then loaded."""
     target, kwargs = source(resolution.identity, model, kwargs)
     pipeline_class = resolution.load_class()
     kwargs = with_default_dtype(pipeline_class, kwargs)
@@ -369,6 +376,13 @@ def from_single_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], 
     detection = identity.detection if identity is not None else None
     if detection is None:
         raise PluginError(f"{path} resolved as a single file but carries no detection; this is a bug in autopipe")
+    with survivors_frozen():  # the class's import and the load: collector.py says why
+        return _load_file(resolution, path, kwargs, registry, detection)
+
+
+def _load_file(resolution: Resolution, path: Any, kwargs: dict[str, Any], registry: Registry, detection: Any) -> Any:
+    """from_single_file's load, after its checks: the class imported, the plugin's loading code or the default."""
+    identity = resolution.identity
     pipeline_class = resolution.load_class()
     target, kwargs = source(identity, path, with_default_dtype(pipeline_class, kwargs))
     if detection.config is not None:

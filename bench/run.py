@@ -474,7 +474,9 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
         cc, ap = c.by(c.reference), c.by("autopipe AutoPipelineForText2Image")
         own, floor = c.by(C.OWN), c.by(C.BARE)
         out.append(
-            f"- **3, from_pretrained.** Both load the same float16 folder through the same diffusers code; autopipe's process "
+            f"- **3, from_pretrained.** Both load the same float16 folder through the same diffusers code; while it loads, "
+            "autopipe freezes what survives each of the collector's full passes (autopipe_core.collector), so the passes do not "
+            f"rescan the heap torch, transformers and diffusers imported. autopipe's process "
             f"takes {ap.median():.3f} s against {cc.median():.3f} s for `{cls}.from_pretrained` (medians; the median of the "
             f"round-by-round ratios {statistics.median(paired(ap.values('time'), cc.values('time'))):.3f}). Peak memory "
             f"{ap.median('rss'):,.0f} against {cc.median('rss'):,.0f} MiB (medians), where autopipe's fixed overhead, importing the "
@@ -682,7 +684,12 @@ this benchmark was written:
    the collector's schedule. `import_class` paused the cyclic collector while
    the pipeline class was imported, until a run that measured autopipe with and
    without the pause in the same rounds found it no faster and heavier (issue
-   20); it imports plainly now.
+   20); it imports plainly now. What the collector does cost is its full
+   passes over the whole imported heap, repeated as the load grows it (about
+   a quarter of a cold SD 1.5 load's time after `import torch`, counted with
+   `gc.callbacks`). `autopipe_core.collector` freezes what survives each full
+   pass until the load ends: later passes scan only what is new, and only a
+   cycle that was alive at a pass and died after it waits for the load's end.
 3. **CPython 3.11 frame-chunk churn.** Importing diffusers a few calls deeper
    than a plain script does makes the interpreter allocate and free a 16 KiB
    frame chunk at a boundary over and over (seen with `strace` as many more
