@@ -168,6 +168,41 @@ def test_from_pretrained_memory_is_judged_on_the_round_by_round_differences_not_
     assert run.check_load(case, "StableDiffusionPipeline")[1][1] is False
 
 
+def test_ratio_targets_are_judged_on_the_round_by_round_ratios_which_the_machines_drift_cannot_tilt():
+    # Three rounds of five have autopipe's file 106 times faster than diffusers; in the two others, a slow stretch
+    # caught autopipe's short process and not diffusers' long one. The median of the rounds is 106; the ratio of the
+    # two medians, taken from different rounds, is 80. The verdict follows the rounds; the ratio of the medians is shown.
+    import cases as C
+    import run
+
+    def c(name, **samples):
+        return harness.Contender(name, ["x"], samples=samples)
+
+    small, large = "small", "large"
+    ap = [0.030, 0.050, 0.050, 0.060, 0.060]
+    contenders = [
+        c(C.ap_cli(small), time=list(ap)), c(C.ap_cli(large), time=list(ap)),
+        c(C.df_classify(large), time=[3.2, 5.3, 5.3, 4.0, 4.0], net=[0.02] * 5),
+        c(C.ap_api(small), time=[0.1] * 5, net=[0.005] * 5), c(C.ap_api(large), time=[0.1] * 5, net=[0.005] * 5),
+        c(C.header_floor(large), time=[0.03] * 5),
+    ]
+    case = harness.Case("2", "resolve a file", "t", contenders, reference=C.ap_cli(small), rounds=5)
+    size, speed = run.check_files(case, small, large)
+    assert speed[1] is True and speed[2].startswith("106.0x, the median of the round-by-round ratios") and "ratio of the medians 80.0x" in speed[2]
+    assert size[1] is True and size[2].startswith("1.000, large / small, the median of the round-by-round ratios")
+    # The rule is not the lenient one: rounds under 100 miss, though the ratio of the medians would be 118.
+    contenders[2].samples["time"] = [6.0, 4.9, 4.9, 5.9, 5.9]
+    speed = run.check_files(case, small, large)[1]
+    assert speed[1] is False and speed[2].startswith("98.3x") and "ratio of the medians 118.0x" in speed[2]
+
+    floor = c(C.FLOOR, time=[0.010, 0.020, 0.020, 0.030, 0.030])
+    cli = c("autopipe resolve (CLI)", time=[0.060, 0.040, 0.040, 0.070, 0.070])  # 6, 2, 2, 2.33, 2.33 a round
+    api, dfa = c("autopipe resolve() (Python API)", time=[0.1] * 5), c("diffusers AutoPipeline (import, load_config, table)", time=[7.0] * 5)
+    folder = harness.Case("1", "resolve a folder", "t", [floor, cli, api, dfa], reference=cli.name, rounds=5)
+    verdict = run.check_resolve(folder)[2]
+    assert verdict[1] is True and verdict[2].startswith("2.33x, the median of the round-by-round ratios") and "ratio of the medians 3.00x" in verdict[2]
+
+
 def test_every_figure_has_its_spread_beside_it():
     assert harness.spread([1.0, 2.0, 3.0]) == 100.0
     assert harness.spread([5.0]) == 0.0
