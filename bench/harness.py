@@ -292,6 +292,11 @@ def paired(a: list[float], b: list[float]) -> list[float]:
     return [x / y for x, y in zip(a, b)]
 
 
+def paired_ratio(a: "Contender", b: "Contender", key: str = "time") -> float:
+    """The median of a/b round by round: how every ratio target is judged (bench/run.py), and the ratio its sentences quote."""
+    return statistics.median(paired(a.values(key), b.values(key)))
+
+
 def differences(a: list[float], b: list[float]) -> list[float]:
     """a - b round by round: the two ran in the same round, with the same hash seed, so what the seed moves cancels."""
     return [x - y for x, y in zip(a, b)]

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cases as C  # noqa: E402
 import checkpoints  # noqa: E402
 import plugin_site  # noqa: E402
-from harness import READING, Case, Check, Contender, Shower, differences, fmt, loadavg, mem_available_gib, paired, raw, run_cases, spread, table  # noqa: E402
+from harness import READING, Case, Check, Contender, Shower, differences, fmt, loadavg, mem_available_gib, paired, paired_ratio, raw, run_cases, spread, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ("1", "2", "3", "4", "5", "6", "7", "8")
@@ -352,7 +352,7 @@ def check_plugins(case: Case) -> list[Check]:
             r < PLUGINS_RATIO,
             f"{r:.3f}, the median of the round-by-round ratios {_series(pr)} ({_ratio_spread(pr)}; ratio of the medians "
             f"{hundred.median() / one.median():.3f}: {_fig(hundred)} against {_fig(one)}; 10 plugins, the same way "
-            f"{statistics.median(paired(ten.values('time'), one.values('time'))):.3f}); each dummy a renamed copy of autopipe-sd",
+            f"{paired_ratio(ten, one):.3f}); each dummy a renamed copy of autopipe-sd",
         )
     ]
     dummy, shipped = per_plugin_ms(case)
@@ -437,13 +437,13 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
         ap, floor, df = cli.median(), bare.median(), dfc.median()
         out.append(
             f"- **1, resolve a folder.** `autopipe resolve` takes {ap:.3f} s, "
-            f"{statistics.median(paired(cli.values('time'), bare.values('time'))):.2f} times the bare interpreter's "
+            f"{paired_ratio(cli, bare):.2f} times the bare interpreter's "
             f"{floor:.3f} s (medians; the ratio, the median of the round-by-round ones): it answers from the registration snapshot its warm-up run saved (autopipe_core.snapshot), so the rest "
             f"is its own imports, checking the snapshot's stamps and reading `model_index.json` and the component configs it "
             f"needs. With no snapshot (the first run in an environment, or after a plugin changes), discovering and registering "
             f"every plugin, it takes {c.by(C.NO_SNAPSHOT).median():.3f} s. diffusers takes {df:.3f} s"
             + (f" (`from diffusers import AutoPipelineForText2Image` alone: {df_import:.3f} s, case 6)" if df_import else "")
-            + f": {statistics.median(paired(dfc.values('time'), cli.values('time'))):.1f}x."
+            + f": {paired_ratio(dfc, cli):.1f}x."
             + (f" The load average was {load[0]} at the start and {load[1]} at the end." if missed("1.") else "")
         )
     for number, small, large, headers in (("2", SMALL_15, SD_FILE_LABEL, HEADERS), ("7-2", SMALL_XL, XL_FILE_LABEL, None)):
@@ -485,7 +485,7 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
             "autopipe freezes what survives each of the collector's full passes (autopipe_core.collector), so the passes do not "
             f"rescan the heap torch, transformers and diffusers imported. autopipe's process "
             f"takes {ap.median():.3f} s against {cc.median():.3f} s for `{cls}.from_pretrained` (medians; the median of the "
-            f"round-by-round ratios {statistics.median(paired(ap.values('time'), cc.values('time'))):.3f}). Peak memory "
+            f"round-by-round ratios {paired_ratio(ap, cc):.3f}). Peak memory "
             f"{ap.median('rss'):,.0f} against {cc.median('rss'):,.0f} MiB (medians), where autopipe's fixed overhead, importing the "
             f"core and building the registry, is {own.median('hwm') - floor.median('hwm'):,.1f} MiB in this run."
         )
@@ -520,7 +520,7 @@ def closing(by: dict[str, Case], checks: list[Check], facts: dict | None = None,
         c = by["7-3"]
         cc, ap = c.by(c.reference), c.by("autopipe AutoPipelineForText2Image")
         out.append(
-            f"- **7, SDXL.** from_pretrained {statistics.median(paired(ap.values('time'), cc.values('time'))):.3f} of the concrete "
+            f"- **7, SDXL.** from_pretrained {paired_ratio(ap, cc):.3f} of the concrete "
             f"class (peak RSS {ap.median('rss'):,.0f} against {cc.median('rss'):,.0f} MiB, medians); from_pipe "
             f"{by['7-4'].by('autopipe AutoPipelineFor*.from_pipe').median('switch_ms'):.2f} ms a switch, nothing copied."
         )

@@ -146,15 +146,18 @@ def test_the_contenders_of_a_round_share_one_hash_seed_and_each_round_draws_its_
     assert " ".join(str(s) for s in case.seeds) in harness.raw([case])
 
 
+def _measured(name, **samples):
+    """A contender with its rounds already measured (samples: key -> one value per round), for the verdicts alone."""
+    return harness.Contender(name, ["x"], samples=samples)
+
+
 def test_from_pretrained_memory_is_judged_on_the_round_by_round_differences_not_on_the_medians():
     # Seeds that put autopipe's rounds in the high mode more often than the concrete class's: the medians differ by
     # 44 MiB, each round by 4. The verdict follows the rounds, and the medians' difference is still shown.
     import cases as C
     import run
 
-    def c(name, **samples):
-        return harness.Contender(name, ["x"], samples=samples)
-
+    c = _measured
     cc = c("diffusers StableDiffusionPipeline (concrete class)", time=[5.0] * 5, rss=[440.0, 440.0, 440.0, 480.0, 480.0])
     ap = c("autopipe AutoPipelineForText2Image", time=[5.0] * 5, rss=[444.0, 444.0, 484.0, 484.0, 484.0])
     df = c("diffusers AutoPipelineForText2Image", time=[5.0] * 5, rss=[460.0] * 5)
@@ -175,9 +178,7 @@ def test_ratio_targets_are_judged_on_the_round_by_round_ratios_which_the_machine
     import cases as C
     import run
 
-    def c(name, **samples):
-        return harness.Contender(name, ["x"], samples=samples)
-
+    c = _measured
     small, large = "small", "large"
     ap = [0.030, 0.050, 0.050, 0.060, 0.060]
     contenders = [
