@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 from . import loading
 from .errors import ModelNotFoundError
 from .options import hub_options
-from .registry import get_registry
-from .resolve import class_kwargs, identify, identify_pipeline, resolve_identity
+from .registry import Registry
+from .resolve import Resolution, class_kwargs, identify, identify_pipeline, resolve_identity
+from .scope import folder_class, resolving
 from .sources import is_pipeline, live_components
 from .switch import switch
 from .tasks import Task
@@ -69,10 +70,12 @@ class _AutoPipeline:
         placement, device, memory = (kwargs.pop(key, None) for key in ("placement", "device", "memory"))
         if placement is None and (device is not None or memory is not None):
             raise TypeError(f"{cls.__name__}.from_pretrained: device= and memory= are autopipe's placement options; pass them with placement='auto'")
-        registry = get_registry()
         hub = hub_options(kwargs)
         allow_pickle = bool(kwargs.pop("allow_pickle", False))
-        resolution = resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, passed=kwargs, **hub), cls.task, kwargs, registry)
+        resolution, registry = resolving(  # a local folder imports only the plugins its load reads (scope.py)
+            folder_class(pretrained_model_or_path),
+            lambda registry: resolve_identity(identify(pretrained_model_or_path, registry, allow_pickle, passed=kwargs, **hub), cls.task, kwargs, registry),
+        )
         if placement is not None:
             return loading.from_pretrained_placed(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), placement, device, memory, registry, allow_pickle)
         return loading.from_pretrained(resolution, pretrained_model_or_path, class_kwargs(registry, kwargs), registry)
@@ -117,10 +120,14 @@ class _AutoPipeline:
                 f"{cls.__name__}.from_pipe takes a loaded pipeline (an object with components and config), not {type(pipeline).__name__}; "
                 f"for a path or repo id use {cls.__name__}.from_pretrained"
             )
-        registry = get_registry()
         components = live_components(pipeline)  # read once: diffusers' property inspects the class's signature each time
-        identity = identify(pipeline, registry) if components is None else identify_pipeline(pipeline, registry, components)
-        resolution = resolve_identity(identity, cls.task, kwargs, registry)
+
+        def step(registry: Registry) -> Resolution:
+            identity = identify(pipeline, registry) if components is None else identify_pipeline(pipeline, registry, components)
+            return resolve_identity(identity, cls.task, kwargs, registry)
+
+        resolution, registry = resolving(tuple(c.__name__ for c in type(pipeline).__mro__), step)  # scope.py
+        identity = resolution.identity
         source = registry.identify(identity.bases or (identity.class_name,))
         readers = {**registry.families[source.family][0].init_readers, **registry.families[resolution.family][0].init_readers} if source else {}
         return switch(pipeline, resolution.load_class(), class_kwargs(registry, kwargs), readers, components)

@@ -347,6 +347,29 @@ def get_registry() -> Registry:
     a registry that matches, without a reset call.
     """
     key = _settings()
+    registry = _built_once(key, key[0])
+    if key[2]:
+        broken = [p for p in registry.plugins if not p.ok]
+        if broken:
+            lines = "; ".join(f"{p.distribution} {p.version}: {p.error}" for p in broken)
+            raise PluginError(f"{settings.STRICT} is set and {len(broken)} plugin(s) are broken: {lines}")
+    return registry
+
+
+def scoped(distributions: frozenset[str]) -> Registry:
+    """The registry of these installed plugins alone (those AUTOPIPE_PLUGINS allows), built once per set, thread-safely.
+
+    For a caller that knows, from the registration snapshot, every plugin whose registrations it will read
+    (:mod:`autopipe_core.scope`): the others are never imported. It ranks what it holds by the rules of the full
+    registry, and AUTOPIPE_STRICT is the caller's to apply (the snapshot counts the broken plugins).
+    """
+    key = _settings()
+    allowed = distributions if key[0] is None else distributions & key[0]
+    return _built_once((*key, allowed), allowed)
+
+
+def _built_once(key: tuple, allowed: frozenset[str] | None) -> Registry:
+    """The registry cached under `key`, or built from the plugins `allowed` (None: all) and cached."""
     registry = _cache.get(key)
     if registry is None:
         if getattr(_building, "active", False):
@@ -363,12 +386,7 @@ def get_registry() -> Registry:
             if registry is None:
                 _building.active = True
                 try:
-                    registry = _cache[key] = build(key[0], key[1])
+                    registry = _cache[key] = build(allowed, key[1])
                 finally:
                     _building.active = False
-    if key[2]:
-        broken = [p for p in registry.plugins if not p.ok]
-        if broken:
-            lines = "; ".join(f"{p.distribution} {p.version}: {p.error}" for p in broken)
-            raise PluginError(f"{settings.STRICT} is set and {len(broken)} plugin(s) are broken: {lines}")
     return registry

@@ -11,7 +11,11 @@ is ("module:name"), each family's priority and ``AUTOPIPE_PREFER`` (how claims
 are ranked), and the family of each class name. The command line saves that
 data here after it built a registry, and :mod:`autopipe_core.quick` answers
 the next cold run from it, so the number of plugins installed costs almost
-nothing, and a file imports only the plugins its tensor names point to.
+nothing, and a file imports only the plugins its tensor names point to. A
+load (from_pretrained of a folder, from_pipe) reads which plugin owns each
+family and serves each row, and which registers each modifier keyword: from
+that, :mod:`autopipe_core.scope` imports only the plugins the load reads, and
+saves the snapshot where none is valid.
 
 **Keyed on the installed distributions.** A snapshot is used only when
 everything it was built from is as it was: the interpreter, ``sys.path`` and
@@ -50,7 +54,7 @@ from . import settings
 _ONE_TARGET = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 
 #: Bumped whenever what is saved changes meaning; a snapshot of another format is a miss.
-FORMAT = 3
+FORMAT = 4
 ENV_CACHE = "AUTOPIPE_CACHE"
 #: How many snapshots the folder keeps, the most recently saved: one per environment and settings, so without a bound
 #: every virtual environment and AUTOPIPE_PLUGINS value ever used would stay. One pruned costs its environment one slow run.
@@ -215,6 +219,7 @@ def build(registry: object) -> dict:
         "classes": {cls: entry.family for cls, entry in registry.classes.items()},  # type: ignore[attr-defined]
         "priorities": {name: spec.priority for name, (spec, _) in registry.families.items()},  # type: ignore[attr-defined]
         "prefer": tuple(registry.prefer),  # type: ignore[attr-defined]
+        "modifiers": {kwarg: plugin for kwarg, (_, plugin) in registry.modifiers.items()},  # type: ignore[attr-defined]
         "detectors": _detectors(registry),
     }
 

@@ -229,7 +229,8 @@ def test_from_pipe_reads_a_transformers_components_config_through_its_own_serial
     families = {**registry.families, "stable-diffusion": (replace(spec, configs=("text_encoder",)), owner)}
     patched = replace(registry, families=families)
     monkeypatch.setattr(registry_module, "get_registry", lambda: patched)
-    monkeypatch.setattr("autopipe_core.auto.get_registry", lambda: patched)
+    monkeypatch.setattr("autopipe_core.scope.get_registry", lambda: patched)
+    monkeypatch.setattr("autopipe_core.scope.scoped", lambda distributions: patched)  # a load's own registry (scope.py)
     identity = identify(t2i, patched)
     assert identity.configs["text_encoder"]["model_type"] == "clip_text_model"
     assert identity.configs["text_encoder"] == t2i.text_encoder.config.to_dict()
