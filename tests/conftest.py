@@ -24,3 +24,16 @@ def installed_only(monkeypatch):
         monkeypatch.setattr("autopipe_core.plugins.installed", lambda: frozenset(distributions))
 
     return only
+
+
+@pytest.fixture
+def every_plugin(monkeypatch, tmp_path):
+    """Every shipped plugin loaded, a cache of the test's own, and the registration snapshot saved there; the full registry."""
+    import real_checkpoints_data as data
+    from autopipe_core import snapshot
+    from autopipe_core.registry import get_registry
+
+    monkeypatch.setenv("AUTOPIPE_PLUGINS", data.SHIPPED_PLUGINS)
+    monkeypatch.setenv("AUTOPIPE_CACHE", str(tmp_path / "cache"))
+    assert snapshot.save(get_registry()) is not None
+    return get_registry()

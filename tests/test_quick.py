@@ -31,14 +31,6 @@ import scan_library  # noqa: E402 - bench/scan_library.py: the real single-file 
 ARGS = ([], ["--json"], ["--task", "text2img"], ["--task=img2img", "--json"], ["--json", "--task", "inpaint"], ["--task", "inpainting"])
 
 
-@pytest.fixture
-def every_plugin(monkeypatch, tmp_path):
-    monkeypatch.setenv("AUTOPIPE_PLUGINS", data.SHIPPED_PLUGINS)
-    monkeypatch.setenv("AUTOPIPE_CACHE", str(tmp_path / "cache"))
-    assert snapshot.save(get_registry()) is not None
-    return get_registry()
-
-
 def both(argv: list[str], capsys) -> tuple[tuple[int, str, str], tuple[int, str, str] | None]:
     """(status, stdout, stderr) of the full command line and of the quick path (None where it declined)."""
     capsys.readouterr()

@@ -28,14 +28,6 @@ from autopipe_core.tasks import Task
 CORPUS = data.corpus_dir()
 
 
-@pytest.fixture
-def every_plugin(monkeypatch, tmp_path):
-    monkeypatch.setenv("AUTOPIPE_PLUGINS", data.SHIPPED_PLUGINS)
-    monkeypatch.setenv("AUTOPIPE_CACHE", str(tmp_path / "cache"))
-    assert snapshot.save(get_registry()) is not None
-    return get_registry()
-
-
 def _answer(step, registry):
     try:
         r = step(registry)
