@@ -103,19 +103,11 @@ def _plugins_for(class_names: tuple[str, ...] | None) -> frozenset[str] | None:
 def _read_index() -> Index | None:
     data = snapshot.load()
     if data is None:
-        _save(get_registry())
+        snapshot.refresh(get_registry())  # the next process scopes its loads
         return None
     if data["broken"] and settings.strict():
         return None
     return Index(data)
-
-
-def _save(registry: Registry) -> None:
-    """Save the snapshot of a full registry, as the command line does: a cache, never this load's failure."""
-    try:
-        snapshot.save(registry)
-    except Exception:  # noqa: BLE001 - a cache: it may cost the next load its speed, never this one its answer
-        pass
 
 
 def folder_class(model: Any) -> tuple[str, ...] | None:

@@ -273,6 +273,17 @@ def save(registry: object) -> str | None:
     return path
 
 
+def refresh(registry: object) -> None:
+    """Save the snapshot of `registry` unless a valid one is saved for this environment: what the command line does
+    after a run that built a registry, and a load that found none. A cache: a failure costs the next run its speed,
+    never this one its answer, so nothing is raised."""
+    try:
+        if load() is None:
+            save(registry)
+    except Exception:  # noqa: BLE001 - a cache: it may cost the next run its speed, never this run its answer
+        pass
+
+
 def _prune(folder: str) -> None:
     """Remove all but the :data:`KEEP` most recently saved snapshots in `folder` (another process may race: quietly)."""
     try:

@@ -123,8 +123,4 @@ def _save_snapshot() -> None:
         return
     from .. import snapshot
 
-    try:
-        if snapshot.load() is None:
-            snapshot.save(built)
-    except Exception:  # noqa: BLE001 - a cache: it may cost the next run its speed, never this run its answer
-        pass
+    snapshot.refresh(built)
