@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -265,7 +266,7 @@ def test_built_or_reused_is_said_with_a_measured_figure_or_none():
     assert "12 s" in said and "2,048 MiB" in said
 
 
-def _synthetic(seed: int):
+def _synthetic(seed: int, rounds: int = 4):
     """Every case with made-up samples (seeded), for the page's own logic: no process is run."""
     import random
 
@@ -289,7 +290,7 @@ def _synthetic(seed: int):
     for case in plan:
         for c in case.contenders:
             for key in sorted({m.key for m in case.metrics} | {"rss", "hwm", "tensors"}):
-                c.samples[key] = [rnd.uniform(0.5, 2.0) * (100 if key == "rss" else 1) for _ in range(4)]
+                c.samples[key] = [rnd.uniform(0.5, 2.0) * (100 if key == "rss" else 1) for _ in range(rounds)]
     return plan
 
 
@@ -407,15 +408,49 @@ def test_a_rerun_is_read_against_the_previous_runs_spread():
 
     plan = _synthetic(1)
     previous = {"started": "then", "commit": "abc", "cases": {c.number: {x.name: {"samples": x.samples} for x in c.contenders} for c in plan}}
-    same = run.against(previous, plan)
+    same = " ".join(run.against(previous, plan))
     total = sum(len([m for m in c.metrics if x.values(m.key)]) for c in plan for x in c.contenders)
-    assert f"for {total} of {total} figures: every one." in " ".join(same)
+    n = len(run.figures({c.number: c for c in plan}))
+    assert n >= 20 and f"for {n} of {n}: every one." in same and f"for {total} of {total}: every one." in same
     moved = _synthetic(1)
-    moved[0].contenders[1].samples["time"] = [v * 10 for v in moved[0].contenders[1].samples["time"]]
+    cli = moved[0].by("autopipe resolve (CLI)")
+    cli.samples["time"] = [v * 10 for v in cli.samples["time"]]
     lines = run.against(previous, moved)
-    outside = [line for line in lines if line.startswith("- case ")]
-    assert len(outside) == 1 and moved[0].contenders[1].name in outside[0] and f"for {total - 1} of {total} figures" in " ".join(lines)
+    raw_out = [line for line in lines if line.startswith("- case ")]
+    assert len(raw_out) == 1 and cli.name in raw_out[0] and f"for {total - 1} of {total}" in " ".join(lines)
+    # The figures judged on that contender's rounds move with it: its time, and its ratios to diffusers and to the interpreter.
+    fig_out = sorted(line.split(":")[0] for line in lines if line.startswith("- 1. "))
+    assert fig_out == ["- 1. `autopipe resolve`, s", "- 1. `autopipe resolve`, times the bare interpreter", "- 1. cold resolve of a folder, times faster than diffusers"]
+    assert f"for {n - 3} of {n}; outside it:" in " ".join(lines)
     assert run.against({}, plan) == []
+
+
+def test_each_target_is_judged_on_a_figure_a_rerun_is_read_against():
+    """The headline figure of every target and reading judged on a median is the median of one of figures()'s series, so
+    the section against the previous run reads the figures the page judges by."""
+    import re
+
+    import run
+
+    plan = _synthetic(2, rounds=7)  # odd, and more than four: a median of differences is then seldom a difference of medians
+    by = {c.number: c for c in plan}
+    figs = run.figures(by)
+    lib = {"count": 1000, "entries": 1000, "usable": 990, "largest": 10**5, "total": 10**8, "description": "mix"}
+    checks = (
+        run.check_resolve(by["1"]) + run.check_files(by["2"], run.SMALL_15, run.SD_FILE_LABEL, "2", run.HEADERS) + run.check_load(by["3"], run.SD_CLS)
+        + run.check_from_pipe(by["4"]) + run.check_plugins(by["5"]) + run.check_imports(by["6"], {}) + run.check_scan(by["8"], lib)
+        + run.check_files(by["7-2"], run.SMALL_XL, run.XL_FILE_LABEL, "7-2") + run.check_load(by["7-3"], run.XL_CLS, "7-3")
+        + run.check_from_pipe(by["7-4"], "7-4")
+    )
+    judged = [(t, d) for t, _, d in checks if "no extra memory" not in t and "none cast" not in t and "no torch" not in t]
+    assert len(judged) == 19
+    for target, detail in judged:
+        number = target.split(". ")[0]
+        head = re.match(r"`?[^0-9+-]*([+-]?\d[\d,]*\.(\d+))", detail)
+        assert head, detail
+        digits = len(head.group(2))
+        medians = {f"{statistics.median(xs):+,.{digits}f}".lstrip("+") for k, xs in figs.items() if k.startswith(number + ". ")}
+        assert head.group(1).lstrip("+") in medians, (target, head.group(1), medians)
 
 
 def test_the_stated_chance_of_a_rerun_outside_the_spread_bounds_what_happens():
