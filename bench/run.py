@@ -306,7 +306,7 @@ def load_series(case: Case, cls: str) -> dict[str, list[float]]:
 
 
 def _differences(xs: list[float], unit: str, digits: int = 1) -> str:
-    """A median of round-by-round differences and their range: "+1.9 MiB (from +1.2 to +2.6 MiB)"."""
+    """A median of round-by-round differences and their range: "+1.9 MiB (round by round from +1.2 to +2.6 MiB)"."""
     return f"{statistics.median(xs):+,.{digits}f} {unit} (round by round from {min(xs):+,.{digits}f} to {max(xs):+,.{digits}f} {unit})"
 
 
