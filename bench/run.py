@@ -440,13 +440,13 @@ def check_plugins(case: Case) -> list[Check]:
     ]
     dummy, shipped = per_plugin_ms(case)
     if shipped is not None:
+        heavy = series["a dummy plugin over a shipped one, the ratio"]
         out.append(
             (
                 "5. the dummy plugins are as heavy as the shipped ones (a reading: registry build per plugin, in-process)",
                 READING,
-                f"{statistics.median(series['a dummy plugin over a shipped one, the ratio']):.2f}x, the median of the round-by-round "
-                f"ratios {_series(series['a dummy plugin over a shipped one, the ratio'], 2)} "
-                f"({_ratio_spread(series['a dummy plugin over a shipped one, the ratio'])}; on the medians a dummy {dummy:.3f} ms, a "
+                f"{statistics.median(heavy):.2f}x, the median of the round-by-round ratios {_series(heavy, 2)} "
+                f"({_ratio_spread(heavy)}; on the medians a dummy {dummy:.3f} ms, a "
                 f"shipped plugin {shipped:.3f} ms on average over the 26 beyond autopipe-sd, {dummy / shipped:.2f}x; the registry's "
                 "build with 1, 100 dummies and 27 shipped plugins: "
                 f"{_fig(rows['1 reg'], 'reg', 'ms', 1000, 2)}, {_fig(rows['100 reg'], 'reg', 'ms', 1000, 2)}, "
@@ -898,9 +898,8 @@ def main(argv: list[str] | None = None) -> int:
             header, length = checkpoints.read_header(file)
             facts[label] = {"tensors": len(header) - ("__metadata__" in header), "header": length, "bytes": file.stat().st_size}
 
-    sd_cls, xl_cls = SD_CLS, XL_CLS
-    sd_classes = f"{sd_cls} StableDiffusionImg2ImgPipeline StableDiffusionInpaintPipeline {sd_cls}"
-    xl_classes = f"{xl_cls} StableDiffusionXLImg2ImgPipeline StableDiffusionXLInpaintPipeline {xl_cls}"
+    sd_classes = f"{SD_CLS} StableDiffusionImg2ImgPipeline StableDiffusionInpaintPipeline {SD_CLS}"
+    xl_classes = f"{XL_CLS} StableDiffusionXLImg2ImgPipeline StableDiffusionXLInpaintPipeline {XL_CLS}"
 
     def mk(case: Case, key: str) -> Case:
         case.warmup, case.rounds = rounds[key]
@@ -910,12 +909,12 @@ def main(argv: list[str] | None = None) -> int:
     site_root = None
     library: dict = {}
     if "1" in wanted:
-        plan.append(mk(C.resolve_folder(sd_folder, sd_cls, 0), "1"))
+        plan.append(mk(C.resolve_folder(sd_folder, SD_CLS, 0), "1"))
     if "2" in wanted:
-        headers = [(HEADERS[0], sparse15_file, sd_cls), (HEADERS[1], sparse_file, xl_cls)]
-        plan.append(mk(C.resolve_files((SMALL_15, small_file), (SD_FILE_LABEL, sd_file), sd_cls, "v1", 0, "2", headers), "2"))
+        headers = [(HEADERS[0], sparse15_file, SD_CLS), (HEADERS[1], sparse_file, XL_CLS)]
+        plan.append(mk(C.resolve_files((SMALL_15, small_file), (SD_FILE_LABEL, sd_file), SD_CLS, "v1", 0, "2", headers), "2"))
     if "3" in wanted:
-        plan.append(mk(C.from_pretrained(sd_folder, sd_cls, 0, tiny=tiny_sd), "3"))
+        plan.append(mk(C.from_pretrained(sd_folder, SD_CLS, 0, tiny=tiny_sd), "3"))
     if "4" in wanted:
         plan.append(mk(C.from_pipe(sd_folder, sd_classes, 0), "4"))
     if "5" in wanted:
@@ -924,12 +923,12 @@ def main(argv: list[str] | None = None) -> int:
         site_root = Path(tempfile.mkdtemp(prefix="autopipe-bench-plugins-"))
         pythons: dict[str, Path] = {str(n): plugin_site.make_venv(site_root / f"venv{n}", n) for n in (1, 10, 100)}
         pythons["27 shipped"] = shipped_plugins.environments(site_root / "shipped")[1]
-        plan.append(mk(C.plugins(pythons, sd_folder, sd_cls, 0), "5"))
+        plan.append(mk(C.plugins(pythons, sd_folder, SD_CLS, 0), "5"))
     if "6" in wanted:
         plan.append(mk(C.imports(0), "6"))
     if sdxl:
-        plan.append(mk(C.resolve_files((SMALL_XL, smallxl_file), (XL_FILE_LABEL, xl_file), xl_cls, "xl_base", 0, "7-2"), "7-2"))
-        plan.append(mk(C.from_pretrained(xl_folder, xl_cls, 0, number="7-3", tiny=tiny_xl), "7-3"))
+        plan.append(mk(C.resolve_files((SMALL_XL, smallxl_file), (XL_FILE_LABEL, xl_file), XL_CLS, "xl_base", 0, "7-2"), "7-2"))
+        plan.append(mk(C.from_pretrained(xl_folder, XL_CLS, 0, number="7-3", tiny=tiny_xl), "7-3"))
         plan.append(mk(C.from_pipe(xl_folder, xl_classes, 0, number="7-4", repeats=3), "7-4"))
     if "8" in wanted:
         case8 = scan_case(env, log, library, built)
@@ -953,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
     if "2" in by:
         checks += check_files(by["2"], SMALL_15, SD_FILE_LABEL, "2", HEADERS, facts)
     if "3" in by:
-        checks += check_load(by["3"], sd_cls, tiny_bytes=checkpoints.weights_on_disk(tiny_sd))
+        checks += check_load(by["3"], SD_CLS, tiny_bytes=checkpoints.weights_on_disk(tiny_sd))
     if "4" in by:
         checks += check_from_pipe(by["4"])
     if "5" in by:
@@ -962,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
         checks += check_imports(by["6"], modules)
     if "7-2" in by:
         checks += check_files(by["7-2"], SMALL_XL, XL_FILE_LABEL, "7-2", None, facts)
-        checks += check_load(by["7-3"], xl_cls, "7-3", tiny_bytes=checkpoints.weights_on_disk(tiny_xl))
+        checks += check_load(by["7-3"], XL_CLS, "7-3", tiny_bytes=checkpoints.weights_on_disk(tiny_xl))
         checks += check_from_pipe(by["7-4"], "7-4")
     elif "7" in wanted:
         checks.append(("7. SDXL at full size, cases 2-4", None, notes[-1] if notes else "left out"))
